@@ -1,0 +1,634 @@
+/* heaplab configuration: the option table and its three validation steps.
+ *
+ * The table below is the single source of truth for option names, types,
+ * defaults, accepted values, help and environment variables (the idea of
+ * mimalloc's src/options.c, with MMTk's MMTK_* variables as the environment
+ * model). `heaplab list`, `--help`, the JSON "config" object and every error
+ * message are generated from it, so they cannot disagree.
+ *
+ * Availability. A value whose implementation is not in this build is marked
+ * `built = false` with a reason; asking for it is an error that says so
+ * ("not available yet"), never a silent fallback. When a later change builds
+ * a strategy, it flips the flag here and nothing else about the option moves:
+ * names and defaults are a contract that result files and scripts rely on.
+ */
+#include "hl_config.h"
+
+#include "hl_base.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH } opt_type_t;
+
+typedef struct choice {
+  const char *name;
+  bool built;
+} choice_t;
+
+typedef struct option {
+  const char *name;
+  opt_type_t type;
+  const char *defval;
+  const choice_t *choices;   /* T_CHOICE, T_ONOFF: in enum order */
+  int nchoices;
+  uint64_t min, max;         /* T_UINT; T_TRIPLE per element */
+  double dmin, dmax;         /* T_DOUBLE */
+  size_t offset;             /* into hl_config_t */
+  size_t size;               /* of the field (T_UINT: 4 or 8; T_PATH: buffer) */
+  bool built;                /* the option as a whole (numeric options) */
+  const char *not_built;     /* why a value or the option is not available yet */
+  const char *help;
+} option_t;
+
+#define FIELD(f) offsetof(hl_config_t, f), sizeof(((hl_config_t *)0)->f)
+#define CHOICES(a) a, (int)(sizeof(a) / sizeof((a)[0]))
+
+/* on|off, stored as bool: index 0 is off so that the index is the bool. */
+static const choice_t onoff_both[] = {{"off", true}, {"on", true}};
+static const choice_t onoff_off_only[] = {{"off", true}, {"on", false}};
+static const choice_t onoff_none[] = {{"off", false}, {"on", false}};
+
+static const choice_t alloc_choices[] = {{"pool", false}, {"system", true}};
+static const choice_t geometry_choices[] = {{"classic", false}, {"modern", false}};
+static const choice_t tcache_choices[] = {{"none", false}, {"magazine", false}, {"heap", false}};
+static const choice_t rc_choices[] = {{"gil", false}, {"atomic", false}, {"biased", false}};
+static const choice_t gc_choices[] = {{"none", false}, {"stw", false}, {"incremental", false}};
+
+#define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
+#define NOT_OBJ   "the object layer and its refcount modes (gc/) are not built yet"
+#define NOT_GC    "the cycle collectors (gc/) are not built yet"
+#define NOT_GIL   "the GIL (sync/gil) is not built yet"
+
+static const option_t options[HL_OPT_COUNT] = {
+  [HL_OPT_ALLOC] = {"alloc", T_CHOICE, "pool", CHOICES(alloc_choices), 0, 0, 0, 0,
+    FIELD(alloc), true, NOT_ALLOC,
+    "object allocator: pool = arenas > pools > blocks (obmalloc), system = the C library's malloc"},
+  [HL_OPT_GEOMETRY] = {"geometry", T_CHOICE, "modern", CHOICES(geometry_choices), 0, 0, 0, 0,
+    FIELD(geometry), true, NOT_ALLOC,
+    "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
+    "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+)"},
+  [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
+    FIELD(tcache), true, NOT_ALLOC,
+    "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
+    "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools"},
+  [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_off_only), 0, 0, 0, 0,
+    FIELD(alloc_debug), true, "the allocator's debug hooks (PYTHONMALLOC=debug) are not built yet",
+    "fill and guard bytes, API-family check, double-free and overrun detection"},
+  [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_none), 0, 0, 0, 0,
+    FIELD(freelists), true, NOT_OBJ,
+    "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
+  [HL_OPT_RC] = {"rc", T_CHOICE, "gil", CHOICES(rc_choices), 0, 0, 0, 0,
+    FIELD(rc), true, NOT_OBJ,
+    "reference counts: gil = plain under a global lock, atomic = atomic instructions, "
+    "biased = owner-local plus shared atomic (PEP 703)"},
+  [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_none), 0, 0, 0, 0,
+    FIELD(immortal), true, NOT_OBJ,
+    "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting"},
+  [HL_OPT_GC] = {"gc", T_CHOICE, "stw", CHOICES(gc_choices), 0, 0, 0, 0,
+    FIELD(gc), true, NOT_GC,
+    "cycle collector: none = refcounting only (cycles leak), stw = CPython's generational, "
+    "incremental = bounded pauses"},
+  [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
+    FIELD(threshold), false, NOT_GC,
+    "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
+  [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
+    FIELD(pause_budget_us), false, NOT_GC,
+    "incremental collector: the longest pause one increment may take, in microseconds"},
+  [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
+    FIELD(switch_interval_us), false, NOT_GIL,
+    "GIL switch interval (sys.setswitchinterval), in microseconds"},
+  [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
+    FIELD(threads), true, NULL,
+    "worker threads (beyond the cores, the machine is oversubscribed)"},
+  [HL_OPT_PIN] = {"pin", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(pin), true, NULL,
+    "pin worker i to core i mod cores (hwloc)"},
+  [HL_OPT_SCALE] = {"scale", T_UINT, "1", NULL, 0, 1, 1000000, 0, 0,
+    FIELD(scale), true, NULL,
+    "work per thread, in multiples of the workload's unit (see heaplab list)"},
+  [HL_OPT_SEED] = {"seed", T_UINT, "42", NULL, 0, 0, UINT64_MAX, 0, 0,
+    FIELD(seed), true, NULL,
+    "random seed: the same seed gives the same operations and the same checksum"},
+  [HL_OPT_DURATION_S] = {"duration-s", T_DOUBLE, "0", NULL, 0, 0, 0, 0.0, 86400.0,
+    FIELD(duration_s), true, NULL,
+    "run for this many seconds instead of a fixed amount of work (0 = use scale)"},
+  [HL_OPT_TRACE] = {"trace", T_PATH, "", NULL, 0, 0, 0, 0, 0,
+    FIELD(trace), true, NULL,
+    "write a JSON-lines event trace (progress, RSS over time) to this file"},
+  [HL_OPT_CONFIG] = {"config", T_PATH, "", NULL, 0, 0, 0, 0, 0,
+    FIELD(config), true, NULL,
+    "read `name = value` lines from this file (below environment and flags)"},
+};
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static void errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void errf(char *err, size_t errlen, const char *fmt, ...) {
+  if (!err || errlen == 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, errlen, fmt, ap);
+  va_end(ap);
+}
+
+static void *field(hl_config_t *c, const option_t *o) { return (char *)c + o->offset; }
+static const void *cfield(const hl_config_t *c, const option_t *o) {
+  return (const char *)c + o->offset;
+}
+
+/* "a, b, c" for messages; with only_built, the values available now. */
+static void list_choices(const option_t *o, bool only_built, char *buf, size_t len) {
+  size_t n = 0;
+  buf[0] = '\0';
+  for (int i = 0; i < o->nchoices; i++) {
+    if (only_built && !o->choices[i].built) continue;
+    n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s", n ? ", " : "",
+                          o->choices[i].name);
+  }
+  if (n == 0) snprintf(buf, len, "none yet");
+}
+
+static void describe_accepted(const option_t *o, char *buf, size_t len) {
+  switch (o->type) {
+  case T_CHOICE:
+  case T_ONOFF: list_choices(o, false, buf, len); break;
+  case T_UINT:
+    snprintf(buf, len, "an integer in %llu..%llu", (unsigned long long)o->min,
+             (unsigned long long)o->max);
+    break;
+  case T_DOUBLE: snprintf(buf, len, "a number in %g..%g", o->dmin, o->dmax); break;
+  case T_TRIPLE:
+    snprintf(buf, len, "three integers A,B,C, each in 0..%llu", (unsigned long long)o->max);
+    break;
+  case T_PATH: snprintf(buf, len, "a file path (empty: none)"); break;
+  }
+}
+
+static bool parse_u64(const char *s, uint64_t *out) {
+  if (!isdigit((unsigned char)s[0])) return false;  /* no sign, no blank */
+  errno = 0;
+  char *end;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end) return false;
+  *out = v;
+  return true;
+}
+
+static int choice_index(const option_t *o, const char *v) {
+  for (int i = 0; i < o->nchoices; i++)
+    if (strcmp(o->choices[i].name, v) == 0) return i;
+  if (o->type == T_ONOFF) {
+    static const char *const yes[] = {"true", "yes", "1"}, *const no[] = {"false", "no", "0"};
+    for (int i = 0; i < 3; i++) {
+      if (strcmp(v, yes[i]) == 0) return 1;
+      if (strcmp(v, no[i]) == 0) return 0;
+    }
+  }
+  return -1;
+}
+
+static int value_index(const hl_config_t *c, const option_t *o) {
+  if (o->type == T_ONOFF) return *(const bool *)cfield(c, o) ? 1 : 0;
+  return *(const int *)cfield(c, o);
+}
+
+/* Levenshtein distance, for "did you mean". Names are short. */
+static size_t edit_distance(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  if (la > 63 || lb > 63) return 64;
+  size_t row[64];
+  for (size_t j = 0; j <= lb; j++) row[j] = j;
+  for (size_t i = 1; i <= la; i++) {
+    size_t diag = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= lb; j++) {
+      size_t up = row[j];
+      size_t best = diag + (a[i - 1] != b[j - 1]);
+      if (row[j] + 1 < best) best = row[j] + 1;
+      if (row[j - 1] + 1 < best) best = row[j - 1] + 1;
+      row[j] = best;
+      diag = up;
+    }
+  }
+  return row[lb];
+}
+
+static void unknown_option(const char *name, const char *where, char *err, size_t errlen) {
+  const char *best = NULL;
+  size_t bestd = 3;   /* suggest only close names */
+  for (int i = 0; i < HL_OPT_COUNT; i++) {
+    size_t d = edit_distance(name, options[i].name);
+    if (d < bestd) { bestd = d; best = options[i].name; }
+  }
+  char all[512];
+  size_t n = 0;
+  for (int i = 0; i < HL_OPT_COUNT; i++)
+    n += (size_t)snprintf(all + n, n < sizeof all ? sizeof all - n : 0, "%s%s",
+                          i ? ", " : "", options[i].name);
+  if (best)
+    errf(err, errlen, "%sunknown option '%s' (did you mean '%s'?); options are: %s", where,
+         name, best, all);
+  else
+    errf(err, errlen, "%sunknown option '%s'; options are: %s", where, name, all);
+}
+
+/* ---- the table, outward ------------------------------------------------- */
+
+size_t hl_config_option_count(void) { return HL_OPT_COUNT; }
+
+static const char *type_name(opt_type_t t) {
+  switch (t) {
+  case T_CHOICE: return "choice";
+  case T_ONOFF: return "on|off";
+  case T_UINT: return "integer";
+  case T_DOUBLE: return "number";
+  case T_TRIPLE: return "triple";
+  case T_PATH: return "path";
+  }
+  return "?";
+}
+
+void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
+  /* Static buffers per option: the strings live as long as the process. */
+  static char accepted[HL_OPT_COUNT][160], env[HL_OPT_COUNT][48], not_yet[HL_OPT_COUNT][96];
+  const option_t *o = &options[id];
+  describe_accepted(o, accepted[id], sizeof accepted[id]);
+  size_t k = (size_t)snprintf(env[id], sizeof env[id], "HEAPLAB_");
+  for (const char *p = o->name; *p && k + 1 < sizeof env[id]; p++)
+    env[id][k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+  env[id][k] = '\0';
+  not_yet[id][0] = '\0';
+  if (!o->built) {
+    snprintf(not_yet[id], sizeof not_yet[id], "all (%s)", o->not_built);
+  } else {
+    size_t n = 0;
+    for (int i = 0; i < o->nchoices; i++)
+      if (!o->choices[i].built)
+        n += (size_t)snprintf(not_yet[id] + n, n < sizeof not_yet[id] ? sizeof not_yet[id] - n : 0,
+                              "%s%s", n ? ", " : "", o->choices[i].name);
+  }
+  *out = (hl_option_info_t){o->name, type_name(o->type), o->defval, accepted[id], o->help,
+                            env[id], not_yet[id]};
+}
+
+int hl_config_find(const char *name) {
+  for (int i = 0; i < HL_OPT_COUNT; i++)
+    if (strcmp(options[i].name, name) == 0) return i;
+  return -1;
+}
+
+const char *hl_config_choice_name(hl_opt_id_t id, int value) {
+  const option_t *o = &options[id];
+  if (value < 0 || value >= o->nchoices) return "?";
+  return o->choices[value].name;
+}
+
+/* ---- setting values ----------------------------------------------------- */
+
+static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t src,
+                      const char *origin, char *err, size_t errlen) {
+  const option_t *o = &options[id];
+  char acc[256];
+  void *f = field(c, o);
+  switch (o->type) {
+  case T_CHOICE:
+  case T_ONOFF: {
+    int i = choice_index(o, value);
+    if (i < 0) goto bad;
+    if (o->type == T_ONOFF) *(bool *)f = i == 1;
+    else *(int *)f = i;
+    break;
+  }
+  case T_UINT: {
+    uint64_t v;
+    if (!parse_u64(value, &v) || v < o->min || v > o->max) goto bad;
+    if (o->size == sizeof(uint32_t)) *(uint32_t *)f = (uint32_t)v;
+    else *(uint64_t *)f = v;
+    break;
+  }
+  case T_DOUBLE: {
+    char *end;
+    errno = 0;
+    double v = strtod(value, &end);
+    if (value[0] == '\0' || *end || errno || !isfinite(v) || v < o->dmin || v > o->dmax)
+      goto bad;
+    *(double *)f = v;
+    break;
+  }
+  case T_TRIPLE: {
+    uint32_t t[3];
+    const char *p = value;
+    for (int k = 0; k < 3; k++) {
+      char part[32];
+      size_t n = strcspn(p, ",");
+      if (n == 0 || n >= sizeof part) goto bad;
+      memcpy(part, p, n);
+      part[n] = '\0';
+      uint64_t v;
+      if (!parse_u64(part, &v) || v > o->max) goto bad;
+      t[k] = (uint32_t)v;
+      p += n;
+      if (k < 2) {
+        if (*p != ',') goto bad;
+        p++;
+      }
+    }
+    if (*p) goto bad;
+    memcpy(f, t, sizeof t);
+    break;
+  }
+  case T_PATH:
+    if (strlen(value) >= o->size) {
+      errf(err, errlen, "option '%s': the path is longer than %zu bytes", o->name, o->size - 1);
+      return -1;
+    }
+    strcpy((char *)f, value);
+    break;
+  }
+  c->source[id] = src;
+  snprintf(c->origin[id], sizeof c->origin[id], "%s", origin ? origin : "");
+  return 0;
+bad:
+  describe_accepted(o, acc, sizeof acc);
+  errf(err, errlen, "option '%s': invalid value '%s'%s%s; accepted: %s", o->name, value,
+       origin && *origin ? " from " : "", origin ? origin : "", acc);
+  return -1;
+}
+
+void hl_config_defaults(hl_config_t *c) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < HL_OPT_COUNT; i++) {
+    char err[256];
+    if (set_option(c, i, options[i].defval, HL_SRC_DEFAULT, "default", err, sizeof err) != 0)
+      abort();  /* a default that does not parse is a bug in the table */
+  }
+}
+
+int hl_config_set(hl_config_t *c, const char *name, const char *value, hl_opt_source_t src,
+                  const char *origin, char *err, size_t errlen) {
+  int id = hl_config_find(name);
+  if (id < 0) {
+    char where[96] = "";
+    if (origin && *origin && strcmp(origin, "flag") != 0)
+      snprintf(where, sizeof where, "%s: ", origin);
+    unknown_option(name, where, err, errlen);
+    return -1;
+  }
+  return set_option(c, id, value, src, origin, err, errlen);
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+  return s;
+}
+
+int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    errf(err, errlen, "option 'config': cannot open '%s': %s", path, strerror(errno));
+    return -1;
+  }
+  char line[8192];
+  int lineno = 0, rc = 0;
+  while (fgets(line, sizeof line, f)) {
+    lineno++;
+    char origin[64];
+    snprintf(origin, sizeof origin, "file %.40s:%d", path, lineno);
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    char *s = trim(line);
+    if (*s == '\0') continue;
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      errf(err, errlen, "%s: expected 'name = value', got '%s'", origin, s);
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    char *name = trim(s), *value = trim(eq + 1);
+    if (strcmp(name, "config") == 0) {
+      errf(err, errlen, "%s: a config file cannot name another config file", origin);
+      rc = -1;
+      break;
+    }
+    if (hl_config_set(c, name, value, HL_SRC_FILE, origin, err, errlen) != 0) {
+      rc = -1;
+      break;
+    }
+  }
+  fclose(f);
+  return rc;
+}
+
+static bool env_to_name(const char *var, size_t len, char *name, size_t cap) {
+  const char *pre = "HEAPLAB_";
+  size_t plen = strlen(pre);
+  if (len <= plen || strncmp(var, pre, plen) != 0 || len - plen >= cap) return false;
+  size_t k = 0;
+  for (size_t i = plen; i < len; i++)
+    name[k++] = var[i] == '_' ? '-' : (char)tolower((unsigned char)var[i]);
+  name[k] = '\0';
+  return true;
+}
+
+int hl_config_load_env(hl_config_t *c, char *const *envp, const char *const *extra_ok,
+                       char *err, size_t errlen) {
+  if (!envp) return 0;
+  for (char *const *e = envp; *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (!eq) continue;
+    char name[64], var[72];
+    size_t len = (size_t)(eq - *e);
+    if (!env_to_name(*e, len, name, sizeof name)) continue;
+    snprintf(var, sizeof var, "%.*s", (int)len, *e);
+    bool extra = false;
+    for (const char *const *x = extra_ok; x && *x; x++)
+      if (strcmp(*x, var) == 0) extra = true;
+    if (extra) continue;
+    char origin[80];
+    snprintf(origin, sizeof origin, "env %s", var);
+    if (hl_config_find(name) < 0) {
+      char where[100];
+      snprintf(where, sizeof where, "environment variable %s: ", var);
+      unknown_option(name, where, err, errlen);
+      return -1;
+    }
+    if (hl_config_set(c, name, eq + 1, HL_SRC_ENV, origin, err, errlen) != 0) return -1;
+  }
+  return 0;
+}
+
+/* Splits argv into (name, value) pairs: "--name=value", "--name value", and
+ * a bare "--name" for on|off options (meaning on). Calls fn for each. */
+typedef int (*flag_fn)(hl_config_t *c, const char *name, const char *value, char *err,
+                       size_t errlen);
+
+static int walk_flags(hl_config_t *c, int argc, char *const *argv, flag_fn fn, char *err,
+                      size_t errlen) {
+  for (int i = 0; i < argc; i++) {
+    const char *a = argv[i];
+    if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+      errf(err, errlen, "unexpected argument '%s': options are written --name=value", a);
+      return -1;
+    }
+    char name[64];
+    const char *value;
+    const char *eq = strchr(a + 2, '=');
+    size_t nlen = eq ? (size_t)(eq - a - 2) : strlen(a + 2);
+    if (nlen >= sizeof name) nlen = sizeof name - 1;
+    memcpy(name, a + 2, nlen);
+    name[nlen] = '\0';
+    int id = hl_config_find(name);
+    if (id < 0) {
+      unknown_option(name, "", err, errlen);
+      return -1;
+    }
+    if (eq) {
+      value = eq + 1;
+    } else if (options[id].type == T_ONOFF) {
+      value = "on";
+    } else if (i + 1 < argc && strncmp(argv[i + 1], "--", 2) != 0) {
+      value = argv[++i];
+    } else {
+      char acc[256];
+      describe_accepted(&options[id], acc, sizeof acc);
+      errf(err, errlen, "option '%s': missing value; accepted: %s", name, acc);
+      return -1;
+    }
+    if (fn(c, name, value, err, errlen) != 0) return -1;
+  }
+  return 0;
+}
+
+static int flag_find_config(hl_config_t *c, const char *name, const char *value, char *err,
+                            size_t errlen) {
+  if (strcmp(name, "config") == 0)
+    return hl_config_set(c, name, value, HL_SRC_FLAG, "flag", err, errlen);
+  return 0;
+}
+
+static int flag_apply(hl_config_t *c, const char *name, const char *value, char *err,
+                      size_t errlen) {
+  return hl_config_set(c, name, value, HL_SRC_FLAG, "flag", err, errlen);
+}
+
+int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *envp,
+                      char *err, size_t errlen) {
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", NULL};
+  hl_config_defaults(c);
+  /* The config file sits below the environment and the flags, so it is read
+   * first; which file to read comes from the flag, else the environment. */
+  hl_config_t probe;
+  hl_config_defaults(&probe);
+  if (hl_config_load_env(&probe, envp, extra_ok, err, errlen) != 0) return -1;
+  if (walk_flags(&probe, argc, argv, flag_find_config, err, errlen) != 0) return -1;
+  if (probe.config[0]) {
+    if (hl_config_load_file(c, probe.config, err, errlen) != 0) return -1;
+  }
+  if (hl_config_load_env(c, envp, extra_ok, err, errlen) != 0) return -1;
+  if (walk_flags(c, argc, argv, flag_apply, err, errlen) != 0) return -1;
+  return 0;
+}
+
+/* ---- step 2: combinations ----------------------------------------------- */
+
+int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen) {
+  if (c->alloc == HL_ALLOC_SYSTEM && c->tcache != HL_TCACHE_NONE) {
+    errf(err, errlen,
+         "impossible combination: tcache=%s caches the pool allocator's blocks and needs "
+         "alloc=pool, but alloc=system; accepted with alloc=system: tcache=none",
+         hl_config_choice_name(HL_OPT_TCACHE, c->tcache));
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- step 3: availability ----------------------------------------------- */
+
+/* Whether the option matters in this configuration, beyond the workload's
+ * own use of it: the knobs of a strategy matter only with that strategy. */
+static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
+  if (!(uses & HL_OPT_BIT(id))) return false;
+  switch (id) {
+  case HL_OPT_GEOMETRY:
+  case HL_OPT_TCACHE: return c->alloc == HL_ALLOC_POOL;
+  case HL_OPT_THRESHOLD: return c->gc != HL_GC_NONE;
+  case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
+  case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
+  default: return true;
+  }
+}
+
+int hl_config_check_available(const hl_config_t *c, uint64_t uses, char *err, size_t errlen) {
+  for (int id = 0; id < HL_OPT_COUNT; id++) {
+    const option_t *o = &options[id];
+    bool explicit = c->source[id] != HL_SRC_DEFAULT;
+    if (!explicit && !relevant(c, id, uses)) continue;
+    char val[64];
+    hl_config_format(c, (hl_opt_id_t)id, val, sizeof val);
+    const char *from = explicit ? c->origin[id] : "default";
+    if (!o->built) {
+      errf(err, errlen, "option '%s' (%s, %s) is not available yet: %s", o->name, val, from,
+           o->not_built);
+      return -1;
+    }
+    if (o->type == T_CHOICE || o->type == T_ONOFF) {
+      int i = value_index(c, o);
+      if (!o->choices[i].built) {
+        char now[128];
+        list_choices(o, true, now, sizeof now);
+        errf(err, errlen,
+             "option '%s': value '%s' (%s) is not available yet: %s; available now: %s",
+             o->name, val, from, o->not_built, now);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
+int hl_config_notes(const hl_config_t *c, uint64_t uses, char *buf, size_t len) {
+  int n = 0;
+  size_t k = 0;
+  buf[0] = '\0';
+  for (int id = 0; id < HL_OPT_COUNT; id++) {
+    if (c->source[id] == HL_SRC_DEFAULT || relevant(c, id, uses)) continue;
+    char val[64];
+    hl_config_format(c, (hl_opt_id_t)id, val, sizeof val);
+    k += (size_t)snprintf(buf + k, k < len ? len - k : 0,
+                          "note: %s=%s (%s) has no effect in this configuration\n",
+                          options[id].name, val, c->origin[id]);
+    n++;
+  }
+  return n;
+}
+
+void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t len) {
+  const option_t *o = &options[id];
+  const void *f = cfield(c, o);
+  switch (o->type) {
+  case T_CHOICE:
+  case T_ONOFF: snprintf(buf, len, "%s", o->choices[value_index(c, o)].name); break;
+  case T_UINT:
+    snprintf(buf, len, "%llu",
+             (unsigned long long)(o->size == sizeof(uint32_t) ? *(const uint32_t *)f
+                                                              : *(const uint64_t *)f));
+    break;
+  case T_DOUBLE: snprintf(buf, len, "%g", *(const double *)f); break;
+  case T_TRIPLE: {
+    const uint32_t *t = f;
+    snprintf(buf, len, "%u,%u,%u", t[0], t[1], t[2]);
+    break;
+  }
+  case T_PATH: snprintf(buf, len, "%s", (const char *)f); break;
+  }
+}

@@ -1,0 +1,264 @@
+/* heaplab atomics: one name per operation and memory order.
+ *
+ * Every shared word in heaplab is a plain uint32_t, uint64_t or void * (no
+ * _Atomic, so that C++ translation units such as the benchmark shim can
+ * include this header). Each function names its memory order, as ck and urcu
+ * do, so that a reader sees the ordering at the call site.
+ *
+ * Two back ends, chosen at compile time:
+ *
+ *   ConcurrencyKit's ck_pr (normal builds). ck's loads and stores are single
+ *   instructions in inline asm with a "memory" clobber: atomic and, as far as
+ *   the C memory model goes, relaxed. Ordering comes from ck's fences, which
+ *   ck resolves per memory model (CK_MD_TSO on x86-64): a fence the hardware
+ *   does not need becomes a compiler barrier. ck's read-modify-write
+ *   operations are not fences on RMO machines (arm64), so the full-barrier
+ *   RMWs below bracket them with ck_pr_fence_{load,store}_atomic before and
+ *   ck_pr_fence_atomic_{load,store} after (all compiler barriers on TSO).
+ *
+ *   GCC's __atomic builtins (ThreadSanitizer builds: HL_TSAN from CMake, or
+ *   __SANITIZE_THREAD__). TSan instruments memory accesses the compiler emits
+ *   and the __atomic builtins, but cannot look inside inline asm: through ck
+ *   every atomic would be invisible to it, and a ck_pr-published payload or a
+ *   ck_spinlock-protected counter would be reported as a race.
+ *
+ *   hl name                  ck (x86-64, TSO)                    TSan back end
+ *   ---------------------    --------------------------------    -----------------------
+ *   load_relaxed             ck_pr_load_N                        __atomic_load RELAXED
+ *   load_acquire             ck_pr_load_N; fence_acquire (cc)    __atomic_load ACQUIRE
+ *   store_relaxed            ck_pr_store_N                       __atomic_store RELAXED
+ *   store_release            fence_release (cc); ck_pr_store_N   __atomic_store RELEASE
+ *   faa, inc, dec_is_zero,   lock xadd / inc / dec / cmpxchg /   __atomic_* SEQ_CST
+ *   cas, cas_value, xchg     xchg: full barriers on x86-64
+ *   fence_acquire            ck_pr_fence_acquire (cc)            seq_cst RMW on one word *
+ *   fence_release            ck_pr_fence_release (cc)            seq_cst RMW on one word *
+ *   fence_seq_cst            ck_pr_fence_memory (mfence)         seq_cst RMW on one word *
+ *   (cc) = compiler barrier only on TSO; a real fence on RMO.
+ *
+ *   * TSan does not model __atomic_thread_fence (GCC warns: -Wtsan, "not
+ *     supported with -fsanitize=thread") and would report races that a fence
+ *     pair rules out. Under TSan every fence is a seq_cst fetch-add of 0 on
+ *     one process-wide word instead: all fencing threads then synchronize
+ *     through that word, which TSan sees as happens-before. That is stronger
+ *     than a fence (it may hide a race that only fences were meant to
+ *     prevent, never invent one) and slow, which only TSan builds pay.
+ *
+ * Atomicity needs natural alignment (4 bytes for u32, 8 for u64 and ptr).
+ * The ptr functions take the address of a void * object; a typed pointer
+ * object is passed as (void **)&p, which GCC allows since all pointer types
+ * share one alias set. */
+#ifndef HL_ATOMIC_H
+#define HL_ATOMIC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#if defined(HL_TSAN) || defined(__SANITIZE_THREAD__)
+#define HL_ATOMIC_TSAN 1
+#else
+#define HL_ATOMIC_TSAN 0
+#endif
+
+#if !HL_ATOMIC_TSAN
+#include <ck_pr.h>
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if HL_ATOMIC_TSAN
+/* ========================== ThreadSanitizer: __atomic ======================= */
+
+/* The word that stands in for fences (see the top). Weak, so that every
+ * translation unit that includes this header shares one definition. */
+__attribute__((weak)) uint64_t hl_atomic_tsan_fence_word;
+
+static inline uint32_t hl_atomic_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t hl_atomic_load_relaxed_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void *hl_atomic_load_relaxed_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+
+/* Pairs with the store_release (or RMW) that wrote the value read. */
+static inline uint32_t hl_atomic_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline uint64_t hl_atomic_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void *hl_atomic_load_acquire_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
+static inline void hl_atomic_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_store_relaxed_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+
+/* Pairs with the load_acquire that reads the value stored. */
+static inline void hl_atomic_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void hl_atomic_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+static inline void hl_atomic_store_release_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline uint32_t hl_atomic_faa_u32(uint32_t *p, uint32_t d) { return __atomic_fetch_add(p, d, __ATOMIC_SEQ_CST); }
+static inline uint64_t hl_atomic_faa_u64(uint64_t *p, uint64_t d) { return __atomic_fetch_add(p, d, __ATOMIC_SEQ_CST); }
+static inline void hl_atomic_inc_u64(uint64_t *p) { (void)__atomic_fetch_add(p, 1, __ATOMIC_SEQ_CST); }
+static inline bool hl_atomic_dec_is_zero_u64(uint64_t *p) { return __atomic_sub_fetch(p, 1, __ATOMIC_SEQ_CST) == 0; }
+
+static inline bool hl_atomic_cas_u32(uint32_t *p, uint32_t expected, uint32_t desired) {
+  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline bool hl_atomic_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+static inline bool hl_atomic_cas_ptr(void **p, void *expected, void *desired) {
+  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+/* On failure the builtin writes the value it saw into expected. */
+static inline uint64_t hl_atomic_cas_value_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  (void)__atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+  return expected;
+}
+
+static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+static inline void *hl_atomic_xchg_ptr(void **p, void *v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+
+static inline void hl_atomic_fence_seq_cst(void) {
+  (void)__atomic_fetch_add(&hl_atomic_tsan_fence_word, 0, __ATOMIC_SEQ_CST);
+}
+static inline void hl_atomic_fence_acquire(void) { hl_atomic_fence_seq_cst(); }
+static inline void hl_atomic_fence_release(void) { hl_atomic_fence_seq_cst(); }
+
+/* A spin-wait hint; touches no memory, so TSan needs nothing here. */
+static inline void hl_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ __volatile__("yield" ::: "memory");
+#else
+  __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#else
+/* ============================ ConcurrencyKit ck_pr ========================== */
+
+/* A read-modify-write as a full barrier on every memory model ck knows; these
+ * are compiler barriers on x86-64, where lock-prefixed instructions already
+ * order everything. */
+#define HLI_RMW_FENCE_BEFORE() do { ck_pr_fence_load_atomic(); ck_pr_fence_store_atomic(); } while (0)
+#define HLI_RMW_FENCE_AFTER()  do { ck_pr_fence_atomic_load(); ck_pr_fence_atomic_store(); } while (0)
+
+static inline uint32_t hl_atomic_load_relaxed_u32(const uint32_t *p) { return ck_pr_load_32(p); }
+static inline uint64_t hl_atomic_load_relaxed_u64(const uint64_t *p) { return ck_pr_load_64(p); }
+static inline void *hl_atomic_load_relaxed_ptr(void *const *p) { return ck_pr_load_ptr(p); }
+
+/* The fence after the load orders it before every later access; pairs with
+ * the release (fence or store_release) of the thread that wrote the value. */
+static inline uint32_t hl_atomic_load_acquire_u32(const uint32_t *p) {
+  uint32_t v = ck_pr_load_32(p);
+  ck_pr_fence_acquire();
+  return v;
+}
+static inline uint64_t hl_atomic_load_acquire_u64(const uint64_t *p) {
+  uint64_t v = ck_pr_load_64(p);
+  ck_pr_fence_acquire();
+  return v;
+}
+static inline void *hl_atomic_load_acquire_ptr(void *const *p) {
+  void *v = ck_pr_load_ptr(p);
+  ck_pr_fence_acquire();
+  return v;
+}
+
+static inline void hl_atomic_store_relaxed_u32(uint32_t *p, uint32_t v) { ck_pr_store_32(p, v); }
+static inline void hl_atomic_store_relaxed_u64(uint64_t *p, uint64_t v) { ck_pr_store_64(p, v); }
+static inline void hl_atomic_store_relaxed_ptr(void **p, void *v) { ck_pr_store_ptr(p, v); }
+
+/* The fence before the store orders every earlier access before it; pairs
+ * with the acquire (fence or load_acquire) of the thread that reads it. */
+static inline void hl_atomic_store_release_u32(uint32_t *p, uint32_t v) {
+  ck_pr_fence_release();
+  ck_pr_store_32(p, v);
+}
+static inline void hl_atomic_store_release_u64(uint64_t *p, uint64_t v) {
+  ck_pr_fence_release();
+  ck_pr_store_64(p, v);
+}
+static inline void hl_atomic_store_release_ptr(void **p, void *v) {
+  ck_pr_fence_release();
+  ck_pr_store_ptr(p, v);
+}
+
+static inline uint32_t hl_atomic_faa_u32(uint32_t *p, uint32_t d) {
+  HLI_RMW_FENCE_BEFORE();
+  uint32_t old = ck_pr_faa_32(p, d);
+  HLI_RMW_FENCE_AFTER();
+  return old;
+}
+static inline uint64_t hl_atomic_faa_u64(uint64_t *p, uint64_t d) {
+  HLI_RMW_FENCE_BEFORE();
+  uint64_t old = ck_pr_faa_64(p, d);
+  HLI_RMW_FENCE_AFTER();
+  return old;
+}
+static inline void hl_atomic_inc_u64(uint64_t *p) {
+  HLI_RMW_FENCE_BEFORE();
+  ck_pr_inc_64(p);
+  HLI_RMW_FENCE_AFTER();
+}
+static inline bool hl_atomic_dec_is_zero_u64(uint64_t *p) {
+  HLI_RMW_FENCE_BEFORE();
+  bool zero = ck_pr_dec_64_is_zero(p);
+  HLI_RMW_FENCE_AFTER();
+  return zero;
+}
+
+static inline bool hl_atomic_cas_u32(uint32_t *p, uint32_t expected, uint32_t desired) {
+  HLI_RMW_FENCE_BEFORE();
+  bool ok = ck_pr_cas_32(p, expected, desired);
+  HLI_RMW_FENCE_AFTER();
+  return ok;
+}
+static inline bool hl_atomic_cas_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  HLI_RMW_FENCE_BEFORE();
+  bool ok = ck_pr_cas_64(p, expected, desired);
+  HLI_RMW_FENCE_AFTER();
+  return ok;
+}
+static inline bool hl_atomic_cas_ptr(void **p, void *expected, void *desired) {
+  HLI_RMW_FENCE_BEFORE();
+  bool ok = ck_pr_cas_ptr(p, expected, desired);
+  HLI_RMW_FENCE_AFTER();
+  return ok;
+}
+/* Returns the value the CAS saw: equal to expected exactly when it stored. */
+static inline uint64_t hl_atomic_cas_value_u64(uint64_t *p, uint64_t expected, uint64_t desired) {
+  uint64_t seen;
+  HLI_RMW_FENCE_BEFORE();
+  (void)ck_pr_cas_64_value(p, expected, desired, &seen);
+  HLI_RMW_FENCE_AFTER();
+  return seen;
+}
+
+static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) {
+  HLI_RMW_FENCE_BEFORE();
+  uint64_t old = ck_pr_fas_64(p, v);
+  HLI_RMW_FENCE_AFTER();
+  return old;
+}
+static inline void *hl_atomic_xchg_ptr(void **p, void *v) {
+  HLI_RMW_FENCE_BEFORE();
+  void *old = ck_pr_fas_ptr(p, v);
+  HLI_RMW_FENCE_AFTER();
+  return old;
+}
+
+/* Standalone fences pair with a fence or an acquire/release operation of the
+ * other thread, as in C11; each caller says which. */
+static inline void hl_atomic_fence_seq_cst(void) { ck_pr_fence_memory(); }
+static inline void hl_atomic_fence_acquire(void) { ck_pr_fence_acquire(); }
+static inline void hl_atomic_fence_release(void) { ck_pr_fence_release(); }
+
+static inline void hl_cpu_relax(void) { ck_pr_stall(); }
+
+#undef HLI_RMW_FENCE_BEFORE
+#undef HLI_RMW_FENCE_AFTER
+#endif /* HL_ATOMIC_TSAN */
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_ATOMIC_H */

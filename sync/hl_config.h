@@ -1,0 +1,155 @@
+/* heaplab configuration: one table of options, one effective configuration.
+ *
+ * Every option has a name, a type, a default, its accepted values, a help
+ * line and an environment variable HEAPLAB_<NAME> (upper case, '-' -> '_').
+ * Precedence, lowest first: default < config file (--config FILE or
+ * HEAPLAB_CONFIG) < environment < --name=value flag. The table lives in the
+ * bottom layer so that every layer, and the preloaded malloc library (which
+ * can read only the environment), sees the same names, defaults and checks.
+ *
+ * Validation happens in three steps, all before anything runs:
+ *   1. value:        the text parses and is in range / among the choices;
+ *   2. combination:  no two options contradict each other;
+ *   3. availability: no strategy that this build does not have yet is asked
+ *                    for, explicitly or as the default of an option the
+ *                    chosen workload uses.
+ * Each failure gives a message naming the option, the value and what is
+ * accepted; the driver turns it into exit status 2.
+ */
+#ifndef HL_CONFIG_H
+#define HL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Enumerated values; the order matches the choice lists in sync/config.c. */
+typedef enum { HL_ALLOC_POOL, HL_ALLOC_SYSTEM } hl_alloc_kind_t;
+typedef enum { HL_GEOMETRY_CLASSIC, HL_GEOMETRY_MODERN } hl_geometry_t;
+typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
+typedef enum { HL_RC_GIL, HL_RC_ATOMIC, HL_RC_BIASED } hl_rc_mode_t;
+typedef enum { HL_GC_NONE, HL_GC_STW, HL_GC_INCREMENTAL } hl_gc_mode_t;
+
+/* The option ids, in table order. */
+typedef enum {
+  HL_OPT_ALLOC,
+  HL_OPT_GEOMETRY,
+  HL_OPT_TCACHE,
+  HL_OPT_ALLOC_DEBUG,
+  HL_OPT_FREELISTS,
+  HL_OPT_RC,
+  HL_OPT_IMMORTAL,
+  HL_OPT_GC,
+  HL_OPT_THRESHOLD,
+  HL_OPT_PAUSE_BUDGET_US,
+  HL_OPT_SWITCH_INTERVAL_US,
+  HL_OPT_THREADS,
+  HL_OPT_PIN,
+  HL_OPT_SCALE,
+  HL_OPT_SEED,
+  HL_OPT_DURATION_S,
+  HL_OPT_TRACE,
+  HL_OPT_CONFIG,
+  HL_OPT_COUNT
+} hl_opt_id_t;
+
+#define HL_OPT_BIT(id) (1ull << (id))
+
+typedef enum {
+  HL_SRC_DEFAULT, HL_SRC_FILE, HL_SRC_ENV, HL_SRC_FLAG
+} hl_opt_source_t;
+
+typedef struct hl_config {
+  hl_alloc_kind_t alloc;
+  hl_geometry_t   geometry;
+  hl_tcache_t     tcache;
+  bool            alloc_debug;
+  bool            freelists;
+  hl_rc_mode_t    rc;
+  bool            immortal;
+  hl_gc_mode_t    gc;
+  uint32_t        threshold[3];
+  uint64_t        pause_budget_us;
+  uint64_t        switch_interval_us;
+  uint32_t        threads;
+  bool            pin;
+  uint64_t        scale;
+  uint64_t        seed;
+  double          duration_s;          /* 0: run a fixed amount of work (scale) */
+  char            trace[4096];         /* "" : no trace */
+  char            config[4096];        /* "" : no config file */
+  hl_opt_source_t source[HL_OPT_COUNT];
+  char            origin[HL_OPT_COUNT][64]; /* "flag", "env HEAPLAB_X", "file F:12" */
+} hl_config_t;
+
+/* What the table says about one option; for `heaplab list` and --help. */
+typedef struct hl_option_info {
+  const char *name;
+  const char *type;        /* "choice", "on|off", "integer", "number", "triple", "path" */
+  const char *defval;
+  const char *accepted;    /* e.g. "gil, atomic, biased" or "1..1024" */
+  const char *help;
+  const char *env;         /* HEAPLAB_<NAME> */
+  const char *not_yet;     /* comma-separated values not built yet; "" if none */
+} hl_option_info_t;
+
+size_t hl_config_option_count(void);
+void   hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out);
+/* The id of an option by name (dashes, as on the command line), or -1. */
+int    hl_config_find(const char *name);
+
+/* All options at their defaults. */
+void hl_config_defaults(hl_config_t *c);
+
+/* Sets one option from text. origin says where it came from, for messages
+ * and for the result ("flag", "env HEAPLAB_RC", "file x.conf:3").
+ * Returns 0, or -1 with a message in err (name, value, what is accepted). */
+int hl_config_set(hl_config_t *c, const char *name, const char *value,
+                  hl_opt_source_t src, const char *origin,
+                  char *err, size_t errlen);
+
+/* Reads `name = value` lines ('#' starts a comment; blank lines ignored).
+ * Returns 0, or -1 with "FILE:LINE: ..." in err. */
+int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen);
+
+/* Applies every HEAPLAB_<NAME> variable of envp. A HEAPLAB_ variable that
+ * names no option is an error unless listed in extra_ok (NULL-terminated
+ * names such as "HEAPLAB_STATS" read by other parts). */
+int hl_config_load_env(hl_config_t *c, char *const *envp,
+                       const char *const *extra_ok, char *err, size_t errlen);
+
+/* The whole precedence chain: defaults, then the config file named by the
+ * flags or the environment, then the environment, then the flags
+ * (argv entries "--name=value"; "--name value" is accepted too). Entries that
+ * are not options (not starting with "--") are an error. */
+int hl_config_resolve(hl_config_t *c, int argc, char *const *argv,
+                      char *const *envp, char *err, size_t errlen);
+
+/* Step 2: contradictions between options. */
+int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen);
+
+/* Step 3: strategies not built yet. `uses` is the set of options
+ * (HL_OPT_BIT) the workload reads; an option outside it is checked only when
+ * set explicitly. */
+int hl_config_check_available(const hl_config_t *c, uint64_t uses,
+                              char *err, size_t errlen);
+
+/* Options that were set explicitly but have no effect in this configuration
+ * (geometry with alloc=system, ...): one note per line into buf; returns the
+ * number of notes. */
+int hl_config_notes(const hl_config_t *c, uint64_t uses, char *buf, size_t len);
+
+/* The effective value of one option as canonical text (what --name= accepts). */
+void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t len);
+
+/* Name of an enumerated value, for summaries. */
+const char *hl_config_choice_name(hl_opt_id_t id, int value);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_CONFIG_H */

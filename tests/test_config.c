@@ -1,0 +1,287 @@
+/* sync/config.c: the option table, precedence, and the three validation
+ * steps (value, combination, availability), each path with its message. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hl_config.h"
+
+static char err[1024];
+
+#define HAS(s, sub) assert_non_null(strstr((s), (sub)))
+
+static const uint64_t churn_uses =
+    HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY) | HL_OPT_BIT(HL_OPT_TCACHE) |
+    HL_OPT_BIT(HL_OPT_THREADS) | HL_OPT_BIT(HL_OPT_SEED);
+
+static void test_defaults_match_design(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  assert_int_equal(c.alloc, HL_ALLOC_POOL);
+  assert_int_equal(c.geometry, HL_GEOMETRY_MODERN);
+  assert_int_equal(c.tcache, HL_TCACHE_NONE);
+  assert_false(c.alloc_debug);
+  assert_true(c.freelists);
+  assert_int_equal(c.rc, HL_RC_GIL);
+  assert_false(c.immortal);
+  assert_int_equal(c.gc, HL_GC_STW);
+  assert_int_equal(c.threshold[0], 700);
+  assert_int_equal(c.threshold[1], 10);
+  assert_int_equal(c.threshold[2], 10);
+  assert_int_equal(c.switch_interval_us, 5000);
+  assert_int_equal(c.threads, 1);
+  assert_false(c.pin);
+  assert_string_equal(c.trace, "");
+  for (int i = 0; i < HL_OPT_COUNT; i++) assert_int_equal(c.source[i], HL_SRC_DEFAULT);
+}
+
+static void test_every_design_option_registered(void **s) {
+  (void)s;
+  static const char *const names[] = {
+      "alloc", "geometry", "tcache", "alloc-debug", "freelists", "rc", "immortal", "gc",
+      "threshold", "pause-budget-us", "switch-interval-us", "threads", "pin", "scale", "seed",
+      "duration-s", "trace", "config"};
+  assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    int id = hl_config_find(names[i]);
+    assert_true(id >= 0);
+    hl_option_info_t info;
+    hl_config_option_info((hl_opt_id_t)id, &info);
+    assert_string_equal(info.name, names[i]);
+    assert_true(strlen(info.help) > 10);
+    assert_non_null(info.accepted);
+  }
+  hl_option_info_t info;
+  hl_config_option_info(HL_OPT_SWITCH_INTERVAL_US, &info);
+  assert_string_equal(info.env, "HEAPLAB_SWITCH_INTERVAL_US");
+}
+
+static void test_bad_values_name_option_and_accepted(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "rc", "bogus", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "'rc'");
+  HAS(err, "bogus");
+  HAS(err, "gil, atomic, biased");
+  assert_int_equal(hl_config_set(&c, "threads", "0", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "1..1024");
+  assert_int_equal(hl_config_set(&c, "threads", "-3", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  assert_int_equal(hl_config_set(&c, "threads", "4x", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  assert_int_equal(hl_config_set(&c, "threads", "", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  assert_int_equal(hl_config_set(&c, "seed", "99999999999999999999", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), -1);
+  assert_int_equal(hl_config_set(&c, "duration-s", "nan", HL_SRC_FLAG, "flag", err, sizeof err),
+                   -1);
+  assert_int_equal(hl_config_set(&c, "duration-s", "-1", HL_SRC_FLAG, "flag", err, sizeof err),
+                   -1);
+  assert_int_equal(hl_config_set(&c, "pin", "maybe", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "off, on");
+  static const char *const bad_triples[] = {"700,10", "700,10,10,1", "a,b,c", "700,,10",
+                                            "700,10,", "-1,10,10", "1,2,3000000000"};
+  for (size_t i = 0; i < sizeof bad_triples / sizeof *bad_triples; i++) {
+    assert_int_equal(
+        hl_config_set(&c, "threshold", bad_triples[i], HL_SRC_FLAG, "flag", err, sizeof err), -1);
+    HAS(err, "'threshold'");
+  }
+  /* nothing was changed by the failed sets */
+  hl_config_t d;
+  hl_config_defaults(&d);
+  assert_int_equal(c.threads, d.threads);
+  assert_memory_equal(c.threshold, d.threshold, sizeof d.threshold);
+}
+
+static void test_good_values(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "threshold", "100,5,2", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(c.threshold[0], 100);
+  assert_int_equal(c.threshold[2], 2);
+  assert_int_equal(hl_config_set(&c, "pin", "yes", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_true(c.pin);
+  assert_int_equal(hl_config_set(&c, "duration-s", "2.5", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_true(c.duration_s == 2.5);
+  assert_int_equal(hl_config_set(&c, "seed", "18446744073709551615", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_true(c.seed == UINT64_MAX);
+  char buf[64];
+  hl_config_format(&c, HL_OPT_THRESHOLD, buf, sizeof buf);
+  assert_string_equal(buf, "100,5,2");
+  hl_config_format(&c, HL_OPT_PIN, buf, sizeof buf);
+  assert_string_equal(buf, "on");
+}
+
+static void test_unknown_option_suggests(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "thraeds", "2", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "unknown option 'thraeds'");
+  HAS(err, "did you mean 'threads'");
+  char *argv[] = {"--frobnicate=1"};
+  assert_int_equal(hl_config_resolve(&c, 1, argv, NULL, err, sizeof err), -1);
+  HAS(err, "unknown option 'frobnicate'");
+  char *argv2[] = {"stray"};
+  assert_int_equal(hl_config_resolve(&c, 1, argv2, NULL, err, sizeof err), -1);
+  HAS(err, "stray");
+  char *argv3[] = {"--threads"};
+  assert_int_equal(hl_config_resolve(&c, 1, argv3, NULL, err, sizeof err), -1);
+  HAS(err, "missing value");
+}
+
+static char tmpfile_path[64];
+
+static void write_file(const char *text) {
+  strcpy(tmpfile_path, "/tmp/hl_test_config_XXXXXX");
+  int fd = mkstemp(tmpfile_path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+}
+
+static void test_precedence(void **s) {
+  (void)s;
+  write_file("# a comment\n\nthreads = 3   # trailing comment\nseed=7\nscale = 2\n");
+  char cfgflag[128];
+  snprintf(cfgflag, sizeof cfgflag, "--config=%s", tmpfile_path);
+  char *env[] = {"HEAPLAB_SEED=8", "HEAPLAB_SCALE=5", "PATH=/bin", NULL};
+  char *argv[] = {cfgflag, "--scale=6", "--pin"};
+  hl_config_t c;
+  assert_int_equal(hl_config_resolve(&c, 3, argv, env, err, sizeof err), 0);
+  assert_int_equal(c.threads, 3);            /* file only */
+  assert_int_equal(c.source[HL_OPT_THREADS], HL_SRC_FILE);
+  assert_int_equal(c.seed, 8);               /* env over file */
+  assert_int_equal(c.source[HL_OPT_SEED], HL_SRC_ENV);
+  HAS(c.origin[HL_OPT_SEED], "HEAPLAB_SEED");
+  assert_int_equal(c.scale, 6);              /* flag over env over file */
+  assert_int_equal(c.source[HL_OPT_SCALE], HL_SRC_FLAG);
+  assert_true(c.pin);
+  assert_int_equal(c.source[HL_OPT_ALLOC], HL_SRC_DEFAULT);
+  /* the file named by the environment */
+  char envcfg[128];
+  snprintf(envcfg, sizeof envcfg, "HEAPLAB_CONFIG=%s", tmpfile_path);
+  char *env2[] = {envcfg, NULL};
+  assert_int_equal(hl_config_resolve(&c, 0, NULL, env2, err, sizeof err), 0);
+  assert_int_equal(c.threads, 3);
+  /* "--name value" form */
+  char *argv3[] = {"--threads", "5"};
+  assert_int_equal(hl_config_resolve(&c, 2, argv3, NULL, err, sizeof err), 0);
+  assert_int_equal(c.threads, 5);
+  unlink(tmpfile_path);
+}
+
+static void test_file_errors_have_line_numbers(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  write_file("threads = 2\nrc = sometimes\n");
+  assert_int_equal(hl_config_load_file(&c, tmpfile_path, err, sizeof err), -1);
+  HAS(err, ":2");
+  HAS(err, "'rc'");
+  HAS(err, "sometimes");
+  unlink(tmpfile_path);
+  write_file("threads 2\n");
+  assert_int_equal(hl_config_load_file(&c, tmpfile_path, err, sizeof err), -1);
+  HAS(err, ":1");
+  HAS(err, "name = value");
+  unlink(tmpfile_path);
+  write_file("color = blue\n");
+  assert_int_equal(hl_config_load_file(&c, tmpfile_path, err, sizeof err), -1);
+  HAS(err, "unknown option 'color'");
+  unlink(tmpfile_path);
+  assert_int_equal(hl_config_load_file(&c, "/nonexistent/heaplab.conf", err, sizeof err), -1);
+  HAS(err, "cannot open");
+}
+
+static void test_env_errors(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  char *env[] = {"HEAPLAB_RC=sometimes", NULL};
+  assert_int_equal(hl_config_load_env(&c, env, NULL, err, sizeof err), -1);
+  HAS(err, "HEAPLAB_RC");
+  HAS(err, "gil, atomic, biased");
+  char *env2[] = {"HEAPLAB_COLOUR=blue", NULL};
+  assert_int_equal(hl_config_load_env(&c, env2, NULL, err, sizeof err), -1);
+  HAS(err, "HEAPLAB_COLOUR");
+  static const char *const ok[] = {"HEAPLAB_COLOUR", NULL};
+  assert_int_equal(hl_config_load_env(&c, env2, ok, err, sizeof err), 0);
+}
+
+static void test_combination(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  c.alloc = HL_ALLOC_SYSTEM;
+  assert_int_equal(hl_config_check_combinations(&c, err, sizeof err), 0);
+  c.tcache = HL_TCACHE_MAGAZINE;
+  assert_int_equal(hl_config_check_combinations(&c, err, sizeof err), -1);
+  HAS(err, "impossible combination");
+  HAS(err, "tcache=magazine");
+  HAS(err, "alloc=system");
+}
+
+static void test_availability(void **s) {
+  (void)s;
+  hl_config_t c;
+  /* the default allocator is not built yet, and the workload uses it */
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
+  HAS(err, "'alloc'");
+  HAS(err, "not available yet");
+  HAS(err, "available now: system");
+  /* with alloc=system, geometry and tcache do not matter and are not checked */
+  assert_int_equal(hl_config_set(&c, "alloc", "system", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
+  /* an unbuilt strategy asked for explicitly is refused even if unused */
+  assert_int_equal(hl_config_set(&c, "rc", "biased", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
+  HAS(err, "'rc'");
+  HAS(err, "biased");
+  HAS(err, "not available yet");
+  /* and so is a knob of a strategy that is not built */
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "alloc", "system", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "threshold", "10,10,10", HL_SRC_ENV, "env HEAPLAB_THRESHOLD",
+                                 err, sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
+  HAS(err, "'threshold'");
+  HAS(err, "HEAPLAB_THRESHOLD");
+}
+
+static void test_notes_for_settings_without_effect(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  char notes[1024];
+  assert_int_equal(hl_config_notes(&c, churn_uses, notes, sizeof notes), 0);
+  assert_int_equal(hl_config_set(&c, "alloc", "system", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "geometry", "classic", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_notes(&c, churn_uses, notes, sizeof notes), 1);
+  HAS(notes, "geometry=classic");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_defaults_match_design),
+      cmocka_unit_test(test_every_design_option_registered),
+      cmocka_unit_test(test_bad_values_name_option_and_accepted),
+      cmocka_unit_test(test_good_values),
+      cmocka_unit_test(test_unknown_option_suggests),
+      cmocka_unit_test(test_precedence),
+      cmocka_unit_test(test_file_errors_have_line_numbers),
+      cmocka_unit_test(test_env_errors),
+      cmocka_unit_test(test_combination),
+      cmocka_unit_test(test_availability),
+      cmocka_unit_test(test_notes_for_settings_without_effect),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
