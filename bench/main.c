@@ -1,0 +1,170 @@
+/* heaplab: the driver.
+ *
+ *   heaplab list                          workloads, options, defaults, accepted values
+ *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
+ *   heaplab --help | heaplab run --help
+ *
+ * Exit status: 0 success; 1 the run failed (out of memory, a worker error);
+ * 2 bad input (unknown workload or option, malformed value, impossible
+ * combination, strategy not available yet), reported before anything runs.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "result.h"
+
+extern char **environ;
+
+enum { EXIT_RUN_FAILED = 1, EXIT_BAD_INPUT = 2 };
+
+static void usage(FILE *f) {
+  fprintf(f,
+          "usage: heaplab COMMAND [ARGS]\n"
+          "\n"
+          "commands:\n"
+          "  list                           workloads and options (defaults, accepted values)\n"
+          "  run WORKLOAD [--name=value...] run one workload; progress and a summary on stderr,\n"
+          "                                 one JSON result on stdout\n"
+          "  sweep FILE                     a grid of runs (not available yet)\n"
+          "  compare A.jsonl B.jsonl        compare two result sets (not available yet)\n"
+          "\n"
+          "options come from, lowest precedence first: defaults, --config FILE, HEAPLAB_<NAME>\n"
+          "environment variables, --name=value flags. 'heaplab run --help' lists them.\n"
+          "exit status: 0 ok, 1 the run failed, 2 bad input\n");
+}
+
+static void print_options(FILE *f) {
+  fprintf(f, "options (flag --name=value, environment HEAPLAB_NAME, config file name = value):\n");
+  for (size_t id = 0; id < hl_config_option_count(); id++) {
+    hl_option_info_t i;
+    hl_config_option_info((hl_opt_id_t)id, &i);
+    fprintf(f, "  --%-20s default %-10s %s\n", i.name, *i.defval ? i.defval : "(none)", i.help);
+    fprintf(f, "  %-22s accepted: %s\n", "", i.accepted);
+    if (*i.not_yet) fprintf(f, "  %-22s not available yet: %s\n", "", i.not_yet);
+  }
+}
+
+static void print_workloads(FILE *f) {
+  fprintf(f, "workloads:\n");
+  for (size_t i = 0; i < hl_workload_count; i++) {
+    const hl_workload_t *w = hl_workloads[i];
+    fprintf(f, "  %-16s %s\n  %-16s scale=1: %s\n", w->name, w->summary, "", w->unit);
+  }
+}
+
+static void run_usage(FILE *f) {
+  fprintf(f, "usage: heaplab run WORKLOAD [--name=value ...]\n\n");
+  print_workloads(f);
+  fprintf(f, "\n");
+  print_options(f);
+}
+
+static int cmd_list(void) {
+  print_workloads(stdout);
+  printf("\n");
+  print_options(stdout);
+  return 0;
+}
+
+static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_run_result_t *r) {
+  double wall = (double)r->wall_ns / 1e9;
+  char alloc[32];
+  hl_config_format(c, HL_OPT_ALLOC, alloc, sizeof alloc);
+  fprintf(stderr, "heaplab run %s  alloc=%s threads=%u scale=%llu seed=%llu\n", wl->name, alloc,
+          c->threads, (unsigned long long)c->scale, (unsigned long long)c->seed);
+  fprintf(stderr, "  ops        %llu in %.3f s: %.2f M ops/s; cpu %.3f s\n",
+          (unsigned long long)r->ops, wall, wall > 0 ? (double)r->ops / wall / 1e6 : 0.0,
+          (double)r->cpu_ns / 1e9);
+  if (r->latency && r->latency->count) {
+    hl_hist_summary_t s = hl_hist_summarize(r->latency);
+    fprintf(stderr,
+            "  latency    p50 %llu ns, p90 %llu, p99 %llu, p99.9 %llu, max %llu "
+            "(1 op in %llu timed)\n",
+            (unsigned long long)s.p50, (unsigned long long)s.p90, (unsigned long long)s.p99,
+            (unsigned long long)s.p999, (unsigned long long)s.max,
+            (unsigned long long)r->latency_every);
+  }
+  fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
+          (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
+  if (r->alloc.valid)
+    fprintf(stderr, "; RSS before %.1f MiB, half freed %.1f MiB, all freed %.1f MiB",
+            (double)r->alloc.rss_before_bytes / 1048576.0,
+            (double)r->alloc.rss_after_frag_bytes / 1048576.0,
+            (double)r->alloc.rss_after_free_bytes / 1048576.0);
+  fprintf(stderr, "\n  checksum   %016llx\n", (unsigned long long)r->checksum);
+}
+
+static int cmd_run(int argc, char **argv) {
+  if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
+    run_usage(argc < 1 ? stderr : stdout);
+    return argc < 1 ? EXIT_BAD_INPUT : 0;
+  }
+  for (int i = 1; i < argc; i++)
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      run_usage(stdout);
+      return 0;
+    }
+  const char *name = argv[0];
+  const hl_workload_t *wl = hl_workload_find(name);
+  if (!wl) {
+    fprintf(stderr, "heaplab: unknown workload '%s'; workloads are:", name);
+    for (size_t i = 0; i < hl_workload_count; i++)
+      fprintf(stderr, "%s %s", i ? "," : "", hl_workloads[i]->name);
+    fprintf(stderr, " (see 'heaplab list')\n");
+    return EXIT_BAD_INPUT;
+  }
+  hl_config_t cfg;
+  char err[1024], notes[2048];
+  if (hl_config_resolve(&cfg, argc - 1, argv + 1, environ, err, sizeof err) != 0 ||
+      hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
+      hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0) {
+    fprintf(stderr, "heaplab: %s\n", err);
+    return EXIT_BAD_INPUT;
+  }
+  if (hl_config_notes(&cfg, wl->uses, notes, sizeof notes) > 0) fputs(notes, stderr);
+
+  hl_machine_t machine;
+  if (hl_topo_describe(&machine) != 0)
+    fprintf(stderr, "heaplab: warning: hwloc could not describe this machine\n");
+
+  hl_run_result_t r;
+  if (hl_run_workload(wl, &cfg, true, &r, err, sizeof err) != 0) {
+    fprintf(stderr, "heaplab: run failed: %s\n", err);
+    hl_run_result_free(&r);
+    return EXIT_RUN_FAILED;
+  }
+  summarize(wl, &cfg, &r);
+  json_object *o = hl_json_result(wl, &cfg, &machine, &r);
+  printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+  fflush(stdout);
+  json_object_put(o);
+  hl_run_result_free(&r);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  /* Doubles with 9 significant digits: exact enough for seconds and rates,
+   * and short. */
+  json_c_set_serialization_double_format("%.9g", JSON_C_OPTION_GLOBAL);
+  if (argc < 2) {
+    usage(stderr);
+    return EXIT_BAD_INPUT;
+  }
+  const char *cmd = argv[1];
+  if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+    usage(stdout);
+    return 0;
+  }
+  if (strcmp(cmd, "list") == 0) return cmd_list();
+  if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
+  if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "compare") == 0) {
+    fprintf(stderr, "heaplab: '%s' is not available yet in this build; commands now: list, run\n",
+            cmd);
+    return EXIT_BAD_INPUT;
+  }
+  fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, --help\n",
+          cmd);
+  return EXIT_BAD_INPUT;
+}

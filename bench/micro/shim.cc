@@ -1,0 +1,60 @@
+// heaplab-micro: runs the C micro-benchmarks of micro.c under Google Benchmark.
+//
+// The only C++ in heaplab. It registers every hl_micros[] entry and crosses
+// into C once per batch (KeepRunningBatch), so the boundary is paid once per
+// `batch` iterations. It also compiles every public header of heaplab as C++.
+#include <benchmark/benchmark.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+extern "C" {
+#include "hl_alloc.h"
+#include "hl_config.h"
+#include "hl_sync.h"
+#include "micro.h"
+#include "result.h"
+}
+
+static void run_micro(benchmark::State &st, const hl_micro_t *m) {
+  void *state = m->setup ? m->setup(st.range(0)) : nullptr;
+  if (m->setup && !state) {
+    st.SkipWithError("setup failed (out of memory?)");
+    return;
+  }
+  while (st.KeepRunningBatch(static_cast<benchmark::IterationCount>(m->batch)))
+    m->run(state, m->batch);
+  if (m->teardown) m->teardown(state);
+  st.SetItemsProcessed(st.iterations());
+  st.SetLabel(m->what);
+}
+
+int main(int argc, char **argv) {
+  hl_config_t cfg;
+  hl_config_defaults(&cfg);
+  char err[256];
+  cfg.alloc = HL_ALLOC_SYSTEM;  // the only allocator built so far
+  if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+    std::fprintf(stderr, "heaplab-micro: %s\n", err);
+    return 2;
+  }
+  for (unsigned i = 0; i < hl_micro_count; i++) {
+    const hl_micro_t *m = &hl_micros[i];
+    auto *b = benchmark::RegisterBenchmark(m->name, run_micro, m);
+    for (int k = 0; k < 12 && m->args[k]; k++) b->Arg(m->args[k]);
+    if (!m->args[0]) b->Arg(0);
+  }
+  hl_machine_t mach;
+  hl_topo_describe(&mach);
+  benchmark::AddCustomContext("heaplab_commit", hl_build_commit);
+  benchmark::AddCustomContext("heaplab_build", std::string(hl_build_type) + (hl_build_dirty ? " (dirty tree)" : ""));
+  benchmark::AddCustomContext("heaplab_alloc", hl_alloc_name());
+  benchmark::AddCustomContext("heaplab_cpu", mach.cpu);
+  benchmark::AddCustomContext("heaplab_cores", std::to_string(mach.cores));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 2;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

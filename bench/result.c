@@ -1,0 +1,118 @@
+/* The JSON result of a run; field names are DESIGN.md's contract. */
+#include "result.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static json_object *u64(uint64_t v) { return json_object_new_int64((int64_t)v); }
+
+json_object *hl_json_hist(const hl_hist_t *h) {
+  hl_hist_summary_t s = hl_hist_summarize(h);
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "count", u64(s.count));
+  json_object_object_add(o, "p50", u64(s.p50));
+  json_object_object_add(o, "p90", u64(s.p90));
+  json_object_object_add(o, "p99", u64(s.p99));
+  json_object_object_add(o, "p999", u64(s.p999));
+  json_object_object_add(o, "max", u64(s.max));
+  json_object_object_add(o, "total", u64(s.total));
+  return o;
+}
+
+json_object *hl_json_machine(const hl_machine_t *m) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "cpu", json_object_new_string(m->cpu));
+  json_object_object_add(o, "cores", json_object_new_int(m->cores));
+  json_object_object_add(o, "pus", json_object_new_int(m->pus));
+  json_object_object_add(o, "packages", json_object_new_int(m->packages));
+  json_object_object_add(o, "numa_nodes", json_object_new_int(m->numa_nodes));
+  json_object_object_add(o, "l3_bytes", u64(m->l3_bytes));
+  json_object_object_add(o, "memory_bytes", u64(m->memory_bytes));
+  json_object_object_add(o, "kernel", json_object_new_string(m->kernel));
+  json_object_object_add(o, "arch", json_object_new_string(m->arch));
+  json_object_object_add(o, "hostname", json_object_new_string(m->hostname));
+  json_object_object_add(o, "hwloc", json_object_new_string(m->hwloc_version));
+  return o;
+}
+
+json_object *hl_json_config(const hl_config_t *c) {
+  json_object *o = json_object_new_object();
+  for (size_t id = 0; id < hl_config_option_count(); id++) {
+    hl_option_info_t info;
+    hl_config_option_info((hl_opt_id_t)id, &info);
+    char val[4096];
+    hl_config_format(c, (hl_opt_id_t)id, val, sizeof val);
+    json_object *v;
+    if (strcmp(info.type, "integer") == 0) {
+      unsigned long long x = strtoull(val, NULL, 10);
+      v = json_object_new_uint64(x);
+    } else if (strcmp(info.type, "number") == 0) {
+      v = json_object_new_double(strtod(val, NULL));
+    } else {
+      v = json_object_new_string(val);
+    }
+    json_object_object_add(o, info.name, v);
+  }
+  return o;
+}
+
+json_object *hl_json_config_origin(const hl_config_t *c) {
+  json_object *o = json_object_new_object();
+  for (size_t id = 0; id < hl_config_option_count(); id++) {
+    if (c->source[id] == HL_SRC_DEFAULT) continue;
+    hl_option_info_t info;
+    hl_config_option_info((hl_opt_id_t)id, &info);
+    json_object_object_add(o, info.name, json_object_new_string(c->origin[id]));
+  }
+  return o;
+}
+
+json_object *hl_json_build(void) {
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "type", json_object_new_string(hl_build_type));
+  json_object_object_add(o, "sanitize", json_object_new_string(hl_build_sanitize));
+  json_object_object_add(o, "compiler", json_object_new_string(hl_build_compiler));
+  json_object_object_add(o, "dirty", json_object_new_boolean(hl_build_dirty));
+  return o;
+}
+
+json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
+                            const hl_machine_t *m, const hl_run_result_t *r) {
+  json_object *o = json_object_new_object();
+  char buf[64];
+  time_t now = time(NULL);
+  struct tm tm;
+  gmtime_r(&now, &tm);
+  strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  json_object_object_add(o, "workload", json_object_new_string(wl->name));
+  json_object_object_add(o, "config", hl_json_config(c));
+  json_object_object_add(o, "config_origin", hl_json_config_origin(c));
+  json_object_object_add(o, "machine", hl_json_machine(m));
+  json_object_object_add(o, "commit", json_object_new_string(hl_build_commit));
+  json_object_object_add(o, "build", hl_json_build());
+  json_object_object_add(o, "timestamp", json_object_new_string(buf));
+  json_object_object_add(o, "threads", json_object_new_int((int)c->threads));
+  json_object_object_add(o, "ops", u64(r->ops));
+  double wall = (double)r->wall_ns / 1e9;
+  json_object_object_add(o, "wall_s", json_object_new_double(wall));
+  json_object_object_add(o, "cpu_s", json_object_new_double((double)r->cpu_ns / 1e9));
+  json_object_object_add(o, "ops_per_s",
+                         json_object_new_double(wall > 0 ? (double)r->ops / wall : 0));
+  json_object_object_add(o, "peak_rss_bytes", u64(r->peak_rss_bytes));
+  json_object_object_add(o, "page_faults_minor", u64(r->page_faults_minor));
+  snprintf(buf, sizeof buf, "%016llx", (unsigned long long)r->checksum);
+  json_object_object_add(o, "checksum", json_object_new_string(buf));
+  if (r->latency) {
+    json_object_object_add(o, "latency_ns", hl_json_hist(r->latency));
+    json_object_object_add(o, "latency_sample_every", u64(r->latency_every));
+  }
+  if (r->alloc.valid) {
+    json_object *a = json_object_new_object();
+    json_object_object_add(a, "rss_before_bytes", u64(r->alloc.rss_before_bytes));
+    json_object_object_add(a, "rss_after_frag_bytes", u64(r->alloc.rss_after_frag_bytes));
+    json_object_object_add(a, "rss_after_free_bytes", u64(r->alloc.rss_after_free_bytes));
+    json_object_object_add(o, "alloc", a);
+  }
+  return o;
+}

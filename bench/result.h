@@ -1,0 +1,38 @@
+/* Results as JSON (json-c), shared by the driver and heaplab-micro. */
+#ifndef HL_RESULT_H
+#define HL_RESULT_H
+
+#include <json-c/json.h>
+
+#include "hl_config.h"
+#include "hl_measure.h"
+#include "hl_sync.h"
+#include "workload.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Generated at build time (cmake/build_info.cmake). */
+extern const char hl_build_commit[];
+extern const int hl_build_dirty;
+extern const char hl_build_type[];
+extern const char hl_build_sanitize[];
+extern const char hl_build_compiler[];
+
+json_object *hl_json_hist(const hl_hist_t *h);
+json_object *hl_json_machine(const hl_machine_t *m);
+/* Every effective option: integers and numbers as JSON numbers, the rest as
+ * the text the flag accepts. */
+json_object *hl_json_config(const hl_config_t *c);
+/* Where each option that is not at its default came from. */
+json_object *hl_json_config_origin(const hl_config_t *c);
+json_object *hl_json_build(void);
+/* The whole result of one run (DESIGN.md's contract). */
+json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
+                            const hl_machine_t *m, const hl_run_result_t *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_RESULT_H */

@@ -1,0 +1,231 @@
+/* The runner: starts the workers of one run, watches them, collects a result.
+ *
+ * The main thread does no work of the workload: it sleeps in 100 ms steps,
+ * reading each worker's published progress to draw the progress line and to
+ * write trace samples (RSS over time). On 2 cores it costs a wake-up every
+ * 100 ms, which is noise next to the runs it watches.
+ *
+ * The timed part of a run is the interval between the barrier every worker
+ * passes in hl_worker_begin() and the one in hl_worker_end(), so that thread
+ * start-up and per-thread setup are not counted.
+ */
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "workload.h"
+
+struct hl_runner {
+  pthread_barrier_t barrier;
+  uint64_t t_begin, t_end;          /* written by the serial worker at each barrier */
+  uint64_t cpu_begin, cpu_end;
+  uint64_t faults_begin, faults_end;
+  const hl_workload_t *wl;
+  uint32_t done;                    /* workers that returned */
+};
+
+typedef struct worker_slot {
+  hl_worker_t w;
+  pthread_t thread;
+  bool started;
+} worker_slot_t;
+
+void hl_worker_begin(hl_worker_t *w) {
+  hl_runner_t *r = w->runner;
+  if (pthread_barrier_wait(&r->barrier) == PTHREAD_BARRIER_SERIAL_THREAD) {
+    r->faults_begin = hl_page_faults_minor();
+    r->cpu_begin = hl_process_cpu_ns();
+    r->t_begin = hl_now_ns();
+  }
+  /* The deadline is taken after the barrier: every worker sees the same start
+   * within the barrier's wake-up skew. */
+  pthread_barrier_wait(&r->barrier);
+  if (w->cfg->duration_s > 0)
+    w->deadline_ns = r->t_begin + (uint64_t)(w->cfg->duration_s * 1e9);
+}
+
+void hl_worker_end(hl_worker_t *w) {
+  hl_runner_t *r = w->runner;
+  hl_atomic_store_relaxed_u64(&w->progress, w->ops);
+  if (pthread_barrier_wait(&r->barrier) == PTHREAD_BARRIER_SERIAL_THREAD) {
+    r->t_end = hl_now_ns();
+    r->cpu_end = hl_process_cpu_ns();
+    r->faults_end = hl_page_faults_minor();
+  }
+  pthread_barrier_wait(&r->barrier);
+}
+
+bool hl_worker_phase(hl_worker_t *w) {
+  return pthread_barrier_wait(&w->runner->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
+}
+
+void hl_worker_phase_done(hl_worker_t *w) { pthread_barrier_wait(&w->runner->barrier); }
+
+void hl_worker_fail(hl_worker_t *w, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(w->errmsg, sizeof w->errmsg, fmt, ap);
+  va_end(ap);
+  w->error = 1;
+}
+
+static void *worker_main(void *arg) {
+  worker_slot_t *s = arg;
+  hl_worker_t *w = &s->w;
+  if (w->cfg->pin) {
+    int rc = hl_topo_pin_current_thread(w->index);
+    if (rc != 0) hl_worker_fail(w, "cannot pin worker %u: %s", w->index, strerror(-rc));
+    /* a failed pin is reported after the run; the worker still takes part in
+     * every barrier so that the others are not left waiting */
+  }
+  w->runner->wl->work(w);
+  hl_atomic_faa_u32(&w->runner->done, 1);
+  return NULL;
+}
+
+static void trace_event(FILE *f, const char *event, uint64_t t0, uint64_t ops, double frac) {
+  if (!f) return;
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "t_s", json_object_new_double((double)(hl_now_ns() - t0) / 1e9));
+  json_object_object_add(o, "event", json_object_new_string(event));
+  json_object_object_add(o, "ops", json_object_new_int64((int64_t)ops));
+  json_object_object_add(o, "progress", json_object_new_double(frac));
+  json_object_object_add(o, "rss_bytes", json_object_new_int64((int64_t)hl_rss_current_bytes()));
+  fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+  json_object_put(o);
+}
+
+static void human_count(double v, char *buf, size_t len) {
+  if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
+  else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
+  else if (v >= 1e3) snprintf(buf, len, "%.1fk", v / 1e3);
+  else snprintf(buf, len, "%.0f", v);
+}
+
+int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress,
+                    hl_run_result_t *res, char *err, size_t errlen) {
+  memset(res, 0, sizeof *res);
+  unsigned n = c->threads;
+  hl_runner_t runner = {.wl = wl};
+  FILE *trace = NULL;
+  void *shared = NULL;
+  int rc = -1;
+  worker_slot_t *slots = calloc(n, sizeof *slots);
+  hl_hist_t *hists = calloc(n, sizeof *hists);
+  if (!slots || !hists) {
+    snprintf(err, errlen, "out of memory for %u workers", n);
+    goto out;
+  }
+  if (c->trace[0] && !(trace = fopen(c->trace, "w"))) {
+    snprintf(err, errlen, "option 'trace': cannot write '%s': %s", c->trace, strerror(errno));
+    goto out;
+  }
+  if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out;
+  pthread_barrier_init(&runner.barrier, NULL, n);
+
+  uint64_t per_thread = wl->ops_per_scale * c->scale;
+  for (unsigned i = 0; i < n; i++) {
+    hl_worker_t *w = &slots[i].w;
+    w->index = i;
+    w->cfg = c;
+    w->runner = &runner;
+    w->shared = shared;
+    hl_rand_seed(&w->rng, c->seed * 0x100000001b3ull + i);
+    w->target_ops = c->duration_s > 0 ? 0 : per_thread;
+    w->latency = &hists[i];
+    w->latency_every = 32;
+    hl_hist_init(w->latency);
+  }
+  uint64_t t0 = hl_now_ns();
+  trace_event(trace, "start", t0, 0, 0.0);
+  unsigned started = 0;
+  for (unsigned i = 0; i < n; i++) {
+    int e = pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]);
+    if (e != 0) {
+      /* the barrier counts n workers: the ones started would wait forever */
+      snprintf(err, errlen, "cannot start worker thread %u of %u: %s", i, n, strerror(e));
+      fprintf(stderr, "heaplab: %s\n", err);
+      fflush(stderr);
+      _exit(1);
+    }
+    slots[i].started = true;
+    started++;
+  }
+
+  /* Watch. */
+  bool tty = isatty(STDERR_FILENO);
+  uint64_t total_target = per_thread * n, last_print = 0;
+  bool printed = false;
+  while (hl_atomic_load_acquire_u32(&runner.done) < started) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    uint64_t now = hl_now_ns(), ops = 0;
+    for (unsigned i = 0; i < n; i++) ops += hl_atomic_load_relaxed_u64(&slots[i].w.progress);
+    double elapsed = (double)(now - t0) / 1e9;
+    double frac = c->duration_s > 0 ? elapsed / c->duration_s
+                                     : (double)ops / (double)(total_target ? total_target : 1);
+    if (frac > 1) frac = 1;
+    trace_event(trace, "sample", t0, ops, frac);
+    uint64_t every = tty ? 250000000ull : 2000000000ull;
+    if (progress && elapsed >= 1.0 && now - last_print >= every) {
+      last_print = now;
+      char ops_s[32];
+      human_count((double)ops, ops_s, sizeof ops_s);
+      double left = frac > 0.01 ? elapsed * (1 - frac) / frac : 0;
+      fprintf(stderr, "%sheaplab: %s %3.0f%%  %s ops  %.1f s elapsed, ~%.1f s left%s",
+              tty ? "\r" : "", wl->name, frac * 100, ops_s, elapsed, left, tty ? "   " : "\n");
+      fflush(stderr);
+      printed = true;
+    }
+  }
+  for (unsigned i = 0; i < n; i++)
+    if (slots[i].started) pthread_join(slots[i].thread, NULL);
+  if (printed && tty) fprintf(stderr, "\n");
+
+  for (unsigned i = 0; i < n; i++) {
+    if (slots[i].w.error) {
+      snprintf(err, errlen, "worker %u: %s", i, slots[i].w.errmsg);
+      if (wl->teardown) wl->teardown(shared, &res->alloc);
+      goto out_barrier;
+    }
+  }
+  res->latency = calloc(1, sizeof *res->latency);
+  if (!res->latency) {
+    snprintf(err, errlen, "out of memory");
+    goto out_barrier;
+  }
+  hl_hist_init(res->latency);
+  res->checksum = HL_FNV_OFFSET;
+  for (unsigned i = 0; i < n; i++) {
+    res->ops += slots[i].w.ops;
+    /* order-independent combination, so that the checksum does not depend on
+     * which thread finished first */
+    res->checksum ^= slots[i].w.checksum;
+    hl_hist_merge(res->latency, slots[i].w.latency);
+  }
+  res->latency_every = slots[0].w.latency_every;
+  res->wall_ns = runner.t_end - runner.t_begin;
+  res->cpu_ns = runner.cpu_end - runner.cpu_begin;
+  res->page_faults_minor = runner.faults_end - runner.faults_begin;
+  res->peak_rss_bytes = hl_rss_peak_bytes();
+  if (wl->teardown) wl->teardown(shared, &res->alloc);
+  trace_event(trace, "end", t0, res->ops, 1.0);
+  rc = 0;
+out_barrier:
+  pthread_barrier_destroy(&runner.barrier);
+out:
+  if (trace) fclose(trace);
+  free(slots);
+  free(hists);
+  return rc;
+}
+
+void hl_run_result_free(hl_run_result_t *r) {
+  free(r->latency);
+  r->latency = NULL;
+}

@@ -1,0 +1,113 @@
+/* heaplab bench/: workloads and the runner that drives them.
+ *
+ * A workload is a descriptor (name, what scale=1 means, which options it
+ * reads) and three functions: setup (once, in the main thread), work (once
+ * per worker thread) and teardown. The runner starts the workers, watches
+ * their progress from the main thread (progress line, trace samples), and
+ * assembles the result.
+ *
+ * Inside work(), a worker calls, in order:
+ *   hl_worker_begin(w)   all workers ready: the timed part starts
+ *   ... operations, hl_worker_tick(w) every so often ...
+ *   hl_worker_end(w)     all workers done: the timed part ends
+ * and may then run untimed phases separated by hl_worker_phase(w), which
+ * returns true in exactly one worker (the one that records a process-wide
+ * measurement such as RSS, before the others go on).
+ */
+#ifndef HL_WORKLOAD_H
+#define HL_WORKLOAD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hl_config.h"
+#include "hl_measure.h"
+#include "hl_sync.h"
+
+typedef struct hl_runner hl_runner_t;
+
+/* What a workload reports beyond ops and latency. */
+typedef struct hl_result_alloc {
+  bool valid;
+  uint64_t rss_before_bytes, rss_after_frag_bytes, rss_after_free_bytes;
+} hl_result_alloc_t;
+
+typedef struct hl_worker {
+  /* read by the monitor thread: its own cache line */
+  HL_CACHE_ALIGNED uint64_t progress;   /* ops so far, published relaxed */
+  HL_CACHE_ALIGNED unsigned index;      /* 0 .. threads-1 */
+  const hl_config_t *cfg;
+  hl_runner_t *runner;
+  void *shared;               /* what setup returned */
+  hl_rand_t rng;              /* seeded from cfg->seed and index */
+  uint64_t target_ops;        /* 0 when running for a duration */
+  uint64_t deadline_ns;       /* 0 when running a fixed amount of work */
+  uint64_t ops;               /* total at the end */
+  uint64_t checksum;
+  hl_hist_t *latency;         /* sampled operation latencies */
+  uint64_t latency_every;     /* 1 op in latency_every is timed */
+  int error;                  /* nonzero: the worker failed (out of memory ...) */
+  char errmsg[160];
+} hl_worker_t;
+
+typedef struct hl_workload {
+  const char *name;
+  const char *summary;
+  const char *unit;           /* what scale=1 means, per thread */
+  uint64_t uses;              /* HL_OPT_BIT of the options it reads */
+  uint64_t ops_per_scale;     /* operations per thread for scale=1 */
+  /* Returns 0 or -errno with a message. *shared is passed to every worker. */
+  int (*setup)(const hl_config_t *c, void **shared, char *err, size_t errlen);
+  void (*work)(hl_worker_t *w);
+  /* Fills the workload's own result fields; frees what setup made. */
+  void (*teardown)(void *shared, hl_result_alloc_t *alloc);
+} hl_workload_t;
+
+/* Options every workload reads through the runner. */
+#define HL_RUNNER_USES                                                              \
+  (HL_OPT_BIT(HL_OPT_THREADS) | HL_OPT_BIT(HL_OPT_PIN) | HL_OPT_BIT(HL_OPT_SCALE) | \
+   HL_OPT_BIT(HL_OPT_SEED) | HL_OPT_BIT(HL_OPT_DURATION_S) | HL_OPT_BIT(HL_OPT_TRACE) | \
+   HL_OPT_BIT(HL_OPT_CONFIG))
+
+/* The registry (bench/workloads/registry.c). */
+extern const hl_workload_t *const hl_workloads[];
+extern const size_t hl_workload_count;
+const hl_workload_t *hl_workload_find(const char *name);
+
+/* ---- what workers call ------------------------------------------------- */
+void hl_worker_begin(hl_worker_t *w);
+void hl_worker_end(hl_worker_t *w);
+bool hl_worker_phase(hl_worker_t *w);
+void hl_worker_phase_done(hl_worker_t *w);
+void hl_worker_fail(hl_worker_t *w, const char *fmt, ...) HL_PRINTF(2, 3);
+
+/* Publishes progress; returns false when the worker should stop (its work or
+ * its time is done). Call it every few hundred operations. */
+static inline bool hl_worker_tick(hl_worker_t *w, uint64_t ops_done) {
+  hl_atomic_store_relaxed_u64(&w->progress, ops_done);
+  if (w->deadline_ns) return hl_now_ns() < w->deadline_ns;
+  return ops_done < w->target_ops;
+}
+
+/* ---- the runner --------------------------------------------------------- */
+typedef struct hl_run_result {
+  uint64_t ops;
+  uint64_t checksum;
+  uint64_t wall_ns;
+  uint64_t cpu_ns;
+  uint64_t page_faults_minor;
+  uint64_t peak_rss_bytes;
+  hl_hist_t *latency;         /* merged over the workers (owned by the result) */
+  uint64_t latency_every;
+  hl_result_alloc_t alloc;
+} hl_run_result_t;
+
+/* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread
+ * could not start or be pinned). progress: print a progress line on stderr
+ * for runs longer than a second. */
+int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress,
+                    hl_run_result_t *r, char *err, size_t errlen);
+void hl_run_result_free(hl_run_result_t *r);
+
+#endif /* HL_WORKLOAD_H */

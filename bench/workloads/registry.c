@@ -1,0 +1,17 @@
+/* The workloads `heaplab list` shows and `heaplab run` accepts. */
+#include <string.h>
+
+#include "workload.h"
+
+extern const hl_workload_t hl_workload_malloc_churn;
+
+const hl_workload_t *const hl_workloads[] = {
+  &hl_workload_malloc_churn,
+};
+const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
+
+const hl_workload_t *hl_workload_find(const char *name) {
+  for (size_t i = 0; i < hl_workload_count; i++)
+    if (strcmp(hl_workloads[i]->name, name) == 0) return hl_workloads[i];
+  return NULL;
+}

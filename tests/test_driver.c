@@ -1,0 +1,341 @@
+/* The heaplab driver and heaplab-micro as programs: exit status, the one
+ * JSON object on stdout and its fields, and every bad-input path (exit 2 with
+ * a message naming the option, the value and what is accepted).
+ *
+ * usage: test_driver PATH/heaplab PATH/heaplab-micro
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *heaplab, *micro;
+
+typedef struct out {
+  int status;       /* exit status, or 128 + signal */
+  char *out, *err;
+} out_t;
+
+static char *slurp(const char *path) {
+  FILE *f = fopen(path, "r");
+  assert_non_null(f);
+  size_t cap = 1 << 16, n = 0;
+  char *buf = malloc(cap);
+  size_t k;
+  while ((k = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+    n += k;
+    if (cap - n < 4096) buf = realloc(buf, cap *= 2);
+  }
+  buf[n] = '\0';
+  fclose(f);
+  return buf;
+}
+
+/* Runs prog with args (NULL-terminated) and extra environment entries
+ * (NULL-terminated, "K=V"); the HEAPLAB_* variables of this process are not
+ * passed on, so that the test sees only what it sets. */
+static out_t run(const char *prog, const char *const *args, const char *const *env) {
+  char outp[] = "/tmp/hl_drv_out_XXXXXX", errp[] = "/tmp/hl_drv_err_XXXXXX";
+  int fo = mkstemp(outp), fe = mkstemp(errp);
+  assert_true(fo >= 0 && fe >= 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fo, 1);
+    dup2(fe, 2);
+    char *argv[64];
+    int n = 0;
+    argv[n++] = (char *)prog;
+    for (const char *const *a = args; a && *a; a++) argv[n++] = (char *)*a;
+    argv[n] = NULL;
+    extern char **environ;
+    char *envp[256];
+    int m = 0;
+    for (char **e = environ; *e && m < 200; e++)
+      if (strncmp(*e, "HEAPLAB_", 8) != 0) envp[m++] = *e;
+    for (const char *const *e = env; e && *e; e++) envp[m++] = (char *)*e;
+    envp[m] = NULL;
+    execve(prog, argv, envp);
+    _exit(127);
+  }
+  int st;
+  waitpid(pid, &st, 0);
+  close(fo);
+  close(fe);
+  out_t o = {WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st), slurp(outp), slurp(errp)};
+  unlink(outp);
+  unlink(errp);
+  return o;
+}
+
+static void out_free(out_t *o) {
+  free(o->out);
+  free(o->err);
+}
+
+#define HAS(s, sub)                                                   \
+  do {                                                                \
+    if (!strstr((s), (sub))) fail_msg("'%s' not found in: %s", (sub), (s)); \
+  } while (0)
+
+/* Exit 2, nothing on stdout, and each of subs on stderr. */
+static void expect_bad(const char *const *args, const char *const *env, const char *const *subs) {
+  out_t o = run(heaplab, args, env);
+  if (o.status != 2) fail_msg("exit %d, expected 2; stderr: %s", o.status, o.err);
+  assert_string_equal(o.out, "");
+  for (const char *const *s = subs; *s; s++) HAS(o.err, *s);
+  out_free(&o);
+}
+
+static json_object *get(json_object *o, const char *path) {
+  /* dotted path: "latency_ns.p50" */
+  char buf[128];
+  snprintf(buf, sizeof buf, "%s", path);
+  json_object *cur = o;
+  for (char *tok = strtok(buf, "."); tok; tok = strtok(NULL, ".")) {
+    json_object *next;
+    if (!json_object_object_get_ex(cur, tok, &next)) fail_msg("field '%s' missing", path);
+    cur = next;
+  }
+  return cur;
+}
+
+static void test_help_and_list(void **s) {
+  (void)s;
+  const char *const a1[] = {"--help", NULL};
+  out_t o = run(heaplab, a1, NULL);
+  assert_int_equal(o.status, 0);
+  HAS(o.out, "heaplab run");
+  out_free(&o);
+  const char *const a2[] = {"run", "--help", NULL};
+  o = run(heaplab, a2, NULL);
+  assert_int_equal(o.status, 0);
+  HAS(o.out, "malloc-churn");
+  HAS(o.out, "--switch-interval-us");
+  out_free(&o);
+  const char *const a3[] = {"list", NULL};
+  o = run(heaplab, a3, NULL);
+  assert_int_equal(o.status, 0);
+  HAS(o.out, "malloc-churn");
+  HAS(o.out, "gil, atomic, biased");
+  HAS(o.out, "HEAPLAB");
+  out_free(&o);
+  const char *const a4[] = {NULL};
+  o = run(heaplab, a4, NULL);
+  assert_int_equal(o.status, 2);
+  HAS(o.err, "usage");
+  out_free(&o);
+}
+
+static void test_run_prints_one_json_object(void **s) {
+  (void)s;
+  const char *const args[] = {"run", "malloc-churn", "--alloc=system", "--threads=2", NULL};
+  out_t o = run(heaplab, args, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "malloc-churn");     /* the human summary */
+  HAS(o.err, "ops");
+  /* exactly one object, then a newline, nothing else */
+  size_t len = strlen(o.out);
+  assert_true(len > 2 && o.out[len - 1] == '\n');
+  assert_null(strchr(o.out, '\n') == o.out + len - 1 ? NULL : "more than one line");
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_string_equal(json_object_get_string(get(r, "workload")), "malloc-churn");
+  assert_string_equal(json_object_get_string(get(r, "config.alloc")), "system");
+  assert_int_equal(json_object_get_int(get(r, "config.threads")), 2);
+  assert_string_equal(json_object_get_string(get(r, "config.rc")), "gil");
+  assert_string_equal(json_object_get_string(get(r, "config.threshold")), "700,10,10");
+  assert_int_equal(json_object_get_int(get(r, "config.switch-interval-us")), 5000);
+  assert_string_equal(json_object_get_string(get(r, "config_origin.alloc")), "flag");
+  assert_true(strlen(json_object_get_string(get(r, "machine.cpu"))) > 0);
+  assert_true(json_object_get_int(get(r, "machine.cores")) >= 1);
+  assert_true(json_object_get_int(get(r, "machine.numa_nodes")) >= 1);
+  assert_true(strlen(json_object_get_string(get(r, "machine.kernel"))) > 0);
+  const char *commit = json_object_get_string(get(r, "commit"));
+  assert_true(strlen(commit) == 40 || strcmp(commit, "unknown") == 0);
+  assert_int_equal(json_object_get_int(get(r, "threads")), 2);
+  assert_int_equal(json_object_get_int64(get(r, "ops")), 2 * 2000000);
+  assert_true(json_object_get_double(get(r, "wall_s")) > 0);
+  assert_true(json_object_get_double(get(r, "ops_per_s")) > 0);
+  assert_true(json_object_get_int64(get(r, "peak_rss_bytes")) > 0);
+  assert_int_equal(strlen(json_object_get_string(get(r, "checksum"))), 16);
+  int64_t n = json_object_get_int64(get(r, "latency_ns.count"));
+  assert_true(n > 0);
+  int64_t p50 = json_object_get_int64(get(r, "latency_ns.p50"));
+  int64_t p99 = json_object_get_int64(get(r, "latency_ns.p99"));
+  int64_t mx = json_object_get_int64(get(r, "latency_ns.max"));
+  assert_true(p50 > 0 && p50 <= p99 && p99 <= mx);
+  assert_true(json_object_get_int64(get(r, "alloc.rss_before_bytes")) > 0);
+  json_object_put(r);
+  out_free(&o);
+}
+
+static void test_same_seed_same_checksum(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--seed=7", NULL};
+  const char *const b[] = {"run", "malloc-churn", "--alloc=system", "--seed=8", NULL};
+  out_t o1 = run(heaplab, a, NULL), o2 = run(heaplab, a, NULL), o3 = run(heaplab, b, NULL);
+  assert_int_equal(o1.status, 0);
+  assert_int_equal(o3.status, 0);
+  json_object *r1 = json_tokener_parse(o1.out), *r2 = json_tokener_parse(o2.out),
+              *r3 = json_tokener_parse(o3.out);
+  assert_string_equal(json_object_get_string(get(r1, "checksum")),
+                      json_object_get_string(get(r2, "checksum")));
+  assert_string_not_equal(json_object_get_string(get(r1, "checksum")),
+                          json_object_get_string(get(r3, "checksum")));
+  json_object_put(r1);
+  json_object_put(r2);
+  json_object_put(r3);
+  out_free(&o1);
+  out_free(&o2);
+  out_free(&o3);
+}
+
+static void test_env_and_config_file_reach_the_result(void **s) {
+  (void)s;
+  char path[] = "/tmp/hl_drv_cfg_XXXXXX";
+  int fd = mkstemp(path);
+  const char *text = "alloc = system\nseed = 11\nthreads = 1\n";
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  char cfg[64];
+  snprintf(cfg, sizeof cfg, "--config=%s", path);
+  const char *const args[] = {"run", "malloc-churn", cfg, "--threads=2", NULL};
+  const char *const env[] = {"HEAPLAB_SEED=12", "HEAPLAB_THREADS=3", NULL};
+  out_t o = run(heaplab, args, env);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  json_object *r = json_tokener_parse(o.out);
+  assert_int_equal(json_object_get_int(get(r, "config.seed")), 12);     /* env > file */
+  assert_int_equal(json_object_get_int(get(r, "config.threads")), 2);   /* flag > env */
+  assert_string_equal(json_object_get_string(get(r, "config.alloc")), "system"); /* file */
+  assert_string_equal(json_object_get_string(get(r, "config_origin.seed")), "env HEAPLAB_SEED");
+  json_object_put(r);
+  out_free(&o);
+  unlink(path);
+}
+
+static void test_trace_file(void **s) {
+  (void)s;
+  char path[] = "/tmp/hl_drv_trace_XXXXXX";
+  close(mkstemp(path));
+  char tr[64];
+  snprintf(tr, sizeof tr, "--trace=%s", path);
+  const char *const args[] = {"run", "malloc-churn", "--alloc=system", tr, NULL};
+  out_t o = run(heaplab, args, NULL);
+  assert_int_equal(o.status, 0);
+  char *t = slurp(path);
+  HAS(t, "\"event\":\"start\"");
+  HAS(t, "\"event\":\"end\"");
+  HAS(t, "rss_bytes");
+  free(t);
+  out_free(&o);
+  unlink(path);
+}
+
+static void test_bad_input_exits_2(void **s) {
+  (void)s;
+  {
+    const char *const a[] = {"run", "malloc-churn", "--rc=bogus", NULL};
+    const char *const m[] = {"'rc'", "bogus", "gil, atomic, biased", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "no-such-workload", NULL};
+    const char *const m[] = {"unknown workload 'no-such-workload'", "malloc-churn", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--colour=blue", NULL};
+    const char *const m[] = {"unknown option 'colour'", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--threads=many", NULL};
+    const char *const m[] = {"'threads'", "many", "1..1024", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", NULL};
+    const char *const e[] = {"HEAPLAB_SEED=-1", NULL};
+    const char *const m[] = {"'seed'", "HEAPLAB_SEED", NULL};
+    expect_bad(a, e, m);
+  }
+  {
+    /* the default allocator is not built yet */
+    const char *const a[] = {"run", "malloc-churn", NULL};
+    const char *const m[] = {"'alloc'", "not available yet", "system", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--rc=biased", NULL};
+    const char *const m[] = {"'rc'", "biased", "not available yet", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--tcache=heap", NULL};
+    const char *const m[] = {"impossible combination", "tcache=heap", "alloc=system", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--config=/nonexistent.conf", NULL};
+    const char *const m[] = {"'config'", "cannot open", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"frobnicate", NULL};
+    const char *const m[] = {"unknown command 'frobnicate'", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"sweep", "grid.conf", NULL};
+    const char *const m[] = {"not available yet", NULL};
+    expect_bad(a, NULL, m);
+  }
+}
+
+static void test_micro_json(void **s) {
+  (void)s;
+  const char *const args[] = {"--benchmark_format=json", "--benchmark_min_time=0.01",
+                              "--benchmark_filter=alloc_free_system/64|inc_atomic_faa|qsbr", NULL};
+  out_t o = run(micro, args, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  json_object *benches = get(r, "benchmarks");
+  assert_int_equal(json_object_array_length(benches), 3);
+  for (size_t i = 0; i < 3; i++) {
+    json_object *b = json_object_array_get_idx(benches, i);
+    assert_true(json_object_get_int64(get(b, "iterations")) > 0);
+    assert_true(json_object_get_double(get(b, "cpu_time")) > 0);
+  }
+  HAS(json_object_get_string(get(r, "context.heaplab_alloc")), "system");
+  json_object_put(r);
+  out_free(&o);
+}
+
+int main(int argc, char **argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
+    return 2;
+  }
+  heaplab = argv[1];
+  micro = argv[2];
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_help_and_list),
+      cmocka_unit_test(test_run_prints_one_json_object),
+      cmocka_unit_test(test_same_seed_same_checksum),
+      cmocka_unit_test(test_env_and_config_file_reach_the_result),
+      cmocka_unit_test(test_trace_file),
+      cmocka_unit_test(test_bad_input_exits_2),
+      cmocka_unit_test(test_micro_json),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
