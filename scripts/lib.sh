@@ -1,0 +1,45 @@
+# Shared by scripts/test and scripts/bench: Debian packages and the build.
+# Sourced, not run.
+
+# The Debian packages heaplab needs to build, test and plot.
+HL_PACKAGES=(cmake make gcc g++ pkg-config git
+             liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
+             libcmocka-dev libjson-c-dev python3)
+
+hl_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
+
+hl_log() { printf '== %s\n' "$*" >&2; }
+
+# Installs what is missing: as root with apt-get; otherwise prints the exact
+# command and fails.
+hl_ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$p")
+    fi
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" -eq 0 ]; then
+    hl_log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    printf 'heaplab needs these Debian packages: %s\nrun as root:\n  apt-get update && apt-get install -y %s\n' \
+      "${missing[*]}" "${missing[*]}" >&2
+    exit 1
+  fi
+}
+
+# hl_build DIR PRESET-ARGS...: configures DIR (once) and builds it.
+hl_build() {
+  local dir=$1; shift
+  local root; root=$(hl_root)
+  if [ ! -f "$root/$dir/CMakeCache.txt" ]; then
+    hl_log "configuring $dir ($*)"
+    cmake -S "$root" -B "$root/$dir" "$@" >/dev/null
+  fi
+  hl_log "building $dir"
+  cmake --build "$root/$dir" -j"$(nproc)" -- --no-print-directory >/dev/null
+}

@@ -1,0 +1,94 @@
+#!/usr/bin/python3
+"""Tables from a results directory written by scripts/bench.
+
+usage: scripts/report.py RESULTS_DIR   (prints Markdown on stdout)
+
+runs.jsonl: one heaplab JSON result per line. Runs are grouped by workload and
+by every option except seed; each group reports the median of its runs, the
+min-max range, and the ratio of its median throughput to the first group of
+the same workload (the baseline configuration).
+micro.json: Google Benchmark's JSON output.
+"""
+import json
+import statistics
+import sys
+from pathlib import Path
+
+
+def config_key(run):
+    cfg = dict(run["config"])
+    cfg.pop("seed", None)
+    return run["workload"], json.dumps(cfg, sort_keys=True)
+
+
+def differing(groups):
+    """Options whose values differ between the groups of one workload."""
+    cfgs = [json.loads(k[1]) for k in groups]
+    return [o for o in cfgs[0] if len({json.dumps(c.get(o)) for c in cfgs}) > 1]
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+def workloads(path):
+    runs = [json.loads(l) for l in path.read_text().splitlines() if l.strip()]
+    by_wl = {}
+    for r in runs:
+        by_wl.setdefault(r["workload"], {}).setdefault(config_key(r), []).append(r)
+    parts = []
+    for wl, groups in by_wl.items():
+        keys = list(groups)
+        opts = differing(keys) or ["threads"]
+        base = None
+        rows = []
+        for k in keys:
+            rs = groups[k]
+            tput = [r["ops_per_s"] for r in rs]
+            med = statistics.median(tput)
+            base = base or med
+            lat = lambda f: statistics.median(r["latency_ns"][f] for r in rs)
+            cfg = json.loads(k[1])
+            rows.append([" ".join(f"{o}={cfg[o]}" for o in opts),
+                         len(rs),
+                         f"{med / 1e6:.2f}",
+                         f"{min(tput) / 1e6:.2f}-{max(tput) / 1e6:.2f}",
+                         f"{med / base:.2f}",
+                         f"{lat('p50'):.0f}", f"{lat('p99'):.0f}", f"{lat('p999'):.0f}",
+                         f"{statistics.median(r['peak_rss_bytes'] for r in rs) / 2**20:.1f}"])
+        m = rs[0]["machine"]
+        parts.append(f"## {wl}\n\nmachine: {m['cpu']}, {m['cores']} cores, "
+                     f"{m['numa_nodes']} NUMA node(s); commit {rs[0]['commit'][:12]}\n\n" +
+                     table(["config", "runs", "Mops/s (median)", "min-max", "ratio",
+                            "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MiB"], rows))
+    return "\n\n".join(parts)
+
+
+def micro(path):
+    data = json.loads(path.read_text())
+    rows = []
+    for b in data["benchmarks"]:
+        ns = b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+        rows.append([b["name"], f"{ns:.2f}", f"{b['iterations']}", b.get("label", "")])
+    ctx = data.get("context", {})
+    return (f"## micro-benchmarks (Google Benchmark)\n\n{ctx.get('heaplab_cpu', '?')}, "
+            f"commit {ctx.get('heaplab_commit', '?')[:12]}\n\n" +
+            table(["benchmark", "ns/op", "iterations", "one op is"], rows))
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    d = Path(sys.argv[1])
+    out = ["# heaplab results: " + d.name]
+    if (d / "runs.jsonl").exists():
+        out.append(workloads(d / "runs.jsonl"))
+    if (d / "micro.json").exists():
+        out.append(micro(d / "micro.json"))
+    print("\n\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
