@@ -1,0 +1,127 @@
+/* heaplab alloc/: the types of the allocator layer, and what its files share.
+ *
+ * Main types (mimalloc's types.h idea: one place to read the data layout):
+ *   hl_geometry_t  alignment, threshold, pool and arena sizes; the size classes
+ *   hl_arena_t     one arena: an arena-aligned mapping of arena_size bytes cut
+ *                  into pools; the object lives outside the arena
+ *   hl_pool_t      the header at the start of each pool: one size class, a
+ *                  free-block list and a bump offset into never-used space
+ *   hl_pools_t     one allocator instance: usedpools per class, the usable
+ *                  arenas sorted by free pools, the empty arenas kept
+ *   hl_radix_*     is this address inside one of our arenas? (radix.c)
+ *   hl_os_*        mmap, munmap, madvise (os.c)
+ *
+ * Files: size_class.c (geometry), os.c, raw.c, radix.c, pool.c (arenas,
+ * pools, blocks), stats.c, debug.c, alloc.c (the strategy switch).
+ */
+#ifndef HL_ALLOC_INTERNAL_H
+#define HL_ALLOC_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hl_alloc.h"
+#include "hl_base.h"
+
+/* ---- OS layer (os.c) ------------------------------------------------------
+ * Every failure returns NULL / -errno up the stack; nothing here aborts. */
+/* size bytes of zeroed, read-write memory aligned to align (a power of two,
+ * a multiple of the page size); NULL on failure. */
+void *hl_os_map_aligned(size_t size, size_t align);
+void  hl_os_unmap(void *p, size_t size);
+/* Gives the pages back to the kernel and keeps the address range mapped
+ * (MADV_DONTNEED: the next touch faults in a zero page). Returns 0 or -errno. */
+int   hl_os_discard(void *p, size_t size);
+size_t hl_os_page_size(void);
+/* Test hook: the next `n`-th map call (1 = the next one) fails as if the
+ * kernel had refused; 0 disarms. Counts calls of hl_os_map_aligned only. */
+void  hl_os_fail_nth_map(unsigned n);
+/* Successful map calls, and bytes currently mapped through this layer
+ * (page-rounded). */
+uint64_t hl_os_maps(void);
+uint64_t hl_os_mapped_bytes(void);
+
+/* ---- radix tree over arena addresses (radix.c) ------------------------------
+ * Maps an address to the arena that covers it, or NULL, without touching the
+ * memory at that address (CPython 3.10's arena_map). Keys are addr >> shift
+ * with shift = log2(arena_size): arenas are aligned to their size, so one key
+ * is one arena. Covers 48-bit user addresses (x86-64, arm64 with 4-level
+ * tables); anything above is never ours.
+ * Readers take no lock: interior nodes, once published, are never freed, and
+ * a lookup of an address that is not being set or cleared concurrently sees a
+ * stable answer. hl_radix_set/clear are called with the caller's lock held. */
+/* 0; -EINVAL for a shift outside 16..30 or unlike the first one accepted. */
+int   hl_radix_init(unsigned shift);
+/* 0; -ENOMEM when a node cannot be mapped; -EINVAL before init, or for a
+ * base that is 0, not arena-aligned, or at or above 2^48. */
+int   hl_radix_set(uintptr_t arena_base, void *arena);
+void  hl_radix_clear(uintptr_t arena_base);
+void *hl_radix_get(uintptr_t addr);
+/* Bytes of node memory the tree holds (for the statistics' overhead): the
+ * mapped nodes, not the 8 KiB static top level. */
+size_t hl_radix_bytes(void);
+
+/* ---- geometry (size_class.c) -------------------------------------------- */
+#define HL_MAX_CLASSES 128          /* threshold / alignment, at most */
+
+typedef struct hl_geometry {
+  size_t alignment;                 /* power of two, >= 8 */
+  size_t threshold;                 /* largest request the pools serve */
+  size_t pool_size;                 /* power of two, >= page size */
+  size_t arena_size;                /* power of two, multiple of pool_size */
+  unsigned align_shift, pool_shift, arena_shift;
+  unsigned nclasses;                /* threshold >> align_shift */
+  size_t pool_overhead;             /* the pool header, rounded up to alignment */
+  unsigned pools_per_arena;
+} hl_geometry_t;
+
+/* Checks every invariant; fills the derived fields. 0 or -EINVAL with a
+ * message naming the broken invariant. */
+int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_t pool_size,
+                     size_t arena_size, char *err, size_t errlen);
+static inline unsigned hl_size_class(const hl_geometry_t *g, size_t n) {
+  return (unsigned)((n - 1) >> g->align_shift);    /* n in 1..threshold */
+}
+static inline size_t hl_class_size(const hl_geometry_t *g, unsigned idx) {
+  return ((size_t)idx + 1) << g->align_shift;
+}
+
+/* ---- pools and arenas (pool.c) -------------------------------------------- */
+typedef struct hl_block { struct hl_block *next; } hl_block_t;
+
+typedef struct hl_arena hl_arena_t;
+
+/* At the start of every pool. A pool is in exactly one state:
+ *   used   0 < ref < capacity or virgin space left: on usedpools[szidx]
+ *   full   every block handed out: on no list (freeblock == NULL)
+ *   empty  ref == 0: on its arena's freepools list (singly, via nextpool)
+ * Invariants, for a used or full pool:
+ *   ref + |freeblock list| + (maxnextoffset - nextoffset) / size + 1 == capacity
+ *     when nextoffset <= maxnextoffset, else ref + |freeblock list| == capacity
+ *   freeblock == NULL  <=>  the pool is full */
+typedef struct hl_pool {
+  uint32_t ref;                     /* blocks handed out */
+  uint32_t szidx;                   /* size class */
+  hl_block_t *freeblock;            /* freed blocks, then the next virgin block */
+  struct hl_pool *nextpool;         /* usedpools list, or the arena's freepools */
+  struct hl_pool *prevpool;         /* usedpools list only */
+  hl_arena_t *arena;
+  uint32_t nextoffset;              /* first never-used block */
+  uint32_t maxnextoffset;           /* the last offset a block may start at */
+  uint32_t block_size;
+  uint32_t capacity;                /* blocks that fit */
+} hl_pool_t;
+
+struct hl_arena {
+  uintptr_t base;                   /* arena_size-aligned; 0: object unused */
+  uintptr_t pool_address;           /* next never-used pool */
+  uint32_t nfreepools;              /* freepools + never-used pools */
+  uint32_t ntotalpools;
+  hl_pool_t *freepools;
+  hl_arena_t *nextarena, *prevarena;  /* usable_arenas (sorted), or a free list */
+  hl_arena_t *allnext, *allprev;      /* every mapped arena, for statistics */
+  bool discarded;                   /* madvise'd: mapped, no pages resident */
+};
+
+#endif /* HL_ALLOC_INTERNAL_H */

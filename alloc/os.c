@@ -1,0 +1,138 @@
+/* Layer 0 of DESIGN.md: address space from the kernel, and back.
+ *
+ * Every byte the object allocator manages (arenas) and every node of the
+ * radix tree comes from here, so this file is where "out of memory" is
+ * decided: a refused mmap becomes NULL, a refused madvise becomes -errno, and
+ * the caller reports it. Nothing here aborts, and nothing here calls malloc:
+ * the allocator will later run as the process's malloc (LD_PRELOAD), where a
+ * malloc from inside it would recurse.
+ *
+ * Aligned mappings. Arenas must be aligned to their size so that
+ * addr >> arena_shift names the arena (radix.c) and addr & ~(arena_size - 1)
+ * finds its start. mmap only promises page alignment, so we ask for
+ * size + align - page bytes, which always contain an aligned run of size
+ * bytes, and give the unaligned head and tail back with munmap:
+ *
+ *   raw                aligned                 aligned + size      raw + len
+ *   |---- head ------->|========= size =========|------ tail -------|
+ *
+ * head + tail == align - page, so the cost is address space for an instant
+ * and two extra system calls per mapping, never memory: MAP_NORESERVE and
+ * the kernel's lazy faulting mean no page of the head or tail was ever
+ * touched. (mimalloc's os.c also over-allocates and trims when a plain
+ * mapping comes back unaligned. CPython's obmalloc takes whatever mmap
+ * returns: it gives up one pool when the arena is not pool-aligned, and its
+ * radix tree records where each arena starts and ends inside a key, because
+ * an unaligned arena straddles two.)
+ *
+ * Sizes are rounded up to whole pages here, as the kernel does, so that the
+ * mapped-bytes counter matches what the kernel holds when a caller unmaps
+ * with the size it mapped.
+ *
+ * Failure injection for tests: hl_os_fail_nth_map(n) arms a countdown that
+ * every map call decrements; the call that takes it from 1 to 0 fails with
+ * ENOMEM before reaching the kernel. The decrement is a CAS loop, so when
+ * threads map at once exactly one of them fails.
+ */
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "alloc_internal.h"
+#include "hl_atomic.h"
+
+/* 0 until the first hl_os_page_size(). */
+static uint64_t page_size_cache;
+/* Armed countdown of hl_os_fail_nth_map; 0: disarmed. */
+static uint32_t fail_countdown;
+static uint64_t maps_made;
+static uint64_t bytes_mapped;
+
+size_t hl_os_page_size(void) {
+  /* Relaxed: the value is self-contained (no other data is published with
+   * it) and every thread that races here computes and stores the same one. */
+  uint64_t p = hl_atomic_load_relaxed_u64(&page_size_cache);
+  if (HL_UNLIKELY(p == 0)) {
+    long v = sysconf(_SC_PAGESIZE);
+    /* glibc answers this from the auxiliary vector; it cannot fail. */
+    if (v <= 0 || (v & (v - 1)) != 0) hl_die("sysconf(_SC_PAGESIZE) returned %ld", v);
+    p = (uint64_t)v;
+    hl_atomic_store_relaxed_u64(&page_size_cache, p);
+  }
+  return (size_t)p;
+}
+
+void hl_os_fail_nth_map(unsigned n) {
+  /* Relaxed: the countdown only has to be seen by later map calls of this
+   * thread, or of threads the test started afterwards (pthread_create orders
+   * that). */
+  hl_atomic_store_relaxed_u32(&fail_countdown, n);
+}
+
+/* True when this call is the one the armed countdown picked. */
+static bool injected_failure(void) {
+  uint32_t left = hl_atomic_load_relaxed_u32(&fail_countdown);
+  while (left != 0) {
+    if (hl_atomic_cas_u32(&fail_countdown, left, left - 1)) return left == 1;
+    left = hl_atomic_load_relaxed_u32(&fail_countdown);
+  }
+  return false;
+}
+
+static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
+
+void *hl_os_map_aligned(size_t size, size_t align) {
+  size_t page = hl_os_page_size();
+  if (align < page) align = page;
+  if (HL_UNLIKELY(size == 0 || (align & (align - 1)) != 0)) {
+    errno = EINVAL;
+    return NULL;
+  }
+  /* Both the page rounding and the over-allocation must fit in size_t. */
+  if (HL_UNLIKELY(size > SIZE_MAX - align)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  if (HL_UNLIKELY(injected_failure())) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size = round_up(size, page);
+  size_t len = size + (align - page);
+  void *raw = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (raw == MAP_FAILED) return NULL;   /* errno from the kernel */
+
+  uintptr_t start = (uintptr_t)raw;
+  uintptr_t aligned = (start + align - 1) & ~(uintptr_t)(align - 1);
+  size_t head = aligned - start;
+  size_t tail = len - head - size;
+  /* Trimming the ends of one mapping never splits it, so these cannot fail
+   * for lack of map slots (vm.max_map_count); were one to fail anyway, the
+   * only loss would be untouched address space. */
+  if (head != 0) (void)munmap(raw, head);
+  if (tail != 0) (void)munmap((void *)(aligned + size), tail);
+
+  hl_atomic_inc_u64(&maps_made);
+  (void)hl_atomic_faa_u64(&bytes_mapped, size);
+  return (void *)aligned;
+}
+
+void hl_os_unmap(void *p, size_t size) {
+  if (p == NULL || size == 0) return;
+  size = round_up(size, hl_os_page_size());
+  /* A refused munmap (a bad pointer: a caller's bug) leaves the range
+   * mapped, so the counter keeps counting it. */
+  if (munmap(p, size) == 0) (void)hl_atomic_faa_u64(&bytes_mapped, (uint64_t)0 - size);
+}
+
+int hl_os_discard(void *p, size_t size) {
+  /* MADV_DONTNEED, not MADV_FREE: the contract (alloc_internal.h) is that a
+   * discarded range reads as zero on its next touch, and after MADV_FREE the
+   * kernel may hand the old contents back if it has not reclaimed them yet. */
+  if (madvise(p, size, MADV_DONTNEED) != 0) return -errno;
+  return 0;
+}
+
+uint64_t hl_os_maps(void) { return hl_atomic_load_relaxed_u64(&maps_made); }
+uint64_t hl_os_mapped_bytes(void) { return hl_atomic_load_relaxed_u64(&bytes_mapped); }

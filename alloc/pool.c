@@ -1,0 +1,475 @@
+/* The object allocator: arenas > pools > blocks.
+ *
+ * The design of CPython's Objects/obmalloc.c (Vladimir Marangozov's pymalloc,
+ * 1999-2002; the arena ordering and nfp2lasta of CPython 3.8; the radix tree
+ * of 3.10), written anew for heaplab, with a runtime geometry and a
+ * hysteresis on arena release.
+ *
+ *   arena  arena_size bytes from mmap, aligned to arena_size, cut into
+ *          pools_per_arena pools. Its descriptor (hl_arena_t) lives outside,
+ *          in memory this file maps for descriptors, so that an arena's pages
+ *          can be dropped whole.
+ *   pool   pool_size bytes, pool-aligned, serving one size class. A header
+ *          (hl_pool_t), then blocks of that size.
+ *   block  what malloc returns. A free block's first word links it into its
+ *          pool's free list.
+ *
+ * Size classes (alignment A = 16, threshold 512; the `modern` geometry):
+ *
+ *   request bytes   block size   class idx
+ *   ------------------------------------------
+ *      1 -  16          16          0
+ *     17 -  32          32          1
+ *     33 -  48          48          2
+ *     ...              ...        ...
+ *    497 - 512         512         31
+ *    0, 513 and up: the raw layer (hl_raw_*), not the pools
+ *
+ *   `classic` (A = 8, threshold 256) has the same table in steps of 8:
+ *   1-8 -> 8 (idx 0) ... 249-256 -> 256 (idx 31).
+ *
+ * A pool's life (the state machine of obmalloc.c):
+ *
+ *            first allocation of a class with no used pool
+ *   empty  ------------------------------------------------>  used
+ *   (on its arena's        ^                                  (on usedpools[idx])
+ *    freepools)            |  last block freed                 |        ^
+ *                          +-----------------------------------+        |
+ *                                                 last free block taken  | a block
+ *                                                 and no virgin space    | freed
+ *                                                                v       |
+ *                                                                 full --+
+ *                                                          (on no list)
+ *
+ * Allocation takes the head of usedpools[idx]: pop its free list; when the
+ * list runs dry, cut the next block from the pool's virgin space (nextoffset,
+ * so that a fresh pool is never written before use and its pages are touched
+ * in order), and when there is none, the pool is full and leaves the list.
+ * With no used pool, take a free pool from the first usable arena (the one
+ * with the fewest free pools), mapping a new arena only when no arena has a
+ * free pool. Freeing pushes the block on its pool's list; a full pool comes
+ * back on usedpools; an empty pool goes back to its arena, which moves toward
+ * the end of the sorted list (nfp2lasta keeps that O(1)); an arena whose pools
+ * are all free is released, unless fewer than keep_empty empty arenas are kept.
+ *
+ * Why keep empty arenas: a program that frees everything and allocates it
+ * again in rounds (alloc-lifo) would otherwise unmap and map the same arenas
+ * every round and pay a page fault per page per round; keep_empty = 0 is
+ * CPython's behaviour, so both can be measured. hli_pools_trim (called by
+ * hl_alloc_collect after a full collection) releases them.
+ *
+ * With release=madvise, a released arena keeps its address range (and its
+ * radix entry): its pages are dropped with MADV_DONTNEED and the arena is
+ * reused, zero-filled by the kernel, before any new mapping.
+ */
+#include "pool.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- arena descriptors ------------------------------------------------------
+ * Mapped a page at a time, never returned: there are few (one per arena). */
+static hl_arena_t *arena_object(hl_pools_t *h) {
+  if (!h->spare_objects) {
+    size_t page = hl_os_page_size();
+    hl_arena_t *chunk = hl_os_map_aligned(page, page);
+    if (!chunk) return NULL;
+    size_t n = page / sizeof(hl_arena_t);
+    for (size_t i = 0; i < n; i++) {
+      chunk[i].nextarena = h->spare_objects;
+      h->spare_objects = &chunk[i];
+    }
+    h->overhead_bytes += page;
+  }
+  hl_arena_t *ao = h->spare_objects;
+  h->spare_objects = ao->nextarena;
+  memset(ao, 0, sizeof *ao);
+  return ao;
+}
+
+static void all_link(hl_pools_t *h, hl_arena_t *ao) {
+  ao->allprev = NULL;
+  ao->allnext = h->all_arenas;
+  if (h->all_arenas) h->all_arenas->allprev = ao;
+  h->all_arenas = ao;
+}
+
+static void all_unlink(hl_pools_t *h, hl_arena_t *ao) {
+  if (ao->allprev) ao->allprev->allnext = ao->allnext;
+  else h->all_arenas = ao->allnext;
+  if (ao->allnext) ao->allnext->allprev = ao->allprev;
+}
+
+/* ---- the sorted list of usable arenas ----------------------------------------
+ * Invariant: usable_arenas holds exactly the arenas with nfreepools > 0, in
+ * ascending nfreepools; nfp2lasta[k] is the last of those with k. */
+static void usable_unlink(hl_pools_t *h, hl_arena_t *ao) {
+  unsigned nf = ao->nfreepools;
+  if (h->nfp2lasta[nf] == ao)
+    h->nfp2lasta[nf] =
+        (ao->prevarena && ao->prevarena->nfreepools == nf) ? ao->prevarena : NULL;
+  if (ao->prevarena) ao->prevarena->nextarena = ao->nextarena;
+  else h->usable_arenas = ao->nextarena;
+  if (ao->nextarena) ao->nextarena->prevarena = ao->prevarena;
+  ao->nextarena = ao->prevarena = NULL;
+}
+
+static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
+  HL_ASSERT(ao->nfreepools == ao->ntotalpools);
+  all_unlink(h, ao);
+  h->arenas_reclaimed++;
+  h->arenas_current--;
+  if (h->release_madvise && hl_os_discard((void *)ao->base, h->g.arena_size) == 0) {
+    /* still ours in the radix tree; reused before any new mapping */
+    ao->discarded = true;
+    ao->nextarena = h->dormant;
+    h->dormant = ao;
+    h->arenas_discarded++;
+    return;
+  }
+  hl_radix_clear(ao->base);
+  hl_os_unmap((void *)ao->base, h->g.arena_size);
+  ao->base = 0;
+  ao->nextarena = h->spare_objects;
+  h->spare_objects = ao;
+}
+
+/* Maps (or revives) an arena and makes it the only usable one: called only
+ * when usable_arenas is empty. */
+static hl_arena_t *new_arena(hl_pools_t *h) {
+  HL_ASSERT(h->usable_arenas == NULL);
+  hl_arena_t *ao;
+  if (h->dormant) {
+    ao = h->dormant;
+    h->dormant = ao->nextarena;
+    ao->discarded = false;
+    h->arenas_discarded--;
+  } else {
+    ao = arena_object(h);
+    if (!ao) return NULL;
+    void *base = hl_os_map_aligned(h->g.arena_size, h->g.arena_size);
+    if (!base) goto fail;
+    ao->base = (uintptr_t)base;
+    if (hl_radix_set(ao->base, ao) != 0) {
+      hl_os_unmap(base, h->g.arena_size);
+      goto fail;
+    }
+  }
+  ao->pool_address = ao->base;
+  ao->ntotalpools = ao->nfreepools = h->g.pools_per_arena;
+  ao->freepools = NULL;
+  ao->nextarena = ao->prevarena = NULL;
+  all_link(h, ao);
+  h->usable_arenas = ao;
+  h->nfp2lasta[ao->nfreepools] = ao;
+  h->nempty++;
+  h->arenas_allocated++;
+  if (++h->arenas_current > h->arenas_highwater) h->arenas_highwater = h->arenas_current;
+  return ao;
+fail:
+  ao->base = 0;
+  ao->nextarena = h->spare_objects;
+  h->spare_objects = ao;
+  return NULL;
+}
+
+/* Takes a free pool from the head of usable_arenas (the arena with the fewest
+ * free pools). The head stays the head: its count only drops. */
+static hl_pool_t *take_pool(hl_pools_t *h) {
+  hl_arena_t *ao = h->usable_arenas;
+  if (!ao && !(ao = new_arena(h))) return NULL;
+  unsigned nf = ao->nfreepools;
+  if (nf == ao->ntotalpools) h->nempty--;
+  if (h->nfp2lasta[nf] == ao) h->nfp2lasta[nf] = NULL;  /* alone with nf */
+  ao->nfreepools = --nf;
+  if (nf == 0) {
+    h->usable_arenas = ao->nextarena;
+    if (ao->nextarena) ao->nextarena->prevarena = NULL;
+    ao->nextarena = NULL;
+  } else {
+    /* the head had the smallest count, so nobody else has nf */
+    HL_ASSERT(h->nfp2lasta[nf] == NULL);
+    h->nfp2lasta[nf] = ao;
+  }
+  hl_pool_t *pool = ao->freepools;
+  if (pool) {
+    ao->freepools = pool->nextpool;
+  } else {
+    HL_ASSERT(ao->pool_address + h->g.pool_size <= ao->base + h->g.arena_size);
+    pool = (hl_pool_t *)ao->pool_address;
+    ao->pool_address += h->g.pool_size;
+  }
+  pool->arena = ao;
+  return pool;
+}
+
+/* A pool of ao became empty: ao's count goes from nf - 1 to nf. */
+static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
+  unsigned nf = ++ao->nfreepools;
+  if (nf == 1) {
+    /* was full, so off the list; one free pool is the fewest: first */
+    ao->prevarena = NULL;
+    ao->nextarena = h->usable_arenas;
+    if (h->usable_arenas) h->usable_arenas->prevarena = ao;
+    h->usable_arenas = ao;
+    if (!h->nfp2lasta[1]) h->nfp2lasta[1] = ao;
+  } else {
+    /* The arenas with nf - 1 free pools end at lastnf, and those with nf
+     * follow it: ao belongs right after lastnf. */
+    hl_arena_t *lastnf = h->nfp2lasta[nf - 1];
+    HL_ASSERT(lastnf != NULL);
+    if (lastnf == ao) {
+      h->nfp2lasta[nf - 1] =
+          (ao->prevarena && ao->prevarena->nfreepools == nf - 1) ? ao->prevarena : NULL;
+    } else {
+      if (ao->prevarena) ao->prevarena->nextarena = ao->nextarena;
+      else h->usable_arenas = ao->nextarena;
+      ao->nextarena->prevarena = ao->prevarena;   /* lastnf follows ao */
+      ao->prevarena = lastnf;
+      ao->nextarena = lastnf->nextarena;
+      if (ao->nextarena) ao->nextarena->prevarena = ao;
+      lastnf->nextarena = ao;
+    }
+    if (!h->nfp2lasta[nf]) h->nfp2lasta[nf] = ao;
+  }
+  if (nf == ao->ntotalpools) {
+    if (h->nempty < h->keep_empty) {
+      h->nempty++;
+    } else {
+      usable_unlink(h, ao);
+      release_arena(h, ao);
+    }
+  }
+}
+
+/* ---- pools ------------------------------------------------------------------ */
+
+/* Sets up a pool for class idx and returns its first block; the second, if
+ * any, becomes the free list, and the rest stays virgin. */
+static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
+  size_t size = hl_class_size(&h->g, idx), over = h->g.pool_overhead;
+  pool->szidx = idx;
+  pool->block_size = (uint32_t)size;
+  pool->capacity = (uint32_t)((h->g.pool_size - over) / size);
+  pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
+  pool->ref = 1;
+  char *base = (char *)pool;
+  void *first = base + over;
+  if (pool->capacity == 1) {
+    pool->freeblock = NULL;   /* full at once: on no list */
+    pool->nextoffset = pool->maxnextoffset + 1;
+    pool->nextpool = pool->prevpool = NULL;
+    return first;
+  }
+  pool->freeblock = (hl_block_t *)(base + over + size);
+  pool->freeblock->next = NULL;   /* a reused pool holds old data */
+  pool->nextoffset = (uint32_t)(over + 2 * size);
+  pool->nextpool = h->usedpools[idx];
+  pool->prevpool = NULL;
+  if (pool->nextpool) pool->nextpool->prevpool = pool;
+  h->usedpools[idx] = pool;
+  return first;
+}
+
+void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx) {
+  HL_ASSERT(h->usedpools[idx] == NULL);
+  hl_pool_t *pool = take_pool(h);
+  if (HL_UNLIKELY(!pool)) return NULL;
+  return init_pool(h, pool, idx);
+}
+
+static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
+  if (pool->prevpool) pool->prevpool->nextpool = pool->nextpool;
+  else h->usedpools[pool->szidx] = pool->nextpool;
+  if (pool->nextpool) pool->nextpool->prevpool = pool->prevpool;
+  pool->nextpool = pool->prevpool = NULL;
+}
+
+/* The pool's free list ran dry after an allocation: cut a virgin block, or
+ * the pool is full. */
+void hli_pools_extend(hl_pools_t *h, hl_pool_t *pool) {
+  if (pool->nextoffset <= pool->maxnextoffset) {
+    hl_block_t *b = (hl_block_t *)((char *)pool + pool->nextoffset);
+    pool->nextoffset += pool->block_size;
+    b->next = NULL;
+    pool->freeblock = b;
+    return;
+  }
+  usedpools_unlink(h, pool);
+}
+
+void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full) {
+  if (pool->ref != 0) {
+    /* was full: back on usedpools, at the front, so that it fills up again
+     * before emptier pools do */
+    HL_ASSERT(was_full);
+    pool->prevpool = NULL;
+    pool->nextpool = h->usedpools[pool->szidx];
+    if (pool->nextpool) pool->nextpool->prevpool = pool;
+    h->usedpools[pool->szidx] = pool;
+    return;
+  }
+  if (!was_full) usedpools_unlink(h, pool);
+  hl_arena_t *ao = pool->arena;
+  pool->nextpool = ao->freepools;
+  ao->freepools = pool;
+  arena_pool_freed(h, ao);
+}
+
+/* ---- the instance ------------------------------------------------------------ */
+
+int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, bool madvise) {
+  memset(h, 0, sizeof *h);
+  h->g = *g;
+  size_t bytes = ((size_t)g->pools_per_arena + 1) * sizeof(hl_arena_t *);
+  size_t page = hl_os_page_size();
+  bytes = (bytes + page - 1) & ~(page - 1);
+  h->nfp2lasta = hl_os_map_aligned(bytes, page);
+  if (!h->nfp2lasta) return -ENOMEM;
+  h->overhead_bytes = bytes;
+  h->keep_empty = (unsigned)(keep_bytes / g->arena_size);
+  h->release_madvise = madvise;
+  return 0;
+}
+
+void hli_pools_trim(hl_pools_t *h) {
+  hl_arena_t *ao = h->usable_arenas;
+  while (ao) {
+    hl_arena_t *next = ao->nextarena;
+    if (ao->nfreepools == ao->ntotalpools) {
+      usable_unlink(h, ao);
+      release_arena(h, ao);
+      h->nempty--;
+    }
+    ao = next;
+  }
+}
+
+void hli_pools_destroy(hl_pools_t *h) {
+  for (hl_arena_t *ao = h->all_arenas, *next; ao; ao = next) {
+    next = ao->allnext;
+    hl_radix_clear(ao->base);
+    hl_os_unmap((void *)ao->base, h->g.arena_size);
+  }
+  for (hl_arena_t *ao = h->dormant, *next; ao; ao = next) {
+    next = ao->nextarena;
+    hl_radix_clear(ao->base);
+    hl_os_unmap((void *)ao->base, h->g.arena_size);
+  }
+  /* the descriptor pages are not tracked one by one; they stay mapped (a few
+   * pages per process lifetime, and only tests destroy instances) */
+  size_t page = hl_os_page_size();
+  size_t bytes = ((size_t)h->g.pools_per_arena + 1) * sizeof(hl_arena_t *);
+  hl_os_unmap(h->nfp2lasta, (bytes + page - 1) & ~(page - 1));
+  memset(h, 0, sizeof *h);
+}
+
+/* ---- statistics and validation ----------------------------------------------- */
+
+static size_t list_length(const hl_block_t *b) {
+  size_t n = 0;
+  for (; b; b = b->next) n++;
+  return n;
+}
+
+void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
+  const hl_geometry_t *g = &h->g;
+  s->alignment = g->alignment;
+  s->threshold = g->threshold;
+  s->pool_size = g->pool_size;
+  s->arena_size = g->arena_size;
+  s->nclasses = g->nclasses;
+  for (unsigned i = 0; i < g->nclasses; i++) s->classes[i].size = hl_class_size(g, i);
+  s->arenas_allocated = h->arenas_allocated;
+  s->arenas_reclaimed = h->arenas_reclaimed;
+  s->arenas_highwater = h->arenas_highwater;
+  s->arenas_current = h->arenas_current;
+  s->arenas_kept_empty = h->nempty;
+  s->arenas_discarded = h->arenas_discarded;
+  s->raw_requests = h->raw_requests;
+  s->bytes_overhead = h->overhead_bytes + hl_radix_bytes();
+  s->bytes_mapped = h->arenas_current * g->arena_size;
+  for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
+    uint64_t used_or_full = 0;
+    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
+      const hl_pool_t *pool = (const hl_pool_t *)pa;
+      if (pool->ref == 0) continue;   /* empty: on freepools */
+      used_or_full++;
+      hl_alloc_class_stats_t *c = &s->classes[pool->szidx];
+      uint64_t free_blocks = pool->capacity - pool->ref;
+      c->pools++;
+      c->blocks_in_use += pool->ref;
+      c->free_blocks += free_blocks;
+      s->blocks_in_use += pool->ref;
+      s->bytes_in_use += (uint64_t)pool->ref * pool->block_size;
+      s->bytes_free_blocks += free_blocks * pool->block_size;
+      s->bytes_unused_pools +=
+          g->pool_size - g->pool_overhead - (uint64_t)pool->capacity * pool->block_size;
+      s->bytes_overhead += g->pool_overhead;
+    }
+    s->pools_used += used_or_full;
+    s->pools_free += ao->nfreepools;
+    s->bytes_free_pools += (uint64_t)ao->nfreepools * g->pool_size;
+  }
+}
+
+#define CHECK(c)                                                             \
+  do {                                                                       \
+    if (HL_UNLIKELY(!(c))) hl_die("pool allocator invariant broken: %s", #c); \
+  } while (0)
+
+int hli_pools_validate(const hl_pools_t *h) {
+  const hl_geometry_t *g = &h->g;
+  /* usable_arenas: sorted, exactly the arenas with free pools, nfp2lasta right */
+  unsigned prev_nf = 0, nempty = 0;
+  size_t usable = 0, with_free = 0;
+  for (const hl_arena_t *ao = h->usable_arenas; ao; ao = ao->nextarena) {
+    CHECK(ao->nfreepools > 0 && ao->nfreepools <= ao->ntotalpools);
+    CHECK(ao->nfreepools >= prev_nf);
+    CHECK(ao->prevarena == NULL || ao->prevarena->nextarena == ao);
+    bool last_of_group = !ao->nextarena || ao->nextarena->nfreepools != ao->nfreepools;
+    CHECK((h->nfp2lasta[ao->nfreepools] == ao) == last_of_group);
+    if (ao->nfreepools == ao->ntotalpools) nempty++;
+    prev_nf = ao->nfreepools;
+    usable++;
+  }
+  CHECK(nempty == h->nempty);
+  for (unsigned k = 1; k <= g->pools_per_arena; k++)
+    CHECK(h->nfp2lasta[k] == NULL || h->nfp2lasta[k]->nfreepools == k);
+  size_t narenas = 0;
+  for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
+    narenas++;
+    CHECK(ao->base % g->arena_size == 0 && !ao->discarded);
+    CHECK(hl_radix_get(ao->base) == ao && hl_radix_get(ao->base + g->arena_size - 1) == ao);
+    if (ao->nfreepools) with_free++;
+    /* free pools: the list plus never-used pools */
+    size_t nfree = (ao->base + g->arena_size - ao->pool_address) / g->pool_size;
+    for (const hl_pool_t *p = ao->freepools; p; p = p->nextpool) {
+      CHECK(p->ref == 0 && p->arena == ao);
+      nfree++;
+    }
+    CHECK(nfree == ao->nfreepools);
+    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
+      const hl_pool_t *pool = (const hl_pool_t *)pa;
+      if (pool->ref == 0) continue;
+      CHECK(pool->arena == ao && pool->szidx < g->nclasses);
+      CHECK(pool->block_size == hl_class_size(g, pool->szidx));
+      /* blocks at or after nextoffset that fit: never handed out */
+      size_t nlist = list_length(pool->freeblock);
+      size_t virgin = (g->pool_size - pool->nextoffset) / pool->block_size;
+      CHECK(pool->ref + nlist + virgin == pool->capacity);
+      /* full <=> on no list; used => reachable from usedpools */
+      bool listed = false;
+      for (const hl_pool_t *q = h->usedpools[pool->szidx]; q; q = q->nextpool)
+        if (q == pool) listed = true;
+      CHECK(listed == (pool->freeblock != NULL));
+    }
+  }
+  CHECK(narenas == h->arenas_current && usable == with_free);
+  for (unsigned i = 0; i < g->nclasses; i++)
+    for (const hl_pool_t *q = h->usedpools[i]; q; q = q->nextpool) {
+      CHECK(q->szidx == i && q->ref > 0 && q->freeblock != NULL);
+      CHECK(q->nextpool == NULL || q->nextpool->prevpool == q);
+    }
+  return 0;
+}

@@ -1,0 +1,84 @@
+/* One instance of the object allocator (arenas > pools > blocks) and its
+ * fast paths, inlined into the callers in alloc/ (alloc.c today; the
+ * per-thread caches next). The design is explained at the top of pool.c.
+ *
+ * Not thread-safe: an instance is used by one thread at a time (the caller
+ * holds a lock, or owns the instance).
+ */
+#ifndef HL_POOL_H
+#define HL_POOL_H
+
+#include "alloc_internal.h"
+
+typedef struct hl_pools {
+  hl_geometry_t g;
+  /* usedpools[idx]: the pools of class idx with a free block, doubly linked
+   * through nextpool/prevpool; the head serves the next allocation. */
+  hl_pool_t *usedpools[HL_MAX_CLASSES];
+  /* Arenas with at least one free pool, sorted by nfreepools ascending, so
+   * that the fullest arena serves first and the emptiest can drain and go back
+   * to the OS. nfp2lasta[k] is the last arena of the list with k free pools
+   * (NULL if none): it makes re-sorting after a free O(1) (CPython 3.8+). */
+  hl_arena_t *usable_arenas;
+  hl_arena_t **nfp2lasta;            /* [pools_per_arena + 1] */
+  hl_arena_t *all_arenas;            /* every arena object with a mapping */
+  hl_arena_t *spare_objects;         /* arena objects without a mapping */
+  hl_arena_t *dormant;               /* madvise'd arenas, mapped, reusable */
+  unsigned keep_empty;               /* empty arenas kept (hysteresis) */
+  unsigned nempty;                   /* empty arenas on usable_arenas */
+  bool release_madvise;
+  uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
+  uint64_t arenas_discarded, overhead_bytes;
+  uint64_t raw_requests;
+} hl_pools_t;
+
+/* Sets up an instance; keep_bytes of empty arenas are kept before release.
+ * 0 or -errno (no memory for its tables). */
+int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, bool madvise);
+/* Unmaps every arena and table: every block of the instance becomes invalid. */
+void hli_pools_destroy(hl_pools_t *h);
+/* Releases the empty arenas kept for hysteresis. */
+void hli_pools_trim(hl_pools_t *h);
+/* Slow paths (pool.c). */
+HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
+HL_NOINLINE void  hli_pools_extend(hl_pools_t *h, hl_pool_t *pool);
+HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full);
+void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s);
+/* Checks every invariant of the instance (expensive: walks everything);
+ * returns 0 or dies with the broken invariant. For tests and
+ * HL_ASSERT_EXPENSIVE. */
+int  hli_pools_validate(const hl_pools_t *h);
+
+static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
+  return (hl_pool_t *)((uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
+}
+
+/* n in 1..threshold. NULL only when the OS refuses a new arena. */
+static inline void *hli_pools_malloc(hl_pools_t *h, size_t n) {
+  unsigned idx = hl_size_class(&h->g, n);
+  hl_pool_t *pool = h->usedpools[idx];
+  if (HL_LIKELY(pool != NULL)) {
+    /* A pool on usedpools always has a free block (see hl_pool_t). */
+    hl_block_t *b = pool->freeblock;
+    pool->ref++;
+    if (HL_UNLIKELY((pool->freeblock = b->next) == NULL)) hli_pools_extend(h, pool);
+    return b;
+  }
+  return hli_pools_malloc_slow(h, idx);
+}
+
+/* p must be a block of this instance (the caller asked the radix tree). */
+static inline void hli_pools_free(hl_pools_t *h, void *p) {
+  hl_pool_t *pool = hli_pool_of(h, p);
+  hl_block_t *b = p, *last = pool->freeblock;
+  HL_ASSERT(pool->ref > 0);
+  b->next = last;
+  pool->freeblock = b;
+  pool->ref--;
+  /* last == NULL: the pool was full and goes back on usedpools; ref == 0:
+   * it is empty and goes back to its arena. Both rare. */
+  if (HL_LIKELY(last != NULL && pool->ref != 0)) return;
+  hli_pools_free_slow(h, pool, last == NULL);
+}
+
+#endif /* HL_POOL_H */

@@ -1,0 +1,72 @@
+/* Geometry: the four sizes that shape the pool allocator, and their checks.
+ *
+ * A request of n bytes, 1 <= n <= threshold, is served from size class
+ *   idx = (n - 1) >> log2(alignment),   block size = (idx + 1) * alignment
+ * so every class is a multiple of the alignment and the classes are
+ * contiguous (CPython's INDEX2SIZE / size-class table in obmalloc.c).
+ *
+ *   preset    alignment  threshold  pool     arena    classes  blocks/pool (smallest..largest)
+ *   classic   8 B        256 B      4 KiB    256 KiB  32       506 .. 15    (the seed documents)
+ *   modern    16 B       512 B      16 KiB   1 MiB    32       1020 .. 31   (CPython 3.10+, 64-bit)
+ *
+ * Invariants checked here, each with its own message:
+ *   alignment is a power of two, at least 8 (a free block holds a pointer)
+ *   threshold is a multiple of alignment, 0 < threshold, and at most
+ *     HL_MAX_CLASSES classes
+ *   pool_size is a power of two, at least the page size (pools are found by
+ *     masking an address), at most 2^31 (offsets are 32-bit)
+ *   arena_size is a power of two and a multiple of pool_size (arenas are
+ *     aligned to their size: the radix tree's key is address >> log2 arena)
+ *   a pool holds its header and at least one block of the largest class
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "alloc_internal.h"
+
+static bool is_pow2(size_t x) { return x && !(x & (x - 1)); }
+
+static unsigned log2_exact(size_t x) { return (unsigned)__builtin_ctzll(x); }
+
+int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_t pool_size,
+                     size_t arena_size, char *err, size_t errlen) {
+#define BAD(...) do { snprintf(err, errlen, "geometry %zu,%zu,%zu,%zu: " __VA_ARGS__); \
+                      return -EINVAL; } while (0)
+#define ARGS alignment, threshold, pool_size, arena_size
+  if (!is_pow2(alignment) || alignment < sizeof(void *))
+    BAD("alignment %zu must be a power of two, at least %zu", ARGS, alignment, sizeof(void *));
+  if (threshold == 0 || threshold % alignment != 0)
+    BAD("threshold %zu must be a positive multiple of the alignment %zu", ARGS, threshold,
+        alignment);
+  if (threshold / alignment > HL_MAX_CLASSES)
+    BAD("threshold / alignment = %zu size classes, at most %d are supported", ARGS,
+        threshold / alignment, HL_MAX_CLASSES);
+  size_t page = hl_os_page_size();
+  if (!is_pow2(pool_size) || pool_size < page || pool_size > ((size_t)1 << 31))
+    BAD("pool size %zu must be a power of two from the page size %zu to 2 GiB", ARGS, pool_size,
+        page);
+  if (!is_pow2(arena_size) || arena_size < pool_size)
+    BAD("arena size %zu must be a power of two and a multiple of the pool size %zu", ARGS,
+        arena_size, pool_size);
+  if (log2_exact(arena_size) < 16 || log2_exact(arena_size) > 30)
+    BAD("arena size %zu must be from 64 KiB to 1 GiB", ARGS, arena_size);
+  size_t overhead = (sizeof(hl_pool_t) + alignment - 1) & ~(alignment - 1);
+  if (overhead + threshold > pool_size)
+    BAD("a pool of %zu bytes cannot hold its %zu-byte header and one %zu-byte block", ARGS,
+        pool_size, overhead, threshold);
+#undef BAD
+#undef ARGS
+  *g = (hl_geometry_t){
+      .alignment = alignment,
+      .threshold = threshold,
+      .pool_size = pool_size,
+      .arena_size = arena_size,
+      .align_shift = log2_exact(alignment),
+      .pool_shift = log2_exact(pool_size),
+      .arena_shift = log2_exact(arena_size),
+      .nclasses = (unsigned)(threshold / alignment),
+      .pool_overhead = overhead,
+      .pools_per_arena = (unsigned)(arena_size / pool_size),
+  };
+  return 0;
+}

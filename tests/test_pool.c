@@ -1,0 +1,415 @@
+/* alloc/: the pool allocator through its public entry points, checked against
+ * its own invariants (hli_pools_validate) and against a reference model.
+ *
+ * The geometry and the arena options come from HEAPLAB_* variables, so CTest
+ * runs this file once per geometry (the radix tree's key width is fixed per
+ * process). usage: test_pool [OPS]
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_internal.h"
+#include "hl_alloc.h"
+#include "pool.h"
+
+extern char **environ;
+const hl_pools_t *hli_alloc_pools(void);
+
+static hl_config_t cfg;
+static hl_geometry_t geo;
+static uint64_t model_ops = 200000;
+
+static void setup_alloc(size_t keep_kib, hl_arena_release_t release) {
+  char err[256];
+  hl_alloc_reset();
+  hl_config_t c = cfg;
+  c.arena_keep_kib = keep_kib;
+  c.arena_release = release;
+  if (hl_alloc_init(&c, err, sizeof err) != 0) fail_msg("init: %s", err);
+}
+
+static void validate(void) { hli_pools_validate(hli_alloc_pools()); }
+
+static hl_alloc_stats_t stats(void) {
+  hl_alloc_stats_t s;
+  hl_alloc_stats(&s);
+  return s;
+}
+
+static void test_size_classes(void **st) {
+  (void)st;
+  for (size_t n = 1; n <= geo.threshold; n++) {
+    unsigned idx = hl_size_class(&geo, n);
+    size_t size = hl_class_size(&geo, idx);
+    assert_true(idx < geo.nclasses);
+    assert_true(size >= n && size - n < geo.alignment);
+    assert_int_equal(size % geo.alignment, 0);
+  }
+  assert_int_equal(hl_class_size(&geo, geo.nclasses - 1), geo.threshold);
+}
+
+static void test_bad_geometries(void **st) {
+  (void)st;
+  hl_geometry_t g;
+  char err[256];
+  struct { size_t a, t, p, ar; const char *msg; } bad[] = {
+      {12, 240, 4096, 262144, "power of two"},
+      {4, 256, 4096, 262144, "power of two"},
+      {8, 100, 4096, 262144, "multiple of the alignment"},
+      {8, 0, 4096, 262144, "multiple of the alignment"},
+      {8, 256, 3000, 262144, "pool size"},
+      {8, 256, 4096, 4096 * 3, "arena size"},
+      {16, 512, 16384, 8192, "arena size"},
+      {64, 4096, 4096, 262144, "header"},
+      {8, 2048, 4096, 262144, "size classes"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(hl_geometry_init(&g, bad[i].a, bad[i].t, bad[i].p, bad[i].ar, err, sizeof err),
+                     -EINVAL);
+    if (!strstr(err, bad[i].msg)) fail_msg("case %zu: '%s' lacks '%s'", i, err, bad[i].msg);
+  }
+  assert_int_equal(hl_geometry_init(&g, 8, 256, 4096, 262144, err, sizeof err), 0);
+  assert_int_equal(g.nclasses, 32);
+  assert_int_equal(g.pools_per_arena, 64);
+}
+
+/* One class through its states: used, full, used again, empty. */
+static void test_pool_states(void **st) {
+  (void)st;
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  size_t size = geo.alignment * 3;
+  unsigned idx = hl_size_class(&geo, size);
+  const hl_pools_t *h = hli_alloc_pools();
+  void *first = hl_alloc_malloc(size);
+  hl_pool_t *pool = hli_pool_of(h, first);
+  assert_ptr_equal(h->usedpools[idx], pool);
+  assert_int_equal(pool->ref, 1);
+  unsigned cap = pool->capacity;
+  assert_int_equal(cap, (geo.pool_size - geo.pool_overhead) / hl_class_size(&geo, idx));
+  void **blocks = calloc(cap, sizeof *blocks);
+  blocks[0] = first;
+  for (unsigned i = 1; i < cap; i++) {
+    blocks[i] = hl_alloc_malloc(size);
+    assert_ptr_equal(hli_pool_of(h, blocks[i]), pool);   /* same pool until full */
+    /* virgin blocks are cut in address order */
+    assert_true((char *)blocks[i] == (char *)blocks[i - 1] + hl_class_size(&geo, idx));
+  }
+  validate();
+  assert_null(pool->freeblock);                  /* full: on no list */
+  assert_null(h->usedpools[idx]);
+  void *other = hl_alloc_malloc(size);           /* a second pool */
+  assert_ptr_not_equal(hli_pool_of(h, other), pool);
+  hl_alloc_free(blocks[5]);                      /* full -> used, at the front */
+  assert_ptr_equal(h->usedpools[idx], pool);
+  validate();
+  assert_ptr_equal(hl_alloc_malloc(size), blocks[5]);   /* LIFO reuse */
+  for (unsigned i = 0; i < cap; i++) hl_alloc_free(blocks[i]);
+  validate();
+  assert_int_equal(pool->ref, 0);                /* empty: back to the arena */
+  assert_ptr_equal(pool->arena->freepools, pool);
+  hl_alloc_free(other);
+  validate();
+  free(blocks);
+  /* keep = 0: the empty arena went back to the OS */
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_current, 0);
+  assert_int_equal(s.arenas_reclaimed, 1);
+  assert_int_equal(s.blocks_in_use, 0);
+}
+
+/* Fill several arenas, free in a pattern, check the order after each step. */
+static void test_arena_order_and_release(void **st) {
+  (void)st;
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  const hl_pools_t *h = hli_alloc_pools();
+  size_t size = geo.threshold;      /* fewest blocks per pool: pools fill fast */
+  size_t per_pool = (geo.pool_size - geo.pool_overhead) / size;
+  size_t narenas = 4, npools = narenas * geo.pools_per_arena;
+  size_t n = npools * per_pool;
+  void **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_current, narenas);
+  assert_null(h->usable_arenas);                 /* every arena full */
+  validate();
+  /* Free whole pools with a stride, so arenas end up with different counts. */
+  hl_rand_t r;
+  hl_rand_seed(&r, 3);
+  for (size_t p = 0; p < npools; p++) {
+    if (hl_rand_below(&r, 3) == 0) continue;
+    for (size_t k = 0; k < per_pool; k++) {
+      hl_alloc_free(b[p * per_pool + k]);
+      b[p * per_pool + k] = NULL;
+    }
+    validate();
+  }
+  /* allocations go to the arena with the fewest free pools */
+  hl_arena_t *head = h->usable_arenas;
+  assert_non_null(head);
+  void *q = hl_alloc_malloc(size);
+  hl_pool_t *qp = hli_pool_of(h, q);
+  assert_ptr_equal(qp->arena, head);
+  hl_alloc_free(q);
+  for (size_t i = 0; i < n; i++) {
+    hl_alloc_free(b[i]);
+    if (i % 97 == 0) validate();
+  }
+  validate();
+  s = stats();
+  assert_int_equal(s.arenas_current, 0);
+  assert_int_equal(s.arenas_reclaimed, s.arenas_allocated);
+  assert_int_equal(s.arenas_highwater, narenas);
+  free(b);
+}
+
+static void test_hysteresis_keeps_then_collect_releases(void **st) {
+  (void)st;
+  size_t keep_kib = 2 * geo.arena_size / 1024;
+  setup_alloc(keep_kib, HL_ARENA_RELEASE_MUNMAP);
+  size_t size = geo.threshold, per_arena = geo.pools_per_arena *
+                                           ((geo.pool_size - geo.pool_overhead) / size);
+  size_t n = 3 * per_arena;
+  void **b = calloc(n, sizeof *b);
+  for (int round = 0; round < 3; round++) {
+    for (size_t i = 0; i < n; i++) b[i] = hl_alloc_malloc(size);
+    for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+    validate();
+    hl_alloc_stats_t s = stats();
+    assert_int_equal(s.arenas_kept_empty, 2);    /* two kept, the third released */
+    assert_int_equal(s.arenas_current, 2);
+  }
+  hl_alloc_stats_t s = stats();
+  /* rounds 2 and 3 reused the kept arenas: one new mapping per round, not three */
+  assert_int_equal(s.arenas_allocated, 3 + 1 + 1);
+  hl_alloc_collect();
+  validate();
+  s = stats();
+  assert_int_equal(s.arenas_current, 0);
+  assert_int_equal(s.arenas_kept_empty, 0);
+  free(b);
+}
+
+static void test_madvise_release_reuses_the_range(void **st) {
+  (void)st;
+  setup_alloc(0, HL_ARENA_RELEASE_MADVISE);
+  const hl_pools_t *h = hli_alloc_pools();
+  char *p = hl_alloc_malloc(64);
+  uintptr_t base = hli_pool_of(h, p)->arena->base;
+  memset(p, 0x5a, 64);
+  hl_alloc_free(p);
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_current, 0);
+  assert_int_equal(s.arenas_discarded, 1);
+  assert_true(hl_pool_owns((void *)base));       /* the range is still ours */
+  char *q = hl_alloc_malloc(64);
+  assert_int_equal(hli_pool_of(h, q)->arena->base, base);
+  validate();
+  hl_alloc_free(q);
+}
+
+static void test_foreign_and_raw_pointers(void **st) {
+  (void)st;
+  setup_alloc(4096, HL_ARENA_RELEASE_MUNMAP);
+  int on_stack;
+  char *libc = malloc(100);                      /* from the C library */
+  assert_false(hl_pool_owns(libc));
+  assert_false(hl_pool_owns(&on_stack));
+  assert_false(hl_pool_owns(NULL));
+  hl_alloc_free(libc);                           /* goes back to libc: ASan would object otherwise */
+  void *zero1 = hl_alloc_malloc(0), *zero2 = hl_alloc_malloc(0);
+  assert_non_null(zero1);
+  assert_ptr_not_equal(zero1, zero2);
+  assert_false(hl_pool_owns(zero1));
+  char *big = hl_alloc_malloc(geo.threshold + 1);
+  assert_false(hl_pool_owns(big));
+  char *small = hl_alloc_malloc(geo.threshold);
+  assert_true(hl_pool_owns(small));
+  assert_true(hl_pool_owns(small + geo.threshold - 1));
+  hl_alloc_free(zero1);
+  hl_alloc_free(zero2);
+  hl_alloc_free(big);
+  hl_alloc_free(small);
+  hl_alloc_free(NULL);
+  char *foreign = malloc(10);
+  strcpy(foreign, "foreign");
+  foreign = hl_alloc_realloc(foreign, 4000);     /* a foreign block stays foreign */
+  assert_string_equal(foreign, "foreign");
+  assert_false(hl_pool_owns(foreign));
+  free(foreign);
+  hl_alloc_stats_t s = stats();
+  assert_true(s.raw_requests >= 3);
+  assert_int_equal(s.blocks_in_use, 0);
+}
+
+static void test_realloc_rules(void **st) {
+  (void)st;
+  setup_alloc(4096, HL_ARENA_RELEASE_MUNMAP);
+  size_t a = geo.alignment;
+  char *p = hl_alloc_malloc(8 * a);
+  memset(p, 'x', 8 * a);
+  assert_ptr_equal(hl_alloc_realloc(p, 7 * a), p);     /* shrink < 25%: kept */
+  char *q = hl_alloc_realloc(p, 2 * a);                /* shrink more: moved */
+  assert_ptr_not_equal(q, p);
+  assert_memory_equal(q, "xxxxxxxxxxxxxxxx", 2 * a < 16 ? 2 * a : 16);
+  char *r = hl_alloc_realloc(q, geo.threshold);        /* grow within the pools */
+  assert_true(hl_pool_owns(r));
+  assert_int_equal(r[2 * a - 1], 'x');
+  char *big = hl_alloc_realloc(r, geo.threshold * 4);  /* pools -> raw */
+  assert_false(hl_pool_owns(big));
+  assert_int_equal(big[0], 'x');
+  assert_int_equal(big[2 * a - 1], 'x');
+  char *back = hl_alloc_realloc(big, 3);               /* raw stays raw */
+  assert_int_equal(back[0], 'x');
+  hl_alloc_free(back);
+  char *z = hl_alloc_realloc(NULL, 10);
+  assert_true(hl_pool_owns(z));
+  char *z0 = hl_alloc_realloc(z, 0);                   /* 0 bytes: a unique pointer */
+  assert_non_null(z0);
+  hl_alloc_free(z0);
+  assert_null(hl_pool_calloc(SIZE_MAX / 2, 3));
+  char *c = hl_pool_calloc(3, 5);
+  for (int i = 0; i < 15; i++) assert_int_equal(c[i], 0);
+  hl_alloc_free(c);
+  assert_int_equal(stats().blocks_in_use, 0);
+}
+
+static void test_out_of_memory_falls_back_to_raw(void **st) {
+  (void)st;
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  hl_os_fail_nth_map(1);                 /* the next arena mapping fails */
+  void *p = hl_alloc_malloc(32);
+  assert_non_null(p);                    /* CPython's rule: fall back to the raw layer */
+  assert_false(hl_pool_owns(p));
+  hl_alloc_free(p);
+  hl_os_fail_nth_map(0);
+  void *q = hl_alloc_malloc(32);
+  assert_true(hl_pool_owns(q));
+  hl_alloc_free(q);
+  validate();
+}
+
+/* ---- the reference model --------------------------------------------------- */
+/* block: the size of the block the model expects the pointer to have (the
+ * class of the request, or of the earlier request when realloc kept it). */
+typedef struct live { unsigned char *p; size_t n, block; uint32_t id; } live_t;
+
+static size_t class_bytes(size_t n) {
+  return n >= 1 && n <= geo.threshold ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
+}
+
+static void fill(const live_t *l) {
+  for (size_t i = 0; i < l->n; i++) l->p[i] = (unsigned char)(l->id * 31 + i);
+}
+static void check(const live_t *l) {
+  for (size_t i = 0; i < l->n; i++)
+    if (l->p[i] != (unsigned char)(l->id * 31 + i))
+      fail_msg("block %u (%zu bytes) corrupted at byte %zu", l->id, l->n, i);
+}
+
+static void test_random_against_model(void **st) {
+  (void)st;
+  setup_alloc(geo.arena_size / 1024, HL_ARENA_RELEASE_MUNMAP);
+  enum { SLOTS = 4096 };
+  live_t *live = calloc(SLOTS, sizeof *live);
+  hl_rand_t r;
+  hl_rand_seed(&r, 20261121);
+  uint32_t next_id = 1;
+  for (uint64_t op = 0; op < model_ops; op++) {
+    live_t *l = &live[hl_rand_below(&r, SLOTS)];
+    /* sizes: mostly small-object, some 0 and some above the threshold */
+    size_t n = hl_rand_below(&r, 16) == 0 ? hl_rand_below(&r, 4 * geo.threshold)
+                                           : hl_rand_below(&r, geo.threshold + 1);
+    unsigned what = (unsigned)hl_rand_below(&r, 4);
+    if (l->p && what == 0) {                 /* realloc keeps the common prefix */
+      check(l);
+      unsigned char *q = hl_alloc_realloc(l->p, n);
+      assert_non_null(q);
+      if (q != l->p) l->block = l->block ? class_bytes(n) : 0;   /* raw stays raw */
+      size_t keep = n < l->n ? n : l->n;
+      l->p = q;
+      l->n = keep;
+      check(l);                              /* the prefix moved intact */
+      l->n = n;
+      fill(l);
+    } else if (l->p) {
+      check(l);
+      hl_alloc_free(l->p);
+      l->p = NULL;
+    } else {
+      l->p = hl_alloc_malloc(n);
+      assert_non_null(l->p);
+      l->n = n;
+      l->block = class_bytes(n);
+      l->id = next_id++;
+      fill(l);
+    }
+    if (op % 20000 == 0) {
+      validate();
+      /* the statistics agree with the model */
+      uint64_t blocks = 0, bytes = 0;
+      for (int i = 0; i < SLOTS; i++)
+        if (live[i].p && live[i].block) {
+          assert_true(hl_pool_owns(live[i].p));
+          blocks++;
+          bytes += live[i].block;
+        } else if (live[i].p) {
+          assert_false(hl_pool_owns(live[i].p));   /* 0 bytes or above the threshold */
+        }
+      hl_alloc_stats_t s = stats();
+      assert_int_equal(s.blocks_in_use, blocks);
+      assert_int_equal(s.bytes_in_use, bytes);
+      uint64_t cls_blocks = 0;
+      for (unsigned i = 0; i < s.nclasses; i++) cls_blocks += s.classes[i].blocks_in_use;
+      assert_int_equal(cls_blocks, blocks);
+    }
+  }
+  for (int i = 0; i < SLOTS; i++)
+    if (live[i].p) {
+      check(&live[i]);
+      hl_alloc_free(live[i].p);
+    }
+  validate();
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.blocks_in_use, 0);
+  assert_true(s.arenas_current <= 1);    /* at most the one kept */
+  free(live);
+}
+
+int main(int argc, char **argv) {
+  char err[512];
+  if (argc > 1) model_ops = strtoull(argv[1], NULL, 10);
+  if (hl_config_resolve(&cfg, 0, NULL, environ, err, sizeof err) != 0 ||
+      hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
+    fprintf(stderr, "test_pool: %s\n", err);
+    return 2;
+  }
+  cfg.alloc = HL_ALLOC_POOL;
+  cfg.threads = 1;
+  if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+    fprintf(stderr, "test_pool: %s\n", err);
+    return 2;
+  }
+  geo = hli_alloc_pools()->g;
+  fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu\n", geo.alignment, geo.threshold,
+          geo.pool_size, geo.arena_size);
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_size_classes),
+      cmocka_unit_test(test_bad_geometries),
+      cmocka_unit_test(test_pool_states),
+      cmocka_unit_test(test_arena_order_and_release),
+      cmocka_unit_test(test_hysteresis_keeps_then_collect_releases),
+      cmocka_unit_test(test_madvise_release_reuses_the_range),
+      cmocka_unit_test(test_foreign_and_raw_pointers),
+      cmocka_unit_test(test_realloc_rules),
+      cmocka_unit_test(test_out_of_memory_falls_back_to_raw),
+      cmocka_unit_test(test_random_against_model),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
