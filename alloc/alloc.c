@@ -1,25 +1,194 @@
-/* The allocator layer's strategy switch (see hl_alloc.h). */
-#include "hl_alloc.h"
-
+/* The allocator layer's strategy switch and the pool strategy's entry points.
+ *
+ * alloc=pool routes a request of 1..threshold bytes to the object allocator
+ * (pool.h, inlined here) and everything else, 0 bytes included, to the raw
+ * layer, as CPython's PyObject_Malloc does. free and realloc ask the radix
+ * tree whether a pointer lies in one of our arenas, without reading the
+ * block, so a pointer from the raw layer or from the C library itself goes
+ * back where it came from.
+ *
+ * tcache=none: one instance behind one lock when the configuration runs more
+ * than one thread (obmalloc under a GIL is this, with the GIL as the lock);
+ * with one thread, no lock at all.
+ */
 #include <errno.h>
-#include <stdio.h>
+#include <string.h>
+
+#include "alloc_internal.h"
+#include "hl_lock.h"
+#include "hl_raw.h"
+#include "peers.h"
+#include "pool.h"
 
 hl_alloc_state_t hl_alloc_state;
 
-int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
-  switch (c->alloc) {
-  case HL_ALLOC_SYSTEM:
-    hl_alloc_state.kind = HL_ALLOC_SYSTEM;
-    hl_alloc_state.initialized = 1;
-    return 0;
-  case HL_ALLOC_POOL:
+static hl_pools_t pools;
+static size_t threshold;            /* copy of pools.g.threshold, read first */
+static bool locked;
+static hl_spinlock_t lock = HL_SPINLOCK_INITIALIZER;
+
+static inline void pools_lock(void) {
+  if (locked) hl_spinlock_lock(&lock);
+}
+static inline void pools_unlock(void) {
+  if (locked) hl_spinlock_unlock(&lock);
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+static int geometry_of(const hl_config_t *c, hl_geometry_t *g, char *err, size_t errlen) {
+  switch (c->geometry) {
+  case HL_GEOMETRY_CLASSIC: return hl_geometry_init(g, 8, 256, 4096, 256 * 1024, err, errlen);
+  case HL_GEOMETRY_MODERN:
+    return hl_geometry_init(g, 16, 512, 16 * 1024, 1024 * 1024, err, errlen);
+  case HL_GEOMETRY_CUSTOM:
     break;
   }
-  snprintf(err, errlen, "alloc=%s is not built in this version; accepted now: system",
-           hl_config_choice_name(HL_OPT_ALLOC, (int)c->alloc));
-  return -ENOSYS;
+  const uint64_t *v = c->geometry_custom;
+  return hl_geometry_init(g, v[0], v[1], v[2], v[3], err, errlen);
+}
+
+int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
+  char msg[256];
+  if (c->alloc == HL_ALLOC_POOL) {
+    hl_geometry_t g;
+    if (geometry_of(c, &g, msg, sizeof msg) != 0) {
+      char val[128];
+      hl_config_format(c, HL_OPT_GEOMETRY, val, sizeof val);
+      snprintf(err, errlen,
+               "option 'geometry': invalid value '%s': %s; accepted: classic, modern, or "
+               "ALIGN,THRESHOLD,POOL,ARENA meeting those rules",
+               val, msg);
+      return -1;
+    }
+  } else if (c->alloc != HL_ALLOC_SYSTEM) {
+    hl_alloc_peer_t peer;
+    if (hli_peer_load(c->alloc, &peer, msg, sizeof msg) != 0) {
+      snprintf(err, errlen, "option 'alloc': value '%s' cannot be used here: %s",
+               hl_config_choice_name(HL_OPT_ALLOC, (int)c->alloc), msg);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
+  HL_ASSERT(!hl_alloc_state.initialized);
+  hl_alloc_state.kind = c->alloc;
+  switch (c->alloc) {
+  case HL_ALLOC_SYSTEM:
+    break;
+  case HL_ALLOC_POOL: {
+    hl_geometry_t g;
+    int rc = geometry_of(c, &g, err, errlen);
+    if (rc != 0) return rc;
+    if ((rc = hl_radix_init(g.arena_shift)) != 0) {
+      snprintf(err, errlen, "the radix tree is set up for another arena size in this process");
+      return rc;
+    }
+    if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024,
+                             c->arena_release == HL_ARENA_RELEASE_MADVISE)) != 0) {
+      snprintf(err, errlen, "out of memory setting up the pool allocator");
+      return rc;
+    }
+    threshold = g.threshold;
+    locked = c->threads > 1;
+    break;
+  }
+  default:
+    if (hli_peer_load(c->alloc, &hl_alloc_state.peer, err, errlen) != 0) return -ENOENT;
+    break;
+  }
+  hl_alloc_state.initialized = 1;
+  return 0;
+}
+
+void hl_alloc_reset(void) {
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized)
+    hli_pools_destroy(&pools);
+  memset(&hl_alloc_state, 0, sizeof hl_alloc_state);
+  threshold = 0;
+  locked = false;
 }
 
 const char *hl_alloc_name(void) {
   return hl_config_choice_name(HL_OPT_ALLOC, (int)hl_alloc_state.kind);
 }
+
+/* ---- the pool strategy -------------------------------------------------- */
+
+bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != NULL; }
+
+void *hl_pool_malloc(size_t n) {
+  if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
+    pools_lock();
+    void *p = hli_pools_malloc(&pools, n);
+    pools_unlock();
+    if (HL_LIKELY(p != NULL)) return p;
+    /* no arena could be mapped: the raw layer may still have memory */
+  }
+  pools_lock();
+  pools.raw_requests++;
+  pools_unlock();
+  return hl_raw_malloc(n);
+}
+
+void hl_pool_free(void *p) {
+  if (HL_UNLIKELY(p == NULL)) return;
+  if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) {
+    pools_lock();
+    hli_pools_free(&pools, p);
+    pools_unlock();
+    return;
+  }
+  hl_raw_free(p);
+}
+
+void *hl_pool_calloc(size_t nelem, size_t elsize) {
+  size_t n;
+  if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
+  if (n - 1 >= threshold) {
+    pools_lock();
+    pools.raw_requests++;
+    pools_unlock();
+    return hl_raw_calloc(nelem, elsize);
+  }
+  void *p = hl_pool_malloc(n);
+  if (p) memset(p, 0, n);
+  return p;
+}
+
+void *hl_pool_realloc(void *p, size_t n) {
+  if (p == NULL) return hl_pool_malloc(n);
+  if (hl_radix_get((uintptr_t)p) == NULL) return hl_raw_realloc(p, n);
+  size_t size = hli_pool_of(&pools, p)->block_size;
+  if (n - 1 < threshold && n <= size) {
+    /* Shrinking by less than a quarter: keep the block (CPython's rule, so
+     * that a string trimmed by a byte does not move). */
+    if (4 * n > 3 * size) return p;
+    size = n;
+  }
+  void *q = hl_pool_malloc(n);
+  if (!q) return NULL;   /* p is untouched */
+  memcpy(q, p, n < size ? n : size);
+  hl_pool_free(p);
+  return q;
+}
+
+void hl_alloc_collect(void) {
+  if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  pools_lock();
+  hli_pools_trim(&pools);
+  pools_unlock();
+}
+
+void hl_alloc_stats(hl_alloc_stats_t *s) {
+  memset(s, 0, sizeof *s);
+  if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  pools_lock();
+  hli_pools_stats(&pools, s);
+  pools_unlock();
+}
+
+/* For tests: the instance behind the pool strategy. */
+const hl_pools_t *hli_alloc_pools(void) { return &pools; }

@@ -1,19 +1,30 @@
 /* heaplab alloc/: the allocator layer's public interface.
  *
- * Layers 0 to +2 of DESIGN.md: the OS (mmap), the raw allocator (PyMem_Raw*),
- * the object allocator (arenas > pools > blocks) with per-thread caches in
- * front. Built so far: the strategy switch and `alloc=system`, which sends
- * every request to the C library, so that the harness runs end to end and
- * later strategies have their baseline. `alloc=pool` is rejected by the
- * configuration as not available yet (sync/config.c).
+ * Layers 0 to +2 of DESIGN.md, as in CPython's Objects/obmalloc.c:
+ *   +2  object allocator  arenas > pools > blocks for requests of 1..threshold
+ *                         bytes (pool.c); the rest goes down to +1
+ *   +1  raw allocator     hl_raw_* (raw.c, hl_raw.h): the C library, with
+ *                         CPython's PyMem_Raw semantics
+ *    0  the OS            mmap / munmap / madvise (os.c)
  *
- * The hot entry points are static inline and branch on a mode resolved once at
- * hl_alloc_init(): no indirect call per allocation (STYLE.md).
+ * The strategy is chosen once, at hl_alloc_init(), from the configuration:
+ *   alloc=pool      heaplab's object allocator (tcache=none: behind one lock
+ *                   when more than one thread runs; no lock for one thread,
+ *                   as obmalloc under a GIL)
+ *   alloc=system    the C library's malloc, directly
+ *   alloc=obmalloc|mimalloc|jemalloc|tcmalloc
+ *                   peers, loaded at init from their Debian packages: one
+ *                   indirect call per operation (bench/micro measures it)
+ * hl_alloc_malloc and friends branch on the strategy inline; the pool path
+ * is one direct call into alloc.c, where the pool's fast path is inlined.
  */
 #ifndef HL_ALLOC_H
 #define HL_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "hl_base.h"
@@ -23,32 +34,111 @@
 extern "C" {
 #endif
 
+typedef struct hl_alloc_peer {
+  const char *name;
+  const char *library;            /* the shared object it was loaded from */
+  void *(*malloc)(size_t);
+  void (*free)(void *);
+  void *(*realloc)(void *, size_t);
+} hl_alloc_peer_t;
+
 typedef struct hl_alloc_state {
   hl_alloc_kind_t kind;
   int initialized;
+  hl_alloc_peer_t peer;           /* kind is a peer */
 } hl_alloc_state_t;
 
 extern hl_alloc_state_t hl_alloc_state;
 
-/* Selects the strategy of c->alloc. Returns 0, or -ENOSYS with a message when
- * this build does not have it. Call once, before any thread allocates. */
+/* Checks what the configuration asks of this layer without changing
+ * anything: the geometry's invariants, a peer's library present. 0, or -1
+ * with a message (option, value, what is accepted). The driver calls it
+ * before running, so a bad value exits with status 2. */
+int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen);
+
+/* Selects and sets up the strategy of c. Call once, before any thread
+ * allocates. Returns 0, or -errno with a message. */
 int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen);
+/* Frees everything the pool allocator holds (every block must be free or
+ * abandoned) so that hl_alloc_init can be called again: for tests. */
+void hl_alloc_reset(void);
 const char *hl_alloc_name(void);
+
+/* The pool strategy (alloc.c). */
+void *hl_pool_malloc(size_t n);
+void *hl_pool_calloc(size_t nelem, size_t elsize);
+void *hl_pool_realloc(void *p, size_t n);
+void  hl_pool_free(void *p);
+/* Whether p lies in one of the pool allocator's arenas (radix tree; does not
+ * read *p). */
+bool  hl_pool_owns(const void *p);
 
 static inline void *hl_alloc_malloc(size_t n) {
   HL_ASSERT(hl_alloc_state.initialized);
-  return malloc(n);
+  if (HL_LIKELY(hl_alloc_state.kind == HL_ALLOC_POOL)) return hl_pool_malloc(n);
+  if (hl_alloc_state.kind == HL_ALLOC_SYSTEM) return malloc(n);
+  return hl_alloc_state.peer.malloc(n);
 }
 
 static inline void hl_alloc_free(void *p) {
   HL_ASSERT(hl_alloc_state.initialized);
-  free(p);
+  if (HL_LIKELY(hl_alloc_state.kind == HL_ALLOC_POOL)) hl_pool_free(p);
+  else if (hl_alloc_state.kind == HL_ALLOC_SYSTEM) free(p);
+  else hl_alloc_state.peer.free(p);
 }
 
 static inline void *hl_alloc_realloc(void *p, size_t n) {
   HL_ASSERT(hl_alloc_state.initialized);
-  return realloc(p, n);
+  if (HL_LIKELY(hl_alloc_state.kind == HL_ALLOC_POOL)) return hl_pool_realloc(p, n);
+  if (hl_alloc_state.kind == HL_ALLOC_SYSTEM) return realloc(p, n);
+  return hl_alloc_state.peer.realloc(p, n);
 }
+
+/* Gives cached memory back: empty arenas kept for hysteresis go back to the
+ * OS. The collector calls it after a full collection. */
+void hl_alloc_collect(void);
+
+/* ---- statistics (stats.c), the figures of sys._debugmallocstats() --------
+ * One X-macro list generates the struct, the text and the JSON. */
+#define HL_ALLOC_STAT_FIELDS(X)                                                  \
+  X(arenas_allocated, "arenas mapped from the OS, in total")                    \
+  X(arenas_reclaimed, "arenas given back to the OS, in total")                  \
+  X(arenas_highwater, "most arenas mapped at once")                             \
+  X(arenas_current, "arenas mapped now")                                        \
+  X(arenas_kept_empty, "empty arenas kept for reuse (hysteresis)")              \
+  X(arenas_discarded, "arenas madvise'd and kept mapped without pages")         \
+  X(pools_used, "pools holding at least one block")                             \
+  X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
+  X(blocks_in_use, "blocks handed out")                                         \
+  X(bytes_in_use, "bytes in blocks handed out (rounded to the size class)")     \
+  X(bytes_free_blocks, "bytes in free blocks of used pools")                    \
+  X(bytes_unused_pools, "bytes in used pools not cut into blocks yet, or too small for one") \
+  X(bytes_free_pools, "bytes in empty pools")                                   \
+  X(bytes_overhead, "pool headers, arena objects, radix tree nodes")            \
+  X(bytes_mapped, "bytes of arenas mapped now")                                 \
+  X(raw_requests, "requests sent to the raw layer (0 bytes or above threshold)")
+
+typedef struct hl_alloc_class_stats {
+  uint64_t size;              /* block size of the class */
+  uint64_t pools;             /* used pools of the class */
+  uint64_t blocks_in_use;
+  uint64_t free_blocks;       /* on free lists and in virgin space */
+} hl_alloc_class_stats_t;
+
+typedef struct hl_alloc_stats {
+#define HL_STAT_STRUCT_FIELD(name, help) uint64_t name;
+  HL_ALLOC_STAT_FIELDS(HL_STAT_STRUCT_FIELD)
+#undef HL_STAT_STRUCT_FIELD
+  unsigned nclasses;
+  hl_alloc_class_stats_t classes[128];
+  uint64_t alignment, threshold, pool_size, arena_size;
+} hl_alloc_stats_t;
+
+/* A snapshot (walks every arena: as cheap as _debugmallocstats, not free).
+ * Zeroes when the pool strategy is not in use. */
+void hl_alloc_stats(hl_alloc_stats_t *s);
+/* The text of sys._debugmallocstats(), as heaplab lays it out. */
+void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f);
 
 #ifdef __cplusplus
 }

@@ -119,7 +119,8 @@ static int cmd_run(int argc, char **argv) {
   char err[1024], notes[2048];
   if (hl_config_resolve(&cfg, argc - 1, argv + 1, environ, err, sizeof err) != 0 ||
       hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
-      hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0) {
+      hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0 ||
+      hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab: %s\n", err);
     return EXIT_BAD_INPUT;
   }
@@ -136,6 +137,7 @@ static int cmd_run(int argc, char **argv) {
     return EXIT_RUN_FAILED;
   }
   summarize(wl, &cfg, &r);
+  if (cfg.alloc_stats && r.pool_stats) hl_alloc_stats_print(r.pool_stats, stderr);
   json_object *o = hl_json_result(wl, &cfg, &machine, &r);
   printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
   fflush(stdout);

@@ -20,6 +20,39 @@ json_object *hl_json_hist(const hl_hist_t *h) {
   return o;
 }
 
+void hl_json_pool_stats(json_object *a, const hl_alloc_stats_t *s,
+                        const hl_alloc_stats_t *after) {
+  /* the snapshot at the end of the timed part: what the live set costs */
+#define HL_STAT_JSON(name, help) json_object_object_add(a, #name, u64(s->name));
+  HL_ALLOC_STAT_FIELDS(HL_STAT_JSON)
+#undef HL_STAT_JSON
+  json_object_object_add(a, "alignment", u64(s->alignment));
+  json_object_object_add(a, "threshold", u64(s->threshold));
+  json_object_object_add(a, "pool_size", u64(s->pool_size));
+  json_object_object_add(a, "arena_size", u64(s->arena_size));
+  json_object *classes = json_object_new_array();
+  for (unsigned i = 0; i < s->nclasses; i++) {
+    const hl_alloc_class_stats_t *c = &s->classes[i];
+    if (!c->pools) continue;
+    json_object *k = json_object_new_object();
+    json_object_object_add(k, "size", u64(c->size));
+    json_object_object_add(k, "pools", u64(c->pools));
+    json_object_object_add(k, "blocks_in_use", u64(c->blocks_in_use));
+    json_object_object_add(k, "free_blocks", u64(c->free_blocks));
+    json_object_array_add(classes, k);
+  }
+  json_object_object_add(a, "classes", classes);
+  if (after) {
+    /* after the workload freed everything: what went back to the OS */
+    json_object *f = json_object_new_object();
+    json_object_object_add(f, "arenas_current", u64(after->arenas_current));
+    json_object_object_add(f, "arenas_reclaimed", u64(after->arenas_reclaimed));
+    json_object_object_add(f, "arenas_kept_empty", u64(after->arenas_kept_empty));
+    json_object_object_add(f, "blocks_in_use", u64(after->blocks_in_use));
+    json_object_object_add(a, "after_free", f);
+  }
+}
+
 json_object *hl_json_machine(const hl_machine_t *m) {
   json_object *o = json_object_new_object();
   json_object_object_add(o, "cpu", json_object_new_string(m->cpu));
@@ -107,11 +140,15 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(o, "latency_ns", hl_json_hist(r->latency));
     json_object_object_add(o, "latency_sample_every", u64(r->latency_every));
   }
-  if (r->alloc.valid) {
+  if (r->alloc.valid || r->pool_stats) {
     json_object *a = json_object_new_object();
-    json_object_object_add(a, "rss_before_bytes", u64(r->alloc.rss_before_bytes));
-    json_object_object_add(a, "rss_after_frag_bytes", u64(r->alloc.rss_after_frag_bytes));
-    json_object_object_add(a, "rss_after_free_bytes", u64(r->alloc.rss_after_free_bytes));
+    json_object_object_add(a, "allocator", json_object_new_string(hl_alloc_name()));
+    if (r->alloc.valid) {
+      json_object_object_add(a, "rss_before_bytes", u64(r->alloc.rss_before_bytes));
+      json_object_object_add(a, "rss_after_frag_bytes", u64(r->alloc.rss_after_frag_bytes));
+      json_object_object_add(a, "rss_after_free_bytes", u64(r->alloc.rss_after_free_bytes));
+    }
+    if (r->pool_stats) hl_json_pool_stats(a, r->pool_stats, r->pool_stats_after);
     json_object_object_add(o, "alloc", a);
   }
   return o;

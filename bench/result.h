@@ -21,6 +21,8 @@ extern const char hl_build_sanitize[];
 extern const char hl_build_compiler[];
 
 json_object *hl_json_hist(const hl_hist_t *h);
+/* Adds the pool allocator's statistics (HL_ALLOC_STAT_FIELDS) to a. */
+void hl_json_pool_stats(json_object *a, const hl_alloc_stats_t *s, const hl_alloc_stats_t *after);
 json_object *hl_json_machine(const hl_machine_t *m);
 /* Every effective option: integers and numbers as JSON numbers, the rest as
  * the text the flag accepts. */

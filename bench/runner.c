@@ -22,6 +22,7 @@
 
 struct hl_runner {
   pthread_barrier_t barrier;
+  hl_alloc_stats_t *pool_stats;     /* snapshot at the end of the timed part */
   uint64_t t_begin, t_end;          /* written by the serial worker at each barrier */
   uint64_t cpu_begin, cpu_end;
   uint64_t faults_begin, faults_end;
@@ -56,6 +57,7 @@ void hl_worker_end(hl_worker_t *w) {
     r->t_end = hl_now_ns();
     r->cpu_end = hl_process_cpu_ns();
     r->faults_end = hl_page_faults_minor();
+    if (r->pool_stats) hl_alloc_stats(r->pool_stats);   /* untimed: after t_end */
   }
   pthread_barrier_wait(&r->barrier);
 }
@@ -124,6 +126,17 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   if (c->trace[0] && !(trace = fopen(c->trace, "w"))) {
     snprintf(err, errlen, "option 'trace': cannot write '%s': %s", c->trace, strerror(errno));
     goto out;
+  }
+  /* The allocator serves the whole run: set it up before the workload. */
+  if (!hl_alloc_state.initialized && hl_alloc_init(c, err, errlen) != 0) goto out;
+  if (c->alloc == HL_ALLOC_POOL) {
+    res->pool_stats = calloc(1, sizeof *res->pool_stats);
+    res->pool_stats_after = calloc(1, sizeof *res->pool_stats_after);
+    if (!res->pool_stats || !res->pool_stats_after) {
+      snprintf(err, errlen, "out of memory");
+      goto out;
+    }
+    runner.pool_stats = res->pool_stats;
   }
   if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out;
   pthread_barrier_init(&runner.barrier, NULL, n);
@@ -214,6 +227,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
   if (wl->teardown) wl->teardown(shared, &res->alloc);
+  if (res->pool_stats_after) hl_alloc_stats(res->pool_stats_after);
   trace_event(trace, "end", t0, res->ops, 1.0);
   rc = 0;
 out_barrier:
@@ -227,5 +241,8 @@ out:
 
 void hl_run_result_free(hl_run_result_t *r) {
   free(r->latency);
+  free(r->pool_stats);
+  free(r->pool_stats_after);
   r->latency = NULL;
+  r->pool_stats = r->pool_stats_after = NULL;
 }

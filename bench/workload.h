@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "hl_alloc.h"
 #include "hl_config.h"
 #include "hl_measure.h"
 #include "hl_sync.h"
@@ -70,6 +71,12 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_SEED) | HL_OPT_BIT(HL_OPT_DURATION_S) | HL_OPT_BIT(HL_OPT_TRACE) | \
    HL_OPT_BIT(HL_OPT_CONFIG))
 
+/* The allocator's options: every workload allocates. */
+#define HL_ALLOC_USES                                                                   \
+  (HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY) | HL_OPT_BIT(HL_OPT_TCACHE) | \
+   HL_OPT_BIT(HL_OPT_ALLOC_DEBUG) | HL_OPT_BIT(HL_OPT_ALLOC_STATS) |                    \
+   HL_OPT_BIT(HL_OPT_ARENA_KEEP_KIB) | HL_OPT_BIT(HL_OPT_ARENA_RELEASE))
+
 /* The registry (bench/workloads/registry.c). */
 extern const hl_workload_t *const hl_workloads[];
 extern const size_t hl_workload_count;
@@ -101,6 +108,10 @@ typedef struct hl_run_result {
   hl_hist_t *latency;         /* merged over the workers (owned by the result) */
   uint64_t latency_every;
   hl_result_alloc_t alloc;
+  /* alloc=pool: a snapshot at the end of the timed part, and the arena
+   * figures after the workload freed everything */
+  hl_alloc_stats_t *pool_stats;
+  hl_alloc_stats_t *pool_stats_after;
 } hl_run_result_t;
 
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread

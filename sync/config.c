@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH } opt_type_t;
+typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH, T_GEOMETRY } opt_type_t;
 
 typedef struct choice {
   const char *name;
@@ -54,32 +54,49 @@ static const choice_t onoff_both[] = {{"off", true}, {"on", true}};
 static const choice_t onoff_off_only[] = {{"off", true}, {"on", false}};
 static const choice_t onoff_none[] = {{"off", false}, {"on", false}};
 
-static const choice_t alloc_choices[] = {{"pool", false}, {"system", true}};
-static const choice_t geometry_choices[] = {{"classic", false}, {"modern", false}};
-static const choice_t tcache_choices[] = {{"none", false}, {"magazine", false}, {"heap", false}};
+static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
+                                         {"obmalloc", true}, {"mimalloc", true},
+                                         {"jemalloc", true}, {"tcmalloc", true}};
+/* T_GEOMETRY: these presets, or "ALIGN,THRESHOLD,POOL,ARENA" in bytes (K and
+ * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
+static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
+static const choice_t tcache_choices[] = {{"none", true}, {"magazine", false}, {"heap", false}};
+static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
 static const choice_t rc_choices[] = {{"gil", false}, {"atomic", false}, {"biased", false}};
 static const choice_t gc_choices[] = {{"none", false}, {"stw", false}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
+#define NOT_TCACHE "the per-thread caches (alloc/tcache) are not built yet"
 #define NOT_OBJ   "the object layer and its refcount modes (gc/) are not built yet"
 #define NOT_GC    "the cycle collectors (gc/) are not built yet"
 #define NOT_GIL   "the GIL (sync/gil) is not built yet"
 
 static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_ALLOC] = {"alloc", T_CHOICE, "pool", CHOICES(alloc_choices), 0, 0, 0, 0,
-    FIELD(alloc), true, NOT_ALLOC,
-    "object allocator: pool = arenas > pools > blocks (obmalloc), system = the C library's malloc"},
-  [HL_OPT_GEOMETRY] = {"geometry", T_CHOICE, "modern", CHOICES(geometry_choices), 0, 0, 0, 0,
-    FIELD(geometry), true, NOT_ALLOC,
+    FIELD(alloc), true, NULL,
+    "object allocator: pool = arenas > pools > blocks (obmalloc), system = the C library's "
+    "malloc; peers, loaded from their Debian packages: obmalloc (CPython 3.11's "
+    "PyObject_Malloc), mimalloc, jemalloc, tcmalloc"},
+  [HL_OPT_GEOMETRY] = {"geometry", T_GEOMETRY, "modern", CHOICES(geometry_choices), 0, 0, 0, 0,
+    FIELD(geometry), true, NULL,
     "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
-    "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+)"},
+    "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
-    FIELD(tcache), true, NOT_ALLOC,
+    FIELD(tcache), true, NOT_TCACHE,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
     "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools"},
   [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_off_only), 0, 0, 0, 0,
     FIELD(alloc_debug), true, "the allocator's debug hooks (PYTHONMALLOC=debug) are not built yet",
     "fill and guard bytes, API-family check, double-free and overrun detection"},
+  [HL_OPT_ALLOC_STATS] = {"alloc-stats", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(alloc_stats), true, NULL,
+    "print the pool allocator's statistics (as sys._debugmallocstats) on stderr after the run"},
+  [HL_OPT_ARENA_KEEP_KIB] = {"arena-keep-kib", T_UINT, "4096", NULL, 0, 0, 1u << 30, 0, 0,
+    FIELD(arena_keep_kib), true, NULL,
+    "empty arenas kept, in KiB, before the rest go back to the OS (0 = CPython: release each)"},
+  [HL_OPT_ARENA_RELEASE] = {"arena-release", T_CHOICE, "munmap", CHOICES(release_choices), 0, 0,
+    0, 0, FIELD(arena_release), true, NULL,
+    "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)"},
   [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_none), 0, 0, 0, 0,
     FIELD(freelists), true, NOT_OBJ,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
@@ -168,8 +185,15 @@ static void describe_accepted(const option_t *o, char *buf, size_t len) {
     snprintf(buf, len, "three integers A,B,C, each in 0..%llu", (unsigned long long)o->max);
     break;
   case T_PATH: snprintf(buf, len, "a file path (empty: none)"); break;
+  case T_GEOMETRY: {
+    char names[64];
+    list_choices(o, false, names, sizeof names);
+    snprintf(buf, len, "%s, or ALIGN,THRESHOLD,POOL,ARENA in bytes (K, M suffixes)", names);
+    break;
+  }
   }
 }
+
 
 static bool parse_u64(const char *s, uint64_t *out) {
   if (!isdigit((unsigned char)s[0])) return false;  /* no sign, no blank */
@@ -178,6 +202,22 @@ static bool parse_u64(const char *s, uint64_t *out) {
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || *end) return false;
   *out = v;
+  return true;
+}
+
+/* "16K" -> 16384; digits with an optional K or M suffix. */
+static bool parse_size(const char *s, uint64_t *out) {
+  char num[32];
+  size_t n = strlen(s);
+  if (n == 0 || n >= sizeof num) return false;
+  memcpy(num, s, n + 1);
+  uint64_t mult = 1;
+  if (num[n - 1] == 'K' || num[n - 1] == 'k') mult = 1024;
+  if (num[n - 1] == 'M' || num[n - 1] == 'm') mult = 1024 * 1024;
+  if (mult != 1) num[n - 1] = '\0';
+  uint64_t v;
+  if (!parse_u64(num, &v) || v > (UINT64_MAX >> 20)) return false;
+  *out = v * mult;
   return true;
 }
 
@@ -196,7 +236,8 @@ static int choice_index(const option_t *o, const char *v) {
 
 static int value_index(const hl_config_t *c, const option_t *o) {
   if (o->type == T_ONOFF) return *(const bool *)cfield(c, o) ? 1 : 0;
-  return *(const int *)cfield(c, o);
+  int i = *(const int *)cfield(c, o);
+  return i < o->nchoices ? i : -1;   /* -1: a custom geometry */
 }
 
 /* Levenshtein distance, for "did you mean". Names are short. */
@@ -251,6 +292,7 @@ static const char *type_name(opt_type_t t) {
   case T_DOUBLE: return "number";
   case T_TRIPLE: return "triple";
   case T_PATH: return "path";
+  case T_GEOMETRY: return "geometry";
   }
   return "?";
 }
@@ -342,6 +384,32 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
     }
     if (*p) goto bad;
     memcpy(f, t, sizeof t);
+    break;
+  }
+  case T_GEOMETRY: {
+    int i = choice_index(o, value);
+    if (i >= 0) {
+      *(int *)f = i;
+      break;
+    }
+    uint64_t v[4];
+    const char *p = value;
+    for (int k = 0; k < 4; k++) {
+      char part[32];
+      size_t n = strcspn(p, ",");
+      if (n == 0 || n >= sizeof part) goto bad;
+      memcpy(part, p, n);
+      part[n] = '\0';
+      if (!parse_size(part, &v[k])) goto bad;
+      p += n;
+      if (k < 3) {
+        if (*p != ',') goto bad;
+        p++;
+      }
+    }
+    if (*p) goto bad;
+    *(int *)f = HL_GEOMETRY_CUSTOM;
+    memcpy(c->geometry_custom, v, sizeof v);
     break;
   }
   case T_PATH:
@@ -542,11 +610,13 @@ int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *
 /* ---- step 2: combinations ----------------------------------------------- */
 
 int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen) {
-  if (c->alloc == HL_ALLOC_SYSTEM && c->tcache != HL_TCACHE_NONE) {
+  if (c->alloc != HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE) {
     errf(err, errlen,
          "impossible combination: tcache=%s caches the pool allocator's blocks and needs "
-         "alloc=pool, but alloc=system; accepted with alloc=system: tcache=none",
-         hl_config_choice_name(HL_OPT_TCACHE, c->tcache));
+         "alloc=pool, but alloc=%s; accepted with alloc=%s: tcache=none",
+         hl_config_choice_name(HL_OPT_TCACHE, c->tcache),
+         hl_config_choice_name(HL_OPT_ALLOC, c->alloc),
+         hl_config_choice_name(HL_OPT_ALLOC, c->alloc));
     return -1;
   }
   return 0;
@@ -560,7 +630,10 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   if (!(uses & HL_OPT_BIT(id))) return false;
   switch (id) {
   case HL_OPT_GEOMETRY:
-  case HL_OPT_TCACHE: return c->alloc == HL_ALLOC_POOL;
+  case HL_OPT_TCACHE:
+  case HL_OPT_ALLOC_STATS:
+  case HL_OPT_ARENA_KEEP_KIB:
+  case HL_OPT_ARENA_RELEASE: return c->alloc == HL_ALLOC_POOL;
   case HL_OPT_THRESHOLD: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
@@ -581,9 +654,9 @@ int hl_config_check_available(const hl_config_t *c, uint64_t uses, char *err, si
            o->not_built);
       return -1;
     }
-    if (o->type == T_CHOICE || o->type == T_ONOFF) {
+    if (o->type == T_CHOICE || o->type == T_ONOFF || o->type == T_GEOMETRY) {
       int i = value_index(c, o);
-      if (!o->choices[i].built) {
+      if (i >= 0 && !o->choices[i].built) {
         char now[128];
         list_choices(o, true, now, sizeof now);
         errf(err, errlen,
@@ -630,5 +703,14 @@ void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t le
     break;
   }
   case T_PATH: snprintf(buf, len, "%s", (const char *)f); break;
+  case T_GEOMETRY:
+    if (*(const int *)f == HL_GEOMETRY_CUSTOM)
+      snprintf(buf, len, "%llu,%llu,%llu,%llu", (unsigned long long)c->geometry_custom[0],
+               (unsigned long long)c->geometry_custom[1],
+               (unsigned long long)c->geometry_custom[2],
+               (unsigned long long)c->geometry_custom[3]);
+    else
+      snprintf(buf, len, "%s", o->choices[*(const int *)f].name);
+    break;
   }
 }

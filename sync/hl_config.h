@@ -28,8 +28,14 @@ extern "C" {
 #endif
 
 /* Enumerated values; the order matches the choice lists in sync/config.c. */
-typedef enum { HL_ALLOC_POOL, HL_ALLOC_SYSTEM } hl_alloc_kind_t;
-typedef enum { HL_GEOMETRY_CLASSIC, HL_GEOMETRY_MODERN } hl_geometry_t;
+/* pool and system are heaplab's; the rest are peer allocators measured beside
+ * it, loaded from their Debian packages at run time (bench/peers.c). */
+typedef enum {
+  HL_ALLOC_POOL, HL_ALLOC_SYSTEM, HL_ALLOC_OBMALLOC, HL_ALLOC_MIMALLOC, HL_ALLOC_JEMALLOC,
+  HL_ALLOC_TCMALLOC
+} hl_alloc_kind_t;
+typedef enum { HL_GEOMETRY_CLASSIC, HL_GEOMETRY_MODERN, HL_GEOMETRY_CUSTOM } hl_geometry_kind_t;
+typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_release_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 typedef enum { HL_RC_GIL, HL_RC_ATOMIC, HL_RC_BIASED } hl_rc_mode_t;
 typedef enum { HL_GC_NONE, HL_GC_STW, HL_GC_INCREMENTAL } hl_gc_mode_t;
@@ -40,6 +46,9 @@ typedef enum {
   HL_OPT_GEOMETRY,
   HL_OPT_TCACHE,
   HL_OPT_ALLOC_DEBUG,
+  HL_OPT_ALLOC_STATS,
+  HL_OPT_ARENA_KEEP_KIB,
+  HL_OPT_ARENA_RELEASE,
   HL_OPT_FREELISTS,
   HL_OPT_RC,
   HL_OPT_IMMORTAL,
@@ -65,9 +74,13 @@ typedef enum {
 
 typedef struct hl_config {
   hl_alloc_kind_t alloc;
-  hl_geometry_t   geometry;
+  hl_geometry_kind_t geometry;
+  uint64_t        geometry_custom[4];  /* alignment, threshold, pool, arena (bytes) */
   hl_tcache_t     tcache;
   bool            alloc_debug;
+  bool            alloc_stats;
+  uint64_t        arena_keep_kib;      /* empty arenas kept before release */
+  hl_arena_release_t arena_release;
   bool            freelists;
   hl_rc_mode_t    rc;
   bool            immortal;
@@ -89,7 +102,7 @@ typedef struct hl_config {
 /* What the table says about one option; for `heaplab list` and --help. */
 typedef struct hl_option_info {
   const char *name;
-  const char *type;        /* "choice", "on|off", "integer", "number", "triple", "path" */
+  const char *type;        /* "choice", "on|off", "integer", "number", "triple", "path", "geometry" */
   const char *defval;
   const char *accepted;    /* e.g. "gil, atomic, biased" or "1..1024" */
   const char *help;

@@ -45,7 +45,8 @@ static void test_defaults_match_design(void **s) {
 static void test_every_design_option_registered(void **s) {
   (void)s;
   static const char *const names[] = {
-      "alloc", "geometry", "tcache", "alloc-debug", "freelists", "rc", "immortal", "gc",
+      "alloc", "geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib",
+      "arena-release", "freelists", "rc", "immortal", "gc",
       "threshold", "pause-budget-us", "switch-interval-us", "threads", "pin", "scale", "seed",
       "duration-s", "trace", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
@@ -232,16 +233,17 @@ static void test_combination(void **s) {
 static void test_availability(void **s) {
   (void)s;
   hl_config_t c;
-  /* the default allocator is not built yet, and the workload uses it */
+  /* the defaults a workload uses are built */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
-  HAS(err, "'alloc'");
-  HAS(err, "not available yet");
-  HAS(err, "available now: system");
-  /* with alloc=system, geometry and tcache do not matter and are not checked */
-  assert_int_equal(hl_config_set(&c, "alloc", "system", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
+  /* a cache that is not built yet, asked for explicitly */
+  assert_int_equal(hl_config_set(&c, "tcache", "magazine", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
+  HAS(err, "'tcache'");
+  HAS(err, "not available yet");
+  HAS(err, "available now: none");
   /* an unbuilt strategy asked for explicitly is refused even if unused */
+  hl_config_defaults(&c);
   assert_int_equal(hl_config_set(&c, "rc", "biased", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
   HAS(err, "'rc'");
@@ -249,12 +251,36 @@ static void test_availability(void **s) {
   HAS(err, "not available yet");
   /* and so is a knob of a strategy that is not built */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "alloc", "system", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_set(&c, "threshold", "10,10,10", HL_SRC_ENV, "env HEAPLAB_THRESHOLD",
                                  err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
   HAS(err, "'threshold'");
   HAS(err, "HEAPLAB_THRESHOLD");
+}
+
+static void test_custom_geometry(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "geometry", "16,512,16K,1M", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(c.geometry, HL_GEOMETRY_CUSTOM);
+  assert_int_equal(c.geometry_custom[2], 16384);
+  assert_int_equal(c.geometry_custom[3], 1048576);
+  char buf[128];
+  hl_config_format(&c, HL_OPT_GEOMETRY, buf, sizeof buf);
+  assert_string_equal(buf, "16,512,16384,1048576");
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
+  static const char *const bad[] = {"16,512,16K", "16,512,16K,1M,2", "a,b,c,d", "16,,16K,1M",
+                                    "huge"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(hl_config_set(&c, "geometry", bad[i], HL_SRC_FLAG, "flag", err, sizeof err),
+                     -1);
+    HAS(err, "'geometry'");
+    HAS(err, "classic, modern");
+  }
+  assert_int_equal(hl_config_set(&c, "geometry", "classic", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(c.geometry, HL_GEOMETRY_CLASSIC);
 }
 
 static void test_notes_for_settings_without_effect(void **s) {
@@ -281,6 +307,7 @@ int main(void) {
       cmocka_unit_test(test_env_errors),
       cmocka_unit_test(test_combination),
       cmocka_unit_test(test_availability),
+      cmocka_unit_test(test_custom_geometry),
       cmocka_unit_test(test_notes_for_settings_without_effect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

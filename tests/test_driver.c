@@ -269,9 +269,15 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, e, m);
   }
   {
-    /* the default allocator is not built yet */
-    const char *const a[] = {"run", "malloc-churn", NULL};
-    const char *const m[] = {"'alloc'", "not available yet", "system", NULL};
+    /* a strategy not built yet */
+    const char *const a[] = {"run", "malloc-churn", "--tcache=magazine", NULL};
+    const char *const m[] = {"'tcache'", "not available yet", "none", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    /* a custom geometry that breaks an invariant: caught before the run */
+    const char *const a[] = {"run", "malloc-churn", "--geometry=12,240,4096,262144", NULL};
+    const char *const m[] = {"'geometry'", "12,240,4096,262144", "power of two", NULL};
     expect_bad(a, NULL, m);
   }
   {
@@ -301,6 +307,26 @@ static void test_bad_input_exits_2(void **s) {
   }
 }
 
+static void test_pool_statistics(void **s) {
+  (void)s;
+  const char *const args[] = {"run", "malloc-churn", "--alloc=pool", "--geometry=8,512,4K,256K",
+                              "--alloc-stats=on", NULL};
+  out_t o = run(heaplab, args, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "blocks in use");          /* the _debugmallocstats table */
+  HAS(o.err, "arenas_highwater");
+  json_object *r = json_tokener_parse(o.out);
+  assert_string_equal(json_object_get_string(get(r, "alloc.allocator")), "pool");
+  assert_true(json_object_get_int64(get(r, "alloc.arenas_allocated")) >= 1);
+  /* the live set at the end of the timed part: 16384 blocks of 8..512 bytes,
+   * all under this geometry's threshold */
+  assert_int_equal(json_object_get_int64(get(r, "alloc.blocks_in_use")), 16384);
+  assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
+  assert_int_equal(json_object_get_int(get(r, "alloc.alignment")), 8);
+  json_object_put(r);
+  out_free(&o);
+}
+
 static void test_micro_json(void **s) {
   (void)s;
   const char *const args[] = {"--benchmark_format=json", "--benchmark_min_time=0.01",
@@ -316,7 +342,7 @@ static void test_micro_json(void **s) {
     assert_true(json_object_get_int64(get(b, "iterations")) > 0);
     assert_true(json_object_get_double(get(b, "cpu_time")) > 0);
   }
-  HAS(json_object_get_string(get(r, "context.heaplab_alloc")), "system");
+  HAS(json_object_get_string(get(r, "context.heaplab_alloc")), "pool");
   json_object_put(r);
   out_free(&o);
 }
@@ -335,6 +361,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
+      cmocka_unit_test(test_pool_statistics),
       cmocka_unit_test(test_micro_json),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

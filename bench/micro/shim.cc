@@ -30,11 +30,21 @@ static void run_micro(benchmark::State &st, const hl_micro_t *m) {
   st.SetLabel(m->what);
 }
 
+extern "C" char **environ;
+
 int main(int argc, char **argv) {
+  // The allocator under test and its options come from HEAPLAB_* variables
+  // (Google Benchmark owns the command line), with the same checks as heaplab.
   hl_config_t cfg;
-  hl_config_defaults(&cfg);
-  char err[256];
-  cfg.alloc = HL_ALLOC_SYSTEM;  // the only allocator built so far
+  char err[1024];
+  if (hl_config_resolve(&cfg, 0, nullptr, environ, err, sizeof err) != 0 ||
+      hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
+      hl_config_check_available(&cfg, HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY),
+                                err, sizeof err) != 0 ||
+      hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
+    std::fprintf(stderr, "heaplab-micro: %s\n", err);
+    return 2;
+  }
   if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
     std::fprintf(stderr, "heaplab-micro: %s\n", err);
     return 2;
@@ -50,6 +60,9 @@ int main(int argc, char **argv) {
   benchmark::AddCustomContext("heaplab_commit", hl_build_commit);
   benchmark::AddCustomContext("heaplab_build", std::string(hl_build_type) + (hl_build_dirty ? " (dirty tree)" : ""));
   benchmark::AddCustomContext("heaplab_alloc", hl_alloc_name());
+  char geometry[128];
+  hl_config_format(&cfg, HL_OPT_GEOMETRY, geometry, sizeof geometry);
+  benchmark::AddCustomContext("heaplab_geometry", geometry);
   benchmark::AddCustomContext("heaplab_cpu", mach.cpu);
   benchmark::AddCustomContext("heaplab_cores", std::to_string(mach.cores));
   benchmark::Initialize(&argc, argv);

@@ -34,7 +34,9 @@ typedef struct churn_shared {
 } churn_shared_t;
 
 static int churn_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
-  if (hl_alloc_init(c, err, errlen) != 0) return -1;
+  (void)c;
+  (void)err;
+  (void)errlen;
   churn_shared_t *s = calloc(1, sizeof *s);
   if (!s) return -1;
   *shared = s;
@@ -141,8 +143,7 @@ const hl_workload_t hl_workload_malloc_churn = {
   .name = "malloc-churn",
   .summary = "random sizes 8..512 B; a live set of 16384 slots per thread replaced at random",
   .unit = "2,000,000 replacements per thread",
-  .uses = HL_RUNNER_USES | HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY) |
-          HL_OPT_BIT(HL_OPT_TCACHE) | HL_OPT_BIT(HL_OPT_ALLOC_DEBUG),
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
   .ops_per_scale = 2000000,
   .setup = churn_setup,
   .work = churn_work,

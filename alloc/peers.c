@@ -1,0 +1,213 @@
+/* Peer allocators: the allocators heaplab is measured against, loaded at run
+ * time from their Debian packages so that the same binary, the same workload
+ * and the same harness run them all.
+ *
+ *   alloc=     library (Debian package)                 entry points
+ *   obmalloc   libpython3.11.so.1.0 (libpython3.11)     PyObject_Malloc/Free/Realloc
+ *   mimalloc   libmimalloc.so.2 (libmimalloc2.0)        mi_malloc/mi_free/mi_realloc
+ *   jemalloc   libjemalloc.so.2 (libjemalloc2)          malloc/free/realloc (no prefix)
+ *   tcmalloc   libtcmalloc_minimal.so.4 (libtcmalloc-minimal4), else
+ *              libtcmalloc.so.4 (libgoogle-perftools4)  tc_malloc/tc_free/tc_realloc
+ *
+ * Side by side, not instead: dlopen(3) with RTLD_LOCAL keeps the library's
+ * symbols out of the global lookup scope, so every other malloc in the
+ * process (the C library's, the harness's own tables, json-c, hwloc) still
+ * binds to glibc; only the pointers taken here reach the peer. jemalloc,
+ * mimalloc and tcmalloc also define the plain malloc/free (they are built to
+ * replace glibc's by LD_PRELOAD), and with RTLD_LOCAL those definitions stay
+ * invisible too. Mixing is safe as long as each block goes back to the
+ * allocator it came from, which holds because hl_alloc_free calls the peer's
+ * free only on blocks from the peer's malloc (checked once by hand with
+ * jemalloc's mallctl("thread.allocated") and glibc's mallinfo2: a block from
+ * the pointer taken here moves the first and not the second).
+ *
+ * Why the symbol's owner is checked: dlsym(handle, name) searches the
+ * library and then its dependencies (dlsym(3)). Debian builds jemalloc
+ * without a prefix (jemalloc's INSTALL.md, --with-jemalloc-prefix), so its
+ * entry points are the plain "malloc"...; were a future build prefixed,
+ * dlsym(handle, "malloc") would quietly return glibc's malloc from the
+ * dependency list and the run would measure glibc under jemalloc's name.
+ * So every entry point must be defined in the library that was opened.
+ *
+ * Traps found on Debian 12:
+ * - jemalloc keeps 2.6 KiB of thread-local data in the initial-exec model
+ *   (readelf -l: a TLS segment of 0xa48 bytes), more than the surplus glibc
+ *   reserves for libraries opened later (the rtld.optional_static_tls
+ *   tunable, 512 bytes by default): dlopen fails with "cannot allocate
+ *   memory in static TLS block". It loads when the process starts with
+ *   GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096; the message says so.
+ *   tcmalloc's (88 bytes) and mimalloc's (9 bytes) fit.
+ * - CPython 3.11's object allocator works before Py_Initialize: its
+ *   allocator tables are static initialisers (Objects/obmalloc.c), so
+ *   PyMem_GetAllocator(PYMEM_DOMAIN_OBJ) already names pymalloc and
+ *   _Py_GetAllocatedBlocks() counts our blocks; the interpreter is never
+ *   started. But pymalloc keeps its pools in plain globals and relies on the
+ *   GIL: four threads calling PyObject_Malloc at once crashed in every
+ *   try. hli_peer_serialize puts one lock around it.
+ * - Under AddressSanitizer the peers load and run, but their blocks are
+ *   invisible to it (no redzones, no use-after-free detection), and
+ *   LeakSanitizer reports tcmalloc's own start-up allocation.
+ *
+ * Libraries are never closed: blocks from them may still be live, and
+ * neither jemalloc nor tcmalloc supports being unloaded.
+ */
+#define _GNU_SOURCE  /* dladdr1, dlinfo: glibc declares them only for GNU sources */
+#include "peers.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "hl_lock.h"
+
+typedef struct peer_lib {
+  const char *soname;
+  const char *package;
+} peer_lib_t;
+
+typedef struct peer_desc {
+  hl_alloc_kind_t kind;
+  const char *name;
+  peer_lib_t libs[2];           /* tried in order; the first is preferred */
+  const char *sym_malloc, *sym_free, *sym_realloc;
+  bool thread_safe;
+} peer_desc_t;
+
+/* tcmalloc_minimal first: the full library adds the heap profiler and leak
+ * checker hooks (and libunwind) to every allocation path, which is not the
+ * allocator being compared. */
+static const peer_desc_t peers[] = {
+  {HL_ALLOC_OBMALLOC, "obmalloc", {{"libpython3.11.so.1.0", "libpython3.11"}, {NULL, NULL}},
+   "PyObject_Malloc", "PyObject_Free", "PyObject_Realloc", false},
+  {HL_ALLOC_MIMALLOC, "mimalloc", {{"libmimalloc.so.2", "libmimalloc2.0"}, {NULL, NULL}},
+   "mi_malloc", "mi_free", "mi_realloc", true},
+  {HL_ALLOC_JEMALLOC, "jemalloc", {{"libjemalloc.so.2", "libjemalloc2"}, {NULL, NULL}},
+   "malloc", "free", "realloc", true},
+  {HL_ALLOC_TCMALLOC, "tcmalloc",
+   {{"libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"}, {"libtcmalloc.so.4", "libgoogle-perftools4"}},
+   "tc_malloc", "tc_free", "tc_realloc", true},
+};
+
+static const peer_desc_t *find_peer(hl_alloc_kind_t kind) {
+  for (size_t i = 0; i < HL_ARRAY_LEN(peers); i++)
+    if (peers[i].kind == kind) return &peers[i];
+  return NULL;
+}
+
+/* The address of `name` if the library behind `handle` itself defines it;
+ * NULL (with a reason) if it is missing or only a dependency has it. */
+static void *own_symbol(void *handle, const char *name, const char **why) {
+  dlerror();
+  void *sym = dlsym(handle, name);
+  if (!sym) {
+    *why = "not exported";
+    return NULL;
+  }
+  struct link_map *lib = NULL, *owner = NULL;
+  Dl_info info;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &lib) != 0 ||
+      !dladdr1(sym, &info, (void **)&owner, RTLD_DL_LINKMAP) || owner != lib) {
+    *why = "found only in a library it depends on";
+    return NULL;
+  }
+  return sym;
+}
+
+/* ISO C has no conversion from void * to a function pointer; POSIX
+ * guarantees the representation, so copy the bytes. */
+#define SET_FN(dst, sym) memcpy(&(dst), &(sym), sizeof(dst))
+
+int hli_peer_load(hl_alloc_kind_t kind, hl_alloc_peer_t *out, char *err, size_t errlen) {
+  const peer_desc_t *d = find_peer(kind);
+  if (!d) {
+    snprintf(err, errlen, "alloc=%s is not a peer allocator",
+             hl_config_choice_name(HL_OPT_ALLOC, (int)kind));
+    return -1;
+  }
+  /* Remember why the preferred library failed: that is the message worth
+   * showing when the fallback fails too. */
+  char first[256] = "";
+  for (size_t i = 0; i < HL_ARRAY_LEN(d->libs) && d->libs[i].soname; i++) {
+    const peer_lib_t *lib = &d->libs[i];
+    char why[256];
+    void *h = dlopen(lib->soname, RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+      const char *e = dlerror();
+      snprintf(why, sizeof why, "%s", e ? e : "dlopen failed");
+    } else {
+      const char *reason = NULL, *missing = NULL;
+      void *m = own_symbol(h, d->sym_malloc, &reason);
+      void *f = m ? own_symbol(h, d->sym_free, &reason) : NULL;
+      void *r = f ? own_symbol(h, d->sym_realloc, &reason) : NULL;
+      if (r) {
+        memset(out, 0, sizeof *out);
+        out->name = d->name;
+        out->library = lib->soname;
+        SET_FN(out->malloc, m);
+        SET_FN(out->free, f);
+        SET_FN(out->realloc, r);
+        return 0;
+      }
+      missing = !m ? d->sym_malloc : !f ? d->sym_free : d->sym_realloc;
+      snprintf(why, sizeof why, "%s: symbol %s %s", lib->soname, missing, reason);
+      /* no dlclose: a library that ran its constructors may have started
+       * threads or registered handlers that outlive an unload */
+    }
+    if (!first[0]) snprintf(first, sizeof first, "%s", why);
+  }
+
+  size_t n = (size_t)snprintf(err, errlen, "alloc=%s: cannot load %s (%s); install the Debian package %s",
+                              d->name, d->libs[0].soname, first, d->libs[0].package);
+  if (d->libs[1].soname && n < errlen)
+    n += (size_t)snprintf(err + n, errlen - n, " (or %s, which provides %s)", d->libs[1].package,
+                          d->libs[1].soname);
+  if (strstr(first, "static TLS") && n < errlen)
+    snprintf(err + n, errlen - n,
+             "; the library is installed but needs more initial-exec thread-local storage than "
+             "glibc keeps for dlopen: start heaplab with "
+             "GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096");
+  return -1;
+}
+
+bool hli_peer_thread_safe(hl_alloc_kind_t kind) {
+  const peer_desc_t *d = find_peer(kind);
+  return !d || d->thread_safe;
+}
+
+/* ---- one lock around a peer that relies on the GIL ----------------------
+ * A spinlock, as in the rest of heaplab for short critical sections: a
+ * pymalloc call is tens of nanoseconds, except the rare arena mmap, and
+ * hl_spinlock yields when the holder is descheduled. The originals live in
+ * file statics because the wrappers have the plain malloc signature; one
+ * serialised peer per process, which is what hl_alloc_init sets up. */
+static hl_spinlock_t serial_lock = HL_SPINLOCK_INITIALIZER;
+static hl_alloc_peer_t serial_inner;
+
+static void *serial_malloc(size_t n) {
+  hl_spinlock_lock(&serial_lock);
+  void *p = serial_inner.malloc(n);
+  hl_spinlock_unlock(&serial_lock);
+  return p;
+}
+
+static void serial_free(void *p) {
+  hl_spinlock_lock(&serial_lock);
+  serial_inner.free(p);
+  hl_spinlock_unlock(&serial_lock);
+}
+
+static void *serial_realloc(void *p, size_t n) {
+  hl_spinlock_lock(&serial_lock);
+  void *q = serial_inner.realloc(p, n);
+  hl_spinlock_unlock(&serial_lock);
+  return q;
+}
+
+void hli_peer_serialize(hl_alloc_peer_t *p) {
+  if (p->malloc == serial_malloc) return;  /* already wrapped */
+  serial_inner = *p;
+  p->malloc = serial_malloc;
+  p->free = serial_free;
+  p->realloc = serial_realloc;
+}
