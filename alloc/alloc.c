@@ -10,13 +10,24 @@
  * tcache=none: one instance behind one lock when the configuration runs more
  * than one thread (obmalloc under a GIL is this, with the GIL as the lock);
  * with one thread, no lock at all.
+ *
+ * alloc-debug=on (debug.c) puts CPython's debug hooks in front of both API
+ * families: every hl_pool_* and hl_raw_* entry point tests one flag first
+ * and, when set, hands the request to debug.c, which gets its memory from the
+ * same paths without the test (hli_pool_*_plain here, hli_raw_* in raw.c).
+ * The strategy's own route to the raw layer takes those plain paths too, so
+ * a debug block that spills over the threshold is wrapped once. The hooks
+ * need alloc=pool: with alloc=system or a peer, hl_alloc_malloc calls the C
+ * library or the peer inline, with no place to hook the object family, and
+ * half-hooked families would let the one check that matters most, the
+ * family check, pass in silence; hl_alloc_check_config refuses the
+ * combination.
  */
 #include <errno.h>
 #include <string.h>
 
 #include "alloc_internal.h"
 #include "hl_lock.h"
-#include "hl_raw.h"
 #include "peers.h"
 #include "pool.h"
 
@@ -48,8 +59,20 @@ static int geometry_of(const hl_config_t *c, hl_geometry_t *g, char *err, size_t
   return hl_geometry_init(g, v[0], v[1], v[2], v[3], err, errlen);
 }
 
+/* The hooks need the object family's entry points (see the top). */
+static int check_debug(const hl_config_t *c, char *err, size_t errlen) {
+  if (!c->alloc_debug || c->alloc == HL_ALLOC_POOL) return 0;
+  const char *alloc = hl_config_choice_name(HL_OPT_ALLOC, (int)c->alloc);
+  snprintf(err, errlen,
+           "option 'alloc-debug': value 'on' cannot be used with alloc=%s: alloc-debug=on needs "
+           "alloc=pool; accepted with alloc=%s: off",
+           alloc, alloc);
+  return -EINVAL;
+}
+
 int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   char msg[256];
+  if (check_debug(c, err, errlen) != 0) return -1;
   if (c->alloc == HL_ALLOC_POOL) {
     hl_geometry_t g;
     if (geometry_of(c, &g, msg, sizeof msg) != 0) {
@@ -74,14 +97,15 @@ int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
 
 int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
   HL_ASSERT(!hl_alloc_state.initialized);
+  int rc = check_debug(c, err, errlen);
+  if (rc != 0) return rc;
   hl_alloc_state.kind = c->alloc;
   switch (c->alloc) {
   case HL_ALLOC_SYSTEM:
     break;
   case HL_ALLOC_POOL: {
     hl_geometry_t g;
-    int rc = geometry_of(c, &g, err, errlen);
-    if (rc != 0) return rc;
+    if ((rc = geometry_of(c, &g, err, errlen)) != 0) return rc;
     if ((rc = hl_radix_init(g.arena_shift)) != 0) {
       snprintf(err, errlen, "the radix tree is set up for another arena size in this process");
       return rc;
@@ -93,6 +117,7 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     }
     threshold = g.threshold;
     locked = c->threads > 1;
+    if (c->alloc_debug) hli_debug_enable(g.alignment);
     break;
   }
   default:
@@ -107,6 +132,7 @@ void hl_alloc_reset(void) {
   if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized)
     hli_pools_destroy(&pools);
   memset(&hl_alloc_state, 0, sizeof hl_alloc_state);
+  hli_debug_disable();
   threshold = 0;
   locked = false;
 }
@@ -119,7 +145,11 @@ const char *hl_alloc_name(void) {
 
 bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != NULL; }
 
-void *hl_pool_malloc(size_t n) {
+/* The strategy's paths. Each public entry point below is its debug test
+ * followed by one of these, inlined; debug.c reaches them through the
+ * hli_pool_*_plain wrappers. */
+
+static inline void *pool_malloc(size_t n) {
   if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
     pools_lock();
     void *p = hli_pools_malloc(&pools, n);
@@ -130,10 +160,10 @@ void *hl_pool_malloc(size_t n) {
   pools_lock();
   pools.raw_requests++;
   pools_unlock();
-  return hl_raw_malloc(n);
+  return hli_raw_malloc(n);
 }
 
-void hl_pool_free(void *p) {
+static inline void pool_free(void *p) {
   if (HL_UNLIKELY(p == NULL)) return;
   if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) {
     pools_lock();
@@ -141,26 +171,44 @@ void hl_pool_free(void *p) {
     pools_unlock();
     return;
   }
-  hl_raw_free(p);
+  hli_raw_free(p);
+}
+
+void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
+void hli_pool_free_plain(void *p) { pool_free(p); }
+
+void *hl_pool_malloc(size_t n) {
+  if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_malloc(HLI_FAMILY_OBJECT, n);
+  return pool_malloc(n);
+}
+
+void hl_pool_free(void *p) {
+  if (HL_UNLIKELY(hli_alloc_debug)) {
+    hli_debug_free(HLI_FAMILY_OBJECT, p);
+    return;
+  }
+  pool_free(p);
 }
 
 void *hl_pool_calloc(size_t nelem, size_t elsize) {
+  if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_calloc(HLI_FAMILY_OBJECT, nelem, elsize);
   size_t n;
   if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
   if (n - 1 >= threshold) {
     pools_lock();
     pools.raw_requests++;
     pools_unlock();
-    return hl_raw_calloc(nelem, elsize);
+    return hli_raw_calloc(nelem, elsize);
   }
-  void *p = hl_pool_malloc(n);
+  void *p = pool_malloc(n);
   if (p) memset(p, 0, n);
   return p;
 }
 
 void *hl_pool_realloc(void *p, size_t n) {
-  if (p == NULL) return hl_pool_malloc(n);
-  if (hl_radix_get((uintptr_t)p) == NULL) return hl_raw_realloc(p, n);
+  if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_realloc(HLI_FAMILY_OBJECT, p, n);
+  if (p == NULL) return pool_malloc(n);
+  if (hl_radix_get((uintptr_t)p) == NULL) return hli_raw_realloc(p, n);
   size_t size = hli_pool_of(&pools, p)->block_size;
   if (n - 1 < threshold && n <= size) {
     /* Shrinking by less than a quarter: keep the block (CPython's rule, so
@@ -168,10 +216,10 @@ void *hl_pool_realloc(void *p, size_t n) {
     if (4 * n > 3 * size) return p;
     size = n;
   }
-  void *q = hl_pool_malloc(n);
+  void *q = pool_malloc(n);
   if (!q) return NULL;   /* p is untouched */
   memcpy(q, p, n < size ? n : size);
-  hl_pool_free(p);
+  pool_free(p);
   return q;
 }
 

@@ -124,4 +124,40 @@ struct hl_arena {
   bool discarded;                   /* madvise'd: mapped, no pages resident */
 };
 
+/* ---- the paths under the debug hooks (raw.c, alloc.c) ----------------------
+ * hl_raw_* and hl_pool_* test hli_alloc_debug first and, when it is set, go
+ * to debug.c; these are the same operations without that test, which debug.c
+ * calls to get the memory it wraps (and the pool strategy to reach the raw
+ * layer, so that a pool block spilled into raw is not wrapped twice). */
+HL_INTERNAL void *hli_raw_malloc(size_t size);
+HL_INTERNAL void *hli_raw_calloc(size_t nelem, size_t elsize);
+HL_INTERNAL void *hli_raw_realloc(void *p, size_t size);
+HL_INTERNAL void  hli_raw_free(void *p);
+/* 1..threshold bytes from the pools, anything else from hli_raw_malloc. */
+HL_INTERNAL void *hli_pool_malloc_plain(size_t n);
+HL_INTERNAL void  hli_pool_free_plain(void *p);
+
+/* ---- debug hooks (debug.c): alloc-debug=on, CPython's PYTHONMALLOC=debug ----
+ * Set by hl_alloc_init before any thread allocates and cleared by
+ * hl_alloc_reset; read without synchronisation, as the strategy is. Blocks
+ * must not cross a change of it: a block allocated with the hooks off has no
+ * header for them to check, and one allocated with them on is not where the
+ * allocator below expects it. */
+extern HL_INTERNAL bool hli_alloc_debug;
+
+/* The two API families whose blocks must not be mixed (CPython's api_id). */
+typedef enum {
+  HLI_FAMILY_RAW = 'r',             /* hl_raw_* */
+  HLI_FAMILY_OBJECT = 'o',          /* hl_pool_*, hl_alloc_* with alloc=pool */
+} hli_family_t;
+
+/* Turns the hooks on; alignment is the geometry's, which the user pointer
+ * keeps. */
+HL_INTERNAL void  hli_debug_enable(size_t alignment);
+HL_INTERNAL void  hli_debug_disable(void);
+HL_INTERNAL HL_NOINLINE void *hli_debug_malloc(hli_family_t f, size_t n);
+HL_INTERNAL HL_NOINLINE void *hli_debug_calloc(hli_family_t f, size_t nelem, size_t elsize);
+HL_INTERNAL HL_NOINLINE void *hli_debug_realloc(hli_family_t f, void *p, size_t n);
+HL_INTERNAL HL_NOINLINE void  hli_debug_free(hli_family_t f, void *p);
+
 #endif /* HL_ALLOC_INTERNAL_H */

@@ -21,6 +21,13 @@
  *     implementation and C23 makes it undefined). On failure p is untouched.
  *   - free(NULL) does nothing.
  *
+ * With alloc-debug=on (alloc/debug.c, CPython's PYTHONMALLOC=debug) these
+ * are the raw family of the debug hooks: each block carries a header and
+ * guard bytes, new memory reads 0xCD and freed memory 0xDD, realloc always
+ * moves, and a block must come back to hl_raw_free or hl_raw_realloc: given
+ * to hl_pool_free (the object family), or freed twice, or overrun, it stops
+ * the process with a report.
+ *
  * These functions are thread-safe and need no lock of ours (the C library's
  * malloc is); CPython lets them be called without the GIL for that reason.
  *

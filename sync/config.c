@@ -51,7 +51,6 @@ typedef struct option {
 
 /* on|off, stored as bool: index 0 is off so that the index is the bool. */
 static const choice_t onoff_both[] = {{"off", true}, {"on", true}};
-static const choice_t onoff_off_only[] = {{"off", true}, {"on", false}};
 static const choice_t onoff_none[] = {{"off", false}, {"on", false}};
 
 static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
@@ -85,8 +84,8 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(tcache), true, NOT_TCACHE,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
     "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools"},
-  [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_off_only), 0, 0, 0, 0,
-    FIELD(alloc_debug), true, "the allocator's debug hooks (PYTHONMALLOC=debug) are not built yet",
+  [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(alloc_debug), true, NULL,
     "fill and guard bytes, API-family check, double-free and overrun detection"},
   [HL_OPT_ALLOC_STATS] = {"alloc-stats", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_stats), true, NULL,
