@@ -4,7 +4,8 @@
 # The Debian packages heaplab needs to build, test and plot.
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
-             libcmocka-dev libjson-c-dev python3)
+             libcmocka-dev libjson-c-dev python3
+             clang-14 libclang-rt-14-dev)
 
 hl_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
