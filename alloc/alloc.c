@@ -71,7 +71,7 @@ static int check_debug(const hl_config_t *c, char *err, size_t errlen) {
 }
 
 int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
-  char msg[256];
+  char msg[512];
   if (check_debug(c, err, errlen) != 0) return -1;
   if (c->alloc == HL_ALLOC_POOL) {
     hl_geometry_t g;
@@ -122,6 +122,10 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
   }
   default:
     if (hli_peer_load(c->alloc, &hl_alloc_state.peer, err, errlen) != 0) return -ENOENT;
+    /* CPython's obmalloc keeps its state in plain globals and relies on the
+     * GIL: with several threads, one lock around it, as tcache=none does for
+     * ours. */
+    if (c->threads > 1 && !hli_peer_thread_safe(c->alloc)) hli_peer_serialize(&hl_alloc_state.peer);
     break;
   }
   hl_alloc_state.initialized = 1;

@@ -89,7 +89,7 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
   if (r->alloc.valid)
-    fprintf(stderr, "; RSS before %.1f MiB, half freed %.1f MiB, all freed %.1f MiB",
+    fprintf(stderr, "; RSS before %.1f MiB, fragmented %.1f MiB, all freed %.1f MiB",
             (double)r->alloc.rss_before_bytes / 1048576.0,
             (double)r->alloc.rss_after_frag_bytes / 1048576.0,
             (double)r->alloc.rss_after_free_bytes / 1048576.0);

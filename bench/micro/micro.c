@@ -43,6 +43,134 @@ static void alloc_teardown(void *state) {
   free(r);
 }
 
+/* ---- the allocator under test: hl_alloc_*, whatever --alloc chose ----
+ * Two ends of the allocation fast path, per size class:
+ *   hot   malloc then free the same size, again and again: the block comes
+ *         straight back from the top of the free list (or the thread cache),
+ *         with its metadata in L1. The floor of an allocator's cost.
+ *   cold  a ring of COLD_RING live blocks; each iteration frees the block at
+ *         the next position of a fixed random permutation of the ring and
+ *         allocates a new one there, so each freed block and the metadata
+ *         of its pool or page were last touched COLD_RING iterations ago
+ *         (a working set of 8 to 512 MB plus metadata, well past the
+ *         caches). The permutation is drawn in setup so that the random
+ *         number generator is not in the loop.
+ * The block's address goes through an empty asm so that the compiler can
+ * neither drop a malloc/free pair (GCC does, for malloc itself) nor keep
+ * the result in a register it never needs. */
+static inline void escape(void *p) { __asm__ volatile("" : : "r"(p) : "memory"); }
+
+#define ALLOC_SIZES {8, 16, 32, 48, 64, 128, 256, 512, 0}
+
+static void *hot_setup(int64_t size) {
+  size_t *n = malloc(sizeof *n);
+  if (!n) return NULL;
+  *n = (size_t)size;
+  /* first touch outside the timing: the pool / page of this class exists */
+  void *p = hl_alloc_malloc(*n);
+  if (!p) {
+    free(n);
+    return NULL;
+  }
+  hl_alloc_free(p);
+  return n;
+}
+
+static void hot_run(void *state, uint64_t iters) {
+  size_t n = *(const size_t *)state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = hl_alloc_malloc(n);
+    escape(p);
+    hl_alloc_free(p);
+  }
+}
+
+#define COLD_RING 1000000u
+typedef struct cold {
+  size_t size;
+  uint32_t next;              /* position in order[] */
+  void **block;               /* COLD_RING live blocks */
+  uint32_t *order;            /* a permutation of 0 .. COLD_RING-1 */
+} cold_t;
+
+static void cold_teardown(void *state) {
+  cold_t *c = state;
+  if (!c) return;
+  for (uint32_t i = 0; c->block && i < COLD_RING; i++) hl_alloc_free(c->block[i]);
+  free(c->block);
+  free(c->order);
+  free(c);
+}
+
+static void *cold_setup(int64_t size) {
+  cold_t *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  c->size = (size_t)size;
+  c->block = calloc(COLD_RING, sizeof *c->block);
+  c->order = malloc(COLD_RING * sizeof *c->order);
+  if (!c->block || !c->order) goto fail;
+  for (uint32_t i = 0; i < COLD_RING; i++) {
+    if (!(c->block[i] = hl_alloc_malloc(c->size))) goto fail;
+    c->order[i] = i;
+  }
+  hl_rand_t r;
+  hl_rand_seed(&r, 1);
+  for (uint32_t k = COLD_RING; k > 1; k--) {  /* Fisher-Yates */
+    uint32_t j = (uint32_t)hl_rand_below(&r, k);
+    uint32_t t = c->order[k - 1];
+    c->order[k - 1] = c->order[j];
+    c->order[j] = t;
+  }
+  return c;
+fail:
+  cold_teardown(c);
+  return NULL;
+}
+
+static void cold_run(void *state, uint64_t iters) {
+  cold_t *c = state;
+  uint32_t next = c->next;
+  for (uint64_t i = 0; i < iters; i++) {
+    uint32_t k = c->order[next];
+    next = next + 1 == COLD_RING ? 0 : next + 1;
+    hl_alloc_free(c->block[k]);
+    c->block[k] = hl_alloc_malloc(c->size);
+  }
+  c->next = next;
+  sink = (uint64_t)(uintptr_t)c->block[c->order[0]];
+}
+
+/* ---- what a peer allocator pays per call ----
+ * A peer is reached through a function pointer (hl_alloc_state.peer),
+ * glibc's malloc by a direct call. Both loops malloc and free 64 bytes;
+ * the indirect one loads each pointer from a volatile global first, as
+ * hl_alloc_malloc loads the peer's from memory on every call. The "direct"
+ * call of a shared library's function is itself a jump through the PLT
+ * (an indirect jump via the GOT) unless the binary is linked with -fno-plt:
+ * the difference is a load and a call through a register against a call
+ * and a jump through memory, so expect it to be small. */
+#define CALL_SIZE 64
+static void *(*volatile call_malloc)(size_t) = malloc;
+static void (*volatile call_free)(void *) = free;
+
+static void call_direct_run(void *state, uint64_t iters) {
+  (void)state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = malloc(CALL_SIZE);
+    escape(p);
+    free(p);
+  }
+}
+
+static void call_indirect_run(void *state, uint64_t iters) {
+  (void)state;
+  for (uint64_t i = 0; i < iters; i++) {
+    void *p = call_malloc(CALL_SIZE);
+    escape(p);
+    call_free(p);
+  }
+}
+
 /* ---- clock and histogram ---- */
 static void clock_run(void *state, uint64_t iters) {
   (void)state;
@@ -127,6 +255,17 @@ static void qsbr_teardown(void *state) {
 const hl_micro_t hl_micros[] = {
   {"alloc_free_system", "free one block and malloc one of the argument's size (C library)",
    1024, {8, 16, 32, 64, 128, 256, 512, 0}, alloc_setup, alloc_run, alloc_teardown},
+  {"alloc_free_hot", "malloc and free one block of the argument's size (allocator under test)",
+   1024, ALLOC_SIZES, hot_setup, hot_run, free},
+  {"alloc_free_cold",
+   "free a block at a random position of a 1,000,000-block ring and malloc one there "
+   "(allocator under test)",
+   1024, ALLOC_SIZES, cold_setup, cold_run, cold_teardown},
+  {"call_direct_malloc", "malloc(64) and free, called directly (C library)", 1024, {0}, NULL,
+   call_direct_run, NULL},
+  {"call_indirect_malloc",
+   "malloc(64) and free, called through function pointers loaded from volatile globals", 1024,
+   {0}, NULL, call_indirect_run, NULL},
   {"clock_now", "one hl_now_ns() (CLOCK_MONOTONIC through the vDSO)", 1024, {0}, NULL,
    clock_run, NULL},
   {"hist_record", "one hl_hist_record() of a random value", 1024, {0}, hist_setup, hist_run,

@@ -4,9 +4,15 @@
 #include "workload.h"
 
 extern const hl_workload_t hl_workload_malloc_churn;
+extern const hl_workload_t hl_workload_alloc_lifo;
+extern const hl_workload_t hl_workload_alloc_random;
+extern const hl_workload_t hl_workload_alloc_frag;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
+  &hl_workload_alloc_lifo,
+  &hl_workload_alloc_random,
+  &hl_workload_alloc_frag,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
