@@ -36,6 +36,7 @@ hl_alloc_state_t hl_alloc_state;
 static hl_pools_t pools;
 static size_t threshold;            /* copy of pools.g.threshold, read first */
 static bool locked;
+static bool direct;                 /* !locked && !hli_alloc_debug: no test but one */
 static hl_spinlock_t lock = HL_SPINLOCK_INITIALIZER;
 
 static inline void pools_lock(void) {
@@ -118,6 +119,7 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     threshold = g.threshold;
     locked = c->threads > 1;
     if (c->alloc_debug) hli_debug_enable(g.alignment);
+    direct = !locked && !hli_alloc_debug;
     break;
   }
   default:
@@ -139,6 +141,7 @@ void hl_alloc_reset(void) {
   hli_debug_disable();
   threshold = 0;
   locked = false;
+  direct = false;
 }
 
 const char *hl_alloc_name(void) {
@@ -181,17 +184,37 @@ static inline void pool_free(void *p) {
 void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
 void hli_pool_free_plain(void *p) { pool_free(p); }
 
-void *hl_pool_malloc(size_t n) {
+/* The entry points. When neither the lock nor the debug hooks stand in front
+ * of the pools (`direct`), malloc is one test, the size-class lookup and a
+ * free-list pop, and free is the radix lookup and a push; every other case,
+ * and the rare states of a pool, leave through one out-of-line call. */
+static HL_NOINLINE void *malloc_slow(size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_malloc(HLI_FAMILY_OBJECT, n);
   return pool_malloc(n);
 }
 
-void hl_pool_free(void *p) {
+static HL_NOINLINE void free_slow(void *p) {
   if (HL_UNLIKELY(hli_alloc_debug)) {
     hli_debug_free(HLI_FAMILY_OBJECT, p);
     return;
   }
   pool_free(p);
+}
+
+void *hl_pool_malloc(size_t n) {
+  if (HL_LIKELY(direct) && HL_LIKELY(n - 1 < threshold)) {
+    void *b = hli_pools_try_malloc(&pools, n);
+    if (HL_LIKELY(b != NULL)) return b;
+  }
+  return malloc_slow(n);
+}
+
+void hl_pool_free(void *p) {
+  if (HL_LIKELY(direct) && HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) {
+    hli_pools_free(&pools, p);
+    return;
+  }
+  free_slow(p);
 }
 
 void *hl_pool_calloc(size_t nelem, size_t elsize) {

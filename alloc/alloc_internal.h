@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "hl_alloc.h"
+#include "hl_atomic.h"
 #include "hl_base.h"
 
 /* ---- OS layer (os.c) ------------------------------------------------------
@@ -57,10 +58,36 @@ int   hl_radix_init(unsigned shift);
  * base that is 0, not arena-aligned, or at or above 2^48. */
 int   hl_radix_set(uintptr_t arena_base, void *arena);
 void  hl_radix_clear(uintptr_t arena_base);
-void *hl_radix_get(uintptr_t addr);
+static inline void *hl_radix_get(uintptr_t addr);
 /* Bytes of node memory the tree holds (for the statistics' overhead): the
  * mapped nodes, not the 8 KiB static top level. */
 size_t hl_radix_bytes(void);
+
+/* The tree's state, for the inline lookup; written by radix.c only. */
+#define HLI_RADIX_ADDR_BITS 48
+#define HLI_RADIX_TOP_BITS 10
+typedef struct hli_radix_geo {
+  unsigned shift;                   /* log2 of the arena size */
+  unsigned mid_shift;               /* shift + leaf bits */
+  uintptr_t mid_mask, leaf_mask;    /* slots per node - 1 */
+  size_t mid_bytes, leaf_bytes;     /* node sizes, page-rounded */
+} hli_radix_geo_t;
+extern HL_INTERNAL void *hli_radix_top[(uintptr_t)1 << HLI_RADIX_TOP_BITS];
+extern HL_INTERNAL hli_radix_geo_t hli_radix_geo;
+
+static inline void *hl_radix_get(uintptr_t addr) {
+  uintptr_t i = addr >> (HLI_RADIX_ADDR_BITS - HLI_RADIX_TOP_BITS);
+  /* one comparison bounds the array and rejects every address >= 2^48 */
+  if (HL_UNLIKELY(i >= ((uintptr_t)1 << HLI_RADIX_TOP_BITS))) return NULL;
+  /* Acquire, all three: pair with the CAS that published each node and with
+   * hl_radix_set's release of the entry (radix.c explains). */
+  void **mid = hl_atomic_load_acquire_ptr(&hli_radix_top[i]);
+  if (mid == NULL) return NULL;
+  void **leaf = hl_atomic_load_acquire_ptr(
+      &mid[(addr >> hli_radix_geo.mid_shift) & hli_radix_geo.mid_mask]);
+  if (leaf == NULL) return NULL;
+  return hl_atomic_load_acquire_ptr(&leaf[(addr >> hli_radix_geo.shift) & hli_radix_geo.leaf_mask]);
+}
 
 /* ---- geometry (size_class.c) -------------------------------------------- */
 #define HL_MAX_CLASSES 128          /* threshold / alignment, at most */

@@ -287,15 +287,16 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
 
 /* The pool's free list ran dry after an allocation: cut a virgin block, or
  * the pool is full. */
-void hli_pools_extend(hl_pools_t *h, hl_pool_t *pool) {
+void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
   if (pool->nextoffset <= pool->maxnextoffset) {
     hl_block_t *b = (hl_block_t *)((char *)pool + pool->nextoffset);
     pool->nextoffset += pool->block_size;
     b->next = NULL;
     pool->freeblock = b;
-    return;
+    return taken;
   }
   usedpools_unlink(h, pool);
+  return taken;
 }
 
 void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full) {

@@ -41,7 +41,9 @@ void hli_pools_destroy(hl_pools_t *h);
 void hli_pools_trim(hl_pools_t *h);
 /* Slow paths (pool.c). */
 HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
-HL_NOINLINE void  hli_pools_extend(hl_pools_t *h, hl_pool_t *pool);
+/* Refills pool's free list after b, its last free block, was taken; returns
+ * b (so that the fast path ends in a tail call and saves no register). */
+HL_NOINLINE void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *b);
 HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full);
 void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s);
 /* Checks every invariant of the instance (expensive: walks everything);
@@ -53,18 +55,24 @@ static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
   return (hl_pool_t *)((uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
 }
 
+/* The fast path: pop the free list of the first used pool of n's class.
+ * NULL when the class has no used pool: the caller takes a slow path.
+ * n in 1..threshold. */
+static inline void *hli_pools_try_malloc(hl_pools_t *h, size_t n) {
+  hl_pool_t *pool = h->usedpools[hl_size_class(&h->g, n)];
+  if (HL_UNLIKELY(pool == NULL)) return NULL;
+  /* A pool on usedpools always has a free block (see hl_pool_t). */
+  hl_block_t *b = pool->freeblock;
+  pool->ref++;
+  if (HL_UNLIKELY((pool->freeblock = b->next) == NULL)) return hli_pools_extend(h, pool, b);
+  return b;
+}
+
 /* n in 1..threshold. NULL only when the OS refuses a new arena. */
 static inline void *hli_pools_malloc(hl_pools_t *h, size_t n) {
-  unsigned idx = hl_size_class(&h->g, n);
-  hl_pool_t *pool = h->usedpools[idx];
-  if (HL_LIKELY(pool != NULL)) {
-    /* A pool on usedpools always has a free block (see hl_pool_t). */
-    hl_block_t *b = pool->freeblock;
-    pool->ref++;
-    if (HL_UNLIKELY((pool->freeblock = b->next) == NULL)) hli_pools_extend(h, pool);
-    return b;
-  }
-  return hli_pools_malloc_slow(h, idx);
+  void *b = hli_pools_try_malloc(h, n);
+  if (HL_LIKELY(b != NULL)) return b;
+  return hli_pools_malloc_slow(h, hl_size_class(&h->g, n));
 }
 
 /* p must be a block of this instance (the caller asked the radix tree). */

@@ -72,8 +72,8 @@
 #include "alloc_internal.h"
 #include "hl_atomic.h"
 
-#define ADDR_BITS 48
-#define TOP_BITS 10
+#define ADDR_BITS HLI_RADIX_ADDR_BITS
+#define TOP_BITS HLI_RADIX_TOP_BITS
 #define TOP_SHIFT (ADDR_BITS - TOP_BITS)
 #define TOP_LEN ((uintptr_t)1 << TOP_BITS)
 #define SHIFT_MIN 16
@@ -81,16 +81,13 @@
 
 /* top[i] is a mid node, a mid node's slots are leaves, a leaf's slots are
  * arenas; every node is an array of void * read and written atomically. */
-static void *top[TOP_LEN] HL_CACHE_ALIGNED;
+#define top hli_radix_top
+#define geo hli_radix_geo
+void *hli_radix_top[TOP_LEN] HL_CACHE_ALIGNED;
 
 /* Written once, before ready_shift is published; read-only afterwards. Kept
  * on its own cache line so that the readers' copy is never invalidated. */
-static struct {
-  unsigned shift;                   /* log2 of the arena size */
-  unsigned mid_shift;               /* shift + leaf bits */
-  uintptr_t mid_mask, leaf_mask;    /* slots per node - 1 */
-  size_t mid_bytes, leaf_bytes;     /* node sizes, page-rounded */
-} geo HL_CACHE_ALIGNED;
+hli_radix_geo_t hli_radix_geo HL_CACHE_ALIGNED;
 
 static uint32_t claimed_shift;      /* 0 until an hl_radix_init wins the CAS */
 static uint32_t ready_shift;        /* 0 until geo is written */
@@ -177,17 +174,7 @@ void hl_radix_clear(uintptr_t arena_base) {
   hl_atomic_store_relaxed_ptr(&leaf[(arena_base >> shift) & geo.leaf_mask], NULL);
 }
 
-void *hl_radix_get(uintptr_t addr) {
-  uintptr_t i = addr >> TOP_SHIFT;
-  if (HL_UNLIKELY(i >= TOP_LEN)) return NULL;
-  /* Acquire, all three: pair with the CAS that published each node and with
-   * hl_radix_set's release of the entry (see the top of the file). */
-  void **mid = hl_atomic_load_acquire_ptr(&top[i]);
-  if (mid == NULL) return NULL;
-  void **leaf = hl_atomic_load_acquire_ptr(&mid[(addr >> geo.mid_shift) & geo.mid_mask]);
-  if (leaf == NULL) return NULL;
-  return hl_atomic_load_acquire_ptr(&leaf[(addr >> geo.shift) & geo.leaf_mask]);
-}
+/* hl_radix_get is inline, in alloc_internal.h: it is on free()'s fast path. */
 
 size_t hl_radix_bytes(void) {
   /* Mapped nodes only: the 8 KiB top array is static. */

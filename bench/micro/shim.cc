@@ -6,6 +6,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -49,9 +50,23 @@ int main(int argc, char **argv) {
     std::fprintf(stderr, "heaplab-micro: %s\n", err);
     return 2;
   }
+  // HEAPLAB_MICRO_ITERATIONS=N runs every benchmark exactly N iterations
+  // (rounded up to its batch): what instruction counts under
+  // valgrind --tool=callgrind need (scripts/callgrind-micro).
+  long long fixed = 0;
+  if (const char *it = std::getenv("HEAPLAB_MICRO_ITERATIONS")) {
+    char *end;
+    fixed = std::strtoll(it, &end, 10);
+    if (*it == '\0' || *end || fixed <= 0) {
+      std::fprintf(stderr, "heaplab-micro: HEAPLAB_MICRO_ITERATIONS='%s': expected a positive integer\n", it);
+      return 2;
+    }
+  }
   for (unsigned i = 0; i < hl_micro_count; i++) {
     const hl_micro_t *m = &hl_micros[i];
     auto *b = benchmark::RegisterBenchmark(m->name, run_micro, m);
+    if (fixed) b->Iterations(static_cast<benchmark::IterationCount>(
+                   (fixed + m->batch - 1) / m->batch * m->batch));
     for (int k = 0; k < 12 && m->args[k]; k++) b->Arg(m->args[k]);
     if (!m->args[0]) b->Arg(0);
   }
