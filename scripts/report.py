@@ -21,10 +21,19 @@ def config_key(run):
     return run["workload"], json.dumps(cfg, sort_keys=True)
 
 
+# Options that only mean something for heaplab's own allocator.
+POOL_ONLY = {"geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib", "arena-release"}
+
+
 def differing(groups):
     """Options whose values differ between the groups of one workload."""
     cfgs = [json.loads(k[1]) for k in groups]
     return [o for o in cfgs[0] if len({json.dumps(c.get(o)) for c in cfgs}) > 1]
+
+
+def label(cfg, opts):
+    return " ".join(f"{o}={cfg[o]}" for o in opts
+                    if not (o in POOL_ONLY and cfg.get("alloc") != "pool"))
 
 
 def table(header, rows):
@@ -51,42 +60,51 @@ def workloads(path):
             base = base or med
             lat = lambda f: statistics.median(r["latency_ns"][f] for r in rs)
             cfg = json.loads(k[1])
-            rows.append([" ".join(f"{o}={cfg[o]}" for o in opts),
+            mem = [r["alloc"] for r in rs if "alloc" in r and "rss_after_free_bytes" in r["alloc"]]
+            rss = (f"{statistics.median(a['rss_before_bytes'] for a in mem) / 2**20:.0f}/"
+                   f"{statistics.median(a['rss_after_frag_bytes'] for a in mem) / 2**20:.0f}/"
+                   f"{statistics.median(a['rss_after_free_bytes'] for a in mem) / 2**20:.0f}"
+                   if mem else "-")
+            rows.append([label(cfg, opts),
                          len(rs),
                          f"{med / 1e6:.2f}",
                          f"{min(tput) / 1e6:.2f}-{max(tput) / 1e6:.2f}",
                          f"{med / base:.2f}",
                          f"{lat('p50'):.0f}", f"{lat('p99'):.0f}", f"{lat('p999'):.0f}",
-                         f"{statistics.median(r['peak_rss_bytes'] for r in rs) / 2**20:.1f}"])
+                         f"{statistics.median(r['peak_rss_bytes'] for r in rs) / 2**20:.1f}",
+                         rss,
+                         f"{statistics.median(r['page_faults_minor'] for r in rs):.0f}"])
         m = rs[0]["machine"]
         parts.append(f"## {wl}\n\nmachine: {m['cpu']}, {m['cores']} cores, "
                      f"{m['numa_nodes']} NUMA node(s); commit {rs[0]['commit'][:12]}\n\n" +
                      table(["config", "runs", "Mops/s (median)", "min-max", "ratio",
-                            "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MiB"], rows))
+                            "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MiB",
+                            "RSS before/frag/freed MiB", "minor faults"], rows))
     return "\n\n".join(parts)
 
 
 def micro(path):
     data = json.loads(path.read_text())
+    alloc = data.get("context", {}).get("heaplab_alloc", "?")
     rows = []
     for b in data["benchmarks"]:
         ns = b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
         rows.append([b["name"], f"{ns:.2f}", f"{b['iterations']}", b.get("label", "")])
     ctx = data.get("context", {})
-    return (f"## micro-benchmarks (Google Benchmark)\n\n{ctx.get('heaplab_cpu', '?')}, "
+    return (f"## micro-benchmarks, alloc={alloc} (Google Benchmark)\n\n{ctx.get('heaplab_cpu', '?')}, "
             f"commit {ctx.get('heaplab_commit', '?')[:12]}\n\n" +
             table(["benchmark", "ns/op", "iterations", "one op is"], rows))
 
 
 def main():
-    if len(sys.argv) != 2:
+    if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
         sys.exit(__doc__)
     d = Path(sys.argv[1])
     out = ["# heaplab results: " + d.name]
     if (d / "runs.jsonl").exists():
         out.append(workloads(d / "runs.jsonl"))
-    if (d / "micro.json").exists():
-        out.append(micro(d / "micro.json"))
+    for m in sorted(d.glob("micro*.json")):
+        out.append(micro(m))
     print("\n\n".join(out))
 
 

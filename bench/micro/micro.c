@@ -262,7 +262,7 @@ static void qsbr_teardown(void *state) {
 }
 
 const hl_micro_t hl_micros[] = {
-  {"alloc_free_system", "free one block and malloc one of the argument's size (C library)",
+  {"alloc_free_ring", "free the oldest of 64 live blocks, malloc one of the argument's size (allocator under test)",
    1024, {8, 16, 32, 64, 128, 256, 512, 0}, alloc_setup, alloc_run, alloc_teardown},
   {"alloc_free_hot", "malloc and free one block of the argument's size (allocator under test)",
    1024, ALLOC_SIZES, hot_setup, hot_run, hot_teardown},
