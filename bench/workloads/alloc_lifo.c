@@ -1,6 +1,14 @@
-/* alloc-lifo: the allocator under a stack discipline.
+/* alloc-lifo and alloc-lifo-large: the allocator under a stack discipline.
  *
- * Each worker runs rounds. A round draws BLOCKS sizes (uniform in 1..512
+ * Two sizes of round, because the answer depends on it: alloc-lifo's rounds
+ * hold 10,000 blocks (about 2.5 MiB at the top), which the pool allocator's
+ * default hysteresis (4 MiB of empty arenas kept) covers, so a round reuses
+ * the previous round's arenas; alloc-lifo-large's hold 100,000 (about
+ * 25 MiB), beyond it, so every round gives most arenas back and faults them
+ * in again unless --arena-keep-kib is raised. CPython's obmalloc, which
+ * keeps no empty arena, pays the faults in both.
+ *
+ * Each worker runs rounds. A round draws `blocks` sizes (uniform in 1..512
  * bytes, the whole small-object range of obmalloc's modern geometry),
  * allocates a block of each in order, then frees them in reverse order, so
  * the last block allocated is the first freed: the pattern of a call stack,
@@ -8,9 +16,8 @@
  * stack. An allocator with LIFO free lists hands the most recently freed
  * (cache-hot) block back next; at the end of a round every pool and page is
  * empty again, so the round also exercises returning whole pools and
- * arenas, and re-taking them at the next round. BLOCKS is large enough
- * (about 25 MiB live at the top of a round) that this happens at every
- * level, not only in a thread cache.
+ * arenas, and re-taking them at the next round. Both sizes are large enough
+ * that this happens at every level, not only in a thread cache.
  *
  * The sizes are drawn before the allocations of a round so that the random
  * number generator does not sit between them. One operation is one malloc
@@ -31,14 +38,14 @@
 #include "hl_alloc.h"
 #include "workload.h"
 
-#define BLOCKS 100000u
+#define BLOCKS 10000u
+#define BLOCKS_LARGE 100000u
 #define MIN_SIZE 1u
 #define MAX_SIZE 512u
-#define ROUND_OPS (2ull * BLOCKS)
 
-static void lifo_work(hl_worker_t *w) {
-  void **blocks = malloc(BLOCKS * sizeof *blocks);
-  uint16_t *sizes = malloc(BLOCKS * sizeof *sizes);
+static void lifo_run(hl_worker_t *w, const uint32_t nblocks) {
+  void **blocks = malloc(nblocks * sizeof *blocks);
+  uint16_t *sizes = malloc(nblocks * sizeof *sizes);
   if (!blocks || !sizes) hl_worker_fail(w, "out of memory for the block table");
 
   hl_worker_begin(w);
@@ -46,13 +53,13 @@ static void lifo_work(hl_worker_t *w) {
   uint64_t ops = 0, round = 0, sum = HL_FNV_OFFSET ^ ((uint64_t)w->index << 48);
   uint64_t every = w->latency_every, countdown = every;
   while (!w->error && hl_worker_tick(w, ops)) {
-    for (uint32_t i = 0; i < BLOCKS; i++) {
+    for (uint32_t i = 0; i < nblocks; i++) {
       sizes[i] = (uint16_t)(MIN_SIZE + hl_rand_below(rng, MAX_SIZE - MIN_SIZE + 1));
       sum = hl_fnv1a_u64(sum, (round << 32) | sizes[i]);
     }
 
     uint32_t n = 0;
-    for (; n < BLOCKS; n++) {
+    for (; n < nblocks; n++) {
       bool timed = --countdown == 0;
       if (timed) countdown = every;
       uint64_t t = timed ? hl_now_ns() : 0;
@@ -95,13 +102,27 @@ static void lifo_work(hl_worker_t *w) {
   free(sizes);
 }
 
+static void lifo_work(hl_worker_t *w) { lifo_run(w, BLOCKS); }
+static void lifo_large_work(hl_worker_t *w) { lifo_run(w, BLOCKS_LARGE); }
+
 const hl_workload_t hl_workload_alloc_lifo = {
   .name = "alloc-lifo",
-  .summary = "rounds of 100,000 mallocs of random sizes 1..512 B, freed in reverse order",
-  .unit = "20 rounds (4,000,000 mallocs and frees) per thread",
+  .summary = "rounds of 10,000 mallocs of random sizes 1..512 B (~2.5 MiB), freed in reverse order",
+  .unit = "200 rounds (4,000,000 mallocs and frees) per thread",
   .uses = HL_RUNNER_USES | HL_ALLOC_USES,
-  .ops_per_scale = 20 * ROUND_OPS,
+  .ops_per_scale = 200 * 2ull * BLOCKS,
   .setup = NULL,              /* the runner sets the allocator up */
   .work = lifo_work,
+  .teardown = NULL,
+};
+
+const hl_workload_t hl_workload_alloc_lifo_large = {
+  .name = "alloc-lifo-large",
+  .summary = "rounds of 100,000 mallocs of random sizes 1..512 B (~25 MiB), freed in reverse order",
+  .unit = "20 rounds (4,000,000 mallocs and frees) per thread",
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
+  .ops_per_scale = 20 * 2ull * BLOCKS_LARGE,
+  .setup = NULL,
+  .work = lifo_large_work,
   .teardown = NULL,
 };

@@ -5,12 +5,14 @@
 
 extern const hl_workload_t hl_workload_malloc_churn;
 extern const hl_workload_t hl_workload_alloc_lifo;
+extern const hl_workload_t hl_workload_alloc_lifo_large;
 extern const hl_workload_t hl_workload_alloc_random;
 extern const hl_workload_t hl_workload_alloc_frag;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
   &hl_workload_alloc_lifo,
+  &hl_workload_alloc_lifo_large,
   &hl_workload_alloc_random,
   &hl_workload_alloc_frag,
 };
