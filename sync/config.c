@@ -220,6 +220,26 @@ static bool parse_size(const char *s, uint64_t *out) {
   return true;
 }
 
+/* Exactly n comma-separated numbers ("700,10,10"); with sizes, each may
+ * carry a K or M suffix. */
+static bool parse_list(const char *value, int n, bool sizes, uint64_t *out) {
+  const char *p = value;
+  for (int k = 0; k < n; k++) {
+    char part[32];
+    size_t len = strcspn(p, ",");
+    if (len == 0 || len >= sizeof part) return false;
+    memcpy(part, p, len);
+    part[len] = '\0';
+    if (!(sizes ? parse_size(part, &out[k]) : parse_u64(part, &out[k]))) return false;
+    p += len;
+    if (k < n - 1) {
+      if (*p != ',') return false;
+      p++;
+    }
+  }
+  return *p == '\0';
+}
+
 static int choice_index(const option_t *o, const char *v) {
   for (int i = 0; i < o->nchoices; i++)
     if (strcmp(o->choices[i].name, v) == 0) return i;
@@ -364,24 +384,13 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
     break;
   }
   case T_TRIPLE: {
+    uint64_t v[3];
+    if (!parse_list(value, 3, false, v)) goto bad;
     uint32_t t[3];
-    const char *p = value;
     for (int k = 0; k < 3; k++) {
-      char part[32];
-      size_t n = strcspn(p, ",");
-      if (n == 0 || n >= sizeof part) goto bad;
-      memcpy(part, p, n);
-      part[n] = '\0';
-      uint64_t v;
-      if (!parse_u64(part, &v) || v > o->max) goto bad;
-      t[k] = (uint32_t)v;
-      p += n;
-      if (k < 2) {
-        if (*p != ',') goto bad;
-        p++;
-      }
+      if (v[k] > o->max) goto bad;
+      t[k] = (uint32_t)v[k];
     }
-    if (*p) goto bad;
     memcpy(f, t, sizeof t);
     break;
   }
@@ -392,21 +401,7 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
       break;
     }
     uint64_t v[4];
-    const char *p = value;
-    for (int k = 0; k < 4; k++) {
-      char part[32];
-      size_t n = strcspn(p, ",");
-      if (n == 0 || n >= sizeof part) goto bad;
-      memcpy(part, p, n);
-      part[n] = '\0';
-      if (!parse_size(part, &v[k])) goto bad;
-      p += n;
-      if (k < 3) {
-        if (*p != ',') goto bad;
-        p++;
-      }
-    }
-    if (*p) goto bad;
+    if (!parse_list(value, 4, true, v)) goto bad;
     *(int *)f = HL_GEOMETRY_CUSTOM;
     memcpy(c->geometry_custom, v, sizeof v);
     break;
