@@ -156,6 +156,12 @@ bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != NULL; }
  * followed by one of these, inlined; debug.c reaches them through the
  * hli_pool_*_plain wrappers. */
 
+static inline void count_raw_request(void) {
+  pools_lock();
+  pools.raw_requests++;
+  pools_unlock();
+}
+
 static inline void *pool_malloc(size_t n) {
   if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
     pools_lock();
@@ -164,21 +170,20 @@ static inline void *pool_malloc(size_t n) {
     if (HL_LIKELY(p != NULL)) return p;
     /* no arena could be mapped: the raw layer may still have memory */
   }
-  pools_lock();
-  pools.raw_requests++;
-  pools_unlock();
+  count_raw_request();
   return hli_raw_malloc(n);
 }
 
+/* p is a block of ours (the radix tree said so). */
+static inline void pool_free_owned(void *p) {
+  pools_lock();
+  hli_pools_free(&pools, p);
+  pools_unlock();
+}
+
 static inline void pool_free(void *p) {
-  if (HL_UNLIKELY(p == NULL)) return;
-  if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) {
-    pools_lock();
-    hli_pools_free(&pools, p);
-    pools_unlock();
-    return;
-  }
-  hli_raw_free(p);
+  if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) pool_free_owned(p);
+  else hli_raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
 
 void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
@@ -210,8 +215,10 @@ void *hl_pool_malloc(size_t n) {
 }
 
 void hl_pool_free(void *p) {
-  if (HL_LIKELY(direct) && HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) {
-    hli_pools_free(&pools, p);
+  if (HL_LIKELY(direct)) {
+    /* one lookup decides: ours, or the raw layer's (NULL included) */
+    if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) hli_pools_free(&pools, p);
+    else hli_raw_free(p);
     return;
   }
   free_slow(p);
@@ -222,9 +229,7 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
   size_t n;
   if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
   if (n - 1 >= threshold) {
-    pools_lock();
-    pools.raw_requests++;
-    pools_unlock();
+    count_raw_request();
     return hli_raw_calloc(nelem, elsize);
   }
   void *p = pool_malloc(n);
@@ -246,7 +251,7 @@ void *hl_pool_realloc(void *p, size_t n) {
   void *q = pool_malloc(n);
   if (!q) return NULL;   /* p is untouched */
   memcpy(q, p, n < size ? n : size);
-  pool_free(p);
+  pool_free_owned(p);
   return q;
 }
 
