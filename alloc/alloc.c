@@ -152,6 +152,21 @@ const char *hl_alloc_name(void) {
 
 bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != NULL; }
 
+size_t hl_pool_block_size(const void *p) {
+  if (hl_radix_get((uintptr_t)p) == NULL) return 0;
+  return hli_pool_of(&pools, p)->block_size;
+}
+
+void hl_alloc_fork_prepare(void) {
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_lock(&lock);
+}
+void hl_alloc_fork_parent(void) {
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_unlock(&lock);
+}
+void hl_alloc_fork_child(void) {
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_init(&lock);
+}
+
 /* The strategy's paths. Each public entry point below is its debug test
  * followed by one of these, inlined; debug.c reaches them through the
  * hli_pool_*_plain wrappers. */

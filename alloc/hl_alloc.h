@@ -72,6 +72,17 @@ void  hl_pool_free(void *p);
 /* Whether p lies in one of the pool allocator's arenas (radix tree; does not
  * read *p). */
 bool  hl_pool_owns(const void *p);
+/* The usable size of a block of the pools (its size class), or 0 when p is
+ * not in one of our arenas (then it belongs to the raw layer). */
+size_t hl_pool_block_size(const void *p);
+
+/* fork(2) safety for the pool strategy (the LD_PRELOAD library registers
+ * them with pthread_atfork): prepare takes every lock of the allocator, in a
+ * fixed order; parent releases them; child resets them in the only thread
+ * the child has. No-ops for the other strategies. */
+void hl_alloc_fork_prepare(void);
+void hl_alloc_fork_parent(void);
+void hl_alloc_fork_child(void);
 
 static inline void *hl_alloc_malloc(size_t n) {
   HL_ASSERT(hl_alloc_state.initialized);
