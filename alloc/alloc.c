@@ -9,7 +9,9 @@
  *
  * tcache=none: one instance behind one lock when the configuration runs more
  * than one thread (obmalloc under a GIL is this, with the GIL as the lock);
- * with one thread, no lock at all.
+ * with one thread, no lock at all. tcache=magazine and tcache=heap put a
+ * per-thread cache in front (tcache.h, tcache.c): the same instance behind
+ * its lock refills the magazines; each heap is an instance of its own.
  *
  * alloc-debug=on (debug.c) puts CPython's debug hooks in front of both API
  * families: every hl_pool_* and hl_raw_* entry point tests one flag first
@@ -30,13 +32,20 @@
 #include "hl_lock.h"
 #include "peers.h"
 #include "pool.h"
+#include "tcache.h"
 
 hl_alloc_state_t hl_alloc_state;
 
-static hl_pools_t pools;
+/* Which fast path the entry points take; FAST_NONE sends every call to the
+ * out-of-line path (the lock, or the debug hooks). */
+typedef enum { FAST_NONE, FAST_DIRECT, FAST_MAGAZINE, FAST_HEAP } fast_t;
+
+static hl_pools_t pools;            /* tcache=none|magazine: the shared instance */
 static size_t threshold;            /* copy of pools.g.threshold, read first */
+static unsigned align_shift;        /* copy of pools.g.align_shift */
+static hl_tcache_t tcache;
 static bool locked;
-static bool direct;                 /* !locked && !hli_alloc_debug: no test but one */
+static fast_t fast;
 static hl_spinlock_t lock = HL_SPINLOCK_INITIALIZER;
 
 static inline void pools_lock(void) {
@@ -111,15 +120,29 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
       snprintf(err, errlen, "the radix tree is set up for another arena size in this process");
       return rc;
     }
-    if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024,
-                             c->arena_release == HL_ARENA_RELEASE_MADVISE)) != 0) {
+    bool madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE;
+    uint64_t decay_ns = c->arena_decay_ms * 1000000u;
+    if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024, decay_ns, madvise)) != 0) {
       snprintf(err, errlen, "out of memory setting up the pool allocator");
       return rc;
     }
+    tcache = c->tcache;
+    if (tcache != HL_TCACHE_NONE &&
+        (rc = hli_tcache_init(tcache, &pools, &lock, &g, (size_t)c->tcache_kib * 1024, decay_ns,
+                              madvise)) != 0) {
+      hli_pools_destroy(&pools);
+      snprintf(err, errlen, "cannot set up the per-thread caches");
+      return rc;
+    }
     threshold = g.threshold;
-    locked = c->threads > 1;
+    align_shift = g.align_shift;
+    /* the magazines share the instance whatever the thread count */
+    locked = c->threads > 1 || tcache == HL_TCACHE_MAGAZINE;
     if (c->alloc_debug) hli_debug_enable(g.alignment);
-    direct = !locked && !hli_alloc_debug;
+    fast = hli_alloc_debug ? FAST_NONE
+         : tcache == HL_TCACHE_MAGAZINE ? FAST_MAGAZINE
+         : tcache == HL_TCACHE_HEAP ? FAST_HEAP
+         : locked ? FAST_NONE : FAST_DIRECT;
     break;
   }
   default:
@@ -135,13 +158,17 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
 }
 
 void hl_alloc_reset(void) {
-  if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized)
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized) {
+    if (tcache != HL_TCACHE_NONE) hli_tcache_reset();
     hli_pools_destroy(&pools);
+  }
   memset(&hl_alloc_state, 0, sizeof hl_alloc_state);
   hli_debug_disable();
   threshold = 0;
+  align_shift = 0;
+  tcache = HL_TCACHE_NONE;
   locked = false;
-  direct = false;
+  fast = FAST_NONE;
 }
 
 const char *hl_alloc_name(void) {
@@ -157,14 +184,21 @@ size_t hl_pool_block_size(const void *p) {
   return hli_pool_of(&pools, p)->block_size;
 }
 
+/* Lock order: the tcache registry, then the shared pools (tcache.c). */
 void hl_alloc_fork_prepare(void) {
-  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_lock(&lock);
+  if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
+  if (tcache != HL_TCACHE_NONE) hli_tcache_fork_prepare();
+  if (locked) hl_spinlock_lock(&lock);
 }
 void hl_alloc_fork_parent(void) {
-  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_unlock(&lock);
+  if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
+  if (locked) hl_spinlock_unlock(&lock);
+  if (tcache != HL_TCACHE_NONE) hli_tcache_fork_parent();
 }
 void hl_alloc_fork_child(void) {
-  if (hl_alloc_state.kind == HL_ALLOC_POOL && locked) hl_spinlock_init(&lock);
+  if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
+  if (locked) hl_spinlock_init(&lock);
+  if (tcache != HL_TCACHE_NONE) hli_tcache_fork_child();
 }
 
 /* The strategy's paths. Each public entry point below is its debug test
@@ -172,16 +206,41 @@ void hl_alloc_fork_child(void) {
  * hli_pool_*_plain wrappers. */
 
 static inline void count_raw_request(void) {
+  if (tcache == HL_TCACHE_HEAP) {
+    hli_heap_t *hp = hli_heap_self;   /* the heap's own counter: no lock */
+    if (hp) hp->pools.raw_requests++;
+    return;
+  }
   pools_lock();
   pools.raw_requests++;
   pools_unlock();
 }
 
+/* n in 1..threshold: the pools through the configured cache; NULL only when
+ * no arena can be mapped. */
+static inline void *pools_malloc(size_t n) {
+  switch (tcache) {
+  case HL_TCACHE_MAGAZINE: {
+    void *b = hli_mag_try_malloc(hl_size_class(&pools.g, n));
+    return b ? b : hli_mag_malloc_slow(n);
+  }
+  case HL_TCACHE_HEAP: {
+    hli_heap_t *hp = hli_heap_self;
+    void *b = hp ? hli_pools_try_malloc(&hp->pools, n) : NULL;
+    return b ? b : hli_heap_malloc_slow(n);
+  }
+  case HL_TCACHE_NONE:
+    break;
+  }
+  pools_lock();
+  void *p = hli_pools_malloc(&pools, n);
+  pools_unlock();
+  return p;
+}
+
 static inline void *pool_malloc(size_t n) {
   if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
-    pools_lock();
-    void *p = hli_pools_malloc(&pools, n);
-    pools_unlock();
+    void *p = pools_malloc(n);
     if (HL_LIKELY(p != NULL)) return p;
     /* no arena could be mapped: the raw layer may still have memory */
   }
@@ -189,25 +248,37 @@ static inline void *pool_malloc(size_t n) {
   return hli_raw_malloc(n);
 }
 
-/* p is a block of ours (the radix tree said so). */
-static inline void pool_free_owned(void *p) {
+/* p is a block of ours, in arena ao (the radix tree said so). */
+static inline void pool_free_owned(void *p, hl_arena_t *ao) {
+  switch (tcache) {
+  case HL_TCACHE_MAGAZINE:
+    if (!hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx)) hli_mag_free_slow(p);
+    return;
+  case HL_TCACHE_HEAP:
+    hli_heap_free_slow(p, ao);
+    return;
+  case HL_TCACHE_NONE:
+    break;
+  }
   pools_lock();
   hli_pools_free(&pools, p);
   pools_unlock();
 }
 
 static inline void pool_free(void *p) {
-  if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) pool_free_owned(p);
+  hl_arena_t *ao = hl_radix_get((uintptr_t)p);
+  if (HL_LIKELY(ao != NULL)) pool_free_owned(p, ao);
   else hli_raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
 
 void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
 void hli_pool_free_plain(void *p) { pool_free(p); }
 
-/* The entry points. When neither the lock nor the debug hooks stand in front
- * of the pools (`direct`), malloc is one test, the size-class lookup and a
- * free-list pop, and free is the radix lookup and a push; every other case,
- * and the rare states of a pool, leave through one out-of-line call. */
+/* The entry points. Unless the lock or the debug hooks stand in front of the
+ * pools (FAST_NONE), malloc is one test, the size-class lookup and a list
+ * pop (the pool's, the magazine's or the thread heap's), and free is the
+ * radix lookup and a push; every other case, and the rare states of a pool
+ * or a cache, leave through one out-of-line call. */
 static HL_NOINLINE void *malloc_slow(size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_malloc(HLI_FAMILY_OBJECT, n);
   return pool_malloc(n);
@@ -222,21 +293,48 @@ static HL_NOINLINE void free_slow(void *p) {
 }
 
 void *hl_pool_malloc(size_t n) {
-  if (HL_LIKELY(direct) && HL_LIKELY(n - 1 < threshold)) {
-    void *b = hli_pools_try_malloc(&pools, n);
+  if (HL_LIKELY(n - 1 < threshold)) {
+    void *b = NULL;
+    switch (fast) {
+    case FAST_DIRECT: b = hli_pools_try_malloc(&pools, n); break;
+    case FAST_MAGAZINE: b = hli_mag_try_malloc((unsigned)((n - 1) >> align_shift)); break;
+    case FAST_HEAP: {
+      hli_heap_t *hp = hli_heap_self;
+      if (HL_LIKELY(hp != NULL)) b = hli_pools_try_malloc(&hp->pools, n);
+      break;
+    }
+    case FAST_NONE: break;
+    }
     if (HL_LIKELY(b != NULL)) return b;
   }
   return malloc_slow(n);
 }
 
 void hl_pool_free(void *p) {
-  if (HL_LIKELY(direct)) {
-    /* one lookup decides: ours, or the raw layer's (NULL included) */
-    if (HL_LIKELY(hl_radix_get((uintptr_t)p) != NULL)) hli_pools_free(&pools, p);
-    else hli_raw_free(p);
+  if (HL_UNLIKELY(fast == FAST_NONE)) {
+    free_slow(p);
     return;
   }
-  free_slow(p);
+  /* one lookup decides: ours, or the raw layer's (NULL included) */
+  hl_arena_t *ao = hl_radix_get((uintptr_t)p);
+  if (HL_UNLIKELY(ao == NULL)) {
+    hli_raw_free(p);
+    return;
+  }
+  switch (fast) {
+  case FAST_DIRECT: hli_pools_free(&pools, p); return;
+  case FAST_MAGAZINE:
+    if (HL_LIKELY(hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx))) return;
+    hli_mag_free_slow(p);
+    return;
+  case FAST_HEAP: {
+    hli_heap_t *hp = ao->owner;
+    if (HL_LIKELY(hp == hli_heap_self)) hli_pools_free(&hp->pools, p);
+    else hli_heap_free_slow(p, ao);
+    return;
+  }
+  case FAST_NONE: break;
+  }
 }
 
 void *hl_pool_calloc(size_t nelem, size_t elsize) {
@@ -266,12 +364,16 @@ void *hl_pool_realloc(void *p, size_t n) {
   void *q = pool_malloc(n);
   if (!q) return NULL;   /* p is untouched */
   memcpy(q, p, n < size ? n : size);
-  pool_free_owned(p);
+  pool_free_owned(p, hl_radix_get((uintptr_t)p));
   return q;
 }
 
 void hl_alloc_collect(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  if (tcache != HL_TCACHE_NONE) {
+    hli_tcache_collect();
+    return;
+  }
   pools_lock();
   hli_pools_trim(&pools);
   pools_unlock();
@@ -280,9 +382,15 @@ void hl_alloc_collect(void) {
 void hl_alloc_stats(hl_alloc_stats_t *s) {
   memset(s, 0, sizeof *s);
   if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
-  pools_lock();
-  hli_pools_stats(&pools, s);
-  pools_unlock();
+  if (tcache != HL_TCACHE_HEAP) {
+    pools_lock();
+    hli_pools_stats(&pools, s);
+    pools_unlock();
+  } else {
+    hli_pools_stats(&pools, s);   /* unused, but it carries the geometry */
+  }
+  if (tcache != HL_TCACHE_NONE) hli_tcache_stats(s);
+  s->bytes_overhead += hl_radix_bytes();
 }
 
 /* For tests: the instance behind the pool strategy. */

@@ -148,6 +148,8 @@ struct hl_arena {
   hl_pool_t *freepools;
   hl_arena_t *nextarena, *prevarena;  /* usable_arenas (sorted), or a free list */
   hl_arena_t *allnext, *allprev;      /* every mapped arena, for statistics */
+  void *owner;                      /* the instance's owner (tcache=heap: its heap) */
+  uint64_t empty_since_ns;          /* when it last became empty (decay) */
   bool discarded;                   /* madvise'd: mapped, no pages resident */
 };
 

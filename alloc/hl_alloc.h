@@ -127,7 +127,17 @@ void hl_alloc_collect(void);
   X(bytes_free_pools, "bytes in empty pools")                                   \
   X(bytes_overhead, "pool headers, arena objects, radix tree nodes")            \
   X(bytes_mapped, "bytes of arenas mapped now")                                 \
-  X(raw_requests, "requests sent to the raw layer (0 bytes or above threshold)")
+  X(raw_requests, "requests sent to the raw layer (0 bytes or above threshold)") \
+  X(tcache_threads, "threads with a cache or a heap now")                      \
+  X(tcache_blocks, "free blocks held in thread caches (magazine)")              \
+  X(tcache_bytes, "bytes of those blocks")                                      \
+  X(tcache_refills, "batches taken from the shared pools (magazine)")           \
+  X(tcache_flushes, "batches given back to the shared pools (magazine)")        \
+  X(heaps, "thread heaps made (heap)")                                          \
+  X(heaps_abandoned, "heaps whose thread exited with live blocks (heap)")       \
+  X(heap_adoptions, "abandoned heaps taken over by a new thread (heap)")        \
+  X(remote_frees, "blocks freed by a thread other than their heap's owner (heap)") \
+  X(remote_pending, "of those, not yet taken back by the owner (heap)")
 
 typedef struct hl_alloc_class_stats {
   uint64_t size;              /* block size of the class */

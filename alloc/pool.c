@@ -58,6 +58,18 @@
  * CPython's behaviour, so both can be measured. hli_pools_trim (called by
  * hl_alloc_collect after a full collection) releases them.
  *
+ * Decay (the purge delay of jemalloc's dirty_decay_ms and mimalloc's
+ * purge_delay, simplified): a fixed budget cannot serve both a program whose
+ * rounds span 25 MiB and a program that frees 250 MiB once and wants it back
+ * in the OS. So beyond the keep_empty arenas that stay indefinitely, an
+ * empty arena stays for decay_ns after it became empty, and is released at
+ * the first arena event (an arena becoming empty, a pool taken while more
+ * than keep_empty arenas are empty) after that. The empty arenas sit at the
+ * tail of usable_arenas, newest first, so the oldest is the tail, found
+ * through nfp2lasta[pools_per_arena] in O(1). No thread and no timer: an
+ * allocator left idle keeps its empty arenas until hl_alloc_collect, as
+ * mimalloc without its background purge does.
+ *
  * With release=madvise, a released arena keeps its address range (and its
  * radix entry): its pages are dropped with MADV_DONTNEED and the arena is
  * reused, zero-filled by the kernel, before any new mapping.
@@ -66,6 +78,15 @@
 
 #include <errno.h>
 #include <string.h>
+#include <time.h>
+
+/* Coarse (a few ms): decay is measured in tens of ms, and this is a vDSO
+ * read without a fence. */
+static uint64_t coarse_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* ---- arena descriptors ------------------------------------------------------
  * Mapped a page at a time, never returned: there are few (one per arena). */
@@ -156,6 +177,7 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
     }
   }
   ao->pool_address = ao->base;
+  ao->owner = h->owner;
   ao->ntotalpools = ao->nfreepools = h->g.pools_per_arena;
   ao->freepools = NULL;
   ao->nextarena = ao->prevarena = NULL;
@@ -173,9 +195,23 @@ fail:
   return NULL;
 }
 
+/* Releases the empty arenas beyond keep_empty that have been empty for
+ * decay_ns, oldest first (the tail of usable_arenas). */
+static void decay_purge(hl_pools_t *h, uint64_t now) {
+  while (h->nempty > h->keep_empty) {
+    hl_arena_t *ao = h->nfp2lasta[h->g.pools_per_arena];
+    HL_ASSERT(ao != NULL && ao->nextarena == NULL);
+    if (now - ao->empty_since_ns < h->decay_ns) return;
+    usable_unlink(h, ao);
+    release_arena(h, ao);
+    h->nempty--;
+  }
+}
+
 /* Takes a free pool from the head of usable_arenas (the arena with the fewest
  * free pools). The head stays the head: its count only drops. */
 static hl_pool_t *take_pool(hl_pools_t *h) {
+  if (HL_UNLIKELY(h->nempty > h->keep_empty)) decay_purge(h, coarse_now_ns());
   hl_arena_t *ao = h->usable_arenas;
   if (!ao && !(ao = new_arena(h))) return NULL;
   unsigned nf = ao->nfreepools;
@@ -234,7 +270,13 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
   }
   if (nf == ao->ntotalpools) {
     if (h->nempty < h->keep_empty) {
+      ao->empty_since_ns = h->decay_ns ? coarse_now_ns() : 0;
       h->nempty++;
+    } else if (h->decay_ns > 0) {
+      uint64_t now = coarse_now_ns();
+      ao->empty_since_ns = now;
+      h->nempty++;
+      decay_purge(h, now);
     } else {
       usable_unlink(h, ao);
       release_arena(h, ao);
@@ -319,7 +361,8 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full) {
 
 /* ---- the instance ------------------------------------------------------------ */
 
-int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, bool madvise) {
+int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uint64_t decay_ns,
+                   bool madvise) {
   memset(h, 0, sizeof *h);
   h->g = *g;
   size_t bytes = ((size_t)g->pools_per_arena + 1) * sizeof(hl_arena_t *);
@@ -329,6 +372,7 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, boo
   if (!h->nfp2lasta) return -ENOMEM;
   h->overhead_bytes = bytes;
   h->keep_empty = (unsigned)(keep_bytes / g->arena_size);
+  h->decay_ns = decay_ns;
   h->release_madvise = madvise;
   return 0;
 }
@@ -373,6 +417,8 @@ static size_t list_length(const hl_block_t *b) {
   return n;
 }
 
+bool hli_pools_idle(const hl_pools_t *h) { return h->nempty == h->arenas_current; }
+
 void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   const hl_geometry_t *g = &h->g;
   s->alignment = g->alignment;
@@ -381,15 +427,16 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   s->arena_size = g->arena_size;
   s->nclasses = g->nclasses;
   for (unsigned i = 0; i < g->nclasses; i++) s->classes[i].size = hl_class_size(g, i);
-  s->arenas_allocated = h->arenas_allocated;
-  s->arenas_reclaimed = h->arenas_reclaimed;
-  s->arenas_highwater = h->arenas_highwater;
-  s->arenas_current = h->arenas_current;
-  s->arenas_kept_empty = h->nempty;
-  s->arenas_discarded = h->arenas_discarded;
-  s->raw_requests = h->raw_requests;
-  s->bytes_overhead = h->overhead_bytes + hl_radix_bytes();
-  s->bytes_mapped = h->arenas_current * g->arena_size;
+  /* several instances add up; the high-water mark is the sum of theirs */
+  s->arenas_allocated += h->arenas_allocated;
+  s->arenas_reclaimed += h->arenas_reclaimed;
+  s->arenas_highwater += h->arenas_highwater;
+  s->arenas_current += h->arenas_current;
+  s->arenas_kept_empty += h->nempty;
+  s->arenas_discarded += h->arenas_discarded;
+  s->raw_requests += h->raw_requests;
+  s->bytes_overhead += h->overhead_bytes;
+  s->bytes_mapped += h->arenas_current * g->arena_size;
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     uint64_t used_or_full = 0;
     for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {

@@ -26,15 +26,19 @@ typedef struct hl_pools {
   hl_arena_t *dormant;               /* madvise'd arenas, mapped, reusable */
   unsigned keep_empty;               /* empty arenas kept (hysteresis) */
   unsigned nempty;                   /* empty arenas on usable_arenas */
+  uint64_t decay_ns;                 /* beyond keep_empty, an empty arena lives this long */
+  void *owner;                       /* copied into each arena (tcache=heap) */
   bool release_madvise;
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
   uint64_t raw_requests;
 } hl_pools_t;
 
-/* Sets up an instance; keep_bytes of empty arenas are kept before release.
- * 0 or -errno (no memory for its tables). */
-int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, bool madvise);
+/* Sets up an instance; keep_bytes of empty arenas are kept before release,
+ * and beyond those, an empty arena is released once it has stayed empty for
+ * decay_ns (0: at once). 0 or -errno (no memory for its tables). */
+int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uint64_t decay_ns,
+                    bool madvise);
 /* Unmaps every arena and table: every block of the instance becomes invalid. */
 void hli_pools_destroy(hl_pools_t *h);
 /* Releases the empty arenas kept for hysteresis. */
@@ -45,7 +49,11 @@ HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
  * b (so that the fast path ends in a tail call and saves no register). */
 HL_NOINLINE void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *b);
 HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full);
+/* Adds the instance's figures to s (zero it first; several instances add
+ * up: tcache=heap). */
 void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s);
+/* Whether the instance holds no block: every arena empty. */
+bool hli_pools_idle(const hl_pools_t *h);
 /* Checks every invariant of the instance (expensive: walks everything);
  * returns 0 or dies with the broken invariant. For tests and
  * HL_ASSERT_EXPENSIVE. */

@@ -59,13 +59,12 @@ static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
 /* T_GEOMETRY: these presets, or "ALIGN,THRESHOLD,POOL,ARENA" in bytes (K and
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
 static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
-static const choice_t tcache_choices[] = {{"none", true}, {"magazine", false}, {"heap", false}};
+static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
 static const choice_t rc_choices[] = {{"gil", false}, {"atomic", false}, {"biased", false}};
 static const choice_t gc_choices[] = {{"none", false}, {"stw", false}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
-#define NOT_TCACHE "the per-thread caches (alloc/tcache) are not built yet"
 #define NOT_OBJ   "the object layer and its refcount modes (gc/) are not built yet"
 #define NOT_GC    "the cycle collectors (gc/) are not built yet"
 #define NOT_GIL   "the GIL (sync/gil) is not built yet"
@@ -81,7 +80,7 @@ static const option_t options[HL_OPT_COUNT] = {
     "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
     "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
-    FIELD(tcache), true, NOT_TCACHE,
+    FIELD(tcache), true, NULL,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
     "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools"},
   [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
@@ -96,6 +95,14 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_ARENA_RELEASE] = {"arena-release", T_CHOICE, "munmap", CHOICES(release_choices), 0, 0,
     0, 0, FIELD(arena_release), true, NULL,
     "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)"},
+  [HL_OPT_ARENA_DECAY_MS] = {"arena-decay-ms", T_UINT, "100", NULL, 0, 0, 3600000, 0, 0,
+    FIELD(arena_decay_ms), true, NULL,
+    "empty arenas beyond arena-keep-kib go back to the OS once empty this long, in ms "
+    "(0 = at once; hl_alloc_collect releases them all)"},
+  [HL_OPT_TCACHE_KIB] = {"tcache-kib", T_UINT, "1024", NULL, 0, 16, 1u << 22, 0, 0,
+    FIELD(tcache_kib), true, NULL,
+    "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
+    "heap = empty arenas a thread's heap keeps"},
   [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_none), 0, 0, 0, 0,
     FIELD(freelists), true, NOT_OBJ,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
@@ -628,7 +635,9 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_TCACHE:
   case HL_OPT_ALLOC_STATS:
   case HL_OPT_ARENA_KEEP_KIB:
+  case HL_OPT_ARENA_DECAY_MS:
   case HL_OPT_ARENA_RELEASE: return c->alloc == HL_ALLOC_POOL;
+  case HL_OPT_TCACHE_KIB: return c->alloc == HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE;
   case HL_OPT_THRESHOLD: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;

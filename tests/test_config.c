@@ -46,7 +46,7 @@ static void test_every_design_option_registered(void **s) {
   (void)s;
   static const char *const names[] = {
       "alloc", "geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib",
-      "arena-release", "freelists", "rc", "immortal", "gc",
+      "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc", "immortal", "gc",
       "threshold", "pause-budget-us", "switch-interval-us", "threads", "pin", "scale", "seed",
       "duration-s", "trace", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
@@ -236,12 +236,17 @@ static void test_availability(void **s) {
   /* the defaults a workload uses are built */
   hl_config_defaults(&c);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
-  /* a cache that is not built yet, asked for explicitly */
-  assert_int_equal(hl_config_set(&c, "tcache", "magazine", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  /* every cache is built */
+  for (const char *const *v = (const char *const[]){"none", "magazine", "heap", NULL}; *v; v++) {
+    assert_int_equal(hl_config_set(&c, "tcache", *v, HL_SRC_FLAG, "flag", err, sizeof err), 0);
+    assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
+  }
+  /* a value that is not built yet, asked for explicitly */
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "gc", "incremental", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
-  HAS(err, "'tcache'");
+  HAS(err, "'gc'");
   HAS(err, "not available yet");
-  HAS(err, "available now: none");
   /* an unbuilt strategy asked for explicitly is refused even if unused */
   hl_config_defaults(&c);
   assert_int_equal(hl_config_set(&c, "rc", "biased", HL_SRC_FLAG, "flag", err, sizeof err), 0);

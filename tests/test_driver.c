@@ -270,8 +270,8 @@ static void test_bad_input_exits_2(void **s) {
   }
   {
     /* a strategy not built yet */
-    const char *const a[] = {"run", "malloc-churn", "--tcache=magazine", NULL};
-    const char *const m[] = {"'tcache'", "not available yet", "none", NULL};
+    const char *const a[] = {"run", "malloc-churn", "--gc=incremental", NULL};
+    const char *const m[] = {"'gc'", "not available yet", "incremental", NULL};
     expect_bad(a, NULL, m);
   }
   {

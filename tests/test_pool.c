@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc_internal.h"
 #include "hl_alloc.h"
@@ -26,13 +27,19 @@ static hl_config_t cfg;
 static hl_geometry_t geo;
 static uint64_t model_ops = 200000;
 
-static void setup_alloc(size_t keep_kib, hl_arena_release_t release) {
+static void setup_alloc_decay(size_t keep_kib, hl_arena_release_t release, uint64_t decay_ms) {
   char err[256];
   hl_alloc_reset();
   hl_config_t c = cfg;
   c.arena_keep_kib = keep_kib;
   c.arena_release = release;
+  c.arena_decay_ms = decay_ms;
   if (hl_alloc_init(&c, err, sizeof err) != 0) fail_msg("init: %s", err);
+}
+
+/* Without decay: the tests of the fixed hysteresis. */
+static void setup_alloc(size_t keep_kib, hl_arena_release_t release) {
+  setup_alloc_decay(keep_kib, release, 0);
 }
 
 static void validate(void) { hli_pools_validate(hli_alloc_pools()); }
@@ -194,6 +201,48 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
   assert_int_equal(s.arenas_current, 0);
   assert_int_equal(s.arenas_kept_empty, 0);
   free(b);
+}
+
+/* Beyond the fixed keep, empty arenas stay while younger than the decay and
+ * go at the first arena event after it. Sleeps are one-sided (only longer
+ * than the decay, never racing it), so the test cannot flake on a slow
+ * machine: the hour-long decay cannot pass during the test. */
+static void decay_round(uint64_t decay_ms, bool wait) {
+  setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, decay_ms);
+  size_t size = geo.threshold, per_arena = geo.pools_per_arena *
+                                           ((geo.pool_size - geo.pool_overhead) / size);
+  size_t n = 3 * per_arena;
+  void **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+  for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+  validate();
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_kept_empty, 3);     /* young: all kept */
+  if (wait) {
+    struct timespec ts = {0, (long)(3 * decay_ms * 1000000)};
+    nanosleep(&ts, NULL);
+  }
+  /* an arena event: a pool for a class that has none */
+  void *q = hl_alloc_malloc(1);
+  validate();
+  s = stats();
+  if (wait) {
+    assert_int_equal(s.arenas_reclaimed, 3);    /* old: gone, a new one serves q */
+    assert_int_equal(s.arenas_current, 1);
+  } else {
+    assert_int_equal(s.arenas_reclaimed, 0);    /* q reuses an arena kept */
+    assert_int_equal(s.arenas_current, 3);
+  }
+  hl_alloc_free(q);
+  hl_alloc_collect();
+  assert_int_equal(stats().arenas_current, 0);
+  free(b);
+}
+
+static void test_decay_keeps_young_arenas_and_releases_old(void **st) {
+  (void)st;
+  decay_round(3600 * 1000, false);
+  decay_round(20, true);
 }
 
 static void test_madvise_release_reuses_the_range(void **st) {
@@ -405,6 +454,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_pool_states),
       cmocka_unit_test(test_arena_order_and_release),
       cmocka_unit_test(test_hysteresis_keeps_then_collect_releases),
+      cmocka_unit_test(test_decay_keeps_young_arenas_and_releases_old),
       cmocka_unit_test(test_madvise_release_reuses_the_range),
       cmocka_unit_test(test_foreign_and_raw_pointers),
       cmocka_unit_test(test_realloc_rules),

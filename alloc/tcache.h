@@ -1,0 +1,100 @@
+/* Per-thread caches in front of the pools: the types and the fast paths,
+ * inlined into alloc.c's entry points; the slow paths are in tcache.c, whose
+ * top comment explains both designs.
+ *
+ *   tcache=magazine  hli_self->bins[class]: a bounded LIFO list of free
+ *                    blocks per size class; malloc pops, free pushes.
+ *   tcache=heap      hli_heap_self: the thread's own pool instance; malloc
+ *                    and a free of one of its own blocks run the pool fast
+ *                    paths of pool.h on it, without a lock.
+ * Neither fast path takes a lock or executes an atomic read-modify-write;
+ * the bin counts are relaxed loads and stores (plain moves on x86-64 and
+ * arm64) only so that the statistics may read them from another thread.
+ */
+#ifndef HL_TCACHE_H
+#define HL_TCACHE_H
+
+#include "hl_lock.h"
+#include "pool.h"
+
+typedef struct hli_bin {
+  hl_block_t *head;               /* LIFO list through the blocks' first word */
+  uint32_t count;                 /* blocks on the list */
+  uint32_t max;                   /* bound: from the byte budget and the size */
+} hli_bin_t;
+
+typedef struct hli_heap hli_heap_t;
+
+/* One per thread that has allocated through a tcache (magazine or heap). */
+typedef struct hli_thread {
+  hli_bin_t bins[HL_MAX_CLASSES];  /* tcache=magazine */
+  hli_heap_t *heap;                /* tcache=heap: also in hli_heap_self */
+  uint64_t epoch;                  /* the collect epoch this thread has seen */
+  struct hli_thread *next;         /* the registry: live threads, or spare */
+  struct hli_thread *prev;
+} hli_thread_t;
+
+/* tcache=heap: a pool instance owned by one thread at a time. */
+struct hli_heap {
+  hl_pools_t pools;                /* owner only (or the registry lock when unowned) */
+  /* Blocks freed by other threads: a lock-free stack (Treiber) that they
+   * push onto and the owner empties whole with an exchange, so it has no
+   * ABA problem. Its own cache line: other threads write it. */
+  HL_CACHE_ALIGNED hl_block_t *remote;
+  HL_CACHE_ALIGNED uint64_t remote_drained;    /* blocks taken from remote */
+  int state;                       /* HLI_HEAP_OWNED, _ABANDONED, _SPARE */
+  hli_heap_t *next_all;            /* every heap ever made (never unmapped) */
+  hli_heap_t *next_list;           /* the abandoned or the spare list */
+};
+enum { HLI_HEAP_OWNED = 1, HLI_HEAP_ABANDONED, HLI_HEAP_SPARE };
+
+/* initial-exec: one instruction from the thread pointer, in the executable
+ * and in a preloaded library alike (never dlopen heaplab's allocator). */
+extern __thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec")));
+extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec")));
+
+/* Set up the mode (tcache.c): shared is the instance behind lock that the
+ * magazines refill from; per-thread heaps get geometry g, budget_bytes of
+ * empty arenas kept each, decay_ns and the release mode. */
+HL_INTERNAL int  hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
+                                 const hl_geometry_t *g, size_t budget_bytes,
+                                 uint64_t decay_ns, bool madvise);
+HL_INTERNAL void hli_tcache_reset(void);
+/* Slow paths. malloc: n in 1..threshold, NULL only when no arena can be
+ * mapped. free: p is in one of our arenas (ao from the radix tree). */
+HL_INTERNAL HL_NOINLINE void *hli_mag_malloc_slow(size_t n);
+HL_INTERNAL HL_NOINLINE void  hli_mag_free_slow(void *p);
+HL_INTERNAL HL_NOINLINE void *hli_heap_malloc_slow(size_t n);
+HL_INTERNAL HL_NOINLINE void  hli_heap_free_slow(void *p, hl_arena_t *ao);
+HL_INTERNAL void hli_tcache_collect(void);
+HL_INTERNAL void hli_tcache_stats(hl_alloc_stats_t *s);
+HL_INTERNAL void hli_tcache_fork_prepare(void);
+HL_INTERNAL void hli_tcache_fork_parent(void);
+HL_INTERNAL void hli_tcache_fork_child(void);
+
+static inline void *hli_mag_try_malloc(unsigned idx) {
+  hli_thread_t *t = hli_self;
+  if (HL_UNLIKELY(t == NULL)) return NULL;
+  hli_bin_t *bin = &t->bins[idx];
+  hl_block_t *b = bin->head;
+  if (HL_UNLIKELY(b == NULL)) return NULL;
+  bin->head = b->next;
+  hl_atomic_store_relaxed_u32(&bin->count, bin->count - 1);
+  return b;
+}
+
+/* true when p went into this thread's magazine */
+static inline bool hli_mag_try_free(void *p, unsigned idx) {
+  hli_thread_t *t = hli_self;
+  if (HL_UNLIKELY(t == NULL)) return false;
+  hli_bin_t *bin = &t->bins[idx];
+  uint32_t c = bin->count;
+  if (HL_UNLIKELY(c >= bin->max)) return false;
+  hl_block_t *b = p;
+  b->next = bin->head;
+  bin->head = b;
+  hl_atomic_store_relaxed_u32(&bin->count, c + 1);
+  return true;
+}
+
+#endif /* HL_TCACHE_H */
