@@ -292,20 +292,22 @@ static HL_NOINLINE void free_slow(void *p) {
   pool_free(p);
 }
 
+/* One mode's test each, the no-tcache single-thread path first (CPython
+ * under its GIL); each fast path ends in a return or a tail call. */
 void *hl_pool_malloc(size_t n) {
-  if (HL_LIKELY(n - 1 < threshold)) {
-    void *b = NULL;
-    switch (fast) {
-    case FAST_DIRECT: b = hli_pools_try_malloc(&pools, n); break;
-    case FAST_MAGAZINE: b = hli_mag_try_malloc((unsigned)((n - 1) >> align_shift)); break;
-    case FAST_HEAP: {
-      hli_heap_t *hp = hli_heap_self;
-      if (HL_LIKELY(hp != NULL)) b = hli_pools_try_malloc(&hp->pools, n);
-      break;
-    }
-    case FAST_NONE: break;
-    }
-    if (HL_LIKELY(b != NULL)) return b;
+  if (HL_UNLIKELY(n - 1 >= threshold)) return malloc_slow(n);
+  if (fast == FAST_DIRECT) {
+    void *b = hli_pools_try_malloc(&pools, n);
+    return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
+  }
+  if (fast == FAST_HEAP) {
+    hli_heap_t *hp = hli_heap_self;
+    void *b = HL_LIKELY(hp != NULL) ? hli_pools_try_malloc(&hp->pools, n) : NULL;
+    return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
+  }
+  if (fast == FAST_MAGAZINE) {
+    void *b = hli_mag_try_malloc((unsigned)((n - 1) >> align_shift));
+    return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
   return malloc_slow(n);
 }
@@ -319,21 +321,14 @@ void hl_pool_free(void *p) {
   hl_arena_t *ao = hl_radix_get((uintptr_t)p);
   if (HL_UNLIKELY(ao == NULL)) {
     hli_raw_free(p);
-    return;
-  }
-  switch (fast) {
-  case FAST_DIRECT: hli_pools_free(&pools, p); return;
-  case FAST_MAGAZINE:
-    if (HL_LIKELY(hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx))) return;
-    hli_mag_free_slow(p);
-    return;
-  case FAST_HEAP: {
+  } else if (fast == FAST_DIRECT) {
+    hli_pools_free(&pools, p);
+  } else if (fast == FAST_HEAP) {
     hli_heap_t *hp = ao->owner;
     if (HL_LIKELY(hp == hli_heap_self)) hli_pools_free(&hp->pools, p);
     else hli_heap_free_slow(p, ao);
-    return;
-  }
-  case FAST_NONE: break;
+  } else if (!hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx)) {
+    hli_mag_free_slow(p);
   }
 }
 

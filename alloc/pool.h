@@ -47,7 +47,8 @@ void hli_pools_trim(hl_pools_t *h);
 HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
 /* Refills pool's free list after b, its last free block, was taken; returns
  * b (so that the fast path ends in a tail call and saves no register). */
-HL_NOINLINE void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *b);
+HL_NOINLINE __attribute__((returns_nonnull)) void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool,
+                                                                    void *b);
 HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full);
 /* Adds the instance's figures to s (zero it first; several instances add
  * up: tcache=heap). */
