@@ -8,6 +8,8 @@ extern const hl_workload_t hl_workload_alloc_lifo;
 extern const hl_workload_t hl_workload_alloc_lifo_large;
 extern const hl_workload_t hl_workload_alloc_random;
 extern const hl_workload_t hl_workload_alloc_frag;
+extern const hl_workload_t hl_workload_alloc_xthread;
+extern const hl_workload_t hl_workload_alloc_larson;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -15,6 +17,8 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_alloc_lifo_large,
   &hl_workload_alloc_random,
   &hl_workload_alloc_frag,
+  &hl_workload_alloc_xthread,
+  &hl_workload_alloc_larson,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
