@@ -35,6 +35,14 @@ void  hl_os_unmap(void *p, size_t size);
  * (MADV_DONTNEED: the next touch faults in a zero page). Returns 0 or -errno. */
 int   hl_os_discard(void *p, size_t size);
 size_t hl_os_page_size(void);
+/* NUMA nodes of the machine (1 when it has no NUMA). */
+unsigned hl_os_numa_nodes(void);
+/* Prefers node for the pages of [p, p + size) (mbind MPOL_PREFERRED).
+ * 0 or -errno. */
+int   hl_os_bind_node(void *p, size_t size, unsigned node);
+/* Binds to the node of the calling thread's CPU when the machine has more
+ * than one node; does nothing (0) otherwise. */
+int   hl_os_bind_local(void *p, size_t size);
 /* Test hook: the next `n`-th map call (1 = the next one) fails as if the
  * kernel had refused; 0 disarms. Counts calls of hl_os_map_aligned only. */
 void  hl_os_fail_nth_map(unsigned n);

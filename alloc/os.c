@@ -29,13 +29,25 @@
  * mapped-bytes counter matches what the kernel holds when a caller unmaps
  * with the size it mapped.
  *
+ * NUMA. Where the machine has more than one node, an arena is bound, with
+ * MPOL_PREFERRED, to the node of the CPU the mapping thread runs on, so that
+ * with tcache=heap a thread's arenas sit on its own node even when another
+ * thread happens to touch a page first (the kernel's default is first
+ * touch). Raw system calls (mbind, getcpu), not libnuma: the LD_PRELOAD
+ * library links nothing it does not need. One node: nothing is done.
+ *
  * Failure injection for tests: hl_os_fail_nth_map(n) arms a countdown that
  * every map call decrements; the call that takes it from 1 to 0 fails with
  * ENOMEM before reaching the kernel. The decrement is a CAS loop, so when
  * threads map at once exactly one of them fails.
  */
+#include <fcntl.h>
 #include <errno.h>
+#include <linux/mempolicy.h>
+#include <sched.h>
+#include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "alloc_internal.h"
@@ -132,6 +144,57 @@ int hl_os_discard(void *p, size_t size) {
    * kernel may hand the old contents back if it has not reclaimed them yet. */
   if (madvise(p, size, MADV_DONTNEED) != 0) return -errno;
   return 0;
+}
+
+/* Nodes from sysfs, counted once (0 until then). No malloc: opendir
+ * allocates through malloc, so count with getdents64 on a raw descriptor. */
+static uint32_t numa_nodes_cache;
+
+struct hl_linux_dirent64 {        /* what getdents64 writes (man 2 getdents) */
+  uint64_t d_ino;
+  int64_t d_off;
+  unsigned short d_reclen;
+  unsigned char d_type;
+  char d_name[];
+};
+
+unsigned hl_os_numa_nodes(void) {
+  uint32_t n = hl_atomic_load_relaxed_u32(&numa_nodes_cache);
+  if (n) return n;
+  n = 0;
+  int fd = (int)syscall(SYS_open, "/sys/devices/system/node", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    uint64_t words[512];   /* aligned for the records */
+    char *buf = (char *)words;
+    long len;
+    while ((len = syscall(SYS_getdents64, fd, buf, sizeof words)) > 0) {
+      for (long off = 0; off < len;) {
+        struct hl_linux_dirent64 *d = (struct hl_linux_dirent64 *)(buf + off);
+        if (strncmp(d->d_name, "node", 4) == 0 && d->d_name[4] >= '0' && d->d_name[4] <= '9') n++;
+        off += d->d_reclen;
+      }
+    }
+    close(fd);
+  }
+  if (n == 0) n = 1;
+  hl_atomic_store_relaxed_u32(&numa_nodes_cache, n);
+  return n;
+}
+
+int hl_os_bind_node(void *p, size_t size, unsigned node) {
+  if (node >= 64) return -EINVAL;
+  unsigned long mask = 1ul << node;
+  if (syscall(SYS_mbind, p, round_up(size, hl_os_page_size()), MPOL_PREFERRED, &mask,
+              (unsigned long)64, 0u) != 0)
+    return -errno;
+  return 0;
+}
+
+int hl_os_bind_local(void *p, size_t size) {
+  if (hl_os_numa_nodes() < 2) return 0;
+  unsigned cpu, node;
+  if (syscall(SYS_getcpu, &cpu, &node, NULL) != 0) return -errno;
+  return hl_os_bind_node(p, size, node);
 }
 
 uint64_t hl_os_maps(void) { return hl_atomic_load_relaxed_u64(&maps_made); }

@@ -171,6 +171,9 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
     void *base = hl_os_map_aligned(h->g.arena_size, h->g.arena_size);
     if (!base) goto fail;
     ao->base = (uintptr_t)base;
+    /* the mapping thread's NUMA node, when there is more than one; a
+     * refusal costs locality, never correctness */
+    (void)hl_os_bind_local(base, h->g.arena_size);
     if (hl_radix_set(ao->base, ao) != 0) {
       hl_os_unmap(base, h->g.arena_size);
       goto fail;

@@ -9,6 +9,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+#include <sys/syscall.h>
+#include <linux/mempolicy.h>
 
 #include <errno.h>
 #include <pthread.h>
@@ -169,6 +171,28 @@ static void *mapping_thread(void *arg) {
   return NULL;
 }
 
+/* NUMA placement: the node count agrees with sysfs, and a binding to node 0
+ * (present on every machine) is what the kernel then reports for the range.
+ * A bad node is refused with an error, never a crash. */
+static void test_numa_binding(void **state) {
+  (void)state;
+  unsigned nodes = hl_os_numa_nodes();
+  assert_true(nodes >= 1);
+  size_t size = 4 * hl_os_page_size();
+  char *p = hl_os_map_aligned(size, hl_os_page_size());
+  assert_non_null(p);
+  assert_int_equal(hl_os_bind_node(p, size, 0), 0);
+  int mode = -1;
+  unsigned long mask = 0;
+  assert_int_equal(syscall(SYS_get_mempolicy, &mode, &mask, 64ul, p, MPOL_F_ADDR), 0);
+  assert_int_equal(mode, MPOL_PREFERRED);
+  assert_int_equal(mask, 1ul);
+  memset(p, 1, size);                     /* the pages fault in under the policy */
+  assert_int_equal(hl_os_bind_local(p, size), 0);
+  assert_int_equal(hl_os_bind_node(p, size, 64), -EINVAL);
+  hl_os_unmap(p, size);
+}
+
 static void test_fail_nth_map_threads(void **state) {
   (void)state;
   for (unsigned n = 1; n <= FAIL_THREADS * FAIL_CALLS; n += 37) {
@@ -194,6 +218,7 @@ int main(void) {
     cmocka_unit_test(test_bad_requests),
     cmocka_unit_test(test_discard),
     cmocka_unit_test(test_fail_nth_map),
+    cmocka_unit_test(test_numa_binding),
     cmocka_unit_test(test_fail_nth_map_threads),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
