@@ -26,6 +26,7 @@
  * combination.
  */
 #include <errno.h>
+#include <malloc.h>
 #include <string.h>
 
 #include "alloc_internal.h"
@@ -364,7 +365,15 @@ void *hl_pool_realloc(void *p, size_t n) {
 }
 
 void hl_alloc_collect(void) {
-  if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  if (!hl_alloc_state.initialized) return;
+  if (hl_alloc_state.kind == HL_ALLOC_SYSTEM) {
+    (void)malloc_trim(0);
+    return;
+  }
+  if (hl_alloc_state.kind != HL_ALLOC_POOL) {
+    hli_peer_collect(hl_alloc_state.kind, &hl_alloc_state.peer);
+    return;
+  }
   if (tcache != HL_TCACHE_NONE) {
     hli_tcache_collect();
     return;

@@ -40,6 +40,7 @@ typedef struct hl_alloc_peer {
   void *(*malloc)(size_t);
   void (*free)(void *);
   void *(*realloc)(void *, size_t);
+  void *collect;                  /* its "give memory back" call, or NULL */
 } hl_alloc_peer_t;
 
 typedef struct hl_alloc_state {
@@ -105,8 +106,12 @@ static inline void *hl_alloc_realloc(void *p, size_t n) {
   return hl_alloc_state.peer.realloc(p, n);
 }
 
-/* Gives cached memory back: empty arenas kept for hysteresis go back to the
- * OS. The collector calls it after a full collection. */
+/* Gives cached memory back: thread caches are flushed (the caller's at
+ * once, the others' at their next slow path) and empty arenas kept for
+ * hysteresis or decay go back to the OS. The collector calls it after a
+ * full collection. With alloc=system it is malloc_trim(0); with a peer, the
+ * peer's own call (mi_collect, a jemalloc purge, tcmalloc's
+ * ReleaseFreeMemory); obmalloc has none. */
 void hl_alloc_collect(void);
 
 /* ---- statistics (stats.c), the figures of sys._debugmallocstats() --------

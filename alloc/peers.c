@@ -103,6 +103,7 @@ typedef struct peer_desc {
   const char *name;
   peer_lib_t libs[2];           /* tried in order; the first is preferred */
   const char *sym_malloc, *sym_free, *sym_realloc;
+  const char *sym_collect;      /* see hli_peer_collect; NULL: none */
   bool thread_safe;
   const char *env_name, *env_value;  /* set before loading, unless the user set it */
 } peer_desc_t;
@@ -112,14 +113,15 @@ typedef struct peer_desc {
  * allocator being compared. */
 static const peer_desc_t peers[] = {
   {HL_ALLOC_OBMALLOC, "obmalloc", {{"libpython3.11.so.1.0", "libpython3.11"}, {NULL, NULL}},
-   "PyObject_Malloc", "PyObject_Free", "PyObject_Realloc", false, NULL, NULL},
+   "PyObject_Malloc", "PyObject_Free", "PyObject_Realloc", NULL, false, NULL, NULL},
   {HL_ALLOC_MIMALLOC, "mimalloc", {{"libmimalloc.so.2", "libmimalloc2.0"}, {NULL, NULL}},
-   "mi_malloc", "mi_free", "mi_realloc", true, NULL, NULL},
+   "mi_malloc", "mi_free", "mi_realloc", "mi_collect", true, NULL, NULL},
   {HL_ALLOC_JEMALLOC, "jemalloc", {{"libjemalloc.so.2", "libjemalloc2"}, {NULL, NULL}},
-   "malloc", "free", "realloc", true, NULL, NULL},
+   "malloc", "free", "realloc", "mallctl", true, NULL, NULL},
   {HL_ALLOC_TCMALLOC, "tcmalloc",
    {{"libtcmalloc_minimal.so.4", "libtcmalloc-minimal4"}, {"libtcmalloc.so.4", "libgoogle-perftools4"}},
-   "tc_malloc", "tc_free", "tc_realloc", true, "TCMALLOC_SKIP_SBRK", "1"},
+   "tc_malloc", "tc_free", "tc_realloc", "MallocExtension_ReleaseFreeMemory", true,
+   "TCMALLOC_SKIP_SBRK", "1"},
 };
 
 static const peer_desc_t *find_peer(hl_alloc_kind_t kind) {
@@ -192,6 +194,7 @@ int hli_peer_load(hl_alloc_kind_t kind, hl_alloc_peer_t *out, char *err, size_t 
         SET_FN(out->malloc, m);
         SET_FN(out->free, f);
         SET_FN(out->realloc, r);
+        if (d->sym_collect) out->collect = own_symbol(h, d->sym_collect, &reason);
         return 0;
       }
       missing = !m ? d->sym_malloc : !f ? d->sym_free : d->sym_realloc;
@@ -257,4 +260,32 @@ void hli_peer_serialize(hl_alloc_peer_t *p) {
   p->malloc = serial_malloc;
   p->free = serial_free;
   p->realloc = serial_realloc;
+}
+
+/* The peer's "give memory back" call, each with its own signature. */
+void hli_peer_collect(hl_alloc_kind_t kind, const hl_alloc_peer_t *p) {
+  if (!p->collect) return;
+  switch (kind) {
+  case HL_ALLOC_MIMALLOC: {
+    void (*fn)(bool);
+    SET_FN(fn, p->collect);
+    fn(true);   /* mi_collect(force) */
+    break;
+  }
+  case HL_ALLOC_JEMALLOC: {
+    int (*fn)(const char *, void *, size_t *, void *, size_t);
+    SET_FN(fn, p->collect);
+    /* MALLCTL_ARENAS_ALL is 4096: every arena */
+    (void)fn("arena.4096.purge", NULL, NULL, NULL, 0);
+    break;
+  }
+  case HL_ALLOC_TCMALLOC: {
+    void (*fn)(void);
+    SET_FN(fn, p->collect);
+    fn();
+    break;
+  }
+  default:
+    break;
+  }
 }

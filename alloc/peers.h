@@ -37,6 +37,9 @@ HL_INTERNAL bool hli_peer_thread_safe(hl_alloc_kind_t kind);
  * thread will use a peer that is not thread-safe. */
 HL_INTERNAL void hli_peer_serialize(hl_alloc_peer_t *p);
 
+/* The peer's call that hands cached memory back, if it has one. */
+HL_INTERNAL void hli_peer_collect(hl_alloc_kind_t kind, const hl_alloc_peer_t *p);
+
 #ifdef __cplusplus
 }
 #endif

@@ -93,6 +93,9 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (double)r->alloc.rss_before_bytes / 1048576.0,
             (double)r->alloc.rss_after_frag_bytes / 1048576.0,
             (double)r->alloc.rss_after_free_bytes / 1048576.0);
+  if (r->alloc.rss_after_collect_bytes)
+    fprintf(stderr, ", after hl_alloc_collect %.1f MiB",
+            (double)r->alloc.rss_after_collect_bytes / 1048576.0);
   fprintf(stderr, "\n  checksum   %016llx\n", (unsigned long long)r->checksum);
 }
 

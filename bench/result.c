@@ -147,6 +147,8 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
       json_object_object_add(a, "rss_before_bytes", u64(r->alloc.rss_before_bytes));
       json_object_object_add(a, "rss_after_frag_bytes", u64(r->alloc.rss_after_frag_bytes));
       json_object_object_add(a, "rss_after_free_bytes", u64(r->alloc.rss_after_free_bytes));
+      if (r->alloc.rss_after_collect_bytes)
+        json_object_object_add(a, "rss_after_collect_bytes", u64(r->alloc.rss_after_collect_bytes));
     }
     if (r->pool_stats) hl_json_pool_stats(a, r->pool_stats, r->pool_stats_after);
     json_object_object_add(o, "alloc", a);

@@ -32,6 +32,7 @@ typedef struct hl_runner hl_runner_t;
 typedef struct hl_result_alloc {
   bool valid;
   uint64_t rss_before_bytes, rss_after_frag_bytes, rss_after_free_bytes;
+  uint64_t rss_after_collect_bytes;   /* 0: not measured */
 } hl_result_alloc_t;
 
 typedef struct hl_worker {

@@ -9,6 +9,16 @@
  *   4. free everything left (the even 64-byte blocks in index order, then
  *      the 128-byte ones)
  *        -> rss_after_free_bytes
+ *   5. each worker calls hl_alloc_collect(), as a runtime does after a full
+ *      collection (our pools: thread caches flushed and every empty arena
+ *      released, the decay notwithstanding; glibc: malloc_trim(0); mimalloc:
+ *      mi_collect(true); jemalloc: a purge of every arena; tcmalloc:
+ *      MallocExtension_ReleaseFreeMemory; CPython's obmalloc has no such
+ *      call and releases its empty arenas at once anyway)
+ *        -> rss_after_collect_bytes
+ *      So rss_after_free shows what an allocator keeps of its own accord
+ *      (the hysteresis and decay of our pools, the caches of the others),
+ *      and rss_after_collect what it can give back when asked.
  * rss_before_bytes is taken before step 1. Each worker does all of it, so
  * threads=N needs N times the memory: about 192 MiB live per thread at the
  * peak, plus the allocator's overhead, plus 28 MiB of the worker's tables.
@@ -194,6 +204,9 @@ static void frag_work(hl_worker_t *w) {
   hl_worker_end(w);
 
   if (hl_worker_phase(w)) s->alloc.rss_after_free_bytes = hl_rss_current_bytes();
+  hl_worker_phase_done(w);
+  hl_alloc_collect();                                             /* 5 */
+  if (hl_worker_phase(w)) s->alloc.rss_after_collect_bytes = hl_rss_current_bytes();
   hl_worker_phase_done(w);
   if (small) munmap(small, small_bytes);
   if (large) munmap(large, large_bytes);
