@@ -65,6 +65,10 @@ def workloads(path):
                    f"{statistics.median(a['rss_after_frag_bytes'] for a in mem) / 2**20:.0f}/"
                    f"{statistics.median(a['rss_after_free_bytes'] for a in mem) / 2**20:.0f}"
                    if mem else "-")
+            coll = [a["rss_after_collect_bytes"] for a in mem if "rss_after_collect_bytes" in a]
+            if coll:
+                rss += f"/{statistics.median(coll) / 2**20:.0f}"
+
             rows.append([label(cfg, opts),
                          len(rs),
                          f"{med / 1e6:.2f}",
@@ -79,7 +83,7 @@ def workloads(path):
                      f"{m['numa_nodes']} NUMA node(s); commit {rs[0]['commit'][:12]}\n\n" +
                      table(["config", "runs", "Mops/s (median)", "min-max", "ratio",
                             "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MiB",
-                            "RSS before/frag/freed MiB", "minor faults"], rows))
+                            "RSS before/frag/freed[/collected] MiB", "minor faults"], rows))
     return "\n\n".join(parts)
 
 
