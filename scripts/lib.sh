@@ -7,6 +7,11 @@ HL_PACKAGES=(cmake make gcc g++ pkg-config git
              libcmocka-dev libjson-c-dev python3
              clang-14 libclang-rt-14-dev)
 
+# The peers scripts/bench measures beside heaplab's allocator, loaded at run
+# time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):
+# CPython's obmalloc, mimalloc, jemalloc, tcmalloc (libtcmalloc_minimal.so.4).
+HL_PEER_PACKAGES=(libpython3.11 libmimalloc2.0 libjemalloc2 libtcmalloc-minimal4)
+
 hl_root() { cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd; }
 
 hl_log() { printf '== %s\n' "$*" >&2; }
