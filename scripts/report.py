@@ -22,7 +22,8 @@ def config_key(run):
 
 
 # Options that only mean something for heaplab's own allocator.
-POOL_ONLY = {"geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib", "arena-release"}
+POOL_ONLY = {"geometry", "tcache", "tcache-kib", "alloc-debug", "alloc-stats", "arena-keep-kib",
+             "arena-release", "arena-decay-ms"}
 
 
 def differing(groups):
