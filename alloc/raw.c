@@ -6,14 +6,26 @@
  * rule never reaches malloc (some mallocs, and ASan's, abort on absurd sizes
  * instead of returning NULL).
  *
- * Caveat for the LD_PRELOAD library to come: there, malloc is ours, so the
- * raw layer must reach the next malloc in the link chain (or the pools)
- * rather than recurse into itself; that choice belongs to the shim.
+ * In the LD_PRELOAD library (alloc/preload.c, compiled with HL_PRELOAD) malloc
+ * is ours, so this layer calls glibc's allocator under the names glibc
+ * exports for that purpose (__libc_malloc...), never `malloc`, which would
+ * recurse into the shim.
  */
 #include <stdlib.h>
 
 #include "alloc_internal.h"
 #include "hl_raw.h"
+
+#ifdef HL_PRELOAD
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t nelem, size_t elsize);
+void *__libc_realloc(void *p, size_t size);
+void __libc_free(void *p);
+#define malloc __libc_malloc
+#define calloc __libc_calloc
+#define realloc __libc_realloc
+#define free __libc_free
+#endif
 
 /* With alloc-debug=on every entry point below hands the request to debug.c,
  * which wraps a block from hli_raw_malloc in its header and guards; the test

@@ -4,7 +4,7 @@
 # The Debian packages heaplab needs to build, test and plot.
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
-             libcmocka-dev libjson-c-dev python3
+             libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              clang-14 libclang-rt-14-dev)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run

@@ -1,0 +1,531 @@
+/* libheaplab-malloc.so: the pool allocator as the process's malloc, for any
+ * program started with LD_PRELOAD (CPython with PYTHONMALLOC=malloc
+ * included, so that every Python object lives in heaplab's pools).
+ *
+ * glibc's manual ("Replacing malloc") lists what a replacement must define:
+ * malloc, free, calloc, realloc, and for full coverage aligned_alloc,
+ * malloc_usable_size, memalign, posix_memalign, pvalloc, valloc; we add
+ * reallocarray and cfree. libstdc++'s operator new and delete call malloc
+ * and free (aligned new calls aligned_alloc), so C++ needs nothing more.
+ *
+ * Who serves what:
+ *   1..limit bytes, alignment <= the geometry's      the pools (hl_pool_*)
+ *   0 bytes                                          the pools, as 1 byte
+ *   larger, or over-aligned, or before we are ready  glibc, under the names
+ *                                                    it exports for this
+ *                                                    (__libc_malloc...)
+ * limit is the geometry's threshold, less the debug header and guards with
+ * alloc-debug=on (see below). The shim sends large requests to glibc itself
+ * rather than through hl_pool_malloc's raw layer: that skips the pools'
+ * lock, and keeps "in one of our arenas" equivalent to "ours" (the raw
+ * layer under the debug hooks would hand out glibc blocks with a header in
+ * front, which glibc's free could not take back).
+ *
+ * Foreign pointers. A block we did not serve (allocated by glibc before we
+ * were ready, during our own set-up, or by glibc internally through
+ * __libc_malloc, or any block of glibc's above) is recognised by the radix
+ * tree (hl_pool_owns: not in one of our arenas) and goes back to glibc:
+ * __libc_free, __libc_realloc, glibc's malloc_usable_size. A glibc block
+ * stays in glibc when realloc shrinks it below the threshold (CPython's
+ * obmalloc does the same with blocks it does not manage).
+ *
+ * Alignment: a pool block has the geometry's alignment, 16 in `modern` (the
+ * default), as glibc's malloc. `classic` and custom geometries with 8 give
+ * 8-byte alignment to every size, as CPython's obmalloc did before 3.8: the
+ * researcher's choice, not a warning on every process's stderr (test suites
+ * compare stderr), and what the README says.
+ *
+ * realloc(p, 0) returns a minimal block and frees p (the raw layer's rule,
+ * hl_raw.h, as jemalloc and mimalloc do); glibc's frees p and returns NULL.
+ * Failures return NULL with errno = ENOMEM (EINVAL for a bad alignment).
+ *
+ * Set-up. No constructor is early enough: the dynamic loader and libc call
+ * malloc before any constructor of ours runs. So the first call sets up:
+ * `limit` is 0 until the pools are ready, so every request falls off the
+ * fast path into a slow one that claims the set-up by a CAS on `state`.
+ * Set-up may allocate (through glibc's functions that call malloc); such a
+ * nested call, or a call from another thread meanwhile, finds the state
+ * taken and is served by glibc: its block is foreign and goes back to glibc
+ * when freed. The shim keeps no thread-local state of its own (a TLS access
+ * in the general-dynamic model may itself allocate); the per-thread caches
+ * (tcache=magazine|heap, tcache.h) use the initial-exec model, which is safe
+ * in a library loaded at start-up: preload it, never dlopen it.
+ *
+ * Configuration: HEAPLAB_* variables through sync/config.c's table, one
+ * variable at a time, so that a bad one costs only itself: it is reported
+ * once on stderr (variable, value, accepted values, from config.c) and the
+ * default stays. A preloaded library must never exit its host. Forced:
+ * alloc=pool (HEAPLAB_ALLOC=anything else is reported and ignored) and
+ * threads > 1, so that hl_alloc_init puts the pools behind their lock: the
+ * host may start threads at any time. HEAPLAB_CONFIG files are not read
+ * (this library reads only the environment); HEAPLAB_THREADS is ignored.
+ * Every other allocator option applies as in the driver (geometry, tcache,
+ * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
+ * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit.
+ *
+ * alloc-debug=on (HEAPLAB_ALLOC_DEBUG=on): the debug hooks of debug.c check
+ * the blocks the pools serve. A debug block is the request plus a header
+ * and trailing guard (debug.c: max(64, alignment) + 8 bytes), so the pools
+ * serve requests up to threshold minus that (440 bytes in `modern`); larger
+ * ones go to glibc unchecked, since a debug block outside our arenas could
+ * not be told from a foreign one. The hooks abort on a bad free of one of
+ * our blocks; foreign pointers never reach them. The layout is debug.c's:
+ * set-up checks it with two probe blocks and turns the hooks off, with a
+ * warning, should it ever differ.
+ *
+ * fork: pthread_atfork(hl_alloc_fork_*) is registered by the constructor
+ * (not by the lazy set-up, which may run inside glibc code that holds the
+ * atfork lock), so a child never inherits the pools' lock held.
+ *
+ * Symbols: the library is built with hidden visibility and a version script
+ * (preload.map) that exports only the functions above and two for tests
+ * (hl_preload_block_size, hl_preload_threshold), so that heaplab's own
+ * functions inside it never bind to, or are bound by, another copy of them
+ * in the host (the heaplab driver links hl_alloc statically).
+ */
+#define _GNU_SOURCE   /* RTLD_NEXT */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "hl_alloc.h"
+#include "hl_config.h"
+
+#define HL_EXPORT __attribute__((visibility("default")))
+
+/* glibc's allocator under its own names (exported by libc.so.6 for
+ * replacements to call; not declared by its headers). */
+void *__libc_malloc(size_t size);
+void *__libc_calloc(size_t nelem, size_t elsize);
+void *__libc_realloc(void *p, size_t size);
+void __libc_free(void *p);
+void *__libc_memalign(size_t alignment, size_t size);
+
+extern char **environ;
+
+HL_EXPORT void *malloc(size_t n);
+HL_EXPORT void free(void *p);
+HL_EXPORT void *calloc(size_t nelem, size_t elsize);
+HL_EXPORT void *realloc(void *p, size_t n);
+HL_EXPORT void *reallocarray(void *p, size_t nmemb, size_t size);
+HL_EXPORT int posix_memalign(void **out, size_t alignment, size_t n);
+HL_EXPORT void *aligned_alloc(size_t alignment, size_t n);
+HL_EXPORT void *memalign(size_t alignment, size_t n);
+HL_EXPORT void *valloc(size_t n);
+HL_EXPORT void *pvalloc(size_t n);
+HL_EXPORT size_t malloc_usable_size(void *p);
+HL_EXPORT void cfree(void *p);
+HL_EXPORT size_t hl_preload_block_size(const void *p);
+HL_EXPORT size_t hl_preload_threshold(void);
+
+/* ---- state -------------------------------------------------------------- */
+
+enum { UNSET, SETTING_UP, SET };
+static int state;                 /* UNSET -> SETTING_UP -> SET, by one thread */
+/* The largest request the pools serve; 0 until they are ready, and for good
+ * when set-up failed. Written once, with release, after everything below;
+ * the fast paths' acquire load of it pairs with that store, so a thread
+ * that sees it non-zero sees the pools, pool_align and debug set up. */
+static size_t limit;
+static size_t pool_align;         /* the geometry's alignment */
+static bool debug;                /* alloc-debug=on */
+static bool stats_at_exit;
+static uint64_t libc_requests;    /* served by glibc since set-up (relaxed) */
+static int stats_fd = -1;         /* HEAPLAB_STATS: a copy of stderr (print_stats) */
+
+static inline size_t load_limit(void) { return __atomic_load_n(&limit, __ATOMIC_ACQUIRE); }
+
+/* One line on stderr with write(2): no stdio lock, no allocation. */
+HL_PRINTF(1, 2) static void warn(const char *fmt, ...) {
+  char buf[1024];
+  int k = snprintf(buf, sizeof buf, "heaplab-malloc: ");
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + k, sizeof buf - (size_t)k - 1, fmt, ap);
+  va_end(ap);
+  size_t n = (size_t)k + (m < 0 ? 0 : (size_t)m);
+  if (n > sizeof buf - 2) n = sizeof buf - 2;
+  buf[n++] = '\n';
+  for (size_t off = 0; off < n;) {
+    ssize_t w = write(STDERR_FILENO, buf + off, n - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+}
+
+/* ---- configuration ------------------------------------------------------ */
+
+/* Only the set-up thread touches these; static, not on the stack: the
+ * configuration is ~10 KiB and the first malloc may run on a small stack. */
+static hl_config_t cfg, trial, defaults;
+static hl_alloc_stats_t probe_stats;
+
+static bool parse_flag(const char *var, const char *v, bool *out) {
+  static const char *const yes[] = {"1", "on", "yes", "true"};
+  static const char *const no[] = {"0", "off", "no", "false", ""};
+  for (size_t i = 0; i < HL_ARRAY_LEN(yes); i++)
+    if (strcmp(v, yes[i]) == 0) {
+      *out = true;
+      return true;
+    }
+  for (size_t i = 0; i < HL_ARRAY_LEN(no); i++)
+    if (strcmp(v, no[i]) == 0) {
+      *out = false;
+      return true;
+    }
+  warn("environment variable %s: invalid value '%s'; accepted: 1, on, yes, true, 0, off, no, "
+       "false; ignored", var, v);
+  return false;
+}
+
+static void load_environment(void) {
+  /* Read by this library or by other parts of heaplab, not options. */
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS", NULL};
+  hl_config_defaults(&cfg);
+  hl_config_defaults(&defaults);
+  for (char **e = environ; e && *e; e++) {
+    if (strncmp(*e, "HEAPLAB_", 8) != 0) continue;
+    if (strncmp(*e, "HEAPLAB_STATS=", 14) == 0) {
+      bool on;
+      if (parse_flag("HEAPLAB_STATS", *e + 14, &on)) stats_at_exit = on;
+      continue;
+    }
+    if (strncmp(*e, "HEAPLAB_CONFIG=", 15) == 0) {
+      if ((*e)[15] != '\0')
+        warn("HEAPLAB_CONFIG=%s: the preload library reads only HEAPLAB_* variables, not "
+             "config files; ignored", *e + 15);
+      continue;
+    }
+    /* One variable at a time: hl_config_load_env stops at the first bad
+     * one, and the others must still apply. trial keeps cfg intact when
+     * this one fails. */
+    char err[1024];
+    char *one[2] = {*e, NULL};
+    trial = cfg;
+    if (hl_config_load_env(&trial, one, extra_ok, err, sizeof err) != 0 ||
+        hl_config_check_available(&trial, 0, err, sizeof err) != 0) {
+      warn("%s; ignored, the default stays", err);
+      continue;
+    }
+    cfg = trial;
+  }
+  if (cfg.alloc != HL_ALLOC_POOL) {
+    warn("HEAPLAB_ALLOC=%s: the preload library always uses alloc=pool; ignored",
+         hl_config_choice_name(HL_OPT_ALLOC, (int)cfg.alloc));
+    cfg.alloc = HL_ALLOC_POOL;
+  }
+  if (cfg.alloc_stats) stats_at_exit = true;
+  if (stats_at_exit) stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+  cfg.threads = 2;   /* any value > 1: the pools behind their lock */
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+/* debug.c's block: a header of max(64, alignment) bytes whose last 32 hold
+ * the requested size first, the data, then 8 guard bytes. Checked by
+ * check_debug_layout() before it is relied on. */
+static size_t debug_overhead(size_t alignment) { return (alignment > 64 ? alignment : 64) + 8; }
+
+static size_t debug_requested_size(const void *p) {
+  uint64_t size;
+  memcpy(&size, (const char *)p - 32, sizeof size);
+  return (size_t)size;
+}
+
+/* Under the hooks, a request of `lim` bytes must land in an arena and report
+ * its size, and one more byte must not (it spills into the raw layer). */
+static bool check_debug_layout(size_t lim) {
+  void *in = hl_pool_malloc(lim), *out = hl_pool_malloc(lim + 1);
+  bool ok = in && out && hl_pool_owns(in) && !hl_pool_owns(out) &&
+            debug_requested_size(in) == lim && debug_requested_size(out) == lim + 1;
+  if (in) hl_pool_free(in);
+  if (out) hl_pool_free(out);
+  return ok;
+}
+
+static void set_up(void) {
+  char err[1024];
+  load_environment();
+  if (hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
+    char def[64];
+    hl_config_format(&defaults, HL_OPT_GEOMETRY, def, sizeof def);
+    warn("%s; ignored, the default geometry '%s' stays", err, def);
+    cfg.geometry = defaults.geometry;
+    memcpy(cfg.geometry_custom, defaults.geometry_custom, sizeof cfg.geometry_custom);
+  }
+  /* Before the hooks turn on: from here on free() asks the radix tree
+   * first, so a foreign pointer never reaches them. */
+  __atomic_store_n(&debug, cfg.alloc_debug, __ATOMIC_RELEASE);
+  if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+    warn("cannot set up the pool allocator: %s; glibc serves every request", err);
+    return;
+  }
+  hl_alloc_stats(&probe_stats);   /* the geometry, as alloc.c resolved it */
+  size_t lim = (size_t)probe_stats.threshold;
+  pool_align = (size_t)probe_stats.alignment;
+  if (cfg.alloc_debug) {
+    size_t over = debug_overhead(pool_align);
+    const char *why = NULL;
+    if (lim <= over) why = "the threshold leaves no room for the debug header and guards";
+    else if (!check_debug_layout(lim - over))
+      why = "the debug block layout is not the one this library expects (alloc/debug.c changed?)";
+    if (why) {
+      warn("HEAPLAB_ALLOC_DEBUG=on: %s; alloc-debug is off", why);
+      hl_alloc_reset();
+      cfg.alloc_debug = false;
+      if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+        warn("cannot set up the pool allocator: %s; glibc serves every request", err);
+        return;
+      }
+      __atomic_store_n(&debug, false, __ATOMIC_RELEASE);
+    } else {
+      lim -= over;
+    }
+  }
+  /* Release: pairs with load_limit() in every entry point (see `limit`). */
+  __atomic_store_n(&limit, lim, __ATOMIC_RELEASE);
+}
+
+/* The limit, once set up; 0 while another call sets up (this one is then
+ * nested in it, or another thread's) or when set-up failed. */
+static HL_NOINLINE size_t limit_slow(void) {
+  int expected = UNSET;
+  /* Acquire on failure: pairs with the release below, for a caller that
+   * finds the state SET and reads the limit. */
+  if (!__atomic_compare_exchange_n(&state, &expected, SETTING_UP, false, __ATOMIC_ACQ_REL,
+                                   __ATOMIC_ACQUIRE))
+    return load_limit();
+  set_up();
+  __atomic_store_n(&state, SET, __ATOMIC_RELEASE);
+  return load_limit();
+}
+
+static inline size_t pools_limit(void) {
+  size_t l = load_limit();
+  return HL_LIKELY(l != 0) ? l : limit_slow();
+}
+
+/* Programs may close stderr before they exit (coreutils' close_stdout
+ * does, from an atexit handler that runs before our destructor), so with
+ * HEAPLAB_STATS set-up keeps a copy of it, high and close-on-exec so that
+ * it neither takes a descriptor number the program expects nor leaks into
+ * the programs it runs. */
+
+static void print_stats(void) {
+  static hl_alloc_stats_t s;
+  hl_alloc_stats(&s);   /* before fdopen allocates */
+  uint64_t libc = __atomic_load_n(&libc_requests, __ATOMIC_RELAXED);
+  int fd = stats_fd >= 0 && fcntl(stats_fd, F_GETFD) != -1 ? stats_fd : STDERR_FILENO;
+  FILE *f = fdopen(fd, "w");
+  if (f == NULL) return;
+  fprintf(f, "heaplab-malloc: statistics of process %ld at exit\n", (long)getpid());
+  hl_alloc_stats_print(&s, f);
+  fprintf(f, "%-22s = %15llu   %s\n", "libc_requests", (unsigned long long)libc,
+          "requests served by glibc: above the threshold or over-aligned");
+  if (fd == stats_fd) fclose(f);   /* closes stats_fd */
+  else fflush(f);                  /* stderr's descriptor stays the program's */
+}
+
+/* Runs when the loader initialises this library: after the loader's and
+ * libc's first mallocs, before the program's constructors. */
+__attribute__((constructor)) static void preload_constructor(void) {
+  (void)pools_limit();
+  if (load_limit() != 0)
+    (void)pthread_atfork(hl_alloc_fork_prepare, hl_alloc_fork_parent, hl_alloc_fork_child);
+}
+
+/* After the program's own destructors and atexit handlers (the loader
+ * finalises a preloaded library after the program): the last word. */
+__attribute__((destructor)) static void preload_destructor(void) {
+  if (stats_at_exit && load_limit() != 0) print_stats();
+}
+
+/* ---- the paths ---------------------------------------------------------- */
+
+static inline void count_libc(void) {
+  /* Relaxed: a statistic, read once at exit. */
+  __atomic_fetch_add(&libc_requests, 1, __ATOMIC_RELAXED);
+}
+
+/* p came from hl_pool_malloc/calloc/realloc for n bytes (n <= limit). */
+static inline void *from_pools(void *p, size_t n) {
+  if (HL_UNLIKELY(p == NULL)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  /* With the hooks on, a block can leave the arenas only when no arena
+   * could be mapped (pool_malloc falls back to the raw layer): move it to a
+   * plain glibc block, which free() will recognise as foreign. */
+  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED)) && !hl_pool_owns(p)) {
+    void *q = __libc_malloc(n);
+    if (q) memcpy(q, p, n);
+    hl_pool_free(p);
+    return q;
+  }
+  return p;
+}
+
+static inline bool owned(const void *p) { return hl_pool_owns(p); }
+
+/* Bytes the caller of an owned block may use. */
+static inline size_t owned_usable_size(const void *p) {
+  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED))) return debug_requested_size(p);
+  return hl_pool_block_size(p);
+}
+
+static HL_NOINLINE void *malloc_slow(size_t n) {
+  size_t l = pools_limit();
+  if (n == 0 && l != 0) n = 1;
+  if (n - 1 < l) return from_pools(hl_pool_malloc(n), n);
+  if (l != 0) count_libc();
+  return __libc_malloc(n);   /* sets errno on failure */
+}
+
+void *malloc(size_t n) {
+  /* 1..limit; 0 wraps around, and limit is 0 until set up */
+  if (HL_LIKELY(n - 1 < load_limit())) return from_pools(hl_pool_malloc(n), n);
+  return malloc_slow(n);
+}
+
+void free(void *p) {
+  /* Without the hooks hl_pool_free sends a pointer outside our arenas (NULL
+   * included) to the raw layer, which is glibc's free here; with them, the
+   * hooks would report it as not ours, so it goes to glibc first. */
+  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_ACQUIRE)) && !owned(p)) {
+    __libc_free(p);
+    return;
+  }
+  hl_pool_free(p);
+}
+
+void cfree(void *p) { free(p); }
+
+void *calloc(size_t nelem, size_t elsize) {
+  size_t n;
+  if (HL_UNLIKELY(__builtin_mul_overflow(nelem, elsize, &n))) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t l = pools_limit();
+  if (n == 0 && l != 0) nelem = elsize = n = 1;
+  if (n - 1 < l) return from_pools(hl_pool_calloc(nelem, elsize), n);
+  if (l != 0) count_libc();
+  return __libc_calloc(nelem, elsize);
+}
+
+/* An owned block grows past the pools: into glibc. */
+static void *move_to_libc(void *p, size_t n) {
+  void *q = __libc_malloc(n);
+  if (q == NULL) return NULL;   /* errno from glibc; p untouched */
+  count_libc();
+  size_t have = owned_usable_size(p);
+  memcpy(q, p, have < n ? have : n);
+  hl_pool_free(p);
+  return q;
+}
+
+void *realloc(void *p, size_t n) {
+  if (p == NULL) return malloc(n);
+  if (n == 0) n = 1;
+  if (!owned(p)) return __libc_realloc(p, n);   /* foreign: glibc's, stays there */
+  /* owned: the pools are set up */
+  if (n - 1 < load_limit()) return from_pools(hl_pool_realloc(p, n), n);
+  return move_to_libc(p, n);
+}
+
+void *reallocarray(void *p, size_t nmemb, size_t size) {
+  size_t n;
+  if (__builtin_mul_overflow(nmemb, size, &n)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  return realloc(p, n);
+}
+
+/* alignment: a power of two. Pool blocks are aligned to the geometry's
+ * alignment (every class is a multiple of it, and so is the pool header). */
+static void *aligned_malloc(size_t alignment, size_t n) {
+  size_t l = pools_limit();
+  if (alignment <= pool_align) {
+    if (n == 0 && l != 0) n = 1;
+    if (n - 1 < l) return from_pools(hl_pool_malloc(n), n);
+  }
+  if (l != 0) count_libc();
+  return __libc_memalign(alignment, n);   /* sets errno on failure */
+}
+
+static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+int posix_memalign(void **out, size_t alignment, size_t n) {
+  if (!is_pow2(alignment) || alignment % sizeof(void *) != 0) return EINVAL;
+  int saved = errno;
+  void *p = aligned_malloc(alignment, n);
+  errno = saved;
+  if (p == NULL) return ENOMEM;
+  *out = p;
+  return 0;
+}
+
+void *aligned_alloc(size_t alignment, size_t n) {
+  if (!is_pow2(alignment)) {   /* C17 7.22.3.1: not a valid alignment */
+    errno = EINVAL;
+    return NULL;
+  }
+  return aligned_malloc(alignment, n);
+}
+
+void *memalign(size_t alignment, size_t n) {
+  /* glibc's rules: any alignment, rounded up to a power of two */
+  if (alignment == 0) alignment = 1;
+  if (!is_pow2(alignment)) {
+    if (alignment > ((size_t)1 << (sizeof(size_t) * 8 - 1))) {
+      errno = EINVAL;
+      return NULL;
+    }
+    alignment = (size_t)1 << (sizeof(size_t) * 8 - (size_t)__builtin_clzl(alignment));
+  }
+  return aligned_malloc(alignment, n);
+}
+
+void *valloc(size_t n) { return aligned_malloc((size_t)sysconf(_SC_PAGESIZE), n); }
+
+void *pvalloc(size_t n) {
+  size_t page = (size_t)sysconf(_SC_PAGESIZE);
+  if (n > SIZE_MAX - (page - 1)) {
+    errno = ENOMEM;
+    return NULL;
+  }
+  size_t rounded = n == 0 ? page : (n + page - 1) & ~(page - 1);
+  return aligned_malloc(page, rounded);
+}
+
+/* glibc's malloc_usable_size, for foreign blocks: found on first use, not at
+ * set-up (dlsym may not be usable that early). */
+static size_t (*libc_usable_size)(void *);
+
+size_t malloc_usable_size(void *p) {
+  if (p == NULL) return 0;
+  if (owned(p)) return owned_usable_size(p);
+  size_t (*f)(void *) = __atomic_load_n(&libc_usable_size, __ATOMIC_RELAXED);
+  if (f == NULL) {
+    f = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
+    if (f == NULL || f == malloc_usable_size) return 0;
+    /* Relaxed: every thread that races here finds the same function. */
+    __atomic_store_n(&libc_usable_size, f, __ATOMIC_RELAXED);
+  }
+  return f(p);
+}
+
+/* ---- for tests ---------------------------------------------------------- */
+
+/* The size class of p when the pools serve it, 0 when p is not ours. */
+size_t hl_preload_block_size(const void *p) { return hl_pool_block_size(p); }
+
+/* The largest request the pools serve (0: glibc serves everything). */
+size_t hl_preload_threshold(void) { return pools_limit(); }
