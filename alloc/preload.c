@@ -57,7 +57,8 @@
  * default stays. A preloaded library must never exit its host. Forced:
  * alloc=pool (HEAPLAB_ALLOC=anything else is reported and ignored) and
  * threads > 1, so that hl_alloc_init puts the pools behind their lock: the
- * host may start threads at any time. HEAPLAB_CONFIG files are not read
+ * host may start threads at any time. Unless HEAPLAB_TCACHE says otherwise,
+ * tcache=magazine. HEAPLAB_CONFIG files are not read
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
  * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
@@ -223,6 +224,10 @@ static void load_environment(void) {
   if (cfg.alloc_stats) stats_at_exit = true;
   if (stats_at_exit) stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
   cfg.threads = 2;   /* any value > 1: the pools behind their lock */
+  /* A host's threads are unknown in number: by default the per-thread
+   * magazines, measured the fastest of the three modes under this library
+   * (bench/compare_preload.py); HEAPLAB_TCACHE=none|heap still chooses. */
+  if (cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) cfg.tcache = HL_TCACHE_MAGAZINE;
 }
 
 /* ---- set-up ------------------------------------------------------------- */

@@ -364,6 +364,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   cfg.alloc = HL_ALLOC_POOL;
   cfg.threads = 1;
+  /* the fixed hysteresis only: what the checks after "free everything"
+   * assume (decay would keep every arena for its 100 ms) */
+  if (cfg.source[HL_OPT_ARENA_DECAY_MS] != HL_SRC_ENV) cfg.arena_decay_ms = 0;
   if (hl_alloc_check_config(&cfg, err, sizeof err) != 0 ||
       hl_alloc_init(&cfg, err, sizeof err) != 0) {
     fprintf(stderr, "fuzz_alloc: %s\n", err);
