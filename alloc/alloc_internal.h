@@ -192,6 +192,12 @@ typedef enum {
  * keeps. */
 HL_INTERNAL void  hli_debug_enable(size_t alignment);
 HL_INTERNAL void  hli_debug_disable(void);
+/* Bytes a debug block adds to a request (header and trailing guard), with
+ * the hooks on; and the size requested for p, a block they returned. For the
+ * LD_PRELOAD library, which must fit debug blocks under the threshold and
+ * answer malloc_usable_size. */
+HL_INTERNAL size_t hli_debug_overhead(void);
+HL_INTERNAL size_t hli_debug_size(const void *p);
 HL_INTERNAL HL_NOINLINE void *hli_debug_malloc(hli_family_t f, size_t n);
 HL_INTERNAL HL_NOINLINE void *hli_debug_calloc(hli_family_t f, size_t nelem, size_t elsize);
 HL_INTERNAL HL_NOINLINE void *hli_debug_realloc(hli_family_t f, void *p, size_t n);

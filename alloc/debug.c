@@ -129,9 +129,14 @@ void hli_debug_enable(size_t alignment) {
 
 void hli_debug_disable(void) { hli_alloc_debug = false; }
 
+
 static inline dbg_header_t *header_of(const void *p) {
   return (dbg_header_t *)((uintptr_t)p - sizeof(dbg_header_t));
 }
+
+size_t hli_debug_overhead(void) { return header_size + TRAIL; }
+
+size_t hli_debug_size(const void *p) { return (size_t)header_of(p)->size; }
 
 static uint32_t magic_of(const void *p) {
   uint64_t x = (uint64_t)(uintptr_t)p * 0x9e3779b97f4a7c15ull;   /* Fibonacci hashing */

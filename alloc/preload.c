@@ -66,13 +66,13 @@
  *
  * alloc-debug=on (HEAPLAB_ALLOC_DEBUG=on): the debug hooks of debug.c check
  * the blocks the pools serve. A debug block is the request plus a header
- * and trailing guard (debug.c: max(64, alignment) + 8 bytes), so the pools
+ * and trailing guard (hli_debug_overhead: 72 bytes in `modern`), so the pools
  * serve requests up to threshold minus that (440 bytes in `modern`); larger
  * ones go to glibc unchecked, since a debug block outside our arenas could
  * not be told from a foreign one. The hooks abort on a bad free of one of
- * our blocks; foreign pointers never reach them. The layout is debug.c's:
- * set-up checks it with two probe blocks and turns the hooks off, with a
- * warning, should it ever differ.
+ * our blocks; foreign pointers never reach them. The sizes come from
+ * debug.c itself (hli_debug_overhead, hli_debug_size), so its layout lives
+ * in one place.
  *
  * fork: pthread_atfork(hl_alloc_fork_*) is registered by the constructor
  * (not by the lazy set-up, which may run inside glibc code that holds the
@@ -95,6 +95,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alloc_internal.h"
 #include "hl_alloc.h"
 #include "hl_config.h"
 
@@ -232,28 +233,6 @@ static void load_environment(void) {
 
 /* ---- set-up ------------------------------------------------------------- */
 
-/* debug.c's block: a header of max(64, alignment) bytes whose last 32 hold
- * the requested size first, the data, then 8 guard bytes. Checked by
- * check_debug_layout() before it is relied on. */
-static size_t debug_overhead(size_t alignment) { return (alignment > 64 ? alignment : 64) + 8; }
-
-static size_t debug_requested_size(const void *p) {
-  uint64_t size;
-  memcpy(&size, (const char *)p - 32, sizeof size);
-  return (size_t)size;
-}
-
-/* Under the hooks, a request of `lim` bytes must land in an arena and report
- * its size, and one more byte must not (it spills into the raw layer). */
-static bool check_debug_layout(size_t lim) {
-  void *in = hl_pool_malloc(lim), *out = hl_pool_malloc(lim + 1);
-  bool ok = in && out && hl_pool_owns(in) && !hl_pool_owns(out) &&
-            debug_requested_size(in) == lim && debug_requested_size(out) == lim + 1;
-  if (in) hl_pool_free(in);
-  if (out) hl_pool_free(out);
-  return ok;
-}
-
 static void set_up(void) {
   char err[1024];
   load_environment();
@@ -275,13 +254,11 @@ static void set_up(void) {
   size_t lim = (size_t)probe_stats.threshold;
   pool_align = (size_t)probe_stats.alignment;
   if (cfg.alloc_debug) {
-    size_t over = debug_overhead(pool_align);
-    const char *why = NULL;
-    if (lim <= over) why = "the threshold leaves no room for the debug header and guards";
-    else if (!check_debug_layout(lim - over))
-      why = "the debug block layout is not the one this library expects (alloc/debug.c changed?)";
-    if (why) {
-      warn("HEAPLAB_ALLOC_DEBUG=on: %s; alloc-debug is off", why);
+    /* debug.c's own figure: the header and guard a debug block adds */
+    size_t over = hli_debug_overhead();
+    if (lim <= over) {
+      warn("HEAPLAB_ALLOC_DEBUG=on: the threshold leaves no room for the debug header and "
+           "guards; alloc-debug is off");
       hl_alloc_reset();
       cfg.alloc_debug = false;
       if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
@@ -380,7 +357,7 @@ static inline bool owned(const void *p) { return hl_pool_owns(p); }
 
 /* Bytes the caller of an owned block may use. */
 static inline size_t owned_usable_size(const void *p) {
-  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED))) return debug_requested_size(p);
+  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED))) return hli_debug_size(p);
   return hl_pool_block_size(p);
 }
 
