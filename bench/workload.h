@@ -99,6 +99,13 @@ static inline bool hl_worker_tick(hl_worker_t *w, uint64_t ops_done) {
   return ops_done < w->target_ops;
 }
 
+/* How many operations the next chunk may do: up to `chunk`, never past a
+ * fixed target (with a deadline, the whole chunk). */
+static inline uint64_t hl_worker_chunk(const hl_worker_t *w, uint64_t ops_done, uint64_t chunk) {
+  if (w->target_ops && w->target_ops - ops_done < chunk) return w->target_ops - ops_done;
+  return chunk;
+}
+
 /* ---- the runner --------------------------------------------------------- */
 typedef struct hl_run_result {
   uint64_t ops;

@@ -132,8 +132,7 @@ static void larson_work(hl_worker_t *w) {
   uint64_t ops = 0;
   uint64_t every = w->latency_every, countdown = every;
   while (!w->error && hl_worker_tick(w, ops)) {
-    uint64_t chunk = TICK_EVERY;
-    if (w->target_ops && w->target_ops - ops < chunk) chunk = w->target_ops - ops;
+    uint64_t chunk = hl_worker_chunk(w, ops, TICK_EVERY);
     for (uint64_t k = 0; k < chunk; k++) {
       uint32_t i = (uint32_t)hl_rand_below(rng, nslots);
       uint32_t size = draw_size(rng);

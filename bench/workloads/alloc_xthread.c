@@ -240,8 +240,7 @@ static uint64_t produce(hl_worker_t *w, xthread_shared_t *s, role_t *r, bool sol
       if ((b = dequeue(s, NOWAIT))) empty(w, s, r, b, true);
     }
     if (!b) break;   /* stop */
-    uint32_t n = BATCH;
-    if (w->target_ops && w->target_ops - ops < n) n = (uint32_t)(w->target_ops - ops);
+    uint32_t n = (uint32_t)hl_worker_chunk(w, ops, BATCH);
     fill(w, s, r, b, n);
     ops += b->n;
     if (b->n) enqueue(s, b);
