@@ -386,13 +386,10 @@ void hl_alloc_collect(void) {
 void hl_alloc_stats(hl_alloc_stats_t *s) {
   memset(s, 0, sizeof *s);
   if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
-  if (tcache != HL_TCACHE_HEAP) {
-    pools_lock();
-    hli_pools_stats(&pools, s);
-    pools_unlock();
-  } else {
-    hli_pools_stats(&pools, s);   /* unused, but it carries the geometry */
-  }
+  /* with tcache=heap the shared instance is empty; it carries the geometry */
+  pools_lock();
+  hli_pools_stats(&pools, s);
+  pools_unlock();
   if (tcache != HL_TCACHE_NONE) hli_tcache_stats(s);
   s->bytes_overhead += hl_radix_bytes();
 }
