@@ -364,10 +364,24 @@ void *hl_pool_realloc(void *p, size_t n) {
   return q;
 }
 
+/* Under a sanitizer, malloc is the sanitizer's and glibc's heap was never
+ * used: malloc_trim would initialise ptmalloc from whichever thread calls it
+ * first, attaching that thread to the main arena without counting it, and
+ * glibc then aborts at thread exit ("a->attached_threads > 0"). ASan has its
+ * own purge; TSan has none, so there is nothing to do. */
+#if defined(__SANITIZE_ADDRESS__)
+void __sanitizer_purge_allocator(void);
+static void system_collect(void) { __sanitizer_purge_allocator(); }
+#elif defined(__SANITIZE_THREAD__)
+static void system_collect(void) {}
+#else
+static void system_collect(void) { (void)malloc_trim(0); }
+#endif
+
 void hl_alloc_collect(void) {
   if (!hl_alloc_state.initialized) return;
   if (hl_alloc_state.kind == HL_ALLOC_SYSTEM) {
-    (void)malloc_trim(0);
+    system_collect();
     return;
   }
   if (hl_alloc_state.kind != HL_ALLOC_POOL) {

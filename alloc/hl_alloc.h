@@ -109,9 +109,10 @@ static inline void *hl_alloc_realloc(void *p, size_t n) {
 /* Gives cached memory back: thread caches are flushed (the caller's at
  * once, the others' at their next slow path) and empty arenas kept for
  * hysteresis or decay go back to the OS. The collector calls it after a
- * full collection. With alloc=system it is malloc_trim(0); with a peer, the
- * peer's own call (mi_collect, a jemalloc purge, tcmalloc's
- * ReleaseFreeMemory); obmalloc has none. */
+ * full collection. With alloc=system it is malloc_trim(0) (under ASan the
+ * sanitizer's purge, under TSan nothing); with a peer, the peer's own call
+ * (mi_collect, a jemalloc purge, tcmalloc's ReleaseFreeMemory); obmalloc
+ * has none. */
 void hl_alloc_collect(void);
 
 /* ---- statistics (stats.c), the figures of sys._debugmallocstats() --------
