@@ -51,7 +51,6 @@ typedef struct option {
 
 /* on|off, stored as bool: index 0 is off so that the index is the bool. */
 static const choice_t onoff_both[] = {{"off", true}, {"on", true}};
-static const choice_t onoff_none[] = {{"off", false}, {"on", false}};
 
 static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
                                          {"obmalloc", true}, {"mimalloc", true},
@@ -61,11 +60,11 @@ static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
 static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
 static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
-static const choice_t rc_choices[] = {{"gil", false}, {"atomic", false}, {"biased", false}};
+static const choice_t rc_choices[] = {{"gil", true}, {"atomic", false}, {"biased", false}};
 static const choice_t gc_choices[] = {{"none", false}, {"stw", false}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
-#define NOT_OBJ   "the object layer and its refcount modes (gc/) are not built yet"
+#define NOT_RC    "the free-threaded refcount modes (atomic, biased) are not built yet"
 #define NOT_GC    "the cycle collectors (gc/) are not built yet"
 #define NOT_GIL   "the GIL (sync/gil) is not built yet"
 
@@ -103,15 +102,15 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(tcache_kib), true, NULL,
     "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
     "heap = empty arenas a thread's heap keeps"},
-  [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_none), 0, 0, 0, 0,
-    FIELD(freelists), true, NOT_OBJ,
+  [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(freelists), true, NULL,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
   [HL_OPT_RC] = {"rc", T_CHOICE, "gil", CHOICES(rc_choices), 0, 0, 0, 0,
-    FIELD(rc), true, NOT_OBJ,
+    FIELD(rc), true, NOT_RC,
     "reference counts: gil = plain under a global lock, atomic = atomic instructions, "
     "biased = owner-local plus shared atomic (PEP 703)"},
-  [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_none), 0, 0, 0, 0,
-    FIELD(immortal), true, NOT_OBJ,
+  [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(immortal), true, NULL,
     "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting"},
   [HL_OPT_GC] = {"gc", T_CHOICE, "stw", CHOICES(gc_choices), 0, 0, 0, 0,
     FIELD(gc), true, NOT_GC,

@@ -1,0 +1,260 @@
+/* heaplab gc/: objects, reference counts, cycle collectors: the public header.
+ *
+ * In the spirit of CPython's C API: every object starts with a header
+ * (reference count, type); containers (tuple, list, dict, instance, weakref)
+ * carry two more words, the GC links, in front of it (PyGC_Head). A function
+ * that returns an object returns a new reference unless it says "borrowed";
+ * a function that takes an object borrows it unless it says "steals".
+ *
+ * Reference counting goes through hl_incref/hl_decref, the one place where a
+ * refcount mode (--rc) and immortality (--immortal, PEP 683) change what an
+ * operation does. Built now: rc=gil (plain increments; the caller holds the
+ * GIL, or is the only thread).
+ *
+ * Errors: constructors return NULL when memory runs out; lookups return NULL
+ * or -1 and record why in the calling thread's error (hl_err_kind()), like
+ * Python's exception indicator, minus the objects.
+ */
+#ifndef HL_GC_H
+#define HL_GC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hl_base.h"
+#include "hl_config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct hl_type hl_type_t;
+
+/* The header of every object. 16 bytes: the count, room for the free-
+ * threaded modes' fields, the type.
+ *   rc=gil:    rc is the reference count; shared and owner stay 0.
+ *   immortal:  rc == HL_RC_IMMORTAL; increments and decrements leave it alone
+ *              (the test is rc >= HL_RC_IMMORTAL, so a stray decrement of an
+ *              immortal object cannot bring it to zero). */
+typedef struct hl_object {
+  uint32_t rc;
+  uint16_t flags;             /* HL_OF_* */
+  uint16_t owner;             /* reserved: biased counting's owner thread */
+  const hl_type_t *type;
+} hl_object_t;
+
+#define HL_RC_IMMORTAL 0xC0000000u
+
+enum {
+  HL_OF_IMMORTAL  = 1u << 0,  /* made immortal at creation (only with --immortal=on) */
+  HL_OF_FINALIZED = 1u << 1,  /* the finalizer has run: it never runs twice (PEP 442) */
+  HL_OF_INTERNED  = 1u << 2,  /* str: the canonical object of its value */
+  HL_OF_GC        = 1u << 3,  /* a container: GC links precede the header */
+  HL_OF_STATIC    = 1u << 4,  /* not from the allocator (singletons, caches) */
+};
+
+/* Flags of a type. */
+enum {
+  HL_TF_GC       = 1u << 0,   /* instances are containers */
+  HL_TF_BASETYPE = 1u << 1,   /* a built-in type */
+  HL_TF_WEAKREFS = 1u << 2,   /* instances can be weakly referenced */
+};
+
+typedef int  (*hl_visit_fn)(hl_object_t *o, void *arg);
+typedef void (*hl_finalizer_fn)(hl_object_t *self);
+
+struct hl_type {
+  const char *name;
+  uint32_t flags;             /* HL_TF_* */
+  uint32_t kind;              /* HL_K_*: the built-in type, for fast checks */
+  /* Calls visit on every object this one references, stopping at the first
+   * nonzero return (tp_traverse). NULL for types that reference nothing. */
+  int  (*traverse)(hl_object_t *o, hl_visit_fn visit, void *arg);
+  /* Drops the references this object holds, leaving it valid but empty
+   * (tp_clear): how the collector breaks a cycle. */
+  void (*clear)(hl_object_t *o);
+  /* Frees the object; its count is zero (tp_dealloc). */
+  void (*dealloc)(hl_object_t *o);
+  /* -1 and HL_ERR_TYPE: unhashable. */
+  int64_t (*hash)(hl_object_t *o);
+  /* 1 equal, 0 not, -1 error; called only with b of a comparable type. */
+  int (*eq)(hl_object_t *a, hl_object_t *b);
+  /* instances of a user type */
+  hl_finalizer_fn finalizer;  /* __del__; NULL when none */
+  uint32_t nslots;            /* attribute slots in each instance */
+  bool has_dict;              /* instances get an attribute dict on first use */
+};
+
+enum {
+  HL_K_NONE, HL_K_BOOL, HL_K_INT, HL_K_FLOAT, HL_K_STR, HL_K_TUPLE, HL_K_LIST, HL_K_DICT,
+  HL_K_INSTANCE, HL_K_WEAKREF, HL_K_PROXY, HL_K_COUNT
+};
+
+/* ---- runtime ----------------------------------------------------------------
+ * hl_runtime_init sets up the allocator (hl_alloc_init) unless it already is,
+ * then the singletons, the small-int cache, the one-character strings and
+ * the interned table, as the configuration asks (rc, immortal, freelists).
+ * hl_runtime_fini drops all of them and empties every free list, so that a
+ * program that released its own objects ends with no block in use. */
+int  hl_runtime_init(const hl_config_t *c, char *err, size_t errlen);
+void hl_runtime_fini(void);
+bool hl_runtime_ready(void);
+/* Empties the calling thread's free lists (a thread does it at exit too). */
+void hl_freelists_clear(void);
+
+/* Per-process object statistics (for tests and results). */
+typedef struct hl_obj_stats {
+  uint64_t allocated;         /* objects allocated from the object allocator */
+  uint64_t freed;             /* objects returned to it */
+  uint64_t freelist_hits;     /* allocations served by a per-type free list */
+  uint64_t freelist_puts;     /* deallocations kept by one */
+  uint64_t finalizers_run;
+  uint64_t weakref_callbacks;
+  uint64_t trash_deferred;    /* deallocations deferred by the trashcan */
+} hl_obj_stats_t;
+void hl_obj_stats(hl_obj_stats_t *s);
+
+/* ---- errors ----------------------------------------------------------------- */
+typedef enum {
+  HL_ERR_OK, HL_ERR_NOMEM, HL_ERR_KEY, HL_ERR_INDEX, HL_ERR_TYPE, HL_ERR_REFERENCE,
+  HL_ERR_VALUE
+} hl_err_t;
+hl_err_t hl_err_kind(void);
+const char *hl_err_message(void);
+void hl_err_clear(void);
+void hl_err_set(hl_err_t kind, const char *fmt, ...) HL_PRINTF(2, 3);
+
+/* ---- reference counts --------------------------------------------------------
+ * The refcount mode and immortality are read from one process-wide word set
+ * at start-up: a predictable branch, no indirect call. */
+extern struct hl_rc_config {
+  hl_rc_mode_t mode;
+  bool immortal;
+} hl_rc_config;
+
+void hli_obj_dealloc(hl_object_t *o);
+
+static inline void hl_incref(hl_object_t *o) {
+  if (hl_rc_config.immortal && o->rc >= HL_RC_IMMORTAL) return;
+  o->rc++;
+}
+
+static inline void hl_decref(hl_object_t *o) {
+  if (hl_rc_config.immortal && o->rc >= HL_RC_IMMORTAL) return;
+  HL_ASSERT(o->rc > 0);
+  if (--o->rc == 0) hli_obj_dealloc(o);
+}
+
+static inline void hl_xincref(hl_object_t *o) { if (o) hl_incref(o); }
+static inline void hl_xdecref(hl_object_t *o) { if (o) hl_decref(o); }
+/* Drops *p and sets it to NULL before the drop (Py_CLEAR): a finalizer that
+ * runs during the drop never sees the dangling pointer. */
+static inline void hl_clear(hl_object_t **p) {
+  hl_object_t *o = *p;
+  if (o) { *p = NULL; hl_decref(o); }
+}
+static inline hl_object_t *hl_newref(hl_object_t *o) { hl_incref(o); return o; }
+static inline uint32_t hl_refcount(const hl_object_t *o) { return o->rc; }
+static inline bool hl_is_immortal(const hl_object_t *o) {
+  return hl_rc_config.immortal && o->rc >= HL_RC_IMMORTAL;
+}
+
+/* ---- singletons -------------------------------------------------------------- */
+extern hl_object_t hl_none_object, hl_true_object, hl_false_object;
+#define hl_None  (&hl_none_object)
+#define hl_True  (&hl_true_object)
+#define hl_False (&hl_false_object)
+static inline hl_object_t *hl_bool(bool b) { return hl_newref(b ? hl_True : hl_False); }
+
+/* ---- built-in types ----------------------------------------------------------- */
+extern const hl_type_t hl_none_type, hl_bool_type, hl_int_type, hl_float_type, hl_str_type,
+    hl_tuple_type, hl_list_type, hl_dict_type, hl_weakref_type, hl_proxy_type;
+static inline bool hl_is_kind(const hl_object_t *o, uint32_t k) { return o->type->kind == k; }
+
+/* Keys: hash (-1 and HL_ERR_TYPE for an unhashable object) and equality (1,
+ * 0, or -1 on error). Numbers compare across int and float, and equal
+ * numbers hash alike (as in Python). */
+int64_t hl_hash(hl_object_t *o);
+int hl_eq(hl_object_t *a, hl_object_t *b);
+/* The objects o references (tp_traverse); 0 or the visitor's nonzero value. */
+int hl_traverse(hl_object_t *o, hl_visit_fn visit, void *arg);
+
+/* int: 64-bit values; -5..256 are preallocated and shared. */
+#define HL_SMALL_INT_MIN (-5)
+#define HL_SMALL_INT_MAX 256
+hl_object_t *hl_int_new(int64_t v);
+int64_t hl_int_value(const hl_object_t *o);
+
+/* float */
+hl_object_t *hl_float_new(double v);
+double hl_float_value(const hl_object_t *o);
+
+/* str: immutable bytes, NUL-terminated, hash cached at first use. Strings of
+ * one byte are preallocated and shared. hl_str_intern steals s and returns
+ * the canonical object equal to it (interning it when it is the first). */
+hl_object_t *hl_str_new(const char *bytes, size_t len);
+hl_object_t *hl_str_from(const char *cstr);
+hl_object_t *hl_str_intern(hl_object_t *s);
+hl_object_t *hl_str_intern_cstr(const char *cstr);
+const char *hl_str_data(const hl_object_t *o);
+size_t hl_str_len(const hl_object_t *o);
+
+/* tuple: fixed size; set each item once after hl_tuple_new (steals). */
+hl_object_t *hl_tuple_new(size_t n);
+hl_object_t *hl_tuple_pack(size_t n, ...);   /* borrows its arguments */
+size_t hl_tuple_size(const hl_object_t *t);
+hl_object_t *hl_tuple_get(const hl_object_t *t, size_t i);        /* borrowed */
+void hl_tuple_set(hl_object_t *t, size_t i, hl_object_t *v);      /* steals v */
+
+/* list: a growable array (over-allocated as CPython's list_resize). */
+hl_object_t *hl_list_new(size_t n);          /* n items, each None */
+size_t hl_list_size(const hl_object_t *l);
+hl_object_t *hl_list_get(const hl_object_t *l, size_t i);         /* borrowed; NULL + HL_ERR_INDEX */
+int hl_list_set(hl_object_t *l, size_t i, hl_object_t *v);        /* steals v */
+int hl_list_append(hl_object_t *l, hl_object_t *v);               /* borrows v */
+hl_object_t *hl_list_pop(hl_object_t *l);                         /* the last item, new ref */
+int hl_list_clear(hl_object_t *l);
+
+/* dict: open addressing over an index table, entries kept in insertion order
+ * (CPython's compact dict). Keys are any hashable object. */
+hl_object_t *hl_dict_new(void);
+size_t hl_dict_size(const hl_object_t *d);
+int hl_dict_set(hl_object_t *d, hl_object_t *key, hl_object_t *value);   /* borrows both */
+hl_object_t *hl_dict_get(hl_object_t *d, hl_object_t *key);              /* borrowed; NULL: absent (HL_ERR_KEY) or error */
+int hl_dict_del(hl_object_t *d, hl_object_t *key);                       /* -1 + HL_ERR_KEY when absent */
+int hl_dict_contains(hl_object_t *d, hl_object_t *key);                  /* 1, 0, -1 */
+/* Iteration in insertion order: *pos starts at 0; borrowed key and value. */
+bool hl_dict_next(const hl_object_t *d, size_t *pos, hl_object_t **key, hl_object_t **value);
+void hl_dict_clear(hl_object_t *d);
+hl_object_t *hl_dict_get_cstr(hl_object_t *d, const char *key);         /* borrowed */
+int hl_dict_set_cstr(hl_object_t *d, const char *key, hl_object_t *value);
+
+/* User-defined types and their instances: nslots attribute slots (NULL until
+ * set), optionally an attribute dict, optionally a finalizer that runs once
+ * when the instance is about to die and may resurrect it by storing a new
+ * reference somewhere. Types live until hl_runtime_fini. */
+hl_type_t *hl_class_new(const char *name, uint32_t nslots, bool has_dict,
+                        hl_finalizer_fn finalizer);
+hl_object_t *hl_instance_new(hl_type_t *cls);
+hl_object_t *hl_slot_get(const hl_object_t *o, uint32_t i);             /* borrowed, may be NULL */
+void hl_slot_set(hl_object_t *o, uint32_t i, hl_object_t *v);           /* borrows v (NULL clears) */
+/* Attribute dict access (HL_ERR_TYPE when the class has no dict); through
+ * a proxy, the referent's (HL_ERR_REFERENCE when it is gone). */
+hl_object_t *hl_attr_get(hl_object_t *o, const char *name);             /* new ref or NULL */
+int hl_attr_set(hl_object_t *o, const char *name, hl_object_t *v);      /* borrows v */
+
+/* Weak references (instances only, as in Python: ints, strs and tuples
+ * cannot be weakly referenced). When the referent dies, every weakref to it
+ * is cleared first, then the callbacks run, newest weakref first, each with
+ * its weakref. A proxy forwards hl_attr_get/hl_attr_set to its referent. */
+typedef void (*hl_weakref_cb)(hl_object_t *weakref, void *arg);
+hl_object_t *hl_weakref_new(hl_object_t *referent, hl_weakref_cb cb, void *arg);
+hl_object_t *hl_proxy_new(hl_object_t *referent, hl_weakref_cb cb, void *arg);
+hl_object_t *hl_weakref_get(hl_object_t *wr);    /* new ref, or NULL when dead */
+size_t hl_weakref_count(hl_object_t *referent);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_GC_H */

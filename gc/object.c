@@ -1,0 +1,311 @@
+/* The object layer's core: the runtime, deallocation, and the trashcan.
+ *
+ * Deallocation (hli_obj_dealloc, reached when a count drops to zero) does,
+ * in order:
+ *   1. the finalizer, once per object (PEP 442): the object is resurrected
+ *      for the call (rc = 1) and, if the finalizer stored a new reference
+ *      somewhere, it stays alive; HL_OF_FINALIZED keeps the finalizer from
+ *      running a second time when it dies again;
+ *   2. its weak references are cleared and their callbacks run, so that no
+ *      callback can reach the dying object (weakref.c);
+ *   3. the type's dealloc, which drops what the object references.
+ * Step 3 recurses through nested containers: freeing a list nested a
+ * million levels deep would need a million C frames. The trashcan (CPython's
+ * Py_TRASHCAN_BEGIN, Include/cpython/object.h) bounds the recursion: past
+ * HL_TRASH_DEPTH nested deallocations a container is pushed on a per-thread
+ * list, linked through its GC head (unused by a dead object), and the
+ * outermost deallocation empties that list in a loop. The C stack depth is
+ * then at most HL_TRASH_DEPTH type deallocations, whatever the structure.
+ *
+ * Object memory comes from the object allocator (hl_alloc_malloc: the pools,
+ * or whichever --alloc chose). A container's block starts at its GC head.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gc_internal.h"
+
+struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
+__thread hl_tstate_t hli_tstate;
+bool hli_freelists_on = true;
+
+static bool runtime_ready;
+static bool alloc_ours;             /* hl_runtime_init initialised the allocator */
+static pthread_key_t tstate_key;
+static pthread_once_t tstate_once = PTHREAD_ONCE_INIT;
+static hl_spinlock_t totals_lock = HL_SPINLOCK_INITIALIZER;
+static hl_obj_stats_t totals;
+
+/* ---- errors ----------------------------------------------------------------- */
+hl_err_t hl_err_kind(void) { return hli_tstate.err; }
+const char *hl_err_message(void) { return hli_tstate.err ? hli_tstate.errmsg : ""; }
+void hl_err_clear(void) { hli_tstate.err = HL_ERR_OK; hli_tstate.errmsg[0] = '\0'; }
+void hl_err_set(hl_err_t kind, const char *fmt, ...) {
+  hli_tstate.err = kind;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(hli_tstate.errmsg, sizeof hli_tstate.errmsg, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- per-thread state --------------------------------------------------------- */
+static void fold_stats(hl_tstate_t *ts) {
+  hl_spinlock_lock(&totals_lock);
+  totals.allocated += ts->stats.allocated;
+  totals.freed += ts->stats.freed;
+  totals.freelist_hits += ts->stats.freelist_hits;
+  totals.freelist_puts += ts->stats.freelist_puts;
+  totals.finalizers_run += ts->stats.finalizers_run;
+  totals.weakref_callbacks += ts->stats.weakref_callbacks;
+  totals.trash_deferred += ts->stats.trash_deferred;
+  hl_spinlock_unlock(&totals_lock);
+  memset(&ts->stats, 0, sizeof ts->stats);
+}
+
+/* At thread exit: the free lists go back to the allocator. */
+static void tstate_exit(void *unused) {
+  (void)unused;
+  hl_freelists_clear();
+}
+
+static void tstate_key_create(void) {
+  if (pthread_key_create(&tstate_key, tstate_exit) != 0) hl_die("pthread_key_create failed");
+}
+
+void hli_tstate_arm(void) {
+  pthread_once(&tstate_once, tstate_key_create);
+  hli_tstate.registered = true;
+  pthread_setspecific(tstate_key, &hli_tstate);
+}
+
+void hl_freelists_clear(void) {
+  hl_tstate_t *ts = &hli_tstate;
+  hli_freelists_drain(ts);
+  fold_stats(ts);
+}
+
+void hl_obj_stats(hl_obj_stats_t *s) {
+  fold_stats(&hli_tstate);
+  hl_spinlock_lock(&totals_lock);
+  *s = totals;
+  hl_spinlock_unlock(&totals_lock);
+}
+
+/* ---- memory ---------------------------------------------------------------------- */
+hl_object_t *hli_obj_alloc(const hl_type_t *t, size_t size) {
+  void *mem = hl_alloc_malloc(size);
+  if (HL_UNLIKELY(!mem)) {
+    hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
+    return NULL;
+  }
+  hli_tstate.stats.allocated++;
+  return hli_obj_init(mem, t);
+}
+
+hl_object_t *hli_gc_alloc(const hl_type_t *t, size_t size) {
+  hl_gc_head_t *g = hl_alloc_malloc(sizeof(hl_gc_head_t) + size);
+  if (HL_UNLIKELY(!g)) {
+    hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
+    return NULL;
+  }
+  g->next = g->prev = 0;
+  hli_tstate.stats.allocated++;
+  hl_object_t *o = hli_obj_init(HL_GC_OBJ(g), t);
+  o->flags = HL_OF_GC;
+  return o;
+}
+
+void hli_obj_free(hl_object_t *o) {
+  hli_tstate.stats.freed++;
+  hl_alloc_free(o);
+}
+
+void hli_gc_free(hl_object_t *o) {
+  hli_tstate.stats.freed++;
+  hl_alloc_free(HL_GC_HEAD(o));
+}
+
+void hli_obj_init_static(hl_object_t *o, const hl_type_t *t) {
+  hli_obj_init(o, t);
+  o->flags = HL_OF_STATIC;
+  if (hl_rc_config.immortal) hli_make_immortal(o);
+}
+
+void hli_make_immortal(hl_object_t *o) {
+  o->rc = HL_RC_IMMORTAL;
+  o->flags |= HL_OF_IMMORTAL;
+}
+
+/* ---- deallocation ------------------------------------------------------------------ */
+
+/* Returns true when the finalizer resurrected o. */
+static bool run_finalizer(hl_object_t *o) {
+  o->flags |= HL_OF_FINALIZED;
+  o->rc = 1;
+  o->type->finalizer(o);
+  hli_tstate.stats.finalizers_run++;
+  HL_ASSERT(o->rc > 0);
+  return --o->rc != 0;
+}
+
+static void trash_drain(hl_tstate_t *ts) {
+  while (ts->trash) {
+    hl_gc_head_t *g = ts->trash;
+    ts->trash = (hl_gc_head_t *)g->next;
+    hl_object_t *o = HL_GC_OBJ(g);
+    ts->trash_depth++;
+    o->type->dealloc(o);
+    ts->trash_depth--;
+  }
+}
+
+void hli_obj_dealloc(hl_object_t *o) {
+  const hl_type_t *t = o->type;
+  if (t->finalizer && !(o->flags & HL_OF_FINALIZED) && run_finalizer(o)) return;
+  if (t->flags & HL_TF_WEAKREFS) {
+    hl_weakref_t **wl = hli_weaklist(o);
+    if (*wl) {
+      /* Callbacks see a dead referent; keep the count at zero meanwhile
+       * (a callback that touches the object through a strong reference it
+       * kept elsewhere is the program's bug, as in CPython). */
+      hli_weakrefs_clear(o);
+    }
+  }
+  hl_tstate_t *ts = &hli_tstate;
+  if (ts->trash_depth >= HL_TRASH_DEPTH && (o->flags & HL_OF_GC)) {
+    hl_gc_head_t *g = HL_GC_HEAD(o);
+    g->next = (uintptr_t)ts->trash;
+    ts->trash = g;
+    ts->stats.trash_deferred++;
+    return;
+  }
+  ts->trash_depth++;
+  t->dealloc(o);
+  ts->trash_depth--;
+  if (ts->trash_depth == 0 && ts->trash) trash_drain(ts);
+}
+
+/* ---- None and bool ------------------------------------------------------------------- */
+static void dealloc_static(hl_object_t *o) {
+  hl_die("deallocating %s: a reference count went below what was taken", o->type->name);
+}
+static int64_t none_hash(hl_object_t *o) { return (int64_t)((uintptr_t)o >> 4); }
+static int64_t bool_hash(hl_object_t *o) { return o == hl_True ? 1 : 0; }
+
+const hl_type_t hl_none_type = {
+  .name = "NoneType", .flags = HL_TF_BASETYPE, .kind = HL_K_NONE,
+  .dealloc = dealloc_static, .hash = none_hash};
+const hl_type_t hl_bool_type = {
+  .name = "bool", .flags = HL_TF_BASETYPE, .kind = HL_K_BOOL,
+  .dealloc = dealloc_static, .hash = bool_hash};
+
+hl_object_t hl_none_object = {1, HL_OF_STATIC, 0, &hl_none_type};
+hl_object_t hl_true_object = {1, HL_OF_STATIC, 0, &hl_bool_type};
+hl_object_t hl_false_object = {1, HL_OF_STATIC, 0, &hl_bool_type};
+
+/* ---- keys ------------------------------------------------------------------------------ */
+int64_t hl_hash(hl_object_t *o) {
+  if (!o->type->hash) {
+    hl_err_set(HL_ERR_TYPE, "unhashable type: '%s'", o->type->name);
+    return -1;
+  }
+  return o->type->hash(o);
+}
+
+/* int, float and bool compare by value across types. */
+static bool is_number(const hl_object_t *o) {
+  uint32_t k = o->type->kind;
+  return k == HL_K_INT || k == HL_K_FLOAT || k == HL_K_BOOL;
+}
+
+static int number_eq(hl_object_t *a, hl_object_t *b) {
+  bool af = a->type->kind == HL_K_FLOAT, bf = b->type->kind == HL_K_FLOAT;
+  if (!af && !bf) return hl_int_value(a) == hl_int_value(b);
+  double x = af ? hl_float_value(a) : (double)hl_int_value(a);
+  double y = bf ? hl_float_value(b) : (double)hl_int_value(b);
+  if (af != bf) {
+    /* int against float: equal only when the float is exactly that integer */
+    int64_t i = af ? hl_int_value(b) : hl_int_value(a);
+    double f = af ? x : y;
+    return f >= -9223372036854775808.0 && f < 9223372036854775808.0 && (int64_t)f == i &&
+           (double)i == f;
+  }
+  return x == y;
+}
+
+int hl_eq(hl_object_t *a, hl_object_t *b) {
+  if (a == b) return 1;
+  if (is_number(a) && is_number(b)) return number_eq(a, b);
+  if (a->type != b->type || !a->type->eq) return 0;
+  return a->type->eq(a, b);
+}
+
+int hl_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return o->type->traverse ? o->type->traverse(o, visit, arg) : 0;
+}
+
+/* ---- runtime ----------------------------------------------------------------------------- */
+bool hl_runtime_ready(void) { return runtime_ready; }
+
+int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
+  if (runtime_ready) {
+    snprintf(err, errlen, "hl_runtime_init: the runtime is already initialised");
+    return -1;
+  }
+  if (c->rc != HL_RC_GIL) {
+    snprintf(err, errlen, "option 'rc': value '%s' is not available yet; available now: gil",
+             hl_config_choice_name(HL_OPT_RC, c->rc));
+    return -1;
+  }
+  alloc_ours = false;
+  if (!hl_alloc_state.initialized) {
+    int rc = hl_alloc_init(c, err, errlen);
+    if (rc != 0) return rc;
+    alloc_ours = true;
+  }
+  hl_rc_config.mode = c->rc;
+  hl_rc_config.immortal = c->immortal;
+  hli_freelists_on = c->freelists;
+  hli_obj_init_static(hl_None, &hl_none_type);
+  hli_obj_init_static(hl_True, &hl_bool_type);
+  hli_obj_init_static(hl_False, &hl_bool_type);
+  if (hli_int_init() != 0 || hli_str_init() != 0) {
+    snprintf(err, errlen, "hl_runtime_init: %s", hl_err_message());
+    return -ENOMEM;
+  }
+  runtime_ready = true;
+  hli_tstate_arm();
+  return 0;
+}
+
+void hl_runtime_fini(void) {
+  if (!runtime_ready) return;
+  hli_str_fini();
+  hl_freelists_clear();
+  hli_tuple_fini();
+  hli_class_fini();
+  runtime_ready = false;
+  if (alloc_ours) {
+    hl_alloc_collect();
+    alloc_ours = false;
+  }
+}
+
+/* ---- free lists ------------------------------------------------------------------------- */
+static void drain(hl_freelist_t *fl) {
+  void *p;
+  while ((p = hli_fl_pop(fl))) {
+    hl_alloc_free(p);
+    hli_tstate.stats.freed++;
+  }
+}
+
+void hli_freelists_drain(hl_tstate_t *ts) {
+  drain(&ts->fl_float);
+  drain(&ts->fl_list);
+  drain(&ts->fl_dict);
+  for (int i = 0; i < HL_FL_TUPLE_SIZES; i++) drain(&ts->fl_tuple[i]);
+}

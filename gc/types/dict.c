@@ -1,0 +1,323 @@
+/* dict: CPython's compact, ordered dict (Raymond Hettinger's design,
+ * Objects/dictobject.c since 3.6), written anew.
+ *
+ * The table is one block: an index array of 2^log2 int32 slots followed by
+ * an entry array filled in insertion order. A slot holds -1 (never used),
+ * -2 (its entry was deleted) or an entry number. Lookup probes slots with
+ * the recurrence
+ *     i = (5 i + 1 + perturb) mod 2^log2,  perturb >>= 5   (perturb starts at hash)
+ * so that every hash bit eventually takes part and every slot is visited.
+ * Deletion leaves a -2 slot (probe chains stay intact) and a hole in the
+ * entries; the next resize compacts both. The table holds at most 2/3 of
+ * its slots in entries, and grows to the power of two that fits 3 x used.
+ * Iteration walks the entries in order, skipping holes.
+ *
+ * Keys are any hashable object: hl_hash, then hl_eq, which may fail (an
+ * unhashable key is HL_ERR_TYPE). A free list keeps up to 80 dict objects
+ * (without their tables).
+ */
+#include <string.h>
+
+#include "gc_internal.h"
+
+#define IX_EMPTY (-1)
+#define IX_DUMMY (-2)
+#define MIN_LOG2 3
+
+static hl_dict_keys_t *keys_new(uint8_t log2) {
+  size_t slots = (size_t)1 << log2;
+  size_t usable = (slots << 1) / 3;
+  size_t bytes = sizeof(hl_dict_keys_t) + slots * sizeof(int32_t) + usable * sizeof(hl_dict_entry_t);
+  hl_dict_keys_t *k = hl_alloc_malloc(bytes);
+  if (!k) return NULL;
+  k->log2 = log2;
+  k->usable = usable;
+  k->nentries = 0;
+  k->indices = (int32_t *)(k + 1);
+  k->entries = (hl_dict_entry_t *)(k->indices + slots);
+  memset(k->indices, 0xff, slots * sizeof(int32_t));   /* IX_EMPTY */
+  return k;
+}
+
+/* The slot holding entry `ix` for hash, or the first empty slot. */
+static size_t find_empty_slot(const hl_dict_keys_t *k, int64_t hash) {
+  size_t mask = ((size_t)1 << k->log2) - 1;
+  uint64_t perturb = (uint64_t)hash;
+  size_t i = (size_t)hash & mask;
+  while (k->indices[i] != IX_EMPTY) {
+    perturb >>= 5;
+    i = (i * 5 + 1 + perturb) & mask;
+  }
+  return i;
+}
+
+/* Entry of key, or NULL; *err set when a comparison failed. The slot is
+ * returned through *slot_out for deletion. */
+static hl_dict_entry_t *lookup(hl_dict_keys_t *k, hl_object_t *key, int64_t hash,
+                               size_t *slot_out, bool *err) {
+  size_t mask = ((size_t)1 << k->log2) - 1;
+  uint64_t perturb = (uint64_t)hash;
+  size_t i = (size_t)hash & mask;
+  *err = false;
+  for (;;) {
+    int32_t ix = k->indices[i];
+    if (ix == IX_EMPTY) return NULL;
+    if (ix >= 0) {
+      hl_dict_entry_t *e = &k->entries[ix];
+      if (e->key == key) {
+        if (slot_out) *slot_out = i;
+        return e;
+      }
+      if (e->hash == hash) {
+        hl_object_t *ek = hl_newref(e->key);   /* eq may run code that drops it */
+        int r = hl_eq(ek, key);
+        hl_decref(ek);
+        if (r < 0) {
+          *err = true;
+          return NULL;
+        }
+        if (r) {
+          if (slot_out) *slot_out = i;
+          return e;
+        }
+      }
+    }
+    perturb >>= 5;
+    i = (i * 5 + 1 + perturb) & mask;
+  }
+}
+
+static int resize(hl_dict_t *d, size_t want_used) {
+  uint8_t log2 = MIN_LOG2;
+  while ((((size_t)1 << log2) << 1) / 3 < want_used) {
+    if (log2 >= 31) {
+      hl_err_set(HL_ERR_NOMEM, "dict of %zu items is too large", want_used);
+      return -1;
+    }
+    log2++;
+  }
+  hl_dict_keys_t *nk = keys_new(log2);
+  if (!nk) {
+    hl_err_set(HL_ERR_NOMEM, "out of memory resizing a dict to %zu slots", (size_t)1 << log2);
+    return -1;
+  }
+  hl_dict_keys_t *ok = d->keys;
+  if (ok) {
+    for (size_t j = 0; j < ok->nentries; j++) {
+      hl_dict_entry_t *e = &ok->entries[j];
+      if (!e->key) continue;
+      size_t slot = find_empty_slot(nk, e->hash);
+      nk->indices[slot] = (int32_t)nk->nentries;
+      nk->entries[nk->nentries++] = *e;
+    }
+    hl_alloc_free(ok);
+  }
+  d->keys = nk;
+  return 0;
+}
+
+hl_dict_entry_t *hli_dict_lookup(hl_dict_t *d, hl_object_t *key, int64_t hash) {
+  if (!d->keys) return NULL;
+  bool err;
+  return lookup(d->keys, key, hash, NULL, &err);
+}
+
+/* Inserts a key known to be absent, or replaces; borrows key and value. */
+int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *value) {
+  if (d->keys) {
+    bool err;
+    hl_dict_entry_t *e = lookup(d->keys, key, hash, NULL, &err);
+    if (err) return -1;
+    if (e) {
+      hl_object_t *old = e->value;
+      e->value = hl_newref(value);
+      hl_decref(old);
+      return 0;
+    }
+  }
+  if (!d->keys || d->keys->nentries >= d->keys->usable) {
+    if (resize(d, 2 * (d->used + 1)) != 0) return -1;   /* 2/3 full after: 3x used slots */
+  }
+  hl_dict_keys_t *k = d->keys;
+  size_t slot = find_empty_slot(k, hash);
+  k->indices[slot] = (int32_t)k->nentries;
+  hl_dict_entry_t *e = &k->entries[k->nentries++];
+  e->hash = hash;
+  e->key = hl_newref(key);
+  e->value = hl_newref(value);
+  d->used++;
+  return 0;
+}
+
+static int dict_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  hl_dict_keys_t *k = ((hl_dict_t *)o)->keys;
+  if (!k) return 0;
+  for (size_t j = 0; j < k->nentries; j++) {
+    hl_dict_entry_t *e = &k->entries[j];
+    if (!e->key) continue;
+    int r = visit(e->key, arg);
+    if (!r) r = visit(e->value, arg);
+    if (r) return r;
+  }
+  return 0;
+}
+
+/* Detaches the table first, then drops its references: code run by a drop
+ * sees an empty dict. */
+static void drop_table(hl_dict_t *d) {
+  hl_dict_keys_t *k = d->keys;
+  d->keys = NULL;
+  d->used = 0;
+  if (!k) return;
+  for (size_t j = k->nentries; j-- > 0;) {
+    hl_dict_entry_t *e = &k->entries[j];
+    if (!e->key) continue;
+    hl_decref(e->key);
+    hl_decref(e->value);
+  }
+  hl_alloc_free(k);
+}
+
+static void dict_clear(hl_object_t *o) { drop_table((hl_dict_t *)o); }
+
+static void dict_dealloc(hl_object_t *o) {
+  drop_table((hl_dict_t *)o);
+  hl_tstate_t *ts = &hli_tstate;
+  if (hli_fl_push(&ts->fl_dict, HL_FL_DICT, HL_GC_HEAD(o))) {
+    ts->stats.freelist_puts++;
+    return;
+  }
+  hli_gc_free(o);
+}
+
+static int dict_eq(hl_object_t *a, hl_object_t *b) {
+  hl_dict_t *x = (hl_dict_t *)a, *y = (hl_dict_t *)b;
+  if (x->used != y->used) return 0;
+  size_t pos = 0;
+  hl_object_t *k, *v;
+  while (hl_dict_next(a, &pos, &k, &v)) {
+    hl_incref(k);
+    hl_incref(v);
+    hl_object_t *w = hl_dict_get(b, k);
+    int r = w ? hl_eq(v, w) : (hl_err_kind() == HL_ERR_KEY ? (hl_err_clear(), 0) : -1);
+    hl_decref(k);
+    hl_decref(v);
+    if (r != 1) return r;
+  }
+  return 1;
+}
+
+const hl_type_t hl_dict_type = {
+  .name = "dict", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_DICT,
+  .traverse = dict_traverse, .clear = dict_clear, .dealloc = dict_dealloc,
+  .eq = dict_eq};   /* unhashable */
+
+hl_object_t *hl_dict_new(void) {
+  hl_tstate_t *ts = &hli_tstate;
+  hl_dict_t *d;
+  hl_gc_head_t *g = hli_fl_pop(&ts->fl_dict);
+  if (g) {
+    ts->stats.freelist_hits++;
+    g->next = g->prev = 0;
+    d = (hl_dict_t *)HL_GC_OBJ(g);
+    hli_obj_init(&d->ob, &hl_dict_type);
+    d->ob.flags = HL_OF_GC;
+  } else {
+    d = (hl_dict_t *)hli_gc_alloc(&hl_dict_type, sizeof(hl_dict_t));
+    if (HL_UNLIKELY(!d)) return NULL;
+  }
+  d->used = 0;
+  d->keys = NULL;   /* the table comes with the first insertion */
+  return &d->ob;
+}
+
+size_t hl_dict_size(const hl_object_t *d) {
+  HL_ASSERT(d->type == &hl_dict_type);
+  return ((const hl_dict_t *)d)->used;
+}
+
+int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  int64_t h = hl_hash(key);
+  if (h == -1) return -1;
+  return hli_dict_insert((hl_dict_t *)o, key, h, value);
+}
+
+hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  int64_t h = hl_hash(key);
+  if (h == -1) return NULL;
+  hl_dict_t *d = (hl_dict_t *)o;
+  bool err = false;
+  hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, NULL, &err) : NULL;
+  if (e) return e->value;
+  if (!err) hl_err_set(HL_ERR_KEY, "key not found");
+  return NULL;
+}
+
+int hl_dict_contains(hl_object_t *o, hl_object_t *key) {
+  if (hl_dict_get(o, key)) return 1;
+  if (hl_err_kind() == HL_ERR_KEY) {
+    hl_err_clear();
+    return 0;
+  }
+  return -1;
+}
+
+int hl_dict_del(hl_object_t *o, hl_object_t *key) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  int64_t h = hl_hash(key);
+  if (h == -1) return -1;
+  hl_dict_t *d = (hl_dict_t *)o;
+  bool err = false;
+  size_t slot = 0;
+  hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, &slot, &err) : NULL;
+  if (!e) {
+    if (!err) hl_err_set(HL_ERR_KEY, "key not found");
+    return -1;
+  }
+  hl_object_t *k = e->key, *v = e->value;
+  e->key = e->value = NULL;
+  d->keys->indices[slot] = IX_DUMMY;
+  d->used--;
+  hl_decref(k);
+  hl_decref(v);
+  return 0;
+}
+
+bool hl_dict_next(const hl_object_t *o, size_t *pos, hl_object_t **key, hl_object_t **value) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  const hl_dict_keys_t *k = ((const hl_dict_t *)o)->keys;
+  if (!k) return false;
+  for (size_t j = *pos; j < k->nentries; j++) {
+    const hl_dict_entry_t *e = &k->entries[j];
+    if (!e->key) continue;
+    *pos = j + 1;
+    if (key) *key = e->key;
+    if (value) *value = e->value;
+    return true;
+  }
+  *pos = k->nentries;
+  return false;
+}
+
+void hl_dict_clear(hl_object_t *o) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  drop_table((hl_dict_t *)o);
+}
+
+hl_object_t *hl_dict_get_cstr(hl_object_t *d, const char *key) {
+  hl_object_t *k = hl_str_from(key);
+  if (!k) return NULL;
+  hl_object_t *v = hl_dict_get(d, k);
+  hl_decref(k);
+  return v;
+}
+
+int hl_dict_set_cstr(hl_object_t *d, const char *key, hl_object_t *value) {
+  hl_object_t *k = hl_str_intern_cstr(key);
+  if (!k) return -1;
+  int r = hl_dict_set(d, k, value);
+  hl_decref(k);
+  return r;
+}
