@@ -260,6 +260,11 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
              hl_config_choice_name(HL_OPT_RC, c->rc));
     return -1;
   }
+  /* statistics count from here */
+  hl_spinlock_lock(&totals_lock);
+  memset(&totals, 0, sizeof totals);
+  hl_spinlock_unlock(&totals_lock);
+  memset(&hli_tstate.stats, 0, sizeof hli_tstate.stats);
   alloc_ours = false;
   if (!hl_alloc_state.initialized) {
     int rc = hl_alloc_init(c, err, errlen);

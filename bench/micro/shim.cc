@@ -13,6 +13,7 @@
 extern "C" {
 #include "hl_alloc.h"
 #include "hl_config.h"
+#include "hl_gc.h"
 #include "hl_sync.h"
 #include "micro.h"
 #include "result.h"
