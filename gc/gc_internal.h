@@ -156,4 +156,107 @@ HL_INTERNAL hl_dict_entry_t *hli_dict_lookup(hl_dict_t *d, hl_object_t *key, int
 HL_INTERNAL int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *value);
 HL_INTERNAL int64_t hli_str_hash(hl_object_t *o);
 
+/* ---- the collector's lists (collect.c, gen_stw.c) --------------------------------
+ * A tracked container's GC head is in one circular doubly linked list, the
+ * list of its generation (next != 0 <=> tracked). During a collection the
+ * list being collected is singly linked through next, and prev holds
+ *     gc_refs << 2 | COLLECTING
+ * (CPython's trick, Python/gc.c): no extra word per object. Objects moved to
+ * the unreachable list carry NEXT_UNREACHABLE in their next pointer until
+ * the list is finished. */
+#define HL_GC_NEXT_UNREACHABLE ((uintptr_t)1)
+#define HL_GC_PREV_COLLECTING  ((uintptr_t)2)
+#define HL_GC_PREV_MASK_FLAGS  ((uintptr_t)3)
+#define HL_GC_REFS_SHIFT 2
+
+static inline hl_gc_head_t *hli_gc_next(const hl_gc_head_t *g) {
+  return (hl_gc_head_t *)(g->next & ~HL_GC_NEXT_UNREACHABLE);
+}
+static inline hl_gc_head_t *hli_gc_prev(const hl_gc_head_t *g) {
+  return (hl_gc_head_t *)(g->prev & ~HL_GC_PREV_MASK_FLAGS);
+}
+static inline void hli_gc_list_init(hl_gc_head_t *l) { l->next = l->prev = (uintptr_t)l; }
+static inline bool hli_gc_list_empty(const hl_gc_head_t *l) { return l->next == (uintptr_t)l; }
+/* Appends g; g keeps its prev flags (COLLECTING survives moves). */
+static inline void hli_gc_list_append(hl_gc_head_t *g, hl_gc_head_t *l) {
+  hl_gc_head_t *last = (hl_gc_head_t *)l->prev;
+  g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)last;
+  g->next = (uintptr_t)l;
+  last->next = (uintptr_t)g;
+  l->prev = (uintptr_t)g;
+}
+static inline void hli_gc_list_remove(hl_gc_head_t *g) {
+  hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
+  prev->next = (uintptr_t)next;
+  next->prev = (next->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)prev;
+  g->next = 0;
+}
+static inline void hli_gc_list_move(hl_gc_head_t *g, hl_gc_head_t *to) {
+  hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
+  prev->next = (uintptr_t)next;
+  next->prev = (next->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)prev;
+  hli_gc_list_append(g, to);
+}
+/* Appends every element of from to to; from ends empty. */
+static inline void hli_gc_list_merge(hl_gc_head_t *from, hl_gc_head_t *to) {
+  if (hli_gc_list_empty(from)) return;
+  hl_gc_head_t *tail = (hl_gc_head_t *)to->prev;
+  hl_gc_head_t *first = (hl_gc_head_t *)from->next, *last = (hl_gc_head_t *)from->prev;
+  tail->next = (uintptr_t)first;
+  first->prev = (uintptr_t)tail;
+  to->prev = (uintptr_t)last;
+  last->next = (uintptr_t)to;
+  hli_gc_list_init(from);
+}
+HL_INTERNAL size_t hli_gc_list_size(const hl_gc_head_t *l);
+
+/* The collector's state; generations[i] heads generation i. */
+typedef struct hl_gc_gen { hl_gc_head_t head; uint32_t threshold, count; } hl_gc_gen_t;
+typedef struct hl_gc_state {
+  bool active;                 /* --gc != none: containers are tracked */
+  bool enabled;                /* automatic collection (gc.enable) */
+  bool collecting;
+  unsigned debug;
+  hl_gc_gen_t gen[HL_GC_GENERATIONS];
+  hl_gc_head_t permanent;      /* frozen */
+  uint64_t long_lived_total, long_lived_pending;
+  hl_object_t *garbage;        /* list, created on first use */
+} hl_gc_state_t;
+extern hl_gc_state_t hli_gc;
+
+/* One collection of `young` (reachable survivors are left in it); returns
+ * the unreachable count and fills *info. old receives resurrected objects
+ * and objects kept by SAVEALL. */
+HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
+                                         hl_gc_info_t *info, uint64_t *visited);
+HL_INTERNAL void hli_gc_collect_generations(void);   /* the allocation trigger */
+HL_INTERNAL int hli_gc_init(const hl_config_t *c);
+HL_INTERNAL void hli_gc_fini(void);
+
+/* Called for each new container: tracks it in generation 0 and counts it
+ * against the threshold (collecting first when it is exceeded). */
+static inline void hli_gc_on_alloc(void) {
+  hl_gc_gen_t *g0 = &hli_gc.gen[0];
+  if (++g0->count > g0->threshold && g0->threshold && hli_gc.enabled && !hli_gc.collecting)
+    hli_gc_collect_generations();
+}
+/* The end of a container's construction (its fields valid): counts it
+ * against generation 0's threshold, collecting first when that is
+ * exceeded (the new object, not yet tracked, is held by its creator and
+ * so are its referents), then tracks it in generation 0. */
+static inline void hli_gc_link(hl_object_t *o) {
+  if (!hli_gc.active) return;
+  hli_gc_on_alloc();
+  hl_gc_head_t *g = HL_GC_HEAD(o);
+  g->prev = 0;
+  hli_gc_list_append(g, &hli_gc.gen[0].head);
+}
+/* At deallocation: out of its generation, and off generation 0's count. */
+static inline void hli_gc_unlink(hl_object_t *o) {
+  hl_gc_head_t *g = HL_GC_HEAD(o);
+  if (g->next) hli_gc_list_remove(g);
+  if (hli_gc.gen[0].count > 0) hli_gc.gen[0].count--;
+}
+HL_INTERNAL void hli_weakref_unlink(hl_weakref_t *wr);
+
 #endif /* HL_GC_INTERNAL_H */

@@ -84,6 +84,7 @@ struct hl_type {
   hl_finalizer_fn finalizer;  /* __del__; NULL when none */
   uint32_t nslots;            /* attribute slots in each instance */
   bool has_dict;              /* instances get an attribute dict on first use */
+  bool legacy_finalizer;      /* the finalizer is unsafe on cycles: uncollectable */
 };
 
 enum {
@@ -253,6 +254,67 @@ hl_object_t *hl_weakref_new(hl_object_t *referent, hl_weakref_cb cb, void *arg);
 hl_object_t *hl_proxy_new(hl_object_t *referent, hl_weakref_cb cb, void *arg);
 hl_object_t *hl_weakref_get(hl_object_t *wr);    /* new ref, or NULL when dead */
 size_t hl_weakref_count(hl_object_t *referent);
+
+/* ---- the cycle collector (Python's gc module) ----------------------------------
+ * With --gc=stw every container is tracked from creation in generation 0 and
+ * CPython's generational collector finds the cycles reference counting
+ * cannot free (gc/collect.c: the algorithm; gc/gen_stw.c: the schedule).
+ * With --gc=none nothing is tracked and cyclic garbage leaks. */
+#define HL_GC_GENERATIONS 3
+enum {
+  HL_GC_DEBUG_STATS = 1 << 0,          /* one line per collection on stderr */
+  HL_GC_DEBUG_COLLECTABLE = 1 << 1,    /* print each collectable object found */
+  HL_GC_DEBUG_UNCOLLECTABLE = 1 << 2,  /* print each uncollectable object found */
+  HL_GC_DEBUG_SAVEALL = 1 << 5,        /* keep unreachable objects in gc.garbage */
+  HL_GC_DEBUG_LEAK = HL_GC_DEBUG_COLLECTABLE | HL_GC_DEBUG_UNCOLLECTABLE | HL_GC_DEBUG_SAVEALL,
+};
+
+typedef struct hl_gc_info {
+  int generation;
+  uint64_t collected;       /* unreachable objects freed */
+  uint64_t uncollectable;   /* unreachable objects moved to gc.garbage */
+} hl_gc_info_t;
+typedef void (*hl_gc_callback_fn)(bool start, const hl_gc_info_t *info, void *arg);
+
+typedef struct hl_gc_stats {
+  uint64_t collections[HL_GC_GENERATIONS];
+  uint64_t collected[HL_GC_GENERATIONS];
+  uint64_t uncollectable[HL_GC_GENERATIONS];
+  uint64_t visited;         /* objects examined, all collections */
+  uint64_t pause_ns_total;
+} hl_gc_stats_t;
+
+bool hl_gc_active(void);                       /* --gc is not none */
+/* Collects generation 0..2 (and the younger ones with it); returns the
+ * number of unreachable objects found, or -1 for a bad generation. */
+int64_t hl_gc_collect(int generation);
+void hl_gc_enable(void);
+void hl_gc_disable(void);
+bool hl_gc_isenabled(void);
+void hl_gc_set_threshold(uint32_t a, uint32_t b, uint32_t c);
+void hl_gc_get_threshold(uint32_t out[HL_GC_GENERATIONS]);
+void hl_gc_get_count(uint32_t out[HL_GC_GENERATIONS]);
+void hl_gc_freeze(void);                       /* every tracked object to the permanent generation */
+void hl_gc_unfreeze(void);                     /* ... and back into the oldest */
+size_t hl_gc_get_freeze_count(void);
+bool hl_gc_is_tracked(const hl_object_t *o);
+void hl_gc_track(hl_object_t *o);
+void hl_gc_untrack(hl_object_t *o);
+hl_object_t *hl_gc_get_objects(int generation);   /* a new list; -1: every generation */
+hl_object_t *hl_gc_get_referrers(hl_object_t *o); /* a new list of tracked objects referring to o */
+hl_object_t *hl_gc_get_referents(hl_object_t *o); /* a new list of what o refers to */
+void hl_gc_set_debug(unsigned flags);
+unsigned hl_gc_get_debug(void);
+hl_object_t *hl_gc_garbage(void);                 /* gc.garbage: borrowed list */
+int hl_gc_callback_add(hl_gc_callback_fn fn, void *arg);
+void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg);
+void hl_gc_stats(hl_gc_stats_t *s);
+/* Pause times of every collection, and per generation (owned by the collector). */
+const struct hl_hist *hl_gc_pause_hist(int generation);   /* -1: all */
+
+/* A finalizer that is not safe to run on a cycle (a tp_del, before PEP 442):
+ * instances of such a class found in cyclic garbage are uncollectable. */
+void hl_class_set_legacy_finalizer(hl_type_t *cls, bool legacy);
 
 #ifdef __cplusplus
 }

@@ -174,6 +174,7 @@ void hli_obj_dealloc(hl_object_t *o) {
       hli_weakrefs_clear(o);
     }
   }
+  if (o->flags & HL_OF_GC) hli_gc_unlink(o);
   hl_tstate_t *ts = &hli_tstate;
   if (ts->trash_depth >= HL_TRASH_DEPTH && (o->flags & HL_OF_GC)) {
     hl_gc_head_t *g = HL_GC_HEAD(o);
@@ -255,6 +256,10 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "hl_runtime_init: the runtime is already initialised");
     return -1;
   }
+  if (c->gc == HL_GC_INCREMENTAL) {
+    snprintf(err, errlen, "option 'gc': value 'incremental' is not available yet; available now: none, stw");
+    return -1;
+  }
   if (c->rc != HL_RC_GIL) {
     snprintf(err, errlen, "option 'rc': value '%s' is not available yet; available now: gil",
              hl_config_choice_name(HL_OPT_RC, c->rc));
@@ -274,6 +279,7 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   hl_rc_config.mode = c->rc;
   hl_rc_config.immortal = c->immortal;
   hli_freelists_on = c->freelists;
+  hli_gc_init(c);
   hli_obj_init_static(hl_None, &hl_none_type);
   hli_obj_init_static(hl_True, &hl_bool_type);
   hli_obj_init_static(hl_False, &hl_bool_type);
@@ -291,6 +297,8 @@ void hl_runtime_fini(void) {
   hli_str_fini();
   hl_freelists_clear();
   hli_tuple_fini();
+  hli_gc_fini();
+  hl_freelists_clear();   /* what gc.garbage held */
   hli_class_fini();
   runtime_ready = false;
   if (alloc_ours) {

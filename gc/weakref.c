@@ -14,7 +14,7 @@
  */
 #include "gc_internal.h"
 
-static void unlink_wr(hl_weakref_t *wr) {
+void hli_weakref_unlink(hl_weakref_t *wr) {
   hl_object_t *r = wr->referent;
   if (!r) return;
   hl_weakref_t **head = hli_weaklist(r);
@@ -25,10 +25,10 @@ static void unlink_wr(hl_weakref_t *wr) {
   wr->referent = NULL;
 }
 
-static void weakref_clear(hl_object_t *o) { unlink_wr((hl_weakref_t *)o); }
+static void weakref_clear(hl_object_t *o) { hli_weakref_unlink((hl_weakref_t *)o); }
 
 static void weakref_dealloc(hl_object_t *o) {
-  unlink_wr((hl_weakref_t *)o);
+  hli_weakref_unlink((hl_weakref_t *)o);
   hli_gc_free(o);
 }
 
@@ -59,6 +59,7 @@ static hl_object_t *new_wr(const hl_type_t *t, hl_object_t *referent, hl_weakref
   wr->next = *head;
   if (*head) (*head)->prev = wr;
   *head = wr;
+  hli_gc_link(&wr->ob);
   return &wr->ob;
 }
 
@@ -92,7 +93,7 @@ void hli_weakrefs_clear(hl_object_t *o) {
   hl_weakref_t *first = NULL, *last = NULL;
   while (*head) {
     hl_weakref_t *wr = *head;
-    unlink_wr(wr);
+    hli_weakref_unlink(wr);
     if (wr->cb) {
       hl_incref(&wr->ob);
       if (last) last->next = wr;

@@ -61,11 +61,11 @@ static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}}
 static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
 static const choice_t rc_choices[] = {{"gil", true}, {"atomic", false}, {"biased", false}};
-static const choice_t gc_choices[] = {{"none", false}, {"stw", false}, {"incremental", false}};
+static const choice_t gc_choices[] = {{"none", true}, {"stw", true}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
 #define NOT_RC    "the free-threaded refcount modes (atomic, biased) are not built yet"
-#define NOT_GC    "the cycle collectors (gc/) are not built yet"
+#define NOT_INCR  "the incremental collector (gc/gen_incr) is not built yet"
 #define NOT_GIL   "the GIL (sync/gil) is not built yet"
 
 static const option_t options[HL_OPT_COUNT] = {
@@ -113,14 +113,14 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(immortal), true, NULL,
     "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting"},
   [HL_OPT_GC] = {"gc", T_CHOICE, "stw", CHOICES(gc_choices), 0, 0, 0, 0,
-    FIELD(gc), true, NOT_GC,
+    FIELD(gc), true, NOT_INCR,
     "cycle collector: none = refcounting only (cycles leak), stw = CPython's generational, "
     "incremental = bounded pauses"},
   [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
-    FIELD(threshold), false, NOT_GC,
+    FIELD(threshold), true, NULL,
     "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
-    FIELD(pause_budget_us), false, NOT_GC,
+    FIELD(pause_budget_us), false, NOT_INCR,
     "incremental collector: the longest pause one increment may take, in microseconds"},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), false, NOT_GIL,

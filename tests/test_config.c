@@ -256,11 +256,11 @@ static void test_availability(void **s) {
   HAS(err, "not available yet");
   /* and so is a knob of a strategy that is not built */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "threshold", "10,10,10", HL_SRC_ENV, "env HEAPLAB_THRESHOLD",
-                                 err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "pause-budget-us", "500", HL_SRC_ENV,
+                                 "env HEAPLAB_PAUSE_BUDGET_US", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
-  HAS(err, "'threshold'");
-  HAS(err, "HEAPLAB_THRESHOLD");
+  HAS(err, "'pause-budget-us'");
+  HAS(err, "HEAPLAB_PAUSE_BUDGET_US");
 }
 
 static void test_custom_geometry(void **s) {

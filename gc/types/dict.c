@@ -228,6 +228,7 @@ hl_object_t *hl_dict_new(void) {
   }
   d->used = 0;
   d->keys = NULL;   /* the table comes with the first insertion */
+  hli_gc_link(&d->ob);
   return &d->ob;
 }
 

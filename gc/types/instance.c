@@ -98,6 +98,7 @@ hl_object_t *hl_instance_new(hl_type_t *cls) {
   in->dict = NULL;
   in->weaklist = NULL;
   for (uint32_t i = 0; i < cls->nslots; i++) in->slots[i] = NULL;
+  hli_gc_link(&in->ob);
   return &in->ob;
 }
 
@@ -159,4 +160,9 @@ int hl_attr_set(hl_object_t *o, const char *name, hl_object_t *v) {
   }
   hl_decref(t);
   return r;
+}
+
+void hl_class_set_legacy_finalizer(hl_type_t *cls, bool legacy) {
+  HL_ASSERT(cls->kind == HL_K_INSTANCE);
+  cls->legacy_finalizer = legacy;
 }

@@ -100,6 +100,7 @@ hl_object_t *hl_list_new(size_t n) {
   }
   l->size = l->allocated = 0;
   l->items = NULL;
+  hli_gc_link(&l->ob);
   if (n) {
     if (n > SIZE_MAX / sizeof(hl_object_t *) ||
         !(l->items = hl_alloc_malloc(n * sizeof(hl_object_t *)))) {

@@ -101,6 +101,7 @@ hl_object_t *hl_tuple_new(size_t n) {
   }
   t->size = n;
   for (size_t i = 0; i < n; i++) t->items[i] = NULL;
+  hli_gc_link(&t->ob);
   return &t->ob;
 }
 

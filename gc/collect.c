@@ -1,0 +1,297 @@
+/* The cycle collector's algorithm: which objects are garbage, and what to do
+ * with them. When and how much to collect is gen_stw.c's business (and the
+ * incremental collector's, later), so this file takes one list and works on
+ * it alone.
+ *
+ * CPython's algorithm (Python/gc.c; Neil Schemenauer's collector, with
+ * Tim Peters' and Antoine Pitrou's refinements), written anew:
+ *
+ *   1. update_refs:    gc_refs = the object's reference count, for every
+ *                      object of the list ("young");
+ *   2. subtract_refs:  for every reference from one young object to
+ *                      another, gc_refs of the target -= 1. What is left,
+ *                      gc_refs > 0, counts references from outside young:
+ *                      from the stack, from globals, from older objects;
+ *   3. move_unreachable: objects with gc_refs > 0 are reachable, and so is
+ *                      everything reachable from them (found by traversing,
+ *                      which moves objects back from "unreachable" when a
+ *                      reachable one refers to them); the rest is
+ *                      unreachable: cyclic garbage;
+ *   4. legacy finalizers: unreachable objects whose finalizer is not safe on
+ *                      a cycle, and everything they reach, are uncollectable:
+ *                      they go to gc.garbage;
+ *   5. weakrefs:       every weakref to an unreachable object is cleared;
+ *                      the callbacks of those weakrefs that are themselves
+ *                      reachable run (a dead weakref's callback never does);
+ *   6. finalizers:     each unreachable object's finalizer runs, at most
+ *                      once in its life (PEP 442);
+ *   7. resurrection:   steps 1-3 again over the unreachable: a finalizer may
+ *                      have stored a reference to one of them somewhere
+ *                      live; those objects, and what they reach, survive;
+ *   8. delete_garbage: tp_clear on each object still unreachable, which
+ *                      breaks the cycles; reference counting frees them.
+ *
+ * gc_refs lives in the prev field of the GC head during steps 1-3 and 7
+ * (gc_internal.h): the list is singly linked meanwhile, and
+ * move_unreachable restores the prev pointers as it goes.
+ */
+#include <stdio.h>
+
+#include "gc_internal.h"
+
+static inline size_t get_refs(const hl_gc_head_t *g) { return g->prev >> HL_GC_REFS_SHIFT; }
+static inline void set_refs(hl_gc_head_t *g, size_t r) {
+  g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | ((uintptr_t)r << HL_GC_REFS_SHIFT);
+}
+static inline void reset_refs(hl_gc_head_t *g, size_t r) {
+  g->prev = HL_GC_PREV_COLLECTING | ((uintptr_t)r << HL_GC_REFS_SHIFT);
+}
+static inline bool is_collecting(const hl_gc_head_t *g) { return g->prev & HL_GC_PREV_COLLECTING; }
+static inline void clear_collecting(hl_gc_head_t *g) { g->prev &= ~HL_GC_PREV_COLLECTING; }
+static inline void set_prev(hl_gc_head_t *g, hl_gc_head_t *p) {
+  g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)p;
+}
+/* A tracked container: an object the collector may be working on. */
+static inline hl_gc_head_t *tracked_head(hl_object_t *o) {
+  if (!(o->flags & HL_OF_GC)) return NULL;
+  hl_gc_head_t *g = HL_GC_HEAD(o);
+  return g->next ? g : NULL;
+}
+
+size_t hli_gc_list_size(const hl_gc_head_t *l) {
+  size_t n = 0;
+  for (const hl_gc_head_t *g = hli_gc_next(l); g != l; g = hli_gc_next(g)) n++;
+  return n;
+}
+
+/* ---- steps 1-3 ---------------------------------------------------------------- */
+static size_t update_refs(hl_gc_head_t *young) {
+  size_t n = 0;
+  for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g)) {
+    hl_object_t *o = HL_GC_OBJ(g);
+    HL_ASSERT(o->rc > 0);
+    reset_refs(g, o->rc);
+    n++;
+  }
+  return n;
+}
+
+static int visit_decref(hl_object_t *o, void *arg) {
+  (void)arg;
+  hl_gc_head_t *g = tracked_head(o);
+  if (g && is_collecting(g)) {
+    HL_ASSERT(get_refs(g) > 0);
+    g->prev -= (uintptr_t)1 << HL_GC_REFS_SHIFT;
+  }
+  return 0;
+}
+
+static void subtract_refs(hl_gc_head_t *young) {
+  for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g))
+    hl_traverse(HL_GC_OBJ(g), visit_decref, NULL);
+}
+
+/* A reachable object refers to o: o is reachable too. */
+static int visit_reachable(hl_object_t *o, void *arg) {
+  hl_gc_head_t *reachable = arg;
+  hl_gc_head_t *g = tracked_head(o);
+  if (!g || !is_collecting(g)) return 0;   /* not in this collection */
+  if (g->next & HL_GC_NEXT_UNREACHABLE) {
+    /* Moved to unreachable earlier: back to the end of young, where the
+     * scan will reach it. The unreachable list is doubly linked. */
+    hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
+    prev->next = (prev->next & HL_GC_NEXT_UNREACHABLE) | (uintptr_t)next;
+    set_prev(next, prev);
+    g->next &= ~HL_GC_NEXT_UNREACHABLE;
+    hli_gc_list_append(g, reachable);
+    set_refs(g, 1);
+  } else if (get_refs(g) == 0) {
+    set_refs(g, 1);   /* not scanned yet: the scan will treat it as reachable */
+  }
+  return 0;
+}
+
+/* young is singly linked (prev holds gc_refs), except young->prev, the tail. */
+static void move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable) {
+  hl_gc_head_t *prev = young;
+  hl_gc_head_t *g = hli_gc_next(young);
+  while (g != young) {
+    if (get_refs(g)) {
+      hl_traverse(HL_GC_OBJ(g), visit_reachable, young);
+      set_prev(g, prev);
+      clear_collecting(g);
+      prev = g;
+    } else {
+      /* Tentatively unreachable: to the end of unreachable, doubly linked,
+       * its next marked. */
+      prev->next = g->next;
+      hl_gc_head_t *last = hli_gc_prev(unreachable);
+      last->next = HL_GC_NEXT_UNREACHABLE | (uintptr_t)g;
+      set_prev(g, last);
+      g->next = HL_GC_NEXT_UNREACHABLE | (uintptr_t)unreachable;
+      unreachable->prev = (uintptr_t)g;
+    }
+    g = hli_gc_next(prev);
+  }
+  young->prev = (uintptr_t)prev;
+  unreachable->next &= ~HL_GC_NEXT_UNREACHABLE;
+}
+
+static void clear_unreachable_mask(hl_gc_head_t *unreachable) {
+  for (hl_gc_head_t *g = hli_gc_next(unreachable); g != unreachable; g = hli_gc_next(g))
+    g->next &= ~HL_GC_NEXT_UNREACHABLE;
+}
+
+static size_t deduce_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable) {
+  size_t n = update_refs(young);
+  subtract_refs(young);
+  move_unreachable(young, unreachable);
+  return n;
+}
+
+/* ---- step 4 --------------------------------------------------------------------- */
+static bool has_legacy_finalizer(const hl_object_t *o) {
+  return o->type->finalizer && o->type->legacy_finalizer;
+}
+
+static int visit_move(hl_object_t *o, void *arg) {
+  hl_gc_head_t *to = arg;
+  hl_gc_head_t *g = tracked_head(o);
+  if (g && is_collecting(g)) {
+    clear_collecting(g);
+    hli_gc_list_move(g, to);
+  }
+  return 0;
+}
+
+static void move_legacy_finalizers(hl_gc_head_t *unreachable, hl_gc_head_t *finalizers) {
+  hl_gc_head_t *next;
+  for (hl_gc_head_t *g = hli_gc_next(unreachable); g != unreachable; g = next) {
+    next = hli_gc_next(g);
+    if (has_legacy_finalizer(HL_GC_OBJ(g))) {
+      clear_collecting(g);
+      hli_gc_list_move(g, finalizers);
+    }
+  }
+  /* everything they reach is kept alive with them */
+  for (hl_gc_head_t *g = hli_gc_next(finalizers); g != finalizers; g = hli_gc_next(g))
+    hl_traverse(HL_GC_OBJ(g), visit_move, finalizers);
+}
+
+/* ---- step 5 --------------------------------------------------------------------- */
+static uint64_t handle_weakrefs(hl_gc_head_t *unreachable) {
+  hl_weakref_t *first = NULL, *last = NULL;
+  for (hl_gc_head_t *g = hli_gc_next(unreachable); g != unreachable; g = hli_gc_next(g)) {
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (!(o->type->flags & HL_TF_WEAKREFS)) continue;
+    hl_weakref_t **head = hli_weaklist(o);
+    while (*head) {
+      hl_weakref_t *wr = *head;
+      hli_weakref_unlink(wr);
+      hl_gc_head_t *wg = tracked_head(&wr->ob);
+      bool wr_unreachable = wg && is_collecting(wg);
+      if (wr->cb && !wr_unreachable) {
+        hl_incref(&wr->ob);
+        if (last) last->next = wr;
+        else first = wr;
+        last = wr;
+      }
+    }
+  }
+  uint64_t n = 0;
+  while (first) {
+    hl_weakref_t *wr = first;
+    first = wr->next;
+    wr->next = NULL;
+    wr->cb(&wr->ob, wr->arg);
+    hli_tstate.stats.weakref_callbacks++;
+    hl_decref(&wr->ob);
+    n++;
+  }
+  return n;
+}
+
+/* ---- step 6 --------------------------------------------------------------------- */
+static void finalize_garbage(hl_gc_head_t *collectable) {
+  hl_gc_head_t seen;
+  hli_gc_list_init(&seen);
+  /* Each object moves to seen before its finalizer runs, so that a
+   * finalizer that frees objects of the list cannot derail the walk. */
+  while (!hli_gc_list_empty(collectable)) {
+    hl_gc_head_t *g = hli_gc_next(collectable);
+    hl_object_t *o = HL_GC_OBJ(g);
+    hli_gc_list_move(g, &seen);
+    if (o->type->finalizer && !(o->flags & HL_OF_FINALIZED)) {
+      o->flags |= HL_OF_FINALIZED;
+      hl_incref(o);
+      o->type->finalizer(o);
+      hli_tstate.stats.finalizers_run++;
+      hl_decref(o);
+    }
+  }
+  hli_gc_list_merge(&seen, collectable);
+}
+
+/* ---- step 7 --------------------------------------------------------------------- */
+static void handle_resurrected(hl_gc_head_t *unreachable, hl_gc_head_t *still, hl_gc_head_t *old) {
+  deduce_unreachable(unreachable, still);
+  clear_unreachable_mask(still);
+  /* what remains in unreachable was resurrected: it lives on, older */
+  hli_gc_list_merge(unreachable, old);
+}
+
+/* ---- step 8 --------------------------------------------------------------------- */
+static void debug_print(const char *what, hl_object_t *o) {
+  fprintf(stderr, "gc: %s <%s %p>\n", what, o->type->name, (void *)o);
+}
+
+static void delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
+  while (!hli_gc_list_empty(collectable)) {
+    hl_gc_head_t *g = hli_gc_next(collectable);
+    hl_object_t *o = HL_GC_OBJ(g);
+    HL_ASSERT(o->rc > 0);
+    if (hli_gc.debug & HL_GC_DEBUG_SAVEALL) {
+      if (hli_gc.garbage || (hli_gc.garbage = hl_list_new(0))) hl_list_append(hli_gc.garbage, o);
+    } else if (o->type->clear) {
+      hl_incref(o);
+      o->type->clear(o);
+      hl_decref(o);
+    }
+    if (hli_gc_next(collectable) == g) {
+      /* still alive (saved, or a clear that freed nothing): keep it */
+      clear_collecting(g);
+      hli_gc_list_move(g, old);
+    }
+  }
+}
+
+uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_t *info,
+                             uint64_t *visited) {
+  hl_gc_head_t unreachable, finalizers, still;
+  hli_gc_list_init(&unreachable);
+  hli_gc_list_init(&finalizers);
+  hli_gc_list_init(&still);
+  *visited += deduce_unreachable(young, &unreachable);
+  clear_unreachable_mask(&unreachable);
+  move_legacy_finalizers(&unreachable, &finalizers);
+  handle_weakrefs(&unreachable);
+  finalize_garbage(&unreachable);
+  handle_resurrected(&unreachable, &still, old);
+  uint64_t collected = hli_gc_list_size(&still);
+  if (hli_gc.debug & HL_GC_DEBUG_COLLECTABLE)
+    for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))
+      debug_print("collectable", HL_GC_OBJ(g));
+  delete_garbage(&still, old);
+  /* uncollectable: to gc.garbage, then into the old generation */
+  uint64_t uncollectable = 0;
+  for (hl_gc_head_t *g = hli_gc_next(&finalizers); g != &finalizers; g = hli_gc_next(g)) {
+    hl_object_t *o = HL_GC_OBJ(g);
+    uncollectable++;
+    if (hli_gc.debug & HL_GC_DEBUG_UNCOLLECTABLE) debug_print("uncollectable", o);
+    if (hli_gc.garbage || (hli_gc.garbage = hl_list_new(0))) hl_list_append(hli_gc.garbage, o);
+  }
+  hli_gc_list_merge(&finalizers, old);
+  info->collected = collected;
+  info->uncollectable = uncollectable;
+  return collected + uncollectable;
+}
