@@ -96,7 +96,24 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
   if (r->alloc.rss_after_collect_bytes)
     fprintf(stderr, ", after hl_alloc_collect %.1f MiB",
             (double)r->alloc.rss_after_collect_bytes / 1048576.0);
-  fprintf(stderr, "\n  checksum   %016llx\n", (unsigned long long)r->checksum);
+  fprintf(stderr, "\n");
+  if (r->objects_valid) {
+    const hl_obj_stats_t *o = &r->objects;
+    uint64_t made = o->allocated + o->freelist_hits;
+    fprintf(stderr,
+            "  objects    %llu made: %llu from the allocator, %llu from free lists (%.1f%%); "
+            "%llu kept by free lists; finalizers %llu, weakref callbacks %llu, trashcan %llu; "
+            "leaked %llu",
+            (unsigned long long)made, (unsigned long long)o->allocated,
+            (unsigned long long)o->freelist_hits,
+            made ? 100.0 * (double)o->freelist_hits / (double)made : 0.0,
+            (unsigned long long)o->freelist_puts, (unsigned long long)o->finalizers_run,
+            (unsigned long long)o->weakref_callbacks, (unsigned long long)o->trash_deferred,
+            (unsigned long long)r->leaked_objects);
+    if (r->leaked_blocks >= 0) fprintf(stderr, " (pool blocks: %lld)", (long long)r->leaked_blocks);
+    fprintf(stderr, "\n");
+  }
+  fprintf(stderr, "  checksum   %016llx\n", (unsigned long long)r->checksum);
 }
 
 static int cmd_run(int argc, char **argv) {
@@ -123,7 +140,8 @@ static int cmd_run(int argc, char **argv) {
   if (hl_config_resolve(&cfg, argc - 1, argv + 1, environ, err, sizeof err) != 0 ||
       hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
       hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0 ||
-      hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
+      hl_alloc_check_config(&cfg, err, sizeof err) != 0 ||
+      hl_objects_check(wl, &cfg, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab: %s\n", err);
     return EXIT_BAD_INPUT;
   }

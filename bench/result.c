@@ -140,6 +140,21 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(o, "latency_ns", hl_json_hist(r->latency));
     json_object_object_add(o, "latency_sample_every", u64(r->latency_every));
   }
+  if (r->objects_valid) {
+    /* after hl_runtime_fini: leaked_* are 0 in a run that succeeded */
+    json_object *ob = json_object_new_object();
+    json_object_object_add(ob, "allocated", u64(r->objects.allocated));
+    json_object_object_add(ob, "freed", u64(r->objects.freed));
+    json_object_object_add(ob, "freelist_hits", u64(r->objects.freelist_hits));
+    json_object_object_add(ob, "freelist_puts", u64(r->objects.freelist_puts));
+    json_object_object_add(ob, "finalizers_run", u64(r->objects.finalizers_run));
+    json_object_object_add(ob, "weakref_callbacks", u64(r->objects.weakref_callbacks));
+    json_object_object_add(ob, "trash_deferred", u64(r->objects.trash_deferred));
+    json_object_object_add(ob, "leaked_objects", u64(r->leaked_objects));
+    if (r->leaked_blocks >= 0)
+      json_object_object_add(ob, "leaked_blocks", json_object_new_int64(r->leaked_blocks));
+    json_object_object_add(o, "objects", ob);
+  }
   if (r->alloc.valid || r->pool_stats) {
     json_object *a = json_object_new_object();
     json_object_object_add(a, "allocator", json_object_new_string(hl_alloc_name()));

@@ -86,6 +86,7 @@ static void *worker_main(void *arg) {
      * every barrier so that the others are not left waiting */
   }
   w->runner->wl->work(w);
+  if (hl_workload_uses_objects(w->runner->wl)) hl_objects_worker_done();   /* objects.c */
   hl_atomic_faa_u32(&w->runner->done, 1);
   return NULL;
 }
@@ -138,7 +139,12 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     }
     runner.pool_stats = res->pool_stats;
   }
-  if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out;
+  /* Object workloads: the runtime around setup .. teardown (objects.c). */
+  bool objects = hl_workload_uses_objects(wl);
+  if (objects && (hl_objects_check(wl, c, err, errlen) != 0 ||
+                  hl_objects_begin(c, err, errlen) != 0))
+    goto out;
+  if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out_objects;
   pthread_barrier_init(&runner.barrier, NULL, n);
 
   uint64_t per_thread = wl->ops_per_scale * c->scale;
@@ -204,6 +210,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     if (slots[i].w.error) {
       snprintf(err, errlen, "worker %u: %s", i, slots[i].w.errmsg);
       if (wl->teardown) wl->teardown(shared, &res->alloc);
+      if (objects) hl_runtime_fini();
       goto out_barrier;
     }
   }
@@ -227,11 +234,15 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
   if (wl->teardown) wl->teardown(shared, &res->alloc);
+  if (objects && hl_objects_end(res, err, errlen) != 0) goto out_barrier;
   if (res->pool_stats_after) hl_alloc_stats(res->pool_stats_after);
   trace_event(trace, "end", t0, res->ops, 1.0);
   rc = 0;
 out_barrier:
   pthread_barrier_destroy(&runner.barrier);
+  goto out;
+out_objects:
+  if (objects) hl_runtime_fini();
 out:
   if (trace) fclose(trace);
   free(slots);

@@ -23,6 +23,7 @@
 
 #include "hl_alloc.h"
 #include "hl_config.h"
+#include "hl_gc.h"
 #include "hl_measure.h"
 #include "hl_sync.h"
 
@@ -79,6 +80,27 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_ARENA_KEEP_KIB) | HL_OPT_BIT(HL_OPT_ARENA_RELEASE) |               \
    HL_OPT_BIT(HL_OPT_ARENA_DECAY_MS) | HL_OPT_BIT(HL_OPT_TCACHE_KIB))
 
+/* The object layer's options (gc/): a workload whose uses include the rc
+ * bit works on objects, and the runner sets the object runtime up around it
+ * (bench/objects.c): hl_runtime_init before setup, hl_freelists_clear in
+ * each worker when its work() returns, hl_runtime_fini after teardown, then
+ * a leak check. */
+#define HL_OBJ_USES                                                                \
+  (HL_ALLOC_USES | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_IMMORTAL) |           \
+   HL_OPT_BIT(HL_OPT_FREELISTS))
+
+/* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
+ * off, later refcount merges and stop-the-world requests). Nothing until the
+ * GIL lands; redefine it as hl_checkpoint() then. */
+#define HL_WORKLOAD_CHECKPOINT() ((void)0)
+
+/* Without a GIL, rc=gil's plain increments race between threads: object
+ * workloads refuse threads>1 (hl_objects_check). Set to 1 when sync/gil is
+ * in and the runner's workers hold the GIL around work(). */
+#ifndef HL_HAVE_GIL
+#define HL_HAVE_GIL 0
+#endif
+
 /* The registry (bench/workloads/registry.c). */
 extern const hl_workload_t *const hl_workloads[];
 extern const size_t hl_workload_count;
@@ -121,6 +143,12 @@ typedef struct hl_run_result {
    * figures after the workload freed everything */
   hl_alloc_stats_t *pool_stats;
   hl_alloc_stats_t *pool_stats_after;
+  /* object workloads (uses & HL_OPT_BIT(HL_OPT_RC)): hl_obj_stats after
+   * hl_runtime_fini, and what was still allocated then */
+  bool objects_valid;
+  hl_obj_stats_t objects;
+  uint64_t leaked_objects;    /* allocated - freed */
+  int64_t leaked_blocks;      /* pool blocks in use beyond the start's; -1: not alloc=pool */
 } hl_run_result_t;
 
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread
@@ -129,5 +157,19 @@ typedef struct hl_run_result {
 int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress,
                     hl_run_result_t *r, char *err, size_t errlen);
 void hl_run_result_free(hl_run_result_t *r);
+
+/* ---- the object runtime around a run (bench/objects.c) ------------------- */
+static inline bool hl_workload_uses_objects(const hl_workload_t *wl) {
+  return (wl->uses & HL_OPT_BIT(HL_OPT_RC)) != 0;
+}
+/* Bad input for an object workload (threads>1 without a GIL): -1 + message. */
+int hl_objects_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen);
+/* Before setup: hl_runtime_init (the allocator is already up). */
+int hl_objects_begin(const hl_config_t *c, char *err, size_t errlen);
+/* In each worker, when work() returns: its free lists and counters. */
+void hl_objects_worker_done(void);
+/* After teardown: hl_runtime_fini, the statistics, the leak check (-1 with
+ * a message when an object or a pool block is still allocated). */
+int hl_objects_end(hl_run_result_t *r, char *err, size_t errlen);
 
 #endif /* HL_WORKLOAD_H */

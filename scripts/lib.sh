@@ -1,11 +1,12 @@
 # Shared by scripts/test and scripts/bench: Debian packages and the build.
 # Sourced, not run.
 
-# The Debian packages heaplab needs to build, test and plot.
+# The Debian packages heaplab needs to build, test and plot
+# (libpython3.11-dev: python3-embed.pc, for heaplab-micro's CPython twins).
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
-             clang-14 libclang-rt-14-dev)
+             libpython3.11-dev clang-14 libclang-rt-14-dev)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):

@@ -7,7 +7,9 @@ runs.jsonl: one heaplab JSON result per line. Runs are grouped by workload and
 by every option except seed; each group reports the median of its runs, the
 min-max range, and the ratio of its median throughput to the first group of
 the same workload (the baseline configuration).
-micro.json: Google Benchmark's JSON output.
+micro*.json: Google Benchmark's JSON output; where one holds both heaplab_X
+and cpython_X benchmarks (heaplab's objects and CPython's C API), a table
+sets each pair side by side.
 """
 import json
 import statistics
@@ -70,6 +72,9 @@ def workloads(path):
             if coll:
                 rss += f"/{statistics.median(coll) / 2**20:.0f}"
 
+            objs = [r["objects"] for r in rs if "objects" in r]
+            fl = (f"{statistics.median(100 * o['freelist_hits'] / max(1, o['allocated'] + o['freelist_hits']) for o in objs):.0f}"
+                  if objs else "-")
             rows.append([label(cfg, opts),
                          len(rs),
                          f"{med / 1e6:.2f}",
@@ -78,13 +83,15 @@ def workloads(path):
                          f"{lat('p50'):.0f}", f"{lat('p99'):.0f}", f"{lat('p999'):.0f}",
                          f"{statistics.median(r['peak_rss_bytes'] for r in rs) / 2**20:.1f}",
                          rss,
-                         f"{statistics.median(r['page_faults_minor'] for r in rs):.0f}"])
+                         f"{statistics.median(r['page_faults_minor'] for r in rs):.0f}",
+                         fl])
         m = rs[0]["machine"]
         parts.append(f"## {wl}\n\nmachine: {m['cpu']}, {m['cores']} cores, "
                      f"{m['numa_nodes']} NUMA node(s); commit {rs[0]['commit'][:12]}\n\n" +
                      table(["config", "runs", "Mops/s (median)", "min-max", "ratio",
                             "p50 ns", "p99 ns", "p99.9 ns", "peak RSS MiB",
-                            "RSS before/frag/freed[/collected] MiB", "minor faults"], rows))
+                            "RSS before/frag/freed[/collected] MiB", "minor faults",
+                            "free-list hits %"], rows))
     return "\n\n".join(parts)
 
 
@@ -101,6 +108,32 @@ def micro(path):
             table(["benchmark", "ns/op", "iterations", "one op is"], rows))
 
 
+def ns_per_op(b):
+    return b["cpu_time"] * {"ns": 1, "us": 1e3, "ms": 1e6, "s": 1e9}[b.get("time_unit", "ns")]
+
+
+def micro_vs_cpython(path):
+    """heaplab_X beside cpython_X (bench/micro/micro_obj.c, micro_cpython.c)."""
+    data = json.loads(path.read_text())
+    by = {b["name"].split("/")[0]: b for b in data["benchmarks"]}
+    rows = []
+    for name, b in by.items():
+        if not name.startswith("heaplab_"):
+            continue
+        op = name[len("heaplab_"):]
+        py = by.get("cpython_" + op)
+        h = ns_per_op(b)
+        rows.append([op, f"{h:.2f}", f"{ns_per_op(py):.2f}" if py else "-",
+                     f"{h / ns_per_op(py):.2f}" if py else "-", b.get("label", "")])
+    if not any(r[2] != "-" for r in rows):
+        return None
+    ctx = data.get("context", {})
+    return (f"## objects: heaplab beside CPython {ctx.get('cpython', '?')} "
+            f"(alloc={ctx.get('heaplab_alloc', '?')}, freelists={ctx.get('heaplab_freelists', '?')}, "
+            f"immortal={ctx.get('heaplab_immortal', '?')}; CPU ns per op; ratio < 1: heaplab faster)\n\n" +
+            table(["operation", "heaplab ns", "CPython ns", "ratio", "heaplab op"], rows))
+
+
 def main():
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
         sys.exit(__doc__)
@@ -110,6 +143,9 @@ def main():
         out.append(workloads(d / "runs.jsonl"))
     for m in sorted(d.glob("micro*.json")):
         out.append(micro(m))
+        side = micro_vs_cpython(m)
+        if side:
+            out.append(side)
     print("\n\n".join(out))
 
 

@@ -28,6 +28,18 @@ typedef struct hl_micro {
 extern const hl_micro_t hl_micros[];
 extern const unsigned hl_micro_count;
 
+/* The object layer's (micro_obj.c) and their CPython twins (micro_cpython.c,
+ * built when HL_HAVE_CPYTHON). */
+extern const hl_micro_t hl_micros_obj[];
+extern const unsigned hl_micro_obj_count;
+extern const hl_micro_t hl_micros_cpython[];
+extern const unsigned hl_micro_cpython_count;
+
+/* The configuration the shim resolved (micro_obj.c restarts the runtime
+ * from it with immortal changed). */
+struct hl_config;
+extern const struct hl_config *hl_micro_config;
+
 #ifdef __cplusplus
 }
 #endif

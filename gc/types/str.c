@@ -81,7 +81,7 @@ int hli_str_init(void) {
 void hli_str_fini(void) {
   if (!interned) return;
   hl_dict_t *d = (hl_dict_t *)interned;
-  size_t n = d->keys ? d->keys->nentries : 0;
+  size_t n = d->keys ? d->keys->nentries : 0;   /* no table before the first interning */
   hl_object_t **immortals = NULL;
   size_t nimm = 0;
   if (hl_rc_config.immortal && n) {

@@ -1,0 +1,90 @@
+/* The object runtime around one run of an object workload (one whose uses
+ * include HL_OPT_BIT(HL_OPT_RC)), and the leak check after it.
+ *
+ * The runner calls, in order:
+ *   hl_objects_begin         before setup: hl_runtime_init (the allocator is
+ *                            already up, so the runtime leaves it to the runner)
+ *   hl_objects_worker_done   in each worker, when work() returns: its free
+ *                            lists go back to the allocator, its counters into
+ *                            the process totals
+ *   hl_objects_end           after teardown: hl_runtime_fini, then the check
+ *
+ * The check is a bug detector, not a statistic: a workload releases every
+ * object it made, and hl_runtime_fini drops the runtime's own (interned
+ * strings, the empty tuple, the main thread's free lists), so afterwards
+ *   allocated == freed                            (every allocator)
+ *   blocks_in_use == the count before init        (alloc=pool)
+ * where blocks_in_use leaves out the free blocks that thread caches hold
+ * (magazines) or that wait on a heap's remote-free stack: they are free,
+ * only not back in their pool yet. A difference fails the run (exit 1).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "workload.h"
+
+static int64_t blocks_before = -1;
+static hl_obj_stats_t stats_before;   /* the totals are per process */
+
+/* Pool blocks handed out to the program, not counting free blocks parked in
+ * thread caches; -1 when the allocator is not heaplab's pools. */
+static int64_t pool_blocks_in_use(void) {
+  if (hl_alloc_state.kind != HL_ALLOC_POOL) return -1;
+  hl_alloc_stats_t *s = calloc(1, sizeof *s);
+  if (!s) return -1;
+  hl_alloc_stats(s);
+  int64_t n = (int64_t)s->blocks_in_use - (int64_t)s->tcache_blocks - (int64_t)s->remote_pending;
+  free(s);
+  return n;
+}
+
+int hl_objects_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen) {
+  if (!hl_workload_uses_objects(wl)) return 0;
+  if (!HL_HAVE_GIL && c->threads > 1) {
+    char rc[16];
+    hl_config_format(c, HL_OPT_RC, rc, sizeof rc);
+    snprintf(err, errlen,
+             "option 'threads': value '%u' is not available yet for object workloads (%s): "
+             "rc=%s counts references with plain increments, correct only under the GIL, "
+             "which is not built yet; accepted now: 1",
+             c->threads, wl->name, rc);
+    return -1;
+  }
+  return 0;
+}
+
+int hl_objects_begin(const hl_config_t *c, char *err, size_t errlen) {
+  blocks_before = pool_blocks_in_use();
+  hl_obj_stats(&stats_before);
+  return hl_runtime_init(c, err, errlen);
+}
+
+void hl_objects_worker_done(void) { hl_freelists_clear(); }
+
+int hl_objects_end(hl_run_result_t *r, char *err, size_t errlen) {
+  hl_runtime_fini();
+  hl_obj_stats_t now;
+  hl_obj_stats(&now);
+  r->objects = (hl_obj_stats_t){
+    .allocated = now.allocated - stats_before.allocated,
+    .freed = now.freed - stats_before.freed,
+    .freelist_hits = now.freelist_hits - stats_before.freelist_hits,
+    .freelist_puts = now.freelist_puts - stats_before.freelist_puts,
+    .finalizers_run = now.finalizers_run - stats_before.finalizers_run,
+    .weakref_callbacks = now.weakref_callbacks - stats_before.weakref_callbacks,
+    .trash_deferred = now.trash_deferred - stats_before.trash_deferred};
+  r->objects_valid = true;
+  r->leaked_objects = r->objects.allocated - r->objects.freed;
+  int64_t after = pool_blocks_in_use();
+  r->leaked_blocks = after < 0 || blocks_before < 0 ? -1 : after - blocks_before;
+  if (r->leaked_objects != 0 || r->leaked_blocks > 0) {
+    snprintf(err, errlen,
+             "leak: after hl_runtime_fini %llu object(s) are still allocated "
+             "(%llu allocated, %llu freed) and %lld pool block(s) more than before "
+             "hl_runtime_init are in use (-1: not alloc=pool)",
+             (unsigned long long)r->leaked_objects, (unsigned long long)r->objects.allocated,
+             (unsigned long long)r->objects.freed, (long long)r->leaked_blocks);
+    return -1;
+  }
+  return 0;
+}

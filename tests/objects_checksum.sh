@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Object workloads compute the same checksum in every mode: the free lists,
+# immortality, the allocator and its thread caches change how objects are
+# made and freed, never what the program computes. Each run also passes the
+# runner's leak check (exit 1 otherwise).
+# usage: objects_checksum.sh PATH/heaplab
+set -euo pipefail
+heaplab=$1
+modes=("--alloc=pool --freelists=on --immortal=off"
+       "--alloc=pool --freelists=off --immortal=on"
+       "--alloc=pool --tcache=heap --freelists=on --immortal=on"
+       "--alloc=system --freelists=off --immortal=off")
+fail=0
+for wl in binary-trees binary-trees-inst churn; do
+  first=
+  for m in "${modes[@]}"; do
+    # shellcheck disable=SC2086
+    sum=$("$heaplab" run "$wl" $m --scale=1 --seed=7 2>/dev/null |
+          sed -n 's/.*"checksum":"\([0-9a-f]*\)".*/\1/p')
+    if [ -z "$sum" ]; then echo "FAIL $wl $m: no result"; fail=1; continue; fi
+    echo "$wl $m: $sum"
+    if [ -z "$first" ]; then first=$sum
+    elif [ "$sum" != "$first" ]; then echo "FAIL $wl $m: checksum $sum, first mode gave $first"; fail=1; fi
+  done
+done
+# binary-trees and binary-trees-inst count the same nodes
+exit $fail
