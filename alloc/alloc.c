@@ -7,6 +7,10 @@
  * block, so a pointer from the raw layer or from the C library itself goes
  * back where it came from.
  *
+ * free and realloc find the block's pool and size class in the radix map's
+ * entry (a pool tag, alloc_internal.h), so none of them reads the pool
+ * header to learn the class.
+ *
  * tcache=none: one instance behind one lock when the configuration runs more
  * than one thread (obmalloc under a GIL is this, with the GIL as the lock);
  * with one thread, no lock at all. tcache=magazine and tcache=heap put a
@@ -42,8 +46,11 @@ hl_alloc_state_t hl_alloc_state;
 typedef enum { FAST_NONE, FAST_DIRECT, FAST_MAGAZINE, FAST_HEAP } fast_t;
 
 static hl_pools_t pools;            /* tcache=none|magazine: the shared instance */
-static size_t threshold;            /* copy of pools.g.threshold, read first */
+static size_t threshold;            /* copy of pools.g.threshold */
 static unsigned align_shift;        /* copy of pools.g.align_shift */
+/* hl_pool_malloc's mode test and size test in one comparison: threshold for
+ * the fast path in use, 0 for the others (so that n - 1 < limit fails). */
+static size_t limit_magazine, limit_heap, limit_direct;
 static hl_tcache_t tcache;
 static bool locked;
 static fast_t fast;
@@ -117,10 +124,6 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
   case HL_ALLOC_POOL: {
     hl_geometry_t g;
     if ((rc = geometry_of(c, &g, err, errlen)) != 0) return rc;
-    if ((rc = hl_radix_init(g.arena_shift)) != 0) {
-      snprintf(err, errlen, "the radix tree is set up for another arena size in this process");
-      return rc;
-    }
     bool madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE;
     uint64_t decay_ns = c->arena_decay_ms * 1000000u;
     if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024, decay_ns, madvise)) != 0) {
@@ -128,22 +131,28 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
       return rc;
     }
     tcache = c->tcache;
+    /* the magazines share the instance whatever the thread count */
+    locked = c->threads > 1 || tcache == HL_TCACHE_MAGAZINE;
+    fast = c->alloc_debug ? FAST_NONE
+         : tcache == HL_TCACHE_MAGAZINE ? FAST_MAGAZINE
+         : tcache == HL_TCACHE_HEAP ? FAST_HEAP
+         : locked ? FAST_NONE : FAST_DIRECT;
+    /* free() dispatches on these bits of the tag (alloc_internal.h) */
+    pools.tag_bits = fast == FAST_MAGAZINE ? HLI_TAG_MAGAZINE
+                   : fast == FAST_DIRECT ? HLI_TAG_DIRECT : 0;
     if (tcache != HL_TCACHE_NONE &&
         (rc = hli_tcache_init(tcache, &pools, &lock, &g, (size_t)c->tcache_kib * 1024, decay_ns,
-                              madvise)) != 0) {
+                              madvise, fast == FAST_HEAP ? HLI_TAG_HEAP : 0)) != 0) {
       hli_pools_destroy(&pools);
       snprintf(err, errlen, "cannot set up the per-thread caches");
       return rc;
     }
     threshold = g.threshold;
     align_shift = g.align_shift;
-    /* the magazines share the instance whatever the thread count */
-    locked = c->threads > 1 || tcache == HL_TCACHE_MAGAZINE;
     if (c->alloc_debug) hli_debug_enable(g.alignment);
-    fast = hli_alloc_debug ? FAST_NONE
-         : tcache == HL_TCACHE_MAGAZINE ? FAST_MAGAZINE
-         : tcache == HL_TCACHE_HEAP ? FAST_HEAP
-         : locked ? FAST_NONE : FAST_DIRECT;
+    limit_magazine = fast == FAST_MAGAZINE ? threshold : 0;
+    limit_heap = fast == FAST_HEAP ? threshold : 0;
+    limit_direct = fast == FAST_DIRECT ? threshold : 0;
     break;
   }
   default:
@@ -167,6 +176,7 @@ void hl_alloc_reset(void) {
   hli_debug_disable();
   threshold = 0;
   align_shift = 0;
+  limit_magazine = limit_heap = limit_direct = 0;
   tcache = HL_TCACHE_NONE;
   locked = false;
   fast = FAST_NONE;
@@ -178,11 +188,12 @@ const char *hl_alloc_name(void) {
 
 /* ---- the pool strategy -------------------------------------------------- */
 
-bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != NULL; }
+bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != 0; }
 
 size_t hl_pool_block_size(const void *p) {
-  if (hl_radix_get((uintptr_t)p) == NULL) return 0;
-  return hli_pool_of(&pools, p)->block_size;
+  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  if (tag == 0) return 0;
+  return hl_class_size(&pools.g, hli_tag_class(tag));
 }
 
 /* Lock order: the tcache registry, then the shared pools (tcache.c). */
@@ -209,7 +220,7 @@ void hl_alloc_fork_child(void) {
 static inline void count_raw_request(void) {
   if (tcache == HL_TCACHE_HEAP) {
     hli_heap_t *hp = hli_heap_self;   /* the heap's own counter: no lock */
-    if (hp) hp->pools.raw_requests++;
+    if (hp != &hli_no_heap) hp->pools.raw_requests++;
     return;
   }
   pools_lock();
@@ -226,8 +237,7 @@ static inline void *pools_malloc(size_t n) {
     return b ? b : hli_mag_malloc_slow(n);
   }
   case HL_TCACHE_HEAP: {
-    hli_heap_t *hp = hli_heap_self;
-    void *b = hp ? hli_pools_try_malloc(&hp->pools, n) : NULL;
+    void *b = hli_pools_try_pop(&hli_heap_self->pools, hl_size_class(&pools.g, n));
     return b ? b : hli_heap_malloc_slow(n);
   }
   case HL_TCACHE_NONE:
@@ -249,26 +259,27 @@ static inline void *pool_malloc(size_t n) {
   return hli_raw_malloc(n);
 }
 
-/* p is a block of ours, in arena ao (the radix tree said so). */
-static inline void pool_free_owned(void *p, hl_arena_t *ao) {
+/* p is a block of ours, with pool tag tag (the radix map said so). */
+static inline void pool_free_owned(void *p, uintptr_t tag) {
+  hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
   switch (tcache) {
   case HL_TCACHE_MAGAZINE:
-    if (!hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx)) hli_mag_free_slow(p);
+    if (!hli_mag_try_free(p, tag)) hli_mag_free_slow(p, tag);
     return;
   case HL_TCACHE_HEAP:
-    hli_heap_free_slow(p, ao);
+    hli_heap_free_slow(p, pool->arena);
     return;
   case HL_TCACHE_NONE:
     break;
   }
   pools_lock();
-  hli_pools_free(&pools, p);
+  hli_pools_free_in(&pools, pool, p);
   pools_unlock();
 }
 
 static inline void pool_free(void *p) {
-  hl_arena_t *ao = hl_radix_get((uintptr_t)p);
-  if (HL_LIKELY(ao != NULL)) pool_free_owned(p, ao);
+  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  if (HL_LIKELY(tag != 0)) pool_free_owned(p, tag);
   else hli_raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
 
@@ -276,10 +287,14 @@ void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
 void hli_pool_free_plain(void *p) { pool_free(p); }
 
 /* The entry points. Unless the lock or the debug hooks stand in front of the
- * pools (FAST_NONE), malloc is one test, the size-class lookup and a list
- * pop (the pool's, the magazine's or the thread heap's), and free is the
- * radix lookup and a push; every other case, and the rare states of a pool
- * or a cache, leave through one out-of-line call. */
+ * pools (FAST_NONE), malloc is one comparison (size and mode at once), the
+ * size-class index and a list pop (the magazine's, the thread heap's or the
+ * pool's), and free is the radix lookup, one test of the mode and a push;
+ * every other case, and the rare states of a pool or a cache, leave through
+ * one out-of-line call. The modes are tested in the order heap, magazine,
+ * direct in malloc (two instructions each) and magazine, heap, direct in
+ * free (one bit test each), which evens their costs out; the thread
+ * pointers are never NULL (tcache.h). */
 static HL_NOINLINE void *malloc_slow(size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_malloc(HLI_FAMILY_OBJECT, n);
   return pool_malloc(n);
@@ -293,44 +308,52 @@ static HL_NOINLINE void free_slow(void *p) {
   pool_free(p);
 }
 
-/* One mode's test each, the no-tcache single-thread path first (CPython
- * under its GIL); each fast path ends in a return or a tail call. */
+/* Not in one of our arenas: the raw layer's (NULL included), unless the
+ * hooks want to see it first. */
+static HL_NOINLINE void free_foreign(void *p) {
+  if (HL_UNLIKELY(fast == FAST_NONE)) free_slow(p);
+  else hli_raw_free(p);
+}
+
 void *hl_pool_malloc(size_t n) {
-  if (HL_UNLIKELY(n - 1 >= threshold)) return malloc_slow(n);
-  if (fast == FAST_DIRECT) {
-    void *b = hli_pools_try_malloc(&pools, n);
+  size_t k = n - 1;   /* 1..threshold becomes 0..threshold - 1; 0 wraps around */
+  if (HL_LIKELY(k < limit_heap)) {
+    void *b = hli_pools_try_pop(&hli_heap_self->pools, k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
-  if (fast == FAST_HEAP) {
-    hli_heap_t *hp = hli_heap_self;
-    void *b = HL_LIKELY(hp != NULL) ? hli_pools_try_malloc(&hp->pools, n) : NULL;
+  if (HL_LIKELY(k < limit_magazine)) {
+    void *b = hli_bin_pop(&hli_self->bins[k >> align_shift]);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
-  if (fast == FAST_MAGAZINE) {
-    void *b = hli_mag_try_malloc((unsigned)((n - 1) >> align_shift));
+  if (k < limit_direct) {
+    void *b = hli_pools_try_pop(&pools, k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
   return malloc_slow(n);
 }
 
 void hl_pool_free(void *p) {
-  if (HL_UNLIKELY(fast == FAST_NONE)) {
-    free_slow(p);
+  /* One lookup decides: ours (and the pool, class and free path), or the
+   * raw layer's. An entry of 0 has no mode bit, so the fast paths test no
+   * more than their bit. */
+  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  if (HL_LIKELY(tag & HLI_TAG_MAGAZINE)) {
+    if (HL_UNLIKELY(!hli_mag_try_free(p, tag))) hli_mag_free_slow(p, tag);
     return;
   }
-  /* one lookup decides: ours, or the raw layer's (NULL included) */
-  hl_arena_t *ao = hl_radix_get((uintptr_t)p);
-  if (HL_UNLIKELY(ao == NULL)) {
-    hli_raw_free(p);
-  } else if (fast == FAST_DIRECT) {
-    hli_pools_free(&pools, p);
-  } else if (fast == FAST_HEAP) {
-    hli_heap_t *hp = ao->owner;
-    if (HL_LIKELY(hp == hli_heap_self)) hli_pools_free(&hp->pools, p);
-    else hli_heap_free_slow(p, ao);
-  } else if (!hli_mag_try_free(p, hli_pool_of(&pools, p)->szidx)) {
-    hli_mag_free_slow(p);
+  hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
+  if (HL_LIKELY(tag & HLI_TAG_HEAP)) {
+    hli_heap_t *hp = hli_heap_self;
+    if (HL_LIKELY(pool->arena->owner == hp)) hli_pools_free_in(&hp->pools, pool, p);
+    else hli_heap_free_slow(p, pool->arena);
+    return;
   }
+  if (HL_LIKELY(tag & HLI_TAG_DIRECT)) {
+    hli_pools_free_in(&pools, pool, p);
+    return;
+  }
+  if (HL_UNLIKELY(tag == 0)) free_foreign(p);
+  else free_slow(p);   /* FAST_NONE: the lock, or the hooks */
 }
 
 void *hl_pool_calloc(size_t nelem, size_t elsize) {
@@ -349,8 +372,9 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
 void *hl_pool_realloc(void *p, size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_realloc(HLI_FAMILY_OBJECT, p, n);
   if (p == NULL) return pool_malloc(n);
-  if (hl_radix_get((uintptr_t)p) == NULL) return hli_raw_realloc(p, n);
-  size_t size = hli_pool_of(&pools, p)->block_size;
+  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  if (tag == 0) return hli_raw_realloc(p, n);
+  size_t size = hl_class_size(&pools.g, hli_tag_class(tag));
   if (n - 1 < threshold && n <= size) {
     /* Shrinking by less than a quarter: keep the block (CPython's rule, so
      * that a string trimmed by a byte does not move). */
@@ -360,7 +384,7 @@ void *hl_pool_realloc(void *p, size_t n) {
   void *q = pool_malloc(n);
   if (!q) return NULL;   /* p is untouched */
   memcpy(q, p, n < size ? n : size);
-  pool_free_owned(p, hl_radix_get((uintptr_t)p));
+  pool_free_owned(p, tag);
   return q;
 }
 

@@ -8,7 +8,7 @@
  *                  free-block list and a bump offset into never-used space
  *   hl_pools_t     one allocator instance: usedpools per class, the usable
  *                  arenas sorted by free pools, the empty arenas kept
- *   hl_radix_*     is this address inside one of our arenas? (radix.c)
+ *   hl_radix_*     which pool (and class) covers this address, if ours? (radix.c)
  *   hl_os_*        mmap, munmap, madvise (os.c)
  *
  * Files: size_class.c (geometry), os.c, raw.c, radix.c, pool.c (arenas,
@@ -51,51 +51,74 @@ void  hl_os_fail_nth_map(unsigned n);
 uint64_t hl_os_maps(void);
 uint64_t hl_os_mapped_bytes(void);
 
-/* ---- radix tree over arena addresses (radix.c) ------------------------------
- * Maps an address to the arena that covers it, or NULL, without touching the
- * memory at that address (CPython 3.10's arena_map). Keys are addr >> shift
- * with shift = log2(arena_size): arenas are aligned to their size, so one key
- * is one arena. Covers 48-bit user addresses (x86-64, arm64 with 4-level
- * tables); anything above is never ours.
- * Readers take no lock: interior nodes, once published, are never freed, and
- * a lookup of an address that is not being set or cleared concurrently sees a
+/* ---- radix map over 4 KiB grains (radix.c) -----------------------------------
+ * Maps an address to a word that the caller stored for its grain, or 0,
+ * without touching the memory at that address (CPython 3.10's arena_map,
+ * keyed by a fixed grain so that every shift is a constant). pool.c stores,
+ * for every grain of a mapped arena, the tag of the pool covering it (below).
+ * Covers 48-bit user addresses (x86-64, arm64 with 4-level tables); anything
+ * above is never ours.
+ * Readers take no lock: leaves, once published, are never freed, and a
+ * lookup of an address that is not being set or cleared concurrently sees a
  * stable answer. hl_radix_set/clear are called with the caller's lock held. */
-/* 0; -EINVAL for a shift outside 16..30 or unlike the first one accepted. */
-int   hl_radix_init(unsigned shift);
-/* 0; -ENOMEM when a node cannot be mapped; -EINVAL before init, or for a
- * base that is 0, not arena-aligned, or at or above 2^48. */
-int   hl_radix_set(uintptr_t arena_base, void *arena);
-void  hl_radix_clear(uintptr_t arena_base);
-static inline void *hl_radix_get(uintptr_t addr);
-/* Bytes of node memory the tree holds (for the statistics' overhead): the
- * mapped nodes, not the 8 KiB static top level. */
+/* Every grain of [base, base + len) maps to value. 0; -ENOMEM when a leaf
+ * cannot be mapped (no entry changed then); -EINVAL for a value of 0, or a
+ * range that is empty, not grain-aligned, holds address 0 or reaches 2^48. */
+int   hl_radix_set(uintptr_t base, size_t len, uintptr_t value);
+/* Every grain of [base, base + len) maps to 0 (a bad range is ignored). */
+void  hl_radix_clear(uintptr_t base, size_t len);
+static inline uintptr_t hl_radix_get(uintptr_t addr);
+/* Bytes of leaf memory the map holds (for the statistics' overhead): the
+ * mapped leaves, virtual (only the pages written are resident), not the
+ * static top level. */
 size_t hl_radix_bytes(void);
 
-/* The tree's state, for the inline lookup; written by radix.c only. */
+/* The map's shape, for the inline lookup (radix.c explains it). */
 #define HLI_RADIX_ADDR_BITS 48
-#define HLI_RADIX_TOP_BITS 10
-typedef struct hli_radix_geo {
-  unsigned shift;                   /* log2 of the arena size */
-  unsigned mid_shift;               /* shift + leaf bits */
-  uintptr_t mid_mask, leaf_mask;    /* slots per node - 1 */
-  size_t mid_bytes, leaf_bytes;     /* node sizes, page-rounded */
-} hli_radix_geo_t;
-extern HL_INTERNAL void *hli_radix_top[(uintptr_t)1 << HLI_RADIX_TOP_BITS];
-extern HL_INTERNAL hli_radix_geo_t hli_radix_geo;
+#define HLI_RADIX_GRAIN_SHIFT 12
+#define HLI_RADIX_TOP_SHIFT 28
+#define HLI_RADIX_TOP_LEN ((uintptr_t)1 << (HLI_RADIX_ADDR_BITS - HLI_RADIX_TOP_SHIFT))
+#define HLI_RADIX_LEAF_LEN ((uintptr_t)1 << (HLI_RADIX_TOP_SHIFT - HLI_RADIX_GRAIN_SHIFT))
+extern HL_INTERNAL void **hli_radix_top[HLI_RADIX_TOP_LEN];
 
-static inline void *hl_radix_get(uintptr_t addr) {
-  uintptr_t i = addr >> (HLI_RADIX_ADDR_BITS - HLI_RADIX_TOP_BITS);
+static inline uintptr_t hl_radix_get(uintptr_t addr) {
+  uintptr_t i = addr >> HLI_RADIX_TOP_SHIFT;
   /* one comparison bounds the array and rejects every address >= 2^48 */
-  if (HL_UNLIKELY(i >= ((uintptr_t)1 << HLI_RADIX_TOP_BITS))) return NULL;
-  /* Acquire, all three: pair with the CAS that published each node and with
-   * hl_radix_set's release of the entry (radix.c explains). */
-  void **mid = hl_atomic_load_acquire_ptr(&hli_radix_top[i]);
-  if (mid == NULL) return NULL;
-  void **leaf = hl_atomic_load_acquire_ptr(
-      &mid[(addr >> hli_radix_geo.mid_shift) & hli_radix_geo.mid_mask]);
-  if (leaf == NULL) return NULL;
-  return hl_atomic_load_acquire_ptr(&leaf[(addr >> hli_radix_geo.shift) & hli_radix_geo.leaf_mask]);
+  if (HL_UNLIKELY(i >= HLI_RADIX_TOP_LEN)) return 0;
+  /* Acquire, both: pair with the CAS that published the leaf and with
+   * hl_radix_set's release of the entry (radix.c explains). On x86-64 both
+   * are plain loads. */
+  void **leaf = hl_atomic_load_acquire_ptr((void *const *)&hli_radix_top[i]);
+  if (leaf == NULL) return 0;
+  return (uintptr_t)hl_atomic_load_acquire_ptr(
+      &leaf[(addr >> HLI_RADIX_GRAIN_SHIFT) & (HLI_RADIX_LEAF_LEN - 1)]);
 }
+
+/* Pool tags: what pool.c stores for each grain of a mapped arena. A pool is
+ * at least one grain and aligned to its size, so its address has 12 zero low
+ * bits; the size class goes into bits 4..10 as idx * 16, the byte offset of
+ * a 16-byte record in an array indexed by class (the magazines' bins), so
+ * that the magazine free indexes its bin with one AND. Bits 0..2 name the
+ * free fast path of the instance that owns the pool (hl_pools_t.tag_bits,
+ * set by alloc.c and tcache.c), so that free() dispatches on the word it has
+ * just loaded rather than on a global, and an entry of 0 (not ours) has
+ * neither bit. A tag is never 0. */
+#define HLI_TAG_MAGAZINE ((uintptr_t)1)    /* the shared pools behind magazines */
+#define HLI_TAG_HEAP ((uintptr_t)2)        /* a thread heap's pools */
+#define HLI_TAG_DIRECT ((uintptr_t)4)      /* the shared pools, one thread, no lock */
+#define HLI_TAG_CLASS_SHIFT 4
+#define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
+static inline uintptr_t hli_tag_make(uintptr_t pool, unsigned idx) {
+  return pool | ((uintptr_t)idx << HLI_TAG_CLASS_SHIFT);
+}
+static inline uintptr_t hli_tag_pool(uintptr_t tag) {
+  return tag & ~(((uintptr_t)1 << HLI_RADIX_GRAIN_SHIFT) - 1);
+}
+static inline unsigned hli_tag_class(uintptr_t tag) {
+  return (unsigned)((tag & HLI_TAG_CLASS_MASK) >> HLI_TAG_CLASS_SHIFT);
+}
+/* idx * 16: the offset of class idx's record in an array of 16-byte ones */
+static inline uintptr_t hli_tag_class_x16(uintptr_t tag) { return tag & HLI_TAG_CLASS_MASK; }
 
 /* ---- geometry (size_class.c) -------------------------------------------- */
 #define HL_MAX_CLASSES 128          /* threshold / alignment, at most */

@@ -74,7 +74,7 @@
  *
  * What cannot be checked without reading memory that may not be mapped:
  *   - For a pointer inside one of the pool's arenas, the header is read only
- *     when it lies in the same arena (the radix tree says so without reading
+ *     when it lies in the same pool (the radix map says so without reading
  *     the memory), so a bad pointer there is always reported. Any other
  *     pointer is trusted to have a readable header in front of it, as CPython
  *     trusts it: a pointer that never came from heaplab may fault instead of
@@ -267,15 +267,16 @@ static dbg_header_t *check(bool realloc_op, hli_family_t used, void *p) {
   uintptr_t a = (uintptr_t)p;
   if (a < LOW_ADDRESSES || a % 8 != 0)
     report(E_FOREIGN, realloc_op, used, p, NULL, false, false);
-  void *arena = hl_radix_get(a);
-  if (arena && hl_radix_get(a - header_size) != arena)
+  /* the pool's tag: the same for every byte of the pool, 0 outside ours */
+  uintptr_t pool = hl_radix_get(a);
+  if (pool && hl_radix_get(a - header_size) != pool)
     report(E_FOREIGN, realloc_op, used, p, NULL, false, false);
   dbg_header_t *h = header_of(p);
   if (h->magic != magic_of(p)) report(E_FOREIGN, realloc_op, used, p, NULL, true, false);
-  /* Inside an arena, the trailing guard must be too (no fault reading it);
+  /* Inside a pool, the trailing guard must be too (no fault reading it);
    * elsewhere the size is trusted, like the header. */
   bool size_ok = h->size <= (size_t)PTRDIFF_MAX &&
-                 (!arena || hl_radix_get(a + h->size + TRAIL - 1) == arena);
+                 (!pool || hl_radix_get(a + h->size + TRAIL - 1) == pool);
   if (!all_bytes(h->guard, LEAD, FORBIDDEN))
     report(E_UNDERRUN, realloc_op, used, p, h, true, size_ok);
   if (h->family & FREED_MARK) report(E_FREED, realloc_op, used, p, h, true, size_ok);

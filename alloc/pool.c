@@ -148,11 +148,21 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
     h->arenas_discarded++;
     return;
   }
-  hl_radix_clear(ao->base);
+  hl_radix_clear(ao->base, h->g.arena_size);
   hl_os_unmap((void *)ao->base, h->g.arena_size);
   ao->base = 0;
   ao->nextarena = h->spare_objects;
   h->spare_objects = ao;
+}
+
+/* Every grain of a new arena maps to its pool's tag (class 0 until the pool
+ * is first used): from here on the arena is ours to free(). 0 or -ENOMEM. */
+static int map_pools(hl_pools_t *h, uintptr_t base) {
+  for (uintptr_t pa = base; pa < base + h->g.arena_size; pa += h->g.pool_size) {
+    int rc = hl_radix_set(pa, h->g.pool_size, hli_tag_make(pa, 0) | h->tag_bits);
+    if (rc != 0) return rc;
+  }
+  return 0;
 }
 
 /* Maps (or revives) an arena and makes it the only usable one: called only
@@ -174,7 +184,8 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
     /* the mapping thread's NUMA node, when there is more than one; a
      * refusal costs locality, never correctness */
     (void)hl_os_bind_local(base, h->g.arena_size);
-    if (hl_radix_set(ao->base, ao) != 0) {
+    if (map_pools(h, ao->base) != 0) {
+      hl_radix_clear(ao->base, h->g.arena_size);
       hl_os_unmap(base, h->g.arena_size);
       goto fail;
     }
@@ -294,6 +305,12 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
   size_t size = hl_class_size(&h->g, idx), over = h->g.pool_overhead;
   pool->szidx = idx;
+  /* The free paths find the class in the tag. The leaf exists (map_pools
+   * wrote this pool's entries), so this cannot fail. */
+  int rc = hl_radix_set((uintptr_t)pool, h->g.pool_size,
+                        hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
+  HL_ASSERT(rc == 0);
+  (void)rc;
   pool->block_size = (uint32_t)size;
   pool->capacity = (uint32_t)((h->g.pool_size - over) / size);
   pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
@@ -344,7 +361,10 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
   return taken;
 }
 
-void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full) {
+void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
+  /* a pool that was not full had a list (its last block ends it, with the
+   * virgin space behind it counted apart), so the block pushed has a next */
+  bool was_full = pool->freeblock->next == NULL;
   if (pool->ref != 0) {
     /* was full: back on usedpools, at the front, so that it fills up again
      * before emptier pools do */
@@ -396,12 +416,12 @@ void hli_pools_trim(hl_pools_t *h) {
 void hli_pools_destroy(hl_pools_t *h) {
   for (hl_arena_t *ao = h->all_arenas, *next; ao; ao = next) {
     next = ao->allnext;
-    hl_radix_clear(ao->base);
+    hl_radix_clear(ao->base, h->g.arena_size);
     hl_os_unmap((void *)ao->base, h->g.arena_size);
   }
   for (hl_arena_t *ao = h->dormant, *next; ao; ao = next) {
     next = ao->nextarena;
-    hl_radix_clear(ao->base);
+    hl_radix_clear(ao->base, h->g.arena_size);
     hl_os_unmap((void *)ao->base, h->g.arena_size);
   }
   /* the descriptor pages are not tracked one by one; they stay mapped (a few
@@ -491,7 +511,13 @@ int hli_pools_validate(const hl_pools_t *h) {
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     narenas++;
     CHECK(ao->base % g->arena_size == 0 && !ao->discarded);
-    CHECK(hl_radix_get(ao->base) == ao && hl_radix_get(ao->base + g->arena_size - 1) == ao);
+    /* every grain maps to its pool; a used or full pool's tag has its class */
+    for (uintptr_t pa = ao->base; pa < ao->base + g->arena_size; pa += g->pool_size) {
+      uintptr_t tag = hl_radix_get(pa), last = hl_radix_get(pa + g->pool_size - 1);
+      CHECK(hli_tag_pool(tag) == pa && last == tag);
+      if (pa < ao->pool_address && ((const hl_pool_t *)pa)->ref > 0)
+        CHECK(hli_tag_class(tag) == ((const hl_pool_t *)pa)->szidx);
+    }
     if (ao->nfreepools) with_free++;
     /* free pools: the list plus never-used pools */
     size_t nfree = (ao->base + g->arena_size - ao->pool_address) / g->pool_size;

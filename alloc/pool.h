@@ -28,6 +28,7 @@ typedef struct hl_pools {
   unsigned nempty;                   /* empty arenas on usable_arenas */
   uint64_t decay_ns;                 /* beyond keep_empty, an empty arena lives this long */
   void *owner;                       /* copied into each arena (tcache=heap) */
+  uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
   bool release_madvise;
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
@@ -49,7 +50,9 @@ HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
  * b (so that the fast path ends in a tail call and saves no register). */
 HL_NOINLINE __attribute__((returns_nonnull)) void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool,
                                                                     void *b);
-HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool, bool was_full);
+/* After a free pushed a block onto pool's list and dropped its ref: the pool
+ * became empty, or was full (the block pushed is then the list's only one). */
+HL_NOINLINE void  hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool);
 /* Adds the instance's figures to s (zero it first; several instances add
  * up: tcache=heap). */
 void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s);
@@ -64,17 +67,21 @@ static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
   return (hl_pool_t *)((uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
 }
 
-/* The fast path: pop the free list of the first used pool of n's class.
- * NULL when the class has no used pool: the caller takes a slow path.
- * n in 1..threshold. */
-static inline void *hli_pools_try_malloc(hl_pools_t *h, size_t n) {
-  hl_pool_t *pool = h->usedpools[hl_size_class(&h->g, n)];
+/* The fast path: pop the free list of the first used pool of class idx.
+ * NULL when the class has no used pool: the caller takes a slow path. */
+static inline void *hli_pools_try_pop(hl_pools_t *h, size_t idx) {
+  hl_pool_t *pool = h->usedpools[idx];
   if (HL_UNLIKELY(pool == NULL)) return NULL;
   /* A pool on usedpools always has a free block (see hl_pool_t). */
   hl_block_t *b = pool->freeblock;
   pool->ref++;
   if (HL_UNLIKELY((pool->freeblock = b->next) == NULL)) return hli_pools_extend(h, pool, b);
   return b;
+}
+
+/* The same for n in 1..threshold. */
+static inline void *hli_pools_try_malloc(hl_pools_t *h, size_t n) {
+  return hli_pools_try_pop(h, hl_size_class(&h->g, n));
 }
 
 /* n in 1..threshold. NULL only when the OS refuses a new arena. */
@@ -84,18 +91,22 @@ static inline void *hli_pools_malloc(hl_pools_t *h, size_t n) {
   return hli_pools_malloc_slow(h, hl_size_class(&h->g, n));
 }
 
-/* p must be a block of this instance (the caller asked the radix tree). */
-static inline void hli_pools_free(hl_pools_t *h, void *p) {
-  hl_pool_t *pool = hli_pool_of(h, p);
+/* p must be a block of pool, a pool of this instance (the caller asked the
+ * radix map). */
+static inline void hli_pools_free_in(hl_pools_t *h, hl_pool_t *pool, void *p) {
   hl_block_t *b = p, *last = pool->freeblock;
   HL_ASSERT(pool->ref > 0);
   b->next = last;
   pool->freeblock = b;
-  pool->ref--;
-  /* last == NULL: the pool was full and goes back on usedpools; ref == 0:
-   * it is empty and goes back to its arena. Both rare. */
-  if (HL_LIKELY(last != NULL && pool->ref != 0)) return;
-  hli_pools_free_slow(h, pool, last == NULL);
+  /* ref == 0: the pool is empty and goes back to its arena; last == NULL:
+   * it was full and goes back on usedpools. Both rare. */
+  if (HL_UNLIKELY(--pool->ref == 0) || HL_UNLIKELY(last == NULL))
+    hli_pools_free_slow(h, pool);
+}
+
+/* p must be a block of this instance. */
+static inline void hli_pools_free(hl_pools_t *h, void *p) {
+  hli_pools_free_in(h, hli_pool_of(h, p), p);
 }
 
 #endif /* HL_POOL_H */

@@ -58,7 +58,8 @@
  * alloc=pool (HEAPLAB_ALLOC=anything else is reported and ignored) and
  * threads > 1, so that hl_alloc_init puts the pools behind their lock: the
  * host may start threads at any time. Unless HEAPLAB_TCACHE says otherwise,
- * tcache=magazine. HEAPLAB_CONFIG files are not read
+ * tcache=magazine, arena-keep-kib=1024 and arena-decay-ms=10 (see
+ * load_environment). HEAPLAB_CONFIG files are not read
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
  * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
@@ -229,6 +230,15 @@ static void load_environment(void) {
    * magazines, measured the fastest of the three modes under this library
    * (bench/compare_preload.py); HEAPLAB_TCACHE=none|heap still chooses. */
   if (cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) cfg.tcache = HL_TCACHE_MAGAZINE;
+  /* A host's peak RSS counts every empty arena kept resident: the driver's
+   * 4 MiB of hysteresis and 100 ms of decay cost CPython about 5 MiB of
+   * peak (bench/compare_preload.py), while a short decay alone still lets
+   * a program that empties and refills its heap within milliseconds (a
+   * round of alloc-lifo) reuse its arenas. So by default one arena is kept
+   * and the rest go back after 10 ms (mimalloc's purge delay is 10 ms too);
+   * HEAPLAB_ARENA_KEEP_KIB and HEAPLAB_ARENA_DECAY_MS still choose. */
+  if (cfg.source[HL_OPT_ARENA_KEEP_KIB] == HL_SRC_DEFAULT) cfg.arena_keep_kib = 1024;
+  if (cfg.source[HL_OPT_ARENA_DECAY_MS] == HL_SRC_DEFAULT) cfg.arena_decay_ms = 10;
 }
 
 /* ---- set-up ------------------------------------------------------------- */

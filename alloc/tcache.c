@@ -6,15 +6,26 @@
  * tcache=magazine (tcmalloc's thread caches: Ghemawat and Menage, "TCMalloc:
  * Thread-Caching Malloc", 2007; the magazine layer of Bonwick and Adams,
  * USENIX 2001). Each thread keeps, per size class, a LIFO list of free
- * blocks, bounded so that all its lists together hold at most the byte
- * budget (--tcache-kib): class c of size s may hold budget / (classes * s)
- * blocks. malloc pops; an empty list refills with half its bound from the
- * shared pools under their lock (one lock round trip per batch). free pushes
- * onto the freeing thread's list, whichever thread allocated the block (a
- * cross-thread free is an ordinary free here: nothing is lost, the block
- * merely changes caches); a full list first sends half its bound back to the
- * pools under the lock. The pools behind the magazines are obmalloc's, so
- * empty pools and arenas still go back to the OS once the blocks come back.
+ * blocks with a bound, max. malloc pops; an empty list refills with a batch
+ * from the shared pools under their lock (one lock round trip per batch).
+ * free pushes onto the freeing thread's list, whichever thread allocated
+ * the block (a cross-thread free is an ordinary free here: nothing is lost,
+ * the block merely changes caches); a full list first sends a batch back to
+ * the pools under the lock. The pools behind the magazines are obmalloc's,
+ * so empty pools and arenas still go back to the OS once the blocks come
+ * back.
+ *
+ * The bounds adapt to demand (tcmalloc's "slow start", ThreadCache::
+ * FetchFromCentralCache and ListTooLong): a list starts with max = 1; each
+ * refill raises max by 1 while it is below the class's batch, then by a
+ * whole batch, so a class that keeps running dry soon holds its working set
+ * and a class used once holds almost nothing. A list that keeps overflowing
+ * (more than 3 times since its bound last moved) loses a batch of bound.
+ * The byte budget (--tcache-kib) holds for all lists together: a thread
+ * keeps sum(max * size) <= budget, and a raise that does not fit first cuts
+ * the bounds of other classes that are not using them (max above count),
+ * round robin; if none can give, the bound stays. A batch is 8 KiB of
+ * blocks, 2 to 64 of them (tcmalloc's num_objects_to_move, smaller).
  *
  * tcache=heap (mimalloc's thread-local heaps and sharded free lists: Leijen,
  * Zorn and de Moura, "Mimalloc: Free List Sharding in Action", APLAS 2019).
@@ -57,8 +68,16 @@
 #include <pthread.h>
 #include <string.h>
 
-__thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec")));
-__thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec")));
+hli_thread_t hli_no_thread;
+hli_heap_t hli_no_heap;
+__thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec"))) = &hli_no_thread;
+__thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec"))) = &hli_no_heap;
+
+/* The calling thread's cache, or NULL when it has none yet. */
+static inline hli_thread_t *thread_self(void) {
+  hli_thread_t *t = hli_self;
+  return t != &hli_no_thread ? t : NULL;
+}
 
 static struct {
   hl_tcache_t mode;
@@ -68,7 +87,9 @@ static struct {
   size_t budget;                  /* bytes per thread */
   uint64_t decay_ns;
   bool madvise;
-  uint32_t bin_max[HL_MAX_CLASSES];
+  uintptr_t heap_tag_bits;        /* for every heap's pools: its tags' free path */
+  uint32_t batch[HL_MAX_CLASSES];  /* magazine: blocks per refill or flush */
+  uint32_t cap[HL_MAX_CLASSES];    /* magazine: the largest max, budget / size */
   uint64_t epoch;                 /* collect requests so far (atomic) */
   uint64_t refills, flushes;      /* magazine batches (atomic, slow path) */
   uint64_t remote_frees;          /* heap: frees pushed to another heap (atomic) */
@@ -93,7 +114,8 @@ static void *registry_object(size_t size) {
 }
 
 int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
-                    const hl_geometry_t *g, size_t budget_bytes, uint64_t decay_ns, bool madvise) {
+                    const hl_geometry_t *g, size_t budget_bytes, uint64_t decay_ns, bool madvise,
+                    uintptr_t heap_tag_bits) {
   HL_ASSERT(mode != HL_TCACHE_NONE);
   if (pthread_once(&exit_key_once, make_exit_key) != 0) return -EAGAIN;
   tc.mode = mode;
@@ -103,14 +125,28 @@ int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
   tc.budget = budget_bytes;
   tc.decay_ns = decay_ns;
   tc.madvise = madvise;
+  tc.heap_tag_bits = heap_tag_bits;
   for (unsigned i = 0; i < g->nclasses; i++) {
-    size_t m = budget_bytes / ((size_t)g->nclasses * hl_class_size(g, i));
-    tc.bin_max[i] = (uint32_t)(m < 1 ? 1 : m > 4096 ? 4096 : m);
+    size_t size = hl_class_size(g, i);
+    size_t b = 8192 / size, cap = budget_bytes / size;
+    tc.batch[i] = (uint32_t)(b < 2 ? 2 : b > 64 ? 64 : b);
+    tc.cap[i] = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
   }
   return 0;
 }
 
 /* ---- threads -------------------------------------------------------------- */
+
+/* Every bound back to its start (1, or 0 where one block is over budget). */
+static void bounds_reset(hli_thread_t *t) {
+  t->max_bytes = 0;
+  for (unsigned i = 0; i < tc.g.nclasses; i++) {
+    uint32_t m = tc.cap[i] > 0 ? 1 : 0;
+    hl_atomic_store_relaxed_u32(&t->bins[i].max, m);
+    t->overages[i] = 0;
+    t->max_bytes += m * hl_class_size(&tc.g, i);
+  }
+}
 
 static hli_thread_t *thread_register(void) {
   hl_spinlock_lock(&reg_lock);
@@ -119,7 +155,7 @@ static hli_thread_t *thread_register(void) {
   hl_spinlock_unlock(&reg_lock);
   if (!t && !(t = registry_object(sizeof *t))) return NULL;
   memset(t, 0, sizeof *t);
-  for (unsigned i = 0; i < tc.g.nclasses; i++) t->bins[i].max = tc.bin_max[i];
+  bounds_reset(t);
   t->epoch = hl_atomic_load_relaxed_u64(&tc.epoch);
   hl_spinlock_lock(&reg_lock);
   t->next = threads_live;
@@ -164,6 +200,7 @@ static void bin_flush(hli_bin_t *bin, uint32_t n) {
 
 static void mag_flush_all(hli_thread_t *t) {
   for (unsigned i = 0; i < tc.g.nclasses; i++) bin_flush(&t->bins[i], UINT32_MAX);
+  bounds_reset(t);
 }
 
 /* Another thread asked for the caches back (hl_alloc_collect). */
@@ -174,8 +211,45 @@ static inline void check_epoch(hli_thread_t *t) {
   mag_flush_all(t);
 }
 
+/* Moves class idx's bound by delta blocks (the caller keeps it within
+ * 0..cap and flushes what a lower bound no longer admits). */
+static void bound_move(hli_thread_t *t, unsigned idx, int64_t delta) {
+  hli_bin_t *bin = &t->bins[idx];
+  hl_atomic_store_relaxed_u32(&bin->max, (uint32_t)((int64_t)bin->max + delta));
+  t->max_bytes = (size_t)((int64_t)t->max_bytes + delta * (int64_t)hl_class_size(&tc.g, idx));
+  t->overages[idx] = 0;
+}
+
+/* Makes room in the budget for `bytes` more of bound by cutting the unused
+ * bound (max - count) of other classes, a batch at a time, round robin.
+ * Whether the room is there now. */
+static bool budget_room(hli_thread_t *t, unsigned idx, size_t bytes) {
+  unsigned n = tc.g.nclasses;
+  for (unsigned tries = 0; t->max_bytes + bytes > tc.budget && tries < n; tries++) {
+    unsigned v = t->steal_cursor;
+    t->steal_cursor = v + 1 < n ? v + 1 : 0;
+    if (v == idx) continue;
+    hli_bin_t *bin = &t->bins[v];
+    uint32_t spare = bin->max - bin->count;
+    if (spare <= 1) continue;
+    uint32_t cut = spare - 1 < tc.batch[v] ? spare - 1 : tc.batch[v];
+    bound_move(t, v, -(int64_t)cut);
+  }
+  return t->max_bytes + bytes <= tc.budget;
+}
+
+/* Slow start, on a refill of class idx: raise its bound. */
+static void bound_grow(hli_thread_t *t, unsigned idx) {
+  uint32_t max = t->bins[idx].max, b = tc.batch[idx];
+  uint32_t grow = max < b ? 1 : b;
+  if (grow > tc.cap[idx] - max) grow = tc.cap[idx] - max;
+  if (grow == 0) return;
+  size_t size = hl_class_size(&tc.g, idx);
+  if (budget_room(t, idx, grow * size)) bound_move(t, idx, grow);
+}
+
 void *hli_mag_malloc_slow(size_t n) {
-  hli_thread_t *t = hli_self;
+  hli_thread_t *t = thread_self();
   if (!t && !(t = thread_register())) {
     /* no memory even for a cache: serve from the pools directly */
     hl_spinlock_lock(tc.lock);
@@ -186,7 +260,10 @@ void *hli_mag_malloc_slow(size_t n) {
   check_epoch(t);
   unsigned idx = hl_size_class(&tc.g, n);
   hli_bin_t *bin = &t->bins[idx];
-  uint32_t want = bin->max / 2 + 1, got = 0;
+  bound_grow(t, idx);
+  /* a batch, or the bound if lower; one block at least (the caller's) */
+  uint32_t want = bin->max < tc.batch[idx] ? bin->max : tc.batch[idx], got = 0;
+  if (want == 0) want = 1;
   hl_block_t *head = bin->head;
   hl_spinlock_lock(tc.lock);
   for (; got < want; got++) {
@@ -203,8 +280,8 @@ void *hli_mag_malloc_slow(size_t n) {
   return head;
 }
 
-void hli_mag_free_slow(void *p) {
-  hli_thread_t *t = hli_self;
+void hli_mag_free_slow(void *p, uintptr_t tag) {
+  hli_thread_t *t = thread_self();
   if (!t) {
     /* A thread without a cache (it never allocated, or it is exiting):
      * straight to the pools. */
@@ -214,12 +291,26 @@ void hli_mag_free_slow(void *p) {
     return;
   }
   check_epoch(t);
-  unsigned idx = hli_pool_of(tc.shared, p)->szidx;
+  unsigned idx = hli_tag_class(tag);
   hli_bin_t *bin = &t->bins[idx];
-  if (bin->count >= bin->max) bin_flush(bin, bin->max / 2 + 1);
-  bool ok = hli_mag_try_free(p, idx);
-  HL_ASSERT(ok);
-  (void)ok;
+  if (bin->count >= bin->max) {
+    uint32_t b = tc.batch[idx];
+    bin_flush(bin, b);
+    /* tcmalloc's ListTooLong: a list that keeps overflowing gives up a
+     * batch of bound, which the budget can lend to another class */
+    if (bin->max > b && ++t->overages[idx] > 3) bound_move(t, idx, -(int64_t)b);
+    if (bin->count >= bin->max) bin_flush(bin, bin->count - bin->max + 1);
+  }
+  if (bin->count < bin->max) {
+    bool ok = hli_bin_push(bin, p);
+    HL_ASSERT(ok);
+    (void)ok;
+    return;
+  }
+  /* a bound of 0: the class is over budget even for one block */
+  hl_spinlock_lock(tc.lock);
+  hli_pools_free(tc.shared, p);
+  hl_spinlock_unlock(tc.lock);
 }
 
 /* ---- tcache=heap ------------------------------------------------------------ */
@@ -260,6 +351,7 @@ static hli_heap_t *heap_acquire(void) {
     memset(hp, 0, sizeof *hp);
     if (hli_pools_init(&hp->pools, &tc.g, tc.budget, tc.decay_ns, tc.madvise) != 0) return NULL;
     hp->pools.owner = hp;
+    hp->pools.tag_bits = tc.heap_tag_bits;
     hp->state = HLI_HEAP_OWNED;
     hl_spinlock_lock(&reg_lock);
     hp->next_all = heaps_all;
@@ -289,8 +381,8 @@ static void heap_release(hli_heap_t *hp) {
 
 static hli_heap_t *heap_self(void) {
   hli_heap_t *hp = hli_heap_self;
-  if (HL_LIKELY(hp != NULL)) return hp;
-  hli_thread_t *t = hli_self;
+  if (HL_LIKELY(hp != &hli_no_heap)) return hp;
+  hli_thread_t *t = thread_self();
   if (!t && !(t = thread_register())) return NULL;
   if (!(hp = heap_acquire())) return NULL;
   t->heap = hp;
@@ -302,7 +394,7 @@ static hli_heap_t *heap_self(void) {
 void *hli_heap_malloc_slow(size_t n) {
   hli_heap_t *hp = heap_self();
   if (HL_UNLIKELY(!hp)) return NULL;
-  hli_thread_t *t = hli_self;
+  hli_thread_t *t = hli_self;   /* registered by heap_self */
   uint64_t e = hl_atomic_load_relaxed_u64(&tc.epoch);
   if (HL_UNLIKELY(e != t->epoch)) {
     t->epoch = e;
@@ -345,14 +437,14 @@ static void thread_exit(void *arg) {
     heap_release(t->heap);
     t->heap = NULL;
   }
-  hli_heap_self = NULL;
-  hli_self = NULL;
+  hli_heap_self = &hli_no_heap;
+  hli_self = &hli_no_thread;
   thread_unregister(t);
 }
 
 void hli_tcache_collect(void) {
   (void)hl_atomic_faa_u64(&tc.epoch, 1);
-  hli_thread_t *t = hli_self;
+  hli_thread_t *t = thread_self();
   if (tc.mode == HL_TCACHE_MAGAZINE) {
     if (t) {
       t->epoch = hl_atomic_load_relaxed_u64(&tc.epoch);
@@ -422,7 +514,7 @@ void hli_tcache_fork_parent(void) { hl_spinlock_unlock(&reg_lock); }
  * heaps become abandoned, for the child's next threads to adopt. */
 void hli_tcache_fork_child(void) {
   hl_spinlock_init(&reg_lock);
-  hli_thread_t *me = hli_self;
+  hli_thread_t *me = thread_self();
   threads_live = me;
   if (me) me->next = me->prev = NULL;
   heaps_abandoned = NULL;
@@ -442,8 +534,8 @@ void hli_tcache_reset(void) {
   /* the registry objects stay mapped (few, and tests only) */
   heaps_all = heaps_abandoned = heaps_spare = NULL;
   threads_live = threads_spare = NULL;
-  hli_self = NULL;
-  hli_heap_self = NULL;
+  hli_self = &hli_no_thread;
+  hli_heap_self = &hli_no_heap;
   (void)pthread_setspecific(exit_key, NULL);
   memset(&tc, 0, sizeof tc);
 }

@@ -20,14 +20,22 @@
 typedef struct hli_bin {
   hl_block_t *head;               /* LIFO list through the blocks' first word */
   uint32_t count;                 /* blocks on the list */
-  uint32_t max;                   /* bound: from the byte budget and the size */
+  uint32_t max;                   /* bound, adapted on the slow paths (tcache.c) */
 } hli_bin_t;
+/* 16 bytes, so that a pool tag's class offset (hli_tag_class_x16) indexes
+ * the bins directly. */
+_Static_assert(sizeof(hli_bin_t) == 16, "hli_bin_t must be 16 bytes");
 
 typedef struct hli_heap hli_heap_t;
 
-/* One per thread that has allocated through a tcache (magazine or heap). */
+/* One per thread that has allocated through a tcache (magazine or heap).
+ * Invariant (magazine): sum over classes of bins[c].max * size(c) ==
+ * max_bytes <= the byte budget, so the blocks cached stay within it. */
 typedef struct hli_thread {
   hli_bin_t bins[HL_MAX_CLASSES];  /* tcache=magazine */
+  uint32_t overages[HL_MAX_CLASSES]; /* magazine: overflows since max last moved */
+  size_t max_bytes;                /* magazine: see above */
+  unsigned steal_cursor;           /* magazine: where the next bound cut starts */
   hli_heap_t *heap;                /* tcache=heap: also in hli_heap_self */
   uint64_t epoch;                  /* the collect epoch this thread has seen */
   struct hli_thread *next;         /* the registry: live threads, or spare */
@@ -49,21 +57,29 @@ struct hli_heap {
 enum { HLI_HEAP_OWNED = 1, HLI_HEAP_ABANDONED, HLI_HEAP_SPARE };
 
 /* initial-exec: one instruction from the thread pointer, in the executable
- * and in a preloaded library alike (never dlopen heaplab's allocator). */
+ * and in a preloaded library alike (never dlopen heaplab's allocator).
+ * Never NULL, so that the fast paths test nothing before they index: a
+ * thread without a cache points at hli_no_thread, whose bins are empty with
+ * a bound of 0, and at hli_no_heap, whose pools have no used pool, so every
+ * fast path misses into a slow path, which tells them apart by address.
+ * Nothing ever writes to either. */
 extern __thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec")));
 extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec")));
+extern HL_INTERNAL hli_thread_t hli_no_thread;
+extern HL_INTERNAL hli_heap_t hli_no_heap;
 
 /* Set up the mode (tcache.c): shared is the instance behind lock that the
  * magazines refill from; per-thread heaps get geometry g, budget_bytes of
  * empty arenas kept each, decay_ns and the release mode. */
 HL_INTERNAL int  hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
                                  const hl_geometry_t *g, size_t budget_bytes,
-                                 uint64_t decay_ns, bool madvise);
+                                 uint64_t decay_ns, bool madvise, uintptr_t heap_tag_bits);
 HL_INTERNAL void hli_tcache_reset(void);
 /* Slow paths. malloc: n in 1..threshold, NULL only when no arena can be
- * mapped. free: p is in one of our arenas (ao from the radix tree). */
+ * mapped. free: p is in one of our arenas (tag from the radix map, ao its
+ * arena). */
 HL_INTERNAL HL_NOINLINE void *hli_mag_malloc_slow(size_t n);
-HL_INTERNAL HL_NOINLINE void  hli_mag_free_slow(void *p);
+HL_INTERNAL HL_NOINLINE void  hli_mag_free_slow(void *p, uintptr_t tag);
 HL_INTERNAL HL_NOINLINE void *hli_heap_malloc_slow(size_t n);
 HL_INTERNAL HL_NOINLINE void  hli_heap_free_slow(void *p, hl_arena_t *ao);
 HL_INTERNAL void hli_tcache_collect(void);
@@ -72,10 +88,7 @@ HL_INTERNAL void hli_tcache_fork_prepare(void);
 HL_INTERNAL void hli_tcache_fork_parent(void);
 HL_INTERNAL void hli_tcache_fork_child(void);
 
-static inline void *hli_mag_try_malloc(unsigned idx) {
-  hli_thread_t *t = hli_self;
-  if (HL_UNLIKELY(t == NULL)) return NULL;
-  hli_bin_t *bin = &t->bins[idx];
+static inline void *hli_bin_pop(hli_bin_t *bin) {
   hl_block_t *b = bin->head;
   if (HL_UNLIKELY(b == NULL)) return NULL;
   bin->head = b->next;
@@ -83,11 +96,8 @@ static inline void *hli_mag_try_malloc(unsigned idx) {
   return b;
 }
 
-/* true when p went into this thread's magazine */
-static inline bool hli_mag_try_free(void *p, unsigned idx) {
-  hli_thread_t *t = hli_self;
-  if (HL_UNLIKELY(t == NULL)) return false;
-  hli_bin_t *bin = &t->bins[idx];
+/* true when p went onto the list (below its bound) */
+static inline bool hli_bin_push(hli_bin_t *bin, void *p) {
   uint32_t c = bin->count;
   if (HL_UNLIKELY(c >= bin->max)) return false;
   hl_block_t *b = p;
@@ -95,6 +105,13 @@ static inline bool hli_mag_try_free(void *p, unsigned idx) {
   bin->head = b;
   hl_atomic_store_relaxed_u32(&bin->count, c + 1);
   return true;
+}
+
+static inline void *hli_mag_try_malloc(unsigned idx) { return hli_bin_pop(&hli_self->bins[idx]); }
+
+/* true when p, whose pool tag is tag, went into this thread's magazine */
+static inline bool hli_mag_try_free(void *p, uintptr_t tag) {
+  return hli_bin_push((hli_bin_t *)((char *)hli_self->bins + hli_tag_class_x16(tag)), p);
 }
 
 #endif /* HL_TCACHE_H */
