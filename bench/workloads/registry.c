@@ -10,6 +10,7 @@ extern const hl_workload_t hl_workload_alloc_random;
 extern const hl_workload_t hl_workload_alloc_frag;
 extern const hl_workload_t hl_workload_alloc_xthread;
 extern const hl_workload_t hl_workload_alloc_larson;
+extern const hl_workload_t hl_workload_convoy;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -19,6 +20,7 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_alloc_frag,
   &hl_workload_alloc_xthread,
   &hl_workload_alloc_larson,
+  &hl_workload_convoy,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
