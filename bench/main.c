@@ -72,8 +72,14 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
   double wall = (double)r->wall_ns / 1e9;
   char alloc[32];
   hl_config_format(c, HL_OPT_ALLOC, alloc, sizeof alloc);
-  fprintf(stderr, "heaplab run %s  alloc=%s threads=%u scale=%llu seed=%llu\n", wl->name, alloc,
-          c->threads, (unsigned long long)c->scale, (unsigned long long)c->seed);
+  fprintf(stderr, "heaplab run %s ", wl->name);
+  if (wl->uses & HL_OPT_BIT(HL_OPT_ALLOC)) fprintf(stderr, " alloc=%s", alloc);
+  fprintf(stderr, " threads=%u", c->threads);
+  if (r->workers != c->threads) fprintf(stderr, " (+%u of its own)", r->workers - c->threads);
+  if (wl->uses & HL_OPT_BIT(HL_OPT_RC))
+    fprintf(stderr, " rc=%s", hl_config_choice_name(HL_OPT_RC, c->rc));
+  fprintf(stderr, " scale=%llu seed=%llu\n", (unsigned long long)c->scale,
+          (unsigned long long)c->seed);
   fprintf(stderr, "  ops        %llu in %.3f s: %.2f M ops/s; cpu %.3f s\n",
           (unsigned long long)r->ops, wall, wall > 0 ? (double)r->ops / wall / 1e6 : 0.0,
           (double)r->cpu_ns / 1e9);
@@ -85,6 +91,17 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)s.p50, (unsigned long long)s.p90, (unsigned long long)s.p99,
             (unsigned long long)s.p999, (unsigned long long)s.max,
             (unsigned long long)r->latency_every);
+  }
+  if (r->gil) {
+    hl_hist_summary_t w = hl_hist_summarize(&r->gil->wait_ns);
+    hl_hist_summary_t h = hl_hist_summarize(&r->gil->hold_ns);
+    fprintf(stderr,
+            "  gil        %llu switches (%llu forced, %llu drop requests) at %llu us; "
+            "wait p50 %llu ns, p99 %llu, max %llu; hold p50 %llu ns, p99 %llu, max %llu\n",
+            (unsigned long long)r->gil->switches, (unsigned long long)r->gil->forced_switches,
+            (unsigned long long)r->gil->drop_requests, (unsigned long long)c->switch_interval_us,
+            (unsigned long long)w.p50, (unsigned long long)w.p99, (unsigned long long)w.max,
+            (unsigned long long)h.p50, (unsigned long long)h.p99, (unsigned long long)h.max);
   }
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
@@ -141,7 +158,8 @@ static int cmd_run(int argc, char **argv) {
       hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
       hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0 ||
       hl_alloc_check_config(&cfg, err, sizeof err) != 0 ||
-      hl_objects_check(wl, &cfg, err, sizeof err) != 0) {
+      hl_objects_check(wl, &cfg, err, sizeof err) != 0 ||
+      (wl->check && wl->check(&cfg, err, sizeof err) != 0)) {
     fprintf(stderr, "heaplab: %s\n", err);
     return EXIT_BAD_INPUT;
   }

@@ -126,6 +126,8 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
   json_object_object_add(o, "build", hl_json_build());
   json_object_object_add(o, "timestamp", json_object_new_string(buf));
   json_object_object_add(o, "threads", json_object_new_int((int)c->threads));
+  if (r->workers != c->threads)   /* the workload starts threads of its own beside them */
+    json_object_object_add(o, "workers", json_object_new_int((int)r->workers));
   json_object_object_add(o, "ops", u64(r->ops));
   double wall = (double)r->wall_ns / 1e9;
   json_object_object_add(o, "wall_s", json_object_new_double(wall));
@@ -154,6 +156,15 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     if (r->leaked_blocks >= 0)
       json_object_object_add(ob, "leaked_blocks", json_object_new_int64(r->leaked_blocks));
     json_object_object_add(o, "objects", ob);
+  }
+  if (r->gil) {
+    json_object *g = json_object_new_object();
+    json_object_object_add(g, "switches", u64(r->gil->switches));
+    json_object_object_add(g, "forced_switches", u64(r->gil->forced_switches));
+    json_object_object_add(g, "drop_requests", u64(r->gil->drop_requests));
+    json_object_object_add(g, "wait_ns", hl_json_hist(&r->gil->wait_ns));
+    json_object_object_add(g, "hold_ns", hl_json_hist(&r->gil->hold_ns));
+    json_object_object_add(o, "gil", g);
   }
   if (r->alloc.valid || r->pool_stats) {
     json_object *a = json_object_new_object();

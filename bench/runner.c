@@ -8,6 +8,12 @@
  * The timed part of a run is the interval between the barrier every worker
  * passes in hl_worker_begin() and the one in hl_worker_end(), so that thread
  * start-up and per-thread setup are not counted.
+ *
+ * Object workloads run attached (workload.h). A worker waits at a barrier
+ * with the GIL released (hl_thread_block_begin), or the first one there
+ * would hold it while the others wait for it to reach the barrier. The GIL's
+ * statistics are reset and read by the serial worker between the two
+ * barriers of begin and end, while no worker holds it.
  */
 #include <errno.h>
 #include <json-c/json.h>
@@ -27,6 +33,8 @@ struct hl_runner {
   uint64_t cpu_begin, cpu_end;
   uint64_t faults_begin, faults_end;
   const hl_workload_t *wl;
+  bool attach;                      /* workers attach to the runtime (object workloads) */
+  hl_gil_stats_t *gil_stats;        /* filled at the end of the timed part; NULL: no GIL */
   uint32_t done;                    /* workers that returned */
 };
 
@@ -36,16 +44,27 @@ typedef struct worker_slot {
   bool started;
 } worker_slot_t;
 
+/* Around a barrier, an attached worker releases the GIL. */
+static void release_for_barrier(const hl_runner_t *r) {
+  if (r->attach) hl_thread_block_begin();
+}
+static void retake_after_barrier(const hl_runner_t *r) {
+  if (r->attach) hl_thread_block_end();
+}
+
 void hl_worker_begin(hl_worker_t *w) {
   hl_runner_t *r = w->runner;
+  release_for_barrier(r);
   if (pthread_barrier_wait(&r->barrier) == PTHREAD_BARRIER_SERIAL_THREAD) {
     r->faults_begin = hl_page_faults_minor();
     r->cpu_begin = hl_process_cpu_ns();
+    if (r->gil_stats) hl_gil_stats_reset();   /* attaching is not part of the run */
     r->t_begin = hl_now_ns();
   }
   /* The deadline is taken after the barrier: every worker sees the same start
    * within the barrier's wake-up skew. */
   pthread_barrier_wait(&r->barrier);
+  retake_after_barrier(r);
   if (w->cfg->duration_s > 0)
     w->deadline_ns = r->t_begin + (uint64_t)(w->cfg->duration_s * 1e9);
 }
@@ -53,20 +72,30 @@ void hl_worker_begin(hl_worker_t *w) {
 void hl_worker_end(hl_worker_t *w) {
   hl_runner_t *r = w->runner;
   hl_atomic_store_relaxed_u64(&w->progress, w->ops);
+  release_for_barrier(r);
   if (pthread_barrier_wait(&r->barrier) == PTHREAD_BARRIER_SERIAL_THREAD) {
     r->t_end = hl_now_ns();
     r->cpu_end = hl_process_cpu_ns();
     r->faults_end = hl_page_faults_minor();
+    if (r->gil_stats) hl_gil_stats(r->gil_stats);
     if (r->pool_stats) hl_alloc_stats(r->pool_stats);   /* untimed: after t_end */
   }
   pthread_barrier_wait(&r->barrier);
+  retake_after_barrier(r);
 }
 
 bool hl_worker_phase(hl_worker_t *w) {
-  return pthread_barrier_wait(&w->runner->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
+  release_for_barrier(w->runner);
+  bool serial = pthread_barrier_wait(&w->runner->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
+  retake_after_barrier(w->runner);
+  return serial;
 }
 
-void hl_worker_phase_done(hl_worker_t *w) { pthread_barrier_wait(&w->runner->barrier); }
+void hl_worker_phase_done(hl_worker_t *w) {
+  release_for_barrier(w->runner);
+  pthread_barrier_wait(&w->runner->barrier);
+  retake_after_barrier(w->runner);
+}
 
 void hl_worker_fail(hl_worker_t *w, const char *fmt, ...) {
   va_list ap;
@@ -85,8 +114,10 @@ static void *worker_main(void *arg) {
     /* a failed pin is reported after the run; the worker still takes part in
      * every barrier so that the others are not left waiting */
   }
+  if (w->runner->attach) hl_thread_attach();
   w->runner->wl->work(w);
   if (hl_workload_uses_objects(w->runner->wl)) hl_objects_worker_done();   /* objects.c */
+  if (w->runner->attach) hl_thread_detach();
   hl_atomic_faa_u32(&w->runner->done, 1);
   return NULL;
 }
@@ -113,8 +144,9 @@ static void human_count(double v, char *buf, size_t len) {
 int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress,
                     hl_run_result_t *res, char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
-  unsigned n = c->threads;
-  hl_runner_t runner = {.wl = wl};
+  unsigned n = c->threads + wl->extra_workers;
+  hl_runner_t runner = {.wl = wl, .attach = (wl->uses & HL_OPT_BIT(HL_OPT_RC)) != 0};
+  res->workers = n;
   FILE *trace = NULL;
   void *shared = NULL;
   int rc = -1;
@@ -144,6 +176,18 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   if (objects && (hl_objects_check(wl, c, err, errlen) != 0 ||
                   hl_objects_begin(c, err, errlen) != 0))
     goto out;
+  if (runner.attach) {
+    /* no worker is attached yet: the one moment the GIL may be set up */
+    hl_gil_init(c->rc == HL_RC_GIL, c->switch_interval_us);
+    if (c->rc == HL_RC_GIL) {
+      res->gil = calloc(1, sizeof *res->gil);
+      if (!res->gil) {
+        snprintf(err, errlen, "out of memory");
+        goto out_objects;
+      }
+      runner.gil_stats = res->gil;
+    }
+  }
   if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out_objects;
   pthread_barrier_init(&runner.barrier, NULL, n);
 
@@ -254,6 +298,8 @@ void hl_run_result_free(hl_run_result_t *r) {
   free(r->latency);
   free(r->pool_stats);
   free(r->pool_stats_after);
+  free(r->gil);
+  r->gil = NULL;
   r->latency = NULL;
   r->pool_stats = r->pool_stats_after = NULL;
 }

@@ -13,6 +13,13 @@
  * and may then run untimed phases separated by hl_worker_phase(w), which
  * returns true in exactly one worker (the one that records a process-wide
  * measurement such as RSS, before the others go on).
+ *
+ * Object workloads (`uses` includes HL_OPT_RC) run their workers attached to
+ * the runtime (sync/hl_thread.h): the runner sets the GIL up from the
+ * configuration (on with rc=gil), attaches each worker before work() and
+ * detaches it after, so work() starts holding the GIL and calls
+ * hl_checkpoint() in its loops. hl_worker_begin/end/phase wait at their
+ * barriers with the GIL released.
  */
 #ifndef HL_WORKLOAD_H
 #define HL_WORKLOAD_H
@@ -60,6 +67,11 @@ typedef struct hl_workload {
   const char *unit;           /* what scale=1 means, per thread */
   uint64_t uses;              /* HL_OPT_BIT of the options it reads */
   uint64_t ops_per_scale;     /* operations per thread for scale=1 */
+  unsigned extra_workers;     /* workers beyond --threads (convoy: its I/O thread) */
+  /* May be NULL. Checks what the option table cannot (how the workload maps
+   * --threads ...): 0, or -1 with a message naming the option, the value and
+   * what is accepted. Runs before anything does; failure is bad input. */
+  int (*check)(const hl_config_t *c, char *err, size_t errlen);
   /* Returns 0 or -errno with a message. *shared is passed to every worker. */
   int (*setup)(const hl_config_t *c, void **shared, char *err, size_t errlen);
   void (*work)(hl_worker_t *w);
@@ -90,15 +102,14 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_FREELISTS))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
- * off, later refcount merges and stop-the-world requests). Nothing until the
- * GIL lands; redefine it as hl_checkpoint() then. */
-#define HL_WORKLOAD_CHECKPOINT() ((void)0)
+ * off, later refcount merges and stop-the-world requests). */
+#define HL_WORKLOAD_CHECKPOINT() hl_checkpoint()
 
-/* Without a GIL, rc=gil's plain increments race between threads: object
- * workloads refuse threads>1 (hl_objects_check). Set to 1 when sync/gil is
- * in and the runner's workers hold the GIL around work(). */
+/* rc=gil's plain increments are safe between threads only under the GIL:
+ * the runner's workers hold it around work() (sync/gil), so object
+ * workloads accept threads>1. Building with HL_HAVE_GIL=0 refuses them. */
 #ifndef HL_HAVE_GIL
-#define HL_HAVE_GIL 0
+#define HL_HAVE_GIL 1
 #endif
 
 /* The registry (bench/workloads/registry.c). */
@@ -149,6 +160,9 @@ typedef struct hl_run_result {
   hl_obj_stats_t objects;
   uint64_t leaked_objects;    /* allocated - freed */
   int64_t leaked_blocks;      /* pool blocks in use beyond the start's; -1: not alloc=pool */
+  unsigned workers;           /* threads started: --threads plus the workload's extra */
+  /* the GIL over the timed part; NULL when the run did not use it */
+  hl_gil_stats_t *gil;
 } hl_run_result_t;
 
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread

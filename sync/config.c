@@ -66,7 +66,6 @@ static const choice_t gc_choices[] = {{"none", true}, {"stw", true}, {"increment
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
 #define NOT_RC    "the free-threaded refcount modes (atomic, biased) are not built yet"
 #define NOT_INCR  "the incremental collector (gc/gen_incr) is not built yet"
-#define NOT_GIL   "the GIL (sync/gil) is not built yet"
 
 static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_ALLOC] = {"alloc", T_CHOICE, "pool", CHOICES(alloc_choices), 0, 0, 0, 0,
@@ -123,7 +122,7 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(pause_budget_us), false, NOT_INCR,
     "incremental collector: the longest pause one increment may take, in microseconds"},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
-    FIELD(switch_interval_us), false, NOT_GIL,
+    FIELD(switch_interval_us), true, NULL,
     "GIL switch interval (sys.setswitchinterval), in microseconds"},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,

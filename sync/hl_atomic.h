@@ -29,7 +29,8 @@
  *   store_relaxed            ck_pr_store_N                       __atomic_store RELAXED
  *   store_release            fence_release (cc); ck_pr_store_N   __atomic_store RELEASE
  *   faa, inc, dec_is_zero,   lock xadd / inc / dec / cmpxchg /   __atomic_* SEQ_CST
- *   cas, cas_value, xchg     xchg: full barriers on x86-64
+ *   cas, cas_value, xchg,    xchg / or / and: full barriers on
+ *   or, and                  x86-64
  *   fence_acquire            ck_pr_fence_acquire (cc)            seq_cst RMW on one word *
  *   fence_release            ck_pr_fence_release (cc)            seq_cst RMW on one word *
  *   fence_seq_cst            ck_pr_fence_memory (mfence)         seq_cst RMW on one word *
@@ -113,6 +114,9 @@ static inline uint64_t hl_atomic_cas_value_u64(uint64_t *p, uint64_t expected, u
 }
 
 static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+/* Sets / clears bits of a word (the thread breaker's request bits). */
+static inline void hl_atomic_or_u64(uint64_t *p, uint64_t bits) { (void)__atomic_fetch_or(p, bits, __ATOMIC_SEQ_CST); }
+static inline void hl_atomic_and_u64(uint64_t *p, uint64_t bits) { (void)__atomic_fetch_and(p, bits, __ATOMIC_SEQ_CST); }
 static inline void *hl_atomic_xchg_ptr(void **p, void *v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 
 static inline void hl_atomic_fence_seq_cst(void) {
@@ -238,6 +242,17 @@ static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) {
   uint64_t old = ck_pr_fas_64(p, v);
   HLI_RMW_FENCE_AFTER();
   return old;
+}
+/* Sets / clears bits of a word (the thread breaker's request bits). */
+static inline void hl_atomic_or_u64(uint64_t *p, uint64_t bits) {
+  HLI_RMW_FENCE_BEFORE();
+  ck_pr_or_64(p, bits);
+  HLI_RMW_FENCE_AFTER();
+}
+static inline void hl_atomic_and_u64(uint64_t *p, uint64_t bits) {
+  HLI_RMW_FENCE_BEFORE();
+  ck_pr_and_64(p, bits);
+  HLI_RMW_FENCE_AFTER();
 }
 static inline void *hl_atomic_xchg_ptr(void **p, void *v) {
   HLI_RMW_FENCE_BEFORE();

@@ -2,6 +2,7 @@
  *
  *   hl_atomic.h  atomics (ConcurrencyKit; C11 builtins under ThreadSanitizer)
  *   hl_lock.h    spinlock (ck_spinlock; C11 under ThreadSanitizer)
+ *   hl_thread.h  thread attach/detach, checkpoints (the eval breaker), the GIL
  *   qsbr         deferred freeing after a grace period (liburcu, qsbr flavor)
  *   topology     the machine as hwloc sees it; thread pinning
  *   hl_measure.h clocks, histograms, RSS, MMU
@@ -18,6 +19,7 @@
 #include "hl_base.h"
 #include "hl_lock.h"
 #include "hl_measure.h"
+#include "hl_thread.h"
 
 #ifdef __cplusplus
 extern "C" {

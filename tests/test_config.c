@@ -247,6 +247,14 @@ static void test_availability(void **s) {
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
   HAS(err, "'gc'");
   HAS(err, "not available yet");
+  /* the GIL mode and its switch interval are built */
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "rc", "gil", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "switch-interval-us", "500", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(hl_config_check_available(
+                       &c, churn_uses | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_SWITCH_INTERVAL_US),
+                       err, sizeof err), 0);
   /* an unbuilt strategy asked for explicitly is refused even if unused */
   hl_config_defaults(&c);
   assert_int_equal(hl_config_set(&c, "rc", "biased", HL_SRC_FLAG, "flag", err, sizeof err), 0);

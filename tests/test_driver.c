@@ -174,6 +174,53 @@ static void test_run_prints_one_json_object(void **s) {
   int64_t mx = json_object_get_int64(get(r, "latency_ns.max"));
   assert_true(p50 > 0 && p50 <= p99 && p99 <= mx);
   assert_true(json_object_get_int64(get(r, "alloc.rss_before_bytes")) > 0);
+  /* an allocator workload runs no GIL and starts no thread of its own */
+  assert_false(json_object_object_get_ex(r, "gil", NULL));
+  assert_false(json_object_object_get_ex(r, "workers", NULL));
+  json_object_put(r);
+  out_free(&o);
+}
+
+/* convoy: the I/O thread's response times and the GIL's figures. Behaviour
+ * only: how long a response takes depends on the machine. */
+static void test_convoy(void **s) {
+  (void)s;
+  const char *const args[] = {"run", "convoy", "--duration-s=0.3", "--switch-interval-us=500",
+                              "--threads=2", NULL};
+  out_t o = run(heaplab, args, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "gil ");                  /* the summary's GIL line */
+  HAS(o.err, "switches");
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_string_equal(json_object_get_string(get(r, "workload")), "convoy");
+  assert_string_equal(json_object_get_string(get(r, "config.rc")), "gil");
+  assert_int_equal(json_object_get_int(get(r, "config.switch-interval-us")), 500);
+  assert_int_equal(json_object_get_int(get(r, "threads")), 2);
+  assert_int_equal(json_object_get_int(get(r, "workers")), 3);   /* + the I/O thread */
+  int64_t ops = json_object_get_int64(get(r, "ops"));
+  assert_true(ops >= 1);
+  /* one response time per I/O task */
+  assert_int_equal(json_object_get_int64(get(r, "latency_ns.count")), ops);
+  assert_int_equal(json_object_get_int(get(r, "latency_sample_every")), 1);
+  /* every worker takes the GIL after the start barrier: at least one switch */
+  assert_true(json_object_get_int64(get(r, "gil.switches")) >= 1);
+  assert_true(json_object_get_int64(get(r, "gil.forced_switches")) <=
+              json_object_get_int64(get(r, "gil.switches")));
+  /* read while no worker held it: every take has its release */
+  assert_int_equal(json_object_get_int64(get(r, "gil.wait_ns.count")),
+                   json_object_get_int64(get(r, "gil.hold_ns.count")));
+  int64_t p50 = json_object_get_int64(get(r, "gil.hold_ns.p50"));
+  assert_true(p50 > 0 && p50 <= json_object_get_int64(get(r, "gil.hold_ns.max")));
+  json_object_put(r);
+  out_free(&o);
+  /* scale: a fixed number of tasks */
+  const char *const a2[] = {"run", "convoy", "--switch-interval-us=200", "--scale=1", NULL};
+  o = run(heaplab, a2, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  r = json_tokener_parse(o.out);
+  assert_int_equal(json_object_get_int64(get(r, "ops")), 200);
+  assert_int_equal(json_object_get_int(get(r, "workers")), 2);
   json_object_put(r);
   out_free(&o);
 }
@@ -286,6 +333,17 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
+    /* convoy runs --threads CPU-bound threads and one I/O thread */
+    const char *const a[] = {"run", "convoy", "--threads=1024", NULL};
+    const char *const m[] = {"'threads'", "1024", "convoy", "1..1023", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "convoy", "--switch-interval-us=0", NULL};
+    const char *const m[] = {"'switch-interval-us'", "'0'", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
     const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--tcache=heap", NULL};
     const char *const m[] = {"impossible combination", "tcache=heap", "alloc=system", NULL};
     expect_bad(a, NULL, m);
@@ -357,6 +415,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_help_and_list),
       cmocka_unit_test(test_run_prints_one_json_object),
+      cmocka_unit_test(test_convoy),
       cmocka_unit_test(test_same_seed_same_checksum),
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),

@@ -3,6 +3,7 @@
  * cannot delete the operation it measures. */
 #include "micro.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 
 #include "hl_alloc.h"
@@ -261,6 +262,94 @@ static void qsbr_teardown(void *state) {
   hl_qsbr_unregister_thread();
 }
 
+/* ---- threads and the GIL ----
+ * checkpoint: the eval-breaker poll with nothing requested.
+ * gil_block_unblock: one release and retake of an uncontended GIL
+ * (Py_BEGIN/END_ALLOW_THREADS with no other thread).
+ * gil_handoff: two CPU-bound threads, each running checkpoints only, at the
+ * shortest switch interval (1 us); one iteration is a round trip, the GIL
+ * handed to the partner and back: two waits timing out, two drop requests,
+ * two forced switches, and the futex wake-ups between them. */
+static void *checkpoint_setup(int64_t arg) {
+  (void)arg;
+  hl_gil_init(false, 5000);
+  return hl_thread_attach();
+}
+static void checkpoint_run(void *state, uint64_t iters) {
+  (void)state;
+  for (uint64_t i = 0; i < iters; i++) hl_checkpoint();
+}
+static void detach_teardown(void *state) {
+  (void)state;
+  hl_thread_detach();
+}
+
+static void *gil_block_setup(int64_t arg) {
+  (void)arg;
+  hl_gil_init(true, 5000);
+  return hl_thread_attach();
+}
+static void gil_block_run(void *state, uint64_t iters) {
+  (void)state;
+  for (uint64_t i = 0; i < iters; i++) {
+    hl_thread_block_begin();
+    hl_thread_block_end();
+  }
+}
+static void gil_off_teardown(void *state) {
+  (void)state;
+  hl_thread_detach();
+  hl_gil_init(false, 5000);
+}
+
+typedef struct handoff {
+  pthread_t partner;
+  uint32_t stop;           /* release store by the main thread, acquire load by the partner */
+  int turn;                /* who ran last: 0 main, 1 partner; under the GIL */
+} handoff_t;
+
+static void *handoff_partner(void *arg) {
+  handoff_t *h = arg;
+  hl_thread_attach();
+  while (!hl_atomic_load_acquire_u32(&h->stop)) {   /* pairs with the teardown's release */
+    h->turn = 1;
+    hl_checkpoint();
+  }
+  hl_thread_detach();
+  return NULL;
+}
+
+static void *handoff_setup(int64_t arg) {
+  (void)arg;
+  handoff_t *h = calloc(1, sizeof *h);
+  if (!h) return NULL;
+  hl_gil_init(true, 1);
+  hl_thread_attach();
+  if (pthread_create(&h->partner, NULL, handoff_partner, h) != 0) {
+    hl_thread_detach();
+    free(h);
+    return NULL;
+  }
+  return h;
+}
+
+static void handoff_run(void *state, uint64_t iters) {
+  handoff_t *h = state;
+  for (uint64_t i = 0; i < iters; i++) {
+    h->turn = 0;
+    while (h->turn == 0) hl_checkpoint();   /* until the partner has had the GIL */
+  }
+}
+
+static void handoff_teardown(void *state) {
+  handoff_t *h = state;
+  hl_atomic_store_release_u32(&h->stop, 1);   /* pairs with the partner's acquire */
+  hl_thread_detach();                          /* the partner takes the GIL and sees stop */
+  pthread_join(h->partner, NULL);
+  hl_gil_init(false, 5000);
+  free(h);
+}
+
 const hl_micro_t hl_micros[] = {
   {"alloc_free_ring", "free the oldest of 64 live blocks, malloc one of the argument's size (allocator under test)",
    1024, {8, 16, 32, 64, 128, 256, 512, 0}, alloc_setup, alloc_run, alloc_teardown},
@@ -290,5 +379,12 @@ const hl_micro_t hl_micros[] = {
    spinlock_run, NULL},
   {"qsbr_quiescent", "one QSBR quiescent state (liburcu qsbr)", 4096, {0}, qsbr_setup, qsbr_run,
    qsbr_teardown},
+  {"checkpoint", "one hl_checkpoint() with nothing requested (the eval-breaker poll)", 4096, {0},
+   checkpoint_setup, checkpoint_run, detach_teardown},
+  {"gil_block_unblock", "release and retake an uncontended GIL (hl_thread_block_begin/end)",
+   256, {0}, gil_block_setup, gil_block_run, gil_off_teardown},
+  {"gil_handoff",
+   "the GIL to a CPU-bound partner and back at switch interval 1 us (two forced switches)", 1,
+   {0}, handoff_setup, handoff_run, handoff_teardown},
 };
 const unsigned hl_micro_count = sizeof hl_micros / sizeof hl_micros[0];

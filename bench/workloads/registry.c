@@ -13,6 +13,7 @@ extern const hl_workload_t hl_workload_alloc_larson;
 extern const hl_workload_t hl_workload_binary_trees;
 extern const hl_workload_t hl_workload_binary_trees_inst;
 extern const hl_workload_t hl_workload_churn;
+extern const hl_workload_t hl_workload_convoy;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -25,6 +26,7 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_binary_trees,
   &hl_workload_binary_trees_inst,
   &hl_workload_churn,
+  &hl_workload_convoy,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 

@@ -1,0 +1,209 @@
+/* The global interpreter lock, as CPython 3.2+ builds it.
+ *
+ * Antoine Pitrou's "new GIL" (python-dev, "Reworking the GIL", October 2009;
+ * CPython 3.2, Python/ceval_gil.c), which replaced the old GIL after David
+ * Beazley's analysis of it ("Understanding the Python GIL", PyCon 2010, and
+ * "Inside the Python GIL", Chicago 2009). Beazley then showed the new GIL's
+ * own weakness, the convoy effect (bpo-7946): an I/O-bound thread that
+ * gives the GIL up to block waits a whole switch interval to get it back
+ * from a CPU-bound thread. bench/workloads/convoy.c measures exactly that.
+ *
+ * The lock. `locked` is a flag guarded by `mutex`; `cond` is signalled when
+ * it falls. The mutex is held only for a few instructions, so it is rarely
+ * contended; who holds the GIL is a matter of `locked`, not of the mutex.
+ *
+ * Switching on time, not on ticks. A thread that wants the GIL waits on
+ * `cond` for one switch interval (sys.setswitchinterval, 5 ms by default).
+ * If the wait times out, the GIL is still locked, and no switch happened
+ * meanwhile (switch_number unchanged), it sets HL_BREAK_GIL_DROP on the
+ * holder's breaker (CPython 3.13 keeps this request in the holder's eval
+ * breaker too). The holder sees it at its next checkpoint and drops the GIL.
+ * A holder that blocks (hl_thread_block_begin) drops it earlier, on its own.
+ *
+ * Forced switching (CPython's FORCE_SWITCHING, always on there). Dropping
+ * the GIL on request and trying to take it again at once would usually let
+ * the dropper win again: it is running, the waiter still has to be woken and
+ * scheduled. So a holder that drops on request then waits on `switch_cond`
+ * until `holder` names another thread, and only then queues for the GIL
+ * again. `holder` is written under both mutexes (in take) and read under
+ * either, which is what makes that wait race-free.
+ *
+ * Invariants (under `mutex`):
+ *   locked  =>  holder is the thread that holds the GIL
+ *   !locked =>  holder is the last thread that held it, or NULL (it detached)
+ *   a thread waits in take until it holds the GIL: it never leaves the queue,
+ *   so a drop request always has a taker, and the forced wait always ends.
+ *
+ * Statistics, all under `mutex`: switches (a take by a thread other than the
+ * previous holder, CPython's switch_number), forced switches (those that
+ * follow a drop on request), drop requests, and one wait time per take and
+ * one hold time per release in histograms.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <string.h>
+#include <time.h>
+
+#include "hl_thread.h"
+#include "sync_internal.h"
+
+typedef struct gil {
+  pthread_mutex_t mutex;
+  pthread_cond_t cond;            /* signalled when locked falls */
+  pthread_mutex_t switch_mutex;
+  pthread_cond_t switch_cond;     /* signalled when a thread takes the GIL */
+  uint32_t enabled;               /* relaxed: changed only while no thread is attached */
+  uint64_t interval_ns;           /* under mutex */
+  /* under mutex */
+  bool locked;
+  hl_thread_t *holder;            /* also under switch_mutex: see the top */
+  uint64_t switch_number;
+  bool drop_requested;            /* a waiter asked since the last take */
+  bool dropped_on_request;        /* the last release served a request */
+  uint64_t taken_ns;              /* when the holder took it */
+  hl_gil_stats_t stats;
+} gil_t;
+
+static gil_t gil = {
+  .mutex = PTHREAD_MUTEX_INITIALIZER,
+  .switch_mutex = PTHREAD_MUTEX_INITIALIZER,
+  .interval_ns = 5000 * 1000ull,
+};
+static pthread_once_t gil_once = PTHREAD_ONCE_INIT;
+
+static void init_once(void) {
+  /* timed waits on CLOCK_MONOTONIC, as hl_now_ns */
+  pthread_condattr_t a;
+  pthread_condattr_init(&a);
+  pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+  pthread_cond_init(&gil.cond, &a);
+  pthread_cond_init(&gil.switch_cond, &a);
+  pthread_condattr_destroy(&a);
+  hl_hist_init(&gil.stats.wait_ns);
+  hl_hist_init(&gil.stats.hold_ns);
+}
+
+static void lock(pthread_mutex_t *m) {
+  int e = pthread_mutex_lock(m);
+  if (HL_UNLIKELY(e != 0)) hl_die("pthread_mutex_lock: %s", strerror(e));
+}
+static void unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
+
+static void reset_stats_locked(void) {
+  gil.stats.switches = gil.stats.forced_switches = gil.stats.drop_requests = 0;
+  hl_hist_init(&gil.stats.wait_ns);
+  hl_hist_init(&gil.stats.hold_ns);
+}
+
+void hl_gil_init(bool enabled, uint64_t switch_interval_us) {
+  pthread_once(&gil_once, init_once);
+  if (hl_thread_count() != 0) hl_die("hl_gil_init while %u threads are attached", hl_thread_count());
+  lock(&gil.mutex);
+  gil.interval_ns = (switch_interval_us ? switch_interval_us : 1) * 1000ull;
+  gil.locked = false;
+  gil.holder = NULL;
+  gil.switch_number = 0;
+  gil.drop_requested = gil.dropped_on_request = false;
+  reset_stats_locked();
+  hl_atomic_store_relaxed_u32(&gil.enabled, enabled);
+  unlock(&gil.mutex);
+}
+
+bool hli_gil_on(void) { return hl_atomic_load_relaxed_u32(&gil.enabled) != 0; }
+bool hl_gil_enabled(void) { return hli_gil_on(); }
+
+bool hl_gil_held(void) {
+  hl_thread_t *t = hl_thread_self();
+  if (!t || !hli_gil_on()) return false;
+  lock(&gil.mutex);
+  bool held = gil.locked && gil.holder == t;
+  unlock(&gil.mutex);
+  return held;
+}
+
+static struct timespec deadline_after(uint64_t ns) {
+  uint64_t at = hl_now_ns() + ns;
+  return (struct timespec){(time_t)(at / 1000000000ull), (long)(at % 1000000000ull)};
+}
+
+void hli_gil_take(hl_thread_t *t) {
+  pthread_once(&gil_once, init_once);
+  uint64_t t0 = hl_now_ns();
+  lock(&gil.mutex);
+  while (gil.locked) {
+    uint64_t seen = gil.switch_number;
+    struct timespec until = deadline_after(gil.interval_ns);
+    int e = pthread_cond_timedwait(&gil.cond, &gil.mutex, &until);
+    /* A whole interval without any switch: ask the holder to let go. After
+     * a switch the new holder gets its own full interval first. */
+    if (e == ETIMEDOUT && gil.locked && gil.switch_number == seen) {
+      if (!gil.drop_requested) {
+        gil.drop_requested = true;
+        gil.stats.drop_requests++;
+      }
+      hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
+    }
+  }
+  /* switch_mutex before holder changes: a thread in hli_gil_yield reads it
+   * under switch_mutex alone. */
+  lock(&gil.switch_mutex);
+  gil.locked = true;
+  if (gil.holder != t) {
+    gil.holder = t;
+    gil.switch_number++;
+    gil.stats.switches++;
+    if (gil.dropped_on_request) gil.stats.forced_switches++;
+  }
+  gil.dropped_on_request = false;
+  pthread_cond_signal(&gil.switch_cond);
+  unlock(&gil.switch_mutex);
+  /* Requests are made under this mutex, of the holder only: whatever is set
+   * on t now was meant for an earlier hold of it. */
+  gil.drop_requested = false;
+  hl_atomic_and_u64(t->breaker, ~HL_BREAK_BIT(HL_BREAK_GIL_DROP));
+  uint64_t now = hl_now_ns();
+  hl_hist_record(&gil.stats.wait_ns, now - t0);
+  gil.taken_ns = now;
+  unlock(&gil.mutex);
+}
+
+void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why) {
+  lock(&gil.mutex);
+  if (HL_UNLIKELY(!gil.locked || gil.holder != t))
+    hl_die("thread %llu releases a GIL it does not hold", (unsigned long long)t->id);
+  hl_hist_record(&gil.stats.hold_ns, hl_now_ns() - gil.taken_ns);
+  gil.locked = false;
+  gil.dropped_on_request = why == HLI_DROP_REQUEST;
+  if (why == HLI_DROP_DETACH) {
+    /* t is freed next: the holder must not name it (a new thread could get
+     * its address). */
+    lock(&gil.switch_mutex);
+    gil.holder = NULL;
+    unlock(&gil.switch_mutex);
+  }
+  pthread_cond_signal(&gil.cond);
+  unlock(&gil.mutex);
+}
+
+void hli_gil_yield(hl_thread_t *t) {
+  hli_gil_drop(t, HLI_DROP_REQUEST);
+  /* Forced switching: someone waits (it asked), so someone takes. */
+  lock(&gil.switch_mutex);
+  while (gil.holder == t) pthread_cond_wait(&gil.switch_cond, &gil.switch_mutex);
+  unlock(&gil.switch_mutex);
+  hli_gil_take(t);
+}
+
+void hl_gil_stats(hl_gil_stats_t *out) {
+  pthread_once(&gil_once, init_once);
+  lock(&gil.mutex);
+  memcpy(out, &gil.stats, sizeof *out);
+  unlock(&gil.mutex);
+}
+
+void hl_gil_stats_reset(void) {
+  pthread_once(&gil_once, init_once);
+  lock(&gil.mutex);
+  reset_stats_locked();
+  unlock(&gil.mutex);
+}

@@ -1,0 +1,171 @@
+/* heaplab threads: attaching to the runtime, checkpoints, the GIL.
+ *
+ * A thread that runs heaplab objects attaches first (CPython: a thread state
+ * made current, PyGILState_Ensure) and detaches when done. An attached
+ * thread calls hl_checkpoint() often: in its loops, and the runtime on its
+ * slow paths. A checkpoint is CPython's eval breaker: one relaxed load of a
+ * per-thread word of request bits ("breaker") and a branch predicted not
+ * taken; only when another thread has set a bit does it call the slow path,
+ * which serves each request. Requests, by bit:
+ *
+ *   HL_BREAK_GIL_DROP   a thread has waited for the GIL longer than the
+ *                       switch interval: give it up (sync/gil.c)
+ *   bits claimed with hl_thread_break_register() by upper layers: merging
+ *                       the biased-refcount queue, parking for a stop of the
+ *                       world, announcing a QSBR quiescent state ...
+ *
+ * Upper layers (alloc, gc) cannot be included here: they register a handler
+ * for a bit, hooks run at attach and detach, and keep their per-thread data
+ * in the thread state's slots.
+ *
+ * With the GIL enabled (hl_gil_init), attaching takes the GIL and detaching
+ * releases it; between hl_thread_block_begin() and hl_thread_block_end() the
+ * thread runs without it (Py_BEGIN_ALLOW_THREADS / Py_END_ALLOW_THREADS), so
+ * it may sleep, wait for I/O or for another thread, and must not touch
+ * objects. With the GIL disabled they only keep the thread registry, which
+ * the free-threaded modes need.
+ *
+ * Thread states (per thread, changed only by the thread itself):
+ *   detached --attach--> attached --block_begin--> blocked
+ *   attached <--block_end-- blocked;   attached --detach--> detached
+ * In GIL mode: holds the GIL  <=>  attached (not blocked).
+ */
+#ifndef HL_THREAD_H
+#define HL_THREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hl_atomic.h"
+#include "hl_base.h"
+#include "hl_measure.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- per-thread state ----------------------------------------------------- */
+
+/* Breaker bits owned by sync; bits from HL_BREAK_FIRST_FREE up are handed
+ * out by hl_thread_break_register(). */
+#define HL_BREAK_GIL_DROP    0u
+#define HL_BREAK_FIRST_FREE  1u
+#define HL_BREAK_BITS        64u
+#define HL_BREAK_BIT(b)      (1ull << (b))
+
+/* Upper-layer slots in every thread state, by owner. sync never reads them. */
+enum {
+  HL_THREAD_SLOT_ALLOC,     /* alloc/: a thread cache, a heap */
+  HL_THREAD_SLOT_GC,        /* gc/: the biased-refcount queue, freelists */
+  HL_THREAD_SLOT_USER,      /* a workload or a test */
+  HL_THREAD_SLOTS = 4
+};
+
+typedef enum {
+  HL_THREAD_DETACHED, HL_THREAD_ATTACHED, HL_THREAD_BLOCKED
+} hl_thread_state_t;
+
+typedef struct hl_thread hl_thread_t;
+struct hl_thread {
+  /* Request bits, set by any thread (hl_thread_request), read and cleared by
+   * the owner at its checkpoints. Points at the owner's thread-local word,
+   * so that the checkpoint reads it without first loading this struct. */
+  uint64_t *breaker;
+  void *slot[HL_THREAD_SLOTS];
+  uint64_t id;              /* 1, 2, ... in order of first attach; never reused */
+  uint32_t state;           /* hl_thread_state_t; written by the owner only */
+  /* the registry, a list under its lock (sync/thread.c) */
+  hl_thread_t *next, *prev;
+};
+
+/* The calling thread's breaker word (0 while it is not attached: no one can
+ * request anything of it) and thread state (NULL while not attached). */
+extern __thread uint64_t hli_thread_breaker;
+extern __thread hl_thread_t *hli_thread_self;
+
+/* Attaches the calling thread (takes the GIL when it is enabled) and returns
+ * its state; the attach hooks run after it holds the GIL. Attaching an
+ * attached thread is a bug (hl_die). A thread must detach before it exits. */
+hl_thread_t *hl_thread_attach(void);
+/* Runs the detach hooks, releases the GIL, leaves the registry, frees the
+ * state. Bits still pending are dropped. */
+void hl_thread_detach(void);
+/* The calling thread's state, NULL when detached. */
+static inline hl_thread_t *hl_thread_self(void) { return hli_thread_self; }
+
+/* Release the GIL around blocking work and take it back; they do not nest.
+ * In between, the thread must not touch objects or call hl_checkpoint(). */
+void hl_thread_block_begin(void);
+void hl_thread_block_end(void);
+
+/* Out of line: serves every pending request of the calling thread. */
+void hli_checkpoint_slow(void);
+
+/* The checkpoint. Relaxed: a bit set by another thread is seen at some later
+ * checkpoint, never lost (the slow path clears a bit only before serving it);
+ * ordering with the requester's data comes from the handler's own
+ * synchronisation (the GIL's mutex for a drop request). */
+static inline void hl_checkpoint(void) {
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u64(&hli_thread_breaker) != 0)) hli_checkpoint_slow();
+}
+
+/* Sets bit on t's breaker: t runs the bit's handler at its next checkpoint.
+ * t must stay attached meanwhile (the caller holds what keeps it attached:
+ * the registry lock in hl_thread_foreach, the GIL's mutex for the holder). */
+void hl_thread_request(hl_thread_t *t, unsigned bit);
+/* Bits pending on t (a relaxed snapshot, for tests and statistics). */
+static inline uint64_t hl_thread_pending(const hl_thread_t *t) {
+  return hl_atomic_load_relaxed_u64(t->breaker);
+}
+
+/* A handler runs on the requested thread, inside hl_checkpoint(), after its
+ * bit was cleared (a request made while it runs calls it again at the next
+ * checkpoint). In GIL mode it runs holding the GIL. */
+typedef void (*hl_break_fn)(hl_thread_t *t, unsigned bit, void *arg);
+/* Claims a free bit for fn; returns the bit, or -ENOSPC. Call before threads
+ * that may be requested attach (at start-up, like an upper layer's init). */
+int hl_thread_break_register(hl_break_fn fn, void *arg);
+
+/* Hooks run by every thread as it attaches (after taking the GIL) and as it
+ * detaches (before releasing it), in registration order and reverse order:
+ * where an upper layer sets up and flushes its slot. Returns 0 or -ENOSPC
+ * (8 hooks). Register before threads attach. */
+typedef void (*hl_thread_hook_fn)(hl_thread_t *t, void *arg);
+int hl_thread_hooks_register(hl_thread_hook_fn on_attach, hl_thread_hook_fn on_detach, void *arg);
+
+/* Calls fn for every attached thread, under the registry lock (no thread
+ * attaches or detaches meanwhile; fn must not attach or detach either).
+ * Returns the number of threads visited. */
+unsigned hl_thread_foreach(void (*fn)(hl_thread_t *t, void *arg), void *arg);
+unsigned hl_thread_count(void);
+
+/* ---- the GIL (sync/gil.c) --------------------------------------------------
+ * Antoine Pitrou's GIL of CPython 3.2+: a waiter that has waited a switch
+ * interval without any switch happening asks the holder to drop it; the
+ * holder does at its next checkpoint and, with forced switching, waits until
+ * another thread has taken it before it asks again. */
+
+/* Enables or disables the GIL and sets the switch interval (microseconds,
+ * >= 1; sys.setswitchinterval). Only while no thread is attached. */
+void hl_gil_init(bool enabled, uint64_t switch_interval_us);
+bool hl_gil_enabled(void);
+/* Whether the calling thread holds the GIL (false when it is disabled). */
+bool hl_gil_held(void);
+
+typedef struct hl_gil_stats {
+  uint64_t switches;          /* acquisitions by another thread than the last holder */
+  uint64_t forced_switches;   /* ... of them, after the holder dropped it on request */
+  uint64_t drop_requests;     /* waiters that timed out and asked the holder to drop it */
+  hl_hist_t wait_ns;          /* one per acquisition: from asking to holding */
+  hl_hist_t hold_ns;          /* one per release: from taking to releasing */
+} hl_gil_stats_t;
+
+/* A consistent snapshot (taken under the GIL's mutex); and a reset of the
+ * counters and histograms (the timed part of a run starts). */
+void hl_gil_stats(hl_gil_stats_t *out);
+void hl_gil_stats_reset(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_THREAD_H */

@@ -1,0 +1,30 @@
+/* sync/: what its files share and no other layer sees.
+ *
+ *   thread.c   thread states, the registry, checkpoints, block_begin/end
+ *   gil.c      the GIL: take, drop, yield on request; its statistics
+ */
+#ifndef HL_SYNC_INTERNAL_H
+#define HL_SYNC_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "hl_base.h"
+#include "hl_thread.h"
+
+/* Why a holder releases the GIL. */
+typedef enum {
+  HLI_DROP_BLOCK,     /* hl_thread_block_begin: voluntary, it will come back */
+  HLI_DROP_REQUEST,   /* a checkpoint serving HL_BREAK_GIL_DROP */
+  HLI_DROP_DETACH     /* hl_thread_detach: t goes away */
+} hli_drop_reason_t;
+
+HL_INTERNAL bool hli_gil_on(void);
+/* Blocks until t holds the GIL. */
+HL_INTERNAL void hli_gil_take(hl_thread_t *t);
+/* t holds the GIL; releases it. */
+HL_INTERNAL void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why);
+/* Serves a drop request: releases the GIL, waits until another thread has
+ * taken it (forced switching), takes it again. */
+HL_INTERNAL void hli_gil_yield(hl_thread_t *t);
+
+#endif /* HL_SYNC_INTERNAL_H */

@@ -1,0 +1,206 @@
+/* Thread states: attach and detach, the registry, checkpoints, blocking.
+ *
+ * The checkpoint is CPython's eval breaker, per thread as in CPython 3.13:
+ * each attached thread owns a word of request bits; any thread sets a bit
+ * (hl_thread_request) and the owner serves it at its next checkpoint. The
+ * fast path (hl_checkpoint, inline in hl_thread.h) is one relaxed load of
+ * that thread-local word and a branch; everything else is here.
+ *
+ * The word is thread-local (hli_thread_breaker) so that the load needs no
+ * pointer to the thread state first; the state points at it for requesters.
+ * It is valid as long as the thread lives, longer than the attachment a
+ * requester relies on.
+ *
+ * Handlers and hooks are tables filled at start-up by upper layers and
+ * published by a release store of their mask / count, read with an acquire
+ * load on every slow path: no lock on the checkpoint, none on attach.
+ *
+ * Locks, never nested: the registry mutex here, the GIL's mutexes in gil.c.
+ * Attach takes the GIL and then enters the registry; detach leaves the
+ * registry and then releases the GIL.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hl_thread.h"
+#include "sync_internal.h"
+
+__thread uint64_t hli_thread_breaker;
+__thread hl_thread_t *hli_thread_self;
+
+static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
+static hl_thread_t *registry;       /* attached threads, newest first */
+static unsigned registry_count;
+static uint64_t last_id;
+
+typedef struct handler { hl_break_fn fn; void *arg; } handler_t;
+static handler_t handlers[HL_BREAK_BITS];
+/* Bits with a handler. Written under registry_mutex with a release store
+ * after the entry is filled; the slow path's acquire load pairs with it. */
+static uint64_t handler_mask;
+
+#define MAX_HOOKS 8
+typedef struct hook { hl_thread_hook_fn on_attach, on_detach; void *arg; } hook_t;
+static hook_t hooks[MAX_HOOKS];
+/* Published like handler_mask: release store after the entry, acquire load
+ * before reading entries. */
+static uint32_t hook_count;
+
+/* A thread that exits attached would leave a dangling state in the registry
+ * (and, with the GIL, a lock nobody will release): say so loudly. */
+static pthread_key_t exit_key;
+static pthread_once_t exit_key_once = PTHREAD_ONCE_INIT;
+static void exited_attached(void *t) {
+  hl_die("thread %llu exited while attached: call hl_thread_detach() first",
+         (unsigned long long)((hl_thread_t *)t)->id);
+}
+static void make_exit_key(void) {
+  if (pthread_key_create(&exit_key, exited_attached) != 0) hl_die("pthread_key_create failed");
+}
+
+static void set_state(hl_thread_t *t, hl_thread_state_t s) {
+  /* Relaxed: only the owner writes it; other readers (statistics, a future
+   * stop-the-world) must bring their own ordering. */
+  hl_atomic_store_relaxed_u32(&t->state, s);
+}
+
+hl_thread_t *hl_thread_attach(void) {
+  if (hli_thread_self) hl_die("thread %llu attaches twice", (unsigned long long)hli_thread_self->id);
+  pthread_once(&exit_key_once, make_exit_key);
+  hl_thread_t *t = calloc(1, sizeof *t);
+  if (!t) hl_die("out of memory for a thread state");
+  t->breaker = &hli_thread_breaker;
+  hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
+  if (hli_gil_on()) hli_gil_take(t);
+  pthread_mutex_lock(&registry_mutex);
+  t->id = ++last_id;
+  t->next = registry;
+  if (registry) registry->prev = t;
+  registry = t;
+  registry_count++;
+  pthread_mutex_unlock(&registry_mutex);
+  set_state(t, HL_THREAD_ATTACHED);
+  hli_thread_self = t;
+  pthread_setspecific(exit_key, t);
+  uint32_t n = hl_atomic_load_acquire_u32(&hook_count);   /* pairs with the register's release */
+  for (uint32_t i = 0; i < n; i++)
+    if (hooks[i].on_attach) hooks[i].on_attach(t, hooks[i].arg);
+  return t;
+}
+
+void hl_thread_detach(void) {
+  hl_thread_t *t = hli_thread_self;
+  if (!t) hl_die("hl_thread_detach on a thread that is not attached");
+  if (hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED)
+    hl_die("thread %llu detaches between hl_thread_block_begin and _end", (unsigned long long)t->id);
+  uint32_t n = hl_atomic_load_acquire_u32(&hook_count);   /* pairs with the register's release */
+  while (n-- > 0)
+    if (hooks[n].on_detach) hooks[n].on_detach(t, hooks[n].arg);
+  pthread_mutex_lock(&registry_mutex);
+  if (t->prev) t->prev->next = t->next;
+  else registry = t->next;
+  if (t->next) t->next->prev = t->prev;
+  registry_count--;
+  pthread_mutex_unlock(&registry_mutex);
+  if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_DETACH);
+  set_state(t, HL_THREAD_DETACHED);
+  pthread_setspecific(exit_key, NULL);
+  hli_thread_self = NULL;
+  hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
+  free(t);
+}
+
+void hl_thread_block_begin(void) {
+  hl_thread_t *t = hli_thread_self;
+  if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED))
+    hl_die("hl_thread_block_begin on a thread that is %s", t ? "already blocked" : "not attached");
+  set_state(t, HL_THREAD_BLOCKED);
+  if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_BLOCK);
+}
+
+void hl_thread_block_end(void) {
+  hl_thread_t *t = hli_thread_self;
+  if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_BLOCKED))
+    hl_die("hl_thread_block_end without hl_thread_block_begin");
+  if (hli_gil_on()) hli_gil_take(t);
+  set_state(t, HL_THREAD_ATTACHED);
+}
+
+void hl_thread_request(hl_thread_t *t, unsigned bit) {
+  HL_ASSERT(bit < HL_BREAK_BITS);
+  /* A full-barrier RMW, though nothing needs it: the bit only sends t into
+   * the slow path, whose handler synchronises with the requester itself
+   * (the GIL's mutex for a drop request). An RMW so that concurrent
+   * requests of different bits all survive. */
+  hl_atomic_or_u64(t->breaker, HL_BREAK_BIT(bit));
+}
+
+void hli_checkpoint_slow(void) {
+  hl_thread_t *t = hli_thread_self;
+  if (HL_UNLIKELY(!t)) return;   /* not attached: nobody can have asked anything */
+  uint64_t bits = hl_atomic_load_relaxed_u64(&hli_thread_breaker);
+  /* Upper layers first, still holding the GIL; the drop request last. */
+  uint64_t mask = hl_atomic_load_acquire_u64(&handler_mask);   /* pairs with register's release */
+  uint64_t upper = bits & ~HL_BREAK_BIT(HL_BREAK_GIL_DROP);
+  while (upper) {
+    unsigned b = (unsigned)__builtin_ctzll(upper);
+    upper &= upper - 1;
+    /* cleared before it is served: a request made meanwhile is not lost */
+    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(b));
+    if (HL_UNLIKELY(!(mask & HL_BREAK_BIT(b))))
+      hl_die("breaker bit %u requested of thread %llu has no handler", b, (unsigned long long)t->id);
+    handlers[b].fn(t, b, handlers[b].arg);
+  }
+  if (bits & HL_BREAK_BIT(HL_BREAK_GIL_DROP)) {
+    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_GIL_DROP));
+    if (hli_gil_on()) hli_gil_yield(t);
+  }
+}
+
+int hl_thread_break_register(hl_break_fn fn, void *arg) {
+  pthread_mutex_lock(&registry_mutex);
+  uint64_t mask = hl_atomic_load_relaxed_u64(&handler_mask);   /* ours: under the mutex */
+  int bit = -ENOSPC;
+  for (unsigned b = HL_BREAK_FIRST_FREE; b < HL_BREAK_BITS; b++) {
+    if (!(mask & HL_BREAK_BIT(b))) {
+      handlers[b] = (handler_t){fn, arg};
+      /* pairs with the acquire load in hli_checkpoint_slow */
+      hl_atomic_store_release_u64(&handler_mask, mask | HL_BREAK_BIT(b));
+      bit = (int)b;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  return bit;
+}
+
+int hl_thread_hooks_register(hl_thread_hook_fn on_attach, hl_thread_hook_fn on_detach, void *arg) {
+  pthread_mutex_lock(&registry_mutex);
+  uint32_t n = hl_atomic_load_relaxed_u32(&hook_count);   /* ours: under the mutex */
+  int rc = -ENOSPC;
+  if (n < MAX_HOOKS) {
+    hooks[n] = (hook_t){on_attach, on_detach, arg};
+    /* pairs with the acquire loads in attach and detach */
+    hl_atomic_store_release_u32(&hook_count, n + 1);
+    rc = 0;
+  }
+  pthread_mutex_unlock(&registry_mutex);
+  return rc;
+}
+
+unsigned hl_thread_foreach(void (*fn)(hl_thread_t *t, void *arg), void *arg) {
+  pthread_mutex_lock(&registry_mutex);
+  unsigned n = 0;
+  for (hl_thread_t *t = registry; t; t = t->next, n++) fn(t, arg);
+  pthread_mutex_unlock(&registry_mutex);
+  return n;
+}
+
+unsigned hl_thread_count(void) {
+  pthread_mutex_lock(&registry_mutex);
+  unsigned n = registry_count;
+  pthread_mutex_unlock(&registry_mutex);
+  return n;
+}
