@@ -198,17 +198,7 @@ static uint64_t handle_weakrefs(hl_gc_head_t *unreachable) {
       }
     }
   }
-  uint64_t n = 0;
-  while (first) {
-    hl_weakref_t *wr = first;
-    first = wr->next;
-    wr->next = NULL;
-    wr->cb(&wr->ob, wr->arg);
-    hli_tstate.stats.weakref_callbacks++;
-    hl_decref(&wr->ob);
-    n++;
-  }
-  return n;
+  return hli_weakref_callbacks_run(first);
 }
 
 /* ---- step 6 --------------------------------------------------------------------- */

@@ -258,5 +258,8 @@ static inline void hli_gc_unlink(hl_object_t *o) {
   if (hli_gc.gen[0].count > 0) hli_gc.gen[0].count--;
 }
 HL_INTERNAL void hli_weakref_unlink(hl_weakref_t *wr);
+/* Runs the callbacks of a chain of cleared weakrefs (linked through next,
+ * each holding a reference that is dropped after its call); returns how many. */
+HL_INTERNAL uint64_t hli_weakref_callbacks_run(hl_weakref_t *first);
 
 #endif /* HL_GC_INTERNAL_H */

@@ -102,12 +102,19 @@ void hli_weakrefs_clear(hl_object_t *o) {
     }
   }
   /* Step 2: the callbacks. */
+  hli_weakref_callbacks_run(first);
+}
+
+uint64_t hli_weakref_callbacks_run(hl_weakref_t *first) {
+  uint64_t n = 0;
   while (first) {
     hl_weakref_t *wr = first;
     first = wr->next;
     wr->next = NULL;
     wr->cb(&wr->ob, wr->arg);
     hli_tstate.stats.weakref_callbacks++;
-    hl_decref(&wr->ob);
+    hl_decref(&wr->ob);   /* the reference taken when it was chained */
+    n++;
   }
+  return n;
 }
