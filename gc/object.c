@@ -295,7 +295,6 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
 void hl_runtime_fini(void) {
   if (!runtime_ready) return;
   hli_str_fini();
-  hl_freelists_clear();
   hli_tuple_fini();
   hli_gc_fini();
   hl_freelists_clear();   /* what gc.garbage held */

@@ -190,6 +190,8 @@ static void dict_dealloc(hl_object_t *o) {
   hli_gc_free(o);
 }
 
+static hl_dict_entry_t *find(hl_object_t *o, hl_object_t *key, bool *err);
+
 static int dict_eq(hl_object_t *a, hl_object_t *b) {
   hl_dict_t *x = (hl_dict_t *)a, *y = (hl_dict_t *)b;
   if (x->used != y->used) return 0;
@@ -198,8 +200,9 @@ static int dict_eq(hl_object_t *a, hl_object_t *b) {
   while (hl_dict_next(a, &pos, &k, &v)) {
     hl_incref(k);
     hl_incref(v);
-    hl_object_t *w = hl_dict_get(b, k);
-    int r = w ? hl_eq(v, w) : (hl_err_kind() == HL_ERR_KEY ? (hl_err_clear(), 0) : -1);
+    bool err;
+    hl_dict_entry_t *e = find(b, k, &err);
+    int r = e ? hl_eq(v, e->value) : err ? -1 : 0;
     hl_decref(k);
     hl_decref(v);
     if (r != 1) return r;
@@ -244,25 +247,30 @@ int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
   return hli_dict_insert((hl_dict_t *)o, key, h, value);
 }
 
-hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
+/* The entry of key, or NULL: absent (*err false) or an error (*err true,
+ * recorded). An absent key records nothing, so that a membership test does
+ * not pay for an error message. */
+static hl_dict_entry_t *find(hl_object_t *o, hl_object_t *key, bool *err) {
   HL_ASSERT(o->type == &hl_dict_type);
   int64_t h = hl_hash(key);
-  if (h == -1) return NULL;
+  *err = h == -1;
+  if (*err) return NULL;
   hl_dict_t *d = (hl_dict_t *)o;
-  bool err = false;
-  hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, NULL, &err) : NULL;
+  return d->keys ? lookup(d->keys, key, h, NULL, err) : NULL;
+}
+
+hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
+  bool err;
+  hl_dict_entry_t *e = find(o, key, &err);
   if (e) return e->value;
   if (!err) hl_err_set(HL_ERR_KEY, "key not found");
   return NULL;
 }
 
 int hl_dict_contains(hl_object_t *o, hl_object_t *key) {
-  if (hl_dict_get(o, key)) return 1;
-  if (hl_err_kind() == HL_ERR_KEY) {
-    hl_err_clear();
-    return 0;
-  }
-  return -1;
+  bool err;
+  if (find(o, key, &err)) return 1;
+  return err ? -1 : 0;
 }
 
 int hl_dict_del(hl_object_t *o, hl_object_t *key) {
