@@ -109,6 +109,18 @@ extern bool hli_freelists_on;
  * when it exits) and sets each list's room from --freelists. */
 HL_INTERNAL void hli_tstate_arm(void);
 
+/* ---- reference-count modes (rc.c) ------------------------------------------- */
+/* Sets hl_rc_config from c (hl_runtime_init). */
+HL_INTERNAL void hli_rc_init(const hl_config_t *c);
+/* A dying object (count zero, held by no one) about to run its finalizer
+ * gets one reference, held by the caller; dropping it afterwards returns
+ * true when the count went back to zero (not resurrected). */
+HL_INTERNAL void hli_rc_resurrect(hl_object_t *o);
+HL_INTERNAL bool hli_rc_drop_resurrected(hl_object_t *o);
+/* A new reference to o unless its count is already zero (o is dying): the
+ * free-threaded modes' weakref and container reads. */
+HL_INTERNAL bool hli_rc_try_incref(hl_object_t *o);
+
 /* Object memory: a block from the object allocator, the header set, rc 1. */
 static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   hl_object_t *o = (hl_object_t *)mem;
@@ -155,6 +167,7 @@ HL_INTERNAL hl_weakref_t **hli_weaklist(hl_object_t *o);
 HL_INTERNAL int hli_int_init(void);
 HL_INTERNAL int hli_str_init(void);
 HL_INTERNAL void hli_str_fini(void);
+HL_INTERNAL int hli_tuple_init(void);
 HL_INTERNAL void hli_tuple_fini(void);
 HL_INTERNAL void hli_class_fini(void);
 HL_INTERNAL void hli_freelists_drain(hl_tstate_t *ts);

@@ -9,7 +9,7 @@
  * Reference counting goes through hl_incref/hl_decref, the one place where a
  * refcount mode (--rc) and immortality (--immortal, PEP 683) change what an
  * operation does. Built now: rc=gil (plain increments; the caller holds the
- * GIL, or is the only thread).
+ * GIL, or is the only thread) and rc=atomic (atomic instructions, no GIL).
  *
  * Errors: constructors return NULL when memory runs out; lookups return NULL
  * or -1 and record why in the calling thread's error (hl_err_kind()), like
@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_atomic.h"
 #include "hl_base.h"
 #include "hl_config.h"
 
@@ -101,6 +102,10 @@ enum {
  * hl_runtime_fini drops all of them and empties every free list, so that a
  * program that released its own objects ends with no block in use. */
 int  hl_runtime_init(const hl_config_t *c, char *err, size_t errlen);
+/* Whether c's refcount mode can run with the rest of c (what hl_runtime_init
+ * would refuse): 0, or -1 with a message naming the option, the value and
+ * what is accepted. The driver calls it before a run (bad input). */
+int  hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen);
 void hl_runtime_fini(void);
 bool hl_runtime_ready(void);
 /* Empties the calling thread's free lists (a thread does it at exit too). */
@@ -129,29 +134,80 @@ void hl_err_clear(void);
 void hl_err_set(hl_err_t kind, const char *fmt, ...) HL_PRINTF(2, 3);
 
 /* ---- reference counts --------------------------------------------------------
- * An immortal object's count is HL_RC_IMMORTAL, and only --immortal=on makes
- * one: with it off no count ever gets there (it would take three billion
- * references), so the test below reads the count alone, never the mode, as
- * CPython 3.12 does (PEP 683). The cost of immortality support is then one
- * compare on the count, paid in both settings; the micro-benchmarks
- * heaplab_incref_decref* against cpython_incref_decref (3.11, no test) show it.
- * The refcount mode (--rc) is read from one process-wide word set at start-up. */
+ * One place decides what an increment and a decrement do in each mode:
+ *
+ *   gil     plain increments; the caller holds the GIL (or is alone).
+ *   atomic  every increment is a relaxed atomic add, every decrement a
+ *           release atomic subtract; the thread whose decrement reaches
+ *           zero issues an acquire fence and frees the object.
+ *
+ * An immortal object's count is HL_RC_IMMORTAL in every mode, and only
+ * --immortal=on makes one: with it off no count ever gets there (it would
+ * take three billion references). Increments and decrements leave it alone
+ * (PEP 683).
+ *
+ * The gil fast path is one comparison, as before the free-threaded modes:
+ *     rc >= hl_rc_config.plain_below ?  the other modes' path  :  rc +/- 1
+ * plain_below is HL_RC_IMMORTAL under the GIL (only an immortal object
+ * takes the branch) and 0 in the free-threaded modes (every object does).
+ * Comparing the count with a word in memory costs the same instructions as
+ * comparing it with a constant (scripts/callgrind-micro 'heaplab_incref'),
+ * so the mode costs rc=gil nothing on a mortal object; an immortal object
+ * pays a second comparison on the branch it takes.
+ *
+ * The count is read with a relaxed __atomic load rather than a ck wrapper:
+ * both are one mov, but ck's inline asm is a compiler barrier and opaque to
+ * ThreadSanitizer, and in the free-threaded modes other threads change the
+ * count concurrently. Under the GIL the store stays plain. */
 extern struct hl_rc_config {
+  uint32_t plain_below;     /* see above: HL_RC_IMMORTAL (gil) or 0 */
   hl_rc_mode_t mode;
   bool immortal;
 } hl_rc_config;
 
 void hli_obj_dealloc(hl_object_t *o);
 
+static inline uint32_t hli_rc_load(const hl_object_t *o) {
+  return __atomic_load_n(&o->rc, __ATOMIC_RELAXED);
+}
+
+/* The free-threaded modes' increment and decrement (rc is the count just
+ * read); inline, but out of the gil path's way. */
+static inline void hli_incref_ft(hl_object_t *o, uint32_t rc) {
+  if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
+  hl_atomic_add_relaxed_u32(&o->rc, 1);
+}
+
+static inline void hli_decref_ft(hl_object_t *o, uint32_t rc) {
+  if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
+  /* Release: our writes to o happen before the free in whichever thread
+   * takes the count to zero; that thread's acquire pairs with it. */
+  uint32_t old = hl_atomic_faa_release_u32(&o->rc, (uint32_t)-1);
+  HL_ASSERT(old > 0 && old < HL_RC_IMMORTAL);
+  if (old == 1) {
+    hl_atomic_acquire_after_rmw_u32(&o->rc);
+    hli_obj_dealloc(o);
+  }
+}
+
 static inline void hl_incref(hl_object_t *o) {
-  if (HL_UNLIKELY(o->rc >= HL_RC_IMMORTAL)) return;
-  o->rc++;
+  uint32_t rc = hli_rc_load(o);
+  if (HL_UNLIKELY(rc >= hl_rc_config.plain_below)) {
+    hli_incref_ft(o, rc);
+    return;
+  }
+  o->rc = rc + 1;
 }
 
 static inline void hl_decref(hl_object_t *o) {
-  if (HL_UNLIKELY(o->rc >= HL_RC_IMMORTAL)) return;
-  HL_ASSERT(o->rc > 0);
-  if (--o->rc == 0) hli_obj_dealloc(o);
+  uint32_t rc = hli_rc_load(o);
+  if (HL_UNLIKELY(rc >= hl_rc_config.plain_below)) {
+    hli_decref_ft(o, rc);
+    return;
+  }
+  HL_ASSERT(rc > 0);
+  o->rc = --rc;   /* tested after the subtraction: its flags serve the branch */
+  if (rc == 0) hli_obj_dealloc(o);
 }
 
 static inline void hl_xincref(hl_object_t *o) { if (o) hl_incref(o); }
@@ -163,9 +219,10 @@ static inline void hl_clear(hl_object_t **p) {
   if (o) { *p = NULL; hl_decref(o); }
 }
 static inline hl_object_t *hl_newref(hl_object_t *o) { hl_incref(o); return o; }
-static inline uint32_t hl_refcount(const hl_object_t *o) { return o->rc; }
+/* The reference count (in every mode; a snapshot while other threads run). */
+static inline uint32_t hl_refcount(const hl_object_t *o) { return hli_rc_load(o); }
 static inline bool hl_is_immortal(const hl_object_t *o) {
-  return o->rc >= HL_RC_IMMORTAL;
+  return hli_rc_load(o) >= HL_RC_IMMORTAL;
 }
 
 /* ---- singletons -------------------------------------------------------------- */

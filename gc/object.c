@@ -29,7 +29,7 @@
 
 #include "gc_internal.h"
 
-struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
+struct hl_rc_config hl_rc_config = {HL_RC_IMMORTAL, HL_RC_GIL, false};
 __thread hl_tstate_t hli_tstate;
 bool hli_freelists_on = true;
 
@@ -168,11 +168,10 @@ void hli_make_immortal(hl_object_t *o) {
 /* Returns true when the finalizer resurrected o. */
 static bool run_finalizer(hl_object_t *o) {
   o->flags |= HL_OF_FINALIZED;
-  o->rc = 1;
+  hli_rc_resurrect(o);
   o->type->finalizer(o);
   hli_tstate.stats.finalizers_run++;
-  HL_ASSERT(o->rc > 0);
-  return --o->rc != 0;
+  return !hli_rc_drop_resurrected(o);
 }
 
 static void trash_drain(hl_tstate_t *ts) {
@@ -296,11 +295,7 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "option 'gc': value 'incremental' is not available yet; available now: none, stw");
     return -1;
   }
-  if (c->rc != HL_RC_GIL) {
-    snprintf(err, errlen, "option 'rc': value '%s' is not available yet; available now: gil",
-             hl_config_choice_name(HL_OPT_RC, c->rc));
-    return -1;
-  }
+  if (hl_rc_check_config(c, err, errlen) != 0) return -1;
   /* statistics count from here */
   hl_spinlock_lock(&totals_lock);
   memset(&totals, 0, sizeof totals);
@@ -312,14 +307,13 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
     if (rc != 0) return rc;
     alloc_ours = true;
   }
-  hl_rc_config.mode = c->rc;
-  hl_rc_config.immortal = c->immortal;
+  hli_rc_init(c);
   hli_freelists_on = c->freelists;
   hli_gc_init(c);
   hli_obj_init_static(hl_None, &hl_none_type);
   hli_obj_init_static(hl_True, &hl_bool_type);
   hli_obj_init_static(hl_False, &hl_bool_type);
-  if (hli_int_init() != 0 || hli_str_init() != 0) {
+  if (hli_int_init() != 0 || hli_str_init() != 0 || hli_tuple_init() != 0) {
     snprintf(err, errlen, "hl_runtime_init: %s", hl_err_message());
     return -ENOMEM;
   }

@@ -76,7 +76,7 @@ hl_object_t *hl_weakref_get(hl_object_t *o) {
   hl_object_t *r = ((hl_weakref_t *)o)->referent;
   /* A referent whose count is zero is being finalized: it is not reachable
    * through its weakrefs (they are cleared before it goes). */
-  return r && r->rc > 0 ? hl_newref(r) : NULL;
+  return r && hli_rc_try_incref(r) ? r : NULL;
 }
 
 size_t hl_weakref_count(hl_object_t *referent) {

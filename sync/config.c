@@ -60,11 +60,11 @@ static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
 static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
 static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
-static const choice_t rc_choices[] = {{"gil", true}, {"atomic", false}, {"biased", false}};
+static const choice_t rc_choices[] = {{"gil", true}, {"atomic", true}, {"biased", false}};
 static const choice_t gc_choices[] = {{"none", true}, {"stw", true}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
-#define NOT_RC    "the free-threaded refcount modes (atomic, biased) are not built yet"
+#define NOT_RC    "biased reference counting (gc/rc_biased.c) is not built yet"
 #define NOT_INCR  "the incremental collector (gc/gen_incr) is not built yet"
 
 static const option_t options[HL_OPT_COUNT] = {

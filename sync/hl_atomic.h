@@ -119,6 +119,24 @@ static inline void hl_atomic_or_u64(uint64_t *p, uint64_t bits) { (void)__atomic
 static inline void hl_atomic_and_u64(uint64_t *p, uint64_t bits) { (void)__atomic_fetch_and(p, bits, __ATOMIC_SEQ_CST); }
 static inline void *hl_atomic_xchg_ptr(void **p, void *v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
 
+/* Reference counts (gc/hl_gc.h): the orders a count needs and no more.
+ * add_relaxed: an increment orders nothing (the caller already holds a
+ * reference). faa_release: a decrement publishes the caller's writes to
+ * the object before it gives its reference up; the thread whose decrement
+ * reaches zero then calls acquire_after_rmw before it frees the object,
+ * pairing with every earlier release decrement (Boost's and libstdc++'s
+ * shared_ptr recipe). Under TSan, which does not model fences, the acquire
+ * is an acquire load of the count: it reads the value of our own RMW, part
+ * of the release sequences of the earlier decrements, and so synchronizes
+ * with each of them. */
+static inline uint16_t hl_atomic_load_relaxed_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void hl_atomic_store_relaxed_u16(uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_add_relaxed_u32(uint32_t *p, uint32_t d) { (void)__atomic_fetch_add(p, d, __ATOMIC_RELAXED); }
+static inline uint32_t hl_atomic_faa_release_u32(uint32_t *p, uint32_t d) { return __atomic_fetch_add(p, d, __ATOMIC_RELEASE); }
+static inline void hl_atomic_acquire_after_rmw_u32(const uint32_t *p) { (void)__atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_add_relaxed_u64(uint64_t *p, uint64_t d) { (void)__atomic_fetch_add(p, d, __ATOMIC_RELAXED); }
+static inline void hl_atomic_acquire_after_rmw_u64(const uint64_t *p) { (void)__atomic_load_n(p, __ATOMIC_ACQUIRE); }
+
 static inline void hl_atomic_fence_seq_cst(void) {
   (void)__atomic_fetch_add(&hl_atomic_tsan_fence_word, 0, __ATOMIC_SEQ_CST);
 }
@@ -259,6 +277,29 @@ static inline void *hl_atomic_xchg_ptr(void **p, void *v) {
   void *old = ck_pr_fas_ptr(p, v);
   HLI_RMW_FENCE_AFTER();
   return old;
+}
+
+/* Reference counts: see the TSan back end for what each order is for. On
+ * x86-64 the increment is a lock add, the decrement a lock xadd, and both
+ * fences are compiler barriers. */
+static inline uint16_t hl_atomic_load_relaxed_u16(const uint16_t *p) { return ck_pr_load_16(p); }
+static inline void hl_atomic_store_relaxed_u16(uint16_t *p, uint16_t v) { ck_pr_store_16(p, v); }
+static inline void hl_atomic_add_relaxed_u32(uint32_t *p, uint32_t d) { ck_pr_add_32(p, d); }
+/* The fence before the RMW: pairs with acquire_after_rmw in the thread
+ * whose decrement reaches zero. */
+static inline uint32_t hl_atomic_faa_release_u32(uint32_t *p, uint32_t d) {
+  ck_pr_fence_release();
+  return ck_pr_faa_32(p, d);
+}
+/* Pairs with the release of every earlier decrement of *p. */
+static inline void hl_atomic_acquire_after_rmw_u32(const uint32_t *p) {
+  (void)p;
+  ck_pr_fence_acquire();
+}
+static inline void hl_atomic_add_relaxed_u64(uint64_t *p, uint64_t d) { ck_pr_add_64(p, d); }
+static inline void hl_atomic_acquire_after_rmw_u64(const uint64_t *p) {
+  (void)p;
+  ck_pr_fence_acquire();
 }
 
 /* Standalone fences pair with a fence or an acquire/release operation of the

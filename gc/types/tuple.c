@@ -73,14 +73,20 @@ const hl_type_t hl_tuple_type = {
   .traverse = tuple_traverse, .clear = tuple_clear, .dealloc = tuple_dealloc,
   .hash = tuple_hash, .eq = tuple_eq};
 
+/* The empty tuple is made at start-up: made on first use, two threads
+ * without a GIL could both make it. */
+int hli_tuple_init(void) {
+  if (empty_tuple) return 0;
+  empty_tuple = (hl_tuple_t *)hli_gc_alloc(&hl_tuple_type, sizeof(hl_tuple_t));
+  if (!empty_tuple) return -1;
+  empty_tuple->size = 0;
+  if (hl_rc_config.immortal) hli_make_immortal(&empty_tuple->ob);
+  return 0;
+}
+
 hl_object_t *hl_tuple_new(size_t n) {
   if (n == 0) {
-    if (!empty_tuple) {
-      empty_tuple = (hl_tuple_t *)hli_gc_alloc(&hl_tuple_type, sizeof(hl_tuple_t));
-      if (!empty_tuple) return NULL;
-      empty_tuple->size = 0;
-      if (hl_rc_config.immortal) hli_make_immortal(&empty_tuple->ob);
-    }
+    if (HL_UNLIKELY(!empty_tuple) && hli_tuple_init() != 0) return NULL;
     return hl_newref(&empty_tuple->ob);
   }
   hl_tuple_t *t;
@@ -122,7 +128,7 @@ void hli_tuple_fini(void) {
     hli_gc_free(e);
     return;
   }
-  HL_ASSERT(e->rc == 1);
+  HL_ASSERT(hl_refcount(e) == 1);
   hl_decref(e);
 }
 

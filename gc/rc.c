@@ -1,0 +1,77 @@
+/* Reference-count modes: the out-of-line parts of every mode.
+ *
+ * hl_incref and hl_decref are inline in hl_gc.h; what they do in each mode
+ * is described there. Here: choosing the mode at start-up, the operations
+ * that are too rare to inline (resurrecting a dying object for its
+ * finalizer, an increment that must fail on a dying object), and the
+ * combinations a mode cannot run with yet.
+ *
+ * A count that may be zero. Under the GIL nothing changes a count behind
+ * the caller's back, so "is it zero?" and "increment" can be two steps. In
+ * the atomic mode another thread may take the count to zero between them
+ * and free the object; the try-increment is a compare-and-swap loop that
+ * never moves a count up from zero, so a reader that loses the race gets
+ * "dying" and never resurrects what another thread is freeing.
+ */
+#include <stdio.h>
+
+#include "gc_internal.h"
+
+int hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen) {
+  if (c->rc == HL_RC_GIL) return 0;
+  if (c->gc != HL_GC_NONE) {
+    /* The collector keeps its generations in lists that every container
+     * allocation and deallocation updates, safe only under the GIL. */
+    snprintf(err, errlen,
+             "option 'gc': value '%s' is not available yet with rc=%s (the cycle collector's "
+             "generation lists are updated without synchronization, which only the GIL makes "
+             "safe); accepted with rc=%s: none",
+             hl_config_choice_name(HL_OPT_GC, c->gc), hl_config_choice_name(HL_OPT_RC, c->rc),
+             hl_config_choice_name(HL_OPT_RC, c->rc));
+    return -1;
+  }
+  return 0;
+}
+
+void hli_rc_init(const hl_config_t *c) {
+  hl_rc_config.mode = c->rc;
+  hl_rc_config.immortal = c->immortal;
+  hl_rc_config.plain_below = c->rc == HL_RC_GIL ? HL_RC_IMMORTAL : 0;
+}
+
+void hli_rc_resurrect(hl_object_t *o) {
+  /* No other thread holds a reference: a plain store, published to other
+   * threads by whatever the finalizer uses to hand o to them. */
+  o->rc = 1;
+}
+
+bool hli_rc_drop_resurrected(hl_object_t *o) {
+  if (hl_rc_config.mode == HL_RC_GIL) {
+    HL_ASSERT(o->rc > 0);
+    return --o->rc == 0;
+  }
+  /* Release and acquire as in hl_decref: a thread that took a reference in
+   * the finalizer and dropped it already published its writes. */
+  uint32_t old = hl_atomic_faa_release_u32(&o->rc, (uint32_t)-1);
+  HL_ASSERT(old > 0);
+  if (old != 1) return false;
+  hl_atomic_acquire_after_rmw_u32(&o->rc);
+  return true;
+}
+
+bool hli_rc_try_incref(hl_object_t *o) {
+  uint32_t rc = hli_rc_load(o);
+  if (rc >= HL_RC_IMMORTAL) return true;
+  if (hl_rc_config.mode == HL_RC_GIL) {
+    if (rc == 0) return false;
+    o->rc = rc + 1;
+    return true;
+  }
+  for (;;) {
+    if (rc == 0) return false;
+    /* Relaxed would do for the increment itself; hl_atomic_cas_u32 is a
+     * full barrier, paid only on this rare path. */
+    if (hl_atomic_cas_u32(&o->rc, rc, rc + 1)) return true;
+    rc = hli_rc_load(o);
+  }
+}
