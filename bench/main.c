@@ -103,6 +103,10 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)w.p50, (unsigned long long)w.p99, (unsigned long long)w.max,
             (unsigned long long)h.p50, (unsigned long long)h.p99, (unsigned long long)h.max);
   }
+  if (r->objects_valid && c->rc == HL_RC_BIASED)
+    fprintf(stderr, "  rc         biased: %llu objects queued to their owner, %llu merged\n",
+            (unsigned long long)r->objects.rc_merges_queued,
+            (unsigned long long)r->objects.rc_merges_done);
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
   if (r->alloc.valid)

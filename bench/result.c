@@ -166,6 +166,13 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(g, "hold_ns", hl_json_hist(&r->gil->hold_ns));
     json_object_object_add(o, "gil", g);
   }
+  if (r->objects_valid && c->rc == HL_RC_BIASED) {
+    /* biased reference counting over the whole run (gc/rc_biased.c) */
+    json_object *rc = json_object_new_object();
+    json_object_object_add(rc, "merges_queued", u64(r->objects.rc_merges_queued));
+    json_object_object_add(rc, "merges_done", u64(r->objects.rc_merges_done));
+    json_object_object_add(o, "rc", rc);
+  }
   if (r->alloc.valid || r->pool_stats) {
     json_object *a = json_object_new_object();
     json_object_object_add(a, "allocator", json_object_new_string(hl_alloc_name()));

@@ -30,6 +30,9 @@ typedef struct hl_gc_head {
   uintptr_t prev;
 } hl_gc_head_t;
 
+/* hli_rc_shared_word (hl_gc.h) counts on it */
+_Static_assert(sizeof(hl_gc_head_t) == 2 * sizeof(uint64_t), "the GC head is two words");
+
 #define HL_GC_HEAD(o) ((hl_gc_head_t *)(void *)(o) - 1)
 #define HL_GC_OBJ(g)  ((hl_object_t *)(void *)((hl_gc_head_t *)(g) + 1))
 
@@ -112,6 +115,43 @@ HL_INTERNAL void hli_tstate_arm(void);
 /* ---- reference-count modes (rc.c) ------------------------------------------- */
 /* Sets hl_rc_config from c (hl_runtime_init). */
 HL_INTERNAL void hli_rc_init(const hl_config_t *c);
+/* rc=biased keeps each object's shared count in a word in front of its
+ * block: hli_rc_prefix is 8 bytes then, 0 in the other modes (set by
+ * hli_rc_init, while no object exists). A block is [prefix][GC head][object]
+ * for a container, [prefix][object] for the others. */
+extern size_t hli_rc_prefix;
+/* The owner written into each new object: the creating thread's index in
+ * the free-threaded modes (0 for a thread that is not attached), 0 under
+ * the GIL. */
+extern __thread uint16_t hli_rc_owner_tag;
+#define HLI_RC_SHARED_SHIFT 2
+enum {   /* the low two bits of the shared word: its state (CPython's names) */
+  HLI_RC_SHARED_DEFAULT = 0,
+  HLI_RC_SHARED_MAYBE_WEAKREF = 1,
+  HLI_RC_SHARED_QUEUED = 2,
+  HLI_RC_SHARED_MERGED = 3,
+};
+/* The shared word of a new object: zero when owned; an object nobody owns
+ * keeps its whole count there (merged), its local count stays 0. */
+static inline void hli_rc_biased_init(hl_object_t *o) {
+  uint64_t *sh = hli_rc_shared_word(o);
+  if (HL_LIKELY(o->owner != 0)) {
+    *sh = 0;
+  } else {
+    o->rc = 0;
+    *sh = (1u << HLI_RC_SHARED_SHIFT) | HLI_RC_SHARED_MERGED;
+  }
+}
+/* rc=biased: marks o as possibly weakly referenced (CPython's
+ * _PyObject_SetMaybeWeakref), so that a weakref read from another thread
+ * can take a reference while the owner still holds o. */
+HL_INTERNAL void hli_rc_set_maybe_weakref(hl_object_t *o);
+/* rc=biased's pieces of the functions below (rc_biased.c), and its thread
+ * hooks and breaker bit, registered once per process (hli_rc_init). */
+HL_INTERNAL void hli_rc_biased_resurrect(hl_object_t *o);
+HL_INTERNAL bool hli_rc_biased_drop_resurrected(hl_object_t *o);
+HL_INTERNAL bool hli_rc_biased_try_incref(hl_object_t *o);
+HL_INTERNAL void hli_rc_threads_init(void);
 /* A dying object (count zero, held by no one) about to run its finalizer
  * gets one reference, held by the caller; dropping it afterwards returns
  * true when the count went back to zero (not resurrected). */
@@ -126,8 +166,9 @@ static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   hl_object_t *o = (hl_object_t *)mem;
   o->rc = 1;
   o->flags = 0;
-  o->owner = 0;
+  o->owner = hli_rc_owner_tag;
   o->type = t;
+  if (HL_UNLIKELY(hli_rc_prefix)) hli_rc_biased_init(o);
   return o;
 }
 

@@ -9,7 +9,8 @@
  * Reference counting goes through hl_incref/hl_decref, the one place where a
  * refcount mode (--rc) and immortality (--immortal, PEP 683) change what an
  * operation does. Built now: rc=gil (plain increments; the caller holds the
- * GIL, or is the only thread) and rc=atomic (atomic instructions, no GIL).
+ * GIL, or is the only thread), rc=atomic (atomic instructions, no GIL) and
+ * rc=biased (an owner's local count and a shared atomic count, no GIL).
  *
  * Errors: constructors return NULL when memory runs out; lookups return NULL
  * or -1 and record why in the calling thread's error (hl_err_kind()), like
@@ -32,16 +33,24 @@ extern "C" {
 
 typedef struct hl_type hl_type_t;
 
-/* The header of every object. 16 bytes: the count, room for the free-
- * threaded modes' fields, the type.
- *   rc=gil:    rc is the reference count; shared and owner stay 0.
- *   immortal:  rc == HL_RC_IMMORTAL; increments and decrements leave it alone
- *              (the test is rc >= HL_RC_IMMORTAL, so a stray decrement of an
- *              immortal object cannot bring it to zero). */
+/* The header of every object. 16 bytes: the count, the flags, the owner,
+ * the type.
+ *   rc=gil:     rc is the reference count; owner stays 0.
+ *   rc=atomic:  rc is the reference count, changed atomically; owner is the
+ *               index of the thread that made the object (0: a thread not
+ *               attached), which containers use to tell their creator.
+ *   rc=biased:  rc is the owner's local count, owner the owning thread's
+ *               index (sync/hl_thread.h; 0: nobody owns it), and the shared
+ *               count is a 64-bit word in front of the object's block
+ *               (gc/rc_biased.c explains why there, and the states).
+ *   immortal:   rc == HL_RC_IMMORTAL in every mode; increments and
+ *               decrements leave it alone (the test is rc >= HL_RC_IMMORTAL,
+ *               so a stray decrement of an immortal object cannot bring it
+ *               to zero). */
 typedef struct hl_object {
   uint32_t rc;
   uint16_t flags;             /* HL_OF_* */
-  uint16_t owner;             /* reserved: biased counting's owner thread */
+  uint16_t owner;             /* see above; read and written with relaxed atomics */
   const hl_type_t *type;
 } hl_object_t;
 
@@ -120,6 +129,12 @@ typedef struct hl_obj_stats {
   uint64_t finalizers_run;
   uint64_t weakref_callbacks;
   uint64_t trash_deferred;    /* deallocations deferred by the trashcan */
+  /* rc=biased: objects queued to their owner (a decrement by another thread
+   * found the shared count at zero), and objects merged (their counts
+   * summed into the shared count: from a queue, or by the thread that found
+   * the owner gone) */
+  uint64_t rc_merges_queued;
+  uint64_t rc_merges_done;
 } hl_obj_stats_t;
 void hl_obj_stats(hl_obj_stats_t *s);
 
@@ -140,6 +155,12 @@ void hl_err_set(hl_err_t kind, const char *fmt, ...) HL_PRINTF(2, 3);
  *   atomic  every increment is a relaxed atomic add, every decrement a
  *           release atomic subtract; the thread whose decrement reaches
  *           zero issues an acquire fence and frees the object.
+ *   biased  the owning thread changes its local count (rc) with plain
+ *           (relaxed) loads and stores; any other thread changes the shared
+ *           count atomically, out of line (gc/rc_biased.c). The owner is
+ *           recognised by comparing the header's owner with hli_rc_self, the
+ *           calling thread's index (HL_RC_NOBODY, which no object holds,
+ *           when it owns nothing: not attached, or another mode).
  *
  * An immortal object's count is HL_RC_IMMORTAL in every mode, and only
  * --immortal=on makes one: with it off no count ever gets there (it would
@@ -165,21 +186,69 @@ extern struct hl_rc_config {
   bool immortal;
 } hl_rc_config;
 
+#define HL_RC_NOBODY 0xFFFFu
+extern __thread uint16_t hli_rc_self;
+
 void hli_obj_dealloc(hl_object_t *o);
+/* rc=biased, out of line (gc/rc_biased.c): a thread that is not the owner
+ * increments or decrements the shared count; the owner's local count
+ * reached zero. */
+void hli_rc_incref_shared(hl_object_t *o);
+void hli_rc_decref_shared(hl_object_t *o);
+void hli_rc_merge_zero_local(hl_object_t *o);
+uint32_t hli_rc_biased_count(const hl_object_t *o);
+
+/* rc=biased: the shared count's word, in front of the object's block (the
+ * GC head, two words, comes between them for a container). */
+static inline uint64_t *hli_rc_shared_word(const hl_object_t *o) {
+  size_t back = (o->type->flags & HL_TF_GC) ? 3 * sizeof(uint64_t) : sizeof(uint64_t);
+  return (uint64_t *)(void *)((char *)o - back);
+}
 
 static inline uint32_t hli_rc_load(const hl_object_t *o) {
   return __atomic_load_n(&o->rc, __ATOMIC_RELAXED);
 }
+static inline bool hli_rc_owned(const hl_object_t *o) {
+  return __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == hli_rc_self;
+}
 
 /* The free-threaded modes' increment and decrement (rc is the count just
- * read); inline, but out of the gil path's way. */
+ * read); inline, but out of the gil path's way. The owner test comes
+ * first: in rc=atomic it always fails (hli_rc_self is HL_RC_NOBODY), and
+ * the biased owner, the case worth the fewest instructions, skips the mode
+ * test. */
 static inline void hli_incref_ft(hl_object_t *o, uint32_t rc) {
   if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
+  if (HL_LIKELY(hli_rc_owned(o))) {
+    __atomic_store_n(&o->rc, rc + 1, __ATOMIC_RELAXED);
+    return;
+  }
+  if (hl_rc_config.mode == HL_RC_BIASED) {
+    hli_rc_incref_shared(o);
+    return;
+  }
   hl_atomic_add_relaxed_u32(&o->rc, 1);
 }
 
 static inline void hli_decref_ft(hl_object_t *o, uint32_t rc) {
   if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
+  if (HL_LIKELY(hli_rc_owned(o))) {
+    HL_ASSERT(rc > 0);
+    __atomic_store_n(&o->rc, --rc, __ATOMIC_RELAXED);
+    if (rc == 0) {
+      /* Never shared, the common case: ours to free. Acquire: pairs with
+       * the release of other threads' decrements when it was. */
+      if (HL_LIKELY(__atomic_load_n(hli_rc_shared_word(o), __ATOMIC_ACQUIRE) == 0))
+        hli_obj_dealloc(o);
+      else
+        hli_rc_merge_zero_local(o);
+    }
+    return;
+  }
+  if (hl_rc_config.mode == HL_RC_BIASED) {
+    hli_rc_decref_shared(o);
+    return;
+  }
   /* Release: our writes to o happen before the free in whichever thread
    * takes the count to zero; that thread's acquire pairs with it. */
   uint32_t old = hl_atomic_faa_release_u32(&o->rc, (uint32_t)-1);
@@ -210,6 +279,10 @@ static inline void hl_decref(hl_object_t *o) {
   if (rc == 0) hli_obj_dealloc(o);
 }
 
+/* rc=biased: the calling thread merges the objects other threads queued to
+ * it now, as it does at its next checkpoint (a no-op in the other modes). */
+void hl_rc_merge_queued(void);
+
 static inline void hl_xincref(hl_object_t *o) { if (o) hl_incref(o); }
 static inline void hl_xdecref(hl_object_t *o) { if (o) hl_decref(o); }
 /* Drops *p and sets it to NULL before the drop (Py_CLEAR): a finalizer that
@@ -219,17 +292,25 @@ static inline void hl_clear(hl_object_t **p) {
   if (o) { *p = NULL; hl_decref(o); }
 }
 static inline hl_object_t *hl_newref(hl_object_t *o) { hl_incref(o); return o; }
-/* The reference count (in every mode; a snapshot while other threads run). */
-static inline uint32_t hl_refcount(const hl_object_t *o) { return hli_rc_load(o); }
+/* The reference count (in every mode; a snapshot while other threads run).
+ * rc=biased: local plus shared, which counts, until the owner merges it, a
+ * reference that a queued object's queue holds (gc/rc_biased.c). */
+static inline uint32_t hl_refcount(const hl_object_t *o) {
+  if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) return hli_rc_biased_count(o);
+  return hli_rc_load(o);
+}
 static inline bool hl_is_immortal(const hl_object_t *o) {
   return hli_rc_load(o) >= HL_RC_IMMORTAL;
 }
 
-/* ---- singletons -------------------------------------------------------------- */
-extern hl_object_t hl_none_object, hl_true_object, hl_false_object;
-#define hl_None  (&hl_none_object)
-#define hl_True  (&hl_true_object)
-#define hl_False (&hl_false_object)
+/* ---- singletons --------------------------------------------------------------
+ * Objects outside the allocator carry the word rc=biased keeps in front of
+ * every object (its shared count) themselves. */
+typedef struct hl_static_object { uint64_t rc_shared; hl_object_t ob; } hl_static_object_t;
+extern hl_static_object_t hli_none_static, hli_true_static, hli_false_static;
+#define hl_None  (&hli_none_static.ob)
+#define hl_True  (&hli_true_static.ob)
+#define hl_False (&hli_false_static.ob)
 static inline hl_object_t *hl_bool(bool b) { return hl_newref(b ? hl_True : hl_False); }
 
 /* ---- built-in types ----------------------------------------------------------- */

@@ -62,6 +62,8 @@ static void fold_stats(hl_tstate_t *ts) {
   totals.finalizers_run += ts->stats.finalizers_run;
   totals.weakref_callbacks += ts->stats.weakref_callbacks;
   totals.trash_deferred += ts->stats.trash_deferred;
+  totals.rc_merges_queued += ts->stats.rc_merges_queued;
+  totals.rc_merges_done += ts->stats.rc_merges_done;
   hl_spinlock_unlock(&totals_lock);
   memset(&ts->stats, 0, sizeof ts->stats);
 }
@@ -119,22 +121,27 @@ void hl_obj_stats(hl_obj_stats_t *s) {
 }
 
 /* ---- memory ---------------------------------------------------------------------- */
+/* The block starts hli_rc_prefix bytes before the object (or its GC head):
+ * room for rc=biased's shared count. */
 hl_object_t *hli_obj_alloc(const hl_type_t *t, size_t size) {
-  void *mem = hl_alloc_malloc(size);
+  size_t prefix = hli_rc_prefix;
+  char *mem = hl_alloc_malloc(prefix + size);
   if (HL_UNLIKELY(!mem)) {
     hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
     return NULL;
   }
   hli_tstate.stats.allocated++;
-  return hli_obj_init(mem, t);
+  return hli_obj_init(mem + prefix, t);
 }
 
 hl_object_t *hli_gc_alloc(const hl_type_t *t, size_t size) {
-  hl_gc_head_t *g = hl_alloc_malloc(sizeof(hl_gc_head_t) + size);
-  if (HL_UNLIKELY(!g)) {
+  size_t prefix = hli_rc_prefix;
+  char *mem = hl_alloc_malloc(prefix + sizeof(hl_gc_head_t) + size);
+  if (HL_UNLIKELY(!mem)) {
     hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
     return NULL;
   }
+  hl_gc_head_t *g = (hl_gc_head_t *)(void *)(mem + prefix);
   g->next = g->prev = 0;
   hli_tstate.stats.allocated++;
   hl_object_t *o = hli_obj_init(HL_GC_OBJ(g), t);
@@ -144,16 +151,21 @@ hl_object_t *hli_gc_alloc(const hl_type_t *t, size_t size) {
 
 void hli_obj_free(hl_object_t *o) {
   hli_tstate.stats.freed++;
-  hl_alloc_free(o);
+  hl_alloc_free((char *)o - hli_rc_prefix);
 }
 
 void hli_gc_free(hl_object_t *o) {
   hli_tstate.stats.freed++;
-  hl_alloc_free(HL_GC_HEAD(o));
+  hl_alloc_free((char *)HL_GC_HEAD(o) - hli_rc_prefix);
 }
 
+/* Static objects carry their prefix themselves (hl_static_object_t and the
+ * types' tables); they are never owned. */
 void hli_obj_init_static(hl_object_t *o, const hl_type_t *t) {
+  uint16_t tag = hli_rc_owner_tag;
+  hli_rc_owner_tag = 0;
   hli_obj_init(o, t);
+  hli_rc_owner_tag = tag;
   o->flags = HL_OF_STATIC;
   if (hl_rc_config.immortal) hli_make_immortal(o);
 }
@@ -238,9 +250,9 @@ const hl_type_t hl_bool_type = {
   .name = "bool", .flags = HL_TF_BASETYPE, .kind = HL_K_BOOL,
   .dealloc = dealloc_static, .hash = bool_hash};
 
-hl_object_t hl_none_object = {1, HL_OF_STATIC, 0, &hl_none_type};
-hl_object_t hl_true_object = {1, HL_OF_STATIC, 0, &hl_bool_type};
-hl_object_t hl_false_object = {1, HL_OF_STATIC, 0, &hl_bool_type};
+hl_static_object_t hli_none_static = {0, {1, HL_OF_STATIC, 0, &hl_none_type}};
+hl_static_object_t hli_true_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
+hl_static_object_t hli_false_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
 
 /* ---- keys ------------------------------------------------------------------------------ */
 int64_t hl_hash(hl_object_t *o) {
@@ -337,12 +349,18 @@ void hl_runtime_fini(void) {
 }
 
 /* ---- free lists ------------------------------------------------------------------------- */
-/* objects: the blocks are dead objects, counted as freed now. */
+/* objects: the entries are dead objects (a container's GC head, or the
+ * object itself), counted as freed now; their blocks start hli_rc_prefix
+ * bytes earlier. */
 static void drain(hl_freelist_t *fl, bool objects) {
   void *p;
   while ((p = hli_fl_pop(fl))) {
-    hl_alloc_free(p);
-    if (objects) hli_tstate.stats.freed++;
+    if (objects) {
+      hl_alloc_free((char *)p - hli_rc_prefix);
+      hli_tstate.stats.freed++;
+    } else {
+      hl_alloc_free(p);
+    }
   }
 }
 

@@ -16,6 +16,7 @@
 #include <stdio.h>
 
 #include "gc_internal.h"
+#include "hl_thread.h"
 
 int hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   if (c->rc == HL_RC_GIL) return 0;
@@ -33,13 +34,29 @@ int hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   return 0;
 }
 
+/* Called while no object exists (the prefix changes the blocks' layout)
+ * and, for the thread tags, no thread is attached. */
 void hli_rc_init(const hl_config_t *c) {
+  hli_rc_threads_init();
   hl_rc_config.mode = c->rc;
   hl_rc_config.immortal = c->immortal;
   hl_rc_config.plain_below = c->rc == HL_RC_GIL ? HL_RC_IMMORTAL : 0;
+  hli_rc_prefix = c->rc == HL_RC_BIASED ? sizeof(uint64_t) : 0;
+  /* Readers of shared containers read without a lock in the free-threaded
+   * modes: their threads are QSBR readers. */
+  if (hl_thread_count() == 0) hl_thread_qsbr_enable(c->rc != HL_RC_GIL);
+  /* The calling thread's tags, as if it attached again: it may be attached
+   * already (a micro-benchmark restarting the runtime). */
+  hl_thread_t *t = hl_thread_self();
+  hli_rc_owner_tag = t && c->rc != HL_RC_GIL ? (uint16_t)t->index : 0;
+  hli_rc_self = HL_RC_NOBODY;
 }
 
 void hli_rc_resurrect(hl_object_t *o) {
+  if (hl_rc_config.mode == HL_RC_BIASED) {
+    hli_rc_biased_resurrect(o);
+    return;
+  }
   /* No other thread holds a reference: a plain store, published to other
    * threads by whatever the finalizer uses to hand o to them. */
   o->rc = 1;
@@ -50,6 +67,7 @@ bool hli_rc_drop_resurrected(hl_object_t *o) {
     HL_ASSERT(o->rc > 0);
     return --o->rc == 0;
   }
+  if (hl_rc_config.mode == HL_RC_BIASED) return hli_rc_biased_drop_resurrected(o);
   /* Release and acquire as in hl_decref: a thread that took a reference in
    * the finalizer and dropped it already published its writes. */
   uint32_t old = hl_atomic_faa_release_u32(&o->rc, (uint32_t)-1);
@@ -60,6 +78,7 @@ bool hli_rc_drop_resurrected(hl_object_t *o) {
 }
 
 bool hli_rc_try_incref(hl_object_t *o) {
+  if (hl_rc_config.mode == HL_RC_BIASED) return hli_rc_biased_try_incref(o);
   uint32_t rc = hli_rc_load(o);
   if (rc >= HL_RC_IMMORTAL) return true;
   if (hl_rc_config.mode == HL_RC_GIL) {

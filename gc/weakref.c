@@ -51,6 +51,7 @@ static hl_object_t *new_wr(const hl_type_t *t, hl_object_t *referent, hl_weakref
   }
   hl_weakref_t *wr = (hl_weakref_t *)hli_gc_alloc(t, sizeof(hl_weakref_t));
   if (HL_UNLIKELY(!wr)) return NULL;
+  hli_rc_set_maybe_weakref(referent);
   wr->referent = referent;
   wr->cb = cb;
   wr->arg = arg;

@@ -60,11 +60,10 @@ static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
 static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
 static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
-static const choice_t rc_choices[] = {{"gil", true}, {"atomic", true}, {"biased", false}};
+static const choice_t rc_choices[] = {{"gil", true}, {"atomic", true}, {"biased", true}};
 static const choice_t gc_choices[] = {{"none", true}, {"stw", true}, {"incremental", false}};
 
 #define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
-#define NOT_RC    "biased reference counting (gc/rc_biased.c) is not built yet"
 #define NOT_INCR  "the incremental collector (gc/gen_incr) is not built yet"
 
 static const option_t options[HL_OPT_COUNT] = {
@@ -105,7 +104,7 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(freelists), true, NULL,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
   [HL_OPT_RC] = {"rc", T_CHOICE, "gil", CHOICES(rc_choices), 0, 0, 0, 0,
-    FIELD(rc), true, NOT_RC,
+    FIELD(rc), true, NULL,
     "reference counts: gil = plain under a global lock, atomic = atomic instructions, "
     "biased = owner-local plus shared atomic (PEP 703)"},
   [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,

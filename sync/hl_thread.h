@@ -10,6 +10,9 @@
  *
  *   HL_BREAK_GIL_DROP   a thread has waited for the GIL longer than the
  *                       switch interval: give it up (sync/gil.c)
+ *   HL_BREAK_QSBR       a grace period is waiting (sync/qsbr.c): announce
+ *                       a quiescent state (with QSBR on: the modes without
+ *                       a GIL)
  *   bits claimed with hl_thread_break_register() by upper layers: merging
  *                       the biased-refcount queue, parking for a stop of the
  *                       world, announcing a QSBR quiescent state ...
@@ -49,7 +52,8 @@ extern "C" {
 /* Breaker bits owned by sync; bits from HL_BREAK_FIRST_FREE up are handed
  * out by hl_thread_break_register(). */
 #define HL_BREAK_GIL_DROP    0u
-#define HL_BREAK_FIRST_FREE  1u
+#define HL_BREAK_QSBR        1u
+#define HL_BREAK_FIRST_FREE  2u
 #define HL_BREAK_BITS        64u
 #define HL_BREAK_BIT(b)      (1ull << (b))
 
@@ -73,10 +77,17 @@ struct hl_thread {
   uint64_t *breaker;
   void *slot[HL_THREAD_SLOTS];
   uint64_t id;              /* 1, 2, ... in order of first attach; never reused */
+  /* A small number, the lowest free at attach, reused after detach:
+   * 1..HL_THREAD_INDEX_MAX, or 0 when that many threads are attached
+   * already. Biased reference counting stores it in each object it owns. */
+  uint32_t index;
+  bool qsbr;                /* registered with QSBR at attach (hl_thread_qsbr_enable) */
   uint32_t state;           /* hl_thread_state_t; written by the owner only */
   /* the registry, a list under its lock (sync/thread.c) */
   hl_thread_t *next, *prev;
 };
+
+#define HL_THREAD_INDEX_MAX 4095u
 
 /* The calling thread's breaker word (0 while it is not attached: no one can
  * request anything of it) and thread state (NULL while not attached). */
@@ -94,7 +105,9 @@ void hl_thread_detach(void);
 static inline hl_thread_t *hl_thread_self(void) { return hli_thread_self; }
 
 /* Release the GIL around blocking work and take it back; they do not nest.
- * In between, the thread must not touch objects or call hl_checkpoint(). */
+ * In between, the thread must not touch objects or call hl_checkpoint().
+ * With QSBR on, the thread is offline in between (it holds up no grace
+ * period). */
 void hl_thread_block_begin(void);
 void hl_thread_block_end(void);
 
@@ -138,6 +151,15 @@ int hl_thread_hooks_register(hl_thread_hook_fn on_attach, hl_thread_hook_fn on_d
  * Returns the number of threads visited. */
 unsigned hl_thread_foreach(void (*fn)(hl_thread_t *t, void *arg), void *arg);
 unsigned hl_thread_count(void);
+
+/* QSBR for attached threads (the modes without a GIL, where readers of
+ * shared containers read without a lock): every thread registers with
+ * sync/qsbr.c as it attaches, is offline while blocked, and announces a
+ * quiescent state at its checkpoints whenever a grace period waits for it
+ * (HL_BREAK_QSBR), so that checkpoints are the quiescent states. Only while
+ * no thread is attached. */
+void hl_thread_qsbr_enable(bool on);
+bool hl_thread_qsbr_enabled(void);
 
 /* ---- the GIL (sync/gil.c) --------------------------------------------------
  * Antoine Pitrou's GIL of CPython 3.2+: a waiter that has waited a switch

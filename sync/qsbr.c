@@ -34,6 +34,15 @@
  * per-thread idempotent registration, offline-around-the-wait for
  * synchronize and barrier, counters, and ThreadSanitizer annotations.
  *
+ * Prompt quiescent states (with hl_thread_qsbr_enable: the modes without a
+ * GIL). An attached thread announces a quiescent state at a checkpoint
+ * only while HL_BREAK_QSBR is set on it (sync/thread.c), and it keeps the
+ * bit for as long as hli_qsbr_wanted(): a deferred call has not run yet,
+ * or a synchronize is waiting. Each defer and each synchronize counts
+ * itself first, then sets the bit on every attached thread; grace periods
+ * then end within a checkpoint of each thread, and while none is wanted a
+ * checkpoint costs its one branch.
+ *
  * Invariant, for any snapshot that reads reclaimed before deferred:
  *   reclaimed_count <= deferred_count
  * with equality after hl_qsbr_barrier() when no thread defers concurrently.
@@ -77,6 +86,7 @@
 #include <stdlib.h>
 
 #include "hl_sync.h"
+#include "sync_internal.h"
 
 #if HL_ATOMIC_TSAN
 #include <sanitizer/tsan_interface.h>
@@ -94,6 +104,7 @@ typedef struct qsbr_record {
 static struct {
   _Alignas(HL_CACHE_LINE) uint64_t deferred;
   _Alignas(HL_CACHE_LINE) uint64_t reclaimed;
+  uint64_t sync_waiters;      /* hl_qsbr_synchronize calls waiting now */
 } counters;
 
 /* Registration is idempotent per thread; urcu's own must happen once per
@@ -158,11 +169,23 @@ static bool offline_for_wait(void) {
   return true;
 }
 
+bool hli_qsbr_wanted(void) {
+  /* reclaimed first: read the other way round, a callback that runs
+   * between the two loads could make a pending call look done */
+  uint64_t reclaimed = hl_atomic_load_acquire_u64(&counters.reclaimed);
+  return hl_atomic_load_acquire_u64(&counters.deferred) != reclaimed ||
+         hl_atomic_load_acquire_u64(&counters.sync_waiters) != 0;
+}
+
 void hl_qsbr_synchronize(void) {
+  /* counted before the request: see hli_qsbr_wanted's callers in thread.c */
+  hl_atomic_inc_u64(&counters.sync_waiters);
+  hli_thread_request_qsbr_all();
   bool was_online = offline_for_wait();
   urcu_qsbr_synchronize_rcu();
   tsan_happens_after(&gp_token);
   if (was_online) urcu_qsbr_thread_online();
+  (void)hl_atomic_faa_u64(&counters.sync_waiters, (uint64_t)-1);
 }
 
 static void run_deferred(struct rcu_head *head) {
@@ -187,6 +210,7 @@ void hl_qsbr_defer(void (*fn)(void *), void *ptr) {
   hl_atomic_inc_u64(&counters.deferred);
   tsan_happens_before(r);
   urcu_qsbr_call_rcu(&r->head, run_deferred);
+  hli_thread_request_qsbr_all();
 }
 
 void hl_qsbr_barrier(void) {

@@ -2,6 +2,7 @@
  *
  *   thread.c   thread states, the registry, checkpoints, block_begin/end
  *   gil.c      the GIL: take, drop, yield on request; its statistics
+ *   qsbr.c     grace periods; asks attached threads for quiescent states
  */
 #ifndef HL_SYNC_INTERNAL_H
 #define HL_SYNC_INTERNAL_H
@@ -26,5 +27,11 @@ HL_INTERNAL void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why);
 /* Serves a drop request: releases the GIL, waits until another thread has
  * taken it (forced switching), takes it again. */
 HL_INTERNAL void hli_gil_yield(hl_thread_t *t);
+
+/* QSBR and checkpoints (qsbr.c, thread.c): whether a grace period is wanted
+ * now (a deferred call not run yet, a synchronize waiting), and setting
+ * HL_BREAK_QSBR on every attached thread (with QSBR on). */
+HL_INTERNAL bool hli_qsbr_wanted(void);
+HL_INTERNAL void hli_thread_request_qsbr_all(void);
 
 #endif /* HL_SYNC_INTERNAL_H */

@@ -18,12 +18,28 @@
  * Locks, never nested: the registry mutex here, the GIL's mutexes in gil.c.
  * Attach takes the GIL and then enters the registry; detach leaves the
  * registry and then releases the GIL.
+ *
+ * Indexes. Each attached thread also gets the lowest index not in use
+ * (1..HL_THREAD_INDEX_MAX, from a bitmap under the registry mutex), freed
+ * at detach for the next thread: small enough for an object header, which
+ * the 64-bit id is not.
+ *
+ * QSBR (hl_thread_qsbr_enable). An attached thread is a registered QSBR
+ * reader, offline while blocked. Announcing a quiescent state costs two
+ * loads when no grace period is in progress, but a call from every
+ * checkpoint would still cost the fast path its one-branch shape; so a
+ * thread announces one only when asked: sync/qsbr.c sets HL_BREAK_QSBR on
+ * every attached thread when a grace period starts to be wanted (a
+ * deferred call queued, a synchronize waiting), and a thread keeps the bit,
+ * announcing at every checkpoint, for as long as one is wanted. A thread
+ * that attaches meanwhile sets the bit on itself.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hl_sync.h"
 #include "hl_thread.h"
 #include "sync_internal.h"
 
@@ -34,6 +50,10 @@ static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static hl_thread_t *registry;       /* attached threads, newest first */
 static unsigned registry_count;
 static uint64_t last_id;
+/* Indexes in use, bit i for index i (0 is never handed out). */
+static uint64_t index_used[(HL_THREAD_INDEX_MAX + 64) / 64];
+/* Relaxed: changed only while no thread is attached. */
+static uint32_t qsbr_on;
 
 typedef struct handler { hl_break_fn fn; void *arg; } handler_t;
 static handler_t handlers[HL_BREAK_BITS];
@@ -60,6 +80,23 @@ static void make_exit_key(void) {
   if (pthread_key_create(&exit_key, exited_attached) != 0) hl_die("pthread_key_create failed");
 }
 
+/* Under registry_mutex. */
+static uint32_t index_take(void) {
+  for (uint32_t w = 0; w < HL_ARRAY_LEN(index_used); w++) {
+    uint64_t free_bits = ~index_used[w];
+    if (w == 0) free_bits &= ~1ull;   /* index 0 means "none" */
+    if (!free_bits) continue;
+    uint32_t i = w * 64 + (uint32_t)__builtin_ctzll(free_bits);
+    if (i > HL_THREAD_INDEX_MAX) break;
+    index_used[w] |= 1ull << (i % 64);
+    return i;
+  }
+  return 0;
+}
+static void index_put(uint32_t i) {
+  if (i) index_used[i / 64] &= ~(1ull << (i % 64));
+}
+
 static void set_state(hl_thread_t *t, hl_thread_state_t s) {
   /* Relaxed: only the owner writes it; other readers (statistics, a future
    * stop-the-world) must bring their own ordering. */
@@ -74,8 +111,12 @@ hl_thread_t *hl_thread_attach(void) {
   t->breaker = &hli_thread_breaker;
   hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
   if (hli_gil_on()) hli_gil_take(t);
+  bool qsbr = hl_thread_qsbr_enabled();
+  if (qsbr) hl_qsbr_register_thread();   /* online from here */
   pthread_mutex_lock(&registry_mutex);
   t->id = ++last_id;
+  t->index = index_take();
+  t->qsbr = qsbr;
   t->next = registry;
   if (registry) registry->prev = t;
   registry = t;
@@ -84,6 +125,9 @@ hl_thread_t *hl_thread_attach(void) {
   set_state(t, HL_THREAD_ATTACHED);
   hli_thread_self = t;
   pthread_setspecific(exit_key, t);
+  /* A grace period that began before we registered may wait for us, and the
+   * request that armed the others was made before we were in the registry. */
+  if (qsbr && hli_qsbr_wanted()) hl_thread_request(t, HL_BREAK_QSBR);
   uint32_t n = hl_atomic_load_acquire_u32(&hook_count);   /* pairs with the register's release */
   for (uint32_t i = 0; i < n; i++)
     if (hooks[i].on_attach) hooks[i].on_attach(t, hooks[i].arg);
@@ -103,12 +147,14 @@ void hl_thread_detach(void) {
   else registry = t->next;
   if (t->next) t->next->prev = t->prev;
   registry_count--;
+  index_put(t->index);
   pthread_mutex_unlock(&registry_mutex);
   if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_DETACH);
   set_state(t, HL_THREAD_DETACHED);
   pthread_setspecific(exit_key, NULL);
   hli_thread_self = NULL;
   hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
+  if (t->qsbr) hl_qsbr_unregister_thread();
   free(t);
 }
 
@@ -117,6 +163,7 @@ void hl_thread_block_begin(void) {
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED))
     hl_die("hl_thread_block_begin on a thread that is %s", t ? "already blocked" : "not attached");
   set_state(t, HL_THREAD_BLOCKED);
+  if (t->qsbr) hl_qsbr_offline();
   if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_BLOCK);
 }
 
@@ -125,6 +172,7 @@ void hl_thread_block_end(void) {
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_BLOCKED))
     hl_die("hl_thread_block_end without hl_thread_block_begin");
   if (hli_gil_on()) hli_gil_take(t);
+  if (t->qsbr) hl_qsbr_online();
   set_state(t, HL_THREAD_ATTACHED);
 }
 
@@ -137,13 +185,26 @@ void hl_thread_request(hl_thread_t *t, unsigned bit) {
   hl_atomic_or_u64(t->breaker, HL_BREAK_BIT(bit));
 }
 
+/* The bit stays while a grace period is wanted. Cleared first and the
+ * question asked again after: a request made between our first look and
+ * the clear (sync/qsbr.c counts what it wants before it sets the bit, both
+ * full-barrier RMWs) is then seen by the second look, and the bit set
+ * again, never lost. */
+static void serve_qsbr(void) {
+  hl_qsbr_quiescent();
+  if (hli_qsbr_wanted()) return;
+  hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_QSBR));
+  if (hli_qsbr_wanted()) hl_atomic_or_u64(&hli_thread_breaker, HL_BREAK_BIT(HL_BREAK_QSBR));
+}
+
 void hli_checkpoint_slow(void) {
   hl_thread_t *t = hli_thread_self;
   if (HL_UNLIKELY(!t)) return;   /* not attached: nobody can have asked anything */
   uint64_t bits = hl_atomic_load_relaxed_u64(&hli_thread_breaker);
   /* Upper layers first, still holding the GIL; the drop request last. */
   uint64_t mask = hl_atomic_load_acquire_u64(&handler_mask);   /* pairs with register's release */
-  uint64_t upper = bits & ~HL_BREAK_BIT(HL_BREAK_GIL_DROP);
+  if (bits & HL_BREAK_BIT(HL_BREAK_QSBR)) serve_qsbr();
+  uint64_t upper = bits & ~(HL_BREAK_BIT(HL_BREAK_GIL_DROP) | HL_BREAK_BIT(HL_BREAK_QSBR));
   while (upper) {
     unsigned b = (unsigned)__builtin_ctzll(upper);
     upper &= upper - 1;
@@ -203,4 +264,20 @@ unsigned hl_thread_count(void) {
   unsigned n = registry_count;
   pthread_mutex_unlock(&registry_mutex);
   return n;
+}
+
+void hl_thread_qsbr_enable(bool on) {
+  if (hl_thread_count() != 0) hl_die("hl_thread_qsbr_enable while %u threads are attached", hl_thread_count());
+  hl_atomic_store_relaxed_u32(&qsbr_on, on);
+}
+
+bool hl_thread_qsbr_enabled(void) { return hl_atomic_load_relaxed_u32(&qsbr_on) != 0; }
+
+static void request_qsbr(hl_thread_t *t, void *arg) {
+  (void)arg;
+  if (!(hl_thread_pending(t) & HL_BREAK_BIT(HL_BREAK_QSBR))) hl_thread_request(t, HL_BREAK_QSBR);
+}
+
+void hli_thread_request_qsbr_all(void) {
+  if (hl_thread_qsbr_enabled()) hl_thread_foreach(request_qsbr, NULL);
 }

@@ -255,12 +255,19 @@ static void test_availability(void **s) {
   assert_int_equal(hl_config_check_available(
                        &c, churn_uses | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_SWITCH_INTERVAL_US),
                        err, sizeof err), 0);
+  /* every refcount mode is built */
+  for (const char *const *v = (const char *const[]){"gil", "atomic", "biased", NULL}; *v; v++) {
+    hl_config_defaults(&c);
+    assert_int_equal(hl_config_set(&c, "rc", *v, HL_SRC_FLAG, "flag", err, sizeof err), 0);
+    assert_int_equal(hl_config_check_available(&c, churn_uses | HL_OPT_BIT(HL_OPT_RC), err,
+                                               sizeof err), 0);
+  }
   /* an unbuilt strategy asked for explicitly is refused even if unused */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "rc", "biased", HL_SRC_FLAG, "flag", err, sizeof err), 0);
-  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
-  HAS(err, "'rc'");
-  HAS(err, "biased");
+  assert_int_equal(hl_config_set(&c, "gc", "incremental", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, HL_OPT_BIT(HL_OPT_SEED), err, sizeof err), -1);
+  HAS(err, "'gc'");
+  HAS(err, "incremental");
   HAS(err, "not available yet");
   /* and so is a knob of a strategy that is not built */
   hl_config_defaults(&c);

@@ -13,7 +13,8 @@
 #include "gc_internal.h"
 
 #define NSMALL (HL_SMALL_INT_MAX - HL_SMALL_INT_MIN + 1)
-static hl_int_t small_ints[NSMALL];
+/* Each with the word rc=biased keeps in front of an object. */
+static struct { uint64_t rc_shared; hl_int_t i; } small_ints[NSMALL];
 
 static int64_t int_hash(hl_object_t *o) {
   int64_t v = ((hl_int_t *)o)->value;
@@ -31,15 +32,15 @@ const hl_type_t hl_int_type = {
 
 int hli_int_init(void) {
   for (int i = 0; i < NSMALL; i++) {
-    hli_obj_init_static(&small_ints[i].ob, &hl_int_type);
-    small_ints[i].value = HL_SMALL_INT_MIN + i;
+    hli_obj_init_static(&small_ints[i].i.ob, &hl_int_type);
+    small_ints[i].i.value = HL_SMALL_INT_MIN + i;
   }
   return 0;
 }
 
 hl_object_t *hl_int_new(int64_t v) {
   if (v >= HL_SMALL_INT_MIN && v <= HL_SMALL_INT_MAX)
-    return hl_newref(&small_ints[v - HL_SMALL_INT_MIN].ob);
+    return hl_newref(&small_ints[v - HL_SMALL_INT_MIN].i.ob);
   hl_int_t *o = (hl_int_t *)hli_obj_alloc(&hl_int_type, sizeof(hl_int_t));
   if (HL_UNLIKELY(!o)) return NULL;
   o->value = v;

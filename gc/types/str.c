@@ -26,7 +26,9 @@ typedef struct {
 } str1_t;
 _Static_assert(offsetof(str1_t, data) == offsetof(hl_str_t, data), "str1_t mirrors hl_str_t");
 
-static str1_t one_char[256];
+/* Each with the word rc=biased keeps in front of an object. */
+static struct { uint64_t rc_shared; str1_t s; } one_char_tab[256];
+#define one_char(i) (one_char_tab[i].s)
 static hl_object_t *interned;     /* dict str -> str, NULL before init */
 
 int64_t hli_str_hash(hl_object_t *o) {
@@ -65,12 +67,12 @@ const hl_type_t hl_str_type = {
 
 int hli_str_init(void) {
   for (int i = 0; i < 256; i++) {
-    hli_obj_init_static(&one_char[i].ob, &hl_str_type);
-    one_char[i].hash = -1;
-    one_char[i].len = 1;
-    one_char[i].data[0] = (char)i;
-    one_char[i].data[1] = '\0';
-    one_char[i].ob.flags |= HL_OF_INTERNED;
+    hli_obj_init_static(&one_char(i).ob, &hl_str_type);
+    one_char(i).hash = -1;
+    one_char(i).len = 1;
+    one_char(i).data[0] = (char)i;
+    one_char(i).data[1] = '\0';
+    one_char(i).ob.flags |= HL_OF_INTERNED;
   }
   interned = hl_dict_new();
   return interned ? 0 : -1;
@@ -100,7 +102,7 @@ void hli_str_fini(void) {
 }
 
 hl_object_t *hl_str_new(const char *bytes, size_t len) {
-  if (len == 1) return hl_newref(&one_char[(unsigned char)bytes[0]].ob);
+  if (len == 1) return hl_newref(&one_char((unsigned char)bytes[0]).ob);
   if (len > SIZE_MAX / 2) {
     hl_err_set(HL_ERR_VALUE, "str of %zu bytes is too long", len);
     return NULL;

@@ -1,0 +1,480 @@
+/* rc=biased: biased reference counting.
+ *
+ * Jiho Choi, Thomas Shull and Josep Torrellas, "Biased reference counting:
+ * minimizing atomic operations in garbage collection", PACT 2018; as CPython
+ * builds it without the GIL (PEP 703, Sam Gross; Python/brc.c and the
+ * refcount functions of Objects/object.c in 3.13). Written anew here.
+ *
+ * The observation: most objects are only ever touched by the thread that
+ * made them. So each object has an owner, and two counts:
+ *   local   the owner's, changed by the owner alone with plain loads and
+ *           stores (relaxed atomics: other threads may read it);
+ *   shared  everyone else's, changed with atomic instructions; it may go
+ *           below zero (a reference the owner counted, dropped elsewhere).
+ * The object's count is local + shared; it dies when that reaches zero.
+ *
+ * Where the counts live (16-byte header, hl_gc.h): local is the header's rc,
+ * the owner its 16-bit owner field (the thread's index, sync/hl_thread.h;
+ * 0: nobody). The shared count needs more than the 32 bits the flags and
+ * owner could spare: it can grow with the references other threads hold
+ * (a list built by another thread holding one object a million times), and
+ * unlike local, whose overflow the owner could handle alone, no single
+ * thread can handle its overflow. So it is a 64-bit word placed in front of
+ * the object's block (hli_rc_prefix = 8), as CPython 3.13t puts its own
+ * ob_ref_shared in a 64-bit field: the header stays 16 bytes, the gil and
+ * atomic modes keep their layout, and with 16-byte size classes most
+ * objects keep their block size (a tuple of 2: 56 + 8 = 64 bytes, as
+ * before; an int or a float: 24 + 8 = 32, as before). The word is
+ *     shared = count << 2 | state
+ * with CPython's states:
+ *   DEFAULT         owned, not queued
+ *   MAYBE_WEAKREF   owned; a weakref to it exists, so another thread may
+ *                   try to take a reference from a shared count of zero
+ *   QUEUED          owned; queued to its owner for a merge
+ *   MERGED          no owner (owner 0): the whole count is shared
+ *
+ * The rules (each a compare-and-swap on shared unless it says otherwise):
+ *   owner increments        local += 1 (no atomic)
+ *   owner decrements        local -= 1; at zero:
+ *                             shared == 0: nobody else holds it: free it
+ *                             otherwise: owner = 0, state MERGED; free it
+ *                             when the count is zero
+ *   other increments        shared += 4 (an atomic add)
+ *   other decrements        shared at zero (DEFAULT or MAYBE_WEAKREF): the
+ *                             reference was counted in local; set QUEUED,
+ *                             keep the count (the queue now holds that
+ *                             reference) and push the object on its owner's
+ *                             queue;
+ *                           else shared -= 4 (it may go negative); MERGED
+ *                             and zero: free it
+ *   the owner merges        for each queued object, at its next checkpoint:
+ *                             shared = (local + count - 1) << 2 | MERGED,
+ *                             local = 0, owner = 0; free it at zero
+ * A merged object has no owner: every thread counts it as "other". An
+ * object queued to an owner that has exited is merged by the thread that
+ * queues it (the exited-owner rule), under its index's mutex so that no
+ * new thread takes the index meanwhile.
+ *
+ * Indexes are reused: a thread that attaches with an index inherits the
+ * objects a previous thread of that index still owns (their local counts
+ * are the previous owner's references, now held elsewhere: only the owner
+ * may change them, and the new thread is the owner). The index's mutex
+ * orders the previous owner's last writes, and any exited-owner merge,
+ * before the new owner's first.
+ *
+ * The queue of each index: Dmitry Vyukov's bounded MPMC queue (1024cores,
+ * "Bounded MPMC queue"), used with many producers and one consumer: a ring
+ * of cells, each with a sequence number that says whose turn it is;
+ * producers claim a position with a compare-and-swap, the owner takes cells
+ * in order. Lock-free for producers; a full ring (an owner that has not
+ * reached a checkpoint for 1024 queued objects) spills into an overflow
+ * array under the index's mutex. A producer sets `signaled` and, when it was
+ * clear, asks the owner for a merge at its next checkpoint (a breaker bit).
+ *
+ * Finding the owner of a queued object without a lock: `occupant` names the
+ * thread attached with that index, or NULL. A producer that is attached is a
+ * QSBR reader (sync/qsbr.c), so the owner, at detach, clears occupant,
+ * waits for a grace period (every producer that saw it set has finished its
+ * push), and merges what is left. A producer that is not attached (the main
+ * thread, tearing down) is no QSBR reader: it takes the mutex instead.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gc_internal.h"
+#include "hl_sync.h"
+
+__thread uint16_t hli_rc_self = HL_RC_NOBODY;
+__thread uint16_t hli_rc_owner_tag;
+size_t hli_rc_prefix;
+
+#define RING 1024u   /* cells per queue: a power of two */
+
+typedef struct cell {
+  uint64_t seq;        /* pos: free for the producer of pos; pos+1: holds that object */
+  hl_object_t *obj;
+} cell_t;
+
+/* Per thread index. Fields are in order of who writes them. */
+typedef struct slot {
+  pthread_mutex_t mutex;      /* occupant changes, the overflow, exited-owner merges */
+  hl_thread_t *occupant;      /* under mutex; read by attached producers with acquire */
+  cell_t *cells;              /* RING cells, allocated at the index's first claim */
+  hl_object_t **overflow;     /* under mutex */
+  size_t noverflow, overflow_cap;
+  uint64_t has_overflow;      /* relaxed hint that the overflow is not empty */
+  HL_CACHE_ALIGNED uint64_t signaled;   /* a merge request is pending */
+  HL_CACHE_ALIGNED uint64_t enq;        /* producers' next position */
+  HL_CACHE_ALIGNED uint64_t deq;        /* the owner's next position (owner only) */
+} slot_t;
+
+static slot_t slots[HL_THREAD_INDEX_MAX + 1];
+static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
+static int merge_bit = -1;
+
+static inline int64_t sh_count(uint64_t s) { return (int64_t)s >> HLI_RC_SHARED_SHIFT; }
+static inline unsigned sh_state(uint64_t s) { return (unsigned)(s & 3); }
+static inline uint64_t sh_make(int64_t count, unsigned state) {
+  return ((uint64_t)count << HLI_RC_SHARED_SHIFT) | state;
+}
+
+/* ---- the queue ------------------------------------------------------------------ */
+
+/* false: the ring is full. */
+static bool ring_push(slot_t *s, hl_object_t *o) {
+  uint64_t pos = hl_atomic_load_relaxed_u64(&s->enq);
+  for (;;) {
+    cell_t *c = &s->cells[pos & (RING - 1)];
+    /* Acquire: pairs with the owner's release when it emptied the cell, so
+     * our write of obj comes after its read of the previous one. */
+    uint64_t seq = hl_atomic_load_acquire_u64(&c->seq);
+    int64_t dif = (int64_t)(seq - pos);
+    if (dif == 0) {
+      uint64_t seen = hl_atomic_cas_value_u64(&s->enq, pos, pos + 1);
+      if (seen == pos) {
+        hl_atomic_store_relaxed_ptr((void **)&c->obj, o);
+        /* Release: the owner that sees seq == pos + 1 sees obj, and our
+         * writes to the object before the decrement that queued it. */
+        hl_atomic_store_release_u64(&c->seq, pos + 1);
+        return true;
+      }
+      pos = seen;
+    } else if (dif < 0) {
+      return false;
+    } else {
+      pos = hl_atomic_load_relaxed_u64(&s->enq);
+    }
+  }
+}
+
+/* The owner only. NULL: empty, or the next cell is claimed but not written
+ * yet (its producer signals after writing, so it is taken at a later merge). */
+static hl_object_t *ring_pop(slot_t *s) {
+  uint64_t pos = s->deq;
+  cell_t *c = &s->cells[pos & (RING - 1)];
+  uint64_t seq = hl_atomic_load_acquire_u64(&c->seq);   /* pairs with ring_push's release */
+  if (seq != pos + 1) return NULL;
+  hl_object_t *o = hl_atomic_load_relaxed_ptr((void *const *)&c->obj);
+  /* Release: pairs with the acquire of the producer that takes this cell
+   * RING positions later. */
+  hl_atomic_store_release_u64(&c->seq, pos + RING);
+  s->deq = pos + 1;
+  return o;
+}
+
+static void overflow_push_locked(slot_t *s, hl_object_t *o) {
+  if (s->noverflow == s->overflow_cap) {
+    size_t cap = s->overflow_cap ? 2 * s->overflow_cap : 256;
+    hl_object_t **a = realloc(s->overflow, cap * sizeof *a);
+    if (!a) hl_die("out of memory for a biased-refcount queue of %zu objects", cap);
+    s->overflow = a;
+    s->overflow_cap = cap;
+  }
+  s->overflow[s->noverflow++] = o;
+  hl_atomic_store_relaxed_u64(&s->has_overflow, 1);
+}
+
+/* Asks t, the occupant, to merge (once per batch: the owner clears signaled
+ * before it drains, so a push after that asks again). */
+static void signal_owner(slot_t *s, hl_thread_t *t) {
+  if (hl_atomic_xchg_u64(&s->signaled, 1) == 0) hl_thread_request(t, (unsigned)merge_bit);
+}
+
+/* ---- merging ------------------------------------------------------------------------ */
+
+/* Sums local into shared, plus extra, and gives o up: no owner from now on.
+ * Only the owner, or a thread that excludes every owner (the exited-owner
+ * rule, under the index's mutex), may call it: it reads and clears local.
+ * Returns the count. */
+static int64_t explicit_merge(hl_object_t *o, int64_t extra) {
+  uint64_t *sh = hli_rc_shared_word(o);
+  /* Local and owner are cleared before the merge is published (CPython
+   * gh-119999): once shared says MERGED with a count, another thread may
+   * take that count to zero and free o at once. Meanwhile o has no owner
+   * and its state is not zero (QUEUED), so every other thread's decrement
+   * only subtracts. */
+  int64_t local = (int64_t)hli_rc_load(o);
+  __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+  uint64_t s = hl_atomic_load_relaxed_u64(sh);
+  for (;;) {
+    int64_t n = sh_count(s) + local + extra;
+    /* a full barrier: pairs with the release of earlier decrements before
+     * we may free o, and orders the stores above before the merge */
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, sh_make(n, HLI_RC_SHARED_MERGED));
+    if (seen == s) return n;
+    s = seen;
+  }
+}
+
+/* One object of the owner's queue: the queue's reference goes. */
+static void merge_queued(hl_object_t *o) {
+  int64_t n = explicit_merge(o, -1);
+  HL_ASSERT(n >= 0);
+  hli_tstate.stats.rc_merges_done++;
+  if (n == 0) hli_obj_dealloc(o);
+}
+
+/* Everything queued to s so far. */
+static void drain(slot_t *s) {
+  hl_atomic_xchg_u64(&s->signaled, 0);   /* before draining: see signal_owner */
+  hl_object_t *o;
+  while ((o = ring_pop(s))) merge_queued(o);
+  while (hl_atomic_load_relaxed_u64(&s->has_overflow)) {
+    pthread_mutex_lock(&s->mutex);
+    hl_object_t **a = s->overflow;
+    size_t n = s->noverflow;
+    s->overflow = NULL;
+    s->noverflow = s->overflow_cap = 0;
+    hl_atomic_store_relaxed_u64(&s->has_overflow, 0);
+    pthread_mutex_unlock(&s->mutex);
+    for (size_t i = 0; i < n; i++) merge_queued(a[i]);
+    free(a);
+    while ((o = ring_pop(s))) merge_queued(o);
+  }
+}
+
+/* The breaker handler: the calling thread merges its queue. */
+static void merge_handler(hl_thread_t *t, unsigned bit, void *arg) {
+  (void)bit;
+  (void)arg;
+  if (hli_rc_self != HL_RC_NOBODY && t->index) drain(&slots[t->index]);
+}
+
+void hl_rc_merge_queued(void) {
+  hl_thread_t *t = hl_thread_self();
+  if (hl_rc_config.mode == HL_RC_BIASED && t && hli_rc_self != HL_RC_NOBODY && t->index)
+    drain(&slots[t->index]);
+}
+
+/* A decrement by another thread found shared at zero: the owner merges o. */
+static void queue_object(hl_object_t *o) {
+  uint16_t owner = __atomic_load_n(&o->owner, __ATOMIC_RELAXED);
+  if (HL_UNLIKELY(owner == 0)) {
+    /* The owner gave o up meanwhile (CPython's _Py_brc_queue_object does
+     * the same): no queue needed, the queue's reference goes as any other
+     * thread's. Cannot happen with the rules here (a queued object's count
+     * holds the queue's reference in local), kept as the safe answer. */
+    hli_rc_decref_shared(o);
+    return;
+  }
+  slot_t *s = &slots[owner];
+  if (hli_rc_self != HL_RC_NOBODY) {
+    /* attached, so a QSBR reader: occupant stays valid until our next
+     * checkpoint (see the top). Acquire: pairs with the claim's release. */
+    hl_thread_t *t = hl_atomic_load_acquire_ptr((void *const *)&s->occupant);
+    if (t && ring_push(s, o)) {
+      hli_tstate.stats.rc_merges_queued++;
+      signal_owner(s, t);
+      return;
+    }
+  }
+  pthread_mutex_lock(&s->mutex);
+  hl_thread_t *t = s->occupant;
+  if (t) {
+    if (!ring_push(s, o)) overflow_push_locked(s, o);
+    hli_tstate.stats.rc_merges_queued++;
+    signal_owner(s, t);
+    pthread_mutex_unlock(&s->mutex);
+    return;
+  }
+  /* The owner has exited and nobody has its index: we merge, holding the
+   * mutex so that no thread claims the index (and starts changing local)
+   * meanwhile. */
+  int64_t n = explicit_merge(o, -1);
+  pthread_mutex_unlock(&s->mutex);
+  hli_tstate.stats.rc_merges_done++;
+  if (n == 0) hli_obj_dealloc(o);
+}
+
+/* ---- the counting rules ------------------------------------------------------------ */
+
+void hli_rc_incref_shared(hl_object_t *o) {
+  hl_atomic_add_relaxed_u64(hli_rc_shared_word(o), 1ull << HLI_RC_SHARED_SHIFT);
+}
+
+void hli_rc_decref_shared(hl_object_t *o) {
+  uint64_t *sh = hli_rc_shared_word(o);
+  uint64_t s = hl_atomic_load_relaxed_u64(sh), ns;
+  bool queue;
+  for (;;) {
+    queue = s == HLI_RC_SHARED_DEFAULT || s == HLI_RC_SHARED_MAYBE_WEAKREF;
+    ns = queue ? HLI_RC_SHARED_QUEUED : s - (1ull << HLI_RC_SHARED_SHIFT);
+    /* A full barrier, so also the release our writes to o need before a
+     * thread that frees it (the acquire is its own CAS, or the fence below). */
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, ns);
+    if (seen == s) break;
+    s = seen;
+  }
+  if (queue) {
+    queue_object(o);
+  } else if (ns == HLI_RC_SHARED_MERGED) {
+    hl_atomic_acquire_after_rmw_u64(sh);
+    hli_obj_dealloc(o);
+  }
+}
+
+/* Returns true when o is dead (the caller frees it). */
+static bool zero_local(hl_object_t *o) {
+  uint64_t *sh = hli_rc_shared_word(o);
+  /* Acquire: pairs with the release of other threads' decrements. */
+  uint64_t s = hl_atomic_load_acquire_u64(sh);
+  if (s == 0) return true;
+  /* Owner 0 before MERGED (CPython gh-121794): a thread that sees the
+   * merged state never sees the object still owned. */
+  __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+  for (;;) {
+    uint64_t ns = (s & ~(uint64_t)3) | HLI_RC_SHARED_MERGED;
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, ns);
+    if (seen == s) return ns == HLI_RC_SHARED_MERGED;
+    s = seen;
+  }
+}
+
+void hli_rc_merge_zero_local(hl_object_t *o) {
+  /* the common case first, as zero_local's: never shared */
+  if (HL_LIKELY(hl_atomic_load_acquire_u64(hli_rc_shared_word(o)) == 0) || zero_local(o))
+    hli_obj_dealloc(o);
+}
+
+uint32_t hli_rc_biased_count(const hl_object_t *o) {
+  uint32_t local = hli_rc_load(o);
+  if (local >= HL_RC_IMMORTAL) return local;
+  int64_t n = (int64_t)local + sh_count(hl_atomic_load_relaxed_u64(hli_rc_shared_word(o)));
+  return n < 0 ? 0 : (uint32_t)n;
+}
+
+void hli_rc_set_maybe_weakref(hl_object_t *o) {
+  if (hl_rc_config.mode != HL_RC_BIASED || hli_rc_load(o) >= HL_RC_IMMORTAL) return;
+  uint64_t *sh = hli_rc_shared_word(o);
+  uint64_t s = hl_atomic_load_relaxed_u64(sh);
+  while (sh_state(s) == HLI_RC_SHARED_DEFAULT) {
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, s | HLI_RC_SHARED_MAYBE_WEAKREF);
+    if (seen == s) return;
+    s = seen;
+  }
+}
+
+bool hli_rc_biased_try_incref(hl_object_t *o) {
+  uint32_t local = hli_rc_load(o);
+  if (local >= HL_RC_IMMORTAL) return true;
+  if (hli_rc_owned(o)) {
+    if (local == 0) return false;   /* we are freeing it */
+    __atomic_store_n(&o->rc, local + 1, __ATOMIC_RELAXED);
+    return true;
+  }
+  /* CPython's _Py_TryIncRefShared: a shared count of zero with no state
+   * may be the last moment of an object its owner is freeing (it frees at
+   * local zero when it reads shared zero, without a CAS), and merged zero
+   * is dead; anything else holds a reference the CAS can add to. A zero
+   * with MAYBE_WEAKREF is safe: the owner then needs a CAS to free. */
+  uint64_t *sh = hli_rc_shared_word(o);
+  uint64_t s = hl_atomic_load_relaxed_u64(sh);
+  for (;;) {
+    if (s == HLI_RC_SHARED_DEFAULT || s == HLI_RC_SHARED_MERGED) return false;
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, s + (1ull << HLI_RC_SHARED_SHIFT));
+    if (seen == s) return true;
+    s = seen;
+  }
+}
+
+void hli_rc_biased_resurrect(hl_object_t *o) {
+  uint64_t *sh = hli_rc_shared_word(o);
+  if (hli_rc_self != HL_RC_NOBODY) {
+    __atomic_store_n(&o->owner, hli_rc_self, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->rc, 1, __ATOMIC_RELAXED);
+    hl_atomic_store_relaxed_u64(sh, 0);
+  } else {
+    __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
+    hl_atomic_store_relaxed_u64(sh, sh_make(1, HLI_RC_SHARED_MERGED));
+  }
+}
+
+bool hli_rc_biased_drop_resurrected(hl_object_t *o) {
+  if (hli_rc_owned(o)) {
+    uint32_t local = hli_rc_load(o);
+    HL_ASSERT(local > 0);
+    __atomic_store_n(&o->rc, --local, __ATOMIC_RELAXED);
+    return local == 0 && zero_local(o);
+  }
+  /* no owner (the finalizer ran on a thread that is not attached, or the
+   * owner merged it meanwhile): merged, so never queued */
+  uint64_t *sh = hli_rc_shared_word(o);
+  uint64_t s = hl_atomic_load_relaxed_u64(sh);
+  for (;;) {
+    HL_ASSERT(sh_state(s) == HLI_RC_SHARED_MERGED && sh_count(s) > 0);
+    uint64_t ns = s - (1ull << HLI_RC_SHARED_SHIFT);
+    uint64_t seen = hl_atomic_cas_value_u64(sh, s, ns);
+    if (seen == s) return ns == HLI_RC_SHARED_MERGED;
+    s = seen;
+  }
+}
+
+/* ---- threads ------------------------------------------------------------------------- */
+
+static void slots_init(void) {
+  for (size_t i = 0; i < HL_ARRAY_LEN(slots); i++) pthread_mutex_init(&slots[i].mutex, NULL);
+}
+
+/* attach hook: every mode sets the thread's tags; rc=biased claims the index. */
+static void on_attach(hl_thread_t *t, void *arg) {
+  (void)arg;
+  /* the thread's free lists and counters go back when it exits */
+  if (!hli_tstate.registered) hli_tstate_arm();
+  hl_rc_mode_t mode = hl_rc_config.mode;
+  hli_rc_owner_tag = mode == HL_RC_GIL ? 0 : (uint16_t)t->index;
+  hli_rc_self = HL_RC_NOBODY;
+  if (mode != HL_RC_BIASED || t->index == 0) return;
+  slot_t *s = &slots[t->index];
+  pthread_mutex_lock(&s->mutex);
+  if (!s->cells) {
+    s->cells = calloc(RING, sizeof *s->cells);
+    if (!s->cells) hl_die("out of memory for a biased-refcount queue");
+    for (uint64_t i = 0; i < RING; i++) s->cells[i].seq = i;
+    s->enq = s->deq = 0;
+  }
+  HL_ASSERT(s->deq == hl_atomic_load_relaxed_u64(&s->enq) && !s->noverflow);
+  /* Release: a producer that reads occupant (acquire) sees the cells. */
+  hl_atomic_store_release_ptr((void **)&s->occupant, t);
+  pthread_mutex_unlock(&s->mutex);
+  hli_rc_self = (uint16_t)t->index;
+}
+
+/* detach hook: merge what is queued, give the index up (see the top). */
+static void on_detach(hl_thread_t *t, void *arg) {
+  (void)arg;
+  uint16_t self = hli_rc_self;
+  hli_rc_owner_tag = 0;
+  hli_rc_self = HL_RC_NOBODY;
+  if (self == HL_RC_NOBODY) return;
+  slot_t *s = &slots[t->index];
+  /* As owner first: the merges may free objects, whose deallocation may
+   * decrement others we own. */
+  hli_rc_self = self;
+  drain(s);
+  /* From here on we change no local count: an exited-owner merge by
+   * another thread may run as soon as occupant is NULL. */
+  hli_rc_self = HL_RC_NOBODY;
+  pthread_mutex_lock(&s->mutex);
+  hl_atomic_store_release_ptr((void **)&s->occupant, NULL);
+  pthread_mutex_unlock(&s->mutex);
+  /* every attached producer that saw us as occupant has pushed */
+  hl_qsbr_synchronize();
+  /* What they pushed: no other thread touches these objects' local counts
+   * now (an exited-owner merge only takes objects it queues itself, and an
+   * object is queued once until merged). */
+  drain(s);
+  HL_ASSERT(s->deq == hl_atomic_load_relaxed_u64(&s->enq));
+}
+
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static void hooks_register(void) {
+  pthread_once(&slots_once, slots_init);
+  merge_bit = hl_thread_break_register(merge_handler, NULL);
+  if (merge_bit < 0 || hl_thread_hooks_register(on_attach, on_detach, NULL) != 0)
+    hl_die("no breaker bit or thread hook left for reference counting");
+}
+
+void hli_rc_threads_init(void) { pthread_once(&hooks_once, hooks_register); }
