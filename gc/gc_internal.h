@@ -45,11 +45,19 @@ typedef struct hl_str {
   char data[];                /* len bytes and a NUL */
 } hl_str_t;
 /* hl_tuple_t is in hl_gc.h (its accessors inline). */
+/* The item array is a block [capacity][items...]: items points past the
+ * capacity word, so that a reader without the lock (free-threaded modes)
+ * checks its index against the array it actually reads, whatever
+ * `allocated` says meanwhile (CPython 3.13t's ob_item does the same).
+ * `lock` is the object lock and shared bit of the free-threaded modes
+ * (below); 48 bytes in all, as before it the GC head and header fill a
+ * 64-byte block. */
 typedef struct hl_list {
   hl_object_t ob;
   size_t size;                /* 0 <= size <= allocated */
   size_t allocated;
-  hl_object_t **items;        /* NULL when allocated == 0 */
+  hl_object_t **items;        /* NULL when allocated == 0; capacity at items[-1] */
+  uint32_t lock;              /* HLI_LOCK_* */
 } hl_list_t;
 
 /* The dict's table: 2^log2 int32 indexes (-1 empty, -2 deleted, else an
@@ -62,7 +70,14 @@ typedef struct hl_dict_keys {
   int32_t *indices;
   hl_dict_entry_t *entries;
 } hl_dict_keys_t;
-typedef struct hl_dict { hl_object_t ob; size_t used; hl_dict_keys_t *keys; } hl_dict_t;
+/* used is 32 bits (a table holds at most 2^31 * 2/3 entries) so that the
+ * object lock fits in the 32 bytes the dict had before it. */
+typedef struct hl_dict {
+  hl_object_t ob;
+  uint32_t used;
+  uint32_t lock;              /* HLI_LOCK_* */
+  hl_dict_keys_t *keys;
+} hl_dict_t;
 
 typedef struct hl_weakref hl_weakref_t;
 typedef struct hl_instance {
@@ -88,6 +103,7 @@ struct hl_weakref {
 #define HL_FL_DICT 80
 #define HL_FL_KEYS 80        /* dict tables of the smallest size */
 #define HL_TRASH_DEPTH 50     /* nested deallocations before deferring */
+#define HLI_DROPS 8           /* references one container operation drops under its lock */
 
 /* A free list counts the room left rather than its length, so that a push
  * tests one word: room is 0 until the thread has armed its exit destructor
@@ -103,6 +119,12 @@ typedef struct hl_tstate {
   hl_err_t err;
   char errmsg[160];
   hl_obj_stats_t stats;       /* folded into the totals by hl_freelists_clear */
+  /* free-threaded containers (shared.c): references dropped while holding
+   * a container's lock, dropped after it is released; and this thread's
+   * batches of drops and frees waiting for a QSBR grace period */
+  uint32_t ndrops;
+  hl_object_t *drops[HLI_DROPS];
+  struct hli_defer_batch *defer_open, *defer_sealed, *defer_sealed_tail;
 } hl_tstate_t;
 
 extern __thread hl_tstate_t hli_tstate;
@@ -161,14 +183,96 @@ HL_INTERNAL bool hli_rc_drop_resurrected(hl_object_t *o);
  * free-threaded modes' weakref and container reads. */
 HL_INTERNAL bool hli_rc_try_incref(hl_object_t *o);
 
+/* ---- containers without a GIL (shared.c) -------------------------------------
+ * In the free-threaded modes a list or dict is changed only under its
+ * object lock, a word in the object:
+ *   HLI_LOCK_HELD    the lock (a test-and-test-and-set spinlock)
+ *   HLI_LOCK_SHARED  a thread other than the container's owner (the
+ *                    header's owner: its creator's index) has used it, so
+ *                    readers may be reading it without the lock
+ * SHARED is set under the lock, never cleared. Readers read without the
+ * lock (hl_list_get_ref, hl_dict_get_ref) only when they are the owner or
+ * the container is shared, and only from an attached thread, a QSBR
+ * reader. While a container is shared, what its writers remove (item
+ * arrays, tables, the references to removed items) is freed or dropped
+ * only after a grace period, so a reader never touches freed memory;
+ * while it is not, no reader but its owner can be looking. Under the GIL
+ * none of this runs: one branch on the mode. */
+#define HLI_LOCK_HELD   1u
+#define HLI_LOCK_SHARED 2u
+static inline bool hli_ft(void) { return hl_rc_config.mode != HL_RC_GIL; }
+/* An attached thread in a free-threaded mode: a QSBR reader (its owner tag
+ * is its index, 0 for a thread not attached). */
+static inline bool hli_ft_reader(void) { return hli_rc_owner_tag != 0; }
+static inline bool hli_container_owned(const hl_object_t *o) {
+  uint16_t tag = hli_rc_owner_tag;
+  return tag != 0 && __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == tag;
+}
+HL_INTERNAL void hli_objlock_wait(uint32_t *w);
+/* Takes o's lock (w, its lock word), marking o shared when the caller is not
+ * its owner; returns whether o is shared. Free-threaded modes only. */
+static inline bool hli_container_lock(const hl_object_t *o, uint32_t *w) {
+  uint32_t v = hl_atomic_load_relaxed_u32(w);
+  /* a full barrier: acquire, pairs with the release in hli_container_unlock */
+  if (HL_UNLIKELY((v & HLI_LOCK_HELD) || !hl_atomic_cas_u32(w, v, v | HLI_LOCK_HELD)))
+    hli_objlock_wait(w);
+  v = hl_atomic_load_relaxed_u32(w);   /* ours now: only the holder changes it */
+  if (!(v & HLI_LOCK_SHARED) && !hli_container_owned(o)) {
+    v |= HLI_LOCK_SHARED;
+    hl_atomic_store_relaxed_u32(w, v);
+  }
+  return (v & HLI_LOCK_SHARED) != 0;
+}
+HL_INTERNAL void hli_drops_flush(bool shared);
+/* Releases the lock, then drops what was removed under it (after a grace
+ * period when shared). */
+static inline void hli_container_unlock(uint32_t *w, bool shared) {
+  uint32_t v = hl_atomic_load_relaxed_u32(w);
+  /* Release: pairs with the next holder's acquire. */
+  hl_atomic_store_release_u32(w, v & ~HLI_LOCK_HELD);
+  if (hli_tstate.ndrops) hli_drops_flush(shared);
+}
+/* A reference a container gives up: dropped now under the GIL; in the
+ * free-threaded modes the caller holds the container's lock, so it is
+ * dropped at hli_container_unlock (a drop may run a finalizer that uses the
+ * container). */
+HL_INTERNAL void hli_drop_overflow(void);
+static inline void hli_container_drop(hl_object_t *o) {
+  if (HL_LIKELY(!hli_ft())) {
+    hl_decref(o);
+    return;
+  }
+  if (HL_UNLIKELY(hli_tstate.ndrops == HLI_DROPS)) hli_drop_overflow();
+  hli_tstate.drops[hli_tstate.ndrops++] = o;
+}
+/* What a shared container removed: dropped, or freed (a block of the object
+ * allocator), after a grace period; right away when not shared. */
+HL_INTERNAL void hli_defer_decref(hl_object_t *o);
+HL_INTERNAL void hli_defer_free(void *block);
+static inline void hli_release_ref(hl_object_t *o, bool shared) {
+  if (shared) hli_defer_decref(o);
+  else hl_decref(o);
+}
+static inline void hli_release_block(void *block, bool shared) {
+  if (shared) hli_defer_free(block);
+  else hl_alloc_free(block);
+}
+/* A thread detaches: everything it deferred is dropped or freed first. */
+HL_INTERNAL void hli_defer_thread_exit(void);
+HL_INTERNAL void hli_shared_init(void);
+
 /* Object memory: a block from the object allocator, the header set, rc 1. */
 static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   hl_object_t *o = (hl_object_t *)mem;
+  /* constants: under the GIL, one 8-byte store */
   o->rc = 1;
   o->flags = 0;
-  o->owner = hli_rc_owner_tag;
+  o->owner = 0;
   o->type = t;
-  if (HL_UNLIKELY(hli_rc_prefix)) hli_rc_biased_init(o);
+  if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
+    o->owner = hli_rc_owner_tag;
+    if (hli_rc_prefix) hli_rc_biased_init(o);
+  }
   return o;
 }
 

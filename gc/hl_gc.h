@@ -367,10 +367,20 @@ static inline void hl_tuple_set(hl_object_t *t, size_t i, hl_object_t *v) {  /* 
   hl_xdecref(old);
 }
 
-/* list: a growable array (over-allocated as CPython's list_resize). */
+/* list: a growable array (over-allocated as CPython's list_resize).
+ *
+ * Lists and dicts without a GIL (rc=atomic, rc=biased): every change takes
+ * the container's own lock; hl_list_get_ref and hl_dict_get_ref read
+ * without it (CPython 3.13t's protocol: a reference taken by an increment
+ * that fails on a dying object, checked, else retried under the lock).
+ * The borrowed reads (hl_list_get, hl_dict_get, hl_dict_next, hl_slot_get)
+ * are safe only while no other thread can drop what they return. */
 hl_object_t *hl_list_new(size_t n);          /* n items, each None */
 size_t hl_list_size(const hl_object_t *l);
 hl_object_t *hl_list_get(const hl_object_t *l, size_t i);         /* borrowed; NULL + HL_ERR_INDEX */
+/* A new reference (NULL + HL_ERR_INDEX): what a thread must use without a
+ * GIL, where another thread may drop the item hl_list_get borrowed. */
+hl_object_t *hl_list_get_ref(hl_object_t *l, size_t i);
 int hl_list_set(hl_object_t *l, size_t i, hl_object_t *v);        /* steals v */
 int hl_list_append(hl_object_t *l, hl_object_t *v);               /* borrows v */
 hl_object_t *hl_list_pop(hl_object_t *l);                         /* the last item, new ref */
@@ -382,6 +392,7 @@ hl_object_t *hl_dict_new(void);
 size_t hl_dict_size(const hl_object_t *d);
 int hl_dict_set(hl_object_t *d, hl_object_t *key, hl_object_t *value);   /* borrows both */
 hl_object_t *hl_dict_get(hl_object_t *d, hl_object_t *key);              /* borrowed; NULL: absent (HL_ERR_KEY) or error */
+hl_object_t *hl_dict_get_ref(hl_object_t *d, hl_object_t *key);          /* a new reference; NULL as hl_dict_get */
 int hl_dict_del(hl_object_t *d, hl_object_t *key);                       /* -1 + HL_ERR_KEY when absent */
 int hl_dict_contains(hl_object_t *d, hl_object_t *key);                  /* 1, 0, -1 */
 /* Iteration in insertion order: *pos starts at 0; borrowed key and value. */

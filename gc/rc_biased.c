@@ -445,6 +445,9 @@ static void on_attach(hl_thread_t *t, void *arg) {
 /* detach hook: merge what is queued, give the index up (see the top). */
 static void on_detach(hl_thread_t *t, void *arg) {
   (void)arg;
+  /* what the thread deferred for a grace period (shared.c) goes first, while
+   * it still owns its objects */
+  if (hl_rc_config.mode != HL_RC_GIL) hli_defer_thread_exit();
   uint16_t self = hli_rc_self;
   hli_rc_owner_tag = 0;
   hli_rc_self = HL_RC_NOBODY;
@@ -472,6 +475,7 @@ static void on_detach(hl_thread_t *t, void *arg) {
 static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
 static void hooks_register(void) {
   pthread_once(&slots_once, slots_init);
+  hli_shared_init();
   merge_bit = hl_thread_break_register(merge_handler, NULL);
   if (merge_bit < 0 || hl_thread_hooks_register(on_attach, on_detach, NULL) != 0)
     hl_die("no breaker bit or thread hook left for reference counting");

@@ -11,18 +11,51 @@
  * A weakref that dies first unlinks itself; its callback never runs.
  * A proxy is a weakref whose attribute access forwards to the referent
  * (instance.c) and fails with HL_ERR_REFERENCE once the referent is gone.
+ *
+ * Without a GIL (rc=atomic, rc=biased) a referent's list is changed and read
+ * under one of 64 spinlocks picked by the referent's address (CPython 3.13t
+ * stripes its weakref locks the same way). A weakref's referent only ever
+ * changes to NULL, under that lock, so a reader that finds it set and the
+ * same again under the lock may take a reference; with a try-increment, as
+ * the referent may be dying (its count at zero, its weakrefs not cleared
+ * yet). A weakref on the list of a dying referent may be dying too: the
+ * clearing thread runs the callback only of those it can take a reference
+ * to.
  */
 #include "gc_internal.h"
 
-void hli_weakref_unlink(hl_weakref_t *wr) {
-  hl_object_t *r = wr->referent;
-  if (!r) return;
+#define STRIPES 64
+static hl_spinlock_t stripes[STRIPES];
+
+static hl_spinlock_t *stripe(const hl_object_t *r) {
+  return &stripes[((uintptr_t)r >> 4) % STRIPES];
+}
+static void wr_lock(const hl_object_t *r) {
+  if (hli_ft()) hl_spinlock_lock(stripe(r));
+}
+static void wr_unlock(const hl_object_t *r) {
+  if (hli_ft()) hl_spinlock_unlock(stripe(r));
+}
+static hl_object_t *referent_of(const hl_weakref_t *wr) {
+  return __atomic_load_n(&wr->referent, __ATOMIC_RELAXED);
+}
+
+/* Under r's stripe lock (free-threaded modes). */
+static void unlink_locked(hl_weakref_t *wr, hl_object_t *r) {
   hl_weakref_t **head = hli_weaklist(r);
   if (wr->prev) wr->prev->next = wr->next;
   else *head = wr->next;
   if (wr->next) wr->next->prev = wr->prev;
   wr->prev = wr->next = NULL;
-  wr->referent = NULL;
+  __atomic_store_n(&wr->referent, NULL, __ATOMIC_RELAXED);
+}
+
+void hli_weakref_unlink(hl_weakref_t *wr) {
+  hl_object_t *r = referent_of(wr);
+  if (!r) return;
+  wr_lock(r);
+  if (referent_of(wr) == r) unlink_locked(wr, r);   /* not cleared meanwhile */
+  wr_unlock(r);
 }
 
 static void weakref_clear(hl_object_t *o) { hli_weakref_unlink((hl_weakref_t *)o); }
@@ -57,9 +90,11 @@ static hl_object_t *new_wr(const hl_type_t *t, hl_object_t *referent, hl_weakref
   wr->arg = arg;
   hl_weakref_t **head = hli_weaklist(referent);
   wr->prev = NULL;
+  wr_lock(referent);
   wr->next = *head;
   if (*head) (*head)->prev = wr;
   *head = wr;
+  wr_unlock(referent);
   hli_gc_link(&wr->ob);
   return &wr->ob;
 }
@@ -74,16 +109,23 @@ hl_object_t *hl_proxy_new(hl_object_t *referent, hl_weakref_cb cb, void *arg) {
 
 hl_object_t *hl_weakref_get(hl_object_t *o) {
   HL_ASSERT(o->type == &hl_weakref_type || o->type == &hl_proxy_type);
-  hl_object_t *r = ((hl_weakref_t *)o)->referent;
+  hl_weakref_t *wr = (hl_weakref_t *)o;
+  hl_object_t *r = referent_of(wr);
+  if (!r) return NULL;
   /* A referent whose count is zero is being finalized: it is not reachable
    * through its weakrefs (they are cleared before it goes). */
-  return r && hli_rc_try_incref(r) ? r : NULL;
+  wr_lock(r);
+  bool alive = referent_of(wr) == r && hli_rc_try_incref(r);
+  wr_unlock(r);
+  return alive ? r : NULL;
 }
 
 size_t hl_weakref_count(hl_object_t *referent) {
   if (!(referent->type->flags & HL_TF_WEAKREFS)) return 0;
   size_t n = 0;
+  wr_lock(referent);
   for (hl_weakref_t *w = *hli_weaklist(referent); w; w = w->next) n++;
+  wr_unlock(referent);
   return n;
 }
 
@@ -92,16 +134,19 @@ void hli_weakrefs_clear(hl_object_t *o) {
   /* Step 1: clear and unlink all, chaining those with a callback (held
    * alive) through their next field, in list order. */
   hl_weakref_t *first = NULL, *last = NULL;
+  wr_lock(o);
   while (*head) {
     hl_weakref_t *wr = *head;
-    hli_weakref_unlink(wr);
-    if (wr->cb) {
-      hl_incref(&wr->ob);
+    unlink_locked(wr, o);
+    /* a weakref that is dying itself (another thread dropped it) waits on
+     * this lock to unlink: it gets no callback */
+    if (wr->cb && hli_rc_try_incref(&wr->ob)) {
       if (last) last->next = wr;
       else first = wr;
       last = wr;
     }
   }
+  wr_unlock(o);
   /* Step 2: the callbacks. */
   hli_weakref_callbacks_run(first);
 }

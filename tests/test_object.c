@@ -1,5 +1,6 @@
-/* gc/: the object model under rc=gil, once per mode (CTest sets
- * HEAPLAB_ALLOC, HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL).
+/* gc/: the object model, once per mode (CTest sets HEAPLAB_ALLOC,
+ * HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL, and HEAPLAB_RC for the free-threaded
+ * refcount modes, where the main thread, not attached, owns nothing).
  *
  * Each test starts the runtime, works, drops every reference it took, stops
  * the runtime, and checks that nothing is left: the object counts balance
@@ -206,6 +207,55 @@ static void test_list(void **state) {
   assert_int_equal(hl_list_size(l), 0);
   hl_decref(l);
   hl_decref(m);
+}
+
+/* ---- new references from containers (what threads use without a GIL) -------------- */
+static void test_get_ref(void **state) {
+  (void)state;
+  hl_object_t *l = hl_list_new(0), *d = hl_dict_new(), *k = hl_str_from("key");
+  hl_object_t *v = hl_float_new(3.25);
+  assert_int_equal(hl_list_append(l, v), 0);
+  assert_int_equal(hl_dict_set(d, k, v), 0);
+  uint32_t rc = hl_refcount(v);
+  hl_object_t *a = hl_list_get_ref(l, 0), *b = hl_dict_get_ref(d, k);
+  assert_ptr_equal(a, v);
+  assert_ptr_equal(b, v);
+  assert_int_equal(hl_refcount(v), rc + 2);        /* two new references */
+  hl_decref(a);
+  hl_decref(b);
+  assert_null(hl_list_get_ref(l, 1));
+  assert_int_equal(hl_err_kind(), HL_ERR_INDEX);
+  hl_err_clear();
+  hl_object_t *k2 = hl_str_from("absent");
+  assert_null(hl_dict_get_ref(d, k2));
+  assert_int_equal(hl_err_kind(), HL_ERR_KEY);
+  hl_err_clear();
+  /* the reference outlives the container's */
+  a = hl_list_get_ref(l, 0);
+  hl_list_clear(l);
+  hl_dict_clear(d);
+  assert_int_equal(hl_refcount(v), 2);             /* ours and a */
+  assert_true(hl_float_value(a) == 3.25);
+  hl_decref(a);
+  /* comparisons take snapshots (and locks without a GIL) */
+  hl_object_t *x = hl_list_new(2), *y = hl_list_new(2), *dx = hl_dict_new(), *dy = hl_dict_new();
+  assert_int_equal(hl_eq(x, y), 1);
+  assert_int_equal(hl_dict_set(dx, k, v), 0);
+  assert_int_equal(hl_dict_set(dy, k, v), 0);
+  assert_int_equal(hl_eq(dx, dy), 1);
+  assert_int_equal(hl_dict_set(dy, k2, v), 0);
+  assert_int_equal(hl_eq(dx, dy), 0);
+  assert_int_equal(hl_list_set(y, 1, hl_newref(v)), 0);
+  assert_int_equal(hl_eq(x, y), 0);
+  hl_decref(x);
+  hl_decref(y);
+  hl_decref(dx);
+  hl_decref(dy);
+  hl_decref(v);
+  hl_decref(k);
+  hl_decref(k2);
+  hl_decref(l);
+  hl_decref(d);
 }
 
 /* ---- dict ------------------------------------------------------------------------ */
@@ -451,6 +501,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test_setup_teardown(test_tuple, setup, teardown),
     cmocka_unit_test_setup_teardown(test_list, setup, teardown),
     cmocka_unit_test_setup_teardown(test_dict, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_get_ref, setup, teardown),
     cmocka_unit_test_setup_teardown(test_instance, setup, teardown),
     cmocka_unit_test_setup_teardown(test_finalizer_once, setup, teardown),
     cmocka_unit_test_setup_teardown(test_weakref, setup, teardown),

@@ -15,6 +15,18 @@
  * Keys are any hashable object: hl_hash, then hl_eq, which may fail (an
  * unhashable key is HL_ERR_TYPE). A free list keeps up to 80 dict objects
  * (without their tables), another up to 80 tables of the smallest size.
+ *
+ * Without a GIL (gc_internal.h, shared.c): every change takes the dict's
+ * lock; hl_dict_get_ref looks up without it, as CPython 3.13t's
+ * _Py_dict_lookup_threadsafe does: slots are read with acquire loads (an
+ * entry is complete before the slot that names it is published), the
+ * value found is taken with a try-increment and checked to be still the
+ * entry's, and the table still the dict's; anything else retries under
+ * the lock. Entries are never reused within a table (a deleted one stays a
+ * hole until the next resize builds a new table), so an entry read without
+ * the lock always belongs to the key it was written for. A shared dict's
+ * replaced tables are freed after a grace period, never kept on the free
+ * list.
  */
 #include <string.h>
 
@@ -52,9 +64,17 @@ static hl_dict_keys_t *keys_new(uint8_t log2) {
   return k;
 }
 
-static void keys_free(hl_dict_keys_t *k) {
+static void keys_free(hl_dict_keys_t *k, bool shared) {
+  if (shared) {
+    hli_defer_free(k);   /* readers may still be probing it */
+    return;
+  }
   if (k->log2 == MIN_LOG2 && hli_fl_push(&hli_tstate.fl_keys, k)) return;
   hl_alloc_free(k);
+}
+
+static inline bool dict_shared(hl_dict_t *d) {
+  return (hl_atomic_load_relaxed_u32(&d->lock) & HLI_LOCK_SHARED) != 0;
 }
 
 /* The slot holding entry `ix` for hash, or the first empty slot. */
@@ -128,9 +148,10 @@ static int resize(hl_dict_t *d, size_t want_used) {
       nk->indices[slot] = (int32_t)nk->nentries;
       nk->entries[nk->nentries++] = *e;
     }
-    keys_free(ok);
   }
-  d->keys = nk;
+  /* Release: the new table is complete before a reader sees it. */
+  __atomic_store_n(&d->keys, nk, __ATOMIC_RELEASE);
+  if (ok) keys_free(ok, dict_shared(d));
   return 0;
 }
 
@@ -148,8 +169,8 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
     if (err) return -1;
     if (e) {
       hl_object_t *old = e->value;
-      e->value = hl_newref(value);
-      hl_decref(old);
+      __atomic_store_n(&e->value, hl_newref(value), __ATOMIC_RELEASE);
+      hli_container_drop(old);   /* after the lock, without a GIL */
       return 0;
     }
   }
@@ -158,12 +179,14 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
   }
   hl_dict_keys_t *k = d->keys;
   size_t slot = find_empty_slot(k, hash);
-  k->indices[slot] = (int32_t)k->nentries;
-  hl_dict_entry_t *e = &k->entries[k->nentries++];
+  hl_dict_entry_t *e = &k->entries[k->nentries];
   e->hash = hash;
-  e->key = hl_newref(key);
-  e->value = hl_newref(value);
-  d->used++;
+  __atomic_store_n(&e->key, hl_newref(key), __ATOMIC_RELAXED);
+  __atomic_store_n(&e->value, hl_newref(value), __ATOMIC_RELAXED);
+  /* Release: the entry before the slot that names it (lock-free readers). */
+  __atomic_store_n(&k->indices[slot], (int32_t)k->nentries, __ATOMIC_RELEASE);
+  k->nentries++;
+  __atomic_store_n(&d->used, d->used + 1, __ATOMIC_RELAXED);
   return 0;
 }
 
@@ -180,21 +203,29 @@ static int dict_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
   return 0;
 }
 
-/* Detaches the table first, then drops its references: code run by a drop
- * sees an empty dict. */
-static void drop_table(hl_dict_t *d) {
+/* Detaches the table; release_table drops its references afterwards, so
+ * that code run by a drop sees an empty dict. */
+static hl_dict_keys_t *take_table(hl_dict_t *d) {
   hl_dict_keys_t *k = d->keys;
-  d->keys = NULL;
-  d->used = 0;
+  __atomic_store_n(&d->keys, NULL, __ATOMIC_RELEASE);
+  __atomic_store_n(&d->used, 0, __ATOMIC_RELAXED);
+  return k;
+}
+
+/* After a grace period when readers may still be reading (shared). */
+static void release_table(hl_dict_keys_t *k, bool shared) {
   if (!k) return;
   for (size_t j = k->nentries; j-- > 0;) {
     hl_dict_entry_t *e = &k->entries[j];
     if (!e->key) continue;
-    hl_decref(e->key);
-    hl_decref(e->value);
+    hli_release_ref(e->key, shared);
+    hli_release_ref(e->value, shared);
   }
-  keys_free(k);
+  keys_free(k, shared);
 }
+
+/* Dealloc and tp_clear: no reader can be looking. */
+static void drop_table(hl_dict_t *d) { release_table(take_table(d), false); }
 
 static void dict_clear(hl_object_t *o) { drop_table((hl_dict_t *)o); }
 
@@ -208,24 +239,43 @@ static void dict_dealloc(hl_object_t *o) {
   hli_gc_free(o);
 }
 
-static hl_dict_entry_t *find(hl_object_t *o, hl_object_t *key, bool *err);
+/* New references to a's keys and values (2 per item), taken under its lock
+ * in the free-threaded modes: the comparison then runs without it. NULL
+ * with HL_ERR_NOMEM, or when a is empty (*n == 0). */
+static hl_object_t **dict_snapshot(hl_object_t *a, size_t *n) {
+  hl_dict_t *d = (hl_dict_t *)a;
+  bool ft = hli_ft(), shared = false;
+  if (ft) shared = hli_container_lock(a, &d->lock);
+  hl_object_t **copy = NULL;
+  *n = d->used;
+  if (*n && (copy = hl_alloc_malloc(2 * *n * sizeof *copy))) {
+    size_t pos = 0, i = 0;
+    hl_object_t *k, *v;
+    while (hl_dict_next(a, &pos, &k, &v)) {
+      copy[i++] = hl_newref(k);
+      copy[i++] = hl_newref(v);
+    }
+  }
+  if (ft) hli_container_unlock(&d->lock, shared);
+  if (*n && !copy) hl_err_set(HL_ERR_NOMEM, "out of memory comparing dicts");
+  return copy;
+}
 
 static int dict_eq(hl_object_t *a, hl_object_t *b) {
-  hl_dict_t *x = (hl_dict_t *)a, *y = (hl_dict_t *)b;
-  if (x->used != y->used) return 0;
-  size_t pos = 0;
-  hl_object_t *k, *v;
-  while (hl_dict_next(a, &pos, &k, &v)) {
-    hl_incref(k);
-    hl_incref(v);
-    bool err;
-    hl_dict_entry_t *e = find(b, k, &err);
-    int r = e ? hl_eq(v, e->value) : err ? -1 : 0;
-    hl_decref(k);
-    hl_decref(v);
-    if (r != 1) return r;
+  if (hl_dict_size(a) != hl_dict_size(b)) return 0;
+  size_t n;
+  hl_object_t **items = dict_snapshot(a, &n);
+  if (n && !items) return -1;
+  int r = n == hl_dict_size(b);
+  for (size_t i = 0; r == 1 && i < n; i++) {
+    hl_object_t *w = hl_dict_get_ref(b, items[2 * i]);
+    r = w ? hl_eq(items[2 * i + 1], w) : hl_err_kind() == HL_ERR_KEY ? 0 : -1;
+    if (!w && r == 0) hl_err_clear();
+    hl_xdecref(w);
   }
-  return 1;
+  for (size_t i = 0; i < 2 * n; i++) hl_decref(items[i]);
+  if (items) hl_alloc_free(items);
+  return r;
 }
 
 const hl_type_t hl_dict_type = {
@@ -248,6 +298,7 @@ hl_object_t *hl_dict_new(void) {
     if (HL_UNLIKELY(!d)) return NULL;
   }
   d->used = 0;
+  d->lock = 0;
   d->keys = NULL;   /* the table comes with the first insertion */
   hli_gc_link(&d->ob);
   return &d->ob;
@@ -255,14 +306,19 @@ hl_object_t *hl_dict_new(void) {
 
 size_t hl_dict_size(const hl_object_t *d) {
   HL_ASSERT(d->type == &hl_dict_type);
-  return ((const hl_dict_t *)d)->used;
+  return __atomic_load_n(&((const hl_dict_t *)d)->used, __ATOMIC_RELAXED);
 }
 
 int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
   HL_ASSERT(o->type == &hl_dict_type);
   int64_t h = hl_hash(key);
   if (h == -1) return -1;
-  return hli_dict_insert((hl_dict_t *)o, key, h, value);
+  hl_dict_t *d = (hl_dict_t *)o;
+  if (HL_LIKELY(!hli_ft())) return hli_dict_insert(d, key, h, value);
+  bool shared = hli_container_lock(o, &d->lock);
+  int r = hli_dict_insert(d, key, h, value);
+  hli_container_unlock(&d->lock, shared);
+  return r;
 }
 
 /* The entry of key, or NULL: absent (*err false) or an error (*err true,
@@ -278,16 +334,89 @@ static hl_dict_entry_t *find(hl_object_t *o, hl_object_t *key, bool *err) {
 }
 
 hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
-  bool err;
+  bool err, ft = hli_ft(), shared = false;
+  hl_dict_t *d = (hl_dict_t *)o;
+  /* borrowed: without a GIL, safe only while nothing drops the value */
+  if (ft) shared = hli_container_lock(o, &d->lock);
   hl_dict_entry_t *e = find(o, key, &err);
-  if (e) return e->value;
-  if (!err) hl_err_set(HL_ERR_KEY, "key not found");
+  hl_object_t *v = e ? e->value : NULL;
+  if (ft) hli_container_unlock(&d->lock, shared);
+  if (!v && !err) hl_err_set(HL_ERR_KEY, "key not found");
+  return v;
+}
+
+/* The lock-free lookup (see the top): 1 with a new reference in *out, 0
+ * when the key is absent, -1 to take the lock. */
+static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object_t **out) {
+  if (!hli_ft_reader()) return -1;   /* not a QSBR reader */
+  if (!dict_shared(d) && !hli_container_owned(&d->ob)) return -1;   /* the lock marks it first */
+  /* Acquire: pairs with the release that published the table. */
+  hl_dict_keys_t *k = __atomic_load_n(&d->keys, __ATOMIC_ACQUIRE);
+  if (!k) return 0;
+  size_t mask = ((size_t)1 << k->log2) - 1;
+  uint64_t perturb = (uint64_t)h;
+  size_t i = (size_t)h & mask;
+  for (;;) {
+    /* Acquire: pairs with the insertion's release; the entry is complete. */
+    int32_t ix = __atomic_load_n(&k->indices[i], __ATOMIC_ACQUIRE);
+    if (ix == IX_EMPTY) return 0;
+    if (ix >= 0) {
+      hl_dict_entry_t *e = &k->entries[ix];
+      hl_object_t *ek = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+      /* ek stays alive until our next checkpoint if deleted meanwhile */
+      int same = !ek ? 0 : ek == key ? 1 : e->hash == h ? hl_eq(ek, key) : 0;
+      if (same < 0) return -1;   /* a failed comparison: again, locked */
+      if (same) {
+        hl_object_t *v = __atomic_load_n(&e->value, __ATOMIC_ACQUIRE);
+        if (!v || !hli_rc_try_incref(v)) return -1;
+        if (__atomic_load_n(&e->value, __ATOMIC_ACQUIRE) == v &&
+            __atomic_load_n(&e->key, __ATOMIC_ACQUIRE) == ek &&
+            __atomic_load_n(&d->keys, __ATOMIC_ACQUIRE) == k) {
+          *out = v;
+          return 1;
+        }
+        hl_decref(v);
+        return -1;
+      }
+    }
+    perturb >>= 5;
+    i = (i * 5 + 1 + perturb) & mask;
+  }
+}
+
+hl_object_t *hl_dict_get_ref(hl_object_t *o, hl_object_t *key) {
+  HL_ASSERT(o->type == &hl_dict_type);
+  hl_dict_t *d = (hl_dict_t *)o;
+  bool err;
+  if (HL_LIKELY(!hli_ft())) {
+    hl_dict_entry_t *e = find(o, key, &err);
+    if (e) return hl_newref(e->value);
+    if (!err) hl_err_set(HL_ERR_KEY, "key not found");
+    return NULL;
+  }
+  int64_t h = hl_hash(key);
+  if (h == -1) return NULL;
+  hl_object_t *v = NULL;
+  int r = get_ref_unlocked(d, key, h, &v);
+  if (r == 1) return v;
+  if (r == -1) {
+    bool shared = hli_container_lock(o, &d->lock);
+    hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, NULL, &err) : NULL;
+    if (e) v = hl_newref(e->value);
+    hli_container_unlock(&d->lock, shared);
+    if (v || err) return v;
+  }
+  hl_err_set(HL_ERR_KEY, "key not found");
   return NULL;
 }
 
 int hl_dict_contains(hl_object_t *o, hl_object_t *key) {
-  bool err;
-  if (find(o, key, &err)) return 1;
+  bool err, ft = hli_ft(), shared = false;
+  hl_dict_t *d = (hl_dict_t *)o;
+  if (ft) shared = hli_container_lock(o, &d->lock);
+  bool found = find(o, key, &err) != NULL;
+  if (ft) hli_container_unlock(&d->lock, shared);
+  if (found) return 1;
   return err ? -1 : 0;
 }
 
@@ -296,19 +425,23 @@ int hl_dict_del(hl_object_t *o, hl_object_t *key) {
   int64_t h = hl_hash(key);
   if (h == -1) return -1;
   hl_dict_t *d = (hl_dict_t *)o;
-  bool err = false;
+  bool err = false, ft = hli_ft(), shared = false;
+  if (ft) shared = hli_container_lock(o, &d->lock);
   size_t slot = 0;
   hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, &slot, &err) : NULL;
   if (!e) {
+    if (ft) hli_container_unlock(&d->lock, shared);
     if (!err) hl_err_set(HL_ERR_KEY, "key not found");
     return -1;
   }
   hl_object_t *k = e->key, *v = e->value;
-  e->key = e->value = NULL;
-  d->keys->indices[slot] = IX_DUMMY;
-  d->used--;
-  hl_decref(k);
-  hl_decref(v);
+  __atomic_store_n(&d->keys->indices[slot], IX_DUMMY, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->value, NULL, __ATOMIC_RELAXED);
+  __atomic_store_n(&e->key, NULL, __ATOMIC_RELAXED);
+  __atomic_store_n(&d->used, d->used - 1, __ATOMIC_RELAXED);
+  hli_container_drop(k);
+  hli_container_drop(v);
+  if (ft) hli_container_unlock(&d->lock, shared);
   return 0;
 }
 
@@ -330,7 +463,12 @@ bool hl_dict_next(const hl_object_t *o, size_t *pos, hl_object_t **key, hl_objec
 
 void hl_dict_clear(hl_object_t *o) {
   HL_ASSERT(o->type == &hl_dict_type);
-  drop_table((hl_dict_t *)o);
+  hl_dict_t *d = (hl_dict_t *)o;
+  bool ft = hli_ft(), shared = false;
+  if (ft) shared = hli_container_lock(o, &d->lock);
+  hl_dict_keys_t *k = take_table(d);
+  if (ft) hli_container_unlock(&d->lock, shared);
+  release_table(k, shared);
 }
 
 hl_object_t *hl_dict_get_cstr(hl_object_t *d, const char *key) {

@@ -138,9 +138,10 @@ hl_object_t *hl_attr_get(hl_object_t *o, const char *name) {
     hl_err_set(HL_ERR_TYPE, "'%s' object has no attribute dict", t->type->name);
   } else {
     hl_instance_t *in = (hl_instance_t *)t;
-    v = in->dict ? hl_dict_get_cstr(in->dict, name) : NULL;
-    if (v) hl_incref(v);
-    else if (!in->dict || hl_err_kind() == HL_ERR_KEY)
+    hl_object_t *k = in->dict ? hl_str_from(name) : NULL;
+    v = k ? hl_dict_get_ref(in->dict, k) : NULL;
+    hl_xdecref(k);
+    if (!v && (!in->dict || hl_err_kind() == HL_ERR_KEY))
       hl_err_set(HL_ERR_KEY, "'%s' object has no attribute '%s'", t->type->name, name);
   }
   hl_decref(t);

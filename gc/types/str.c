@@ -118,19 +118,29 @@ hl_object_t *hl_str_new(const char *bytes, size_t len) {
 
 hl_object_t *hl_str_from(const char *cstr) { return hl_str_new(cstr, strlen(cstr)); }
 
+/* Without a GIL the table is one lock's (interning is rare: names, keys). */
+static hl_spinlock_t intern_lock = HL_SPINLOCK_INITIALIZER;
+
 hl_object_t *hl_str_intern(hl_object_t *s) {
   HL_ASSERT(s->type == &hl_str_type);
   if (s->flags & HL_OF_INTERNED) return s;
   int64_t h = hli_str_hash(s);
+  bool ft = hli_ft();
+  if (ft) hl_spinlock_lock(&intern_lock);
   hl_dict_entry_t *e = hli_dict_lookup((hl_dict_t *)interned, s, h);
   if (e) {
     hl_object_t *canon = hl_newref(e->key);
+    if (ft) hl_spinlock_unlock(&intern_lock);
     hl_decref(s);
     return canon;
   }
-  if (hli_dict_insert((hl_dict_t *)interned, s, h, s) != 0) return s;   /* out of memory: not interned */
+  if (hli_dict_insert((hl_dict_t *)interned, s, h, s) != 0) {   /* out of memory: not interned */
+    if (ft) hl_spinlock_unlock(&intern_lock);
+    return s;
+  }
   s->flags |= HL_OF_INTERNED;
   if (hl_rc_config.immortal) hli_make_immortal(s);
+  if (ft) hl_spinlock_unlock(&intern_lock);
   return s;
 }
 
