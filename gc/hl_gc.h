@@ -282,6 +282,10 @@ static inline void hl_decref(hl_object_t *o) {
 /* rc=biased: the calling thread merges the objects other threads queued to
  * it now, as it does at its next checkpoint (a no-op in the other modes). */
 void hl_rc_merge_queued(void);
+/* rc=biased, with the world stopped by the caller (hl_stw_stop): merges the
+ * queues of every thread, so that hl_refcount is each object's true count
+ * (what a cycle collector needs first). Returns the objects merged. */
+uint64_t hl_rc_merge_all_stopped(void);
 
 static inline void hl_xincref(hl_object_t *o) { if (o) hl_incref(o); }
 static inline void hl_xdecref(hl_object_t *o) { if (o) hl_decref(o); }

@@ -248,6 +248,22 @@ void hl_rc_merge_queued(void) {
     drain(&slots[t->index]);
 }
 
+/* With the world stopped (sync/stw.c) the caller merges every thread's
+ * queue: each owner is parked or blocked, its last changes to local counts
+ * ordered before us by the stop, and it changes none until the resume. What
+ * a cycle collector needs before it reads counts (local + shared, with no
+ * queue holding a reference of its own). Returns the objects merged. */
+uint64_t hl_rc_merge_all_stopped(void) {
+  if (hl_rc_config.mode != HL_RC_BIASED) return 0;
+  if (!hl_stw_stopped()) hl_die("hl_rc_merge_all_stopped: the world is not stopped");
+  uint64_t before = hli_tstate.stats.rc_merges_done;
+  for (size_t i = 1; i < HL_ARRAY_LEN(slots); i++) {
+    slot_t *s = &slots[i];
+    if (s->cells && hl_atomic_load_acquire_ptr((void *const *)&s->occupant)) drain(s);
+  }
+  return hli_tstate.stats.rc_merges_done - before;
+}
+
 /* A decrement by another thread found shared at zero: the owner merges o. */
 static void queue_object(hl_object_t *o) {
   uint16_t owner = __atomic_load_n(&o->owner, __ATOMIC_RELAXED);

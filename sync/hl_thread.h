@@ -13,6 +13,8 @@
  *   HL_BREAK_QSBR       a grace period is waiting (sync/qsbr.c): announce
  *                       a quiescent state (with QSBR on: the modes without
  *                       a GIL)
+ *   HL_BREAK_STW        a thread stops the world (sync/stw.c): park here
+ *                       until it resumes
  *   bits claimed with hl_thread_break_register() by upper layers: merging
  *                       the biased-refcount queue, parking for a stop of the
  *                       world, announcing a QSBR quiescent state ...
@@ -31,7 +33,11 @@
  * Thread states (per thread, changed only by the thread itself):
  *   detached --attach--> attached --block_begin--> blocked
  *   attached <--block_end-- blocked;   attached --detach--> detached
+ *   attached --checkpoint during a stop of the world--> parked --resume--> attached
  * In GIL mode: holds the GIL  <=>  attached (not blocked).
+ * While the world is stopped (hl_stw_stop), only the thread that stopped it
+ * runs attached: the others are parked or blocked, and attaching or ending
+ * a block waits for hl_stw_resume.
  */
 #ifndef HL_THREAD_H
 #define HL_THREAD_H
@@ -53,7 +59,8 @@ extern "C" {
  * out by hl_thread_break_register(). */
 #define HL_BREAK_GIL_DROP    0u
 #define HL_BREAK_QSBR        1u
-#define HL_BREAK_FIRST_FREE  2u
+#define HL_BREAK_STW         2u
+#define HL_BREAK_FIRST_FREE  3u
 #define HL_BREAK_BITS        64u
 #define HL_BREAK_BIT(b)      (1ull << (b))
 
@@ -66,7 +73,7 @@ enum {
 };
 
 typedef enum {
-  HL_THREAD_DETACHED, HL_THREAD_ATTACHED, HL_THREAD_BLOCKED
+  HL_THREAD_DETACHED, HL_THREAD_ATTACHED, HL_THREAD_BLOCKED, HL_THREAD_PARKED
 } hl_thread_state_t;
 
 typedef struct hl_thread hl_thread_t;
@@ -160,6 +167,31 @@ unsigned hl_thread_count(void);
  * no thread is attached. */
 void hl_thread_qsbr_enable(bool on);
 bool hl_thread_qsbr_enabled(void);
+
+/* ---- stop-the-world (sync/stw.c) --------------------------------------------
+ * For the modes without a GIL: the thread that calls hl_stw_stop() returns
+ * once every other attached thread is parked at a checkpoint or blocked
+ * (hl_thread_block_begin); until it calls hl_stw_resume() no other thread
+ * runs attached code (a blocked thread's block_end and a new attach wait).
+ * Stops do not nest; two threads that stop at once take turns. The caller
+ * may be attached or not; it must not hold a lock a parked thread could
+ * need. Waiting is offline for QSBR, so a thread that waits for a grace
+ * period meanwhile finishes and parks.
+ *
+ * The time each stop took (request to the last thread parked) goes into a
+ * histogram; with hl_stw_set_report_us(N), a stop that waits longer than N
+ * microseconds for a thread reports that thread on stderr: a thread that
+ * runs long without a checkpoint is the workload's bug. */
+void hl_stw_stop(void);
+void hl_stw_resume(void);
+bool hl_stw_stopped(void);
+/* A snapshot of the time-to-stop histogram (ns), and a reset of it. */
+void hl_stw_hist(hl_hist_t *out);
+void hl_stw_hist_reset(void);
+/* Stops that waited longer than report_us for some thread, since the last
+ * reset (counted whether or not reporting is on); 0 turns reports off. */
+void hl_stw_set_report_us(uint64_t report_us);
+uint64_t hl_stw_slow_stops(void);
 
 /* ---- the GIL (sync/gil.c) --------------------------------------------------
  * Antoine Pitrou's GIL of CPython 3.2+: a waiter that has waited a switch

@@ -3,6 +3,7 @@
  *   thread.c   thread states, the registry, checkpoints, block_begin/end
  *   gil.c      the GIL: take, drop, yield on request; its statistics
  *   qsbr.c     grace periods; asks attached threads for quiescent states
+ *   stw.c      stop-the-world: parks attached threads at their checkpoints
  */
 #ifndef HL_SYNC_INTERNAL_H
 #define HL_SYNC_INTERNAL_H
@@ -33,5 +34,16 @@ HL_INTERNAL void hli_gil_yield(hl_thread_t *t);
  * HL_BREAK_QSBR on every attached thread (with QSBR on). */
 HL_INTERNAL bool hli_qsbr_wanted(void);
 HL_INTERNAL void hli_thread_request_qsbr_all(void);
+
+/* Stop-the-world (stw.c), for thread.c: attach waits for a resume between
+ * begin and end (holding stw's mutex, which orders it with a stopper's
+ * scan); whether a stop is requested (after a full fence: Dekker with the
+ * stopper); waking the stopper; block_end's and a checkpoint's waits. */
+HL_INTERNAL void hli_stw_attach_begin(void);
+HL_INTERNAL void hli_stw_attach_end(void);
+HL_INTERNAL bool hli_stw_requested(void);
+HL_INTERNAL void hli_stw_signal(void);
+HL_INTERNAL void hli_stw_block_end_wait(hl_thread_t *t);
+HL_INTERNAL void hli_stw_park(hl_thread_t *t);
 
 #endif /* HL_SYNC_INTERNAL_H */

@@ -113,6 +113,7 @@ hl_thread_t *hl_thread_attach(void) {
   if (hli_gil_on()) hli_gil_take(t);
   bool qsbr = hl_thread_qsbr_enabled();
   if (qsbr) hl_qsbr_register_thread();   /* online from here */
+  hli_stw_attach_begin();   /* no attaching while the world is stopped */
   pthread_mutex_lock(&registry_mutex);
   t->id = ++last_id;
   t->index = index_take();
@@ -123,6 +124,7 @@ hl_thread_t *hl_thread_attach(void) {
   registry_count++;
   pthread_mutex_unlock(&registry_mutex);
   set_state(t, HL_THREAD_ATTACHED);
+  hli_stw_attach_end();
   hli_thread_self = t;
   pthread_setspecific(exit_key, t);
   /* A grace period that began before we registered may wait for us, and the
@@ -149,6 +151,7 @@ void hl_thread_detach(void) {
   registry_count--;
   index_put(t->index);
   pthread_mutex_unlock(&registry_mutex);
+  if (hli_stw_requested()) hli_stw_signal();   /* one fewer to wait for */
   if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_DETACH);
   set_state(t, HL_THREAD_DETACHED);
   pthread_setspecific(exit_key, NULL);
@@ -163,6 +166,7 @@ void hl_thread_block_begin(void) {
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED))
     hl_die("hl_thread_block_begin on a thread that is %s", t ? "already blocked" : "not attached");
   set_state(t, HL_THREAD_BLOCKED);
+  if (hli_stw_requested()) hli_stw_signal();   /* stopped, as far as a stopper goes */
   if (t->qsbr) hl_qsbr_offline();
   if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_BLOCK);
 }
@@ -174,6 +178,7 @@ void hl_thread_block_end(void) {
   if (hli_gil_on()) hli_gil_take(t);
   if (t->qsbr) hl_qsbr_online();
   set_state(t, HL_THREAD_ATTACHED);
+  if (hli_stw_requested()) hli_stw_block_end_wait(t);   /* not while the world is stopped */
 }
 
 void hl_thread_request(hl_thread_t *t, unsigned bit) {
@@ -204,7 +209,12 @@ void hli_checkpoint_slow(void) {
   /* Upper layers first, still holding the GIL; the drop request last. */
   uint64_t mask = hl_atomic_load_acquire_u64(&handler_mask);   /* pairs with register's release */
   if (bits & HL_BREAK_BIT(HL_BREAK_QSBR)) serve_qsbr();
-  uint64_t upper = bits & ~(HL_BREAK_BIT(HL_BREAK_GIL_DROP) | HL_BREAK_BIT(HL_BREAK_QSBR));
+  if (bits & HL_BREAK_BIT(HL_BREAK_STW)) {
+    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_STW));
+    hli_stw_park(t);
+  }
+  uint64_t upper = bits & ~(HL_BREAK_BIT(HL_BREAK_GIL_DROP) | HL_BREAK_BIT(HL_BREAK_QSBR) |
+                            HL_BREAK_BIT(HL_BREAK_STW));
   while (upper) {
     unsigned b = (unsigned)__builtin_ctzll(upper);
     upper &= upper - 1;

@@ -339,6 +339,51 @@ static void test_index_inherited(void **s) {
   assert_int_equal(deaths, 1);
 }
 
+/* ---- with the world stopped, another thread merges every queue --------------------------- */
+static void *ms_a(void *arg) {
+  (void)arg;
+  hl_thread_attach();
+  hl_object_t *o = hl_instance_new(g_cls);
+  hl_incref(o);                 /* local 2: one for B */
+  g_obj = o;
+  pass_turn(1);
+  wait_turn(2);                 /* blocked meanwhile: B queues, main merges */
+  CHECK(o->owner == 0 && hl_refcount(o) == 1);   /* merged while we were stopped */
+  hl_decref(o);
+  CHECK(deaths_now() == 1);
+  hl_thread_detach();
+  return NULL;
+}
+static void *ms_b(void *arg) {
+  (void)arg;
+  hl_thread_attach();
+  wait_turn(1);
+  hl_decref(g_obj);             /* queued to A, which is blocked */
+  pass_turn(10);
+  hl_thread_detach();
+  return NULL;
+}
+
+static void test_merge_all_stopped(void **s) {
+  (void)s;
+  baton = 0;
+  deaths = 0;
+  g_cls = counted_cls();
+  pthread_t ta, tb;
+  assert_int_equal(pthread_create(&ta, NULL, ms_a, NULL), 0);
+  assert_int_equal(pthread_create(&tb, NULL, ms_b, NULL), 0);
+  wait_turn(10);
+  pthread_join(tb, NULL);
+  hl_stw_stop();
+  assert_int_equal(hl_refcount(g_obj), 2);           /* A's and the queue's */
+  assert_int_equal(hl_rc_merge_all_stopped(), 1);
+  assert_int_equal(hl_refcount(g_obj), 1);           /* the true count */
+  hl_stw_resume();
+  pass_turn(2);
+  pthread_join(ta, NULL);
+  assert_int_equal(deaths, 1);
+}
+
 /* ---- objects made by a thread that is not attached belong to nobody ------------------------ */
 static void test_unowned(void **s) {
   (void)s;
@@ -547,6 +592,7 @@ int main(int argc, char **argv) {
     cmocka_unit_test_setup_teardown(test_owner_drops_last_local, setup, teardown),
     cmocka_unit_test_setup_teardown(test_exited_owner, setup, teardown),
     cmocka_unit_test_setup_teardown(test_index_inherited, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_merge_all_stopped, setup, teardown),
     cmocka_unit_test_setup_teardown(test_unowned, setup, teardown),
     cmocka_unit_test_setup_teardown(test_weakref_other_thread, setup, teardown),
     cmocka_unit_test_setup_teardown(test_stress, setup, teardown),
