@@ -2,6 +2,8 @@
  *
  *   heaplab list                          workloads, options, defaults, accepted values
  *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
+ *   heaplab sweep FILE [--out DIR] [--list]   a grid of runs (sweep.c)
+ *   heaplab compare A.jsonl B.jsonl       what changed, and whether it is noise (compare.c)
  *   heaplab --help | heaplab run --help
  *
  * Exit status: 0 success; 1 the run failed (out of memory, a worker error);
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "result.h"
 
 extern char **environ;
@@ -27,8 +30,10 @@ static void usage(FILE *f) {
           "  list                           workloads and options (defaults, accepted values)\n"
           "  run WORKLOAD [--name=value...] run one workload; progress and a summary on stderr,\n"
           "                                 one JSON result on stdout\n"
-          "  sweep FILE                     a grid of runs (not available yet)\n"
-          "  compare A.jsonl B.jsonl        compare two result sets (not available yet)\n"
+          "  sweep FILE [--out DIR] [--list] a grid of runs, each in its own process, interleaved\n"
+          "                                 and resumable ('heaplab sweep --help')\n"
+          "  compare A.jsonl B.jsonl        per configuration, the change in each figure and\n"
+          "                                 whether it is noise (Mann-Whitney U)\n"
           "\n"
           "options come from, lowest precedence first: defaults, --config FILE, HEAPLAB_<NAME>\n"
           "environment variables, --name=value flags. 'heaplab run --help' lists them.\n"
@@ -200,11 +205,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "list") == 0) return cmd_list();
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
-  if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "compare") == 0) {
-    fprintf(stderr, "heaplab: '%s' is not available yet in this build; commands now: list, run\n",
-            cmd);
-    return EXIT_BAD_INPUT;
-  }
+  if (strcmp(cmd, "sweep") == 0) return hl_cmd_sweep(argc - 2, argv + 2);
+  if (strcmp(cmd, "compare") == 0) return hl_cmd_compare(argc - 2, argv + 2);
   fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, --help\n",
           cmd);
   return EXIT_BAD_INPUT;

@@ -359,8 +359,8 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
-    const char *const a[] = {"sweep", "grid.conf", NULL};
-    const char *const m[] = {"not available yet", NULL};
+    const char *const a[] = {"sweep", "no-such-grid.conf", NULL};
+    const char *const m[] = {"no-such-grid.conf", "No such file or directory", NULL};
     expect_bad(a, NULL, m);
   }
 }
