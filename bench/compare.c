@@ -309,6 +309,15 @@ static void compare_usage(FILE *f) {
           ALPHA);
 }
 
+static void groups_free(groups_t *gs) {
+  for (size_t i = 0; i < gs->n; i++) {
+    for (int s = 0; s < 2; s++)
+      for (size_t k = 0; k < NFIG; k++) free(gs->g[i].side[s][k].v);
+    free(gs->g[i].key);
+  }
+  free(gs->g);
+}
+
 int hl_cmd_compare(int argc, char **argv) {
   if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
     compare_usage(stdout);
@@ -322,6 +331,7 @@ int hl_cmd_compare(int argc, char **argv) {
   char err[1024];
   if (load(argv[0], 0, &gs, err, sizeof err) != 0 || load(argv[1], 1, &gs, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab compare: %s\n", err);
+    groups_free(&gs);
     return 2;
   }
   size_t common = 0, only[2] = {0, 0};
@@ -334,6 +344,7 @@ int hl_cmd_compare(int argc, char **argv) {
             "heaplab compare: no configuration is in both files (%zu only in A, %zu only in B); "
             "a configuration is the workload and every option but seed\n",
             only[0], only[1]);
+    groups_free(&gs);
     return 2;
   }
   printf("# heaplab compare\n\nA: %s\nB: %s\n\n", argv[0], argv[1]);
@@ -371,11 +382,6 @@ int hl_cmd_compare(int argc, char **argv) {
       printf("| %s | %s | %s | %s | %.3g | %s |\n", figures[k].label, sa, sb, sc, p, verdict);
     }
   }
-  for (size_t i = 0; i < gs.n; i++) {
-    for (int s = 0; s < 2; s++)
-      for (size_t k = 0; k < NFIG; k++) free(gs.g[i].side[s][k].v);
-    free(gs.g[i].key);
-  }
-  free(gs.g);
+  groups_free(&gs);
   return 0;
 }

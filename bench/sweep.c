@@ -593,6 +593,9 @@ int hl_cmd_sweep(int argc, char **argv) {
     free(s);
     return 2;
   }
+  int rc = 0;
+  bool *done = NULL;
+  FILE *fj = NULL, *fc = NULL;
   char bin[PATH_MAX] = "";
   const char *bin_env = getenv("HEAPLAB_SWEEP_BINARY");
   if (bin_env && *bin_env) {
@@ -601,7 +604,8 @@ int hl_cmd_sweep(int argc, char **argv) {
     ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
     if (n <= 0) {
       fprintf(stderr, "heaplab sweep: cannot find this executable: %s\n", strerror(errno));
-      return 1;
+      rc = 1;
+      goto out;
     }
     bin[n] = '\0';
   }
@@ -615,7 +619,6 @@ int hl_cmd_sweep(int argc, char **argv) {
     snprintf(out, sizeof out, "results/sweep-%.*s", len ? len : (int)strlen(base), base);
   }
   size_t total = s->points * s->repeat;
-  int rc = 0;
   if (list) {
     char cwd[PATH_MAX];
     if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
@@ -627,9 +630,7 @@ int hl_cmd_sweep(int argc, char **argv) {
         for (int i = 0; ra.argv[i]; i++) printf(" '%s'", ra.argv[i]);
         printf(" > '%s/run-r%u-p%zu.json' 2> '%s/run-r%u-p%zu.err'\n", out, r, p + 1, out, r, p + 1);
       }
-    sweep_free(s);
-    free(s);
-    return 0;
+    goto out;
   }
   char logs[PATH_MAX + 8], jsonl[PATH_MAX + 16], csv[PATH_MAX + 16];
   snprintf(logs, sizeof logs, "%s/logs", out);
@@ -637,19 +638,23 @@ int hl_cmd_sweep(int argc, char **argv) {
   snprintf(csv, sizeof csv, "%s/runs.csv", out);
   if (mkdirs(logs) != 0) {
     fprintf(stderr, "heaplab sweep: cannot create %s: %s\n", logs, strerror(errno));
-    return 1;
+    rc = 1;
+    goto out;
   }
   if (check_grid(s, out, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab sweep: %s\n", err);
-    return 2;
+    rc = 2;
+    goto out;
   }
-  bool *done = calloc(total, sizeof *done);
+  done = calloc(total, sizeof *done);
   size_t ndone = load_done(jsonl, s->points, s->repeat, done);
   bool csv_new = access(csv, F_OK) != 0;
-  FILE *fj = fopen(jsonl, "a"), *fc = fopen(csv, "a");
+  fj = fopen(jsonl, "a");
+  fc = fopen(csv, "a");
   if (!done || !fj || !fc) {
     fprintf(stderr, "heaplab sweep: cannot open %s: %s\n", !fj ? jsonl : csv, strerror(errno));
-    return 1;
+    rc = 1;
+    goto out;
   }
   if (csv_new) csv_header(fc, s);
   fflush(fc);
@@ -718,8 +723,9 @@ int hl_cmd_sweep(int argc, char **argv) {
   fprintf(stderr, "heaplab sweep: %zu runs this time, %zu failed; results in %s\n", ran, failed,
           jsonl);
   if (failed) rc = 1;
-  fclose(fj);
-  fclose(fc);
+out:
+  if (fj) fclose(fj);
+  if (fc) fclose(fc);
   free(done);
   sweep_free(s);
   free(s);
