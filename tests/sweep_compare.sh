@@ -6,6 +6,7 @@
 # Usage: sweep_compare.sh HEAPLAB
 set -euo pipefail
 heaplab=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
@@ -36,6 +37,15 @@ order=$(jq_lines out1/runs.jsonl 'd["sweep"]["repeat"]' | tr -d '\n')
 jq_lines out1/runs.jsonl '(d["config"]["seed"] == d["sweep"]["repeat"]) and d["workload"] in ("alloc-lifo", "churn")' \
   | grep -qv True && fail "a run has the wrong seed or workload"
 grep -q "8/8 runs" err1 || fail "no progress line"
+
+# scripts/plots.py draws the sweep's results (a PNG per workload)
+plots=$here/../scripts/plots.py
+if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
+  /usr/bin/python3 "$plots" out1 > pngs || fail "plots.py failed"
+  for w in alloc-lifo churn; do
+    grep -q "throughput-$w.png" pngs && [ -s "out1/plots/throughput-$w.png" ] || fail "no plot for $w"
+  done
+fi
 
 # ---- resuming: keep 3 whole lines and half of the 4th, as a killed sweep would
 head -n 3 out1/runs.jsonl > cut
