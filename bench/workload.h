@@ -99,7 +99,8 @@ typedef struct hl_workload {
  * a leak check. */
 #define HL_OBJ_USES                                                                \
   (HL_ALLOC_USES | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_IMMORTAL) |           \
-   HL_OPT_BIT(HL_OPT_FREELISTS))
+   HL_OPT_BIT(HL_OPT_FREELISTS) | HL_OPT_BIT(HL_OPT_GC) |                         \
+   HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
  * off, later refcount merges and stop-the-world requests). */

@@ -34,6 +34,25 @@
  * gc_refs lives in the prev field of the GC head during steps 1-3 and 7
  * (gc_internal.h): the list is singly linked meanwhile, and
  * move_unreachable restores the prev pointers as it goes.
+ *
+ * Untracking (--gc-untrack=on, the default, as in CPython): a container
+ * that can never be part of a cycle need not be examined by any collection.
+ * CPython (Python/gc.c untrack_tuples and untrack_dicts, 3.11; Modules/
+ * gcmodule.c before 3.10; Objects/dictobject.c MAINTAIN_TRACKING) applies
+ * this to its two most common containers, and so does heaplab:
+ *   - a tuple is tracked when made (its items are not set yet); after steps
+ *     1-3, every reachable tuple of the list whose items are all set and
+ *     none "may be tracked" (hli_gc_may_be_tracked: a container other than
+ *     an untracked tuple) is untracked for good, since a tuple never
+ *     changes (untrack_tuples, every collection);
+ *   - a dict is made untracked and becomes tracked the first time a key or
+ *     value that may be tracked goes in (dict.c, MAINTAIN_TRACKING); a full
+ *     collection untracks again the dicts that hold no such object any more
+ *     (untrack_dicts: only in full collections, so that building a large
+ *     dict does not rescan it at every young collection, bpo-14775).
+ * No cycle is missed: an untracked container references only objects that
+ * are no containers and untracked tuples, so nothing it references is ever
+ * in a collection, and it is never reached from what it references.
  */
 #include <stdio.h>
 
@@ -149,6 +168,53 @@ static size_t deduce_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable)
   return n;
 }
 
+/* ---- untracking ---------------------------------------------------------------- */
+static bool none_may_be_tracked_tuple(const hl_tuple_t *t) {
+  for (size_t i = 0; i < t->size; i++) {
+    const hl_object_t *x = t->items[i];
+    if (!x || hli_gc_may_be_tracked(x)) return false;   /* NULL: still being built */
+  }
+  return true;
+}
+
+uint64_t hli_gc_untrack_tuples(hl_gc_head_t *list) {
+  uint64_t n = 0;
+  hl_gc_head_t *next;
+  for (hl_gc_head_t *g = hli_gc_next(list); g != list; g = next) {
+    next = hli_gc_next(g);
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (o->type->kind == HL_K_TUPLE && none_may_be_tracked_tuple((hl_tuple_t *)o)) {
+      hli_gc_list_remove(g);
+      n++;
+    }
+  }
+  return n;
+}
+
+static bool none_may_be_tracked_dict(const hl_dict_t *d) {
+  const hl_dict_keys_t *k = d->keys;
+  for (size_t j = 0; k && j < k->nentries; j++) {
+    const hl_dict_entry_t *e = &k->entries[j];
+    if (e->key && (hli_gc_may_be_tracked(e->key) || hli_gc_may_be_tracked(e->value)))
+      return false;
+  }
+  return true;
+}
+
+uint64_t hli_gc_untrack_dicts(hl_gc_head_t *list) {
+  uint64_t n = 0;
+  hl_gc_head_t *next;
+  for (hl_gc_head_t *g = hli_gc_next(list); g != list; g = next) {
+    next = hli_gc_next(g);
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (o->type->kind == HL_K_DICT && none_may_be_tracked_dict((hl_dict_t *)o)) {
+      hli_gc_list_remove(g);
+      n++;
+    }
+  }
+  return n;
+}
+
 /* ---- step 4 --------------------------------------------------------------------- */
 static bool has_legacy_finalizer(const hl_object_t *o) {
   return o->type->finalizer && o->type->legacy_finalizer;
@@ -256,13 +322,15 @@ static void delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
 }
 
 uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_t *info,
-                             uint64_t *visited) {
+                             hl_gc_work_t *work) {
   hl_gc_head_t unreachable, finalizers, still;
   hli_gc_list_init(&unreachable);
   hli_gc_list_init(&finalizers);
   hli_gc_list_init(&still);
-  *visited += deduce_unreachable(young, &unreachable);
+  work->visited += deduce_unreachable(young, &unreachable);
   clear_unreachable_mask(&unreachable);
+  /* young now holds the reachable objects, linked normally again */
+  if (hli_gc.untrack) work->untracked += hli_gc_untrack_tuples(young);
   move_legacy_finalizers(&unreachable, &finalizers);
   handle_weakrefs(&unreachable);
   finalize_garbage(&unreachable);
