@@ -225,14 +225,19 @@ typedef struct hl_gc_state {
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
 
-/* What one collection did beyond its result: objects examined, containers
- * untracked. */
-typedef struct hl_gc_work { uint64_t visited, untracked; } hl_gc_work_t;
+/* What one collection did beyond its result: objects examined, survivors
+ * (the reachable objects left in young, plus the resurrected, which go to
+ * old; counted as the collection confirms them, so a finalizer that frees a
+ * survivor or makes a container meanwhile is not reflected: the figure is
+ * for the full-collection rule, a heuristic), containers untracked. */
+typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work_t;
 /* One collection of `young` (reachable survivors are left in it); returns
  * the unreachable count and fills *info and adds to *work. old receives
- * resurrected objects and objects kept by SAVEALL. */
+ * resurrected objects and objects kept by SAVEALL. untrack_dicts: untrack
+ * the dicts that can be (CPython does it in full collections only). */
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
-                                         hl_gc_info_t *info, hl_gc_work_t *work);
+                                         hl_gc_info_t *info, bool untrack_dicts,
+                                         hl_gc_work_t *work);
 HL_INTERNAL void hli_gc_collect_generations(void);   /* the allocation trigger */
 HL_INTERNAL int hli_gc_init(const hl_config_t *c);
 HL_INTERNAL void hli_gc_fini(void);
@@ -279,11 +284,6 @@ static inline bool hli_gc_may_be_tracked(const hl_object_t *o) {
   if (o->type->kind == HL_K_TUPLE) return hli_gc_tracked(o);
   return true;
 }
-/* The untracking passes (collect.c): tuples of the list that hold only
- * objects that cannot be tracked, dicts of the list likewise (CPython's
- * untrack_tuples, untrack_dicts); each returns how many it untracked. */
-HL_INTERNAL uint64_t hli_gc_untrack_tuples(hl_gc_head_t *list);
-HL_INTERNAL uint64_t hli_gc_untrack_dicts(hl_gc_head_t *list);
 
 /* At deallocation: out of its generation, and off generation 0's count. */
 static inline void hli_gc_unlink(hl_object_t *o) {

@@ -21,7 +21,8 @@
  * lists after a full collection; with --gc-untrack=on it also untracks the
  * dicts that hold no container any more (collect.c; CPython untracks dicts
  * only then, so that a dict being filled is not rescanned at every young
- * collection).
+ * collection). The survivors are counted by the collection as it confirms
+ * them (collect.c), not by walking the list again as CPython does.
  *
  * Statistics: per generation, collections, objects found, objects visited
  * and pause time; a histogram of pauses overall and per generation; and a
@@ -110,16 +111,15 @@ static int64_t collect(int generation) {
   hl_gc_head_t *young = &hli_gc.gen[generation].head;
   for (int i = 0; i < generation; i++) hli_gc_list_merge(&hli_gc.gen[i].head, young);
   hl_gc_head_t *old = generation + 1 < HL_GC_GENERATIONS ? &hli_gc.gen[generation + 1].head : young;
-  hl_gc_work_t work = {0, 0};
-  uint64_t found = hli_gc_collect_list(young, old, &info, &work);
+  hl_gc_work_t work = {0, 0, 0};
+  uint64_t found = hli_gc_collect_list(young, old, &info, young == old, &work);
   /* survivors move up a generation */
   if (young != old) {
-    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += hli_gc_list_size(young);
+    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += work.survivors;
     hli_gc_list_merge(young, old);
   } else {
-    if (hli_gc.untrack) work.untracked += hli_gc_untrack_dicts(young);
     hli_gc.long_lived_pending = 0;
-    hli_gc.long_lived_total = hli_gc_list_size(young);
+    hli_gc.long_lived_total = work.survivors;
   }
   if (generation == HL_GC_GENERATIONS - 1) {
     hl_freelists_clear();
