@@ -128,6 +128,7 @@ static void cpu_work(hl_worker_t *w) {
     }
     /* the batch's work: every record's I */
     for (size_t k = 0; k < hl_list_size(batch); k++) {
+      if ((k & 1023) == 0) HL_WORKLOAD_CHECKPOINT();
       hl_object_t *o = hl_list_get(batch, k), *I;
       switch (o->type->kind) {
       case HL_K_TUPLE: I = hl_tuple_get(o, 0); break;

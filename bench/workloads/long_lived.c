@@ -296,6 +296,7 @@ static void ll_work(hl_worker_t *w) {
   }
   /* the heap's values, walked */
   for (size_t c = 0; top && c < hl_list_size(top) && !w->error; c++) {
+    HL_WORKLOAD_CHECKPOINT();
     hl_object_t *chunk = hl_list_get(top, c);
     for (size_t k = 0; k < hl_list_size(chunk); k++)
       sum = hl_fnv1a_u64(sum, (uint64_t)record_id(s, hl_list_get(chunk, k)));
