@@ -119,11 +119,10 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
     if (r->gc->young_runs || r->gc->full_runs)
       fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "
-              "object (%llu objects)\n",
-              r->gc->young_objects ? (double)r->gc->young_ns / (double)r->gc->young_objects : 0.0,
-              (unsigned long long)(r->gc->young_runs ? r->gc->young_objects / r->gc->young_runs : 0),
-              r->gc->full_objects ? (double)r->gc->full_ns / (double)r->gc->full_objects : 0.0,
-              (unsigned long long)(r->gc->full_runs ? r->gc->full_objects / r->gc->full_runs : 0));
+              "object (%llu objects); medians of %u and %u runs\n",
+              r->gc->young_ns_per_obj, (unsigned long long)r->gc->young_objects,
+              r->gc->full_ns_per_obj, (unsigned long long)r->gc->full_objects,
+              r->gc->young_runs, r->gc->full_runs);
   }
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);

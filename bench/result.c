@@ -147,15 +147,13 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
   /* no "stw_ns": under the GIL the collecting thread stops no one (issue 6) */
   if (g->young_runs) {
     json_object_object_add(o, "young_runs", u64(g->young_runs));
-    json_object_object_add(o, "young_objects", u64(g->young_objects / g->young_runs));
-    json_object_object_add(o, "young_ns_per_obj", json_object_new_double(
-        g->young_objects ? (double)g->young_ns / (double)g->young_objects : 0.0));
+    json_object_object_add(o, "young_objects", u64(g->young_objects));
+    json_object_object_add(o, "young_ns_per_obj", json_object_new_double(g->young_ns_per_obj));
   }
   if (g->full_runs) {
     json_object_object_add(o, "full_runs", u64(g->full_runs));
-    json_object_object_add(o, "full_objects", u64(g->full_objects / g->full_runs));
-    json_object_object_add(o, "full_ns_per_obj", json_object_new_double(
-        g->full_objects ? (double)g->full_ns / (double)g->full_objects : 0.0));
+    json_object_object_add(o, "full_objects", u64(g->full_objects));
+    json_object_object_add(o, "full_ns_per_obj", json_object_new_double(g->full_ns_per_obj));
   }
   return o;
 }

@@ -160,9 +160,12 @@ typedef struct hl_run_gc {
   double mmu[HL_GC_MMU_WINDOWS];
   bool mmu_exact;
   /* Collections a workload timed itself, outside the timed part (0 runs:
-   * none): objects examined and nanoseconds, summed over the runs. */
+   * none): objects examined per run (the median), and the median over the
+   * runs of each run's nanoseconds per object examined (a median, so that
+   * a run the scheduler interrupted does not weigh on it). */
   uint32_t young_runs, full_runs;
-  uint64_t young_objects, young_ns, full_objects, full_ns;
+  uint64_t young_objects, full_objects;
+  double young_ns_per_obj, full_ns_per_obj;
 } hl_run_gc_t;
 
 struct hl_run_result {

@@ -455,7 +455,7 @@ static void test_gc_result(void **s) {
   r = json_tokener_parse(o.out);
   g = get(r, "gc");
   assert_int_equal(json_object_get_int64(get(g, "young_objects")), 3201);
-  assert_int_equal(json_object_get_int(get(g, "young_runs")), 10);
+  assert_int_equal(json_object_get_int(get(g, "young_runs")), 20);
   assert_int_equal(json_object_get_int(get(g, "full_runs")), 3);
   assert_true(json_object_get_int64(get(g, "full_objects")) > 0);
   assert_true(json_object_get_double(get(g, "young_ns_per_obj")) > 0);

@@ -24,10 +24,11 @@ random slot of the heap, r & 7 == 1 in a random slot of a young window of
 itself is made and dropped (cyclic garbage).
 
 Then, with automatic collection off: gc.collect() once, then 3 timed
-gc.collect() (full), then 10 times: 2000 new records in a list and 100
+gc.collect() (full), then 20 times: 2000 new records in a list and 100
 self-cycles dropped, one timed gc.collect(0), the list dropped. The objects
 a collection examines are counted before it with gc.get_objects() (all
-generations) or gc.get_objects(0).
+generations) or gc.get_objects(0). Each figure is the median over the runs
+of a run's nanoseconds per object, as heaplab reports it.
 
 Prints one JSON line: the interpreter, the counts, and nanoseconds per
 examined object for the young and the full collections (young_ns_per_obj,
@@ -44,6 +45,7 @@ import json
 import math
 import platform
 import random
+import statistics
 import sys
 import time
 
@@ -51,7 +53,7 @@ CHUNK = 1000
 YOUNG = 4096
 CHURN_PER_SCALE = 4_000_000
 FULL_RUNS = 3
-YOUNG_RUNS = 10
+YOUNG_RUNS = 20
 YOUNG_RECORDS = 2000
 YOUNG_CYCLES = 100
 KIND_OBJECTS = (4, 5, 6, 3)
@@ -152,16 +154,17 @@ def main():
     t2 = time.perf_counter()
     gc.callbacks.remove(log)
 
+    # result lists made before the first collection, holding floats and
+    # ints only: they add nothing to the young generation
+    full_ns, full_n, young_ns, young_n = [], [], [], []
     gc.disable()
     gc.collect()
-    full_ns = full_objects = 0
     for _ in range(FULL_RUNS):
         n = len(gc.get_objects())
         s = time.perf_counter_ns()
         gc.collect()
-        full_ns += time.perf_counter_ns() - s
-        full_objects += n
-    young_ns = young_objects = 0
+        full_ns.append((time.perf_counter_ns() - s) / max(1, n))
+        full_n.append(n)
     for _ in range(YOUNG_RUNS):
         tmp = []
         for _ in range(YOUNG_RECORDS):
@@ -173,8 +176,8 @@ def main():
         n = len(gc.get_objects(0))
         s = time.perf_counter_ns()
         gc.collect(0)
-        young_ns += time.perf_counter_ns() - s
-        young_objects += n
+        young_ns.append((time.perf_counter_ns() - s) / max(1, n))
+        young_n.append(n)
         del tmp
     gc.enable()
     print(json.dumps({
@@ -182,10 +185,10 @@ def main():
         "scale": a.scale, "heap_objects": made, "records": i, "chunks": nchunks, "churn": churn,
         "build_s": round(t1 - t0, 3), "churn_s": round(t2 - t1, 3),
         "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
-        "full_runs": FULL_RUNS, "full_objects": full_objects // FULL_RUNS,
-        "full_ns_per_obj": full_ns / max(1, full_objects),
-        "young_runs": YOUNG_RUNS, "young_objects": young_objects // YOUNG_RUNS,
-        "young_ns_per_obj": young_ns / max(1, young_objects),
+        "full_runs": FULL_RUNS, "full_objects": int(statistics.median(full_n)),
+        "full_ns_per_obj": statistics.median(full_ns),
+        "young_runs": YOUNG_RUNS, "young_objects": int(statistics.median(young_n)),
+        "young_ns_per_obj": statistics.median(young_ns),
     }))
 
 

@@ -38,9 +38,11 @@
  *   - YOUNG_RUNS times: YOUNG_RECORDS records of the four kinds in a fresh
  *     list and YOUNG_CYCLES self-cycles dropped, then one timed collection
  *     of generation 0; then the list is dropped.
- * JSON "gc" gets young_ns_per_obj and full_ns_per_obj: the timed
- * nanoseconds over the objects those collections examined (step 1 of the
- * algorithm: the tracked containers of the generations collected).
+ * JSON "gc" gets young_ns_per_obj and full_ns_per_obj: for each run, the
+ * timed nanoseconds over the objects the collection examined (step 1 of
+ * the algorithm: the tracked containers of the generations collected); the
+ * median over the runs, so that a run the scheduler interrupted does not
+ * weigh on the figure (on a shared machine some are).
  *
  * The checksum folds every record's values as it is made and a final walk
  * of the heap: it depends on the seed, the scale and the thread only.
@@ -55,7 +57,7 @@
 #define YOUNG 4096u
 #define CHURN_PER_SCALE 4000000ull
 #define FULL_RUNS 3
-#define YOUNG_RUNS 10
+#define YOUNG_RUNS 20
 #define YOUNG_RECORDS 2000u
 #define YOUNG_CYCLES 100u
 
@@ -101,10 +103,10 @@ static void ll_report(void *shared, hl_run_result_t *r) {
   if (!r->gc) return;
   r->gc->young_runs = s->probe.young_runs;
   r->gc->young_objects = s->probe.young_objects;
-  r->gc->young_ns = s->probe.young_ns;
+  r->gc->young_ns_per_obj = s->probe.young_ns_per_obj;
   r->gc->full_runs = s->probe.full_runs;
   r->gc->full_objects = s->probe.full_objects;
-  r->gc->full_ns = s->probe.full_ns;
+  r->gc->full_ns_per_obj = s->probe.full_ns_per_obj;
 }
 
 static const unsigned kind_objects[4] = {4, 5, 6, 3};
@@ -179,6 +181,17 @@ static bool cyclic_garbage(const ll_shared_t *s, uint64_t i) {
   return true;
 }
 
+/* The median of n values (n >= 1; sorts them). */
+static double median(double *v, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
+      double t = v[j];
+      v[j] = v[j - 1];
+      v[j - 1] = t;
+    }
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /* Untimed: the collector's cost per object examined, as the Python twin
  * measures it (one worker, automatic collection off). */
 static void probe(const ll_shared_t *cs, hl_run_gc_t *p, uint64_t i) {
@@ -186,16 +199,20 @@ static void probe(const ll_shared_t *cs, hl_run_gc_t *p, uint64_t i) {
   hl_gc_disable();
   hl_gc_collect(HL_GC_GENERATIONS - 1);
   hl_gc_stats_t a, b;
+  double full[FULL_RUNS], young[YOUNG_RUNS];
+  uint64_t objects[YOUNG_RUNS > FULL_RUNS ? YOUNG_RUNS : FULL_RUNS];
   for (int r = 0; r < FULL_RUNS; r++) {
     hl_gc_stats(&a);
     uint64_t t0 = hl_now_ns();
     hl_gc_collect(HL_GC_GENERATIONS - 1);
     uint64_t t1 = hl_now_ns();
     hl_gc_stats(&b);
-    p->full_ns += t1 - t0;
-    p->full_objects += b.visited - a.visited;
-    p->full_runs++;
+    objects[r] = b.visited - a.visited;
+    full[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
   }
+  p->full_runs = FULL_RUNS;
+  p->full_objects = objects[FULL_RUNS - 1];   /* the same in every run */
+  p->full_ns_per_obj = median(full, FULL_RUNS);
   for (int r = 0; r < YOUNG_RUNS; r++) {
     hl_object_t *tmp = hl_list_new(0);
     for (unsigned k = 0; tmp && k < YOUNG_RECORDS; k++) {
@@ -211,11 +228,13 @@ static void probe(const ll_shared_t *cs, hl_run_gc_t *p, uint64_t i) {
     hl_gc_collect(0);
     uint64_t t1 = hl_now_ns();
     hl_gc_stats(&b);
-    p->young_ns += t1 - t0;
-    p->young_objects += b.visited - a.visited;
-    p->young_runs++;
+    objects[r] = b.visited - a.visited;
+    young[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
     hl_xdecref(tmp);
   }
+  p->young_runs = YOUNG_RUNS;
+  p->young_objects = objects[YOUNG_RUNS - 1];   /* likewise */
+  p->young_ns_per_obj = median(young, YOUNG_RUNS);
   if (was) hl_gc_enable();
 }
 
