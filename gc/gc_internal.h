@@ -41,7 +41,7 @@ typedef struct hl_str {
   size_t len;
   char data[];                /* len bytes and a NUL */
 } hl_str_t;
-typedef struct hl_tuple { hl_object_t ob; size_t size; hl_object_t *items[]; } hl_tuple_t;
+/* hl_tuple_t is in hl_gc.h (its accessors inline). */
 typedef struct hl_list {
   hl_object_t ob;
   size_t size;                /* 0 <= size <= allocated */
@@ -83,13 +83,17 @@ struct hl_weakref {
 #define HL_FL_TUPLE 2000      /* PyTuple_MAXFREELIST */
 #define HL_FL_LIST 80
 #define HL_FL_DICT 80
+#define HL_FL_KEYS 80        /* dict tables of the smallest size */
 #define HL_TRASH_DEPTH 50     /* nested deallocations before deferring */
 
-typedef struct hl_freelist { void *head; uint32_t n; } hl_freelist_t;
+/* A free list counts the room left rather than its length, so that a push
+ * tests one word: room is 0 until the thread has armed its exit destructor
+ * (hli_tstate_arm), and stays 0 with --freelists=off. */
+typedef struct hl_freelist { void *head; uint32_t room; } hl_freelist_t;
 
 typedef struct hl_tstate {
   bool registered;            /* the exit destructor is armed */
-  hl_freelist_t fl_float, fl_list, fl_dict;
+  hl_freelist_t fl_float, fl_list, fl_dict, fl_keys;
   hl_freelist_t fl_tuple[HL_FL_TUPLE_SIZES];
   uint32_t trash_depth;
   hl_gc_head_t *trash;        /* deferred containers, linked through gc head next */
@@ -101,6 +105,8 @@ typedef struct hl_tstate {
 extern __thread hl_tstate_t hli_tstate;
 extern bool hli_freelists_on;
 
+/* Arms the calling thread's exit destructor (its free lists are drained
+ * when it exits) and sets each list's room from --freelists. */
 HL_INTERNAL void hli_tstate_arm(void);
 
 /* Object memory: a block from the object allocator, the header set, rc 1. */
@@ -126,16 +132,18 @@ static inline void *hli_fl_pop(hl_freelist_t *fl) {
   void *p = fl->head;
   if (p) {
     fl->head = *(void **)p;
-    fl->n--;
+    fl->room++;
   }
   return p;
 }
-static inline bool hli_fl_push(hl_freelist_t *fl, uint32_t max, void *p) {
-  if (!hli_freelists_on || fl->n >= max) return false;
-  if (HL_UNLIKELY(!hli_tstate.registered)) hli_tstate_arm();  /* drained at thread exit */
+/* The first push of a thread that has not armed its destructor yet. */
+HL_INTERNAL bool hli_fl_push_first(hl_freelist_t *fl, void *p);
+static inline bool hli_fl_push(hl_freelist_t *fl, void *p) {
+  if (HL_UNLIKELY(fl->room == 0))
+    return hli_tstate.registered ? false : hli_fl_push_first(fl, p);
   *(void **)p = fl->head;
   fl->head = p;
-  fl->n++;
+  fl->room--;
   return true;
 }
 

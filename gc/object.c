@@ -9,7 +9,8 @@
  *   2. its weak references are cleared and their callbacks run, so that no
  *      callback can reach the dying object (weakref.c);
  *   3. the type's dealloc, which drops what the object references.
- * Step 3 recurses through nested containers: freeing a list nested a
+ * A leaf type (HL_TF_LEAF: int, float, str) skips steps 1 and 2 and the
+ * trashcan below. Step 3 recurses through nested containers: freeing a list nested a
  * million levels deep would need a million C frames. The trashcan (CPython's
  * Py_TRASHCAN_BEGIN, Include/cpython/object.h) bounds the recursion: past
  * HL_TRASH_DEPTH nested deallocations a container is pushed on a per-thread
@@ -68,17 +69,40 @@ static void fold_stats(hl_tstate_t *ts) {
 /* At thread exit: the free lists go back to the allocator. */
 static void tstate_exit(void *unused) {
   (void)unused;
+  hl_tstate_t *ts = &hli_tstate;
   hl_freelists_clear();
+  /* registered stays true and the room 0: an object that dies later in
+   * this thread's exit goes straight back to the allocator. */
+  ts->fl_float.room = ts->fl_list.room = ts->fl_dict.room = ts->fl_keys.room = 0;
+  for (int i = 0; i < HL_FL_TUPLE_SIZES; i++) ts->fl_tuple[i].room = 0;
 }
 
 static void tstate_key_create(void) {
   if (pthread_key_create(&tstate_key, tstate_exit) != 0) hl_die("pthread_key_create failed");
 }
 
+static void fl_set_room(hl_freelist_t *fl, uint32_t max) {
+  uint32_t n = 0;
+  for (void *p = fl->head; p; p = *(void **)p) n++;
+  fl->room = hli_freelists_on && n < max ? max - n : 0;
+}
+
 void hli_tstate_arm(void) {
+  hl_tstate_t *ts = &hli_tstate;
   pthread_once(&tstate_once, tstate_key_create);
-  hli_tstate.registered = true;
-  pthread_setspecific(tstate_key, &hli_tstate);
+  ts->registered = true;
+  pthread_setspecific(tstate_key, ts);
+  fl_set_room(&ts->fl_float, HL_FL_FLOAT);
+  fl_set_room(&ts->fl_list, HL_FL_LIST);
+  fl_set_room(&ts->fl_dict, HL_FL_DICT);
+  fl_set_room(&ts->fl_keys, HL_FL_KEYS);
+  fl_set_room(&ts->fl_tuple[0], 0);   /* the empty tuple is a singleton */
+  for (int i = 1; i < HL_FL_TUPLE_SIZES; i++) fl_set_room(&ts->fl_tuple[i], HL_FL_TUPLE);
+}
+
+bool hli_fl_push_first(hl_freelist_t *fl, void *p) {
+  hli_tstate_arm();
+  return fl->room ? hli_fl_push(fl, p) : false;
 }
 
 void hl_freelists_clear(void) {
@@ -162,7 +186,19 @@ static void trash_drain(hl_tstate_t *ts) {
   }
 }
 
+static HL_NOINLINE void obj_dealloc_full(hl_object_t *o);
+
 void hli_obj_dealloc(hl_object_t *o) {
+  const hl_type_t *t = o->type;
+  /* A leaf (int, float, str) has no finalizer, no weakrefs and nothing to
+   * drop, so it cannot recurse: straight to its dealloc, as _Py_Dealloc
+   * does for every type. Both branches are tail calls, so this costs no
+   * stack frame. */
+  if (HL_LIKELY(t->flags & HL_TF_LEAF)) t->dealloc(o);
+  else obj_dealloc_full(o);
+}
+
+static void obj_dealloc_full(hl_object_t *o) {
   const hl_type_t *t = o->type;
   if (t->finalizer && !(o->flags & HL_OF_FINALIZED) && run_finalizer(o)) return;
   if (t->flags & HL_TF_WEAKREFS) {
@@ -307,17 +343,19 @@ void hl_runtime_fini(void) {
 }
 
 /* ---- free lists ------------------------------------------------------------------------- */
-static void drain(hl_freelist_t *fl) {
+/* objects: the blocks are dead objects, counted as freed now. */
+static void drain(hl_freelist_t *fl, bool objects) {
   void *p;
   while ((p = hli_fl_pop(fl))) {
     hl_alloc_free(p);
-    hli_tstate.stats.freed++;
+    if (objects) hli_tstate.stats.freed++;
   }
 }
 
 void hli_freelists_drain(hl_tstate_t *ts) {
-  drain(&ts->fl_float);
-  drain(&ts->fl_list);
-  drain(&ts->fl_dict);
-  for (int i = 0; i < HL_FL_TUPLE_SIZES; i++) drain(&ts->fl_tuple[i]);
+  drain(&ts->fl_float, true);
+  drain(&ts->fl_list, true);
+  drain(&ts->fl_dict, true);
+  drain(&ts->fl_keys, false);   /* dict tables */
+  for (int i = 0; i < HL_FL_TUPLE_SIZES; i++) drain(&ts->fl_tuple[i], true);
 }

@@ -14,7 +14,7 @@
  *
  * Keys are any hashable object: hl_hash, then hl_eq, which may fail (an
  * unhashable key is HL_ERR_TYPE). A free list keeps up to 80 dict objects
- * (without their tables).
+ * (without their tables), another up to 80 tables of the smallest size.
  *
  * Tracking (--gc-untrack=on; CPython's MAINTAIN_TRACKING in
  * Objects/dictobject.c): a dict is made untracked, and every insertion of
@@ -31,19 +31,37 @@
 #define IX_DUMMY (-2)
 #define MIN_LOG2 3
 
+/* Tables of the smallest size (8 slots, 5 entries) are the ones a new dict
+ * gets at its first insertion, so a per-thread free list keeps up to 80 of
+ * them (CPython's keys_free_list does the same). */
 static hl_dict_keys_t *keys_new(uint8_t log2) {
   size_t slots = (size_t)1 << log2;
   size_t usable = (slots << 1) / 3;
-  size_t bytes = sizeof(hl_dict_keys_t) + slots * sizeof(int32_t) + usable * sizeof(hl_dict_entry_t);
-  hl_dict_keys_t *k = hl_alloc_malloc(bytes);
-  if (!k) return NULL;
+  hl_dict_keys_t *k = NULL;
+  if (log2 == MIN_LOG2) {
+    k = hli_fl_pop(&hli_tstate.fl_keys);   /* not an object: not in the object statistics */
+  }
+  if (!k) {
+    size_t bytes =
+        sizeof(hl_dict_keys_t) + slots * sizeof(int32_t) + usable * sizeof(hl_dict_entry_t);
+    k = hl_alloc_malloc(bytes);
+    if (!k) return NULL;
+  }
   k->log2 = log2;
   k->usable = usable;
   k->nentries = 0;
   k->indices = (int32_t *)(k + 1);
   k->entries = (hl_dict_entry_t *)(k->indices + slots);
-  memset(k->indices, 0xff, slots * sizeof(int32_t));   /* IX_EMPTY */
+  if (log2 == MIN_LOG2)   /* a constant size: the compiler writes it inline */
+    memset(k->indices, 0xff, ((size_t)1 << MIN_LOG2) * sizeof(int32_t));   /* IX_EMPTY */
+  else
+    memset(k->indices, 0xff, slots * sizeof(int32_t));
   return k;
+}
+
+static void keys_free(hl_dict_keys_t *k) {
+  if (k->log2 == MIN_LOG2 && hli_fl_push(&hli_tstate.fl_keys, k)) return;
+  hl_alloc_free(k);
 }
 
 /* The slot holding entry `ix` for hash, or the first empty slot. */
@@ -117,7 +135,7 @@ static int resize(hl_dict_t *d, size_t want_used) {
       nk->indices[slot] = (int32_t)nk->nentries;
       nk->entries[nk->nentries++] = *e;
     }
-    hl_alloc_free(ok);
+    keys_free(ok);
   }
   d->keys = nk;
   return 0;
@@ -185,7 +203,7 @@ static void drop_table(hl_dict_t *d) {
     hl_decref(e->key);
     hl_decref(e->value);
   }
-  hl_alloc_free(k);
+  keys_free(k);
 }
 
 static void dict_clear(hl_object_t *o) { drop_table((hl_dict_t *)o); }
@@ -193,7 +211,7 @@ static void dict_clear(hl_object_t *o) { drop_table((hl_dict_t *)o); }
 static void dict_dealloc(hl_object_t *o) {
   drop_table((hl_dict_t *)o);
   hl_tstate_t *ts = &hli_tstate;
-  if (hli_fl_push(&ts->fl_dict, HL_FL_DICT, HL_GC_HEAD(o))) {
+  if (hli_fl_push(&ts->fl_dict, HL_GC_HEAD(o))) {
     ts->stats.freelist_puts++;
     return;
   }

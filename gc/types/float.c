@@ -23,17 +23,29 @@ static int64_t float_hash(hl_object_t *o) {
   return h == -1 ? -2 : h;
 }
 
-static void float_dealloc(hl_object_t *o) {
+/* The list full, off, or not armed yet: out of line, so that the common
+ * case below needs no stack frame. */
+static HL_NOINLINE void float_dealloc_slow(hl_object_t *o) {
   hl_tstate_t *ts = &hli_tstate;
-  if (hli_fl_push(&ts->fl_float, HL_FL_FLOAT, o)) {
+  if (hli_fl_push(&ts->fl_float, o)) {
     ts->stats.freelist_puts++;
     return;
   }
   hli_obj_free(o);
 }
 
+static void float_dealloc(hl_object_t *o) {
+  hl_tstate_t *ts = &hli_tstate;
+  if (HL_UNLIKELY(ts->fl_float.room == 0)) {
+    float_dealloc_slow(o);
+    return;
+  }
+  hli_fl_push(&ts->fl_float, o);
+  ts->stats.freelist_puts++;
+}
+
 const hl_type_t hl_float_type = {
-  .name = "float", .flags = HL_TF_BASETYPE, .kind = HL_K_FLOAT,
+  .name = "float", .flags = HL_TF_BASETYPE | HL_TF_LEAF, .kind = HL_K_FLOAT,
   .dealloc = float_dealloc, .hash = float_hash};
 
 hl_object_t *hl_float_new(double v) {

@@ -26,7 +26,7 @@ static void int_dealloc(hl_object_t *o) {
 }
 
 const hl_type_t hl_int_type = {
-  .name = "int", .flags = HL_TF_BASETYPE, .kind = HL_K_INT,
+  .name = "int", .flags = HL_TF_BASETYPE | HL_TF_LEAF, .kind = HL_K_INT,
   .dealloc = int_dealloc, .hash = int_hash};
 
 int hli_int_init(void) {

@@ -34,7 +34,7 @@ static void list_clear(hl_object_t *o) { list_drop_items((hl_list_t *)o); }
 static void list_dealloc(hl_object_t *o) {
   list_drop_items((hl_list_t *)o);
   hl_tstate_t *ts = &hli_tstate;
-  if (hli_fl_push(&ts->fl_list, HL_FL_LIST, HL_GC_HEAD(o))) {
+  if (hli_fl_push(&ts->fl_list, HL_GC_HEAD(o))) {
     ts->stats.freelist_puts++;
     return;
   }

@@ -60,7 +60,7 @@ static void str_dealloc(hl_object_t *o) {
 }
 
 const hl_type_t hl_str_type = {
-  .name = "str", .flags = HL_TF_BASETYPE, .kind = HL_K_STR,
+  .name = "str", .flags = HL_TF_BASETYPE | HL_TF_LEAF, .kind = HL_K_STR,
   .dealloc = str_dealloc, .hash = hli_str_hash, .eq = str_eq};
 
 int hli_str_init(void) {

@@ -7,6 +7,7 @@
  * --gc-untrack=on a collection untracks it once its items show it can
  * never be part of a cycle (collect.c, CPython's untrack_tuples). */
 #include <stdarg.h>
+#include <string.h>
 
 #include "gc_internal.h"
 
@@ -34,7 +35,7 @@ static void tuple_dealloc(hl_object_t *o) {
   if (n > 0 && n < HL_FL_TUPLE_SIZES) {
     hl_tstate_t *ts = &hli_tstate;
     /* The block starts at the GC head; the free list links blocks. */
-    if (hli_fl_push(&ts->fl_tuple[n], HL_FL_TUPLE, HL_GC_HEAD(o))) {
+    if (hli_fl_push(&ts->fl_tuple[n], HL_GC_HEAD(o))) {
       ts->stats.freelist_puts++;
       return;
     }
@@ -102,7 +103,14 @@ hl_object_t *hl_tuple_new(size_t n) {
     if (HL_UNLIKELY(!t)) return NULL;
   }
   t->size = n;
-  for (size_t i = 0; i < n; i++) t->items[i] = NULL;
+  /* A loop the compiler would turn into a call to memset, for 2 items. */
+  hl_object_t **it = t->items;
+  switch (n) {
+  case 3: it[2] = NULL; /* fall through */
+  case 2: it[1] = NULL; /* fall through */
+  case 1: it[0] = NULL; break;
+  default: memset(it, 0, n * sizeof *it);
+  }
   hli_gc_link(&t->ob);
   return &t->ob;
 }
@@ -130,19 +138,3 @@ hl_object_t *hl_tuple_pack(size_t n, ...) {
   return t;
 }
 
-size_t hl_tuple_size(const hl_object_t *t) {
-  HL_ASSERT(t->type == &hl_tuple_type);
-  return ((const hl_tuple_t *)t)->size;
-}
-
-hl_object_t *hl_tuple_get(const hl_object_t *t, size_t i) {
-  HL_ASSERT(t->type == &hl_tuple_type && i < ((const hl_tuple_t *)t)->size);
-  return ((const hl_tuple_t *)t)->items[i];
-}
-
-void hl_tuple_set(hl_object_t *t, size_t i, hl_object_t *v) {
-  HL_ASSERT(t->type == &hl_tuple_type && i < ((hl_tuple_t *)t)->size);
-  hl_object_t *old = ((hl_tuple_t *)t)->items[i];
-  ((hl_tuple_t *)t)->items[i] = v;
-  hl_xdecref(old);
-}
