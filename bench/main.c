@@ -108,6 +108,27 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)w.p50, (unsigned long long)w.p99, (unsigned long long)w.max,
             (unsigned long long)h.p50, (unsigned long long)h.p99, (unsigned long long)h.max);
   }
+  if (r->gc) {
+    const hl_gc_stats_t *g = &r->gc->stats;
+    hl_hist_summary_t p = hl_hist_summarize(&r->gc->pause);
+    fprintf(stderr,
+            "  gc         %llu/%llu/%llu collections (gen 0/1/2), %llu collected, "
+            "%llu uncollectable, %llu visited; pause p50 %llu ns, p99 %llu, max %llu, "
+            "total %.3f s; MMU %.3f/%.3f/%.3f at 1/10/100 ms%s\n",
+            (unsigned long long)g->collections[0], (unsigned long long)g->collections[1],
+            (unsigned long long)g->collections[2],
+            (unsigned long long)(g->collected[0] + g->collected[1] + g->collected[2]),
+            (unsigned long long)(g->uncollectable[0] + g->uncollectable[1] + g->uncollectable[2]),
+            (unsigned long long)g->visited, (unsigned long long)p.p50, (unsigned long long)p.p99,
+            (unsigned long long)p.max, (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
+            r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
+    if (r->gc->young_runs || r->gc->full_runs)
+      fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "
+              "object (%llu objects); medians of %u and %u runs\n",
+              r->gc->young_ns_per_obj, (unsigned long long)r->gc->young_objects,
+              r->gc->full_ns_per_obj, (unsigned long long)r->gc->full_objects,
+              r->gc->young_runs, r->gc->full_runs);
+  }
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
   if (r->alloc.valid)
@@ -133,6 +154,10 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)o->weakref_callbacks, (unsigned long long)o->trash_deferred,
             (unsigned long long)r->leaked_objects);
     if (r->leaked_blocks >= 0) fprintf(stderr, " (pool blocks: %lld)", (long long)r->leaked_blocks);
+    if (r->cyclic_garbage)
+      fprintf(stderr, "; %llu objects left in cyclic garbage%s",
+              (unsigned long long)r->cyclic_garbage,
+              c->gc == HL_GC_NONE ? " (no collector: they leak)" : " (collected)");
     fprintf(stderr, "\n");
   }
   fprintf(stderr, "  checksum   %016llx\n", (unsigned long long)r->checksum);

@@ -35,6 +35,7 @@ struct hl_runner {
   const hl_workload_t *wl;
   bool attach;                      /* workers attach to the runtime (object workloads) */
   hl_gil_stats_t *gil_stats;        /* filled at the end of the timed part; NULL: no GIL */
+  hl_run_gc_t *gc;                  /* likewise; NULL: no collector */
   uint32_t done;                    /* workers that returned */
 };
 
@@ -59,6 +60,7 @@ void hl_worker_begin(hl_worker_t *w) {
     r->faults_begin = hl_page_faults_minor();
     r->cpu_begin = hl_process_cpu_ns();
     if (r->gil_stats) hl_gil_stats_reset();   /* attaching is not part of the run */
+    if (r->gc) hl_gc_stats_reset();           /* nor is setup; every worker is parked */
     r->t_begin = hl_now_ns();
   }
   /* The deadline is taken after the barrier: every worker sees the same start
@@ -67,6 +69,15 @@ void hl_worker_begin(hl_worker_t *w) {
   retake_after_barrier(r);
   if (w->cfg->duration_s > 0)
     w->deadline_ns = r->t_begin + (uint64_t)(w->cfg->duration_s * 1e9);
+}
+
+/* The collector's figures for the timed part (the serial worker, while
+ * every other worker waits at the barrier without the GIL). */
+static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
+  hl_gc_stats(&g->stats);
+  g->pause = *hl_gc_pause_hist(-1);
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
+  hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
 }
 
 void hl_worker_end(hl_worker_t *w) {
@@ -78,6 +89,7 @@ void hl_worker_end(hl_worker_t *w) {
     r->cpu_end = hl_process_cpu_ns();
     r->faults_end = hl_page_faults_minor();
     if (r->gil_stats) hl_gil_stats(r->gil_stats);
+    if (r->gc) gc_snapshot(r->gc, r->t_end);
     if (r->pool_stats) hl_alloc_stats(r->pool_stats);   /* untimed: after t_end */
   }
   pthread_barrier_wait(&r->barrier);
@@ -176,6 +188,14 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   if (objects && (hl_objects_check(wl, c, err, errlen) != 0 ||
                   hl_objects_begin(c, err, errlen) != 0))
     goto out;
+  if (objects && c->gc != HL_GC_NONE) {
+    res->gc = calloc(1, sizeof *res->gc);
+    if (!res->gc) {
+      snprintf(err, errlen, "out of memory");
+      goto out_objects;
+    }
+    runner.gc = res->gc;
+  }
   if (runner.attach) {
     /* no worker is attached yet: the one moment the GIL may be set up */
     hl_gil_init(c->rc == HL_RC_GIL, c->switch_interval_us);
@@ -270,6 +290,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     /* order-independent combination, so that the checksum does not depend on
      * which thread finished first */
     res->checksum ^= slots[i].w.checksum;
+    res->cyclic_garbage += slots[i].w.cyclic_garbage;
     hl_hist_merge(res->latency, slots[i].w.latency);
   }
   res->latency_every = slots[0].w.latency_every;
@@ -277,6 +298,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->cpu_ns = runner.cpu_end - runner.cpu_begin;
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
+  if (wl->report) wl->report(shared, res);
   if (wl->teardown) wl->teardown(shared, &res->alloc);
   if (objects && hl_objects_end(res, err, errlen) != 0) goto out_barrier;
   if (res->pool_stats_after) hl_alloc_stats(res->pool_stats_after);
@@ -299,7 +321,9 @@ void hl_run_result_free(hl_run_result_t *r) {
   free(r->pool_stats);
   free(r->pool_stats_after);
   free(r->gil);
+  free(r->gc);
   r->gil = NULL;
+  r->gc = NULL;
   r->latency = NULL;
   r->pool_stats = r->pool_stats_after = NULL;
 }

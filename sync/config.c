@@ -118,6 +118,10 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
     FIELD(threshold), true, NULL,
     "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
+  [HL_OPT_GC_UNTRACK] = {"gc-untrack", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(gc_untrack), true, NULL,
+    "untrack containers that cannot be part of a cycle, as CPython does: a tuple whose items "
+    "are all untracked or atomic (at a collection), a dict until it holds a container"},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), false, NOT_INCR,
     "incremental collector: the longest pause one increment may take, in microseconds"},
@@ -637,7 +641,8 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_ARENA_DECAY_MS:
   case HL_OPT_ARENA_RELEASE: return c->alloc == HL_ALLOC_POOL;
   case HL_OPT_TCACHE_KIB: return c->alloc == HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE;
-  case HL_OPT_THRESHOLD: return c->gc != HL_GC_NONE;
+  case HL_OPT_THRESHOLD:
+  case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
   default: return true;
