@@ -3,7 +3,9 @@
  * The main thread does no work of the workload: it sleeps in 100 ms steps,
  * reading each worker's published progress to draw the progress line and to
  * write trace samples (RSS over time). On 2 cores it costs a wake-up every
- * 100 ms, which is noise next to the runs it watches.
+ * 100 ms, which is noise next to the runs it watches. With --trace, every
+ * collection's start and end and every GIL switch are traced too, by the
+ * thread where they happen.
  *
  * The timed part of a run is the interval between the barrier every worker
  * passes in hl_worker_begin() and the one in hl_worker_end(), so that thread
@@ -146,6 +148,32 @@ static void trace_event(FILE *f, const char *event, uint64_t t0, uint64_t ops, d
   json_object_put(o);
 }
 
+/* Collections and GIL switches in the trace, from the threads where they
+ * happen (stdio locks each line). One run per process: one context. */
+static struct { FILE *f; uint64_t t0; } tracing;
+
+static void trace_gc(bool start, const hl_gc_info_t *info, void *arg) {
+  (void)arg;
+  if (start)
+    fprintf(tracing.f, "{\"t_s\":%.9f,\"event\":\"gc_start\",\"generation\":%d}\n",
+            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation);
+  else
+    fprintf(tracing.f,
+            "{\"t_s\":%.9f,\"event\":\"gc_end\",\"generation\":%d,\"collected\":%llu,"
+            "\"uncollectable\":%llu}\n",
+            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation,
+            (unsigned long long)info->collected, (unsigned long long)info->uncollectable);
+}
+
+static void trace_gil(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg) {
+  (void)arg;
+  fprintf(tracing.f,
+          "{\"t_s\":%.9f,\"event\":\"gil_switch\",\"thread\":%llu,\"forced\":%s,"
+          "\"waited_ns\":%llu}\n",
+          (double)(hl_now_ns() - tracing.t0) / 1e9, (unsigned long long)thread_id,
+          forced ? "true" : "false", (unsigned long long)waited_ns);
+}
+
 static void human_count(double v, char *buf, size_t len) {
   if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
   else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
@@ -226,6 +254,16 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   }
   uint64_t t0 = hl_now_ns();
   trace_event(trace, "start", t0, 0, 0.0);
+  bool trace_gc_on = false, trace_gil_on = false;
+  if (trace) {
+    tracing.f = trace;
+    tracing.t0 = t0;
+    trace_gc_on = runner.gc && hl_gc_callback_add(trace_gc, NULL) == 0;
+    if (res->gil) {
+      hl_gil_set_switch_hook(trace_gil, NULL);
+      trace_gil_on = true;
+    }
+  }
   unsigned started = 0;
   for (unsigned i = 0; i < n; i++) {
     int e = pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]);
@@ -298,6 +336,9 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->cpu_ns = runner.cpu_end - runner.cpu_begin;
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
+  /* the workers are gone: no hook runs any more */
+  if (trace_gc_on) hl_gc_callback_remove(trace_gc, NULL);
+  if (trace_gil_on) hl_gil_set_switch_hook(NULL, NULL);
   if (wl->report) wl->report(shared, res);
   if (wl->teardown) wl->teardown(shared, &res->alloc);
   if (objects && hl_objects_end(res, err, errlen) != 0) goto out_barrier;

@@ -291,6 +291,27 @@ static void test_trace_file(void **s) {
   HAS(t, "rss_bytes");
   free(t);
   out_free(&o);
+  /* an object workload under the GIL with two threads: every collection
+   * starts and ends in the trace, and the GIL's switches are there */
+  const char *const args2[] = {"run", "cycles", "--threads=2", "--duration-s=0.3",
+                               "--switch-interval-us=100", tr, NULL};
+  o = run(heaplab, args2, NULL);
+  assert_int_equal(o.status, 0);
+  t = slurp(path);
+  size_t starts = 0, ends = 0, switches = 0;
+  for (const char *p = t; (p = strstr(p, "\"event\":\"")); p++) {
+#define IS(ev) (strncmp(p, "\"event\":\"" ev "\"", sizeof("\"event\":\"" ev "\"") - 1) == 0)
+    starts += IS("gc_start");
+    ends += IS("gc_end");
+    switches += IS("gil_switch");
+#undef IS
+  }
+  assert_true(starts > 0);
+  assert_int_equal(starts, ends);
+  assert_true(switches > 0);
+  HAS(t, "\"collected\":");
+  free(t);
+  out_free(&o);
   unlink(path);
 }
 
