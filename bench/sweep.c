@@ -7,7 +7,9 @@
  *     threads = 1, 2
  *     repeat = 5
  *     timeout-s = 300
- * `workload` and every option name of `heaplab list` take a list of values;
+ * `workload` and every option name of `heaplab list` take a list of values,
+ * separated by commas, or by semicolons where a value has commas in it
+ * (`threshold = 700,10,10; 10000,10,10`);
  * `repeat` (default 3) and `timeout-s` (per run, default 600) one number.
  * The grid is the product of the axes, the last one varying fastest. Every
  * point is validated as `heaplab run` would (option, value, combination,
@@ -172,7 +174,10 @@ static int sweep_parse(sweep_t *s, const char *path, char *err, size_t errlen) {
     axis_t *a = &s->axes[s->naxes];
     snprintf(a->name, sizeof a->name, "%.63s", name);
     a->line = lineno;
-    for (char *tok = strtok(rest, ","); tok; tok = strtok(NULL, ",")) {
+    /* values containing commas (threshold = 700,10,10) are separated by
+     * semicolons: a line with any semicolon splits on them alone */
+    const char *sep = strchr(rest, ';') ? ";" : ",";
+    for (char *tok = strtok(rest, sep); tok; tok = strtok(NULL, sep)) {
       trim(tok);
       if (!*tok) continue;
       if (a->nvalues == MAX_VALUES) {
@@ -547,8 +552,9 @@ static void sweep_usage(FILE *f) {
           "usage: heaplab sweep FILE [--out DIR] [--list]\n"
           "\n"
           "Runs the grid FILE declares (one 'name = value, value, ...' line per option or\n"
-          "'workload'; 'repeat = N' (default 3); 'timeout-s = S' per run (default 600);\n"
-          "'#' comments), each run in its own process, interleaved (A B A B).\n"
+          "'workload', values separated by ';' instead where they hold commas;\n"
+          "'repeat = N' (default 3); 'timeout-s = S' per run (default 600); '#' comments),\n"
+          "each run in its own process, interleaved (A B A B).\n"
           "  --out DIR   results: DIR/runs.jsonl, DIR/runs.csv, DIR/logs/ (default\n"
           "              results/sweep-NAME); running the same sweep again resumes it\n"
           "  --list      print one self-contained shell command per run and run nothing\n"

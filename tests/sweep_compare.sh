@@ -87,6 +87,17 @@ HEAPLAB_SWEEP_BINARY=$tmp/fake-heaplab "$heaplab" sweep crash.sweep --out out2 2
 st=$(jq_lines out2/runs.jsonl 'd["sweep"]["status"] + ":" + str(d["sweep"].get("signal", 0))' | tr '\n' ' ')
 [ "$st" = "ok:0 crashed:11 timeout:9 " ] || fail "statuses: $st"
 
+# ---- values with commas in them, separated by semicolons
+cat > thr.sweep <<'EOF'
+workload = gc-cpu
+threshold = 700,10,10; 10000,10,10
+duration-s = 0.05
+repeat = 1
+EOF
+"$heaplab" sweep thr.sweep --out out4 2> err5 || fail "threshold sweep exited $?: $(cat err5)"
+thr=$(jq_lines out4/runs.jsonl 'd["config"]["threshold"]' | tr '\n' ' ')
+[ "$thr" = "700,10,10 10000,10,10 " ] || fail "thresholds run: $thr"
+
 # ---- bad sweep files: exit 2, naming the line and what is accepted
 bad() {  # TEXT EXPECTED-MESSAGE
   printf '%s\n' "$1" > bad.sweep
