@@ -6,13 +6,13 @@ usage: scripts/plots.py RESULTS_DIR   (writes RESULTS_DIR/plots/*.png, prints th
 From runs.jsonl (one heaplab result per line; runs grouped by workload and
 every option but seed, as scripts/report.py groups them):
   throughput-WORKLOAD.png  median Mops/s per configuration, min-max whiskers
-  pauses.png               collector pause percentiles (p50..max) per
-                           configuration of every run with a "gc" object
+  pauses-WORKLOAD.png      collector pause percentiles (p50..max) per
+                           configuration, for workloads run under a collector
   latency-convoy.png       convoy's response-time percentiles per GIL
                            switch interval
   mmu.png                  minimum mutator utilisation at 1, 10, 100 ms
 From *.trace.jsonl (heaplab run --trace=FILE): rss-over-time.png, one line
-per trace file, with each collection marked where the trace records them.
+per trace file, with each full collection marked where the trace records them.
 
 Needs /usr/bin/python3 with python3-matplotlib (Debian's; scripts/bench
 installs it). Every figure has labelled axes with units.
@@ -116,15 +116,16 @@ def median_hist(runs, get):
 
 
 def pauses(by_wl, outdir, written):
-    series = []
+    """One figure per workload that ran under a collector."""
     for wl, groups in by_wl.items():
         opts = differing(list(groups))
+        series = []
         for k, rs in groups.items():
             h = median_hist(rs, lambda r: r.get("gc", {}).get("pause_ns"))
             if h:
-                series.append((f"{wl} {label(k, opts)}".strip(), h))
-    percentile_plot(series, "collector pauses (medians over runs of each percentile)",
-                    "pause, ms (log)", outdir / "pauses.png", written)
+                series.append((label(k, opts), h))
+        percentile_plot(series, f"{wl}: collector pauses (medians over runs of each percentile)",
+                        "pause, ms (log)", outdir / f"pauses-{wl}.png", written)
 
 
 def convoy(by_wl, outdir, written):
@@ -178,13 +179,13 @@ def traces(d, outdir, written):
             continue
         line, = ax.plot([p[0] for p in pts], [p[1] for p in pts],
                         label=f.name[:-len(".trace.jsonl")])
-        colls = [e["t_s"] for e in ev if e.get("event") == "gc_start"]
+        colls = [e["t_s"] for e in ev if e.get("event") == "gc_start" and e.get("generation") == 2]
         if colls:
             ys = [min(pts, key=lambda p: abs(p[0] - t))[1] for t in colls]
             ax.plot(colls, ys, "|", color=line.get_color(), markersize=6, alpha=0.5)
     ax.set_xlabel("time since the start of the timed part, s")
     ax.set_ylabel("resident set size, MiB")
-    ax.set_title("RSS over time (ticks: collections, where traced)", fontsize=10)
+    ax.set_title("RSS over time (ticks: full collections, where traced)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     save(fig, outdir / "rss-over-time.png", written)
