@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Tables from a results directory written by scripts/bench.
 
-usage: scripts/report.py RESULTS_DIR   (prints Markdown on stdout)
+usage: scripts/report.py RESULTS_DIR   (prints Markdown on stdout, writes RESULTS_DIR/runs.csv)
 
 runs.jsonl: one heaplab JSON result per line. Runs are grouped by workload and
 by every option except seed; each group reports the median of its runs, the
@@ -220,12 +220,48 @@ def micro_vs_cpython(path):
             table(["operation", "heaplab ns", "CPython ns", "ratio", "heaplab op"], rows))
 
 
+CSV_FIGURES = [("ops", ("ops",)), ("ops_per_s", ("ops_per_s",)), ("wall_s", ("wall_s",)),
+               ("cpu_s", ("cpu_s",)), ("peak_rss_bytes", ("peak_rss_bytes",)),
+               ("page_faults_minor", ("page_faults_minor",)),
+               ("latency_p50_ns", ("latency_ns", "p50")), ("latency_p99_ns", ("latency_ns", "p99")),
+               ("gc_pause_p50_ns", ("gc", "pause_ns", "p50")),
+               ("gc_pause_p99_ns", ("gc", "pause_ns", "p99")),
+               ("gc_pause_max_ns", ("gc", "pause_ns", "max")),
+               ("gil_switches", ("gil", "switches")), ("checksum", ("checksum",)),
+               ("hostname", ("machine", "hostname")), ("commit", ("commit",))]
+
+
+def write_csv(jsonl, csv_path):
+    """runs.jsonl as CSV: the workload, every option, the main figures."""
+    import csv
+    runs = [json.loads(l) for l in jsonl.read_text().splitlines() if l.strip()]
+    opts = []
+    for r in runs:
+        for o in r.get("config", {}):
+            if o not in opts:
+                opts.append(o)
+
+    def get(r, path):
+        for k in path:
+            if not isinstance(r, dict) or k not in r:
+                return ""
+            r = r[k]
+        return r
+    with open(csv_path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["workload"] + opts + [name for name, _ in CSV_FIGURES])
+        for r in runs:
+            w.writerow([r.get("workload", "")] + [r.get("config", {}).get(o, "") for o in opts] +
+                       [get(r, path) for _, path in CSV_FIGURES])
+
+
 def main():
     if len(sys.argv) != 2 or not Path(sys.argv[1]).is_dir():
         sys.exit(__doc__)
     d = Path(sys.argv[1])
     out = ["# heaplab results: " + d.name]
     if (d / "runs.jsonl").exists():
+        write_csv(d / "runs.jsonl", d / "runs.csv")
         out.append(workloads(d / "runs.jsonl"))
         for part in (collector(d / "runs.jsonl"),
                      gc_vs_cpython(d / "runs.jsonl", d / "gc_cpython.jsonl")
