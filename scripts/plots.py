@@ -10,7 +10,7 @@ every option but seed, as scripts/report.py groups them):
                            configuration, for workloads run under a collector
   latency-convoy.png       convoy's response-time percentiles per GIL
                            switch interval
-  mmu.png                  minimum mutator utilisation at 1, 10, 100 ms
+  mmu-WORKLOAD.png         minimum mutator utilisation at 1, 10, 100 ms
 From *.trace.jsonl (heaplab run --trace=FILE): rss-over-time.png, one line
 per trace file, with each full collection marked where the trace records them.
 
@@ -143,28 +143,30 @@ def convoy(by_wl, outdir, written):
 
 
 def mmu(by_wl, outdir, written):
+    """One figure per workload that ran under a collector."""
     wins = [("1ms", 1), ("10ms", 10), ("100ms", 100)]
-    lines = []
     for wl, groups in by_wl.items():
         opts = differing(list(groups))
+        lines = []
         for k, rs in groups.items():
             ms = [r["gc"]["mmu"] for r in rs if "mmu" in r.get("gc", {})]
             if ms:
-                lines.append((f"{wl} {label(k, opts)}".strip(),
-                              [statistics.median(m[w] for m in ms) for w, _ in wins]))
-    if not lines:
-        return
-    fig, ax = plt.subplots(figsize=(8, 4.8))
-    for name, ys in lines:
-        ax.plot([w for _, w in wins], ys, marker="o", label=name)
-    ax.set_xscale("log")
-    ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("window, ms (log)")
-    ax.set_ylabel("minimum mutator utilisation (0..1)")
-    ax.set_title("MMU: the worst share of any window left to the program", fontsize=10)
-    ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=7, loc="lower right")
-    save(fig, outdir / "mmu.png", written)
+                lines.append((label(k, opts), [statistics.median(m[w] for m in ms) for w, _ in wins]))
+        if not lines:
+            continue
+        fig, ax = plt.subplots(figsize=(8, 4.8))
+        for name, ys in lines:
+            ax.plot([w for _, w in wins], ys, marker="o", label=name)
+        ax.set_xscale("log")
+        ax.set_xticks([w for _, w in wins], [n for n, _ in wins])
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_xlabel("window (log scale)")
+        ax.set_ylabel("minimum mutator utilisation (0..1)")
+        ax.set_title(f"{wl}: MMU, the worst share of any window left to the program",
+                     fontsize=10)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=7, loc="upper left")
+        save(fig, outdir / f"mmu-{wl}.png", written)
 
 
 def traces(d, outdir, written):
