@@ -401,11 +401,12 @@ void *hli_heap_malloc_slow(size_t n) {
     heap_tidy(hp);
   }
   /* Running short: take back what other threads freed before growing. */
-  if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) {
-    heap_drain(hp);
-    void *b = hli_pools_try_malloc(&hp->pools, n);
-    if (b) return b;
-  }
+  if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
+  /* A heap just adopted has partly used pools of its own, and a tidy or a
+   * drain may have refilled this class: a fresh pool only when none has a
+   * block (hli_pools_malloc_slow's precondition). */
+  void *b = hli_pools_try_malloc(&hp->pools, n);
+  if (b) return b;
   return hli_pools_malloc_slow(&hp->pools, hl_size_class(&tc.g, n));
 }
 

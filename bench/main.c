@@ -2,6 +2,8 @@
  *
  *   heaplab list                          workloads, options, defaults, accepted values
  *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
+ *   heaplab sweep FILE [--out DIR] [--list]   a grid of runs (sweep.c)
+ *   heaplab compare A.jsonl B.jsonl       what changed, and whether it is noise (compare.c)
  *   heaplab --help | heaplab run --help
  *
  * Exit status: 0 success; 1 the run failed (out of memory, a worker error);
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "commands.h"
 #include "result.h"
 
 extern char **environ;
@@ -27,8 +30,10 @@ static void usage(FILE *f) {
           "  list                           workloads and options (defaults, accepted values)\n"
           "  run WORKLOAD [--name=value...] run one workload; progress and a summary on stderr,\n"
           "                                 one JSON result on stdout\n"
-          "  sweep FILE                     a grid of runs (not available yet)\n"
-          "  compare A.jsonl B.jsonl        compare two result sets (not available yet)\n"
+          "  sweep FILE [--out DIR] [--list] a grid of runs, each in its own process, interleaved\n"
+          "                                 and resumable ('heaplab sweep --help')\n"
+          "  compare A.jsonl B.jsonl        per configuration, the change in each figure and\n"
+          "                                 whether it is noise (Mann-Whitney U)\n"
           "\n"
           "options come from, lowest precedence first: defaults, --config FILE, HEAPLAB_<NAME>\n"
           "environment variables, --name=value flags. 'heaplab run --help' lists them.\n"
@@ -107,6 +112,27 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
     fprintf(stderr, "  rc         biased: %llu objects queued to their owner, %llu merged\n",
             (unsigned long long)r->objects.rc_merges_queued,
             (unsigned long long)r->objects.rc_merges_done);
+  if (r->gc) {
+    const hl_gc_stats_t *g = &r->gc->stats;
+    hl_hist_summary_t p = hl_hist_summarize(&r->gc->pause);
+    fprintf(stderr,
+            "  gc         %llu/%llu/%llu collections (gen 0/1/2), %llu collected, "
+            "%llu uncollectable, %llu visited; pause p50 %llu ns, p99 %llu, max %llu, "
+            "total %.3f s; MMU %.3f/%.3f/%.3f at 1/10/100 ms%s\n",
+            (unsigned long long)g->collections[0], (unsigned long long)g->collections[1],
+            (unsigned long long)g->collections[2],
+            (unsigned long long)(g->collected[0] + g->collected[1] + g->collected[2]),
+            (unsigned long long)(g->uncollectable[0] + g->uncollectable[1] + g->uncollectable[2]),
+            (unsigned long long)g->visited, (unsigned long long)p.p50, (unsigned long long)p.p99,
+            (unsigned long long)p.max, (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
+            r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
+    if (r->gc->young_runs || r->gc->full_runs)
+      fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "
+              "object (%llu objects); medians of %u and %u runs\n",
+              r->gc->young_ns_per_obj, (unsigned long long)r->gc->young_objects,
+              r->gc->full_ns_per_obj, (unsigned long long)r->gc->full_objects,
+              r->gc->young_runs, r->gc->full_runs);
+  }
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);
   if (r->alloc.valid)
@@ -132,6 +158,10 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)o->weakref_callbacks, (unsigned long long)o->trash_deferred,
             (unsigned long long)r->leaked_objects);
     if (r->leaked_blocks >= 0) fprintf(stderr, " (pool blocks: %lld)", (long long)r->leaked_blocks);
+    if (r->cyclic_garbage)
+      fprintf(stderr, "; %llu objects left in cyclic garbage%s",
+              (unsigned long long)r->cyclic_garbage,
+              c->gc == HL_GC_NONE ? " (no collector: they leak)" : " (collected)");
     fprintf(stderr, "\n");
   }
   fprintf(stderr, "  checksum   %016llx\n", (unsigned long long)r->checksum);
@@ -204,11 +234,8 @@ int main(int argc, char **argv) {
   }
   if (strcmp(cmd, "list") == 0) return cmd_list();
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
-  if (strcmp(cmd, "sweep") == 0 || strcmp(cmd, "compare") == 0) {
-    fprintf(stderr, "heaplab: '%s' is not available yet in this build; commands now: list, run\n",
-            cmd);
-    return EXIT_BAD_INPUT;
-  }
+  if (strcmp(cmd, "sweep") == 0) return hl_cmd_sweep(argc - 2, argv + 2);
+  if (strcmp(cmd, "compare") == 0) return hl_cmd_compare(argc - 2, argv + 2);
   fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, --help\n",
           cmd);
   return EXIT_BAD_INPUT;

@@ -110,6 +110,54 @@ json_object *hl_json_build(void) {
   return o;
 }
 
+static json_object *u64_array(const uint64_t *v, size_t n) {
+  json_object *a = json_object_new_array();
+  for (size_t i = 0; i < n; i++) json_object_array_add(a, u64(v[i]));
+  return a;
+}
+
+/* The "gc" object (DESIGN.md), over the timed part of the run. Absent with
+ * --gc=none: the run has nothing to say about a collector it did not have
+ * (its cyclic garbage shows in "objects" instead). */
+json_object *hl_json_gc(const hl_run_gc_t *g) {
+  const hl_gc_stats_t *s = &g->stats;
+  json_object *o = json_object_new_object();
+  json_object_object_add(o, "collections", u64_array(s->collections, HL_GC_GENERATIONS));
+  json_object_object_add(o, "collected", u64_array(s->collected, HL_GC_GENERATIONS));
+  json_object_object_add(o, "uncollectable", u64_array(s->uncollectable, HL_GC_GENERATIONS));
+  json_object_object_add(o, "visited", u64(s->visited));
+  json_object_object_add(o, "visited_gen", u64_array(s->visited_gen, HL_GC_GENERATIONS));
+  json_object_object_add(o, "untracked", u64(s->untracked));
+  json_object_object_add(o, "pause_ns", hl_json_hist(&g->pause));
+  json_object *per = json_object_new_array();
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) json_object_array_add(per, hl_json_hist(&g->pause_gen[i]));
+  json_object_object_add(o, "pause_ns_gen", per);
+  /* the cost of a collection per object it examined, per generation */
+  json_object *npo = json_object_new_array();
+  for (int i = 0; i < HL_GC_GENERATIONS; i++)
+    json_object_array_add(npo, json_object_new_double(
+        s->visited_gen[i] ? (double)s->pause_ns_gen[i] / (double)s->visited_gen[i] : 0.0));
+  json_object_object_add(o, "ns_per_visited", npo);
+  json_object *mmu = json_object_new_object();
+  static const char *const names[HL_GC_MMU_WINDOWS] = {"1ms", "10ms", "100ms"};
+  for (int i = 0; i < HL_GC_MMU_WINDOWS; i++)
+    json_object_object_add(mmu, names[i], json_object_new_double(g->mmu[i]));
+  json_object_object_add(o, "mmu", mmu);
+  json_object_object_add(o, "mmu_exact", json_object_new_boolean(g->mmu_exact));
+  /* no "stw_ns": under the GIL the collecting thread stops no one (issue 6) */
+  if (g->young_runs) {
+    json_object_object_add(o, "young_runs", u64(g->young_runs));
+    json_object_object_add(o, "young_objects", u64(g->young_objects));
+    json_object_object_add(o, "young_ns_per_obj", json_object_new_double(g->young_ns_per_obj));
+  }
+  if (g->full_runs) {
+    json_object_object_add(o, "full_runs", u64(g->full_runs));
+    json_object_object_add(o, "full_objects", u64(g->full_objects));
+    json_object_object_add(o, "full_ns_per_obj", json_object_new_double(g->full_ns_per_obj));
+  }
+  return o;
+}
+
 json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
                             const hl_machine_t *m, const hl_run_result_t *r) {
   json_object *o = json_object_new_object();
@@ -153,10 +201,13 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(ob, "weakref_callbacks", u64(r->objects.weakref_callbacks));
     json_object_object_add(ob, "trash_deferred", u64(r->objects.trash_deferred));
     json_object_object_add(ob, "leaked_objects", u64(r->leaked_objects));
+    if (r->cyclic_garbage)   /* with --gc=none, leaked_objects equals it */
+      json_object_object_add(ob, "cyclic_garbage_objects", u64(r->cyclic_garbage));
     if (r->leaked_blocks >= 0)
       json_object_object_add(ob, "leaked_blocks", json_object_new_int64(r->leaked_blocks));
     json_object_object_add(o, "objects", ob);
   }
+  if (r->gc) json_object_object_add(o, "gc", hl_json_gc(r->gc));
   if (r->gil) {
     json_object *g = json_object_new_object();
     json_object_object_add(g, "switches", u64(r->gil->switches));

@@ -30,6 +30,8 @@ json_object *hl_json_config(const hl_config_t *c);
 /* Where each option that is not at its default came from. */
 json_object *hl_json_config_origin(const hl_config_t *c);
 json_object *hl_json_build(void);
+/* The cycle collector over a run (the "gc" object). */
+json_object *hl_json_gc(const hl_run_gc_t *g);
 /* The whole result of one run (DESIGN.md's contract). */
 json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
                             const hl_machine_t *m, const hl_run_result_t *r);

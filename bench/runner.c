@@ -3,7 +3,9 @@
  * The main thread does no work of the workload: it sleeps in 100 ms steps,
  * reading each worker's published progress to draw the progress line and to
  * write trace samples (RSS over time). On 2 cores it costs a wake-up every
- * 100 ms, which is noise next to the runs it watches.
+ * 100 ms, which is noise next to the runs it watches. With --trace, every
+ * collection's start and end and every GIL switch are traced too, by the
+ * thread where they happen.
  *
  * The timed part of a run is the interval between the barrier every worker
  * passes in hl_worker_begin() and the one in hl_worker_end(), so that thread
@@ -35,6 +37,7 @@ struct hl_runner {
   const hl_workload_t *wl;
   bool attach;                      /* workers attach to the runtime (object workloads) */
   hl_gil_stats_t *gil_stats;        /* filled at the end of the timed part; NULL: no GIL */
+  hl_run_gc_t *gc;                  /* likewise; NULL: no collector */
   uint32_t done;                    /* workers that returned */
 };
 
@@ -59,6 +62,7 @@ void hl_worker_begin(hl_worker_t *w) {
     r->faults_begin = hl_page_faults_minor();
     r->cpu_begin = hl_process_cpu_ns();
     if (r->gil_stats) hl_gil_stats_reset();   /* attaching is not part of the run */
+    if (r->gc) hl_gc_stats_reset();           /* nor is setup; every worker is parked */
     r->t_begin = hl_now_ns();
   }
   /* The deadline is taken after the barrier: every worker sees the same start
@@ -67,6 +71,15 @@ void hl_worker_begin(hl_worker_t *w) {
   retake_after_barrier(r);
   if (w->cfg->duration_s > 0)
     w->deadline_ns = r->t_begin + (uint64_t)(w->cfg->duration_s * 1e9);
+}
+
+/* The collector's figures for the timed part (the serial worker, while
+ * every other worker waits at the barrier without the GIL). */
+static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
+  hl_gc_stats(&g->stats);
+  g->pause = *hl_gc_pause_hist(-1);
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
+  hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
 }
 
 void hl_worker_end(hl_worker_t *w) {
@@ -78,6 +91,7 @@ void hl_worker_end(hl_worker_t *w) {
     r->cpu_end = hl_process_cpu_ns();
     r->faults_end = hl_page_faults_minor();
     if (r->gil_stats) hl_gil_stats(r->gil_stats);
+    if (r->gc) gc_snapshot(r->gc, r->t_end);
     if (r->pool_stats) hl_alloc_stats(r->pool_stats);   /* untimed: after t_end */
   }
   pthread_barrier_wait(&r->barrier);
@@ -134,6 +148,32 @@ static void trace_event(FILE *f, const char *event, uint64_t t0, uint64_t ops, d
   json_object_put(o);
 }
 
+/* Collections and GIL switches in the trace, from the threads where they
+ * happen (stdio locks each line). One run per process: one context. */
+static struct { FILE *f; uint64_t t0; } tracing;
+
+static void trace_gc(bool start, const hl_gc_info_t *info, void *arg) {
+  (void)arg;
+  if (start)
+    fprintf(tracing.f, "{\"t_s\":%.9f,\"event\":\"gc_start\",\"generation\":%d}\n",
+            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation);
+  else
+    fprintf(tracing.f,
+            "{\"t_s\":%.9f,\"event\":\"gc_end\",\"generation\":%d,\"collected\":%llu,"
+            "\"uncollectable\":%llu}\n",
+            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation,
+            (unsigned long long)info->collected, (unsigned long long)info->uncollectable);
+}
+
+static void trace_gil(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg) {
+  (void)arg;
+  fprintf(tracing.f,
+          "{\"t_s\":%.9f,\"event\":\"gil_switch\",\"thread\":%llu,\"forced\":%s,"
+          "\"waited_ns\":%llu}\n",
+          (double)(hl_now_ns() - tracing.t0) / 1e9, (unsigned long long)thread_id,
+          forced ? "true" : "false", (unsigned long long)waited_ns);
+}
+
 static void human_count(double v, char *buf, size_t len) {
   if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
   else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
@@ -176,6 +216,14 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   if (objects && (hl_objects_check(wl, c, err, errlen) != 0 ||
                   hl_objects_begin(c, err, errlen) != 0))
     goto out;
+  if (objects && c->gc != HL_GC_NONE) {
+    res->gc = calloc(1, sizeof *res->gc);
+    if (!res->gc) {
+      snprintf(err, errlen, "out of memory");
+      goto out_objects;
+    }
+    runner.gc = res->gc;
+  }
   if (runner.attach) {
     /* no worker is attached yet: the one moment the GIL may be set up */
     hl_gil_init(c->rc == HL_RC_GIL, c->switch_interval_us);
@@ -206,6 +254,16 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   }
   uint64_t t0 = hl_now_ns();
   trace_event(trace, "start", t0, 0, 0.0);
+  bool trace_gc_on = false, trace_gil_on = false;
+  if (trace) {
+    tracing.f = trace;
+    tracing.t0 = t0;
+    trace_gc_on = runner.gc && hl_gc_callback_add(trace_gc, NULL) == 0;
+    if (res->gil) {
+      hl_gil_set_switch_hook(trace_gil, NULL);
+      trace_gil_on = true;
+    }
+  }
   unsigned started = 0;
   for (unsigned i = 0; i < n; i++) {
     int e = pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]);
@@ -270,6 +328,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     /* order-independent combination, so that the checksum does not depend on
      * which thread finished first */
     res->checksum ^= slots[i].w.checksum;
+    res->cyclic_garbage += slots[i].w.cyclic_garbage;
     hl_hist_merge(res->latency, slots[i].w.latency);
   }
   res->latency_every = slots[0].w.latency_every;
@@ -277,6 +336,10 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->cpu_ns = runner.cpu_end - runner.cpu_begin;
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
+  /* the workers are gone: no hook runs any more */
+  if (trace_gc_on) hl_gc_callback_remove(trace_gc, NULL);
+  if (trace_gil_on) hl_gil_set_switch_hook(NULL, NULL);
+  if (wl->report) wl->report(shared, res);
   if (wl->teardown) wl->teardown(shared, &res->alloc);
   if (objects && hl_objects_end(res, err, errlen) != 0) goto out_barrier;
   if (res->pool_stats_after) hl_alloc_stats(res->pool_stats_after);
@@ -299,7 +362,9 @@ void hl_run_result_free(hl_run_result_t *r) {
   free(r->pool_stats);
   free(r->pool_stats_after);
   free(r->gil);
+  free(r->gc);
   r->gil = NULL;
+  r->gc = NULL;
   r->latency = NULL;
   r->pool_stats = r->pool_stats_after = NULL;
 }

@@ -35,6 +35,7 @@
 #include "hl_sync.h"
 
 typedef struct hl_runner hl_runner_t;
+typedef struct hl_run_result hl_run_result_t;
 
 /* What a workload reports beyond ops and latency. */
 typedef struct hl_result_alloc {
@@ -55,6 +56,10 @@ typedef struct hl_worker {
   uint64_t deadline_ns;       /* 0 when running a fixed amount of work */
   uint64_t ops;               /* total at the end */
   uint64_t checksum;
+  /* Objects this worker left in cyclic garbage, which only a cycle
+   * collector frees: with --gc=none the runner's leak check expects
+   * exactly this many objects still allocated (bench/objects.c). */
+  uint64_t cyclic_garbage;
   hl_hist_t *latency;         /* sampled operation latencies */
   uint64_t latency_every;     /* 1 op in latency_every is timed */
   int error;                  /* nonzero: the worker failed (out of memory ...) */
@@ -77,6 +82,10 @@ typedef struct hl_workload {
   void (*work)(hl_worker_t *w);
   /* Fills the workload's own result fields; frees what setup made. */
   void (*teardown)(void *shared, hl_result_alloc_t *alloc);
+  /* May be NULL. Called before teardown after a successful run: adds what
+   * the workload measured itself to the result (long-lived's timed
+   * collections, into r->gc when it is there). */
+  void (*report)(void *shared, hl_run_result_t *r);
 } hl_workload_t;
 
 /* Options every workload reads through the runner. */
@@ -99,7 +108,8 @@ typedef struct hl_workload {
  * a leak check. */
 #define HL_OBJ_USES                                                                \
   (HL_ALLOC_USES | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_IMMORTAL) |           \
-   HL_OPT_BIT(HL_OPT_FREELISTS))
+   HL_OPT_BIT(HL_OPT_FREELISTS) | HL_OPT_BIT(HL_OPT_GC) |                         \
+   HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
  * off, later refcount merges and stop-the-world requests). */
@@ -140,7 +150,25 @@ static inline uint64_t hl_worker_chunk(const hl_worker_t *w, uint64_t ops_done, 
 }
 
 /* ---- the runner --------------------------------------------------------- */
-typedef struct hl_run_result {
+/* The cycle collector over the timed part of an object workload's run
+ * (--gc other than none): its statistics are reset when the timed part
+ * starts and read when it ends, so that setup, teardown and the final
+ * collection before the leak check are not counted. */
+typedef struct hl_run_gc {
+  hl_gc_stats_t stats;
+  hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
+  double mmu[HL_GC_MMU_WINDOWS];
+  bool mmu_exact;
+  /* Collections a workload timed itself, outside the timed part (0 runs:
+   * none): objects examined per run (the median), and the median over the
+   * runs of each run's nanoseconds per object examined (a median, so that
+   * a run the scheduler interrupted does not weigh on it). */
+  uint32_t young_runs, full_runs;
+  uint64_t young_objects, full_objects;
+  double young_ns_per_obj, full_ns_per_obj;
+} hl_run_gc_t;
+
+struct hl_run_result {
   uint64_t ops;
   uint64_t checksum;
   uint64_t wall_ns;
@@ -163,7 +191,11 @@ typedef struct hl_run_result {
   unsigned workers;           /* threads started: --threads plus the workload's extra */
   /* the GIL over the timed part; NULL when the run did not use it */
   hl_gil_stats_t *gil;
-} hl_run_result_t;
+  /* the cycle collector over the timed part; NULL with --gc=none or for a
+   * workload that makes no objects */
+  hl_run_gc_t *gc;
+  uint64_t cyclic_garbage;    /* the workers' cyclic_garbage, summed */
+};
 
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread
  * could not start or be pinned). progress: print a progress line on stderr
@@ -182,8 +214,10 @@ int hl_objects_check(const hl_workload_t *wl, const hl_config_t *c, char *err, s
 int hl_objects_begin(const hl_config_t *c, char *err, size_t errlen);
 /* In each worker, when work() returns: its free lists and counters. */
 void hl_objects_worker_done(void);
-/* After teardown: hl_runtime_fini, the statistics, the leak check (-1 with
- * a message when an object or a pool block is still allocated). */
+/* After teardown: a last full collection (--gc other than none), then
+ * hl_runtime_fini, the statistics, the leak check (-1 with a message when
+ * an object or a pool block is still allocated, beyond r->cyclic_garbage
+ * objects with --gc=none). */
 int hl_objects_end(hl_run_result_t *r, char *err, size_t errlen);
 
 #endif /* HL_WORKLOAD_H */

@@ -34,6 +34,36 @@
  * gc_refs lives in the prev field of the GC head during steps 1-3 and 7
  * (gc_internal.h): the list is singly linked meanwhile, and
  * move_unreachable restores the prev pointers as it goes.
+ *
+ * Untracking (--gc-untrack=on, the default, as in CPython): a container
+ * that can never be part of a cycle need not be examined by any collection.
+ * CPython (Python/gc.c untrack_tuples and untrack_dicts, 3.11; Modules/
+ * gcmodule.c before 3.10; Objects/dictobject.c MAINTAIN_TRACKING) applies
+ * this to its two most common containers, and so does heaplab:
+ *   - a tuple is tracked when made (its items are not set yet); a
+ *     collection untracks, for good, every reachable tuple of the list
+ *     whose items are all set and none "may be tracked"
+ *     (hli_gc_may_be_tracked: a container other than an untracked tuple),
+ *     since a tuple never changes (untrack_tuples, every collection);
+ *   - a dict is made untracked and becomes tracked the first time a key or
+ *     value that may be tracked goes in (dict.c, MAINTAIN_TRACKING); a full
+ *     collection untracks again the dicts that hold no such object any more
+ *     (untrack_dicts: only in full collections, so that building a large
+ *     dict does not rescan it at every young collection, bpo-14775).
+ * No cycle is missed: an untracked container references only objects that
+ * are no containers and untracked tuples, so nothing it references is ever
+ * in a collection, and it is never reached from what it references.
+ *
+ * Where heaplab departs from CPython's code (not its results): CPython
+ * walks the survivors three more times after step 3, to untrack tuples, to
+ * untrack dicts (full collections) and to count them (gc_list_size, for
+ * the full-collection rule). On a heap larger than the caches each walk
+ * costs a cache miss per object, as much as a step of the algorithm, so
+ * here move_unreachable does all three as it confirms each object
+ * reachable: it has just traversed the object, so its items are in cache.
+ * A tuple is checked when its turn comes in the scan, as CPython's later
+ * walk checks it in list order: an item tuple untracked later in the same
+ * scan keeps its holder tracked until the next collection, in both.
  */
 #include <stdio.h>
 
@@ -111,16 +141,58 @@ static int visit_reachable(hl_object_t *o, void *arg) {
   return 0;
 }
 
-/* young is singly linked (prev holds gc_refs), except young->prev, the tail. */
-static void move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable) {
+/* Whether a reachable object is a tuple or (with dicts) a dict that
+ * references nothing that may be tracked: it can be untracked. */
+static bool untrackable(const hl_object_t *o, bool dicts) {
+  uint32_t kind = o->type->kind;
+  if (kind == HL_K_TUPLE) {
+    const hl_tuple_t *t = (const hl_tuple_t *)o;
+    for (size_t i = 0; i < t->size; i++) {
+      const hl_object_t *x = t->items[i];
+      if (!x || hli_gc_may_be_tracked(x)) return false;   /* NULL: still being built */
+    }
+    return true;
+  }
+  if (kind == HL_K_DICT && dicts) {
+    const hl_dict_keys_t *k = ((const hl_dict_t *)o)->keys;
+    for (size_t j = 0; k && j < k->nentries; j++) {
+      const hl_dict_entry_t *e = &k->entries[j];
+      if (e->key && (hli_gc_may_be_tracked(e->key) || hli_gc_may_be_tracked(e->value)))
+        return false;
+    }
+    return true;
+  }
+  return false;
+}
+
+/* What move_unreachable does besides sorting (UNTRACK_*: only with
+ * --gc-untrack=on). */
+enum { UNTRACK_TUPLES = 1, UNTRACK_DICTS = 2 };
+
+/* young is singly linked (prev holds gc_refs), except young->prev, the tail.
+ * Returns the number of objects left in young; *untracked counts those it
+ * took out of every list. */
+static size_t move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable, unsigned untrack,
+                               uint64_t *untracked) {
   hl_gc_head_t *prev = young;
   hl_gc_head_t *g = hli_gc_next(young);
+  size_t kept = 0;
   while (g != young) {
     if (get_refs(g)) {
-      hl_traverse(HL_GC_OBJ(g), visit_reachable, young);
-      set_prev(g, prev);
-      clear_collecting(g);
-      prev = g;
+      hl_object_t *o = HL_GC_OBJ(g);
+      hl_traverse(o, visit_reachable, young);
+      if (untrack && untrackable(o, untrack & UNTRACK_DICTS)) {
+        /* out of young and of every list; later visits see it untracked */
+        prev->next = g->next;
+        g->next = 0;
+        g->prev = 0;
+        (*untracked)++;
+      } else {
+        set_prev(g, prev);
+        clear_collecting(g);
+        prev = g;
+        kept++;
+      }
     } else {
       /* Tentatively unreachable: to the end of unreachable, doubly linked,
        * its next marked. */
@@ -135,6 +207,7 @@ static void move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable) {
   }
   young->prev = (uintptr_t)prev;
   unreachable->next &= ~HL_GC_NEXT_UNREACHABLE;
+  return kept;
 }
 
 static void clear_unreachable_mask(hl_gc_head_t *unreachable) {
@@ -142,11 +215,13 @@ static void clear_unreachable_mask(hl_gc_head_t *unreachable) {
     g->next &= ~HL_GC_NEXT_UNREACHABLE;
 }
 
-static size_t deduce_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable) {
-  size_t n = update_refs(young);
+/* Steps 1-3: young keeps the reachable, unreachable gets the rest. Adds
+ * the objects examined, kept and untracked to *work. */
+static void deduce_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable, unsigned untrack,
+                               hl_gc_work_t *work) {
+  work->visited += update_refs(young);
   subtract_refs(young);
-  move_unreachable(young, unreachable);
-  return n;
+  work->survivors += move_unreachable(young, unreachable, untrack, &work->untracked);
 }
 
 /* ---- step 4 --------------------------------------------------------------------- */
@@ -223,11 +298,15 @@ static void finalize_garbage(hl_gc_head_t *collectable) {
 }
 
 /* ---- step 7 --------------------------------------------------------------------- */
-static void handle_resurrected(hl_gc_head_t *unreachable, hl_gc_head_t *still, hl_gc_head_t *old) {
-  deduce_unreachable(unreachable, still);
+/* Returns how many were resurrected. */
+static size_t handle_resurrected(hl_gc_head_t *unreachable, hl_gc_head_t *still,
+                                 hl_gc_head_t *old) {
+  hl_gc_work_t again = {0, 0, 0};
+  deduce_unreachable(unreachable, still, 0, &again);
   clear_unreachable_mask(still);
   /* what remains in unreachable was resurrected: it lives on, older */
   hli_gc_list_merge(unreachable, old);
+  return again.survivors;
 }
 
 /* ---- step 8 --------------------------------------------------------------------- */
@@ -235,7 +314,9 @@ static void debug_print(const char *what, hl_object_t *o) {
   fprintf(stderr, "gc: %s <%s %p>\n", what, o->type->name, (void *)o);
 }
 
-static void delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
+/* Returns how many objects stayed alive (moved to old). */
+static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
+  size_t kept = 0;
   while (!hli_gc_list_empty(collectable)) {
     hl_gc_head_t *g = hli_gc_next(collectable);
     hl_object_t *o = HL_GC_OBJ(g);
@@ -251,27 +332,31 @@ static void delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
       /* still alive (saved, or a clear that freed nothing): keep it */
       clear_collecting(g);
       hli_gc_list_move(g, old);
+      kept++;
     }
   }
+  return kept;
 }
 
 uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_t *info,
-                             uint64_t *visited) {
+                             bool untrack_dicts, hl_gc_work_t *work) {
   hl_gc_head_t unreachable, finalizers, still;
   hli_gc_list_init(&unreachable);
   hli_gc_list_init(&finalizers);
   hli_gc_list_init(&still);
-  *visited += deduce_unreachable(young, &unreachable);
+  unsigned untrack = !hli_gc.untrack ? 0 : untrack_dicts ? UNTRACK_TUPLES | UNTRACK_DICTS
+                                                         : UNTRACK_TUPLES;
+  deduce_unreachable(young, &unreachable, untrack, work);
   clear_unreachable_mask(&unreachable);
   move_legacy_finalizers(&unreachable, &finalizers);
   handle_weakrefs(&unreachable);
   finalize_garbage(&unreachable);
-  handle_resurrected(&unreachable, &still, old);
+  size_t to_old = handle_resurrected(&unreachable, &still, old);
   uint64_t collected = hli_gc_list_size(&still);
   if (hli_gc.debug & HL_GC_DEBUG_COLLECTABLE)
     for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))
       debug_print("collectable", HL_GC_OBJ(g));
-  delete_garbage(&still, old);
+  to_old += delete_garbage(&still, old);
   /* uncollectable: to gc.garbage, then into the old generation */
   uint64_t uncollectable = 0;
   for (hl_gc_head_t *g = hli_gc_next(&finalizers); g != &finalizers; g = hli_gc_next(g)) {
@@ -281,6 +366,9 @@ uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_
     if (hli_gc.garbage || (hli_gc.garbage = hl_list_new(0))) hl_list_append(hli_gc.garbage, o);
   }
   hli_gc_list_merge(&finalizers, old);
+  /* What went to old counts as surviving where old is young (CPython counts
+   * the list after the collection). */
+  if (old == young) work->survivors += to_old + uncollectable;
   info->collected = collected;
   info->uncollectable = uncollectable;
   return collected + uncollectable;

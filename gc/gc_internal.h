@@ -380,6 +380,7 @@ HL_INTERNAL size_t hli_gc_list_size(const hl_gc_head_t *l);
 typedef struct hl_gc_gen { hl_gc_head_t head; uint32_t threshold, count; } hl_gc_gen_t;
 typedef struct hl_gc_state {
   bool active;                 /* --gc != none: containers are tracked */
+  bool untrack;                /* --gc-untrack: tuples and dicts that cannot be in a cycle are not */
   bool enabled;                /* automatic collection (gc.enable) */
   bool collecting;
   unsigned debug;
@@ -390,11 +391,19 @@ typedef struct hl_gc_state {
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
 
+/* What one collection did beyond its result: objects examined, survivors
+ * (the reachable objects left in young, plus the resurrected, which go to
+ * old; counted as the collection confirms them, so a finalizer that frees a
+ * survivor or makes a container meanwhile is not reflected: the figure is
+ * for the full-collection rule, a heuristic), containers untracked. */
+typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work_t;
 /* One collection of `young` (reachable survivors are left in it); returns
- * the unreachable count and fills *info. old receives resurrected objects
- * and objects kept by SAVEALL. */
+ * the unreachable count and fills *info and adds to *work. old receives
+ * resurrected objects and objects kept by SAVEALL. untrack_dicts: untrack
+ * the dicts that can be (CPython does it in full collections only). */
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
-                                         hl_gc_info_t *info, uint64_t *visited);
+                                         hl_gc_info_t *info, bool untrack_dicts,
+                                         hl_gc_work_t *work);
 HL_INTERNAL void hli_gc_collect_generations(void);   /* the allocation trigger */
 HL_INTERNAL int hli_gc_init(const hl_config_t *c);
 HL_INTERNAL void hli_gc_fini(void);
@@ -417,6 +426,31 @@ static inline void hli_gc_link(hl_object_t *o) {
   g->prev = 0;
   hli_gc_list_append(g, &hli_gc.gen[0].head);
 }
+/* A container created untracked (a dict under --gc-untrack=on): counted
+ * against generation 0's threshold like any container, as CPython counts
+ * every GC allocation, but in no list until hli_gc_track. */
+static inline void hli_gc_link_untracked(void) {
+  if (hli_gc.active) hli_gc_on_alloc();
+}
+static inline bool hli_gc_tracked(const hl_object_t *o) { return HL_GC_HEAD(o)->next != 0; }
+/* Into generation 0 (a no-op without a collector or when already tracked). */
+static inline void hli_gc_track(hl_object_t *o) {
+  hl_gc_head_t *g = HL_GC_HEAD(o);
+  if (!hli_gc.active || g->next) return;
+  g->prev = 0;
+  hli_gc_list_append(g, &hli_gc.gen[0].head);
+}
+/* Whether o may be, or later become, part of a cycle the collector must
+ * see (CPython's _PyObject_GC_MAY_BE_TRACKED): not for an object that is
+ * no container; for a tuple only while it is tracked (an untracked tuple
+ * holds only such objects and never changes); for any other container,
+ * always, tracked or not (a dict may become tracked at its next insertion). */
+static inline bool hli_gc_may_be_tracked(const hl_object_t *o) {
+  if (!(o->flags & HL_OF_GC)) return false;
+  if (o->type->kind == HL_K_TUPLE) return hli_gc_tracked(o);
+  return true;
+}
+
 /* At deallocation: out of its generation, and off generation 0's count. */
 static inline void hli_gc_unlink(hl_object_t *o) {
   hl_gc_head_t *g = HL_GC_HEAD(o);

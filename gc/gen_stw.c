@@ -18,7 +18,18 @@
  * Survivors of generation i move to generation i+1. A full collection then
  * asks the allocator to hand back its cached memory (hl_alloc_collect) and
  * empties the calling thread's free lists, as CPython 3.11 clears its free
- * lists after a full collection.
+ * lists after a full collection; with --gc-untrack=on it also untracks the
+ * dicts that hold no container any more (collect.c; CPython untracks dicts
+ * only then, so that a dict being filled is not rescanned at every young
+ * collection). The survivors are counted by the collection as it confirms
+ * them (collect.c), not by walking the list again as CPython does.
+ *
+ * Statistics: per generation, collections, objects found, objects visited
+ * and pause time; a histogram of pauses overall and per generation; and a
+ * log of each pause's start and end for the minimum mutator utilisation,
+ * kept in bounded memory by sync/mmu.c's online tracker. A pause is the
+ * whole time the mutator waits: from the first list operation to the end of
+ * the memory hand-back, callbacks left out (they are the program's code).
  *
  * freeze() moves every tracked object into a permanent generation that no
  * collection looks at (gc.freeze, for fork: the pages of a frozen heap are
@@ -40,9 +51,14 @@ static callback_t callbacks[16];
 static int ncallbacks;
 static hl_gc_stats_t stats;
 static hl_hist_t pause_all, pause_gen[HL_GC_GENERATIONS];
+/* The pause log: at most this many pauses within 100 ms are kept (3 MiB). */
+#define PAUSE_LOG_MAX ((size_t)1 << 17)
+static hl_mmu_tracker_t pause_log;
+const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS] = {1000000, 10000000, 100000000};
 
 int hli_gc_init(const hl_config_t *c) {
   hli_gc.active = c->gc != HL_GC_NONE;
+  hli_gc.untrack = c->gc_untrack;
   hli_gc.enabled = hli_gc.active;
   hli_gc.collecting = false;
   hli_gc.debug = 0;
@@ -55,9 +71,9 @@ int hli_gc_init(const hl_config_t *c) {
   hli_gc.long_lived_total = hli_gc.long_lived_pending = 0;
   hli_gc.garbage = NULL;
   ncallbacks = 0;
-  stats = (hl_gc_stats_t){0};
-  hl_hist_init(&pause_all);
-  for (int i = 0; i < HL_GC_GENERATIONS; i++) hl_hist_init(&pause_gen[i]);
+  hl_mmu_tracker_init(&pause_log, hl_gc_mmu_window_ns, HL_GC_MMU_WINDOWS, PAUSE_LOG_MAX,
+                      hl_now_ns());
+  hl_gc_stats_reset();
   return 0;
 }
 
@@ -77,6 +93,7 @@ void hli_gc_fini(void) {
   for (int i = 0; i < HL_GC_GENERATIONS; i++) untrack_all(&hli_gc.gen[i].head);
   untrack_all(&hli_gc.permanent);
   hli_gc.active = hli_gc.enabled = false;
+  hl_mmu_tracker_free(&pause_log);
 }
 
 static void run_callbacks(bool start, const hl_gc_info_t *info) {
@@ -94,35 +111,40 @@ static int64_t collect(int generation) {
   hl_gc_head_t *young = &hli_gc.gen[generation].head;
   for (int i = 0; i < generation; i++) hli_gc_list_merge(&hli_gc.gen[i].head, young);
   hl_gc_head_t *old = generation + 1 < HL_GC_GENERATIONS ? &hli_gc.gen[generation + 1].head : young;
-  uint64_t visited = 0;
-  uint64_t found = hli_gc_collect_list(young, old, &info, &visited);
+  hl_gc_work_t work = {0, 0, 0};
+  uint64_t found = hli_gc_collect_list(young, old, &info, young == old, &work);
   /* survivors move up a generation */
   if (young != old) {
-    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += hli_gc_list_size(young);
+    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += work.survivors;
     hli_gc_list_merge(young, old);
   } else {
     hli_gc.long_lived_pending = 0;
-    hli_gc.long_lived_total = hli_gc_list_size(young);
+    hli_gc.long_lived_total = work.survivors;
   }
-  uint64_t pause = hl_now_ns() - t0;
-  stats.collections[generation]++;
-  stats.collected[generation] += info.collected;
-  stats.uncollectable[generation] += info.uncollectable;
-  stats.visited += visited;
-  stats.pause_ns_total += pause;
-  hl_hist_record(&pause_all, pause);
-  hl_hist_record(&pause_gen[generation], pause);
-  if (hli_gc.debug & HL_GC_DEBUG_STATS)
-    fprintf(stderr,
-            "gc: generation %d: %llu objects examined, %llu unreachable, %llu uncollectable, "
-            "%.3f ms\n",
-            generation, (unsigned long long)visited, (unsigned long long)info.collected,
-            (unsigned long long)info.uncollectable, (double)pause / 1e6);
-  hli_gc.collecting = false;
   if (generation == HL_GC_GENERATIONS - 1) {
     hl_freelists_clear();
     hl_alloc_collect();
   }
+  uint64_t t1 = hl_now_ns(), pause = t1 - t0;
+  stats.collections[generation]++;
+  stats.collected[generation] += info.collected;
+  stats.uncollectable[generation] += info.uncollectable;
+  stats.visited_gen[generation] += work.visited;
+  stats.pause_ns_gen[generation] += pause;
+  stats.visited += work.visited;
+  stats.pause_ns_total += pause;
+  stats.untracked += work.untracked;
+  hl_hist_record(&pause_all, pause);
+  hl_hist_record(&pause_gen[generation], pause);
+  hl_mmu_tracker_add(&pause_log, t0, t1);
+  if (hli_gc.debug & HL_GC_DEBUG_STATS)
+    fprintf(stderr,
+            "gc: generation %d: %llu objects examined, %llu unreachable, %llu uncollectable, "
+            "%llu untracked, %.3f ms\n",
+            generation, (unsigned long long)work.visited, (unsigned long long)info.collected,
+            (unsigned long long)info.uncollectable, (unsigned long long)work.untracked,
+            (double)pause / 1e6);
+  hli_gc.collecting = false;
   run_callbacks(false, &info);
   return (int64_t)found;
 }
@@ -183,10 +205,7 @@ bool hl_gc_is_tracked(const hl_object_t *o) {
 }
 void hl_gc_track(hl_object_t *o) {
   HL_ASSERT(o->flags & HL_OF_GC);
-  if (hli_gc.active && !hl_gc_is_tracked(o)) {
-    HL_GC_HEAD(o)->prev = 0;
-    hli_gc_list_append(HL_GC_HEAD(o), &hli_gc.gen[0].head);
-  }
+  hli_gc_track(o);
 }
 void hl_gc_untrack(hl_object_t *o) {
   if (hl_gc_is_tracked(o)) hli_gc_list_remove(HL_GC_HEAD(o));
@@ -280,6 +299,19 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg) {
 }
 
 void hl_gc_stats(hl_gc_stats_t *s) { *s = stats; }
+
+void hl_gc_stats_reset(void) {
+  stats = (hl_gc_stats_t){0};
+  hl_hist_init(&pause_all);
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) hl_hist_init(&pause_gen[i]);
+  hl_mmu_tracker_reset(&pause_log, hl_now_ns());
+}
+
+void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact) {
+  for (unsigned i = 0; i < HL_GC_MMU_WINDOWS; i++)
+    out[i] = hl_mmu_tracker_get(&pause_log, i, end_ns);
+  if (exact) *exact = pause_log.exact;
+}
 
 const struct hl_hist *hl_gc_pause_hist(int generation) {
   if (generation < 0 || generation >= HL_GC_GENERATIONS) return &pause_all;

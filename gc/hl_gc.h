@@ -450,12 +450,17 @@ typedef struct hl_gc_info {
 } hl_gc_info_t;
 typedef void (*hl_gc_callback_fn)(bool start, const hl_gc_info_t *info, void *arg);
 
+/* Per generation: the collections of that generation (with the younger
+ * ones it takes along). Since hl_runtime_init or hl_gc_stats_reset. */
 typedef struct hl_gc_stats {
   uint64_t collections[HL_GC_GENERATIONS];
   uint64_t collected[HL_GC_GENERATIONS];
   uint64_t uncollectable[HL_GC_GENERATIONS];
+  uint64_t visited_gen[HL_GC_GENERATIONS];   /* objects examined (step 1's count) */
+  uint64_t pause_ns_gen[HL_GC_GENERATIONS];
   uint64_t visited;         /* objects examined, all collections */
   uint64_t pause_ns_total;
+  uint64_t untracked;       /* tuples and dicts untracked by collections (--gc-untrack) */
 } hl_gc_stats_t;
 
 bool hl_gc_active(void);                       /* --gc is not none */
@@ -485,6 +490,18 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg);
 void hl_gc_stats(hl_gc_stats_t *s);
 /* Pause times of every collection, and per generation (owned by the collector). */
 const struct hl_hist *hl_gc_pause_hist(int generation);   /* -1: all */
+/* Statistics, pause histograms and pause log start again from now (a
+ * benchmark's timed part starts). Not while collecting. */
+void hl_gc_stats_reset(void);
+/* Minimum mutator utilisation over [the last reset, end_ns] at windows of
+ * 1, 10 and 100 ms (hl_mmu, Cheng and Blelloch), from every pause since the
+ * reset: each collection's start and end, a full collection's hand-back of
+ * memory included. end_ns: now or later than the last collection. *exact
+ * is false when a window held more pauses than the log keeps (its MMU is
+ * then an upper bound; sync/mmu.c). */
+#define HL_GC_MMU_WINDOWS 3
+extern const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS];
+void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact);
 
 /* A finalizer that is not safe to run on a cycle (a tp_del, before PEP 442):
  * instances of such a class found in cyclic garbage are uncollectable. */

@@ -2,11 +2,14 @@
 # Sourced, not run.
 
 # The Debian packages heaplab needs to build, test and plot
-# (libpython3.11-dev: python3-embed.pc, for heaplab-micro's CPython twins).
+# (libpython3.11-dev: python3-embed.pc, for heaplab-micro's CPython twins;
+# parallel: the test runs `heaplab sweep --list` under GNU parallel;
+# python3-matplotlib: scripts/plots.py).
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
-             libpython3.11-dev clang-14 libclang-rt-14-dev)
+             libpython3.11-dev clang-14 libclang-rt-14-dev parallel
+             python3-matplotlib)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):

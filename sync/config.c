@@ -86,13 +86,13 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_ALLOC_STATS] = {"alloc-stats", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_stats), true, NULL,
     "print the pool allocator's statistics (as sys._debugmallocstats) on stderr after the run"},
-  [HL_OPT_ARENA_KEEP_KIB] = {"arena-keep-kib", T_UINT, "4096", NULL, 0, 0, 1u << 30, 0, 0,
+  [HL_OPT_ARENA_KEEP_KIB] = {"arena-keep-kib", T_UINT, "3072", NULL, 0, 0, 1u << 30, 0, 0,
     FIELD(arena_keep_kib), true, NULL,
     "empty arenas kept, in KiB, before the rest go back to the OS (0 = CPython: release each)"},
   [HL_OPT_ARENA_RELEASE] = {"arena-release", T_CHOICE, "munmap", CHOICES(release_choices), 0, 0,
     0, 0, FIELD(arena_release), true, NULL,
     "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)"},
-  [HL_OPT_ARENA_DECAY_MS] = {"arena-decay-ms", T_UINT, "100", NULL, 0, 0, 3600000, 0, 0,
+  [HL_OPT_ARENA_DECAY_MS] = {"arena-decay-ms", T_UINT, "0", NULL, 0, 0, 3600000, 0, 0,
     FIELD(arena_decay_ms), true, NULL,
     "empty arenas beyond arena-keep-kib go back to the OS once empty this long, in ms "
     "(0 = at once; hl_alloc_collect releases them all)"},
@@ -117,6 +117,10 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
     FIELD(threshold), true, NULL,
     "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
+  [HL_OPT_GC_UNTRACK] = {"gc-untrack", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(gc_untrack), true, NULL,
+    "untrack containers that cannot be part of a cycle, as CPython does: a tuple whose items "
+    "are all untracked or atomic (at a collection), a dict until it holds a container"},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), false, NOT_INCR,
     "incremental collector: the longest pause one increment may take, in microseconds"},
@@ -590,7 +594,8 @@ static int flag_apply(hl_config_t *c, const char *name, const char *value, char 
 int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *envp,
                       char *err, size_t errlen) {
   /* read by other parts: the preloaded library, heaplab-micro */
-  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS", NULL};
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS",
+                                         "HEAPLAB_SWEEP_BINARY", NULL};
   hl_config_defaults(c);
   /* The config file sits below the environment and the flags, so it is read
    * first; which file to read comes from the flag, else the environment. */
@@ -635,7 +640,8 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_ARENA_DECAY_MS:
   case HL_OPT_ARENA_RELEASE: return c->alloc == HL_ALLOC_POOL;
   case HL_OPT_TCACHE_KIB: return c->alloc == HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE;
-  case HL_OPT_THRESHOLD: return c->gc != HL_GC_NONE;
+  case HL_OPT_THRESHOLD:
+  case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
   default: return true;

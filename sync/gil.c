@@ -62,6 +62,8 @@ typedef struct gil {
   bool dropped_on_request;        /* the last release served a request */
   uint64_t taken_ns;              /* when the holder took it */
   hl_gil_stats_t stats;
+  hl_gil_switch_fn on_switch;     /* set while no thread is attached */
+  void *on_switch_arg;
 } gil_t;
 
 static gil_t gil = {
@@ -148,11 +150,13 @@ void hli_gil_take(hl_thread_t *t) {
    * under switch_mutex alone. */
   lock(&gil.switch_mutex);
   gil.locked = true;
-  if (gil.holder != t) {
+  bool switched = gil.holder != t, forced = false;
+  if (switched) {
     gil.holder = t;
     gil.switch_number++;
     gil.stats.switches++;
-    if (gil.dropped_on_request) gil.stats.forced_switches++;
+    forced = gil.dropped_on_request;
+    if (forced) gil.stats.forced_switches++;
   }
   gil.dropped_on_request = false;
   pthread_cond_signal(&gil.switch_cond);
@@ -164,6 +168,18 @@ void hli_gil_take(hl_thread_t *t) {
   uint64_t now = hl_now_ns();
   hl_hist_record(&gil.stats.wait_ns, now - t0);
   gil.taken_ns = now;
+  hl_gil_switch_fn fn = gil.on_switch;
+  void *arg = gil.on_switch_arg;
+  unlock(&gil.mutex);
+  /* outside the mutex: the hook may write a trace line */
+  if (switched && fn) fn(t->id, forced, now - t0, arg);
+}
+
+void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg) {
+  pthread_once(&gil_once, init_once);
+  lock(&gil.mutex);
+  gil.on_switch = fn;
+  gil.on_switch_arg = arg;
   unlock(&gil.mutex);
 }
 

@@ -56,6 +56,7 @@ typedef enum {
   HL_OPT_IMMORTAL,
   HL_OPT_GC,
   HL_OPT_THRESHOLD,
+  HL_OPT_GC_UNTRACK,
   HL_OPT_PAUSE_BUDGET_US,
   HL_OPT_SWITCH_INTERVAL_US,
   HL_OPT_THREADS,
@@ -90,6 +91,7 @@ typedef struct hl_config {
   bool            immortal;
   hl_gc_mode_t    gc;
   uint32_t        threshold[3];
+  bool            gc_untrack;          /* untrack tuples and dicts that cannot be in a cycle */
   uint64_t        pause_budget_us;
   uint64_t        switch_interval_us;
   uint32_t        threads;

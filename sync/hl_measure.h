@@ -90,6 +90,41 @@ typedef struct hl_pause {
 double hl_mmu(const hl_pause_t *pauses, size_t n, uint64_t run_start_ns,
               uint64_t run_end_ns, uint64_t window_ns);
 
+/* The same figure for a run whose pauses are too many to keep: a tracker
+ * takes them one by one, in time order as one collector produces them, and
+ * keeps only the recent ones (those a window of the largest length
+ * starting at a kept pause can still reach); every older candidate window
+ * is evaluated as it drops out (sync/mmu.c explains why this is exact).
+ * Memory: the pauses of the last max-window, at most max_kept of them;
+ * beyond that the oldest is evaluated early, on the pauses known so far,
+ * and `exact` becomes false (its MMU is then an upper bound).
+ * Overlapping or out-of-order pauses are merged into the latest one. */
+#define HL_MMU_MAX_WINDOWS 4
+typedef struct hl_mmu_kept { uint64_t s, e, cum; } hl_mmu_kept_t;
+typedef struct hl_mmu_tracker {
+  uint64_t run_start_ns;
+  unsigned nwindows;
+  uint64_t window_ns[HL_MMU_MAX_WINDOWS];
+  uint64_t worst_ns[HL_MMU_MAX_WINDOWS];  /* most pause in an evaluated window */
+  uint64_t max_window_ns;
+  hl_mmu_kept_t *ring;        /* kept pauses [s, e), cum = pause time up to e */
+  size_t cap, head, n, max_kept;
+  uint64_t cum_ns;            /* pause time of every pause added */
+  uint64_t pauses;
+  bool exact;
+} hl_mmu_tracker_t;
+
+/* windows: nwindows (<= HL_MMU_MAX_WINDOWS) lengths in ns, each > 0. */
+void hl_mmu_tracker_init(hl_mmu_tracker_t *t, const uint64_t *windows, unsigned nwindows,
+                         size_t max_kept, uint64_t run_start_ns);
+/* Forgets every pause; the run starts at run_start_ns (memory is kept). */
+void hl_mmu_tracker_reset(hl_mmu_tracker_t *t, uint64_t run_start_ns);
+void hl_mmu_tracker_add(hl_mmu_tracker_t *t, uint64_t start_ns, uint64_t end_ns);
+/* MMU at window i over [run_start, run_end_ns]; run_end_ns is at or after
+ * the end of every pause added. As hl_mmu for the same pauses. */
+double hl_mmu_tracker_get(const hl_mmu_tracker_t *t, unsigned i, uint64_t run_end_ns);
+void hl_mmu_tracker_free(hl_mmu_tracker_t *t);
+
 #ifdef __cplusplus
 }
 #endif

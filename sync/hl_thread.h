@@ -219,6 +219,13 @@ typedef struct hl_gil_stats {
 void hl_gil_stats(hl_gil_stats_t *out);
 void hl_gil_stats_reset(void);
 
+/* Called by the thread that has just taken the GIL from another (a switch),
+ * outside the GIL's internal lock: the new holder's id, whether the last
+ * holder let go on a drop request, and how long the taker waited. For
+ * traces (--trace); set it while no thread is attached (NULL: none). */
+typedef void (*hl_gil_switch_fn)(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg);
+void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg);
+
 #ifdef __cplusplus
 }
 #endif

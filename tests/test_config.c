@@ -35,6 +35,7 @@ static void test_defaults_match_design(void **s) {
   assert_int_equal(c.threshold[0], 700);
   assert_int_equal(c.threshold[1], 10);
   assert_int_equal(c.threshold[2], 10);
+  assert_true(c.gc_untrack);
   assert_int_equal(c.switch_interval_us, 5000);
   assert_int_equal(c.threads, 1);
   assert_false(c.pin);
@@ -47,7 +48,7 @@ static void test_every_design_option_registered(void **s) {
   static const char *const names[] = {
       "alloc", "geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib",
       "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc", "immortal", "gc",
-      "threshold", "pause-budget-us", "switch-interval-us", "threads", "pin", "scale", "seed",
+      "threshold", "gc-untrack", "pause-budget-us", "switch-interval-us", "threads", "pin", "scale", "seed",
       "duration-s", "trace", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -313,6 +314,18 @@ static void test_notes_for_settings_without_effect(void **s) {
   assert_int_equal(hl_config_set(&c, "geometry", "classic", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_notes(&c, churn_uses, notes, sizeof notes), 1);
   HAS(notes, "geometry=classic");
+  /* the collector's knobs mean nothing without a collector */
+  const uint64_t obj_uses = churn_uses | HL_OPT_BIT(HL_OPT_GC) | HL_OPT_BIT(HL_OPT_THRESHOLD) |
+                            HL_OPT_BIT(HL_OPT_GC_UNTRACK);
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "gc-untrack", "off", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_notes(&c, obj_uses, notes, sizeof notes), 0);
+  assert_int_equal(hl_config_set(&c, "gc", "none", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_notes(&c, obj_uses, notes, sizeof notes), 1);
+  HAS(notes, "gc-untrack=off");
+  assert_int_equal(hl_config_set(&c, "gc-untrack", "maybe", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "'gc-untrack'");
+  HAS(err, "off, on");
 }
 
 int main(void) {

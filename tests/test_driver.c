@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
@@ -41,7 +42,7 @@ static char *slurp(const char *path) {
 
 /* Runs prog with args (NULL-terminated) and extra environment entries
  * (NULL-terminated, "K=V"); the HEAPLAB_* variables of this process are not
- * passed on, so that the test sees only what it sets. */
+ * passed on, so that the test sees only what it sets, nor those env sets. */
 static out_t run(const char *prog, const char *const *args, const char *const *env) {
   char outp[] = "/tmp/hl_drv_out_XXXXXX", errp[] = "/tmp/hl_drv_err_XXXXXX";
   int fo = mkstemp(outp), fe = mkstemp(errp);
@@ -59,8 +60,14 @@ static out_t run(const char *prog, const char *const *args, const char *const *e
     extern char **environ;
     char *envp[256];
     int m = 0;
-    for (char **e = environ; *e && m < 200; e++)
-      if (strncmp(*e, "HEAPLAB_", 8) != 0) envp[m++] = *e;
+    for (char **e = environ; *e && m < 200; e++) {
+      bool replaced = false;
+      for (const char *const *x = env; x && *x; x++) {
+        size_t k = strcspn(*x, "=");
+        if (strncmp(*e, *x, k + 1) == 0) replaced = true;
+      }
+      if (strncmp(*e, "HEAPLAB_", 8) != 0 && !replaced) envp[m++] = *e;
+    }
     for (const char *const *e = env; e && *e; e++) envp[m++] = (char *)*e;
     envp[m] = NULL;
     execve(prog, argv, envp);
@@ -284,6 +291,27 @@ static void test_trace_file(void **s) {
   HAS(t, "rss_bytes");
   free(t);
   out_free(&o);
+  /* an object workload under the GIL with two threads: every collection
+   * starts and ends in the trace, and the GIL's switches are there */
+  const char *const args2[] = {"run", "cycles", "--threads=2", "--duration-s=0.3",
+                               "--switch-interval-us=100", tr, NULL};
+  o = run(heaplab, args2, NULL);
+  assert_int_equal(o.status, 0);
+  t = slurp(path);
+  size_t starts = 0, ends = 0, switches = 0;
+  for (const char *p = t; (p = strstr(p, "\"event\":\"")); p++) {
+#define IS(ev) (strncmp(p, "\"event\":\"" ev "\"", sizeof("\"event\":\"" ev "\"") - 1) == 0)
+    starts += IS("gc_start");
+    ends += IS("gc_end");
+    switches += IS("gil_switch");
+#undef IS
+  }
+  assert_true(starts > 0);
+  assert_int_equal(starts, ends);
+  assert_true(switches > 0);
+  HAS(t, "\"collected\":");
+  free(t);
+  out_free(&o);
   unlink(path);
 }
 
@@ -360,10 +388,107 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
-    const char *const a[] = {"sweep", "grid.conf", NULL};
-    const char *const m[] = {"not available yet", NULL};
+    const char *const a[] = {"sweep", "no-such-grid.conf", NULL};
+    const char *const m[] = {"no-such-grid.conf", "No such file or directory", NULL};
     expect_bad(a, NULL, m);
   }
+}
+
+/* The "gc" object of an object workload: its shape, and the relations its
+ * figures must keep (never a duration). */
+static void check_hist(json_object *h, int64_t count) {
+  static const char *const f[] = {"count", "p50", "p90", "p99", "p999", "max", "total"};
+  for (size_t i = 0; i < sizeof f / sizeof *f; i++) get(h, f[i]);
+  assert_int_equal(json_object_get_int64(get(h, "count")), count);
+  int64_t p50 = json_object_get_int64(get(h, "p50")), p99 = json_object_get_int64(get(h, "p99")),
+          mx = json_object_get_int64(get(h, "max"));
+  assert_true(p50 <= p99 && p99 <= mx);
+  if (count > 0) assert_true(json_object_get_int64(get(h, "total")) >= mx);
+}
+
+static void test_gc_result(void **s) {
+  (void)s;
+  const char *const args[] = {"run", "cycles", "--duration-s=0.3", "--threshold=200,5,5", NULL};
+  out_t o = run(heaplab, args, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "gc ");                   /* the summary's collector line */
+  HAS(o.err, "MMU");
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_string_equal(json_object_get_string(get(r, "config.gc")), "stw");
+  assert_string_equal(json_object_get_string(get(r, "config.gc-untrack")), "on");
+  json_object *g = get(r, "gc");
+  int64_t total = 0, collected = 0;
+  json_object *per = get(g, "pause_ns_gen");
+  assert_int_equal(json_object_array_length(get(g, "collections")), 3);
+  assert_int_equal(json_object_array_length(per), 3);
+  for (size_t i = 0; i < 3; i++) {
+    int64_t n = json_object_get_int64(json_object_array_get_idx(get(g, "collections"), i));
+    total += n;
+    collected += json_object_get_int64(json_object_array_get_idx(get(g, "collected"), i));
+    assert_int_equal(json_object_get_int64(json_object_array_get_idx(get(g, "uncollectable"), i)), 0);
+    check_hist(json_object_array_get_idx(per, i), n);
+    assert_true(json_object_get_double(json_object_array_get_idx(get(g, "ns_per_visited"), i)) >= 0);
+  }
+  /* cycles makes nothing but cyclic garbage: collections come and find it */
+  assert_true(json_object_array_length(get(g, "collections")) == 3 && total > 0);
+  assert_true(collected > 0);
+  assert_true(json_object_get_int64(get(g, "visited")) >= collected);
+  check_hist(get(g, "pause_ns"), total);
+  for (const char *const *w = (const char *const[]){"1ms", "10ms", "100ms", NULL}; *w; w++) {
+    char path[32];
+    snprintf(path, sizeof path, "mmu.%s", *w);
+    double m = json_object_get_double(get(g, path));
+    assert_true(m >= 0.0 && m <= 1.0);
+  }
+  assert_true(json_object_get_boolean(get(g, "mmu_exact")));
+  assert_false(json_object_object_get_ex(g, "stw_ns", NULL));   /* under the GIL: none */
+  /* everything was collected in the end: the leak check passed */
+  assert_int_equal(json_object_get_int64(get(r, "objects.leaked_objects")), 0);
+  assert_true(json_object_get_int64(get(r, "objects.cyclic_garbage_objects")) > 0);
+  json_object_put(r);
+  out_free(&o);
+
+  /* --gc=none: no "gc" object; the cyclic garbage leaks, all of it, and the
+   * run says so instead of failing */
+  const char *const a2[] = {"run", "cycles", "--duration-s=0.2", "--gc=none", NULL};
+  /* a leak by design, counted by the runner: not LeakSanitizer's business */
+  const char *const e2[] = {"ASAN_OPTIONS=detect_leaks=0 abort_on_error=1", NULL};
+  o = run(heaplab, a2, e2);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "they leak");
+  r = json_tokener_parse(o.out);
+  assert_false(json_object_object_get_ex(r, "gc", NULL));
+  int64_t leaked = json_object_get_int64(get(r, "objects.leaked_objects"));
+  assert_true(leaked > 0);
+  assert_int_equal(json_object_get_int64(get(r, "objects.cyclic_garbage_objects")), leaked);
+  json_object_put(r);
+  out_free(&o);
+
+  /* long-lived times young and full collections beside CPython's
+   * (bench/python/gc_long_lived.py): a young collection examines the list
+   * of 2000 records (500 tuples, 500 Recs and their tags lists, 500 dicts
+   * and their pos tuples, 500 lists) and 100 self-cycles (a Rec and its
+   * tags list each): 1 + 3000 + 200 = 3201 objects, as CPython's does */
+  const char *const a3[] = {"run", "long-lived", "--duration-s=0.2", NULL};
+  o = run(heaplab, a3, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "gc timed");
+  r = json_tokener_parse(o.out);
+  g = get(r, "gc");
+  assert_int_equal(json_object_get_int64(get(g, "young_objects")), 3201);
+  assert_int_equal(json_object_get_int(get(g, "young_runs")), 20);
+  assert_int_equal(json_object_get_int(get(g, "full_runs")), 3);
+  assert_true(json_object_get_int64(get(g, "full_objects")) > 0);
+  assert_true(json_object_get_double(get(g, "young_ns_per_obj")) > 0);
+  assert_true(json_object_get_double(get(g, "full_ns_per_obj")) > 0);
+  json_object_put(r);
+  out_free(&o);
+
+  /* gc-untrack's value is checked like any option's */
+  const char *const a4[] = {"run", "gc-cpu", "--gc-untrack=sometimes", NULL};
+  const char *const m4[] = {"'gc-untrack'", "sometimes", "off, on", NULL};
+  expect_bad(a4, NULL, m4);
 }
 
 static void test_pool_statistics(void **s) {
@@ -421,6 +546,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
+      cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_pool_statistics),
       cmocka_unit_test(test_micro_json),
   };

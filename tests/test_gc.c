@@ -22,6 +22,7 @@
 extern char **environ;
 
 static hl_config_t cfg;
+static bool untrack_from_env;   /* HEAPLAB_GC_UNTRACK, for the tests that do not choose */
 
 static int setup(void **state) {
   (void)state;
@@ -33,6 +34,19 @@ static int setup(void **state) {
   /* automatic collection off unless a test wants it: the counts are exact */
   hl_gc_disable();
   return 0;
+}
+
+static int setup_env(void **state) {
+  cfg.gc_untrack = untrack_from_env;
+  return setup(state);
+}
+static int setup_untrack_on(void **state) {
+  cfg.gc_untrack = true;
+  return setup(state);
+}
+static int setup_untrack_off(void **state) {
+  cfg.gc_untrack = false;
+  return setup(state);
 }
 
 static int teardown(void **state) {
@@ -432,28 +446,275 @@ static void test_saveall(void **state) {
   assert_int_equal(hl_gc_collect(2), 3);
 }
 
+/* ---- weakref callbacks: their order ------------------------------------------------ */
+static hl_object_t *order_wr[4];
+static void cb_order(hl_object_t *wr, void *arg) {
+  /* every weakref to the garbage is dead before the first callback runs */
+  for (int i = 0; i < 4; i++)
+    if (order_wr[i]) assert_null(hl_weakref_get(order_wr[i]));
+  (void)wr;
+  cb_log[ncb++] = (int)(intptr_t)arg;
+}
+
+/* Two weakrefs to each node of a two-node cycle: all four are cleared before
+ * any callback runs, and the callbacks of one referent run newest first, as
+ * when reference counting frees an object (weakref.c). */
+static void test_weakref_callback_order(void **state) {
+  (void)state;
+  Node = hl_class_new("Node", 2, false, NULL);
+  hl_object_t *r = ring(2), *other = hl_slot_get(r, 0);
+  order_wr[0] = hl_weakref_new(r, cb_order, (void *)10);
+  order_wr[1] = hl_weakref_new(r, cb_order, (void *)11);
+  order_wr[2] = hl_weakref_new(other, cb_order, (void *)20);
+  order_wr[3] = hl_weakref_new(other, cb_order, (void *)21);
+  hl_decref(r);
+  ncb = 0;
+  assert_int_equal(hl_gc_collect(0), 2);
+  assert_int_equal(ncb, 4);
+  int pos10 = -1, pos11 = -1, pos20 = -1, pos21 = -1;
+  for (int i = 0; i < 4; i++) {
+    if (cb_log[i] == 10) pos10 = i;
+    if (cb_log[i] == 11) pos11 = i;
+    if (cb_log[i] == 20) pos20 = i;
+    if (cb_log[i] == 21) pos21 = i;
+  }
+  assert_true(pos11 >= 0 && pos10 > pos11);        /* newest first */
+  assert_true(pos21 >= 0 && pos20 > pos21);
+  for (int i = 0; i < 4; i++) {
+    hl_decref(order_wr[i]);
+    order_wr[i] = NULL;
+  }
+}
+
+/* ---- untracking (--gc-untrack) ------------------------------------------------------ */
+static hl_object_t *big_int(int64_t v) { return hl_int_new(1000000 + v); }
+
+/* With --gc-untrack=on, gc.is_tracked answers as CPython 3.11's does. */
+static void test_untrack_is_tracked_as_cpython(void **state) {
+  (void)state;
+  Node = hl_class_new("Node", 2, false, NULL);
+  hl_object_t *empty = hl_tuple_new(0);            /* made once, lives to the end */
+  uint64_t before = live();
+  uint32_t count[3];
+  hl_gc_collect(2);
+  hl_object_t *counted = hl_dict_new();            /* counted like any container */
+  assert_false(hl_gc_is_tracked(counted));
+  hl_gc_get_count(count);
+  assert_int_equal(count[0], 1);
+  hl_decref(counted);
+  hl_object_t *i1 = big_int(1), *s1 = hl_str_from("ab"), *l = hl_list_new(0);
+  assert_false(hl_gc_is_tracked(empty));           /* the shared empty tuple, as () */
+  /* tuples: tracked when made, untracked by a collection when nothing in
+   * them may be tracked */
+  hl_object_t *atoms = hl_tuple_pack(3, i1, s1, hl_None);
+  hl_object_t *with_list = hl_tuple_pack(2, i1, l);
+  hl_object_t *inner = hl_tuple_pack(1, i1), *outer = hl_tuple_pack(2, inner, s1);
+  hl_object_t *d0 = hl_dict_new(), *with_dict = hl_tuple_pack(1, d0);
+  hl_object_t *half = hl_tuple_new(2);             /* item 1 not set yet */
+  hl_tuple_set(half, 0, hl_newref(i1));
+  assert_true(hl_gc_is_tracked(atoms));
+  assert_true(hl_gc_is_tracked(with_list));
+  assert_true(hl_gc_is_tracked(outer));
+  /* dicts: untracked until a key or value that may be tracked goes in */
+  assert_false(hl_gc_is_tracked(d0));
+  hl_object_t *d = hl_dict_new();
+  hl_dict_set(d, i1, s1);
+  assert_false(hl_gc_is_tracked(d));               /* {1000001: 'ab'} */
+  hl_object_t *k2 = big_int(2);
+  hl_dict_set(d, k2, l);
+  assert_true(hl_gc_is_tracked(d));                /* ... now holds a list */
+  hl_object_t *dt = hl_dict_new(), *pair = hl_tuple_pack(2, i1, s1);
+  hl_dict_set(dt, i1, pair);                       /* a tuple still tracked: tracks dt */
+  assert_true(hl_gc_is_tracked(dt));
+  hl_object_t *dk = hl_dict_new(), *key = hl_tuple_pack(2, i1, k2);
+  hl_dict_set(dk, key, s1);                        /* a tracked tuple as key */
+  assert_true(hl_gc_is_tracked(dk));
+  hl_object_t *di = hl_dict_new(), *node = hl_instance_new(Node);
+  hl_dict_set(di, i1, node);
+  assert_true(hl_gc_is_tracked(di));
+  assert_true(hl_gc_is_tracked(node));             /* instances and lists always */
+
+  hl_gc_collect(0);
+  assert_false(hl_gc_is_tracked(atoms));
+  assert_true(hl_gc_is_tracked(with_list));
+  assert_false(hl_gc_is_tracked(inner));
+  assert_false(hl_gc_is_tracked(outer));           /* inner was untracked first */
+  assert_true(hl_gc_is_tracked(with_dict));        /* a dict may become tracked */
+  assert_true(hl_gc_is_tracked(half));             /* still being built */
+  assert_false(hl_gc_is_tracked(pair));
+  assert_true(hl_gc_is_tracked(dt));               /* dicts: only full collections untrack */
+  hl_tuple_set(half, 1, hl_newref(s1));
+  hl_dict_del(d, k2);                              /* d holds atoms again */
+  hl_gc_collect(1);
+  assert_false(hl_gc_is_tracked(half));
+  assert_true(hl_gc_is_tracked(d));
+  hl_gc_collect(2);
+  assert_false(hl_gc_is_tracked(d));               /* full: untracked again */
+  assert_false(hl_gc_is_tracked(dt));              /* its tuple was untracked */
+  assert_false(hl_gc_is_tracked(dk));
+  assert_true(hl_gc_is_tracked(di));
+  assert_true(hl_gc_is_tracked(l));
+  hl_dict_set(d, k2, l);                           /* and tracked again by an insertion */
+  assert_true(hl_gc_is_tracked(d));
+  hl_gc_stats_t st;
+  hl_gc_stats(&st);
+  assert_int_equal(st.untracked, 9);   /* atoms inner outer pair key | half | d dt dk */
+  hl_object_t *all[] = {atoms, with_list, inner, outer, d0, with_dict, half, d, k2, dt, pair,
+                        dk, key, di, node, i1, s1, l, empty};
+  for (size_t i = 0; i < sizeof all / sizeof *all; i++) hl_decref(all[i]);
+  assert_int_equal(hl_gc_collect(2), 0);
+  assert_int_equal(live(), before);
+}
+
+/* With --gc-untrack=off every container is tracked from creation on, and
+ * no collection untracks any. */
+static void test_untrack_off_tracks_every_container(void **state) {
+  (void)state;
+  uint64_t before = live();
+  hl_object_t *i1 = big_int(1), *s1 = hl_str_from("ab");
+  hl_object_t *atoms = hl_tuple_pack(2, i1, s1), *d = hl_dict_new();
+  assert_true(hl_gc_is_tracked(d));
+  hl_dict_set(d, i1, atoms);
+  hl_gc_collect(0);
+  hl_gc_collect(2);
+  assert_true(hl_gc_is_tracked(atoms));
+  assert_true(hl_gc_is_tracked(d));
+  hl_gc_stats_t st;
+  hl_gc_stats(&st);
+  assert_int_equal(st.untracked, 0);
+  hl_decref(d);
+  hl_decref(atoms);
+  hl_decref(i1);
+  hl_decref(s1);
+  assert_int_equal(live(), before);
+}
+
+/* Cycles through dicts and tuples are found whatever the tracking state
+ * of their members was; run in both settings. */
+static void test_untrack_never_misses_a_cycle(void **state) {
+  (void)state;
+  Node = hl_class_new("Node", 2, true, NULL);
+  hl_decref(hl_str_intern_cstr("self"));           /* interned for good: not counted below */
+  uint64_t before = live();
+  hl_object_t *k = big_int(7);
+  /* d = {}; l = [d]; d[k] = l */
+  hl_object_t *d = hl_dict_new(), *l = hl_list_new(0);
+  hl_list_append(l, d);
+  hl_dict_set(d, k, l);
+  hl_decref(d);
+  hl_decref(l);
+  assert_int_equal(hl_gc_collect(0), 2);
+  /* l = []; t = (l,); l.append(t) */
+  l = hl_list_new(0);
+  hl_object_t *t = hl_tuple_pack(1, l);
+  hl_list_append(l, t);
+  hl_decref(t);
+  hl_gc_collect(0);                                /* t stays tracked: it holds a list */
+  hl_decref(l);
+  assert_int_equal(hl_gc_collect(2), 2);
+  /* x.__dict__['self'] = x: the attribute dict is tracked by the insertion */
+  hl_object_t *x = hl_instance_new(Node);
+  hl_attr_set(x, "self", x);
+  hl_decref(x);
+  assert_int_equal(hl_gc_collect(0), 2);
+  /* a dict untracked by a full collection, then closed into a cycle */
+  d = hl_dict_new();
+  hl_dict_set(d, k, k);
+  hl_object_t *holder = hl_list_new(0);
+  hl_list_append(holder, d);
+  hl_gc_collect(2);
+  assert_int_equal(hl_gc_is_tracked(d), !cfg.gc_untrack);
+  l = hl_list_new(0);
+  hl_list_append(l, d);
+  hl_dict_set(d, hl_None, l);
+  hl_decref(l);
+  hl_list_clear(holder);
+  hl_decref(d);
+  assert_int_equal(hl_gc_collect(2), 2);
+  hl_decref(holder);
+  hl_decref(k);
+  assert_int_equal(live(), before);
+
+  /* random graphs of lists, dicts, tuples and instances, with collections
+   * of every generation while they are built; everything dropped must be
+   * found */
+  hl_rand_t r;
+  hl_rand_seed(&r, 1234);
+  enum { N = 3000 };
+  hl_object_t **objs = calloc(N, sizeof *objs);
+  assert_non_null(objs);
+  for (int round = 0; round < 6; round++) {
+    before = live();
+    for (int i = 0; i < N; i++) {
+      hl_object_t *a = i ? objs[hl_rand_below(&r, (uint64_t)i)] : hl_None;
+      hl_object_t *b = i ? objs[hl_rand_below(&r, (uint64_t)i)] : hl_None;
+      hl_object_t *o;
+      switch (hl_rand_below(&r, 6)) {
+      case 0: o = hl_tuple_pack(2, a, b); break;
+      case 1: {
+        hl_object_t *n = big_int(i);
+        o = hl_tuple_pack(2, n, hl_None);   /* atoms only: untracked at a collection */
+        hl_decref(n);
+        break;
+      }
+      case 2: o = hl_list_new(0); hl_list_append(o, a); break;
+      case 3: {
+        hl_object_t *n = big_int(i);
+        o = hl_dict_new();
+        hl_dict_set(o, n, n);
+        hl_decref(n);
+        break;
+      }
+      case 4: o = hl_instance_new(Node); hl_slot_set(o, 0, a); break;
+      default: o = hl_dict_new(); hl_dict_set(o, hl_None, a); break;
+      }
+      objs[i] = o;
+      /* back edges from mutable containers close cycles */
+      if (i > 0 && hl_rand_below(&r, 3) == 0) {
+        hl_object_t *m = objs[hl_rand_below(&r, (uint64_t)i)];
+        if (hl_is_kind(m, HL_K_LIST)) hl_list_append(m, o);
+        else if (hl_is_kind(m, HL_K_DICT)) hl_dict_set(m, hl_True, o);
+        else if (hl_is_kind(m, HL_K_INSTANCE)) hl_slot_set(m, 1, o);
+      }
+      if (i % 500 == 499) hl_gc_collect((int)hl_rand_below(&r, 3));
+    }
+    for (int i = 0; i < N; i++) hl_decref(objs[i]);
+    hl_gc_collect((int)hl_rand_below(&r, 2));
+    hl_gc_collect(2);
+    assert_int_equal(live(), before);
+  }
+  free(objs);
+}
+
 int main(void) {
   char err[512];
   if (hl_config_resolve(&cfg, 0, NULL, environ, err, sizeof err) != 0) {
     fprintf(stderr, "%s\n", err);
     return 2;
   }
-  printf("test_gc: alloc=%s freelists=%s immortal=%s\n",
+  untrack_from_env = cfg.gc_untrack;
+  printf("test_gc: alloc=%s freelists=%s immortal=%s gc-untrack=%s\n",
          hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc), cfg.freelists ? "on" : "off",
-         cfg.immortal ? "on" : "off");
+         cfg.immortal ? "on" : "off", cfg.gc_untrack ? "on" : "off");
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup_teardown(test_seed_acyclic, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_seed_ring, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_reachable_cycle_survives, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_deep_and_wide_cycles, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_finalizers_in_cycles, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_legacy_finalizer_uncollectable, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_weakrefs_to_garbage, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_thresholds, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_threshold_schedule, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_full_collection_rule, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_freeze_and_introspection, setup, teardown),
-    cmocka_unit_test_setup_teardown(test_saveall, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_seed_acyclic, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_seed_ring, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_reachable_cycle_survives, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_deep_and_wide_cycles, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_finalizers_in_cycles, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_legacy_finalizer_uncollectable, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_weakrefs_to_garbage, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_thresholds, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_threshold_schedule, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_full_collection_rule, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_freeze_and_introspection, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_saveall, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_weakref_callback_order, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_untrack_is_tracked_as_cpython, setup_untrack_on, teardown),
+    cmocka_unit_test_setup_teardown(test_untrack_off_tracks_every_container, setup_untrack_off,
+                                    teardown),
+    cmocka_unit_test_setup_teardown(test_untrack_never_misses_a_cycle, setup_untrack_on, teardown),
+    cmocka_unit_test_setup_teardown(test_untrack_never_misses_a_cycle, setup_untrack_off, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

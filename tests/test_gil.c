@@ -140,9 +140,22 @@ static void *ho_main(void *arg) {
   return (*(unsigned *)arg == 0 ? ho_holder : ho_waiter)(NULL);
 }
 
+/* The switch hook (--trace's GIL events) sees every switch the statistics
+ * count, forced ones flagged as such. */
+static uint64_t hook_switches, hook_forced;
+static void count_switch(uint64_t id, bool forced, uint64_t waited_ns, void *arg) {
+  (void)id;
+  (void)waited_ns;
+  assert_ptr_equal(arg, &hook_switches);
+  hl_atomic_faa_u64(&hook_switches, 1);
+  if (forced) hl_atomic_faa_u64(&hook_forced, 1);
+}
+
 static void test_handoff_and_forced_switching(void **s) {
   (void)s;
   hl_gil_init(true, 1000);
+  hook_switches = hook_forced = 0;
+  hl_gil_set_switch_hook(count_switch, &hook_switches);
   ho_holder_ready = 0;
   ho_waiter_rounds = 0;
   ho_requests_seen = 0;
@@ -158,6 +171,9 @@ static void test_handoff_and_forced_switching(void **s) {
   assert_true(st->drop_requests >= ROUNDS);   /* more when the waiter is slow to let go */
   assert_int_equal(st->forced_switches, ROUNDS);
   assert_true(st->switches >= 2 * ROUNDS);
+  hl_gil_set_switch_hook(NULL, NULL);
+  assert_int_equal(hook_switches, st->switches);
+  assert_int_equal(hook_forced, st->forced_switches);
   free(st);
 }
 

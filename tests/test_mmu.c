@@ -225,6 +225,86 @@ static void test_brute_force(void **state) {
   free(paused);
 }
 
+/* The online tracker gives hl_mmu's answer over the whole list, for pause
+ * streams as a collector makes them (in order, not overlapping), dense and
+ * sparse, runs shorter and longer than the largest window; with a bound on
+ * the pauses it keeps smaller than a window holds, it says it is not exact
+ * and its answer is an upper bound. */
+static void test_tracker_matches_whole_list(void **state) {
+  (void)state;
+  const uint64_t windows[] = {1 * MS, 10 * MS, 100 * MS};
+  enum { MAXP = 20000 };
+  hl_pause_t *p = malloc(MAXP * sizeof *p);
+  assert_non_null(p);
+  hl_rand_t r;
+  hl_rand_seed(&r, 7);
+  int rounds_dropping = 0;
+  for (int round = 0; round < 60; round++) {
+    const uint64_t start = 5000 * MS;
+    /* gaps up to 10 us .. 20 ms, pauses up to 1 us .. 5 ms */
+    uint64_t gap_max = (uint64_t[]){10 * US, 200 * US, 3 * MS, 20 * MS}[round % 4];
+    uint64_t len_max = (uint64_t[]){1 * US, 50 * US, 1 * MS, 5 * MS}[(round / 4) % 4];
+    size_t n = 1 + hl_rand_below(&r, round < 30 ? 50 : MAXP);
+    uint64_t t = start + hl_rand_below(&r, gap_max + 1);
+    for (size_t i = 0; i < n; i++) {
+      p[i].start_ns = t;
+      p[i].len_ns = 1 + hl_rand_below(&r, len_max);
+      t += p[i].len_ns + hl_rand_below(&r, gap_max + 1);
+    }
+    uint64_t end = t + hl_rand_below(&r, 2 * MS);
+    hl_mmu_tracker_t tr;
+    hl_mmu_tracker_init(&tr, windows, 3, (size_t)1 << 20, start);
+    for (size_t i = 0; i < n; i++)
+      hl_mmu_tracker_add(&tr, p[i].start_ns, p[i].start_ns + p[i].len_ns);
+    assert_true(tr.exact);
+    assert_int_equal(tr.pauses, n);
+    for (unsigned wi = 0; wi < 3; wi++) {
+      double want = hl_mmu(p, n, start, end, windows[wi]);
+      double got = hl_mmu_tracker_get(&tr, wi, end);
+      if (fabs(got - want) > 1e-12)
+        fail_msg("round %d, %zu pauses, w = %llu ns: tracker %.12f, whole list %.12f", round, n,
+                 (unsigned long long)windows[wi], got, want);
+    }
+    /* it kept fewer than it saw when the run outlasted the largest window */
+    assert_true(tr.n <= n);
+    if (tr.n < n) rounds_dropping++;
+    /* a bound of 8 kept pauses: an upper bound, flagged */
+    hl_mmu_tracker_t small;
+    hl_mmu_tracker_init(&small, windows, 3, 8, start);
+    for (size_t i = 0; i < n; i++)
+      hl_mmu_tracker_add(&small, p[i].start_ns, p[i].start_ns + p[i].len_ns);
+    assert_true(small.n <= 8);
+    for (unsigned wi = 0; wi < 3; wi++) {
+      double want = hl_mmu(p, n, start, end, windows[wi]);
+      double got = hl_mmu_tracker_get(&small, wi, end);
+      if (small.exact) assert_true(fabs(got - want) <= 1e-12);
+      else assert_true(got >= want - 1e-12);
+    }
+    /* reset forgets every pause */
+    hl_mmu_tracker_reset(&tr, end);
+    assert_util(hl_mmu_tracker_get(&tr, 0, end + 10 * MS), 1.0);
+    hl_mmu_tracker_free(&small);
+    hl_mmu_tracker_free(&tr);
+  }
+  assert_true(rounds_dropping >= 10);
+  free(p);
+}
+
+/* Pauses before the run start are clipped; overlapping ones merged. */
+static void test_tracker_clip_and_merge(void **state) {
+  (void)state;
+  const uint64_t w[] = {1 * MS};
+  hl_mmu_tracker_t tr;
+  hl_mmu_tracker_init(&tr, w, 1, 16, 10 * MS);
+  hl_mmu_tracker_add(&tr, 8 * MS, 9 * MS);          /* before the run: ignored */
+  hl_mmu_tracker_add(&tr, 9 * MS + 500 * US, 10 * MS + 250 * US);   /* 250 us inside */
+  hl_mmu_tracker_add(&tr, 12 * MS, 12 * MS + 200 * US);
+  hl_mmu_tracker_add(&tr, 12 * MS + 100 * US, 12 * MS + 400 * US);  /* merged: 400 us */
+  /* worst 1 ms window: [12, 13) with 400 us -> 0.6 */
+  assert_util(hl_mmu_tracker_get(&tr, 0, 20 * MS), 0.6);
+  hl_mmu_tracker_free(&tr);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_no_pauses),
@@ -235,6 +315,8 @@ int main(void) {
     cmocka_unit_test(test_window_longer_than_run),
     cmocka_unit_test(test_clipped_to_run),
     cmocka_unit_test(test_brute_force),
+    cmocka_unit_test(test_tracker_matches_whole_list),
+    cmocka_unit_test(test_tracker_clip_and_merge),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,10 +2,10 @@
  *
  * Two sizes of round, because the answer depends on it: alloc-lifo's rounds
  * hold 10,000 blocks (about 2.5 MiB at the top), which the pool allocator's
- * default hysteresis (4 MiB of empty arenas kept) covers, so a round reuses
+ * default hysteresis (3 MiB of empty arenas kept) covers, so a round reuses
  * the previous round's arenas; alloc-lifo-large's hold 100,000 (about
  * 25 MiB), beyond it, so every round gives most arenas back and faults them
- * in again unless --arena-keep-kib is raised. CPython's obmalloc, which
+ * in again unless --arena-keep-kib is raised or --arena-decay-ms set. CPython's obmalloc, which
  * keeps no empty arena, pays the faults in both.
  *
  * Each worker runs rounds. A round draws `blocks` sizes (uniform in 1..512

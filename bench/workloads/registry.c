@@ -14,6 +14,10 @@ extern const hl_workload_t hl_workload_binary_trees;
 extern const hl_workload_t hl_workload_binary_trees_inst;
 extern const hl_workload_t hl_workload_churn;
 extern const hl_workload_t hl_workload_convoy;
+extern const hl_workload_t hl_workload_cycles;
+extern const hl_workload_t hl_workload_long_lived;
+extern const hl_workload_t hl_workload_gc_cpu;
+extern const hl_workload_t hl_workload_gc_mem;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -27,6 +31,10 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_binary_trees_inst,
   &hl_workload_churn,
   &hl_workload_convoy,
+  &hl_workload_cycles,
+  &hl_workload_long_lived,
+  &hl_workload_gc_cpu,
+  &hl_workload_gc_mem,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 

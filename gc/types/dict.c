@@ -27,6 +27,13 @@
  * the lock always belongs to the key it was written for. A shared dict's
  * replaced tables are freed after a grace period, never kept on the free
  * list.
+ *
+ * Tracking (--gc-untrack=on; CPython's MAINTAIN_TRACKING in
+ * Objects/dictobject.c): a dict is made untracked, and every insertion of
+ * a key or value that may be tracked (gc_internal.h) tracks it before the
+ * entry goes in. A dict of strings and numbers, the most common kind, then
+ * costs no collection anything; full collections untrack again the dicts
+ * that no longer hold a container (collect.c).
  */
 #include <string.h>
 
@@ -163,6 +170,9 @@ hl_dict_entry_t *hli_dict_lookup(hl_dict_t *d, hl_object_t *key, int64_t hash) {
 
 /* Inserts a key known to be absent, or replaces; borrows key and value. */
 int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *value) {
+  if (HL_UNLIKELY(!hli_gc_tracked(&d->ob)) && hli_gc.active &&
+      (hli_gc_may_be_tracked(key) || hli_gc_may_be_tracked(value)))
+    hli_gc_track(&d->ob);
   if (d->keys) {
     bool err;
     hl_dict_entry_t *e = lookup(d->keys, key, hash, NULL, &err);
@@ -300,7 +310,8 @@ hl_object_t *hl_dict_new(void) {
   d->used = 0;
   d->lock = 0;
   d->keys = NULL;   /* the table comes with the first insertion */
-  hli_gc_link(&d->ob);
+  if (hli_gc.untrack) hli_gc_link_untracked();
+  else hli_gc_link(&d->ob);
   return &d->ob;
 }
 

@@ -3,7 +3,9 @@
  * Objects/tupleobject.c): the most frequent tuples (argument packs, pairs,
  * dict items) then cost a pop. The empty tuple is one shared object. The
  * hash combines the items' hashes with xxHash's 64-bit round (Collet), as
- * CPython does since 3.8. */
+ * CPython does since 3.8. A tuple is tracked when made; under
+ * --gc-untrack=on a collection untracks it once its items show it can
+ * never be part of a cycle (collect.c, CPython's untrack_tuples). */
 #include <stdarg.h>
 #include <string.h>
 

@@ -1,0 +1,17 @@
+/* The driver's commands beyond list and run (bench/main.c dispatches). */
+#ifndef HL_COMMANDS_H
+#define HL_COMMANDS_H
+
+#include <stddef.h>
+
+/* argv: what follows the command name. Exit status: 0, 1 (a run failed),
+ * 2 (bad input). */
+int hl_cmd_sweep(int argc, char **argv);
+int hl_cmd_compare(int argc, char **argv);
+
+/* Statistics compare.c uses, exposed for tests: the median (sorts v), and
+ * the two-sided p-value of the Mann-Whitney U test of x against y. */
+double hl_median(double *v, size_t n);
+double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2);
+
+#endif /* HL_COMMANDS_H */

@@ -1,0 +1,196 @@
+#!/usr/bin/python3
+"""CPython's cycle collector on heaplab's long-lived object graph.
+
+usage: gc_long_lived.py [--scale N] [--churn N] [--seed N] [--smoke]
+  --scale N  the heap holds N million objects (default 1), as heaplab's
+             `long-lived --scale=N`
+  --churn N  churn operations after the heap is built (default 4,000,000 x
+             scale, as heaplab's; 0: none)
+  --seed N   seed of the churn's random choices (default 42)
+  --smoke    a heap of 20,000 objects and 20,000 churn operations
+
+Builds the graph bench/workloads/long_lived.c builds, by the same rules,
+with the collector on at its default thresholds: records in chunk lists of
+1000, the chunks in one top list; record i is of kind i % 4:
+  0  a tuple (I, F, S)                                        4 objects
+  1  a Rec instance (__slots__ id = I, tags = [F, S], peer = None)  5 objects
+  2  a dict {"id": I, "name": S, "pos": (F, i + 0.75)}         6 objects
+  3  a list [I, S]                                             3 objects
+with I = 1000 + i, F = i + 0.25, S = "r" + str(i), until scale million
+objects are made (the lists counted); then the churn: each operation makes
+record i (i counting on) and, by 64 random bits r: r & 7 == 0 puts it in a
+random slot of the heap, r & 7 == 1 in a random slot of a young window of
+4096, else drops it; and when bits 43..46 of r are 0, a Rec whose peer is
+itself is made and dropped (cyclic garbage).
+
+Then, with automatic collection off: gc.collect() once, then 3 timed
+gc.collect() (full), then 20 times: 2000 new records in a list and 100
+self-cycles dropped, one timed gc.collect(0), the list dropped. The objects
+a collection examines are counted before it with gc.get_objects() (all
+generations) or gc.get_objects(0). Each figure is the median over the runs
+of a run's nanoseconds per object, as heaplab reports it.
+
+Prints one JSON line: the interpreter, the counts, and nanoseconds per
+examined object for the young and the full collections (young_ns_per_obj,
+full_ns_per_obj), which heaplab's long-lived reports in its JSON "gc".
+Also the collections the collector ran by itself while the heap was built
+and churned, and their pauses per generation (timed by a gc.callbacks
+hook, from "start" to "stop"): "collections" and "pause_ns_gen" (count,
+p50, p90, p99, max, total), to set beside heaplab's JSON "gc" figures of
+the same names.
+"""
+import argparse
+import gc
+import json
+import math
+import platform
+import random
+import statistics
+import sys
+import time
+
+CHUNK = 1000
+YOUNG = 4096
+CHURN_PER_SCALE = 4_000_000
+FULL_RUNS = 3
+YOUNG_RUNS = 20
+YOUNG_RECORDS = 2000
+YOUNG_CYCLES = 100
+KIND_OBJECTS = (4, 5, 6, 3)
+
+
+class Rec:
+    __slots__ = ("id", "tags", "peer")
+
+
+def record(i):
+    big, f, s = 1000 + i, i + 0.25, "r%d" % i
+    kind = i & 3
+    if kind == 0:
+        return (big, f, s)
+    if kind == 1:
+        r = Rec()
+        r.id = big
+        r.tags = [f, s]
+        r.peer = None
+        return r
+    if kind == 2:
+        return {"id": big, "name": s, "pos": (f, i + 0.75)}
+    return [big, s]
+
+
+def self_cycle(i):
+    r = record((i & ~3) | 1)
+    r.peer = r
+
+
+class PauseLog:
+    """Each collection's pause, by generation (a gc.callbacks hook)."""
+
+    def __init__(self):
+        self.pauses = ([], [], [])
+        self.start = 0
+
+    def __call__(self, phase, info):
+        if phase == "start":
+            self.start = time.perf_counter_ns()
+        else:
+            self.pauses[info["generation"]].append(time.perf_counter_ns() - self.start)
+
+    def summary(self):
+        out = []
+        for p in self.pauses:
+            p = sorted(p)
+            # the smallest value with at least ceil(f * count) values at or below it
+            q = lambda f: p[max(0, math.ceil(f * len(p)) - 1)] if p else 0
+            out.append({"count": len(p), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99),
+                        "max": p[-1] if p else 0, "total": sum(p)})
+        return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--scale", type=int, default=1)
+    ap.add_argument("--churn", type=int, default=None)
+    ap.add_argument("--seed", type=int, default=42)
+    ap.add_argument("--smoke", action="store_true")
+    a = ap.parse_args()
+    heap_objects = 20_000 if a.smoke else a.scale * 1_000_000
+    churn = a.churn if a.churn is not None else (20_000 if a.smoke else a.scale * CHURN_PER_SCALE)
+    rng = random.Random(a.seed)
+
+    log = PauseLog()
+    gc.callbacks.append(log)
+    t0 = time.perf_counter()
+    top, young = [], [None] * YOUNG
+    made, i = 2, 0
+    while made < heap_objects:
+        chunk = []
+        top.append(chunk)
+        made += 1
+        k = 0
+        while k < CHUNK and made < heap_objects:
+            chunk.append(record(i))
+            made += KIND_OBJECTS[i & 3]
+            i += 1
+            k += 1
+    t1 = time.perf_counter()
+    nchunks = len(top)
+    getrandbits = rng.getrandbits
+    for _ in range(churn):
+        r = getrandbits(64)
+        where = r & 7
+        r >>= 3
+        o = record(i)
+        if where == 0:
+            chunk = top[r % nchunks]
+            chunk[(r >> 20) % len(chunk)] = o
+        elif where == 1:
+            young[r % YOUNG] = o
+        if (r >> 40) & 15 == 0:
+            self_cycle(i)
+        i += 1
+    del o
+    t2 = time.perf_counter()
+    gc.callbacks.remove(log)
+
+    # result lists made before the first collection, holding floats and
+    # ints only: they add nothing to the young generation
+    full_ns, full_n, young_ns, young_n = [], [], [], []
+    gc.disable()
+    gc.collect()
+    for _ in range(FULL_RUNS):
+        n = len(gc.get_objects())
+        s = time.perf_counter_ns()
+        gc.collect()
+        full_ns.append((time.perf_counter_ns() - s) / max(1, n))
+        full_n.append(n)
+    for _ in range(YOUNG_RUNS):
+        tmp = []
+        for _ in range(YOUNG_RECORDS):
+            tmp.append(record(i))
+            i += 1
+        for _ in range(YOUNG_CYCLES):
+            self_cycle(i)
+            i += 1
+        n = len(gc.get_objects(0))
+        s = time.perf_counter_ns()
+        gc.collect(0)
+        young_ns.append((time.perf_counter_ns() - s) / max(1, n))
+        young_n.append(n)
+        del tmp
+    gc.enable()
+    print(json.dumps({
+        "python": platform.python_version(), "implementation": sys.implementation.name,
+        "scale": a.scale, "heap_objects": made, "records": i, "chunks": nchunks, "churn": churn,
+        "build_s": round(t1 - t0, 3), "churn_s": round(t2 - t1, 3),
+        "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
+        "full_runs": FULL_RUNS, "full_objects": int(statistics.median(full_n)),
+        "full_ns_per_obj": statistics.median(full_ns),
+        "young_runs": YOUNG_RUNS, "young_objects": int(statistics.median(young_n)),
+        "young_ns_per_obj": statistics.median(young_ns),
+    }))
+
+
+if __name__ == "__main__":
+    main()

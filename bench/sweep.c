@@ -1,0 +1,739 @@
+/* heaplab sweep FILE: a grid of runs, each in its own process.
+ *
+ * The file declares axes, one per line:
+ *     # binary trees in two refcount modes
+ *     workload = binary-trees, churn
+ *     rc = gil, biased
+ *     threads = 1, 2
+ *     repeat = 5
+ *     timeout-s = 300
+ * `workload` and every option name of `heaplab list` take a list of values,
+ * separated by commas, or by semicolons where a value has commas in it
+ * (`threshold = 700,10,10; 10000,10,10`);
+ * `repeat` (default 3) and `timeout-s` (per run, default 600) one number.
+ * The grid is the product of the axes, the last one varying fastest. Every
+ * point is validated as `heaplab run` would (option, value, combination,
+ * availability) before anything runs: bad input exits 2 naming the line.
+ *
+ * Order: repeat 1 of every point, then repeat 2 of every point, ... (A B A B,
+ * not A A B B), so that drift of the machine (heat, a neighbour's job)
+ * spreads over all configurations instead of biasing one. Unless the file
+ * sets seed, a run's seed is its repeat number.
+ *
+ * Each run is `heaplab run ...` in a child process (its own process group,
+ * killed at the time limit), so that one run's heap, threads or crash cannot
+ * disturb the next. The child's JSON line, with a "sweep" object added
+ * (file, point, repeat, status ok|failed|crashed|timeout, exit or signal),
+ * is appended to OUT/runs.jsonl; a run that produced none is recorded by
+ * the "sweep" object alone, and the sweep goes on. OUT/runs.csv gets a row
+ * per run; OUT/logs/ the stderr of each. OUT defaults to
+ * results/sweep-NAME (NAME: the file's base name), so running the same
+ * file again resumes: runs already in runs.jsonl are skipped. OUT/grid
+ * holds the grid's canonical text; a different grid in the same OUT is an
+ * error rather than a silent mix.
+ *
+ * --list prints one self-contained shell command per run instead of running
+ * anything, for GNU parallel or a Slurm array; their outputs concatenate into
+ * one JSON-lines file (each line names its machine: machine.hostname).
+ *
+ * Tests and crash injection: HEAPLAB_SWEEP_BINARY replaces the heaplab that
+ * runs each point (default: this executable).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "result.h"
+
+extern char **environ;
+
+#define MAX_AXES 32
+#define MAX_VALUES 64
+#define MAX_LINE 4096
+
+typedef struct axis {
+  char name[64];              /* "workload" or an option name */
+  int nvalues;
+  char *values[MAX_VALUES];
+  int line;
+} axis_t;
+
+typedef struct sweep {
+  char path[PATH_MAX];
+  axis_t axes[MAX_AXES];
+  int naxes;
+  int workload_axis;          /* index in axes */
+  bool seed_set;              /* the file sweeps seed itself */
+  unsigned repeat;
+  double timeout_s;
+  size_t points;
+} sweep_t;
+
+static void trim(char *s) {
+  char *e = s + strlen(s);
+  while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r' || e[-1] == '\n')) *--e = '\0';
+  char *b = s;
+  while (*b == ' ' || *b == '\t') b++;
+  if (b != s) memmove(s, b, strlen(b) + 1);
+}
+
+static int parse_uint(const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (errno || end == s || *end || v <= 0) return -1;
+  *out = v;
+  return 0;
+}
+
+/* Reads the file; 0, or -1 with "FILE:LINE: ..." in err. */
+static int sweep_parse(sweep_t *s, const char *path, char *err, size_t errlen) {
+  memset(s, 0, sizeof *s);
+  s->workload_axis = -1;
+  s->repeat = 3;
+  s->timeout_s = 600;
+  snprintf(s->path, sizeof s->path, "%s", path);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    snprintf(err, errlen, "%.512s: %s", path, strerror(errno));
+    return -1;
+  }
+  char line[MAX_LINE];
+  int lineno = 0, rc = 0;
+  while (rc == 0 && fgets(line, sizeof line, f)) {
+    lineno++;
+    char *hash = strchr(line, '#');
+    if (hash) *hash = '\0';
+    trim(line);
+    if (!*line) continue;
+    char *eq = strchr(line, '=');
+    if (!eq) {
+      snprintf(err, errlen, "%.512s:%d: expected 'name = value, value, ...', got '%.256s'", path, lineno,
+               line);
+      rc = -1;
+      break;
+    }
+    *eq = '\0';
+    char *name = line, *rest = eq + 1;
+    trim(name);
+    trim(rest);
+    if (!*rest) {
+      snprintf(err, errlen, "%.512s:%d: '%.200s' has no value", path, lineno, name);
+      rc = -1;
+      break;
+    }
+    if (strcmp(name, "repeat") == 0 || strcmp(name, "timeout-s") == 0) {
+      double v;
+      if (parse_uint(rest, &v) != 0 || (strcmp(name, "repeat") == 0 && (v != (unsigned)v || v > 10000))) {
+        snprintf(err, errlen, "%.512s:%d: %.64s = '%.200s': expected a positive %s", path, lineno, name, rest,
+                 strcmp(name, "repeat") == 0 ? "integer up to 10000" : "number of seconds");
+        rc = -1;
+        break;
+      }
+      if (strcmp(name, "repeat") == 0) s->repeat = (unsigned)v;
+      else s->timeout_s = v;
+      continue;
+    }
+    bool is_workload = strcmp(name, "workload") == 0;
+    if (!is_workload && hl_config_find(name) < 0) {
+      snprintf(err, errlen,
+               "%.512s:%d: unknown name '%.200s'; accepted: workload, repeat, timeout-s, or an option "
+               "of 'heaplab list'",
+               path, lineno, name);
+      rc = -1;
+      break;
+    }
+    if (!is_workload && (strcmp(name, "trace") == 0 || strcmp(name, "config") == 0)) {
+      snprintf(err, errlen, "%.512s:%d: '%.200s' cannot be swept (each run would overwrite the other's)",
+               path, lineno, name);
+      rc = -1;
+      break;
+    }
+    for (int i = 0; i < s->naxes; i++)
+      if (strcmp(s->axes[i].name, name) == 0) {
+        snprintf(err, errlen, "%.512s:%d: '%.200s' was already given on line %d", path, lineno, name,
+                 s->axes[i].line);
+        rc = -1;
+      }
+    if (rc) break;
+    if (s->naxes == MAX_AXES) {
+      snprintf(err, errlen, "%.512s:%d: more than %d axes", path, lineno, MAX_AXES);
+      rc = -1;
+      break;
+    }
+    axis_t *a = &s->axes[s->naxes];
+    snprintf(a->name, sizeof a->name, "%.63s", name);
+    a->line = lineno;
+    /* values containing commas (threshold = 700,10,10) are separated by
+     * semicolons: a line with any semicolon splits on them alone */
+    const char *sep = strchr(rest, ';') ? ";" : ",";
+    for (char *tok = strtok(rest, sep); tok; tok = strtok(NULL, sep)) {
+      trim(tok);
+      if (!*tok) continue;
+      if (a->nvalues == MAX_VALUES) {
+        snprintf(err, errlen, "%.512s:%d: more than %d values for '%.200s'", path, lineno, MAX_VALUES, name);
+        rc = -1;
+        break;
+      }
+      a->values[a->nvalues++] = strdup(tok);
+    }
+    if (rc) break;
+    if (a->nvalues == 0) {
+      snprintf(err, errlen, "%.512s:%d: '%.200s' has no value", path, lineno, name);
+      rc = -1;
+      break;
+    }
+    if (is_workload) s->workload_axis = s->naxes;
+    if (strcmp(name, "seed") == 0) s->seed_set = true;
+    s->naxes++;
+  }
+  fclose(f);
+  if (rc == 0 && s->workload_axis < 0) {
+    snprintf(err, errlen, "%.512s: no 'workload = ...' line; 'heaplab list' shows the workloads", path);
+    rc = -1;
+  }
+  if (rc == 0) {
+    s->points = 1;
+    for (int i = 0; i < s->naxes; i++) {
+      s->points *= (size_t)s->axes[i].nvalues;
+      if (s->points > 1000000) {
+        snprintf(err, errlen, "%.512s: the grid has more than a million points", path);
+        rc = -1;
+        break;
+      }
+    }
+  }
+  return rc;
+}
+
+static void sweep_free(sweep_t *s) {
+  for (int i = 0; i < s->naxes; i++)
+    for (int j = 0; j < s->axes[i].nvalues; j++) free(s->axes[i].values[j]);
+}
+
+/* The value index of each axis at point p (the last axis fastest). */
+static void point_indices(const sweep_t *s, size_t p, int *idx) {
+  for (int i = s->naxes - 1; i >= 0; i--) {
+    idx[i] = (int)(p % (size_t)s->axes[i].nvalues);
+    p /= (size_t)s->axes[i].nvalues;
+  }
+}
+
+/* The argv of `heaplab run` for point p, repeat r (NULL-terminated; the
+ * strings live in buf). */
+typedef struct run_argv {
+  char *argv[MAX_AXES + 8];
+  char buf[MAX_AXES * 160 + 256];
+} run_argv_t;
+
+static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, run_argv_t *ra) {
+  int idx[MAX_AXES], n = 0;
+  size_t used = 0;
+  point_indices(s, p, idx);
+#define PUT(...)                                                                        \
+  do {                                                                                  \
+    ra->argv[n++] = ra->buf + used;                                                     \
+    used += (size_t)snprintf(ra->buf + used, sizeof ra->buf - used, __VA_ARGS__) + 1;   \
+    if (used > sizeof ra->buf) used = sizeof ra->buf;                                   \
+  } while (0)
+  PUT("%s", bin);
+  PUT("run");
+  PUT("%s", s->axes[s->workload_axis].values[idx[s->workload_axis]]);
+  for (int i = 0; i < s->naxes; i++)
+    if (i != s->workload_axis) PUT("--%s=%s", s->axes[i].name, s->axes[i].values[idx[i]]);
+  if (!s->seed_set) PUT("--seed=%u", r);
+#undef PUT
+  ra->argv[n] = NULL;
+}
+
+/* Validates every point as `heaplab run` does (the environment included). */
+static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
+  run_argv_t ra;
+  for (size_t p = 0; p < s->points; p++) {
+    build_argv(s, "heaplab", p, 1, &ra);
+    const hl_workload_t *wl = hl_workload_find(ra.argv[2]);
+    int argc = 0;
+    while (ra.argv[argc]) argc++;
+    char why[1024];
+    if (!wl) {
+      snprintf(why, sizeof why, "unknown workload '%s' (see 'heaplab list')", ra.argv[2]);
+    } else {
+      hl_config_t c;
+      if (hl_config_resolve(&c, argc - 3, ra.argv + 3, environ, why, sizeof why) == 0 &&
+          hl_config_check_combinations(&c, why, sizeof why) == 0 &&
+          hl_config_check_available(&c, wl->uses, why, sizeof why) == 0 &&
+          hl_alloc_check_config(&c, why, sizeof why) == 0 &&
+          hl_objects_check(wl, &c, why, sizeof why) == 0 &&
+          (!wl->check || wl->check(&c, why, sizeof why) == 0))
+        continue;
+    }
+    size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);
+    for (int i = 2; ra.argv[i] && used < errlen; i++)
+      used += (size_t)snprintf(err + used, errlen - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
+    if (used < errlen) snprintf(err + used, errlen - used, "): %s", why);
+    return -1;
+  }
+  return 0;
+}
+
+/* ---- output directory and resuming ---------------------------------------------- */
+static int mkdirs(const char *path) {
+  char tmp[PATH_MAX];
+  if (strlen(path) >= sizeof tmp) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(tmp, path, strlen(path) + 1);
+  for (char *q = tmp + 1; *q; q++)
+    if (*q == '/') {
+      *q = '\0';
+      if (mkdir(tmp, 0777) != 0 && errno != EEXIST) return -1;
+      *q = '/';
+    }
+  return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void grid_text(const sweep_t *s, char *buf, size_t len) {
+  size_t used = (size_t)snprintf(buf, len, "repeat = %u\n", s->repeat);
+  for (int i = 0; i < s->naxes && used < len; i++) {
+    used += (size_t)snprintf(buf + used, len - used, "%s =", s->axes[i].name);
+    for (int j = 0; j < s->axes[i].nvalues && used < len; j++)
+      used += (size_t)snprintf(buf + used, len - used, "%s %s", j ? "," : "", s->axes[i].values[j]);
+    if (used < len) used += (size_t)snprintf(buf + used, len - used, "\n");
+  }
+}
+
+/* Checks OUT/grid against this grid (writing it when new). */
+static int check_grid(const sweep_t *s, const char *out, char *err, size_t errlen) {
+  char path[PATH_MAX + 16], want[16384], have[16384];
+  grid_text(s, want, sizeof want);
+  snprintf(path, sizeof path, "%s/grid", out);
+  FILE *f = fopen(path, "r");
+  if (f) {
+    size_t n = fread(have, 1, sizeof have - 1, f);
+    have[n] = '\0';
+    fclose(f);
+    if (strcmp(have, want) != 0) {
+      snprintf(err, errlen,
+               "%.512s holds the results of a different grid (see %.520s); give another --out, or "
+               "remove it to start again",
+               out, path);
+      return -1;
+    }
+    return 0;
+  }
+  f = fopen(path, "w");
+  if (!f || fputs(want, f) < 0 || fclose(f) != 0) {
+    snprintf(err, errlen, "cannot write %.520s: %s", path, strerror(errno));
+    return -1;
+  }
+  return 0;
+}
+
+/* Marks done[] from OUT/runs.jsonl; a last line cut short by an interrupted
+ * sweep is cut off the file. Returns how many runs are done. */
+static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool *done) {
+  FILE *f = fopen(jsonl, "r+");
+  if (!f) return 0;
+  size_t ndone = 0;
+  char *line = NULL;
+  size_t cap = 0;
+  ssize_t len;
+  long good_end = 0;
+  while ((len = getline(&line, &cap, f)) > 0) {
+    if (line[len - 1] != '\n') break;   /* the cut line */
+    good_end = ftell(f);
+    json_object *o = json_tokener_parse(line), *sw, *pt, *rp;
+    if (o && json_object_object_get_ex(o, "sweep", &sw) &&
+        json_object_object_get_ex(sw, "point", &pt) &&
+        json_object_object_get_ex(sw, "repeat", &rp)) {
+      int64_t p = json_object_get_int64(pt), r = json_object_get_int64(rp);
+      if (p >= 1 && (size_t)p <= points && r >= 1 && r <= repeat) {
+        size_t k = (size_t)(r - 1) * points + (size_t)(p - 1);
+        if (!done[k]) ndone++;
+        done[k] = true;
+      }
+    }
+    json_object_put(o);
+  }
+  free(line);
+  if (ftruncate(fileno(f), good_end) != 0) { /* nothing lost: the line is rerun */ }
+  fclose(f);
+  return ndone;
+}
+
+/* ---- one run ---------------------------------------------------------------------- */
+typedef struct outcome {
+  const char *status;         /* ok, failed, crashed, timeout */
+  int exit_code;              /* -1 when killed */
+  int signal;
+  double wall_s;
+} outcome_t;
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static outcome_t run_child(char *const *argv, const char *out_path, const char *err_path,
+                           double timeout_s) {
+  outcome_t oc = {"failed", -1, 0, 0};
+  double t0 = now_s();
+  pid_t pid = fork();
+  if (pid < 0) {
+    oc.status = "failed";
+    return oc;
+  }
+  if (pid == 0) {
+    setpgid(0, 0);
+    int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    int fi = open("/dev/null", O_RDONLY);
+    if (fo < 0 || fe < 0 || fi < 0) _exit(127);
+    dup2(fi, 0);
+    dup2(fo, 1);
+    dup2(fe, 2);
+    execv(argv[0], argv);
+    fprintf(stderr, "heaplab sweep: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  setpgid(pid, pid);
+  int status = 0;
+  bool killed = false;
+  for (;;) {
+    pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) break;
+    if (!killed && now_s() - t0 > timeout_s) {
+      kill(-pid, SIGKILL);
+      killed = true;
+    }
+    struct timespec ts = {0, 10 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  oc.wall_s = now_s() - t0;
+  if (killed) {
+    oc.status = "timeout";
+    oc.signal = SIGKILL;
+  } else if (WIFSIGNALED(status)) {
+    oc.status = "crashed";
+    oc.signal = WTERMSIG(status);
+  } else if (WIFEXITED(status)) {
+    oc.exit_code = WEXITSTATUS(status);
+    oc.status = oc.exit_code == 0 ? "ok" : "failed";
+  }
+  return oc;
+}
+
+/* The last line of a file that parses as a JSON object, or NULL. */
+static json_object *read_result(const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return NULL;
+  json_object *last = NULL;
+  char *line = NULL;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    json_object *o = json_tokener_parse(line);
+    if (o && json_object_is_type(o, json_type_object)) {
+      json_object_put(last);
+      last = o;
+    } else {
+      json_object_put(o);
+    }
+  }
+  free(line);
+  fclose(f);
+  return last;
+}
+
+/* The last non-empty line of a file, for a failed run's reason. */
+static void last_line(const char *path, char *buf, size_t len) {
+  buf[0] = '\0';
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  char line[1024];
+  while (fgets(line, sizeof line, f)) {
+    char *cr = strrchr(line, '\r');   /* progress lines: the text after the last \r */
+    char *t = cr ? cr + 1 : line;
+    trim(t);
+    if (*t) snprintf(buf, len, "%.400s", t);
+  }
+  fclose(f);
+}
+
+/* ---- CSV -------------------------------------------------------------------------- */
+static json_object *path_get(json_object *o, const char *a, const char *b) {
+  json_object *x, *y;
+  if (!json_object_object_get_ex(o, a, &x)) return NULL;
+  if (!b) return x;
+  return json_object_object_get_ex(x, b, &y) ? y : NULL;
+}
+
+static void csv_num(FILE *f, json_object *v) {
+  if (v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double)))
+    fprintf(f, ",%.9g", json_object_get_double(v));
+  else
+    fputs(",", f);
+}
+
+static void csv_header(FILE *f, const sweep_t *s) {
+  fputs("point,repeat,status", f);
+  for (int i = 0; i < s->naxes; i++) fprintf(f, ",%s", s->axes[i].name);
+  if (!s->seed_set) fputs(",seed", f);
+  fputs(",ops,ops_per_s,wall_s,cpu_s,peak_rss_bytes,page_faults_minor,latency_p50_ns,"
+        "latency_p99_ns,gc_pause_p50_ns,gc_pause_p99_ns,gc_pause_max_ns,checksum,hostname,"
+        "commit\n",
+        f);
+}
+
+static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char *status,
+                    json_object *res) {
+  int idx[MAX_AXES];
+  point_indices(s, p, idx);
+  fprintf(f, "%zu,%u,%s", p + 1, r, status);
+  for (int i = 0; i < s->naxes; i++) fprintf(f, ",%s", s->axes[i].values[idx[i]]);
+  if (!s->seed_set) fprintf(f, ",%u", r);
+  csv_num(f, res ? path_get(res, "ops", NULL) : NULL);
+  csv_num(f, res ? path_get(res, "ops_per_s", NULL) : NULL);
+  csv_num(f, res ? path_get(res, "wall_s", NULL) : NULL);
+  csv_num(f, res ? path_get(res, "cpu_s", NULL) : NULL);
+  csv_num(f, res ? path_get(res, "peak_rss_bytes", NULL) : NULL);
+  csv_num(f, res ? path_get(res, "page_faults_minor", NULL) : NULL);
+  json_object *lat = res ? path_get(res, "latency_ns", NULL) : NULL;
+  csv_num(f, lat ? path_get(lat, "p50", NULL) : NULL);
+  csv_num(f, lat ? path_get(lat, "p99", NULL) : NULL);
+  json_object *pause = res ? path_get(res, "gc", "pause_ns") : NULL;
+  csv_num(f, pause ? path_get(pause, "p50", NULL) : NULL);
+  csv_num(f, pause ? path_get(pause, "p99", NULL) : NULL);
+  csv_num(f, pause ? path_get(pause, "max", NULL) : NULL);
+  json_object *ck = res ? path_get(res, "checksum", NULL) : NULL;
+  json_object *host = res ? path_get(res, "machine", "hostname") : NULL;
+  json_object *commit = res ? path_get(res, "commit", NULL) : NULL;
+  fprintf(f, ",%s,%s,%s\n", ck ? json_object_get_string(ck) : "",
+          host ? json_object_get_string(host) : "", commit ? json_object_get_string(commit) : "");
+}
+
+/* ---- progress ------------------------------------------------------------------------ */
+static void fmt_dur(double s, char *buf, size_t len) {
+  long t = (long)(s + 0.5);
+  if (t >= 3600) snprintf(buf, len, "%ldh%02ldm", t / 3600, t / 60 % 60);
+  else if (t >= 60) snprintf(buf, len, "%ldm%02lds", t / 60, t % 60);
+  else snprintf(buf, len, "%lds", t);
+}
+
+static void progress(size_t done, size_t total, double elapsed, size_t ran, const char *what,
+                     bool tty) {
+  char el[32], left[32] = "?";
+  fmt_dur(elapsed, el, sizeof el);
+  if (ran > 0) fmt_dur(elapsed / (double)ran * (double)(total - done), left, sizeof left);
+  int width = 24, fill = total ? (int)(width * done / total) : width;
+  char bar[32];
+  for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+  bar[width] = '\0';
+  fprintf(stderr, "%s[%s] %zu/%zu runs, %s elapsed, ~%s left: %.80s%s", tty ? "\r\033[K" : "",
+          bar, done, total, el, left, what, tty ? "" : "\n");
+  fflush(stderr);
+}
+
+/* ---- the command ----------------------------------------------------------------------- */
+static void sweep_usage(FILE *f) {
+  fprintf(f,
+          "usage: heaplab sweep FILE [--out DIR] [--list]\n"
+          "\n"
+          "Runs the grid FILE declares (one 'name = value, value, ...' line per option or\n"
+          "'workload', values separated by ';' instead where they hold commas;\n"
+          "'repeat = N' (default 3); 'timeout-s = S' per run (default 600); '#' comments),\n"
+          "each run in its own process, interleaved (A B A B).\n"
+          "  --out DIR   results: DIR/runs.jsonl, DIR/runs.csv, DIR/logs/ (default\n"
+          "              results/sweep-NAME); running the same sweep again resumes it\n"
+          "  --list      print one self-contained shell command per run and run nothing\n"
+          "              (for GNU parallel or a Slurm array; concatenate their outputs)\n"
+          "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input\n");
+}
+
+int hl_cmd_sweep(int argc, char **argv) {
+  const char *file = NULL, *out_opt = NULL;
+  bool list = false;
+  for (int i = 0; i < argc; i++) {
+    if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+      sweep_usage(stdout);
+      return 0;
+    } else if (strcmp(argv[i], "--list") == 0) {
+      list = true;
+    } else if (strcmp(argv[i], "--out") == 0 && i + 1 < argc) {
+      out_opt = argv[++i];
+    } else if (strncmp(argv[i], "--out=", 6) == 0) {
+      out_opt = argv[i] + 6;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "heaplab sweep: unknown argument '%s'; accepted: FILE, --out DIR, --list, --help\n",
+              argv[i]);
+      return 2;
+    } else if (file) {
+      fprintf(stderr, "heaplab sweep: one FILE only ('%s' and '%s')\n", file, argv[i]);
+      return 2;
+    } else {
+      file = argv[i];
+    }
+  }
+  if (!file) {
+    sweep_usage(stderr);
+    return 2;
+  }
+  sweep_t *s = calloc(1, sizeof *s);
+  char err[2048];
+  if (!s) return 1;
+  if (sweep_parse(s, file, err, sizeof err) != 0 || sweep_validate(s, err, sizeof err) != 0) {
+    fprintf(stderr, "heaplab sweep: %s\n", err);
+    sweep_free(s);
+    free(s);
+    return 2;
+  }
+  int rc = 0;
+  bool *done = NULL;
+  FILE *fj = NULL, *fc = NULL;
+  char bin[PATH_MAX] = "";
+  const char *bin_env = getenv("HEAPLAB_SWEEP_BINARY");
+  if (bin_env && *bin_env) {
+    snprintf(bin, sizeof bin, "%s", bin_env);
+  } else {
+    ssize_t n = readlink("/proc/self/exe", bin, sizeof bin - 1);
+    if (n <= 0) {
+      fprintf(stderr, "heaplab sweep: cannot find this executable: %s\n", strerror(errno));
+      rc = 1;
+      goto out;
+    }
+    bin[n] = '\0';
+  }
+  char out[PATH_MAX];
+  if (out_opt) {
+    snprintf(out, sizeof out, "%s", out_opt);
+  } else {
+    const char *base = strrchr(file, '/');
+    base = base ? base + 1 : file;
+    int len = (int)strcspn(base, ".");
+    snprintf(out, sizeof out, "results/sweep-%.*s", len ? len : (int)strlen(base), base);
+  }
+  size_t total = s->points * s->repeat;
+  if (list) {
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd)) snprintf(cwd, sizeof cwd, ".");
+    run_argv_t ra;
+    for (unsigned r = 1; r <= s->repeat; r++)
+      for (size_t p = 0; p < s->points; p++) {
+        build_argv(s, bin, p, r, &ra);
+        printf("cd '%s' && mkdir -p '%s' &&", cwd, out);
+        for (int i = 0; ra.argv[i]; i++) printf(" '%s'", ra.argv[i]);
+        printf(" > '%s/run-r%u-p%zu.json' 2> '%s/run-r%u-p%zu.err'\n", out, r, p + 1, out, r, p + 1);
+      }
+    goto out;
+  }
+  char logs[PATH_MAX + 8], jsonl[PATH_MAX + 16], csv[PATH_MAX + 16];
+  snprintf(logs, sizeof logs, "%s/logs", out);
+  snprintf(jsonl, sizeof jsonl, "%s/runs.jsonl", out);
+  snprintf(csv, sizeof csv, "%s/runs.csv", out);
+  if (mkdirs(logs) != 0) {
+    fprintf(stderr, "heaplab sweep: cannot create %s: %s\n", logs, strerror(errno));
+    rc = 1;
+    goto out;
+  }
+  if (check_grid(s, out, err, sizeof err) != 0) {
+    fprintf(stderr, "heaplab sweep: %s\n", err);
+    rc = 2;
+    goto out;
+  }
+  done = calloc(total, sizeof *done);
+  size_t ndone = load_done(jsonl, s->points, s->repeat, done);
+  bool csv_new = access(csv, F_OK) != 0;
+  fj = fopen(jsonl, "a");
+  fc = fopen(csv, "a");
+  if (!done || !fj || !fc) {
+    fprintf(stderr, "heaplab sweep: cannot open %s: %s\n", !fj ? jsonl : csv, strerror(errno));
+    rc = 1;
+    goto out;
+  }
+  if (csv_new) csv_header(fc, s);
+  fflush(fc);
+  bool tty = isatty(STDERR_FILENO);
+  fprintf(stderr, "heaplab sweep: %zu points x %u repeats = %zu runs into %s%s\n", s->points,
+          s->repeat, total, out, ndone ? "" : "");
+  if (ndone) fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done\n", ndone, total);
+  double t0 = now_s();
+  size_t ran = 0, failed = 0;
+  run_argv_t ra;
+  for (unsigned r = 1; r <= s->repeat; r++) {
+    for (size_t p = 0; p < s->points; p++) {
+      size_t k = (size_t)(r - 1) * s->points + p;
+      if (done[k]) continue;
+      build_argv(s, bin, p, r, &ra);
+      char what[512];
+      size_t used = 0;
+      for (int i = 2; ra.argv[i] && used < sizeof what; i++)
+        used += (size_t)snprintf(what + used, sizeof what - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
+      progress(ndone, total, now_s() - t0, ran, what, tty);
+      char outp[PATH_MAX + 64], errp[PATH_MAX + 64];
+      snprintf(outp, sizeof outp, "%s/run-r%u-p%zu.out", logs, r, p + 1);
+      snprintf(errp, sizeof errp, "%s/run-r%u-p%zu.err", logs, r, p + 1);
+      outcome_t oc = run_child(ra.argv, outp, errp, s->timeout_s);
+      json_object *res = strcmp(oc.status, "ok") == 0 ? read_result(outp) : NULL;
+      if (strcmp(oc.status, "ok") == 0 && !res) oc.status = "failed";   /* no JSON line */
+      json_object *sw = json_object_new_object();
+      json_object_object_add(sw, "file", json_object_new_string(s->path));
+      json_object_object_add(sw, "point", json_object_new_int64((int64_t)p + 1));
+      json_object_object_add(sw, "repeat", json_object_new_int64(r));
+      json_object_object_add(sw, "status", json_object_new_string(oc.status));
+      if (oc.exit_code >= 0) json_object_object_add(sw, "exit", json_object_new_int(oc.exit_code));
+      if (oc.signal) json_object_object_add(sw, "signal", json_object_new_int(oc.signal));
+      json_object_object_add(sw, "run_wall_s", json_object_new_double(oc.wall_s));
+      json_object *args = json_object_new_array();
+      for (int i = 2; ra.argv[i]; i++) json_object_array_add(args, json_object_new_string(ra.argv[i]));
+      json_object_object_add(sw, "args", args);
+      if (!res) {
+        char reason[512];
+        last_line(errp, reason, sizeof reason);
+        if (strcmp(oc.status, "timeout") == 0)
+          snprintf(reason, sizeof reason, "killed after the %.0f s limit (timeout-s)", s->timeout_s);
+        json_object_object_add(sw, "reason", json_object_new_string(reason));
+        res = json_object_new_object();
+        json_object_object_add(res, "workload", json_object_new_string(ra.argv[2]));
+        failed++;
+        fprintf(stderr, "%sheaplab sweep: run %s: %s (%s; stderr in %s)\n", tty ? "\r\033[K" : "",
+                what, oc.status, reason, errp);
+      }
+      json_object_object_add(res, "sweep", sw);
+      /* one write per line: an interrupted sweep leaves whole lines, or a cut
+       * last line that the next start removes */
+      const char *text = json_object_to_json_string_ext(res, JSON_C_TO_STRING_PLAIN);
+      fprintf(fj, "%s\n", text);
+      fflush(fj);
+      csv_row(fc, s, p, r, oc.status, res);
+      fflush(fc);
+      json_object_put(res);
+      done[k] = true;
+      ndone++;
+      ran++;
+    }
+  }
+  progress(ndone, total, now_s() - t0, ran ? ran : 1, "done", tty);
+  if (tty) fputc('\n', stderr);
+  fprintf(stderr, "heaplab sweep: %zu runs this time, %zu failed; results in %s\n", ran, failed,
+          jsonl);
+  if (failed) rc = 1;
+out:
+  if (fj) fclose(fj);
+  if (fc) fclose(fc);
+  free(done);
+  sweep_free(s);
+  free(s);
+  return rc;
+}
