@@ -166,7 +166,9 @@ static inline void hli_rc_biased_init(hl_object_t *o) {
 }
 /* rc=biased: marks o as possibly weakly referenced (CPython's
  * _PyObject_SetMaybeWeakref), so that a weakref read from another thread
- * can take a reference while the owner still holds o. */
+ * can take a reference while the owner still holds o; the same for an item
+ * stored in a shared container, read by other threads' try-increments
+ * (the owner then frees o with a compare-and-swap rather than a load). */
 HL_INTERNAL void hli_rc_set_maybe_weakref(hl_object_t *o);
 /* rc=biased's pieces of the functions below (rc_biased.c), and its thread
  * hooks and breaker bit, registered once per process (hli_rc_init). */
@@ -188,16 +190,20 @@ HL_INTERNAL bool hli_rc_try_incref(hl_object_t *o);
  * object lock, a word in the object:
  *   HLI_LOCK_HELD    the lock (a test-and-test-and-set spinlock)
  *   HLI_LOCK_SHARED  a thread other than the container's owner (the
- *                    header's owner: its creator's index) has used it, so
- *                    readers may be reading it without the lock
- * SHARED is set under the lock, never cleared. Readers read without the
- * lock (hl_list_get_ref, hl_dict_get_ref) only when they are the owner or
- * the container is shared, and only from an attached thread, a QSBR
- * reader. While a container is shared, what its writers remove (item
- * arrays, tables, the references to removed items) is freed or dropped
- * only after a grace period, so a reader never touches freed memory;
- * while it is not, no reader but its owner can be looking. Under the GIL
- * none of this runs: one branch on the mode. */
+ *                    header's owner: its creator's index) has read it with
+ *                    hl_list_get_ref or hl_dict_get_ref, so readers may be
+ *                    reading it without the lock
+ * SHARED is set under the lock, by such a read, never cleared. Readers read
+ * without the lock only a shared container, and only from an attached
+ * thread, a QSBR reader; the owner, and any reader of a container not
+ * shared yet, takes the lock. While a container is shared, what its writers
+ * remove (item arrays, tables, the references to removed items) is freed
+ * or dropped only after a grace period, so a reader never touches freed
+ * memory; while it is not, every reader holds the lock. So a container that
+ * threads only change (a channel: one appends, another pops) or only its
+ * owner reads never pays for the grace periods (CPython 3.13t marks its
+ * lists shared on a non-owner's read in the same way). Under the GIL none
+ * of this runs: one branch on the mode. */
 #define HLI_LOCK_HELD   1u
 #define HLI_LOCK_SHARED 2u
 static inline bool hli_ft(void) { return hl_rc_config.mode != HL_RC_GIL; }
@@ -209,19 +215,25 @@ static inline bool hli_container_owned(const hl_object_t *o) {
   return tag != 0 && __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == tag;
 }
 HL_INTERNAL void hli_objlock_wait(uint32_t *w);
-/* Takes o's lock (w, its lock word), marking o shared when the caller is not
- * its owner; returns whether o is shared. Free-threaded modes only. */
+/* Takes o's lock (w, its lock word); returns whether o is shared.
+ * Free-threaded modes only. */
 static inline bool hli_container_lock(const hl_object_t *o, uint32_t *w) {
+  (void)o;
   uint32_t v = hl_atomic_load_relaxed_u32(w);
   /* a full barrier: acquire, pairs with the release in hli_container_unlock */
   if (HL_UNLIKELY((v & HLI_LOCK_HELD) || !hl_atomic_cas_u32(w, v, v | HLI_LOCK_HELD)))
     hli_objlock_wait(w);
-  v = hl_atomic_load_relaxed_u32(w);   /* ours now: only the holder changes it */
-  if (!(v & HLI_LOCK_SHARED) && !hli_container_owned(o)) {
-    v |= HLI_LOCK_SHARED;
-    hl_atomic_store_relaxed_u32(w, v);
-  }
-  return (v & HLI_LOCK_SHARED) != 0;
+  return (hl_atomic_load_relaxed_u32(w) & HLI_LOCK_SHARED) != 0;   /* ours now */
+}
+/* A read under the lock (a container not shared yet): an attached thread
+ * other than the owner marks it shared, so that its next reads, and every
+ * other thread's, go without the lock. Returns whether o is shared now. */
+static inline bool hli_container_lock_for_read(const hl_object_t *o, uint32_t *w) {
+  if (hli_container_lock(o, w)) return true;
+  if (!hli_ft_reader() || hli_container_owned(o)) return false;
+  /* only the holder changes the word */
+  hl_atomic_store_relaxed_u32(w, hl_atomic_load_relaxed_u32(w) | HLI_LOCK_SHARED);
+  return true;
 }
 HL_INTERNAL void hli_drops_flush(bool shared);
 /* Releases the lock, then drops what was removed under it (after a grace

@@ -135,6 +135,11 @@ typedef struct hl_obj_stats {
    * the owner gone) */
   uint64_t rc_merges_queued;
   uint64_t rc_merges_done;
+  /* without a GIL: hl_list_get_ref / hl_dict_get_ref served without the
+   * container's lock, and those that took it (a try-increment that could
+   * not, a container not shared yet, a thread not attached) */
+  uint64_t reads_unlocked;
+  uint64_t reads_locked;
 } hl_obj_stats_t;
 void hl_obj_stats(hl_obj_stats_t *s);
 

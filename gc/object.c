@@ -64,6 +64,8 @@ static void fold_stats(hl_tstate_t *ts) {
   totals.trash_deferred += ts->stats.trash_deferred;
   totals.rc_merges_queued += ts->stats.rc_merges_queued;
   totals.rc_merges_done += ts->stats.rc_merges_done;
+  totals.reads_unlocked += ts->stats.reads_unlocked;
+  totals.reads_locked += ts->stats.reads_locked;
   hl_spinlock_unlock(&totals_lock);
   memset(&ts->stats, 0, sizeof ts->stats);
 }

@@ -17,7 +17,7 @@
  * (without their tables), another up to 80 tables of the smallest size.
  *
  * Without a GIL (gc_internal.h, shared.c): every change takes the dict's
- * lock; hl_dict_get_ref looks up without it, as CPython 3.13t's
+ * lock; hl_dict_get_ref looks a shared dict up without it, as CPython 3.13t's
  * _Py_dict_lookup_threadsafe does: slots are read with acquire loads (an
  * entry is complete before the slot that names it is published), the
  * value found is taken with a try-increment and checked to be still the
@@ -327,6 +327,8 @@ int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
   hl_dict_t *d = (hl_dict_t *)o;
   if (HL_LIKELY(!hli_ft())) return hli_dict_insert(d, key, h, value);
   bool shared = hli_container_lock(o, &d->lock);
+  /* readers' try-increments of the value succeed (rc=biased) */
+  if (shared) hli_rc_set_maybe_weakref(value);
   int r = hli_dict_insert(d, key, h, value);
   hli_container_unlock(&d->lock, shared);
   return r;
@@ -360,7 +362,9 @@ hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
  * when the key is absent, -1 to take the lock. */
 static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object_t **out) {
   if (!hli_ft_reader()) return -1;   /* not a QSBR reader */
-  if (!dict_shared(d) && !hli_container_owned(&d->ob)) return -1;   /* the lock marks it first */
+  /* Acquire: pairs with the release of the unlock after the marking, so
+   * that every change made before it (freed at once) is behind us. */
+  if (!(hl_atomic_load_acquire_u32(&d->lock) & HLI_LOCK_SHARED)) return -1;   /* gc_internal.h */
   /* Acquire: pairs with the release that published the table. */
   hl_dict_keys_t *k = __atomic_load_n(&d->keys, __ATOMIC_ACQUIRE);
   if (!k) return 0;
@@ -409,9 +413,13 @@ hl_object_t *hl_dict_get_ref(hl_object_t *o, hl_object_t *key) {
   if (h == -1) return NULL;
   hl_object_t *v = NULL;
   int r = get_ref_unlocked(d, key, h, &v);
-  if (r == 1) return v;
+  if (r == 1) {
+    hli_tstate.stats.reads_unlocked++;
+    return v;
+  }
   if (r == -1) {
-    bool shared = hli_container_lock(o, &d->lock);
+    hli_tstate.stats.reads_locked++;
+    bool shared = hli_container_lock_for_read(o, &d->lock);
     hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, NULL, &err) : NULL;
     if (e) v = hl_newref(e->value);
     hli_container_unlock(&d->lock, shared);

@@ -7,7 +7,7 @@
  * (their item arrays are freed), as CPython's.
  *
  * Without a GIL (gc_internal.h, shared.c): every change takes the list's
- * lock; hl_list_get_ref reads without it, as CPython 3.13t's
+ * lock; hl_list_get_ref reads a shared list without it, as CPython 3.13t's
  * list_get_item_ref does:
  *     items = items (acquire); i < size (acquire) and i < items[-1] ?
  *     v = items[i] (acquire); try to take a reference to v;
@@ -240,8 +240,9 @@ hl_object_t *hl_list_get(const hl_object_t *o, size_t i) {
 /* The lock-free read (see the top); NULL: take the lock. */
 static hl_object_t *get_ref_unlocked(hl_list_t *l, size_t i) {
   if (!hli_ft_reader()) return NULL;   /* not a QSBR reader */
-  if (!(hl_atomic_load_relaxed_u32(&l->lock) & HLI_LOCK_SHARED) && !hli_container_owned(&l->ob))
-    return NULL;   /* the lock marks it shared first */
+  /* Acquire: pairs with the release of the unlock after the marking, so
+   * that every change made before it (freed at once) is behind us. */
+  if (!(hl_atomic_load_acquire_u32(&l->lock) & HLI_LOCK_SHARED)) return NULL;   /* gc_internal.h */
   /* Acquire: pairs with the release store that published the array (its
    * capacity word and the items copied into it). */
   hl_object_t **items = __atomic_load_n(&l->items, __ATOMIC_ACQUIRE);
@@ -265,8 +266,12 @@ hl_object_t *hl_list_get_ref(hl_object_t *o, size_t i) {
     return hl_newref(l->items[i]);
   }
   hl_object_t *v = get_ref_unlocked(l, i);
-  if (v) return v;
-  bool shared = hli_container_lock(o, &l->lock);
+  if (v) {
+    hli_tstate.stats.reads_unlocked++;
+    return v;
+  }
+  hli_tstate.stats.reads_locked++;
+  bool shared = hli_container_lock_for_read(o, &l->lock);
   size_t n = l->size;
   if (i < n) v = hl_newref(l->items[i]);
   hli_container_unlock(&l->lock, shared);
@@ -286,6 +291,7 @@ int hl_list_set(hl_object_t *o, size_t i, hl_object_t *v) {
     return -1;
   }
   hl_object_t *old = l->items[i];
+  if (shared) hli_rc_set_maybe_weakref(v);   /* readers' try-increments succeed */
   store_item(&l->items[i], v);
   hli_container_drop(old);
   if (ft) hli_container_unlock(&l->lock, shared);
@@ -310,6 +316,7 @@ int hl_list_append(hl_object_t *o, hl_object_t *v) {
   size_t n = l->size;
   int r = 0;
   if (n < l->allocated || list_realloc(l, n + 1, shared) == 0) {
+    if (shared) hli_rc_set_maybe_weakref(v);   /* readers' try-increments succeed */
     /* the slot before the size that covers it */
     store_item(&l->items[n], hl_newref(v));
     store_size(l, n + 1);
