@@ -108,10 +108,24 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)w.p50, (unsigned long long)w.p99, (unsigned long long)w.max,
             (unsigned long long)h.p50, (unsigned long long)h.p99, (unsigned long long)h.max);
   }
+  if (r->stw) {
+    hl_hist_summary_t st = hl_hist_summarize(&r->stw->time_to_stop_ns);
+    fprintf(stderr,
+            "  stw        %llu stops of the world; time to stop p50 %llu ns, p99 %llu, max %llu; "
+            "%llu past stw-report-us\n",
+            (unsigned long long)r->stw->stops, (unsigned long long)st.p50,
+            (unsigned long long)st.p99, (unsigned long long)st.max,
+            (unsigned long long)r->stw->slow_stops);
+  }
   if (r->objects_valid && c->rc == HL_RC_BIASED)
     fprintf(stderr, "  rc         biased: %llu objects queued to their owner, %llu merged\n",
             (unsigned long long)r->objects.rc_merges_queued,
             (unsigned long long)r->objects.rc_merges_done);
+  if (r->objects_valid && c->rc != HL_RC_GIL &&
+      (r->objects.reads_unlocked || r->objects.reads_locked))
+    fprintf(stderr, "  reads      %llu container reads without the lock, %llu with it\n",
+            (unsigned long long)r->objects.reads_unlocked,
+            (unsigned long long)r->objects.reads_locked);
   if (r->gc) {
     const hl_gc_stats_t *g = &r->gc->stats;
     hl_hist_summary_t p = hl_hist_summarize(&r->gc->pause);

@@ -96,6 +96,8 @@ int hl_objects_end(hl_run_result_t *r, char *err, size_t errlen) {
   r->objects_valid = true;
   r->objects.rc_merges_queued = now.rc_merges_queued - stats_before.rc_merges_queued;
   r->objects.rc_merges_done = now.rc_merges_done - stats_before.rc_merges_done;
+  r->objects.reads_unlocked = now.reads_unlocked - stats_before.reads_unlocked;
+  r->objects.reads_locked = now.reads_locked - stats_before.reads_locked;
   r->leaked_objects = r->objects.allocated - r->objects.freed;
   int64_t after = pool_blocks_in_use();
   r->leaked_blocks = after < 0 || blocks_before < 0 ? -1 : after - blocks_before;

@@ -217,11 +217,26 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(g, "hold_ns", hl_json_hist(&r->gil->hold_ns));
     json_object_object_add(o, "gil", g);
   }
-  if (r->objects_valid && c->rc == HL_RC_BIASED) {
-    /* biased reference counting over the whole run (gc/rc_biased.c) */
+  if (r->stw) {
+    /* the runner's stops of the world (--stw-probe-ms); the collector's
+     * will go in "gc": {"stw_ns"} when it runs without a GIL */
+    json_object *st = json_object_new_object();
+    json_object_object_add(st, "stops", u64(r->stw->stops));
+    json_object_object_add(st, "slow_stops", u64(r->stw->slow_stops));
+    json_object_object_add(st, "time_to_stop_ns", hl_json_hist(&r->stw->time_to_stop_ns));
+    json_object_object_add(o, "stw", st);
+  }
+  if (r->objects_valid && c->rc != HL_RC_GIL) {
+    /* the free-threaded modes over the whole run: biased reference
+     * counting's merges (gc/rc_biased.c), container reads with and without
+     * the container's lock (gc/shared.c) */
     json_object *rc = json_object_new_object();
-    json_object_object_add(rc, "merges_queued", u64(r->objects.rc_merges_queued));
-    json_object_object_add(rc, "merges_done", u64(r->objects.rc_merges_done));
+    if (c->rc == HL_RC_BIASED) {
+      json_object_object_add(rc, "merges_queued", u64(r->objects.rc_merges_queued));
+      json_object_object_add(rc, "merges_done", u64(r->objects.rc_merges_done));
+    }
+    json_object_object_add(rc, "reads_unlocked", u64(r->objects.reads_unlocked));
+    json_object_object_add(rc, "reads_locked", u64(r->objects.reads_locked));
     json_object_object_add(o, "rc", rc);
   }
   if (r->alloc.valid || r->pool_stats) {

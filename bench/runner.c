@@ -136,6 +136,26 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* The monitor's 100 ms between two looks at the workers. With
+ * --stw-probe-ms (no GIL), it stops the world every N ms meanwhile and
+ * resumes it at once: the time to stop goes into sync/stw.c's histogram. */
+static void watch_sleep(const hl_config_t *c, hl_run_stw_t *stw) {
+  uint64_t step_ns = 100 * 1000 * 1000ull, end = hl_now_ns() + step_ns;
+  if (stw) step_ns = c->stw_probe_ms * 1000 * 1000ull;
+  for (;;) {
+    uint64_t now = hl_now_ns();
+    if (now >= end) return;
+    uint64_t d = end - now < step_ns ? end - now : step_ns;
+    struct timespec ts = {(time_t)(d / 1000000000ull), (long)(d % 1000000000ull)};
+    nanosleep(&ts, NULL);
+    if (stw && hl_now_ns() < end + step_ns) {
+      hl_stw_stop();
+      hl_stw_resume();
+      stw->stops++;
+    }
+  }
+}
+
 static void trace_event(FILE *f, const char *event, uint64_t t0, uint64_t ops, double frac) {
   if (!f) return;
   json_object *o = json_object_new_object();
@@ -236,6 +256,14 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
       runner.gil_stats = res->gil;
     }
   }
+  if (runner.attach && c->rc != HL_RC_GIL) {
+    hl_stw_set_report_us(c->stw_report_us);
+    hl_stw_hist_reset();
+    if (c->stw_probe_ms && !(res->stw = calloc(1, sizeof *res->stw))) {
+      snprintf(err, errlen, "out of memory");
+      goto out_objects;
+    }
+  }
   if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out_objects;
   pthread_barrier_init(&runner.barrier, NULL, n);
 
@@ -283,8 +311,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   uint64_t total_target = per_thread * n, last_print = 0;
   bool printed = false;
   while (hl_atomic_load_acquire_u32(&runner.done) < started) {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
+    watch_sleep(c, res->stw);
     uint64_t now = hl_now_ns(), ops = 0;
     for (unsigned i = 0; i < n; i++) ops += hl_atomic_load_relaxed_u64(&slots[i].w.progress);
     double elapsed = (double)(now - t0) / 1e9;
@@ -307,6 +334,10 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   for (unsigned i = 0; i < n; i++)
     if (slots[i].started) pthread_join(slots[i].thread, NULL);
   if (printed && tty) fprintf(stderr, "\n");
+  if (res->stw) {
+    hl_stw_hist(&res->stw->time_to_stop_ns);
+    res->stw->slow_stops = hl_stw_slow_stops();
+  }
 
   for (unsigned i = 0; i < n; i++) {
     if (slots[i].w.error) {
@@ -363,8 +394,10 @@ void hl_run_result_free(hl_run_result_t *r) {
   free(r->pool_stats_after);
   free(r->gil);
   free(r->gc);
+  free(r->stw);
   r->gil = NULL;
   r->gc = NULL;
+  r->stw = NULL;
   r->latency = NULL;
   r->pool_stats = r->pool_stats_after = NULL;
 }

@@ -109,7 +109,8 @@ typedef struct hl_workload {
 #define HL_OBJ_USES                                                                \
   (HL_ALLOC_USES | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_IMMORTAL) |           \
    HL_OPT_BIT(HL_OPT_FREELISTS) | HL_OPT_BIT(HL_OPT_GC) |                         \
-   HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK))
+   HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK) |                  \
+   HL_OPT_BIT(HL_OPT_STW_PROBE_MS) | HL_OPT_BIT(HL_OPT_STW_REPORT_US))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
  * off, later refcount merges and stop-the-world requests). */
@@ -154,6 +155,14 @@ static inline uint64_t hl_worker_chunk(const hl_worker_t *w, uint64_t ops_done, 
  * (--gc other than none): its statistics are reset when the timed part
  * starts and read when it ends, so that setup, teardown and the final
  * collection before the leak check are not counted. */
+/* Stops of the world made while the workers run (sync/stw.c): how long each
+ * took to stop every worker, and how many waited past --stw-report-us. */
+typedef struct hl_run_stw {
+  uint64_t stops;
+  uint64_t slow_stops;
+  hl_hist_t time_to_stop_ns;
+} hl_run_stw_t;
+
 typedef struct hl_run_gc {
   hl_gc_stats_t stats;
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
@@ -195,6 +204,9 @@ struct hl_run_result {
    * workload that makes no objects */
   hl_run_gc_t *gc;
   uint64_t cyclic_garbage;    /* the workers' cyclic_garbage, summed */
+  /* stops of the world the runner made (--stw-probe-ms, without a GIL);
+   * NULL when it made none */
+  hl_run_stw_t *stw;
 };
 
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread

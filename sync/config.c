@@ -127,6 +127,14 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
     "GIL switch interval (sys.setswitchinterval), in microseconds"},
+  [HL_OPT_STW_PROBE_MS] = {"stw-probe-ms", T_UINT, "0", NULL, 0, 0, 100000, 0, 0,
+    FIELD(stw_probe_ms), true, NULL,
+    "without a GIL: the runner stops the world every N ms of the run and resumes it at once, "
+    "to measure the time to stop (the JSON \"stw\" object); 0 = never"},
+  [HL_OPT_STW_REPORT_US] = {"stw-report-us", T_UINT, "0", NULL, 0, 0, 1000000000, 0, 0,
+    FIELD(stw_report_us), true, NULL,
+    "debug, without a GIL: report on stderr each thread that has not reached a checkpoint this "
+    "many microseconds after a stop of the world was requested; 0 = never"},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
     "worker threads (beyond the cores, the machine is oversubscribed)"},
@@ -644,6 +652,8 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
+  case HL_OPT_STW_PROBE_MS:
+  case HL_OPT_STW_REPORT_US: return c->rc != HL_RC_GIL;
   default: return true;
   }
 }

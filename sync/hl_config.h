@@ -59,6 +59,8 @@ typedef enum {
   HL_OPT_GC_UNTRACK,
   HL_OPT_PAUSE_BUDGET_US,
   HL_OPT_SWITCH_INTERVAL_US,
+  HL_OPT_STW_PROBE_MS,
+  HL_OPT_STW_REPORT_US,
   HL_OPT_THREADS,
   HL_OPT_PIN,
   HL_OPT_SCALE,
@@ -94,6 +96,8 @@ typedef struct hl_config {
   bool            gc_untrack;          /* untrack tuples and dicts that cannot be in a cycle */
   uint64_t        pause_budget_us;
   uint64_t        switch_interval_us;
+  uint64_t        stw_probe_ms;        /* 0: the runner stops no world */
+  uint64_t        stw_report_us;       /* 0: no reports */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Object workloads compute the same checksum in every mode: the free lists,
 # immortality, the allocator and its thread caches, the collector and its
-# settings change how objects are made and freed, never what the program
-# computes. Each run also passes the
+# settings, the refcount mode change how objects are made and freed, never
+# what the program computes (one thread: shared and prodcons too). Each run also passes the
 # runner's leak check (exit 1 otherwise).
 # usage: objects_checksum.sh PATH/heaplab
 set -euo pipefail
@@ -11,9 +11,12 @@ heaplab=$1
 modes=("--alloc=pool --freelists=on --immortal=off"
        "--alloc=pool --freelists=off --immortal=on --gc=none"
        "--alloc=pool --tcache=heap --freelists=on --immortal=on --threshold=10000,10,10"
-       "--alloc=system --freelists=off --immortal=off --gc-untrack=off")
+       "--alloc=system --freelists=off --immortal=off --gc-untrack=off"
+       "--rc=atomic --gc=none --freelists=on --immortal=off"
+       "--rc=biased --gc=none --tcache=heap --freelists=on --immortal=on"
+       "--rc=biased --gc=none --alloc=system --freelists=off --immortal=off")
 fail=0
-for wl in binary-trees binary-trees-inst churn cycles gc-cpu gc-mem long-lived; do
+for wl in binary-trees binary-trees-inst churn cycles gc-cpu gc-mem long-lived shared prodcons; do
   first=
   for m in "${modes[@]}"; do
     # --gc=none leaks the cyclic garbage by design (the runner counts it):

@@ -491,6 +491,67 @@ static void test_gc_result(void **s) {
   expect_bad(a4, NULL, m4);
 }
 
+/* The free-threaded modes: no "gil" object; "rc" (biased: merges, which
+ * prodcons makes, one per pair its consumers drop) and "stw" (the runner's
+ * stops of the world, with --stw-probe-ms). Behaviour only: how many stops
+ * and merges depends on the machine. */
+static void test_freethreaded_result(void **s) {
+  (void)s;
+  {
+    const char *const args[] = {"run", "prodcons", "--rc=biased", "--gc=none", "--threads=2",
+                                "--scale=1", "--stw-probe-ms=2", NULL};
+    out_t o = run(heaplab, args, NULL);
+    if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+    HAS(o.err, "rc         biased");
+    HAS(o.err, "stops of the world");
+    json_object *r = json_tokener_parse(o.out);
+    assert_non_null(r);
+    assert_string_equal(json_object_get_string(get(r, "config.rc")), "biased");
+    assert_false(json_object_object_get_ex(r, "gil", NULL));
+    int64_t ops = json_object_get_int64(get(r, "ops"));
+    assert_int_equal(ops, 1000000);   /* every pair made was consumed */
+    int64_t queued = json_object_get_int64(get(r, "rc.merges_queued"));
+    int64_t merged = json_object_get_int64(get(r, "rc.merges_done"));
+    assert_true(queued >= 1 && queued <= ops);
+    assert_true(merged >= queued);
+    assert_true(json_object_object_get_ex(r, "stw", NULL));
+    assert_int_equal(json_object_get_int64(get(r, "stw.stops")),
+                     json_object_get_int64(get(r, "stw.time_to_stop_ns.count")));
+    assert_int_equal(json_object_get_int64(get(r, "objects.leaked_objects")), 0);
+    json_object_put(r);
+    out_free(&o);
+  }
+  {
+    const char *const args[] = {"run", "shared", "--rc=atomic", "--gc=none", "--threads=2",
+                                "--duration-s=0.2", NULL};
+    out_t o = run(heaplab, args, NULL);
+    if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+    json_object *r = json_tokener_parse(o.out);
+    assert_non_null(r);
+    /* atomic counts have no merges; reads of the shared dict are counted */
+    assert_false(json_object_object_get_ex(get(r, "rc"), "merges_queued", NULL));
+    assert_true(json_object_get_int64(get(r, "rc.reads_unlocked")) +
+                    json_object_get_int64(get(r, "rc.reads_locked")) >= 1);
+    assert_false(json_object_object_get_ex(r, "stw", NULL));   /* no probes asked */
+    json_object_put(r);
+    out_free(&o);
+  }
+  {
+    /* under the GIL: neither object, and the stw options are notes */
+    const char *const args[] = {"run", "shared", "--duration-s=0.1", "--stw-probe-ms=2", NULL};
+    out_t o = run(heaplab, args, NULL);
+    if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+    HAS(o.err, "stw-probe-ms=2");
+    HAS(o.err, "no effect");
+    json_object *r = json_tokener_parse(o.out);
+    assert_non_null(r);
+    assert_false(json_object_object_get_ex(r, "rc", NULL));
+    assert_false(json_object_object_get_ex(r, "stw", NULL));
+    json_object_put(r);
+    out_free(&o);
+  }
+}
+
 static void test_pool_statistics(void **s) {
   (void)s;
   const char *const args[] = {"run", "malloc-churn", "--alloc=pool", "--geometry=8,512,4K,256K",
@@ -547,6 +608,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
       cmocka_unit_test(test_gc_result),
+      cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
       cmocka_unit_test(test_micro_json),
   };

@@ -14,6 +14,8 @@ extern const hl_workload_t hl_workload_binary_trees;
 extern const hl_workload_t hl_workload_binary_trees_inst;
 extern const hl_workload_t hl_workload_churn;
 extern const hl_workload_t hl_workload_convoy;
+extern const hl_workload_t hl_workload_shared;
+extern const hl_workload_t hl_workload_prodcons;
 extern const hl_workload_t hl_workload_cycles;
 extern const hl_workload_t hl_workload_long_lived;
 extern const hl_workload_t hl_workload_gc_cpu;
@@ -31,6 +33,8 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_binary_trees_inst,
   &hl_workload_churn,
   &hl_workload_convoy,
+  &hl_workload_shared,
+  &hl_workload_prodcons,
   &hl_workload_cycles,
   &hl_workload_long_lived,
   &hl_workload_gc_cpu,
