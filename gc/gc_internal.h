@@ -22,6 +22,7 @@
 #include "hl_alloc.h"
 #include "hl_gc.h"
 #include "hl_lock.h"
+#include "hl_thread.h"
 
 /* The GC links (PyGC_Head). Untracked until the collector (a later layer)
  * links them: next == 0. */
@@ -142,10 +143,11 @@ HL_INTERNAL void hli_rc_init(const hl_config_t *c);
  * hli_rc_init, while no object exists). A block is [prefix][GC head][object]
  * for a container, [prefix][object] for the others. */
 extern size_t hli_rc_prefix;
-/* The owner written into each new object: the creating thread's index in
- * the free-threaded modes (0 for a thread that is not attached), 0 under
- * the GIL. */
+/* The owner written into each new object in the free-threaded modes: the
+ * creating thread's index (0 for a thread that is not attached: the object
+ * gets HL_OWNER_NONE). Set with hli_rc_self at attach (rc_biased.c). */
 extern __thread uint16_t hli_rc_owner_tag;
+HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
 #define HLI_RC_SHARED_SHIFT 2
 enum {   /* the low two bits of the shared word: its state (CPython's names) */
   HLI_RC_SHARED_DEFAULT = 0,
@@ -157,7 +159,7 @@ enum {   /* the low two bits of the shared word: its state (CPython's names) */
  * keeps its whole count there (merged), its local count stays 0. */
 static inline void hli_rc_biased_init(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
-  if (HL_LIKELY(o->owner != 0)) {
+  if (HL_LIKELY(o->owner != HL_OWNER_NONE)) {
     *sh = 0;
   } else {
     o->rc = 0;
@@ -279,10 +281,11 @@ static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   /* constants: under the GIL, one 8-byte store */
   o->rc = 1;
   o->flags = 0;
-  o->owner = 0;
+  o->owner = HL_OWNER_PLAIN;
   o->type = t;
   if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
-    o->owner = hli_rc_owner_tag;
+    uint16_t tag = hli_rc_owner_tag;
+    o->owner = tag ? tag : HL_OWNER_NONE;   /* never PLAIN without a GIL */
     if (hli_rc_prefix) hli_rc_biased_init(o);
   }
   return o;

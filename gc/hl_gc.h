@@ -161,38 +161,53 @@ void hl_err_set(hl_err_t kind, const char *fmt, ...) HL_PRINTF(2, 3);
  *           release atomic subtract; the thread whose decrement reaches
  *           zero issues an acquire fence and frees the object.
  *   biased  the owning thread changes its local count (rc) with plain
- *           (relaxed) loads and stores; any other thread changes the shared
- *           count atomically, out of line (gc/rc_biased.c). The owner is
- *           recognised by comparing the header's owner with hli_rc_self, the
- *           calling thread's index (HL_RC_NOBODY, which no object holds,
- *           when it owns nothing: not attached, or another mode).
+ *           loads and stores; any other thread changes the shared count
+ *           atomically, out of line (gc/rc_biased.c).
+ * An immortal object (PEP 683; only --immortal=on makes one) is left alone
+ * in every mode.
  *
- * An immortal object's count is HL_RC_IMMORTAL in every mode, and only
- * --immortal=on makes one: with it off no count ever gets there (it would
- * take three billion references). Increments and decrements leave it alone
- * (PEP 683).
+ * One test serves all three: the header's owner against hli_rc_self, a
+ * thread-local word. Equal: the caller may count plainly, in rc. Otherwise
+ * the out-of-line-ish other path decides (immortal, atomic, shared):
  *
- * The gil fast path is one comparison, as before the free-threaded modes:
- *     rc >= hl_rc_config.plain_below ?  the other modes' path  :  rc +/- 1
- * plain_below is HL_RC_IMMORTAL under the GIL (only an immortal object
- * takes the branch) and 0 in the free-threaded modes (every object does).
- * Comparing the count with a word in memory costs the same instructions as
- * comparing it with a constant (scripts/callgrind-micro 'heaplab_incref'),
- * so the mode costs rc=gil nothing on a mortal object; an immortal object
- * pays a second comparison on the branch it takes.
+ *   header owner                      hli_rc_self of a thread
+ *   HL_OWNER_PLAIN (0)  under the GIL  0 (the default) under the GIL, and for
+ *                                       a thread not attached in any mode
+ *   1..HL_THREAD_INDEX_MAX  biased:    its index: attached, rc=biased
+ *     the owner; atomic: the maker
+ *   HL_OWNER_NONE     nobody (made by  HL_RC_NOBODY: attached, rc=atomic
+ *     a thread not attached, merged)
+ *   HL_OWNER_IMMORTAL  immortal
  *
- * The count is read with a relaxed __atomic load rather than a ck wrapper:
- * both are one mov, but ck's inline asm is a compiler barrier and opaque to
- * ThreadSanitizer, and in the free-threaded modes other threads change the
- * count concurrently. Under the GIL the store stays plain. */
+ * so under the GIL every mortal object is counted plainly by every thread,
+ * as before the free-threaded modes, and the biased owner takes the very
+ * same path: one compare of two 16-bit words, then the increment. No object
+ * has owner 0 in the free-threaded modes, so a thread that is not attached
+ * (self 0) never counts plainly there, and no attached thread has self 0.
+ * An immortal object's count is HL_RC_IMMORTAL too (hl_is_immortal reads
+ * the count, as CPython 3.12 does), and its owner says so: the other path
+ * tests it with the owner it already loaded. scripts/callgrind-micro
+ * 'heaplab_incref' counts the instructions of both paths.
+ *
+ * The owner's plain count. In ThreadSanitizer and debug builds it is a
+ * relaxed atomic load and store; otherwise one read-modify-write
+ * instruction (the fewest, what the GIL build always had). Other threads
+ * may read it meanwhile (rc=biased: an immortality test, a try-increment,
+ * hl_refcount) without synchronizing: a read of an aligned 32-bit word the
+ * hardware never tears, of a value only the owner writes, which the
+ * TSan build checks as atomic. */
 extern struct hl_rc_config {
-  uint32_t plain_below;     /* see above: HL_RC_IMMORTAL (gil) or 0 */
   hl_rc_mode_t mode;
   bool immortal;
 } hl_rc_config;
 
-#define HL_RC_NOBODY 0xFFFFu
-extern __thread uint16_t hli_rc_self;
+#define HL_OWNER_PLAIN    0x0000u
+#define HL_OWNER_NONE     0xFFFFu
+#define HL_OWNER_IMMORTAL 0xFFFEu
+#define HL_RC_NOBODY      0xFFFDu
+/* Local-exec: one instruction to read it (%fs:offset). gc/ is a static
+ * library linked into executables only, which is what this model needs. */
+extern __thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
 
 void hli_obj_dealloc(hl_object_t *o);
 /* rc=biased, out of line (gc/rc_biased.c): a thread that is not the owner
@@ -213,21 +228,29 @@ static inline uint64_t *hli_rc_shared_word(const hl_object_t *o) {
 static inline uint32_t hli_rc_load(const hl_object_t *o) {
   return __atomic_load_n(&o->rc, __ATOMIC_RELAXED);
 }
-static inline bool hli_rc_owned(const hl_object_t *o) {
-  return __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == hli_rc_self;
+static inline uint16_t hli_rc_owner(const hl_object_t *o) {
+  return __atomic_load_n(&o->owner, __ATOMIC_RELAXED);
 }
+static inline bool hli_rc_owned(const hl_object_t *o) { return hli_rc_owner(o) == hli_rc_self; }
 
-/* The free-threaded modes' increment and decrement (rc is the count just
- * read); inline, but out of the gil path's way. The owner test comes
- * first: in rc=atomic it always fails (hli_rc_self is HL_RC_NOBODY), and
- * the biased owner, the case worth the fewest instructions, skips the mode
- * test. */
-static inline void hli_incref_ft(hl_object_t *o, uint32_t rc) {
-  if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
-  if (HL_LIKELY(hli_rc_owned(o))) {
-    __atomic_store_n(&o->rc, rc + 1, __ATOMIC_RELAXED);
-    return;
-  }
+#if HL_ATOMIC_TSAN || !defined(NDEBUG)
+static inline void hli_rc_plain_inc(hl_object_t *o) {
+  __atomic_store_n(&o->rc, hli_rc_load(o) + 1, __ATOMIC_RELAXED);
+}
+static inline bool hli_rc_plain_dec_is_zero(hl_object_t *o) {
+  uint32_t rc = hli_rc_load(o);
+  HL_ASSERT(rc > 0 && rc < HL_RC_IMMORTAL);
+  __atomic_store_n(&o->rc, rc - 1, __ATOMIC_RELAXED);
+  return rc == 1;
+}
+#else
+static inline void hli_rc_plain_inc(hl_object_t *o) { o->rc++; }
+static inline bool hli_rc_plain_dec_is_zero(hl_object_t *o) { return --o->rc == 0; }
+#endif
+
+/* The other path (owner is the header's owner, already loaded). */
+static inline void hli_incref_other(hl_object_t *o, uint16_t owner) {
+  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
   if (hl_rc_config.mode == HL_RC_BIASED) {
     hli_rc_incref_shared(o);
     return;
@@ -235,21 +258,8 @@ static inline void hli_incref_ft(hl_object_t *o, uint32_t rc) {
   hl_atomic_add_relaxed_u32(&o->rc, 1);
 }
 
-static inline void hli_decref_ft(hl_object_t *o, uint32_t rc) {
-  if (HL_UNLIKELY(rc >= HL_RC_IMMORTAL)) return;
-  if (HL_LIKELY(hli_rc_owned(o))) {
-    HL_ASSERT(rc > 0);
-    __atomic_store_n(&o->rc, --rc, __ATOMIC_RELAXED);
-    if (rc == 0) {
-      /* Never shared, the common case: ours to free. Acquire: pairs with
-       * the release of other threads' decrements when it was. */
-      if (HL_LIKELY(__atomic_load_n(hli_rc_shared_word(o), __ATOMIC_ACQUIRE) == 0))
-        hli_obj_dealloc(o);
-      else
-        hli_rc_merge_zero_local(o);
-    }
-    return;
-  }
+static inline void hli_decref_other(hl_object_t *o, uint16_t owner) {
+  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
   if (hl_rc_config.mode == HL_RC_BIASED) {
     hli_rc_decref_shared(o);
     return;
@@ -264,24 +274,37 @@ static inline void hli_decref_ft(hl_object_t *o, uint32_t rc) {
   }
 }
 
-static inline void hl_incref(hl_object_t *o) {
-  uint32_t rc = hli_rc_load(o);
-  if (HL_UNLIKELY(rc >= hl_rc_config.plain_below)) {
-    hli_incref_ft(o, rc);
+/* The plain count reached zero: under the GIL the object dies; the biased
+ * owner first checks that no other thread holds a reference. */
+static inline void hli_plain_zero(hl_object_t *o) {
+  if (HL_LIKELY(hl_rc_config.mode == HL_RC_GIL)) {
+    hli_obj_dealloc(o);
     return;
   }
-  o->rc = rc + 1;
+  /* Never shared, the common case: ours to free. Acquire: pairs with the
+   * release of other threads' decrements when it was. */
+  if (HL_LIKELY(__atomic_load_n(hli_rc_shared_word(o), __ATOMIC_ACQUIRE) == 0))
+    hli_obj_dealloc(o);
+  else
+    hli_rc_merge_zero_local(o);
+}
+
+static inline void hl_incref(hl_object_t *o) {
+  uint16_t owner = hli_rc_owner(o);
+  if (HL_LIKELY(owner == hli_rc_self)) {
+    hli_rc_plain_inc(o);
+    return;
+  }
+  hli_incref_other(o, owner);
 }
 
 static inline void hl_decref(hl_object_t *o) {
-  uint32_t rc = hli_rc_load(o);
-  if (HL_UNLIKELY(rc >= hl_rc_config.plain_below)) {
-    hli_decref_ft(o, rc);
+  uint16_t owner = hli_rc_owner(o);
+  if (HL_LIKELY(owner == hli_rc_self)) {
+    if (hli_rc_plain_dec_is_zero(o)) hli_plain_zero(o);
     return;
   }
-  HL_ASSERT(rc > 0);
-  o->rc = --rc;   /* tested after the subtraction: its flags serve the branch */
-  if (rc == 0) hli_obj_dealloc(o);
+  hli_decref_other(o, owner);
 }
 
 /* rc=biased: the calling thread merges the objects other threads queued to

@@ -29,7 +29,7 @@
 
 #include "gc_internal.h"
 
-struct hl_rc_config hl_rc_config = {HL_RC_IMMORTAL, HL_RC_GIL, false};
+struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
 __thread hl_tstate_t hli_tstate;
 bool hli_freelists_on = true;
 
@@ -173,7 +173,9 @@ void hli_obj_init_static(hl_object_t *o, const hl_type_t *t) {
 }
 
 void hli_make_immortal(hl_object_t *o) {
-  o->rc = HL_RC_IMMORTAL;
+  /* the owner says so to hl_incref's other path; the count to anyone */
+  __atomic_store_n(&o->owner, HL_OWNER_IMMORTAL, __ATOMIC_RELAXED);
+  __atomic_store_n(&o->rc, HL_RC_IMMORTAL, __ATOMIC_RELAXED);
   o->flags |= HL_OF_IMMORTAL;
 }
 

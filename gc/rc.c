@@ -40,16 +40,13 @@ void hli_rc_init(const hl_config_t *c) {
   hli_rc_threads_init();
   hl_rc_config.mode = c->rc;
   hl_rc_config.immortal = c->immortal;
-  hl_rc_config.plain_below = c->rc == HL_RC_GIL ? HL_RC_IMMORTAL : 0;
   hli_rc_prefix = c->rc == HL_RC_BIASED ? sizeof(uint64_t) : 0;
   /* Readers of shared containers read without a lock in the free-threaded
    * modes: their threads are QSBR readers. */
   if (hl_thread_count() == 0) hl_thread_qsbr_enable(c->rc != HL_RC_GIL);
-  /* The calling thread's tags, as if it attached again: it may be attached
-   * already (a micro-benchmark restarting the runtime). */
-  hl_thread_t *t = hl_thread_self();
-  hli_rc_owner_tag = t && c->rc != HL_RC_GIL ? (uint16_t)t->index : 0;
-  hli_rc_self = HL_RC_NOBODY;
+  /* The calling thread's tags, as at attach: it may be attached already (a
+   * micro-benchmark restarting the runtime). */
+  hli_rc_set_thread_tags(hl_thread_self());
 }
 
 void hli_rc_resurrect(hl_object_t *o) {

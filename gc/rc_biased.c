@@ -37,7 +37,7 @@
  *   owner increments        local += 1 (no atomic)
  *   owner decrements        local -= 1; at zero:
  *                             shared == 0: nobody else holds it: free it
- *                             otherwise: owner = 0, state MERGED; free it
+ *                             otherwise: no owner, state MERGED; free it
  *                             when the count is zero
  *   other increments        shared += 4 (an atomic add)
  *   other decrements        shared at zero (DEFAULT or MAYBE_WEAKREF): the
@@ -49,7 +49,7 @@
  *                             and zero: free it
  *   the owner merges        for each queued object, at its next checkpoint:
  *                             shared = (local + count - 1) << 2 | MERGED,
- *                             local = 0, owner = 0; free it at zero
+ *                             local = 0, no owner; free it at zero
  * A merged object has no owner: every thread counts it as "other". An
  * object queued to an owner that has exited is merged by the thread that
  * queues it (the exited-owner rule), under its index's mutex so that no
@@ -85,7 +85,7 @@
 #include "gc_internal.h"
 #include "hl_sync.h"
 
-__thread uint16_t hli_rc_self = HL_RC_NOBODY;
+__thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
 __thread uint16_t hli_rc_owner_tag;
 size_t hli_rc_prefix;
 
@@ -112,6 +112,11 @@ typedef struct slot {
 static slot_t slots[HL_THREAD_INDEX_MAX + 1];
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 static int merge_bit = -1;
+
+/* The calling thread owns objects: attached, rc=biased, with an index. */
+static inline bool self_owner(void) {
+  return hli_rc_self != HL_OWNER_PLAIN && hli_rc_self <= HL_THREAD_INDEX_MAX;
+}
 
 static inline int64_t sh_count(uint64_t s) { return (int64_t)s >> HLI_RC_SHARED_SHIFT; }
 static inline unsigned sh_state(uint64_t s) { return (unsigned)(s & 3); }
@@ -196,7 +201,7 @@ static int64_t explicit_merge(hl_object_t *o, int64_t extra) {
    * only subtracts. */
   int64_t local = (int64_t)hli_rc_load(o);
   __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
   uint64_t s = hl_atomic_load_relaxed_u64(sh);
   for (;;) {
     int64_t n = sh_count(s) + local + extra;
@@ -239,13 +244,12 @@ static void drain(slot_t *s) {
 static void merge_handler(hl_thread_t *t, unsigned bit, void *arg) {
   (void)bit;
   (void)arg;
-  if (hli_rc_self != HL_RC_NOBODY && t->index) drain(&slots[t->index]);
+  if (self_owner()) drain(&slots[t->index]);
 }
 
 void hl_rc_merge_queued(void) {
   hl_thread_t *t = hl_thread_self();
-  if (hl_rc_config.mode == HL_RC_BIASED && t && hli_rc_self != HL_RC_NOBODY && t->index)
-    drain(&slots[t->index]);
+  if (hl_rc_config.mode == HL_RC_BIASED && t && self_owner()) drain(&slots[t->index]);
 }
 
 /* With the world stopped (sync/stw.c) the caller merges every thread's
@@ -266,8 +270,8 @@ uint64_t hl_rc_merge_all_stopped(void) {
 
 /* A decrement by another thread found shared at zero: the owner merges o. */
 static void queue_object(hl_object_t *o) {
-  uint16_t owner = __atomic_load_n(&o->owner, __ATOMIC_RELAXED);
-  if (HL_UNLIKELY(owner == 0)) {
+  uint16_t owner = hli_rc_owner(o);
+  if (HL_UNLIKELY(owner == HL_OWNER_NONE)) {
     /* The owner gave o up meanwhile (CPython's _Py_brc_queue_object does
      * the same): no queue needed, the queue's reference goes as any other
      * thread's. Cannot happen with the rules here (a queued object's count
@@ -275,8 +279,9 @@ static void queue_object(hl_object_t *o) {
     hli_rc_decref_shared(o);
     return;
   }
+  HL_ASSERT(owner >= 1 && owner <= HL_THREAD_INDEX_MAX);
   slot_t *s = &slots[owner];
-  if (hli_rc_self != HL_RC_NOBODY) {
+  if (hl_thread_self()) {
     /* attached, so a QSBR reader: occupant stays valid until our next
      * checkpoint (see the top). Acquire: pairs with the claim's release. */
     hl_thread_t *t = hl_atomic_load_acquire_ptr((void *const *)&s->occupant);
@@ -337,9 +342,9 @@ static bool zero_local(hl_object_t *o) {
   /* Acquire: pairs with the release of other threads' decrements. */
   uint64_t s = hl_atomic_load_acquire_u64(sh);
   if (s == 0) return true;
-  /* Owner 0 before MERGED (CPython gh-121794): a thread that sees the
+  /* No owner before MERGED (CPython gh-121794): a thread that sees the
    * merged state never sees the object still owned. */
-  __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
   for (;;) {
     uint64_t ns = (s & ~(uint64_t)3) | HLI_RC_SHARED_MERGED;
     uint64_t seen = hl_atomic_cas_value_u64(sh, s, ns);
@@ -397,12 +402,12 @@ bool hli_rc_biased_try_incref(hl_object_t *o) {
 
 void hli_rc_biased_resurrect(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
-  if (hli_rc_self != HL_RC_NOBODY) {
+  if (self_owner()) {
     __atomic_store_n(&o->owner, hli_rc_self, __ATOMIC_RELAXED);
     __atomic_store_n(&o->rc, 1, __ATOMIC_RELAXED);
     hl_atomic_store_relaxed_u64(sh, 0);
   } else {
-    __atomic_store_n(&o->owner, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
     __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
     hl_atomic_store_relaxed_u64(sh, sh_make(1, HLI_RC_SHARED_MERGED));
   }
@@ -434,15 +439,23 @@ static void slots_init(void) {
   for (size_t i = 0; i < HL_ARRAY_LEN(slots); i++) pthread_mutex_init(&slots[i].mutex, NULL);
 }
 
+/* The calling thread's tags (gc_internal.h, hl_gc.h): t is it, attached, or
+ * NULL when it is not. */
+void hli_rc_set_thread_tags(const hl_thread_t *t) {
+  hl_rc_mode_t mode = hl_rc_config.mode;
+  hli_rc_owner_tag = t && mode != HL_RC_GIL ? (uint16_t)t->index : 0;
+  if (!t || mode == HL_RC_GIL) hli_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
+  else if (mode == HL_RC_BIASED && t->index) hli_rc_self = (uint16_t)t->index;
+  else hli_rc_self = HL_RC_NOBODY;   /* rc=atomic, or no index left: nothing */
+}
+
 /* attach hook: every mode sets the thread's tags; rc=biased claims the index. */
 static void on_attach(hl_thread_t *t, void *arg) {
   (void)arg;
   /* the thread's free lists and counters go back when it exits */
   if (!hli_tstate.registered) hli_tstate_arm();
-  hl_rc_mode_t mode = hl_rc_config.mode;
-  hli_rc_owner_tag = mode == HL_RC_GIL ? 0 : (uint16_t)t->index;
-  hli_rc_self = HL_RC_NOBODY;
-  if (mode != HL_RC_BIASED || t->index == 0) return;
+  hli_rc_set_thread_tags(t);
+  if (!self_owner()) return;
   slot_t *s = &slots[t->index];
   pthread_mutex_lock(&s->mutex);
   if (!s->cells) {
@@ -464,10 +477,10 @@ static void on_detach(hl_thread_t *t, void *arg) {
   /* what the thread deferred for a grace period (shared.c) goes first, while
    * it still owns its objects */
   if (hl_rc_config.mode != HL_RC_GIL) hli_defer_thread_exit();
+  bool owner = self_owner();
   uint16_t self = hli_rc_self;
-  hli_rc_owner_tag = 0;
-  hli_rc_self = HL_RC_NOBODY;
-  if (self == HL_RC_NOBODY) return;
+  hli_rc_set_thread_tags(NULL);
+  if (!owner) return;
   slot_t *s = &slots[t->index];
   /* As owner first: the merges may free objects, whose deallocation may
    * decrement others we own. */

@@ -172,7 +172,7 @@ static void *qm_a(void *arg) {
   CHECK(hl_refcount(o) == 2 && deaths_now() == 0);
   CHECK(hl_thread_pending(hl_thread_self()) != 0);   /* asked to merge */
   hl_checkpoint();              /* the merge: local 2 + shared 0 - 1 */
-  CHECK(o->owner == 0 && o->rc == 0 && hl_refcount(o) == 1);   /* no owner now */
+  CHECK(o->owner == HL_OWNER_NONE && o->rc == 0 && hl_refcount(o) == 1);   /* no owner now */
   hl_decref(o);                 /* as anyone: merged and zero, freed */
   CHECK(deaths_now() == 1);
   pass_turn(3);
@@ -213,7 +213,7 @@ static void *zl_a(void *arg) {
   pass_turn(1);
   wait_turn(2);                 /* B holds one of its own now (shared 1) */
   hl_decref(o);                 /* local 0, shared 1: merged, no owner */
-  CHECK(o->owner == 0 && hl_refcount(o) == 1 && deaths_now() == 0);
+  CHECK(o->owner == HL_OWNER_NONE && hl_refcount(o) == 1 && deaths_now() == 0);
   pass_turn(3);
   wait_turn(4);
   hl_thread_detach();
@@ -294,7 +294,7 @@ static void test_exited_owner(void **s) {
   /* the even ones: A's references were never dropped (it exited holding
    * them, the program's leak); they are merged objects now, count 1 each */
   for (int i = 0; i < NEXIT; i += 2) {
-    assert_int_equal(g_objs[i]->owner, 0);
+    assert_int_equal(g_objs[i]->owner, HL_OWNER_NONE);
     assert_int_equal(hl_refcount(g_objs[i]), 1);
     hl_decref(g_objs[i]);       /* the main thread, not attached */
   }
@@ -348,7 +348,7 @@ static void *ms_a(void *arg) {
   g_obj = o;
   pass_turn(1);
   wait_turn(2);                 /* blocked meanwhile: B queues, main merges */
-  CHECK(o->owner == 0 && hl_refcount(o) == 1);   /* merged while we were stopped */
+  CHECK(o->owner == HL_OWNER_NONE && hl_refcount(o) == 1);   /* merged while we were stopped */
   hl_decref(o);
   CHECK(deaths_now() == 1);
   hl_thread_detach();
@@ -388,7 +388,7 @@ static void test_merge_all_stopped(void **s) {
 static void test_unowned(void **s) {
   (void)s;
   hl_object_t *o = hl_float_new(2.5);
-  assert_int_equal(o->owner, 0);
+  assert_int_equal(o->owner, HL_OWNER_NONE);
   assert_int_equal(o->rc, 0);                 /* the whole count is shared */
   assert_int_equal(hl_refcount(o), 1);
   hl_incref(o);

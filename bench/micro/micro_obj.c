@@ -16,6 +16,7 @@
 #include <stdlib.h>
 
 #include "hl_gc.h"
+#include "hl_sync.h"
 #include "micro.h"
 
 const hl_config_t *hl_micro_config;
@@ -66,6 +67,39 @@ static void rc_run(void *state, uint64_t iters) {
     escape(o);
     hl_decref(o);
   }
+}
+
+/* ---- incref + decref in each refcount mode ----
+ * The runtime restarts in the mode the argument names (gc=none, immortal
+ * off), and the same loop as above runs:
+ *   1 gil, 2 atomic,
+ *   3 biased, not the owner: the float was made by a thread not attached
+ *     (this one, before attaching), so it belongs to nobody and every count
+ *     is the shared, atomic one,
+ *   4 biased, the owner: the thread attaches first and makes the float. */
+static void *rcm_setup(int64_t a) {
+  hl_config_t c = *hl_micro_config;
+  c.rc = a == 1 ? HL_RC_GIL : a == 2 ? HL_RC_ATOMIC : HL_RC_BIASED;
+  c.gc = HL_GC_NONE;
+  c.immortal = false;
+  char err[256];
+  hl_runtime_fini();
+  if (hl_runtime_init(&c, err, sizeof err) != 0) {
+    fprintf(stderr, "heaplab-micro: %s\n", err);
+    return NULL;
+  }
+  if (a == 4) {
+    hl_gil_init(false, 5000);
+    hl_thread_attach();
+  }
+  rc_obj = hl_float_new(1.5);
+  return rc_obj;
+}
+
+static void rcm_teardown(void *state) {
+  hl_decref((hl_object_t *)state);
+  if (hl_thread_self()) hl_thread_detach();
+  runtime_restore(NULL);
 }
 
 /* ---- make and drop one object ---- */
@@ -189,6 +223,9 @@ const hl_micro_t hl_micros_obj[] = {
   {"heaplab_incref_decref_immortal_obj",
    "hl_incref + hl_decref of the small int 7, immortal with immortal=on: both skipped", 4096,
    {0}, rc_setup_on_imm, rc_run, rc_teardown},
+  {"heaplab_incref_decref_rc",
+   "hl_incref + hl_decref of a float: 1 rc=gil, 2 rc=atomic, 3 rc=biased not the owner, "
+   "4 rc=biased the owner", 4096, {1, 2, 3, 4, 0}, rcm_setup, rc_run, rcm_teardown},
   {"heaplab_int_big", "hl_int_new(2^40 + i) + hl_decref", 1024, {0}, obj_setup, int_run, obj_teardown},
   {"heaplab_float", "hl_float_new + hl_decref", 1024, {0}, obj_setup, float_run, obj_teardown},
   {"heaplab_str", "hl_str_new of 11 bytes + hl_decref", 1024, {0}, obj_setup, str_run, obj_teardown},

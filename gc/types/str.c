@@ -31,9 +31,17 @@ static struct { uint64_t rc_shared; str1_t s; } one_char_tab[256];
 #define one_char(i) (one_char_tab[i].s)
 static hl_object_t *interned;     /* dict str -> str, NULL before init */
 
+/* The cached hash is written by whichever thread asks first, and read by
+ * any (without a GIL, strings are shared): relaxed atomics, and every
+ * writer writes the same value. */
+static inline int64_t cached_hash(const hl_str_t *s) {
+  return __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
+}
+
 int64_t hli_str_hash(hl_object_t *o) {
   hl_str_t *s = (hl_str_t *)o;
-  if (s->hash != -1) return s->hash;
+  int64_t cached = cached_hash(s);
+  if (cached != -1) return cached;
   uint64_t h = 0xcbf29ce484222325ull;
   for (size_t i = 0; i < s->len; i++) {
     h ^= (unsigned char)s->data[i];
@@ -43,14 +51,16 @@ int64_t hli_str_hash(hl_object_t *o) {
   h *= 0xd6e8feb86659fd93ull;
   h ^= h >> 32;
   int64_t r = (int64_t)(h >> 1);
-  s->hash = r == -1 ? -2 : r;
-  return s->hash;
+  if (r == -1) r = -2;
+  __atomic_store_n(&s->hash, r, __ATOMIC_RELAXED);
+  return r;
 }
 
 static int str_eq(hl_object_t *a, hl_object_t *b) {
   hl_str_t *x = (hl_str_t *)a, *y = (hl_str_t *)b;
   if (x->len != y->len) return 0;
-  if (x->hash != -1 && y->hash != -1 && x->hash != y->hash) return 0;
+  int64_t hx = cached_hash(x), hy = cached_hash(y);
+  if (hx != -1 && hy != -1 && hx != hy) return 0;
   /* two distinct interned strings are never equal */
   if ((a->flags & HL_OF_INTERNED) && (b->flags & HL_OF_INTERNED)) return 0;
   return memcmp(x->data, y->data, x->len) == 0;
