@@ -402,7 +402,7 @@ static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object
 hl_object_t *hl_dict_get_ref(hl_object_t *o, hl_object_t *key) {
   HL_ASSERT(o->type == &hl_dict_type);
   hl_dict_t *d = (hl_dict_t *)o;
-  bool err;
+  bool err = false;
   if (HL_LIKELY(!hli_ft())) {
     hl_dict_entry_t *e = find(o, key, &err);
     if (e) return hl_newref(e->value);
