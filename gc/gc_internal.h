@@ -184,8 +184,18 @@ HL_INTERNAL void hli_rc_threads_init(void);
 HL_INTERNAL void hli_rc_resurrect(hl_object_t *o);
 HL_INTERNAL bool hli_rc_drop_resurrected(hl_object_t *o);
 /* A new reference to o unless its count is already zero (o is dying): the
- * free-threaded modes' weakref and container reads. */
-HL_INTERNAL bool hli_rc_try_incref(hl_object_t *o);
+ * free-threaded modes' weakref and container reads. Inline for a caller
+ * that counts o plainly (under the GIL, the biased owner). */
+HL_INTERNAL bool hli_rc_try_incref_other(hl_object_t *o);
+static inline bool hli_rc_try_incref(hl_object_t *o) {
+  if (hli_rc_owned(o)) {
+    uint32_t rc = hli_rc_load(o);
+    if (rc == 0) return false;   /* dying (only its owner frees it) */
+    hli_rc_plain_inc(o);
+    return true;
+  }
+  return hli_rc_try_incref_other(o);
+}
 
 /* ---- containers without a GIL (shared.c) -------------------------------------
  * In the free-threaded modes a list or dict is changed only under its

@@ -74,7 +74,7 @@ bool hli_rc_drop_resurrected(hl_object_t *o) {
   return true;
 }
 
-bool hli_rc_try_incref(hl_object_t *o) {
+bool hli_rc_try_incref_other(hl_object_t *o) {
   if (hl_rc_config.mode == HL_RC_BIASED) return hli_rc_biased_try_incref(o);
   uint32_t rc = hli_rc_load(o);
   if (rc >= HL_RC_IMMORTAL) return true;
@@ -86,7 +86,7 @@ bool hli_rc_try_incref(hl_object_t *o) {
   for (;;) {
     if (rc == 0) return false;
     /* Relaxed would do for the increment itself; hl_atomic_cas_u32 is a
-     * full barrier, paid only on this rare path. */
+     * full barrier, which on x86-64 is the same lock cmpxchg. */
     if (hl_atomic_cas_u32(&o->rc, rc, rc + 1)) return true;
     rc = hli_rc_load(o);
   }
