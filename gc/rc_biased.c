@@ -318,6 +318,19 @@ void hli_rc_incref_shared(hl_object_t *o) {
 void hli_rc_decref_shared(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
   uint64_t s = hl_atomic_load_relaxed_u64(sh), ns;
+  if (sh_state(s) == HLI_RC_SHARED_MERGED) {
+    /* Merged is for good: no decrement can queue it any more, so a plain
+     * atomic subtract will do, as rc=atomic's (a compare-and-swap loop
+     * would retry under contention: None, when it is not immortal, is
+     * such an object). Release, and acquire before the free, as there. */
+    uint64_t old = hl_atomic_faa_u64(sh, (uint64_t)-(int64_t)(1ull << HLI_RC_SHARED_SHIFT));
+    HL_ASSERT(sh_count(old) > 0);
+    if (old == sh_make(1, HLI_RC_SHARED_MERGED)) {
+      hl_atomic_acquire_after_rmw_u64(sh);
+      hli_obj_dealloc(o);
+    }
+    return;
+  }
   bool queue;
   for (;;) {
     queue = s == HLI_RC_SHARED_DEFAULT || s == HLI_RC_SHARED_MAYBE_WEAKREF;
