@@ -84,6 +84,29 @@ def one_thread(g):
     print()
 
 
+def instructions(path):
+    if not os.path.exists(path):
+        return
+    n = {}
+    with open(path) as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 4 and parts[3].isdigit():
+                n[(parts[0], parts[1], parts[2])] = int(parts[3])
+    print("## One thread: instructions (callgrind, whole run; ratio to gil)\n")
+    print("| workload | immortal | gil | atomic | biased | atomic/gil | biased/gil |")
+    print("|---|---|---|---|---|---|---|")
+    for wl in ("binary-trees", "churn"):
+        for imm in ("off", "on"):
+            v = {rc: n.get((wl, imm, rc)) for rc in MODES}
+            if not all(v.values()):
+                continue
+            print(f"| {wl} | {imm} | {v['gil'] / 1e9:.3f} G | {v['atomic'] / 1e9:.3f} G | "
+                  f"{v['biased'] / 1e9:.3f} G | {v['atomic'] / v['gil']:.3f} | "
+                  f"{v['biased'] / v['gil']:.3f} |")
+    print()
+
+
 def scaling(g):
     print("## binary-trees, nothing shared: 1 and 2 threads (tcache=heap)\n")
     print("| rc | immortal | 1 thread M ops/s | 2 threads M ops/s | speedup | "
@@ -169,6 +192,7 @@ def main():
     g = group(load_runs(os.path.join(d, "runs.jsonl")))
     micro(os.path.join(d, "micro.json"), os.path.join(d, "callgrind.txt"))
     one_thread(g)
+    instructions(os.path.join(d, "callgrind-workloads.txt"))
     scaling(g)
     sharing(g)
     return 0
