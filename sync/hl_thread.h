@@ -16,8 +16,8 @@
  *   HL_BREAK_STW        a thread stops the world (sync/stw.c): park here
  *                       until it resumes
  *   bits claimed with hl_thread_break_register() by upper layers: merging
- *                       the biased-refcount queue, parking for a stop of the
- *                       world, announcing a QSBR quiescent state ...
+ *                       the biased-refcount queue, running the drops a grace
+ *                       period has made safe (gc/) ...
  *
  * Upper layers (alloc, gc) cannot be included here: they register a handler
  * for a bit, hooks run at attach and detach, and keep their per-thread data
