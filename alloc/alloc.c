@@ -140,8 +140,15 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     /* free() dispatches on these bits of the tag (alloc_internal.h) */
     pools.tag_bits = fast == FAST_MAGAZINE ? HLI_TAG_MAGAZINE
                    : fast == FAST_DIRECT ? HLI_TAG_DIRECT : 0;
+    /* A thread's heap keeps empty arenas up to --tcache-kib, and at least
+     * what the shared pools keep (--arena-keep-kib): with no decay, a
+     * smaller heap budget would hand back and fault in again a working set
+     * the shared pools hold on to. */
+    size_t budget = (size_t)c->tcache_kib * 1024;
+    if (tcache == HL_TCACHE_HEAP && c->arena_keep_kib > c->tcache_kib)
+      budget = (size_t)c->arena_keep_kib * 1024;
     if (tcache != HL_TCACHE_NONE &&
-        (rc = hli_tcache_init(tcache, &pools, &lock, &g, (size_t)c->tcache_kib * 1024, decay_ns,
+        (rc = hli_tcache_init(tcache, &pools, &lock, &g, budget, decay_ns,
                               madvise, fast == FAST_HEAP ? HLI_TAG_HEAP : 0)) != 0) {
       hli_pools_destroy(&pools);
       snprintf(err, errlen, "cannot set up the per-thread caches");

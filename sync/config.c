@@ -99,7 +99,7 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_TCACHE_KIB] = {"tcache-kib", T_UINT, "1024", NULL, 0, 16, 1u << 22, 0, 0,
     FIELD(tcache_kib), true, NULL,
     "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
-    "heap = empty arenas a thread's heap keeps"},
+    "heap = empty arenas a thread's heap keeps (at least arena-keep-kib)"},
   [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(freelists), true, NULL,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
