@@ -37,6 +37,7 @@
 #include "hl_alloc.h"
 #include "hl_gc.h"
 #include "hl_sync.h"
+#include "obj_check.h"
 
 #define CHECK(c) do { if (!(c)) hl_die("check failed: %s", #c); } while (0)
 #define MAX_THREADS 64
@@ -230,15 +231,7 @@ static void test_containers(void **s) {
   for (unsigned i = 0; i < g_threads; i++) hl_decref(G[i]);
   for (unsigned k = 0; k < NKEYS; k++) hl_decref(keys[k]);
   hl_gil_init(false, 5000);
-  hl_runtime_fini();
-  hl_obj_stats_t st;
-  hl_obj_stats(&st);
-  assert_int_equal(st.allocated, st.freed);
-  if (cfg.alloc == HL_ALLOC_POOL) {
-    hl_alloc_stats_t a;
-    hl_alloc_stats(&a);
-    assert_int_equal(a.blocks_in_use - a.tcache_blocks - a.remote_pending, 0);
-  }
+  obj_fini_nothing_left(&cfg);
 }
 
 int main(int argc, char **argv) {

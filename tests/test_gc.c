@@ -18,6 +18,7 @@
 
 #include "hl_alloc.h"
 #include "hl_gc.h"
+#include "obj_check.h"
 
 extern char **environ;
 
@@ -63,24 +64,17 @@ static int teardown(void **state) {
   return 0;
 }
 
-/* Objects alive (the free lists emptied first: a cached object is not). */
-static uint64_t live(void) {
-  hl_freelists_clear();
-  hl_obj_stats_t s;
-  hl_obj_stats(&s);
-  return s.allocated - s.freed;
-}
 
 /* a = []; b = []; a.append(b); del a, b: reference counting frees both */
 static void test_seed_acyclic(void **state) {
   (void)state;
-  uint64_t before = live();
+  uint64_t before = obj_live();
   hl_object_t *a = hl_list_new(0), *b = hl_list_new(0);
   assert_true(hl_gc_is_tracked(a));
   hl_list_append(a, b);
   hl_decref(a);
   hl_decref(b);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
   assert_int_equal(hl_gc_collect(2), 0);
 }
 
@@ -102,12 +96,12 @@ static hl_object_t *ring(int n) {
 static void test_seed_ring(void **state) {
   (void)state;
   Node = hl_class_new("Node", 2, false, NULL);
-  uint64_t before = live();
+  uint64_t before = obj_live();
   hl_object_t *r = ring(3);
   hl_decref(r);
-  assert_int_equal(live(), before + 3);            /* reference counting cannot free it */
+  assert_int_equal(obj_live(), before + 3);            /* reference counting cannot free it */
   assert_int_equal(hl_gc_collect(0), 3);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
   hl_gc_stats_t s;
   hl_gc_stats(&s);
   assert_int_equal(s.collections[0], 1);
@@ -121,9 +115,9 @@ static void test_reachable_cycle_survives(void **state) {
   hl_object_t *r = ring(5);
   hl_list_append(holder, r);
   hl_decref(r);
-  uint64_t before = live();
+  uint64_t before = obj_live();
   assert_int_equal(hl_gc_collect(2), 0);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
   /* still whole: walk the ring */
   hl_object_t *x = hl_list_get(holder, 0);
   for (int i = 0; i < 5; i++) x = hl_slot_get(x, 0);
@@ -141,7 +135,7 @@ static void test_reachable_cycle_survives(void **state) {
 
 static void test_deep_and_wide_cycles(void **state) {
   (void)state;
-  uint64_t before = live();
+  uint64_t before = obj_live();
   /* deep: a chain of 100,000 lists closed into a cycle */
   hl_object_t *head = hl_list_new(0), *cur = head;
   for (int i = 0; i < 100000; i++) {
@@ -163,7 +157,7 @@ static void test_deep_and_wide_cycles(void **state) {
   hl_decref(d);
   int64_t found = hl_gc_collect(2);
   assert_int_equal(found, 100001 + 1 + 10000);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 }
 
 /* ---- finalizers -------------------------------------------------------------------- */
@@ -177,7 +171,7 @@ static void fin_resurrect(hl_object_t *self) {
 
 static void test_finalizers_in_cycles(void **state) {
   (void)state;
-  uint64_t before = live();
+  uint64_t before = obj_live();
   hl_type_t *D = hl_class_new("WithDel", 1, false, fin_count);
   hl_object_t *a = hl_instance_new(D), *b = hl_instance_new(D);
   hl_slot_set(a, 0, b);
@@ -187,7 +181,7 @@ static void test_finalizers_in_cycles(void **state) {
   finalized = 0;
   assert_int_equal(hl_gc_collect(0), 2);
   assert_int_equal(finalized, 2);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 
   /* resurrection: the finalizer of one member saves it; the whole cycle
    * survives (it is reachable from saved), and the finalizers never run
@@ -206,7 +200,7 @@ static void test_finalizers_in_cycles(void **state) {
   assert_int_equal(hl_gc_collect(0), 0);
   assert_int_equal(finalized, 2);
   assert_non_null(saved);
-  assert_int_equal(live(), before + 2);
+  assert_int_equal(obj_live(), before + 2);
   assert_true(hl_gc_is_tracked(saved));
   hl_object_t *s = saved;
   saved = NULL;
@@ -214,7 +208,7 @@ static void test_finalizers_in_cycles(void **state) {
   assert_int_equal(hl_gc_collect(2), 2);
   assert_int_equal(finalized, 2);                  /* not run twice */
   assert_null(saved);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 }
 
 static void test_legacy_finalizer_uncollectable(void **state) {
@@ -494,7 +488,7 @@ static void test_untrack_is_tracked_as_cpython(void **state) {
   (void)state;
   Node = hl_class_new("Node", 2, false, NULL);
   hl_object_t *empty = hl_tuple_new(0);            /* made once, lives to the end */
-  uint64_t before = live();
+  uint64_t before = obj_live();
   uint32_t count[3];
   hl_gc_collect(2);
   hl_object_t *counted = hl_dict_new();            /* counted like any container */
@@ -563,14 +557,14 @@ static void test_untrack_is_tracked_as_cpython(void **state) {
                         dk, key, di, node, i1, s1, l, empty};
   for (size_t i = 0; i < sizeof all / sizeof *all; i++) hl_decref(all[i]);
   assert_int_equal(hl_gc_collect(2), 0);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 }
 
 /* With --gc-untrack=off every container is tracked from creation on, and
  * no collection untracks any. */
 static void test_untrack_off_tracks_every_container(void **state) {
   (void)state;
-  uint64_t before = live();
+  uint64_t before = obj_live();
   hl_object_t *i1 = big_int(1), *s1 = hl_str_from("ab");
   hl_object_t *atoms = hl_tuple_pack(2, i1, s1), *d = hl_dict_new();
   assert_true(hl_gc_is_tracked(d));
@@ -586,7 +580,7 @@ static void test_untrack_off_tracks_every_container(void **state) {
   hl_decref(atoms);
   hl_decref(i1);
   hl_decref(s1);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 }
 
 /* Cycles through dicts and tuples are found whatever the tracking state
@@ -595,7 +589,7 @@ static void test_untrack_never_misses_a_cycle(void **state) {
   (void)state;
   Node = hl_class_new("Node", 2, true, NULL);
   hl_decref(hl_str_intern_cstr("self"));           /* interned for good: not counted below */
-  uint64_t before = live();
+  uint64_t before = obj_live();
   hl_object_t *k = big_int(7);
   /* d = {}; l = [d]; d[k] = l */
   hl_object_t *d = hl_dict_new(), *l = hl_list_new(0);
@@ -633,7 +627,7 @@ static void test_untrack_never_misses_a_cycle(void **state) {
   assert_int_equal(hl_gc_collect(2), 2);
   hl_decref(holder);
   hl_decref(k);
-  assert_int_equal(live(), before);
+  assert_int_equal(obj_live(), before);
 
   /* random graphs of lists, dicts, tuples and instances, with collections
    * of every generation while they are built; everything dropped must be
@@ -644,7 +638,7 @@ static void test_untrack_never_misses_a_cycle(void **state) {
   hl_object_t **objs = calloc(N, sizeof *objs);
   assert_non_null(objs);
   for (int round = 0; round < 6; round++) {
-    before = live();
+    before = obj_live();
     for (int i = 0; i < N; i++) {
       hl_object_t *a = i ? objs[hl_rand_below(&r, (uint64_t)i)] : hl_None;
       hl_object_t *b = i ? objs[hl_rand_below(&r, (uint64_t)i)] : hl_None;
@@ -681,7 +675,7 @@ static void test_untrack_never_misses_a_cycle(void **state) {
     for (int i = 0; i < N; i++) hl_decref(objs[i]);
     hl_gc_collect((int)hl_rand_below(&r, 2));
     hl_gc_collect(2);
-    assert_int_equal(live(), before);
+    assert_int_equal(obj_live(), before);
   }
   free(objs);
 }

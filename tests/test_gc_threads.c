@@ -39,6 +39,7 @@
 #include "hl_alloc.h"
 #include "hl_gc.h"
 #include "hl_sync.h"
+#include "obj_check.h"
 
 extern char **environ;
 
@@ -121,13 +122,6 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
-static uint64_t live(void) {
-  hl_freelists_clear();
-  hl_obj_stats_t s;
-  hl_obj_stats(&s);
-  return s.allocated - s.freed;
-}
-
 static void test_collection_during_mutation(void **state) {
   (void)state;
   char err[256];
@@ -139,7 +133,7 @@ static void test_collection_during_mutation(void **state) {
   if (rc != 0) fail_msg("%s", err);
   hl_gil_init(true, 50);
   Pair = hl_class_new("Pair", 1, false, NULL);
-  uint64_t before = live();
+  uint64_t before = obj_live();
   table = hl_list_new(0);
   assert_non_null(table);
   for (int i = 0; i < TABLE; i++) {
@@ -184,16 +178,8 @@ static void test_collection_during_mutation(void **state) {
   hl_decref(table);
   table = NULL;
   hl_gc_collect(2);                                /* the table's cycles */
-  assert_int_equal(live(), before);
-  hl_runtime_fini();
-  hl_obj_stats_t s;
-  hl_obj_stats(&s);
-  assert_int_equal(s.allocated, s.freed);
-  if (cfg.alloc == HL_ALLOC_POOL) {
-    hl_alloc_stats_t a;
-    hl_alloc_stats(&a);
-    assert_int_equal(a.blocks_in_use - a.tcache_blocks - a.remote_pending, 0);
-  }
+  assert_int_equal(obj_live(), before);
+  obj_fini_nothing_left(&cfg);
 }
 
 int main(int argc, char **argv) {

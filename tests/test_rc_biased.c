@@ -26,6 +26,7 @@
 #include "hl_alloc.h"
 #include "hl_gc.h"
 #include "hl_sync.h"
+#include "obj_check.h"
 
 #define CHECK(c) do { if (!(c)) hl_die("check failed: %s", #c); } while (0)
 #define MAX_THREADS 64
@@ -47,15 +48,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   assert_int_equal(hl_thread_count(), 0);
-  hl_runtime_fini();
-  hl_obj_stats_t s;
-  hl_obj_stats(&s);
-  assert_int_equal(s.allocated, s.freed);
-  if (cfg.alloc == HL_ALLOC_POOL) {
-    hl_alloc_stats_t a;
-    hl_alloc_stats(&a);
-    assert_int_equal(a.blocks_in_use - a.tcache_blocks - a.remote_pending, 0);
-  }
+  obj_fini_nothing_left(&cfg);
   return 0;
 }
 
