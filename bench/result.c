@@ -144,7 +144,9 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
     json_object_object_add(mmu, names[i], json_object_new_double(g->mmu[i]));
   json_object_object_add(o, "mmu", mmu);
   json_object_object_add(o, "mmu_exact", json_object_new_boolean(g->mmu_exact));
-  /* no "stw_ns": under the GIL the collecting thread stops no one (issue 6) */
+  /* without a GIL: how long each collection waited for the world to stop
+   * (included in its pause); under the GIL the collecting thread stops no one */
+  if (g->stw_valid) json_object_object_add(o, "stw_ns", hl_json_hist(&g->stw));
   if (g->young_runs) {
     json_object_object_add(o, "young_runs", u64(g->young_runs));
     json_object_object_add(o, "young_objects", u64(g->young_objects));
@@ -219,7 +221,7 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
   }
   if (r->stw) {
     /* the runner's stops of the world (--stw-probe-ms); the collector's
-     * will go in "gc": {"stw_ns"} when it runs without a GIL */
+     * are in "gc": {"stw_ns"} */
     json_object *st = json_object_new_object();
     json_object_object_add(st, "stops", u64(r->stw->stops));
     json_object_object_add(st, "slow_stops", u64(r->stw->slow_stops));

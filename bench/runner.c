@@ -80,6 +80,7 @@ static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
   g->pause = *hl_gc_pause_hist(-1);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
   hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
+  if (g->stw_valid) hl_gc_stw_hist(&g->stw);
 }
 
 void hl_worker_end(hl_worker_t *w) {
@@ -243,6 +244,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
       goto out_objects;
     }
     runner.gc = res->gc;
+    res->gc->stw_valid = c->rc != HL_RC_GIL;
   }
   if (runner.attach) {
     /* no worker is attached yet: the one moment the GIL may be set up */

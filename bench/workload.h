@@ -168,6 +168,9 @@ typedef struct hl_run_gc {
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
   double mmu[HL_GC_MMU_WINDOWS];
   bool mmu_exact;
+  /* without a GIL: the collector's times to stop the world */
+  bool stw_valid;
+  hl_hist_t stw;
   /* Collections a workload timed itself, outside the timed part (0 runs:
    * none): objects examined per run (the median), and the median over the
    * runs of each run's nanoseconds per object examined (a median, so that

@@ -99,8 +99,10 @@ static size_t update_refs(hl_gc_head_t *young) {
   size_t n = 0;
   for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g)) {
     hl_object_t *o = HL_GC_OBJ(g);
-    HL_ASSERT(o->rc > 0);
-    reset_refs(g, o->rc);
+    /* rc=biased: local + shared, the queues merged (gen_stw.c) */
+    uint32_t rc = hl_refcount(o);
+    HL_ASSERT(rc > 0);
+    reset_refs(g, rc);
     n++;
   }
   return n;
@@ -320,7 +322,7 @@ static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
   while (!hli_gc_list_empty(collectable)) {
     hl_gc_head_t *g = hli_gc_next(collectable);
     hl_object_t *o = HL_GC_OBJ(g);
-    HL_ASSERT(o->rc > 0);
+    HL_ASSERT(hl_refcount(o) > 0);
     if (hli_gc.debug & HL_GC_DEBUG_SAVEALL) {
       if (hli_gc.garbage || (hli_gc.garbage = hl_list_new(0))) hl_list_append(hli_gc.garbage, o);
     } else if (o->type->clear) {
@@ -351,7 +353,18 @@ uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_
   move_legacy_finalizers(&unreachable, &finalizers);
   handle_weakrefs(&unreachable);
   finalize_garbage(&unreachable);
+  /* rc=biased, world stopped: what finalizers and callbacks dropped of
+   * other threads' objects was queued to their owners; merged now, so that
+   * no queue holds a reference the resurrection check would count */
+  bool biased = hl_rc_config.mode == HL_RC_BIASED;
+  if (biased) hl_rc_merge_all_stopped();
   size_t to_old = handle_resurrected(&unreachable, &still, old);
+  /* ... and the garbage is given up by its owners, so that tp_clear's
+   * decrements free it here and now rather than queue it to a parked
+   * owner that would free it after the resume */
+  if (biased)
+    for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))
+      hli_rc_disown_stopped(HL_GC_OBJ(g));
   uint64_t collected = hli_gc_list_size(&still);
   if (hli_gc.debug & HL_GC_DEBUG_COLLECTABLE)
     for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))

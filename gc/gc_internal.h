@@ -126,6 +126,9 @@ typedef struct hl_tstate {
   uint32_t ndrops;
   hl_object_t *drops[HLI_DROPS];
   struct hli_defer_batch *defer_open, *defer_sealed, *defer_sealed_tail;
+  /* free-threaded collector: containers made minus containers freed by
+   * this thread since it last added them to hli_gc.ft_count0 */
+  int32_t gc_count;
 } hl_tstate_t;
 
 extern __thread hl_tstate_t hli_tstate;
@@ -177,6 +180,9 @@ HL_INTERNAL void hli_rc_set_maybe_weakref(hl_object_t *o);
 HL_INTERNAL void hli_rc_biased_resurrect(hl_object_t *o);
 HL_INTERNAL bool hli_rc_biased_drop_resurrected(hl_object_t *o);
 HL_INTERNAL bool hli_rc_biased_try_incref(hl_object_t *o);
+/* With the world stopped and the queues merged: o's owner gives it up
+ * (its whole count goes to shared), so any thread's decrement may free it. */
+HL_INTERNAL void hli_rc_disown_stopped(hl_object_t *o);
 HL_INTERNAL void hli_rc_threads_init(void);
 /* A dying object (count zero, held by no one) about to run its finalizer
  * gets one reference, held by the caller; dropping it afterwards returns
@@ -369,22 +375,29 @@ static inline hl_gc_head_t *hli_gc_prev(const hl_gc_head_t *g) {
 static inline void hli_gc_list_init(hl_gc_head_t *l) { l->next = l->prev = (uintptr_t)l; }
 static inline bool hli_gc_list_empty(const hl_gc_head_t *l) { return l->next == (uintptr_t)l; }
 /* Appends g; g keeps its prev flags (COLLECTING survives moves). */
+/* Without a GIL, a thread may read whether a container is tracked (its
+ * next word, hli_gc_tracked) while another, holding the list's lock,
+ * unlinks its neighbour: the list operations store next words with relaxed
+ * atomic stores (plain moves on x86-64 and AArch64). */
+static inline void hli_gc_set_next(hl_gc_head_t *g, uintptr_t v) {
+  __atomic_store_n(&g->next, v, __ATOMIC_RELAXED);
+}
 static inline void hli_gc_list_append(hl_gc_head_t *g, hl_gc_head_t *l) {
   hl_gc_head_t *last = (hl_gc_head_t *)l->prev;
   g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)last;
-  g->next = (uintptr_t)l;
-  last->next = (uintptr_t)g;
+  hli_gc_set_next(g, (uintptr_t)l);
+  hli_gc_set_next(last, (uintptr_t)g);
   l->prev = (uintptr_t)g;
 }
 static inline void hli_gc_list_remove(hl_gc_head_t *g) {
   hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
-  prev->next = (uintptr_t)next;
+  hli_gc_set_next(prev, (uintptr_t)next);
   next->prev = (next->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)prev;
-  g->next = 0;
+  hli_gc_set_next(g, 0);
 }
 static inline void hli_gc_list_move(hl_gc_head_t *g, hl_gc_head_t *to) {
   hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
-  prev->next = (uintptr_t)next;
+  hli_gc_set_next(prev, (uintptr_t)next);
   next->prev = (next->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)prev;
   hli_gc_list_append(g, to);
 }
@@ -393,10 +406,10 @@ static inline void hli_gc_list_merge(hl_gc_head_t *from, hl_gc_head_t *to) {
   if (hli_gc_list_empty(from)) return;
   hl_gc_head_t *tail = (hl_gc_head_t *)to->prev;
   hl_gc_head_t *first = (hl_gc_head_t *)from->next, *last = (hl_gc_head_t *)from->prev;
-  tail->next = (uintptr_t)first;
+  hli_gc_set_next(tail, (uintptr_t)first);
   first->prev = (uintptr_t)tail;
   to->prev = (uintptr_t)last;
-  last->next = (uintptr_t)to;
+  hli_gc_set_next(last, (uintptr_t)to);
   hli_gc_list_init(from);
 }
 HL_INTERNAL size_t hli_gc_list_size(const hl_gc_head_t *l);
@@ -413,8 +426,49 @@ typedef struct hl_gc_state {
   hl_gc_head_t permanent;      /* frozen */
   uint64_t long_lived_total, long_lived_pending;
   hl_object_t *garbage;        /* list, created on first use */
+  /* free-threaded modes: generation 0's count, shared by the threads
+   * (each adds its own count in batches of HLI_GC_COUNT_BATCH) */
+  int32_t ft_batch;            /* HLI_GC_COUNT_BATCH, or less for a low threshold */
+  HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
+
+/* ---- tracking without a GIL (gen_stw.c) -------------------------------------------
+ * In the free-threaded modes any thread may create a container and any
+ * thread may free it, so the lists need locks; one lock for them all would
+ * make every container allocation and deallocation of every thread meet on
+ * one cache line. So a new container goes into the generation-0 list of its
+ * creator's stripe (the thread's index modulo HLI_GC_STRIPES, one stripe
+ * per thread up to that many threads), under that stripe's spinlock, which
+ * only its thread takes, unless another thread frees one of its young
+ * containers. The stripe is written in the object's flags (HL_OF_STRIPE_*;
+ * 0: in one of the shared lists: generations 1 and 2, permanent, and
+ * generation 0's own list, which holds the dicts tracked after their
+ * creation), so that whoever frees the object takes the right lock. Only
+ * the creator writes it, before the object is published, and then the
+ * collector, with the world stopped: a collection first moves every
+ * stripe's list into generation 0 and sets their stripes to 0. Survivors
+ * go to the shared lists, whose lock is stripe 0's (older objects die less
+ * often; CPython 3.13t has no lists at all: it finds its objects by walking
+ * mimalloc's heaps, an allocator heaplab does not require).
+ *
+ * The collection itself runs with the world stopped (sync/stw.c), in the
+ * thread whose allocation crossed the threshold; biased counts are merged
+ * first (gc/rc_biased.c), and an object's count is then local + shared. */
+#define HLI_GC_STRIPES 1023u
+#define HL_OF_STRIPE_SHIFT 6
+#define HL_OF_STRIPE_MASK ((uint16_t)(0x3FFu << HL_OF_STRIPE_SHIFT))
+#define HLI_GC_COUNT_BATCH 32   /* at most; threshold / 64 when lower, 1 at least */
+_Static_assert(HLI_GC_STRIPES < (HL_OF_STRIPE_MASK >> HL_OF_STRIPE_SHIFT) + 1, "stripe fits");
+HL_INTERNAL void hli_gc_link_ft(hl_object_t *o);
+HL_INTERNAL void hli_gc_unlink_ft(hl_object_t *o);
+HL_INTERNAL void hli_gc_track_ft(hl_object_t *o);
+/* Adds this thread's count to generation 0's and collects when it
+ * exceeds the threshold. The count is off by less than a batch per thread
+ * (CPython 3.13t batches 512); the batch is threshold / 64, between 1 and
+ * HLI_GC_COUNT_BATCH, so that the error stays small against the threshold,
+ * and a low threshold (the tests') triggers exactly as under the GIL. */
+HL_INTERNAL void hli_gc_count_flush_ft(void);
 
 /* What one collection did beyond its result: objects examined, survivors
  * (the reachable objects left in young, plus the resurrected, which go to
@@ -436,6 +490,10 @@ HL_INTERNAL void hli_gc_fini(void);
 /* Called for each new container: tracks it in generation 0 and counts it
  * against the threshold (collecting first when it is exceeded). */
 static inline void hli_gc_on_alloc(void) {
+  if (HL_UNLIKELY(hli_ft())) {
+    if (HL_UNLIKELY(++hli_tstate.gc_count >= __atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED))) hli_gc_count_flush_ft();
+    return;
+  }
   hl_gc_gen_t *g0 = &hli_gc.gen[0];
   if (++g0->count > g0->threshold && g0->threshold && hli_gc.enabled && !hli_gc.collecting)
     hli_gc_collect_generations();
@@ -446,6 +504,10 @@ static inline void hli_gc_on_alloc(void) {
  * so are its referents), then tracks it in generation 0. */
 static inline void hli_gc_link(hl_object_t *o) {
   if (!hli_gc.active) return;
+  if (HL_UNLIKELY(hli_ft())) {
+    hli_gc_link_ft(o);
+    return;
+  }
   hli_gc_on_alloc();
   hl_gc_head_t *g = HL_GC_HEAD(o);
   g->prev = 0;
@@ -457,11 +519,19 @@ static inline void hli_gc_link(hl_object_t *o) {
 static inline void hli_gc_link_untracked(void) {
   if (hli_gc.active) hli_gc_on_alloc();
 }
-static inline bool hli_gc_tracked(const hl_object_t *o) { return HL_GC_HEAD(o)->next != 0; }
+/* Relaxed: without a GIL another thread's list operation may write the
+ * word (a neighbour's unlink), never to or from zero. */
+static inline bool hli_gc_tracked(const hl_object_t *o) {
+  return __atomic_load_n(&HL_GC_HEAD(o)->next, __ATOMIC_RELAXED) != 0;
+}
 /* Into generation 0 (a no-op without a collector or when already tracked). */
 static inline void hli_gc_track(hl_object_t *o) {
   hl_gc_head_t *g = HL_GC_HEAD(o);
-  if (!hli_gc.active || g->next) return;
+  if (!hli_gc.active || hli_gc_tracked(o)) return;
+  if (HL_UNLIKELY(hli_ft())) {
+    hli_gc_track_ft(o);
+    return;
+  }
   g->prev = 0;
   hli_gc_list_append(g, &hli_gc.gen[0].head);
 }
@@ -478,6 +548,10 @@ static inline bool hli_gc_may_be_tracked(const hl_object_t *o) {
 
 /* At deallocation: out of its generation, and off generation 0's count. */
 static inline void hli_gc_unlink(hl_object_t *o) {
+  if (HL_UNLIKELY(hli_ft())) {
+    hli_gc_unlink_ft(o);
+    return;
+  }
   hl_gc_head_t *g = HL_GC_HEAD(o);
   if (g->next) hli_gc_list_remove(g);
   if (hli_gc.gen[0].count > 0) hli_gc.gen[0].count--;

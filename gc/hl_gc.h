@@ -111,10 +111,6 @@ enum {
  * hl_runtime_fini drops all of them and empties every free list, so that a
  * program that released its own objects ends with no block in use. */
 int  hl_runtime_init(const hl_config_t *c, char *err, size_t errlen);
-/* Whether c's refcount mode can run with the rest of c (what hl_runtime_init
- * would refuse): 0, or -1 with a message naming the option, the value and
- * what is accepted. The driver calls it before a run (bad input). */
-int  hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen);
 void hl_runtime_fini(void);
 bool hl_runtime_ready(void);
 /* Empties the calling thread's free lists (a thread does it at exit too). */
@@ -518,6 +514,9 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg);
 void hl_gc_stats(hl_gc_stats_t *s);
 /* Pause times of every collection, and per generation (owned by the collector). */
 const struct hl_hist *hl_gc_pause_hist(int generation);   /* -1: all */
+/* Free-threaded modes: the collector's times to stop the world, one per
+ * collection and per gc-module call that stopped it (since the last reset). */
+void hl_gc_stw_hist(struct hl_hist *out);
 /* Statistics, pause histograms and pause log start again from now (a
  * benchmark's timed part starts). Not while collecting. */
 void hl_gc_stats_reset(void);

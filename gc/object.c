@@ -311,7 +311,6 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
     snprintf(err, errlen, "option 'gc': value 'incremental' is not available yet; available now: none, stw");
     return -1;
   }
-  if (hl_rc_check_config(c, err, errlen) != 0) return -1;
   /* statistics count from here */
   hl_spinlock_lock(&totals_lock);
   memset(&totals, 0, sizeof totals);

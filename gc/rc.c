@@ -3,8 +3,7 @@
  * hl_incref and hl_decref are inline in hl_gc.h; what they do in each mode
  * is described there. Here: choosing the mode at start-up, the operations
  * that are too rare to inline (resurrecting a dying object for its
- * finalizer, an increment that must fail on a dying object), and the
- * combinations a mode cannot run with yet.
+ * finalizer, an increment that must fail on a dying object).
  *
  * A count that may be zero. Under the GIL nothing changes a count behind
  * the caller's back, so "is it zero?" and "increment" can be two steps. In
@@ -17,22 +16,6 @@
 
 #include "gc_internal.h"
 #include "hl_thread.h"
-
-int hl_rc_check_config(const hl_config_t *c, char *err, size_t errlen) {
-  if (c->rc == HL_RC_GIL) return 0;
-  if (c->gc != HL_GC_NONE) {
-    /* The collector keeps its generations in lists that every container
-     * allocation and deallocation updates, safe only under the GIL. */
-    snprintf(err, errlen,
-             "option 'gc': value '%s' is not available yet with rc=%s (the cycle collector's "
-             "generation lists are updated without synchronization, which only the GIL makes "
-             "safe); accepted with rc=%s: none",
-             hl_config_choice_name(HL_OPT_GC, c->gc), hl_config_choice_name(HL_OPT_RC, c->rc),
-             hl_config_choice_name(HL_OPT_RC, c->rc));
-    return -1;
-  }
-  return 0;
-}
 
 /* Called while no object exists (the prefix changes the blocks' layout)
  * and, for the thread tags, no thread is attached. */

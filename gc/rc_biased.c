@@ -372,6 +372,15 @@ void hli_rc_merge_zero_local(hl_object_t *o) {
     hli_obj_dealloc(o);
 }
 
+void hli_rc_disown_stopped(hl_object_t *o) {
+  uint16_t owner = hli_rc_owner(o);
+  if (owner == HL_OWNER_NONE || owner == HL_OWNER_IMMORTAL || hli_rc_load(o) >= HL_RC_IMMORTAL)
+    return;
+  /* a queued object stays with its owner: its queue still names it */
+  if (sh_state(hl_atomic_load_relaxed_u64(hli_rc_shared_word(o))) == HLI_RC_SHARED_QUEUED) return;
+  explicit_merge(o, 0);
+}
+
 uint32_t hli_rc_biased_count(const hl_object_t *o) {
   uint32_t local = hli_rc_load(o);
   if (local >= HL_RC_IMMORTAL) return local;

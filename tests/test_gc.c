@@ -1,6 +1,9 @@
 /* gc/: the stop-the-world generational collector (--gc=stw), once per mode
- * (CTest sets HEAPLAB_ALLOC, HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL; the
- * refcount modes without a GIL will join when they are built).
+ * (CTest sets HEAPLAB_RC, HEAPLAB_ALLOC, HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL,
+ * HEAPLAB_GC_UNTRACK). Without a GIL (rc=atomic, rc=biased) the test's
+ * thread is attached, so that it owns what it makes (biased counts on the
+ * owner's path) and every collection stops the world, with no one else to
+ * stop.
  *
  * The seed's examples first, then the algorithm's corners: resurrection,
  * weakref callbacks, legacy finalizers, thresholds, freeze. Each test ends
@@ -18,6 +21,7 @@
 
 #include "hl_alloc.h"
 #include "hl_gc.h"
+#include "hl_sync.h"
 #include "obj_check.h"
 
 extern char **environ;
@@ -32,6 +36,7 @@ static int setup(void **state) {
   int r = hl_runtime_init(&cfg, err, sizeof err);
   if (r != 0) fprintf(stderr, "%s\n", err);
   assert_int_equal(r, 0);
+  if (cfg.rc != HL_RC_GIL) hl_thread_attach();
   /* automatic collection off unless a test wants it: the counts are exact */
   hl_gc_disable();
   return 0;
@@ -52,6 +57,7 @@ static int setup_untrack_off(void **state) {
 
 static int teardown(void **state) {
   (void)state;
+  if (cfg.rc != HL_RC_GIL) hl_thread_detach();
   hl_runtime_fini();
   hl_obj_stats_t s;
   hl_obj_stats(&s);
@@ -687,8 +693,8 @@ int main(void) {
     return 2;
   }
   untrack_from_env = cfg.gc_untrack;
-  printf("test_gc: alloc=%s freelists=%s immortal=%s gc-untrack=%s\n",
-         hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc), cfg.freelists ? "on" : "off",
+  printf("test_gc: rc=%s alloc=%s freelists=%s immortal=%s gc-untrack=%s\n",
+         hl_config_choice_name(HL_OPT_RC, cfg.rc), hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc), cfg.freelists ? "on" : "off",
          cfg.immortal ? "on" : "off", cfg.gc_untrack ? "on" : "off");
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_seed_acyclic, setup_env, teardown),

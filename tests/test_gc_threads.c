@@ -1,12 +1,15 @@
-/* gc/ under the GIL: collections while several threads mutate shared
- * objects (rc=gil, gc=stw). Under ThreadSanitizer (label threads) this
- * checks that every collection, and every count and list it touches, is
- * ordered by the GIL; in every build, that no cycle is lost and no object
- * freed twice while collections run in whichever thread's allocation
- * crosses the threshold, between any two checkpoints of the others.
+/* gc/: collections while several threads mutate shared objects (gc=stw),
+ * in every refcount mode (HEAPLAB_RC): under the GIL (rc=gil) the
+ * collection runs in the thread whose allocation crossed the threshold,
+ * between any two checkpoints of the others; without it (rc=atomic,
+ * rc=biased) that thread stops the world first, and the others park at
+ * their checkpoints. Under ThreadSanitizer (label threads) this checks that
+ * every collection, and every count and list it touches, is ordered by the
+ * GIL or by the stop; in every build, that no cycle is lost and no object
+ * freed twice.
  *
- * Each worker attaches (taking the GIL) and, ITER times, with a checkpoint
- * at every step (the GIL changes hands there, at a 50 us switch interval):
+ * Each worker attaches and, ITER times, with a checkpoint at every step
+ * (under the GIL it changes hands there, at a 50 us switch interval):
  *   - builds a small cycle (two instances pointing at each other, a list
  *     between them) with a weakref whose callback counts its death, and
  *     drops it: only a collection frees it;
@@ -51,12 +54,12 @@ static unsigned g_threads = 4, g_iter = 20000;
 static hl_config_t cfg;
 static hl_type_t *Pair;
 static hl_object_t *table;        /* TABLE lists, mutated by every thread */
-static uint64_t deaths;           /* weakref callbacks; under the GIL */
+static uint64_t deaths;           /* weakref callbacks (atomic: no GIL in two modes) */
 
 static void on_death(hl_object_t *wr, void *arg) {
   (void)wr;
   (void)arg;
-  deaths++;
+  hl_atomic_inc_u64(&deaths);
 }
 
 typedef struct worker {
@@ -94,8 +97,10 @@ static void *worker_main(void *arg) {
     hl_list_append(n, table);
     CHECK(hl_list_set(table, hl_rand_below(&r, TABLE), n) == 0);   /* steals n */
     hl_checkpoint();
-    /* old objects made to point at young ones, and back */
-    hl_object_t *x = hl_list_get(table, hl_rand_below(&r, TABLE));
+    /* old objects made to point at young ones, and back (the table's
+     * items read as new references: another thread may replace them) */
+    hl_object_t *x = hl_list_get_ref(table, hl_rand_below(&r, TABLE));
+    CHECK(x != NULL);
     hl_object_t *big = hl_int_new(1000000 + i), *t = hl_tuple_pack(2, big, x);
     hl_object_t *d = hl_dict_new();
     CHECK(big && t && d);
@@ -105,8 +110,11 @@ static void *worker_main(void *arg) {
     hl_decref(big);
     hl_decref(t);
     hl_decref(d);
-    hl_object_t *y = hl_list_get(table, hl_rand_below(&r, TABLE));
-    while (hl_list_size(y) > 4) hl_decref(hl_list_pop(y));
+    hl_decref(x);
+    hl_object_t *y = hl_list_get_ref(table, hl_rand_below(&r, TABLE));
+    CHECK(y != NULL);
+    for (hl_object_t *p; hl_list_size(y) > 4 && (p = hl_list_pop(y));) hl_decref(p);
+    hl_decref(y);
     if (i % 997 == 0) CHECK(hl_gc_collect((int)hl_rand_below(&r, 3)) >= 0);
     if (i % 1024 == 0) {
       hl_thread_block_begin();
@@ -126,12 +134,13 @@ static void test_collection_during_mutation(void **state) {
   (void)state;
   char err[256];
   cfg.gc = HL_GC_STW;
+  cfg.threads = g_threads;   /* the allocator locks its shared pools for more than one */
   cfg.threshold[0] = 50;
   cfg.threshold[1] = 5;
   cfg.threshold[2] = 5;
   int rc = hl_runtime_init(&cfg, err, sizeof err);
   if (rc != 0) fail_msg("%s", err);
-  hl_gil_init(true, 50);
+  if (cfg.rc == HL_RC_GIL) hl_gil_init(true, 50);
   Pair = hl_class_new("Pair", 1, false, NULL);
   uint64_t before = obj_live();
   table = hl_list_new(0);
@@ -156,16 +165,24 @@ static void test_collection_during_mutation(void **state) {
   hl_gc_stats_t st;
   hl_gc_stats(&st);
   assert_true(st.collections[0] > 0);
-  hl_gil_stats_t *gs = malloc(sizeof *gs);
-  assert_non_null(gs);
-  hl_gil_stats(gs);
-  printf("test_gc_threads: %llu/%llu/%llu collections, %llu collected; %llu GIL switches\n",
+  printf("test_gc_threads: %llu/%llu/%llu collections, %llu collected\n",
          (unsigned long long)st.collections[0], (unsigned long long)st.collections[1],
          (unsigned long long)st.collections[2],
-         (unsigned long long)(st.collected[0] + st.collected[1] + st.collected[2]),
-         (unsigned long long)gs->switches);
-  assert_true(gs->switches > 0);
-  free(gs);
+         (unsigned long long)(st.collected[0] + st.collected[1] + st.collected[2]));
+  if (cfg.rc == HL_RC_GIL) {
+    hl_gil_stats_t *gs = malloc(sizeof *gs);
+    assert_non_null(gs);
+    hl_gil_stats(gs);
+    printf("test_gc_threads: %llu GIL switches\n", (unsigned long long)gs->switches);
+    assert_true(gs->switches > 0);
+    free(gs);
+  } else {
+    /* the collections stopped the world */
+    hl_hist_t stw;
+    hl_gc_stw_hist(&stw);
+    printf("test_gc_threads: %llu stops of the world\n", (unsigned long long)stw.count);
+    assert_true(stw.count >= st.collections[0]);
+  }
   hl_gc_collect(2);
   uint64_t made = 0;
   for (unsigned i = 0; i < g_threads; i++) made += w[i].made;
@@ -191,9 +208,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s\n", err);
     return 2;
   }
-  printf("test_gc_threads: %u threads x %u iterations, alloc=%s tcache=%s freelists=%s "
+  printf("test_gc_threads: %u threads x %u iterations, rc=%s alloc=%s tcache=%s freelists=%s "
          "immortal=%s gc-untrack=%s\n",
-         g_threads, g_iter, hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc),
+         g_threads, g_iter, hl_config_choice_name(HL_OPT_RC, cfg.rc),
+         hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc),
          hl_config_choice_name(HL_OPT_TCACHE, cfg.tcache), cfg.freelists ? "on" : "off",
          cfg.immortal ? "on" : "off", cfg.gc_untrack ? "on" : "off");
   const struct CMUnitTest tests[] = {

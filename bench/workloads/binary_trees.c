@@ -51,6 +51,10 @@ static hl_object_t *tuple_tree(uint32_t d) {
     hl_tuple_set(t, 1, hl_newref(hl_None));
     return t;
   }
+  /* A checkpoint per inner node, as CPython's eval loop checks its breaker
+   * at each call: without it a thread building a tree of depth 16 would
+   * keep the GIL, or the world from stopping, for milliseconds. */
+  HL_WORKLOAD_CHECKPOINT();
   hl_object_t *l = tuple_tree(d - 1);
   hl_object_t *r = l ? tuple_tree(d - 1) : NULL;
   /* steals: a NULL item (out of memory) is fine for the tuple's dealloc */
@@ -73,6 +77,7 @@ static uint64_t tuple_check(hl_object_t *t) {
 static hl_object_t *inst_tree(hl_type_t *cls, uint32_t d) {
   hl_object_t *n = hl_instance_new(cls);
   if (HL_UNLIKELY(!n) || d == 0) return n;
+  HL_WORKLOAD_CHECKPOINT();   /* as in tuple_tree */
   hl_object_t *l = inst_tree(cls, d - 1);
   hl_object_t *r = l ? inst_tree(cls, d - 1) : NULL;
   if (HL_UNLIKELY(!r)) {
