@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -93,9 +94,12 @@ void hli_stw_attach_begin(void) {
 void hli_stw_attach_end(void) { unlock(); }
 
 bool hli_stw_requested(void) {
-  /* a full fence before the load: see the top (Dekker) */
+  /* A full fence before the load: see the top (Dekker). Acquire: a thread
+   * that finds no stop on may have been counted stopped by one that has
+   * just ended (a collection that changed the lists); it pairs with the
+   * release in hl_stw_resume, so what that stopper wrote is visible to it. */
   hl_atomic_fence_seq_cst();
-  return hl_atomic_load_relaxed_u32(&requested) != 0;
+  return hl_atomic_load_acquire_u32(&requested) != 0;
 }
 
 void hli_stw_signal(void) {
@@ -114,6 +118,29 @@ void hli_stw_block_end_wait(hl_thread_t *t) {
   unlock();
 }
 
+/* A stop of the world for a young collection lasts tens of microseconds:
+ * the parked threads, and the stopper waiting for them, spin through that
+ * long before they sleep on the condition variable, whose sleep and wake-up
+ * cost as much again (and the wake-up waits for the scheduler). They yield
+ * the core between checks, so that with more threads than cores the spin
+ * takes no time from the thread that stopped the world. */
+#define SPIN_NS 50000u
+
+/* Spins while `requested` is set, at most SPIN_NS; returns whether it
+ * still is. */
+static bool spin_while_requested(void) {
+  uint64_t until = hl_now_ns() + SPIN_NS;
+  for (unsigned n = 1;; n++) {
+    if (!hl_atomic_load_acquire_u32(&requested)) return false;
+    if (n % 64 == 0) {
+      if (hl_now_ns() >= until) return true;
+      sched_yield();
+    } else {
+      hl_cpu_relax();
+    }
+  }
+}
+
 /* The checkpoint handler of HL_BREAK_STW. */
 void hli_stw_park(hl_thread_t *t) {
   lock();
@@ -123,9 +150,17 @@ void hli_stw_park(hl_thread_t *t) {
   }
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_PARKED);
   pthread_cond_broadcast(&cond);
+  unlock();
+  /* parked (the stopper counts us stopped) and offline, as while waiting */
+  hl_qsbr_offline();
+  spin_while_requested();
+  /* under the mutex: a new stop may have come after the one we saw end,
+   * and only under it does a stopper see our state change */
+  lock();
   wait_resume_locked();
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_ATTACHED);
   unlock();
+  hl_qsbr_online();
 }
 
 /* ---- stopping ------------------------------------------------------------------------ */
@@ -173,6 +208,14 @@ void hl_stw_stop(void) {
       was_offline = true;
     }
     uint64_t now = hl_now_ns(), wait_ns = 1000000;   /* re-scan at least every ms */
+    if (now - t0 < SPIN_NS && !s.report) {
+      /* the others are usually a few microseconds from a checkpoint */
+      unlock();
+      for (int i = 0; i < 64; i++) hl_cpu_relax();
+      sched_yield();
+      lock();
+      continue;
+    }
     if (report_ns && !reported) {
       if (now - t0 >= report_ns) {
         s.report = reported = true;

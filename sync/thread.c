@@ -98,9 +98,11 @@ static void index_put(uint32_t i) {
 }
 
 static void set_state(hl_thread_t *t, hl_thread_state_t s) {
-  /* Relaxed: only the owner writes it; other readers (statistics, a future
-   * stop-the-world) must bring their own ordering. */
-  hl_atomic_store_relaxed_u32(&t->state, s);
+  /* Only the owner writes it. Release: a stopper that reads BLOCKED (with
+   * acquire, sync/stw.c) counts the thread stopped and goes on to change
+   * what the thread changed before it blocked (a collection walks the
+   * lists the thread last wrote): those writes come first. */
+  hl_atomic_store_release_u32(&t->state, s);
 }
 
 hl_thread_t *hl_thread_attach(void) {
