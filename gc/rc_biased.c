@@ -110,6 +110,10 @@ typedef struct slot {
 } slot_t;
 
 static slot_t slots[HL_THREAD_INDEX_MAX + 1];
+/* the highest index ever claimed: hl_rc_merge_all_stopped looks no further
+ * (a young collection stops the world every few hundred allocations; 4,095
+ * slots of three cache lines each would cost it more than the collection) */
+static uint32_t slots_used;
 static pthread_once_t slots_once = PTHREAD_ONCE_INIT;
 static int merge_bit = -1;
 
@@ -261,7 +265,8 @@ uint64_t hl_rc_merge_all_stopped(void) {
   if (hl_rc_config.mode != HL_RC_BIASED) return 0;
   if (!hl_stw_stopped()) hl_die("hl_rc_merge_all_stopped: the world is not stopped");
   uint64_t before = hli_tstate.stats.rc_merges_done;
-  for (size_t i = 1; i < HL_ARRAY_LEN(slots); i++) {
+  uint32_t used = hl_atomic_load_acquire_u32(&slots_used);
+  for (size_t i = 1; i <= used; i++) {
     slot_t *s = &slots[i];
     if (s->cells && hl_atomic_load_acquire_ptr((void *const *)&s->occupant)) drain(s);
   }
@@ -485,6 +490,10 @@ static void on_attach(hl_thread_t *t, void *arg) {
     if (!s->cells) hl_die("out of memory for a biased-refcount queue");
     for (uint64_t i = 0; i < RING; i++) s->cells[i].seq = i;
     s->enq = s->deq = 0;
+    /* Release: a merger that reads it (acquire) sees the cells. */
+    uint32_t u = hl_atomic_load_relaxed_u32(&slots_used);
+    while (u < t->index && !hl_atomic_cas_u32(&slots_used, u, t->index))
+      u = hl_atomic_load_relaxed_u32(&slots_used);
   }
   HL_ASSERT(s->deq == hl_atomic_load_relaxed_u64(&s->enq) && !s->noverflow);
   /* Release: a producer that reads occupant (acquire) sees the cells. */
