@@ -212,6 +212,12 @@ static int cmd_run(int argc, char **argv) {
     return EXIT_BAD_INPUT;
   }
   if (hl_config_notes(&cfg, wl->uses, notes, sizeof notes) > 0) fputs(notes, stderr);
+  if (hl_workload_uses_objects(wl) && cfg.rc != HL_RC_GIL && !cfg.immortal)
+    fprintf(stderr,
+            "note: rc=%s with immortal=off: None, True, False and the small ints belong to no "
+            "thread, so every thread counts them with atomic instructions on shared cache "
+            "lines (CPython's free-threaded build makes them immortal: --immortal=on)\n",
+            hl_config_choice_name(HL_OPT_RC, cfg.rc));
 
   hl_machine_t machine;
   if (hl_topo_describe(&machine) != 0)

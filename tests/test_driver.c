@@ -356,12 +356,6 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
-    /* the free-threaded modes run without the collector for now */
-    const char *const a[] = {"run", "churn", "--rc=biased", "--gc=stw", NULL};
-    const char *const m[] = {"'gc'", "stw", "rc=biased", "not available yet", "none", NULL};
-    expect_bad(a, NULL, m);
-  }
-  {
     /* convoy runs --threads CPU-bound threads and one I/O thread */
     const char *const a[] = {"run", "convoy", "--threads=1024", NULL};
     const char *const m[] = {"'threads'", "1024", "convoy", "1..1023", NULL};
@@ -537,6 +531,30 @@ static void test_freethreaded_result(void **s) {
     out_free(&o);
   }
   {
+    /* the collector without a GIL: each collection stops the world, and
+     * its cycles are found across threads */
+    const char *const args[] = {"run", "cycles", "--rc=biased", "--gc=stw", "--threads=2",
+                                "--duration-s=0.2", NULL};
+    out_t o = run(heaplab, args, NULL);
+    if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+    HAS(o.err, "immortal=off");   /* the note on None and the small ints */
+    json_object *r = json_tokener_parse(o.out);
+    assert_non_null(r);
+    int64_t collections = 0, collected = 0;
+    for (int g = 0; g < 3; g++) {
+      json_object *c = json_object_object_get(get(r, "gc"), "collections");
+      json_object *f = json_object_object_get(get(r, "gc"), "collected");
+      collections += json_object_get_int64(json_object_array_get_idx(c, (size_t)g));
+      collected += json_object_get_int64(json_object_array_get_idx(f, (size_t)g));
+    }
+    assert_true(collections >= 1);
+    assert_true(collected >= 1);
+    assert_true(json_object_get_int64(get(r, "gc.stw_ns.count")) >= collections);
+    assert_int_equal(json_object_get_int64(get(r, "objects.leaked_objects")), 0);
+    json_object_put(r);
+    out_free(&o);
+  }
+  {
     /* under the GIL: neither object, and the stw options are notes */
     const char *const args[] = {"run", "shared", "--duration-s=0.1", "--stw-probe-ms=2", NULL};
     out_t o = run(heaplab, args, NULL);
@@ -547,6 +565,7 @@ static void test_freethreaded_result(void **s) {
     assert_non_null(r);
     assert_false(json_object_object_get_ex(r, "rc", NULL));
     assert_false(json_object_object_get_ex(r, "stw", NULL));
+    assert_false(json_object_object_get_ex(get(r, "gc"), "stw_ns", NULL));
     json_object_put(r);
     out_free(&o);
   }
