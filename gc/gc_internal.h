@@ -469,6 +469,9 @@ HL_INTERNAL void hli_gc_track_ft(hl_object_t *o);
  * HLI_GC_COUNT_BATCH, so that the error stays small against the threshold,
  * and a low threshold (the tests') triggers exactly as under the GIL. */
 HL_INTERNAL void hli_gc_count_flush_ft(void);
+static inline int32_t hli_gc_batch(void) {
+  return __atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED);
+}
 
 /* What one collection did beyond its result: objects examined, survivors
  * (the reachable objects left in young, plus the resurrected, which go to
@@ -491,7 +494,7 @@ HL_INTERNAL void hli_gc_fini(void);
  * against the threshold (collecting first when it is exceeded). */
 static inline void hli_gc_on_alloc(void) {
   if (HL_UNLIKELY(hli_ft())) {
-    if (HL_UNLIKELY(++hli_tstate.gc_count >= __atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED))) hli_gc_count_flush_ft();
+    if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
     return;
   }
   hl_gc_gen_t *g0 = &hli_gc.gen[0];

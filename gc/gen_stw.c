@@ -98,11 +98,12 @@ static void set_batch(uint32_t threshold0) {
 }
 
 void hli_gc_link_ft(hl_object_t *o) {
-  if (HL_UNLIKELY(++hli_tstate.gc_count >= __atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED))) hli_gc_count_flush_ft();
+  if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
   unsigned s = hli_rc_owner_tag % HLI_GC_STRIPES + 1;
   if (HL_UNLIKELY(s > hl_atomic_load_relaxed_u32(&stripes_used))) {
     uint32_t u = hl_atomic_load_relaxed_u32(&stripes_used);
-    while (u < s && !hl_atomic_cas_u32(&stripes_used, u, s)) u = hl_atomic_load_relaxed_u32(&stripes_used);
+    while (u < s && !hl_atomic_cas_u32(&stripes_used, u, s))
+      u = hl_atomic_load_relaxed_u32(&stripes_used);
   }
   /* o is not published yet: nobody else reads its flags */
   set_stripe(o, s);
@@ -152,12 +153,14 @@ void hli_gc_unlink_ft(hl_object_t *o) {
     hli_gc_list_remove(HL_GC_HEAD(o));
     hl_spinlock_unlock(&st->lock);
   }
-  if (HL_UNLIKELY(--hli_tstate.gc_count <= -__atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED))) count_add(hli_tstate.gc_count);
+  if (HL_UNLIKELY(--hli_tstate.gc_count <= -hli_gc_batch())) count_add(hli_tstate.gc_count);
 }
 
 static inline bool load_bool(const bool *b) { return __atomic_load_n(b, __ATOMIC_RELAXED); }
 static inline void store_bool(bool *b, bool v) { __atomic_store_n(b, v, __ATOMIC_RELAXED); }
-static inline uint32_t threshold(int i) { return hl_atomic_load_relaxed_u32(&hli_gc.gen[i].threshold); }
+static inline uint32_t threshold(int i) {
+  return hl_atomic_load_relaxed_u32(&hli_gc.gen[i].threshold);
+}
 
 /* Generation i's count: generation 0's is shared in the free-threaded modes. */
 static uint32_t gen_count(int i) {
