@@ -81,6 +81,13 @@ static inline void clear_collecting(hl_gc_head_t *g) { g->prev &= ~HL_GC_PREV_CO
 static inline void set_prev(hl_gc_head_t *g, hl_gc_head_t *p) {
   g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)p;
 }
+/* What a tracked container references: hl_traverse, inline (a weakref
+ * references nothing the collector follows: no traverse). */
+static inline void traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  int (*fn)(hl_object_t *, hl_visit_fn, void *) = o->type->traverse;
+  if (fn) fn(o, visit, arg);
+}
+
 /* A tracked container: an object the collector may be working on. */
 static inline hl_gc_head_t *tracked_head(hl_object_t *o) {
   if (!(o->flags & HL_OF_GC)) return NULL;
@@ -97,13 +104,20 @@ size_t hli_gc_list_size(const hl_gc_head_t *l) {
 /* ---- steps 1-3 ---------------------------------------------------------------- */
 static size_t update_refs(hl_gc_head_t *young) {
   size_t n = 0;
-  for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g)) {
-    hl_object_t *o = HL_GC_OBJ(g);
-    /* rc=biased: local + shared, the queues merged (gen_stw.c) */
-    uint32_t rc = hl_refcount(o);
+  /* rc=biased: local + shared, the queues merged (gen_stw.c); the mode is
+   * tested once, not per object */
+  if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) {
+    for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g), n++) {
+      uint32_t rc = hli_rc_biased_count(HL_GC_OBJ(g));
+      HL_ASSERT(rc > 0);
+      reset_refs(g, rc);
+    }
+    return n;
+  }
+  for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g), n++) {
+    uint32_t rc = hli_rc_load(HL_GC_OBJ(g));
     HL_ASSERT(rc > 0);
     reset_refs(g, rc);
-    n++;
   }
   return n;
 }
@@ -120,7 +134,7 @@ static int visit_decref(hl_object_t *o, void *arg) {
 
 static void subtract_refs(hl_gc_head_t *young) {
   for (hl_gc_head_t *g = hli_gc_next(young); g != young; g = hli_gc_next(g))
-    hl_traverse(HL_GC_OBJ(g), visit_decref, NULL);
+    traverse(HL_GC_OBJ(g), visit_decref, NULL);
 }
 
 /* A reachable object refers to o: o is reachable too. */
@@ -182,7 +196,7 @@ static size_t move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable, u
   while (g != young) {
     if (get_refs(g)) {
       hl_object_t *o = HL_GC_OBJ(g);
-      hl_traverse(o, visit_reachable, young);
+      traverse(o, visit_reachable, young);
       if (untrack && untrackable(o, untrack & UNTRACK_DICTS)) {
         /* out of young and of every list; later visits see it untracked */
         prev->next = g->next;
@@ -252,7 +266,7 @@ static void move_legacy_finalizers(hl_gc_head_t *unreachable, hl_gc_head_t *fina
   }
   /* everything they reach is kept alive with them */
   for (hl_gc_head_t *g = hli_gc_next(finalizers); g != finalizers; g = hli_gc_next(g))
-    hl_traverse(HL_GC_OBJ(g), visit_move, finalizers);
+    traverse(HL_GC_OBJ(g), visit_move, finalizers);
 }
 
 /* ---- step 5 --------------------------------------------------------------------- */

@@ -81,7 +81,9 @@ struct hl_type {
   uint32_t flags;             /* HL_TF_* */
   uint32_t kind;              /* HL_K_*: the built-in type, for fast checks */
   /* Calls visit on every object this one references, stopping at the first
-   * nonzero return (tp_traverse). NULL for types that reference nothing. */
+   * nonzero return (tp_traverse). NULL for types that reference nothing.
+   * The visitor must not change o (CPython's contract for tp_traverse):
+   * the built-in types read o's size and item array once. */
   int  (*traverse)(hl_object_t *o, hl_visit_fn visit, void *arg);
   /* Drops the references this object holds, leaving it valid but empty
    * (tp_clear): how the collector breaks a cycle. */

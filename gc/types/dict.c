@@ -203,8 +203,9 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
 static int dict_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
   hl_dict_keys_t *k = ((hl_dict_t *)o)->keys;
   if (!k) return 0;
-  for (size_t j = 0; j < k->nentries; j++) {
-    hl_dict_entry_t *e = &k->entries[j];
+  hl_dict_entry_t *entries = k->entries;
+  for (size_t j = 0, n = k->nentries; j < n; j++) {
+    hl_dict_entry_t *e = &entries[j];
     if (!e->key) continue;
     int r = visit(e->key, arg);
     if (!r) r = visit(e->value, arg);

@@ -26,7 +26,7 @@ static int instance_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
     int r = visit(in->dict, arg);
     if (r) return r;
   }
-  for (uint32_t i = 0; i < o->type->nslots; i++)
+  for (uint32_t i = 0, n = o->type->nslots; i < n; i++)
     if (in->slots[i]) {
       int r = visit(in->slots[i], arg);
       if (r) return r;

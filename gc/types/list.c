@@ -49,9 +49,11 @@ static inline void store_item(hl_object_t **slot, hl_object_t *v) {
 
 static int list_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
   hl_list_t *l = (hl_list_t *)o;
-  for (size_t i = 0; i < l->size; i++)
-    if (l->items[i]) {
-      int r = visit(l->items[i], arg);
+  /* read once: the visitor does not change l (hl_gc.h) */
+  hl_object_t *const *items = l->items;
+  for (size_t i = 0, n = l->size; i < n; i++)
+    if (items[i]) {
+      int r = visit(items[i], arg);
       if (r) return r;
     }
   return 0;

@@ -15,7 +15,7 @@ static hl_tuple_t *empty_tuple;
 
 static int tuple_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
   hl_tuple_t *t = (hl_tuple_t *)o;
-  for (size_t i = 0; i < t->size; i++)
+  for (size_t i = 0, n = t->size; i < n; i++)
     if (t->items[i]) {
       int r = visit(t->items[i], arg);
       if (r) return r;
