@@ -84,6 +84,20 @@ def self_cycle(i):
     r.peer = r
 
 
+def young_garbage(i):
+    """The young generation of one probe round: YOUNG_RECORDS records, kept
+    in the list returned, and YOUNG_CYCLES self-cycles dropped; numbered
+    from i. Returns the list and the next number."""
+    tmp = []
+    for _ in range(YOUNG_RECORDS):
+        tmp.append(record(i))
+        i += 1
+    for _ in range(YOUNG_CYCLES):
+        self_cycle(i)
+        i += 1
+    return tmp, i
+
+
 class PauseLog:
     """Each collection's pause, by generation (a gc.callbacks hook)."""
 
@@ -166,13 +180,7 @@ def main():
         full_ns.append((time.perf_counter_ns() - s) / max(1, n))
         full_n.append(n)
     for _ in range(YOUNG_RUNS):
-        tmp = []
-        for _ in range(YOUNG_RECORDS):
-            tmp.append(record(i))
-            i += 1
-        for _ in range(YOUNG_CYCLES):
-            self_cycle(i)
-            i += 1
+        tmp, i = young_garbage(i)
         n = len(gc.get_objects(0))
         s = time.perf_counter_ns()
         gc.collect(0)

@@ -24,8 +24,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from gc_long_lived import (YOUNG_CYCLES, YOUNG_RECORDS, YOUNG_RUNS,  # noqa: E402
-                           record, self_cycle)
+from gc_long_lived import YOUNG_RUNS, young_garbage  # noqa: E402
 
 
 def main():
@@ -38,13 +37,7 @@ def main():
     i = 5_000_000
     keep = []
     for _ in range(YOUNG_RUNS):
-        tmp = []
-        for _ in range(YOUNG_RECORDS):
-            tmp.append(record(i))
-            i += 1
-        for _ in range(YOUNG_CYCLES):
-            self_cycle(i)
-            i += 1
+        tmp, i = young_garbage(i)
         if do:
             gc.collect(0)
         keep.append(tmp)
