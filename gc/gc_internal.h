@@ -374,7 +374,6 @@ static inline hl_gc_head_t *hli_gc_prev(const hl_gc_head_t *g) {
 }
 static inline void hli_gc_list_init(hl_gc_head_t *l) { l->next = l->prev = (uintptr_t)l; }
 static inline bool hli_gc_list_empty(const hl_gc_head_t *l) { return l->next == (uintptr_t)l; }
-/* Appends g; g keeps its prev flags (COLLECTING survives moves). */
 /* Without a GIL, a thread may read whether a container is tracked (its
  * next word, hli_gc_tracked) while another, holding the list's lock,
  * unlinks its neighbour: the list operations store next words with relaxed
@@ -382,6 +381,7 @@ static inline bool hli_gc_list_empty(const hl_gc_head_t *l) { return l->next == 
 static inline void hli_gc_set_next(hl_gc_head_t *g, uintptr_t v) {
   __atomic_store_n(&g->next, v, __ATOMIC_RELAXED);
 }
+/* Appends g; g keeps its prev flags (COLLECTING survives moves). */
 static inline void hli_gc_list_append(hl_gc_head_t *g, hl_gc_head_t *l) {
   hl_gc_head_t *last = (hl_gc_head_t *)l->prev;
   g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)last;

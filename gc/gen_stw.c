@@ -98,13 +98,10 @@ static void set_batch(uint32_t threshold0) {
 }
 
 void hli_gc_link_ft(hl_object_t *o) {
-  if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
+  hli_gc_on_alloc();   /* counts it, and may collect first */
   unsigned s = hli_rc_owner_tag % HLI_GC_STRIPES + 1;
-  if (HL_UNLIKELY(s > hl_atomic_load_relaxed_u32(&stripes_used))) {
-    uint32_t u = hl_atomic_load_relaxed_u32(&stripes_used);
-    while (u < s && !hl_atomic_cas_u32(&stripes_used, u, s))
-      u = hl_atomic_load_relaxed_u32(&stripes_used);
-  }
+  if (HL_UNLIKELY(s > hl_atomic_load_relaxed_u32(&stripes_used)))
+    hl_atomic_max_u32(&stripes_used, s);
   /* o is not published yet: nobody else reads its flags */
   set_stripe(o, s);
   hl_gc_head_t *g = HL_GC_HEAD(o);

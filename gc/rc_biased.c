@@ -490,10 +490,7 @@ static void on_attach(hl_thread_t *t, void *arg) {
     if (!s->cells) hl_die("out of memory for a biased-refcount queue");
     for (uint64_t i = 0; i < RING; i++) s->cells[i].seq = i;
     s->enq = s->deq = 0;
-    /* Release: a merger that reads it (acquire) sees the cells. */
-    uint32_t u = hl_atomic_load_relaxed_u32(&slots_used);
-    while (u < t->index && !hl_atomic_cas_u32(&slots_used, u, t->index))
-      u = hl_atomic_load_relaxed_u32(&slots_used);
+    hl_atomic_max_u32(&slots_used, t->index);   /* a merger then sees the cells */
   }
   HL_ASSERT(s->deq == hl_atomic_load_relaxed_u64(&s->enq) && !s->noverflow);
   /* Release: a producer that reads occupant (acquire) sees the cells. */

@@ -314,6 +314,14 @@ static inline void hl_cpu_relax(void) { ck_pr_stall(); }
 #undef HLI_RMW_FENCE_AFTER
 #endif /* HL_ATOMIC_TSAN */
 
+/* Raises *p to at least v (a high-water mark), with a full-barrier CAS when
+ * it raises it: what the caller wrote before is visible to a reader that
+ * loads the new mark with acquire. */
+static inline void hl_atomic_max_u32(uint32_t *p, uint32_t v) {
+  uint32_t u = hl_atomic_load_relaxed_u32(p);
+  while (u < v && !hl_atomic_cas_u32(p, u, v)) u = hl_atomic_load_relaxed_u32(p);
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -126,17 +126,15 @@ void hli_stw_block_end_wait(hl_thread_t *t) {
  * takes no time from the thread that stopped the world. */
 #define SPIN_NS 50000u
 
-/* Spins while `requested` is set, at most SPIN_NS; returns whether it
- * still is. */
-static bool spin_while_requested(void) {
+/* Spins while `requested` is set, at most SPIN_NS. */
+static void spin_while_requested(void) {
   uint64_t until = hl_now_ns() + SPIN_NS;
-  for (unsigned n = 1;; n++) {
-    if (!hl_atomic_load_acquire_u32(&requested)) return false;
-    if (n % 64 == 0) {
-      if (hl_now_ns() >= until) return true;
-      sched_yield();
-    } else {
+  for (unsigned n = 1; hl_atomic_load_acquire_u32(&requested); n++) {
+    if (n % 64 != 0) {
       hl_cpu_relax();
+    } else {
+      if (hl_now_ns() >= until) return;
+      sched_yield();
     }
   }
 }
