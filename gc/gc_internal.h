@@ -355,8 +355,9 @@ HL_INTERNAL int64_t hli_str_hash(hl_object_t *o);
 
 /* ---- the collector's lists (collect.c, gen_stw.c) --------------------------------
  * A tracked container's GC head is in one circular doubly linked list, the
- * list of its generation (next != 0 <=> tracked). During a collection the
- * list being collected is singly linked through next, and prev holds
+ * list of its generation (next != 0 <=> tracked; an untracked one has prev
+ * 0 too). During a collection the list being collected is singly linked
+ * through next, and prev holds
  *     gc_refs << 2 | COLLECTING
  * (CPython's trick, Python/gc.c): no extra word per object. Objects moved to
  * the unreachable list carry NEXT_UNREACHABLE in their next pointer until
@@ -389,11 +390,14 @@ static inline void hli_gc_list_append(hl_gc_head_t *g, hl_gc_head_t *l) {
   hli_gc_set_next(last, (uintptr_t)g);
   l->prev = (uintptr_t)g;
 }
+/* Untracks g: next and prev 0, COLLECTING included, so that the
+ * collector's visitors, which test that bit alone, pass it by. */
 static inline void hli_gc_list_remove(hl_gc_head_t *g) {
   hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
   hli_gc_set_next(prev, (uintptr_t)next);
   next->prev = (next->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)prev;
   hli_gc_set_next(g, 0);
+  g->prev = 0;
 }
 static inline void hli_gc_list_move(hl_gc_head_t *g, hl_gc_head_t *to) {
   hl_gc_head_t *prev = hli_gc_prev(g), *next = hli_gc_next(g);
@@ -521,6 +525,11 @@ static inline void hli_gc_link(hl_object_t *o) {
  * every GC allocation, but in no list until hli_gc_track. */
 static inline void hli_gc_link_untracked(void) {
   if (hli_gc.active) hli_gc_on_alloc();
+}
+/* The built-in types' traverse and traverse_gc share one body, inline,
+ * with gc_only constant: whether the referent x is visited. */
+static inline bool hli_visit_wanted(const hl_object_t *x, bool gc_only) {
+  return x && (!gc_only || (x->flags & HL_OF_GC));
 }
 /* Relaxed: without a GIL another thread's list operation may write the
  * word (a neighbour's unlink), never to or from zero. */

@@ -85,6 +85,12 @@ struct hl_type {
    * The visitor must not change o (CPython's contract for tp_traverse):
    * the built-in types read o's size and item array once. */
   int  (*traverse)(hl_object_t *o, hl_visit_fn visit, void *arg);
+  /* Optional: as traverse, but visits only the referents that are
+   * containers (HL_OF_GC), the same ones in the same order. The collector
+   * uses it where set: its visitors ignore everything else, and most
+   * referents (ints, strings) are no containers, so a call per referent is
+   * saved. NULL: the collector calls traverse. */
+  int  (*traverse_gc)(hl_object_t *o, hl_visit_fn visit, void *arg);
   /* Drops the references this object holds, leaving it valid but empty
    * (tp_clear): how the collector breaks a cycle. */
   void (*clear)(hl_object_t *o);

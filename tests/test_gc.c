@@ -686,6 +686,65 @@ static void test_untrack_never_misses_a_cycle(void **state) {
   free(objs);
 }
 
+/* traverse_gc (hl_gc.h): the containers traverse visits, in its order, and
+ * nothing else; the same stop on a nonzero return. The collector relies on
+ * it for every built-in container type. */
+typedef struct { hl_object_t *seen[64]; int n, stop_at; } visits_t;
+static int record_all(hl_object_t *o, void *arg) {
+  visits_t *v = arg;
+  if (!(o->flags & HL_OF_GC)) return 0;
+  assert_true(v->n < 64);
+  v->seen[v->n++] = o;
+  return v->n == v->stop_at ? 7 : 0;
+}
+static int record_gc(hl_object_t *o, void *arg) {
+  assert_true(o->flags & HL_OF_GC);   /* nothing else */
+  return record_all(o, arg);
+}
+static void check_traverse_gc(hl_object_t *o) {
+  assert_non_null(o->type->traverse_gc);
+  for (int stop = 0; stop <= 3; stop++) {
+    visits_t all = {.stop_at = stop}, gc = {.stop_at = stop};
+    int ra = o->type->traverse(o, record_all, &all);
+    int rg = o->type->traverse_gc(o, record_gc, &gc);
+    assert_int_equal(ra, rg);
+    assert_int_equal(all.n, gc.n);
+    assert_memory_equal(all.seen, gc.seen, sizeof(hl_object_t *) * (size_t)all.n);
+  }
+}
+static void test_traverse_gc_contract(void **state) {
+  (void)state;
+  Node = hl_class_new("Node", 3, true, NULL);
+  hl_object_t *i = big_int(12345), *s = hl_str_from("s"), *f = hl_float_new(1.5);
+  hl_object_t *l1 = hl_list_new(0), *l2 = hl_list_new(0), *d1 = hl_dict_new();
+  hl_object_t *t = hl_tuple_pack(7, i, l1, s, hl_None, d1, f, l2);
+  check_traverse_gc(t);
+  hl_object_t *l = hl_list_new(0);
+  hl_object_t *items[] = {s, l1, i, t, hl_None, d1, f, l2, i};
+  for (size_t k = 0; k < sizeof items / sizeof *items; k++) hl_list_append(l, items[k]);
+  check_traverse_gc(l);
+  check_traverse_gc(l1);   /* empty */
+  /* keys and values, atoms and containers, a deleted entry */
+  hl_object_t *d = hl_dict_new();
+  hl_dict_set(d, i, l1);
+  hl_dict_set(d, s, i);
+  hl_dict_set(d, t, d1);   /* a tuple key: a container */
+  hl_dict_set(d, f, l2);
+  assert_int_equal(hl_dict_del(d, s), 0);
+  hl_dict_set(d, hl_None, f);
+  check_traverse_gc(d);
+  check_traverse_gc(d1);   /* no keys */
+  /* an instance: slots with a gap, then its attribute dict */
+  hl_object_t *x = hl_instance_new(Node);
+  hl_slot_set(x, 0, i);
+  hl_slot_set(x, 2, l2);
+  check_traverse_gc(x);
+  assert_int_equal(hl_attr_set(x, "a", l1), 0);
+  check_traverse_gc(x);
+  hl_object_t *all[] = {x, d, l, t, d1, l2, l1, f, s, i};
+  for (size_t k = 0; k < sizeof all / sizeof *all; k++) hl_decref(all[k]);
+}
+
 int main(void) {
   char err[512];
   if (hl_config_resolve(&cfg, 0, NULL, environ, err, sizeof err) != 0) {
@@ -698,6 +757,7 @@ int main(void) {
          cfg.immortal ? "on" : "off", cfg.gc_untrack ? "on" : "off");
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_seed_acyclic, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_traverse_gc_contract, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_seed_ring, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_reachable_cycle_survives, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_deep_and_wide_cycles, setup_env, teardown),

@@ -200,18 +200,25 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
   return 0;
 }
 
-static int dict_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+static inline int dict_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_dict_keys_t *k = ((hl_dict_t *)o)->keys;
   if (!k) return 0;
   hl_dict_entry_t *entries = k->entries;
   for (size_t j = 0, n = k->nentries; j < n; j++) {
     hl_dict_entry_t *e = &entries[j];
-    if (!e->key) continue;
-    int r = visit(e->key, arg);
-    if (!r) r = visit(e->value, arg);
+    if (!e->key) continue;   /* a deleted entry */
+    int r = 0;
+    if (hli_visit_wanted(e->key, gc_only)) r = visit(e->key, arg);
+    if (!r && hli_visit_wanted(e->value, gc_only)) r = visit(e->value, arg);
     if (r) return r;
   }
   return 0;
+}
+static int dict_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return dict_walk(o, visit, arg, false);
+}
+static int dict_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return dict_walk(o, visit, arg, true);
 }
 
 /* Detaches the table; release_table drops its references afterwards, so
@@ -291,7 +298,7 @@ static int dict_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_dict_type = {
   .name = "dict", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_DICT,
-  .traverse = dict_traverse, .clear = dict_clear, .dealloc = dict_dealloc,
+  .traverse = dict_traverse, .traverse_gc = dict_traverse_gc, .clear = dict_clear, .dealloc = dict_dealloc,
   .eq = dict_eq};   /* unhashable */
 
 hl_object_t *hl_dict_new(void) {

@@ -20,18 +20,24 @@ typedef struct class_node {
 static class_node_t *classes;
 static hl_spinlock_t classes_lock = HL_SPINLOCK_INITIALIZER;
 
-static int instance_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+static inline int instance_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_instance_t *in = (hl_instance_t *)o;
-  if (in->dict) {
+  if (in->dict) {   /* a dict: a container */
     int r = visit(in->dict, arg);
     if (r) return r;
   }
   for (uint32_t i = 0, n = o->type->nslots; i < n; i++)
-    if (in->slots[i]) {
+    if (hli_visit_wanted(in->slots[i], gc_only)) {
       int r = visit(in->slots[i], arg);
       if (r) return r;
     }
   return 0;
+}
+static int instance_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return instance_walk(o, visit, arg, false);
+}
+static int instance_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return instance_walk(o, visit, arg, true);
 }
 
 static void instance_clear(hl_object_t *o) {
@@ -69,7 +75,7 @@ hl_type_t *hl_class_new(const char *name, uint32_t nslots, bool has_dict,
   memcpy(c->name, name, len + 1);
   c->type = (hl_type_t){
     .name = c->name, .flags = HL_TF_GC | HL_TF_WEAKREFS, .kind = HL_K_INSTANCE,
-    .traverse = instance_traverse, .clear = instance_clear, .dealloc = instance_dealloc,
+    .traverse = instance_traverse, .traverse_gc = instance_traverse_gc, .clear = instance_clear, .dealloc = instance_dealloc,
     .hash = instance_hash, .finalizer = finalizer, .nslots = nslots, .has_dict = has_dict};
   hl_spinlock_lock(&classes_lock);
   c->next = classes;

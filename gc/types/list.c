@@ -47,16 +47,22 @@ static inline void store_item(hl_object_t **slot, hl_object_t *v) {
   __atomic_store_n(slot, v, __ATOMIC_RELEASE);   /* v's contents before v */
 }
 
-static int list_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+static inline int list_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_list_t *l = (hl_list_t *)o;
   /* read once: the visitor does not change l (hl_gc.h) */
   hl_object_t *const *items = l->items;
   for (size_t i = 0, n = l->size; i < n; i++)
-    if (items[i]) {
+    if (hli_visit_wanted(items[i], gc_only)) {
       int r = visit(items[i], arg);
       if (r) return r;
     }
   return 0;
+}
+static int list_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return list_walk(o, visit, arg, false);
+}
+static int list_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return list_walk(o, visit, arg, true);
 }
 
 /* Detaches the array; the caller drops the items (items_release). */
@@ -137,7 +143,7 @@ static int list_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_list_type = {
   .name = "list", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_LIST,
-  .traverse = list_traverse, .clear = list_clear, .dealloc = list_dealloc,
+  .traverse = list_traverse, .traverse_gc = list_traverse_gc, .clear = list_clear, .dealloc = list_dealloc,
   .eq = list_eq};   /* no hash: lists are unhashable */
 
 /* A new array sized for n items as CPython's list_resize sizes it (none

@@ -13,14 +13,20 @@
 
 static hl_tuple_t *empty_tuple;
 
-static int tuple_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+static inline int tuple_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_tuple_t *t = (hl_tuple_t *)o;
   for (size_t i = 0, n = t->size; i < n; i++)
-    if (t->items[i]) {
+    if (hli_visit_wanted(t->items[i], gc_only)) {
       int r = visit(t->items[i], arg);
       if (r) return r;
     }
   return 0;
+}
+static int tuple_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return tuple_walk(o, visit, arg, false);
+}
+static int tuple_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  return tuple_walk(o, visit, arg, true);
 }
 
 static void tuple_clear(hl_object_t *o) {
@@ -72,7 +78,7 @@ static int tuple_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_tuple_type = {
   .name = "tuple", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_TUPLE,
-  .traverse = tuple_traverse, .clear = tuple_clear, .dealloc = tuple_dealloc,
+  .traverse = tuple_traverse, .traverse_gc = tuple_traverse_gc, .clear = tuple_clear, .dealloc = tuple_dealloc,
   .hash = tuple_hash, .eq = tuple_eq};
 
 /* The empty tuple is made at start-up: made on first use, two threads
