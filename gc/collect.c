@@ -94,8 +94,8 @@ static inline void traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
 /* o's GC head when o is in the collection under way, else NULL. Only the
  * COLLECTING bit is tested, not whether o is tracked: an untracked
  * container's prev word is 0 (made so, untracked by hli_gc_list_remove or
- * by move_unreachable), as in CPython's visit_decref. Two instructions
- * fewer per reference visited, a twentieth of a young collection. */
+ * by move_unreachable), as in CPython's visit_decref: two instructions
+ * fewer per container visited. */
 static inline hl_gc_head_t *collecting_head(hl_object_t *o) {
   if (!(o->flags & HL_OF_GC)) return NULL;
   hl_gc_head_t *g = HL_GC_HEAD(o);
