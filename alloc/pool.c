@@ -300,6 +300,11 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
+/* Blocks of class idx that fit in a pool. */
+static inline size_t pool_capacity(const hl_geometry_t *g, unsigned idx) {
+  return (g->pool_size - g->pool_overhead) / hl_class_size(g, idx);
+}
+
 /* Sets up a pool for class idx and returns its first block; the second, if
  * any, becomes the free list, and the rest stays virgin. */
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
@@ -311,13 +316,11 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
                         hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
   HL_ASSERT(rc == 0);
   (void)rc;
-  pool->block_size = (uint32_t)size;
-  pool->capacity = (uint32_t)((h->g.pool_size - over) / size);
   pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
   pool->ref = 1;
   char *base = (char *)pool;
   void *first = base + over;
-  if (pool->capacity == 1) {
+  if (pool_capacity(&h->g, idx) == 1) {
     pool->freeblock = NULL;   /* full at once: on no list */
     pool->nextoffset = pool->maxnextoffset + 1;
     pool->nextpool = pool->prevpool = NULL;
@@ -352,7 +355,7 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
 void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
   if (pool->nextoffset <= pool->maxnextoffset) {
     hl_block_t *b = (hl_block_t *)((char *)pool + pool->nextoffset);
-    pool->nextoffset += pool->block_size;
+    pool->nextoffset += (uint32_t)hl_class_size(&h->g, pool->szidx);
     b->next = NULL;
     pool->freeblock = b;
     return taken;
@@ -467,15 +470,15 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
       if (pool->ref == 0) continue;   /* empty: on freepools */
       used_or_full++;
       hl_alloc_class_stats_t *c = &s->classes[pool->szidx];
-      uint64_t free_blocks = pool->capacity - pool->ref;
+      uint64_t size = hl_class_size(g, pool->szidx), capacity = pool_capacity(g, pool->szidx);
+      uint64_t free_blocks = capacity - pool->ref;
       c->pools++;
       c->blocks_in_use += pool->ref;
       c->free_blocks += free_blocks;
       s->blocks_in_use += pool->ref;
-      s->bytes_in_use += (uint64_t)pool->ref * pool->block_size;
-      s->bytes_free_blocks += free_blocks * pool->block_size;
-      s->bytes_unused_pools +=
-          g->pool_size - g->pool_overhead - (uint64_t)pool->capacity * pool->block_size;
+      s->bytes_in_use += (uint64_t)pool->ref * size;
+      s->bytes_free_blocks += free_blocks * size;
+      s->bytes_unused_pools += g->pool_size - g->pool_overhead - capacity * size;
       s->bytes_overhead += g->pool_overhead;
     }
     s->pools_used += used_or_full;
@@ -530,11 +533,11 @@ int hli_pools_validate(const hl_pools_t *h) {
       const hl_pool_t *pool = (const hl_pool_t *)pa;
       if (pool->ref == 0) continue;
       CHECK(pool->arena == ao && pool->szidx < g->nclasses);
-      CHECK(pool->block_size == hl_class_size(g, pool->szidx));
+      CHECK(pool->maxnextoffset == g->pool_size - hl_class_size(g, pool->szidx));
       /* blocks at or after nextoffset that fit: never handed out */
       size_t nlist = list_length(pool->freeblock);
-      size_t virgin = (g->pool_size - pool->nextoffset) / pool->block_size;
-      CHECK(pool->ref + nlist + virgin == pool->capacity);
+      size_t virgin = (g->pool_size - pool->nextoffset) / hl_class_size(g, pool->szidx);
+      CHECK(pool->ref + nlist + virgin == pool_capacity(g, pool->szidx));
       /* full <=> on no list; used => reachable from usedpools */
       bool listed = false;
       for (const hl_pool_t *q = h->usedpools[pool->szidx]; q; q = q->nextpool)
