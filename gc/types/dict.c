@@ -298,7 +298,8 @@ static int dict_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_dict_type = {
   .name = "dict", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_DICT,
-  .traverse = dict_traverse, .traverse_gc = dict_traverse_gc, .clear = dict_clear, .dealloc = dict_dealloc,
+  .traverse = dict_traverse, .traverse_gc = dict_traverse_gc,
+  .clear = dict_clear, .dealloc = dict_dealloc,
   .eq = dict_eq};   /* unhashable */
 
 hl_object_t *hl_dict_new(void) {

@@ -75,7 +75,8 @@ hl_type_t *hl_class_new(const char *name, uint32_t nslots, bool has_dict,
   memcpy(c->name, name, len + 1);
   c->type = (hl_type_t){
     .name = c->name, .flags = HL_TF_GC | HL_TF_WEAKREFS, .kind = HL_K_INSTANCE,
-    .traverse = instance_traverse, .traverse_gc = instance_traverse_gc, .clear = instance_clear, .dealloc = instance_dealloc,
+    .traverse = instance_traverse, .traverse_gc = instance_traverse_gc,
+    .clear = instance_clear, .dealloc = instance_dealloc,
     .hash = instance_hash, .finalizer = finalizer, .nslots = nslots, .has_dict = has_dict};
   hl_spinlock_lock(&classes_lock);
   c->next = classes;

@@ -143,7 +143,8 @@ static int list_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_list_type = {
   .name = "list", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_LIST,
-  .traverse = list_traverse, .traverse_gc = list_traverse_gc, .clear = list_clear, .dealloc = list_dealloc,
+  .traverse = list_traverse, .traverse_gc = list_traverse_gc,
+  .clear = list_clear, .dealloc = list_dealloc,
   .eq = list_eq};   /* no hash: lists are unhashable */
 
 /* A new array sized for n items as CPython's list_resize sizes it (none

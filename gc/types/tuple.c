@@ -78,7 +78,8 @@ static int tuple_eq(hl_object_t *a, hl_object_t *b) {
 
 const hl_type_t hl_tuple_type = {
   .name = "tuple", .flags = HL_TF_BASETYPE | HL_TF_GC, .kind = HL_K_TUPLE,
-  .traverse = tuple_traverse, .traverse_gc = tuple_traverse_gc, .clear = tuple_clear, .dealloc = tuple_dealloc,
+  .traverse = tuple_traverse, .traverse_gc = tuple_traverse_gc,
+  .clear = tuple_clear, .dealloc = tuple_dealloc,
   .hash = tuple_hash, .eq = tuple_eq};
 
 /* The empty tuple is made at start-up: made on first use, two threads
