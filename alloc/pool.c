@@ -42,9 +42,11 @@
  *                                                          (on no list)
  *
  * Allocation takes the head of usedpools[idx]: pop its free list; when the
- * list runs dry, cut the next block from the pool's virgin space (nextoffset,
- * so that a fresh pool is never written before use and its pages are touched
- * in order), and when there is none, the pool is full and leaves the list.
+ * list runs dry, cut the pool's next virgin blocks (from nextoffset, those
+ * that start in the same OS page: a fresh pool is never written ahead of
+ * use by more than that page, and its pages are touched in order; obmalloc
+ * cuts one block at a time, mimalloc a page's worth), and when there are
+ * none, the pool is full and leaves the list.
  * With no used pool, take a free pool from the first usable arena (the one
  * with the fewest free pools), mapping a new arena only when no arena has a
  * free pool. Freeing pushes the block on its pool's list; a full pool comes
@@ -300,6 +302,11 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
+/* hli_pools_extend cuts the virgin blocks that start in one page of this
+ * size (the x86-64 and arm64 base page; a larger page only means more
+ * calls). */
+#define HLI_CARVE_PAGE 4096u
+
 /* Blocks of class idx that fit in a pool. */
 static inline size_t pool_capacity(const hl_geometry_t *g, unsigned idx) {
   return (g->pool_size - g->pool_overhead) / hl_class_size(g, idx);
@@ -350,14 +357,26 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
   pool->nextpool = pool->prevpool = NULL;
 }
 
-/* The pool's free list ran dry after an allocation: cut a virgin block, or
+/* The pool's free list ran dry after an allocation: cut virgin blocks, or
  * the pool is full. */
 void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
-  if (pool->nextoffset <= pool->maxnextoffset) {
-    hl_block_t *b = (hl_block_t *)((char *)pool + pool->nextoffset);
-    pool->nextoffset += (uint32_t)hl_class_size(&h->g, pool->szidx);
-    b->next = NULL;
-    pool->freeblock = b;
+  uint32_t off = pool->nextoffset, max = pool->maxnextoffset;
+  if (off <= max) {
+    /* Every virgin block that starts in the OS page of the next one: the
+     * next allocation touches that page anyway, and a program that takes
+     * the blocks one after another (each round of alloc-lifo, a fresh
+     * heap) then pops them from the list instead of calling here for each
+     * (20 instructions a block). Pools are aligned to their size, so the
+     * page boundaries are those of the offsets. */
+    uint32_t size = (uint32_t)hl_class_size(&h->g, pool->szidx);
+    uint32_t last = off | (HLI_CARVE_PAGE - 1);
+    if (last > max) last = max;
+    char *b = (char *)pool + off, *stop = (char *)pool + last;
+    pool->freeblock = (hl_block_t *)(void *)b;
+    for (; b + size <= stop; b += size)
+      ((hl_block_t *)(void *)b)->next = (hl_block_t *)(void *)(b + size);
+    ((hl_block_t *)(void *)b)->next = NULL;
+    pool->nextoffset = (uint32_t)(b + size - (char *)pool);
     return taken;
   }
   usedpools_unlink(h, pool);

@@ -136,6 +136,10 @@ static int state;                 /* UNSET -> SETTING_UP -> SET, by one thread *
  * the fast paths' acquire load of it pairs with that store, so a thread
  * that sees it non-zero sees the pools, pool_align and debug set up. */
 static size_t limit;
+/* malloc's bound: limit when the debug hooks are off, else 0 (every request
+ * then takes malloc_slow, which checks where the block came from). Set with
+ * limit, the same way. */
+static size_t fast_limit;
 static size_t pool_align;         /* the geometry's alignment */
 static bool debug;                /* alloc-debug=on */
 static bool stats_at_exit;
@@ -232,8 +236,9 @@ static void load_environment(void) {
    * them (2.5 s user against 2.56) and 30% slower with the magazines, whose
    * budget a big interpreter heap keeps flushing and refilling; callgrind:
    * 26.4 G instructions against the magazines' 27.2 G (obmalloc 25.2 G),
-   * alloc-lifo 501 M against 594 M (mimalloc 464 M). HEAPLAB_TCACHE=none|
-   * magazine still chooses. */
+   * alloc-lifo 501 M against 594 M (mimalloc 464 M; heaplab 466 M since
+   * malloc became a tail call and a pool's extension cuts a page of
+   * blocks). HEAPLAB_TCACHE=none|magazine still chooses. */
   if (cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) cfg.tcache = HL_TCACHE_HEAP;
   /* A host's peak RSS counts every empty arena kept resident: the driver's
    * 4 MiB of hysteresis and 100 ms of decay cost CPython about 5 MiB of
@@ -286,6 +291,7 @@ static void set_up(void) {
     }
   }
   /* Release: pairs with load_limit() in every entry point (see `limit`). */
+  __atomic_store_n(&fast_limit, debug ? 0 : lim, __ATOMIC_RELEASE);
   __atomic_store_n(&limit, lim, __ATOMIC_RELEASE);
 }
 
@@ -385,8 +391,11 @@ static HL_NOINLINE void *malloc_slow(size_t n) {
 }
 
 void *malloc(size_t n) {
-  /* 1..limit; 0 wraps around, and limit is 0 until set up */
-  if (HL_LIKELY(n - 1 < load_limit())) return from_pools(hl_pool_malloc(n), n);
+  /* 1..limit; 0 wraps around, and fast_limit is 0 until set up. A tail
+   * call: without the hooks every block comes from the arenas, and NULL
+   * only from glibc (the raw layer, when no arena can be mapped), which has
+   * set errno. */
+  if (HL_LIKELY(n - 1 < __atomic_load_n(&fast_limit, __ATOMIC_ACQUIRE))) return hl_pool_malloc(n);
   return malloc_slow(n);
 }
 
