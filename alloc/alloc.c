@@ -298,10 +298,11 @@ void hli_pool_free_plain(void *p) { pool_free(p); }
  * size-class index and a list pop (the magazine's, the thread heap's or the
  * pool's), and free is the radix lookup, one test of the mode and a push;
  * every other case, and the rare states of a pool or a cache, leave through
- * one out-of-line call. The modes are tested in the order heap, magazine,
- * direct in malloc (two instructions each) and magazine, heap, direct in
- * free (one bit test each), which evens their costs out; the thread
- * pointers are never NULL (tcache.h). */
+ * one out-of-line call. Both test the modes in the order heap, direct,
+ * magazine (two instructions each): the heap is the preload library's
+ * default and direct the driver's with one thread, while the magazines are
+ * never a default (a pair costs them 8 instructions of tests, the heap 0,
+ * direct 4). The thread pointers are never NULL (tcache.h). */
 static HL_NOINLINE void *malloc_slow(size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_malloc(HLI_FAMILY_OBJECT, n);
   return pool_malloc(n);
@@ -328,12 +329,12 @@ void *hl_pool_malloc(size_t n) {
     void *b = hli_pools_try_pop(&hli_heap_self->pools, k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
-  if (HL_LIKELY(k < limit_magazine)) {
-    void *b = hli_bin_pop(&hli_self->bins[k >> align_shift]);
+  if (HL_LIKELY(k < limit_direct)) {
+    void *b = hli_pools_try_pop(&pools, k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
-  if (k < limit_direct) {
-    void *b = hli_pools_try_pop(&pools, k >> align_shift);
+  if (k < limit_magazine) {
+    void *b = hli_bin_pop(&hli_self->bins[k >> align_shift]);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
   return malloc_slow(n);
@@ -344,10 +345,6 @@ void hl_pool_free(void *p) {
    * raw layer's. An entry of 0 has no mode bit, so the fast paths test no
    * more than their bit. */
   uintptr_t tag = hl_radix_get((uintptr_t)p);
-  if (HL_LIKELY(tag & HLI_TAG_MAGAZINE)) {
-    if (HL_UNLIKELY(!hli_mag_try_free(p, tag))) hli_mag_free_slow(p, tag);
-    return;
-  }
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
   if (HL_LIKELY(tag & HLI_TAG_HEAP)) {
     hli_heap_t *hp = hli_heap_self;
@@ -357,6 +354,10 @@ void hl_pool_free(void *p) {
   }
   if (HL_LIKELY(tag & HLI_TAG_DIRECT)) {
     hli_pools_free_in(&pools, pool, p);
+    return;
+  }
+  if (tag & HLI_TAG_MAGAZINE) {
+    if (HL_UNLIKELY(!hli_mag_try_free(p, tag))) hli_mag_free_slow(p, tag);
     return;
   }
   if (HL_UNLIKELY(tag == 0)) free_foreign(p);

@@ -70,8 +70,8 @@
 
 hli_thread_t hli_no_thread;
 hli_heap_t hli_no_heap;
-__thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec"))) = &hli_no_thread;
-__thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec"))) = &hli_no_heap;
+__thread hli_thread_t *hli_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_thread;
+__thread hli_heap_t *hli_heap_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_heap;
 
 /* The calling thread's cache, or NULL when it has none yet. */
 static inline hli_thread_t *thread_self(void) {

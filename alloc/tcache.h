@@ -56,15 +56,23 @@ struct hli_heap {
 };
 enum { HLI_HEAP_OWNED = 1, HLI_HEAP_ABANDONED, HLI_HEAP_SPARE };
 
-/* initial-exec: one instruction from the thread pointer, in the executable
- * and in a preloaded library alike (never dlopen heaplab's allocator).
- * Never NULL, so that the fast paths test nothing before they index: a
+/* The thread's cache and heap. Never NULL, so that the fast paths test nothing before they index: a
  * thread without a cache points at hli_no_thread, whose bins are empty with
  * a bound of 0, and at hli_no_heap, whose pools have no used pool, so every
  * fast path misses into a slow path, which tells them apart by address.
  * Nothing ever writes to either. */
-extern __thread hli_thread_t *hli_self __attribute__((tls_model("initial-exec")));
-extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model("initial-exec")));
+/* Local-exec where the allocator is linked into an executable (hl_alloc,
+ * never part of a shared object): one instruction reads the pointer, as
+ * gc/'s hli_rc_self; initial-exec in libheaplab-malloc.so, which a
+ * preloaded library needs (two: the offset comes from the GOT; never
+ * dlopen heaplab's allocator). */
+#ifdef HL_PRELOAD
+#define HLI_TLS_MODEL "initial-exec"
+#else
+#define HLI_TLS_MODEL "local-exec"
+#endif
+extern __thread hli_thread_t *hli_self __attribute__((tls_model(HLI_TLS_MODEL)));
+extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model(HLI_TLS_MODEL)));
 extern HL_INTERNAL hli_thread_t hli_no_thread;
 extern HL_INTERNAL hli_heap_t hli_no_heap;
 
