@@ -302,11 +302,6 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
-/* hli_pools_extend cuts the virgin blocks that start in one page of this
- * size (the x86-64 and arm64 base page; a larger page only means more
- * calls). */
-#define HLI_CARVE_PAGE 4096u
-
 /* Blocks of class idx that fit in a pool. */
 static inline size_t pool_capacity(const hl_geometry_t *g, unsigned idx) {
   return (g->pool_size - g->pool_overhead) / hl_class_size(g, idx);
@@ -366,10 +361,11 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
      * next allocation touches that page anyway, and a program that takes
      * the blocks one after another (each round of alloc-lifo, a fresh
      * heap) then pops them from the list instead of calling here for each
-     * (20 instructions a block). Pools are aligned to their size, so the
-     * page boundaries are those of the offsets. */
+     * (20 instructions a block). Pools are aligned to their size, at least
+     * a page (hl_geometry_init), so the page boundaries are those of the
+     * offsets. */
     uint32_t size = (uint32_t)hl_class_size(&h->g, pool->szidx);
-    uint32_t last = off | (HLI_CARVE_PAGE - 1);
+    uint32_t last = off | h->page_mask;
     if (last > max) last = max;
     char *b = (char *)pool + off, *stop = (char *)pool + last;
     pool->freeblock = (hl_block_t *)(void *)b;
@@ -419,6 +415,7 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uin
   h->keep_empty = (unsigned)(keep_bytes / g->arena_size);
   h->decay_ns = decay_ns;
   h->release_madvise = madvise;
+  h->page_mask = (uint32_t)(page - 1);
   return 0;
 }
 

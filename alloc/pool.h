@@ -30,6 +30,7 @@ typedef struct hl_pools {
   void *owner;                       /* copied into each arena (tcache=heap) */
   uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
   bool release_madvise;
+  uint32_t page_mask;                /* the OS page size - 1: hli_pools_extend's reach */
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
   uint64_t raw_requests;

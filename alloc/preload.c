@@ -236,7 +236,7 @@ static void load_environment(void) {
    * them (2.5 s user against 2.56) and 30% slower with the magazines, whose
    * budget a big interpreter heap keeps flushing and refilling; callgrind:
    * 26.4 G instructions against the magazines' 27.2 G (obmalloc 25.2 G),
-   * alloc-lifo 501 M against 594 M (mimalloc 464 M; heaplab 466 M since
+   * alloc-lifo 501 M against 594 M (mimalloc 464 M; heaplab 468 M since
    * malloc became a tail call and a pool's extension cuts a page of
    * blocks). HEAPLAB_TCACHE=none|magazine still chooses. */
   if (cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) cfg.tcache = HL_TCACHE_HEAP;

@@ -56,12 +56,12 @@ struct hli_heap {
 };
 enum { HLI_HEAP_OWNED = 1, HLI_HEAP_ABANDONED, HLI_HEAP_SPARE };
 
-/* The thread's cache and heap. Never NULL, so that the fast paths test nothing before they index: a
- * thread without a cache points at hli_no_thread, whose bins are empty with
- * a bound of 0, and at hli_no_heap, whose pools have no used pool, so every
- * fast path misses into a slow path, which tells them apart by address.
- * Nothing ever writes to either. */
-/* Local-exec where the allocator is linked into an executable (hl_alloc,
+/* The thread's cache and heap. Never NULL, so that the fast paths test
+ * nothing before they index: a thread without a cache points at
+ * hli_no_thread, whose bins are empty with a bound of 0, and at hli_no_heap,
+ * whose pools have no used pool, so every fast path misses into a slow path,
+ * which tells them apart by address. Nothing ever writes to either.
+ * Local-exec where the allocator is linked into an executable (hl_alloc,
  * never part of a shared object): one instruction reads the pointer, as
  * gc/'s hli_rc_self; initial-exec in libheaplab-malloc.so, which a
  * preloaded library needs (two: the offset comes from the GOT; never
