@@ -168,7 +168,7 @@ typedef struct hl_pool {
   uint32_t szidx;                   /* size class */
   hl_block_t *freeblock;            /* freed blocks, then the next virgin block */
   struct hl_pool *nextpool;         /* usedpools list, or the arena's freepools */
-  struct hl_pool *prevpool;         /* usedpools list only */
+  struct hl_pool *prevpool;         /* usedpools list only; meaningless at its head */
   hl_arena_t *arena;
   uint32_t nextoffset;              /* first never-used block */
   uint32_t maxnextoffset;           /* the last offset a block may start at */

