@@ -107,18 +107,31 @@ def instructions(path):
     print()
 
 
+def paired(one, two):
+    """The median over the repeats of two's throughput over one's, each pair
+    taken from the same repeat (the same --seed): the two runs are adjacent
+    in time, so they share the host's state more than runs minutes apart."""
+    by_seed = {r["config"]["seed"]: r["ops"] / r["wall_s"] for r in one if r["wall_s"] > 0}
+    return med([r["ops"] / r["wall_s"] / by_seed[r["config"]["seed"]]
+                for r in two if r["wall_s"] > 0 and r["config"]["seed"] in by_seed])
+
+
 def scaling(g):
     print("## binary-trees, nothing shared: 1 and 2 threads (tcache=heap)\n")
-    print("| rc | immortal | 1 thread M ops/s | 2 threads M ops/s | speedup | "
+    print("speedup: the ratio of the medians; paired: the median of the ratios within "
+          "each repeat, whose two runs are adjacent in time.\n")
+    print("| rc | immortal | 1 thread M ops/s | 2 threads M ops/s | speedup | paired | "
           "1 thread M ops/CPU s | 2 threads M ops/CPU s | per-CPU ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for imm in ("on", "off"):
         for rc in MODES:
             a, b = g.get(("binary-trees", rc, imm, "heap", 1)), g.get(("binary-trees", rc, imm, "heap", 2))
             if not a or not b:
                 continue
+            pair = paired(a, b)
             a, b = figures(a), figures(b)
             print(f"| {rc} | {imm} | {m(a['ops_s'])} | {m(b['ops_s'])} | {b['ops_s'] / a['ops_s']:.2f} | "
+                  f"{pair:.2f} | "
                   f"{m(a['ops_cpu'])} | {m(b['ops_cpu'])} | {b['ops_cpu'] / a['ops_cpu']:.2f} |")
     print()
 
