@@ -45,8 +45,10 @@ import shlex
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+# the peers' library names and where Debian puts them, and the interleaving
+from compare_preload import HEAPLAB_LIB, PEER_LIBS, lib_dirs, rotated
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,9 +58,6 @@ DEFAULT_CONFIGS = [
     "binary-trees --rc=biased --immortal=on --tcache=heap --gc=none",
     "alloc-random --alloc=pool --tcache=heap",
 ]
-# alloc-random through the C library's malloc, under heaplab's library and
-# mimalloc's, where they exist (BUILD is --build)
-PRELOADED = ["BUILD/alloc/libheaplab-malloc.so", "/usr/lib/x86_64-linux-gnu/libmimalloc.so.2"]
 VARIANTS = ["1t", "2p", "2t"]
 
 
@@ -69,8 +68,8 @@ def parse_args(argv):
         epilog="A configuration is the arguments of `heaplab run` after the "
         "command, without --threads and --duration-s (this script sets them). "
         "Default configurations: " + "; ".join(DEFAULT_CONFIGS) + "; and "
-        "alloc-random --alloc=system under LD_PRELOAD=" + " and ".join(PRELOADED) +
-        ", where they exist.",
+        "alloc-random --alloc=system with heaplab's library (BUILD/" + HEAPLAB_LIB +
+        ") and mimalloc's preloaded, where they exist.",
     )
     ap.add_argument("--config", action="append", metavar="ARGS",
                     help="a configuration (repeatable; default: the list below)")
@@ -86,13 +85,16 @@ def parse_args(argv):
     if not 0.05 <= a.duration <= 600:
         ap.error(f"--duration {a.duration}: expected seconds in 0.05..600")
     if not a.config:
+        # alloc-random through the C library's malloc, under heaplab's
+        # library and mimalloc's
         a.config = list(DEFAULT_CONFIGS)
-        for lib in PRELOADED:
-            lib = lib.replace("BUILD", str(Path(a.build).resolve()))
-            if Path(lib).is_file():
+        mimalloc = [d + "/" + f for d in lib_dirs() for f, _ in PEER_LIBS["mimalloc"]
+                    if os.path.isfile(d + "/" + f)]
+        for lib in [str(Path(a.build).resolve() / HEAPLAB_LIB)] + mimalloc[:1]:
+            if os.path.isfile(lib):
                 a.config.append(f"LD_PRELOAD={lib} alloc-random --alloc=system")
-    for c in a.config:
-        env, words = split_env(c)
+    a.split = {c: split_env(c) for c in a.config}
+    for c, (env, words) in a.split.items():
         for name, value in env.items():
             if name == "LD_PRELOAD" and not Path(value).is_file():
                 ap.error(f"--config '{c}': LD_PRELOAD names no file: {value}")
@@ -118,7 +120,7 @@ def split_env(config):
 
 
 def start(a, config, threads, seed, log):
-    env, words = split_env(config)
+    env, words = a.split[config]
     cmd = [str(a.heaplab), "run", *words, f"--threads={threads}",
            f"--duration-s={a.duration}", f"--seed={seed}"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True,
@@ -156,8 +158,7 @@ def main(argv):
     total, n = len(jobs) * a.repeats, 0
     with open(out / "scaling.jsonl", "w") as jl, open(out / "scaling.log", "w") as log:
         for rep in range(a.repeats):
-            k = rep % len(jobs)
-            for c, v in jobs[k:] + jobs[:k]:
+            for c, v in rotated(jobs, rep):
                 n += 1
                 print(f"== {n}/{total}: {v} {c} (repeat {rep + 1})", file=sys.stderr, flush=True)
                 log.write(f"== {v} {c} (repeat {rep + 1})\n")
