@@ -198,7 +198,7 @@ const char *hl_alloc_name(void) {
 bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != 0; }
 
 size_t hl_pool_block_size(const void *p) {
-  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  uintptr_t tag = hli_tag_get((uintptr_t)p);
   if (tag == 0) return 0;
   return hl_class_size(&pools.g, hli_tag_class(tag));
 }
@@ -285,7 +285,7 @@ static inline void pool_free_owned(void *p, uintptr_t tag) {
 }
 
 static inline void pool_free(void *p) {
-  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  uintptr_t tag = hli_tag_get((uintptr_t)p);
   if (HL_LIKELY(tag != 0)) pool_free_owned(p, tag);
   else hli_raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
@@ -340,27 +340,42 @@ void *hl_pool_malloc(size_t n) {
   return malloc_slow(n);
 }
 
-void hl_pool_free(void *p) {
-  /* One lookup decides: ours (and the pool, class and free path), or the
-   * raw layer's. An entry of 0 has no mode bit, so the fast paths test no
-   * more than their bit. */
-  uintptr_t tag = hl_radix_get((uintptr_t)p);
+/* Frees p through the fast path that its tag names; false when the tag
+ * names none: 0 (not ours), FAST_NONE (the lock, or the hooks) or a split
+ * entry. */
+static inline bool free_fast(void *p, uintptr_t tag) {
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
   if (HL_LIKELY(tag & HLI_TAG_HEAP)) {
     hli_heap_t *hp = hli_heap_self;
     if (HL_LIKELY(pool->arena->owner == hp)) hli_pools_free_in(&hp->pools, pool, p);
     else hli_heap_free_slow(p, pool->arena);
-    return;
+    return true;
   }
   if (HL_LIKELY(tag & HLI_TAG_DIRECT)) {
     hli_pools_free_in(&pools, pool, p);
-    return;
+    return true;
   }
   if (tag & HLI_TAG_MAGAZINE) {
     if (HL_UNLIKELY(!hli_mag_try_free(p, tag))) hli_mag_free_slow(p, tag);
-    return;
+    return true;
   }
+  return false;
+}
+
+/* p lies in a grain of several pools (pools smaller than a grain): the tag
+ * comes from the pool header, then the same fast paths. */
+static HL_NOINLINE void free_split(void *p, uintptr_t entry) {
+  if (!free_fast(p, hli_tag_resolve((uintptr_t)p, entry))) free_slow(p);
+}
+
+void hl_pool_free(void *p) {
+  /* One lookup decides: ours (and the pool, class and free path), or the
+   * raw layer's. An entry of 0 has no mode bit, so the fast paths test no
+   * more than their bit. */
+  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  if (HL_LIKELY(free_fast(p, tag))) return;
   if (HL_UNLIKELY(tag == 0)) free_foreign(p);
+  else if (tag & HLI_TAG_SPLIT) free_split(p, tag);
   else free_slow(p);   /* FAST_NONE: the lock, or the hooks */
 }
 
@@ -380,7 +395,7 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
 void *hl_pool_realloc(void *p, size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_realloc(HLI_FAMILY_OBJECT, p, n);
   if (p == NULL) return pool_malloc(n);
-  uintptr_t tag = hl_radix_get((uintptr_t)p);
+  uintptr_t tag = hli_tag_get((uintptr_t)p);
   if (tag == 0) return hli_raw_realloc(p, n);
   size_t size = hl_class_size(&pools.g, hli_tag_class(tag));
   if (n - 1 < threshold && n <= size) {

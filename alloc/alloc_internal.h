@@ -51,11 +51,12 @@ void  hl_os_fail_nth_map(unsigned n);
 uint64_t hl_os_maps(void);
 uint64_t hl_os_mapped_bytes(void);
 
-/* ---- radix map over 4 KiB grains (radix.c) -----------------------------------
+/* ---- radix map over 16 KiB grains (radix.c) ----------------------------------
  * Maps an address to a word that the caller stored for its grain, or 0,
  * without touching the memory at that address (CPython 3.10's arena_map,
  * keyed by a fixed grain so that every shift is a constant). pool.c stores,
- * for every grain of a mapped arena, the tag of the pool covering it (below).
+ * for every grain of a mapped arena, the tag of the pool covering it, or a
+ * split entry where pools are smaller than the grain (below).
  * Covers 48-bit user addresses (x86-64, arm64 with 4-level tables); anything
  * above is never ours.
  * Readers take no lock: leaves, once published, are never freed, and a
@@ -75,7 +76,7 @@ size_t hl_radix_bytes(void);
 
 /* The map's shape, for the inline lookup (radix.c explains it). */
 #define HLI_RADIX_ADDR_BITS 48
-#define HLI_RADIX_GRAIN_SHIFT 12
+#define HLI_RADIX_GRAIN_SHIFT 14
 #define HLI_RADIX_TOP_SHIFT 28
 #define HLI_RADIX_TOP_LEN ((uintptr_t)1 << (HLI_RADIX_ADDR_BITS - HLI_RADIX_TOP_SHIFT))
 #define HLI_RADIX_LEAF_LEN ((uintptr_t)1 << (HLI_RADIX_TOP_SHIFT - HLI_RADIX_GRAIN_SHIFT))
@@ -95,30 +96,55 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
 }
 
 /* Pool tags: what pool.c stores for each grain of a mapped arena. A pool is
- * at least one grain and aligned to its size, so its address has 12 zero low
- * bits; the size class goes into bits 4..10 as idx * 16, the byte offset of
- * a 16-byte record in an array indexed by class (the magazines' bins), so
- * that the magazine free indexes its bin with one AND. Bits 0..2 name the
- * free fast path of the instance that owns the pool (hl_pools_t.tag_bits,
- * set by alloc.c and tcache.c), so that free() dispatches on the word it has
- * just loaded rather than on a global, and an entry of 0 (not ours) has
- * neither bit. A tag is never 0. */
+ * aligned to its size, at least 4 KiB, so its address has 12 zero low bits;
+ * the size class goes into bits 4..10 as idx * 16, the byte offset of a
+ * 16-byte record in an array indexed by class (the magazines' bins), so that
+ * the magazine free indexes its bin with one AND. Bits 0..2 name the free
+ * fast path of the instance that owns the pool (hl_pools_t.tag_bits, set by
+ * alloc.c and tcache.c), so that free() dispatches on the word it has just
+ * loaded rather than on a global, and an entry of 0 (not ours) has neither
+ * bit. A tag is never 0.
+ *
+ * Pools smaller than a grain (4 and 8 KiB: `classic`, or a custom geometry)
+ * share their grains, so no grain entry can name one pool. Every grain of
+ * such an arena holds a split entry instead: HLI_TAG_SPLIT, none of the fast
+ * path bits (free() takes its slow path, where hli_tag_get resolves it), the
+ * instance's tag bits in bits 4..6 and the pool shift in bits 7..11. The
+ * pool is then found by masking the address and its class read from the
+ * pool header (szidx), one load more than a whole-grain pool costs. */
 #define HLI_TAG_MAGAZINE ((uintptr_t)1)    /* the shared pools behind magazines */
 #define HLI_TAG_HEAP ((uintptr_t)2)        /* a thread heap's pools */
 #define HLI_TAG_DIRECT ((uintptr_t)4)      /* the shared pools, one thread, no lock */
+#define HLI_TAG_SPLIT ((uintptr_t)8)       /* a grain of several pools: resolve */
+#define HLI_TAG_POOL_SHIFT 12              /* a pool's address: the bits from here */
 #define HLI_TAG_CLASS_SHIFT 4
 #define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
+#define HLI_TAG_SPLIT_BITS_SHIFT 4         /* split entry: the instance's tag bits */
+#define HLI_TAG_SPLIT_POOL_SHIFT 7         /* split entry: log2 of the pool size */
 static inline uintptr_t hli_tag_make(uintptr_t pool, unsigned idx) {
   return pool | ((uintptr_t)idx << HLI_TAG_CLASS_SHIFT);
 }
 static inline uintptr_t hli_tag_pool(uintptr_t tag) {
-  return tag & ~(((uintptr_t)1 << HLI_RADIX_GRAIN_SHIFT) - 1);
+  return tag & ~(((uintptr_t)1 << HLI_TAG_POOL_SHIFT) - 1);
 }
 static inline unsigned hli_tag_class(uintptr_t tag) {
   return (unsigned)((tag & HLI_TAG_CLASS_MASK) >> HLI_TAG_CLASS_SHIFT);
 }
 /* idx * 16: the offset of class idx's record in an array of 16-byte ones */
 static inline uintptr_t hli_tag_class_x16(uintptr_t tag) { return tag & HLI_TAG_CLASS_MASK; }
+/* The entry for every grain of an arena whose pools (1 << pool_shift bytes,
+ * less than a grain) split its grains; tag_bits: the instance's. */
+static inline uintptr_t hli_tag_split_make(uintptr_t tag_bits, unsigned pool_shift) {
+  return HLI_TAG_SPLIT | tag_bits << HLI_TAG_SPLIT_BITS_SHIFT |
+         (uintptr_t)pool_shift << HLI_TAG_SPLIT_POOL_SHIFT;
+}
+/* The address of the pool holding addr, from addr's entry (a pool tag or a
+ * split entry, not 0), without reading the pool. */
+static inline uintptr_t hli_entry_pool(uintptr_t addr, uintptr_t entry) {
+  if (!(entry & HLI_TAG_SPLIT)) return hli_tag_pool(entry);
+  unsigned shift = (unsigned)(entry >> HLI_TAG_SPLIT_POOL_SHIFT) & 31;
+  return addr & ~(((uintptr_t)1 << shift) - 1);
+}
 
 /* ---- geometry (size_class.c) -------------------------------------------- */
 #define HL_MAX_CLASSES 128          /* threshold / alignment, at most */
@@ -174,6 +200,21 @@ typedef struct hl_pool {
   uint32_t maxnextoffset;           /* the last offset a block may start at */
 } hl_pool_t;
 _Static_assert(sizeof(hl_pool_t) == 48, "obmalloc's pool header size");
+
+/* The pool tag of addr (pool, class, fast path bits), or 0 if addr is not
+ * in one of our arenas: the radix entry (e, hli_tag_resolve), resolved
+ * through the pool header when the grain is split. Reads the header only then, and only of the pool
+ * holding addr, which must be a block handed out (or the caller must
+ * tolerate a stale class). */
+static inline uintptr_t hli_tag_resolve(uintptr_t addr, uintptr_t e) {
+  if (HL_LIKELY(!(e & HLI_TAG_SPLIT))) return e;
+  const hl_pool_t *pool = (const hl_pool_t *)hli_entry_pool(addr, e);
+  return hli_tag_make((uintptr_t)pool, pool->szidx) |
+         ((e >> HLI_TAG_SPLIT_BITS_SHIFT) & (HLI_TAG_MAGAZINE | HLI_TAG_HEAP | HLI_TAG_DIRECT));
+}
+static inline uintptr_t hli_tag_get(uintptr_t addr) {
+  return hli_tag_resolve(addr, hl_radix_get(addr));
+}
 
 struct hl_arena {
   uintptr_t base;                   /* arena_size-aligned; 0: object unused */

@@ -262,21 +262,28 @@ HL_NORETURN static void report(dbg_error_t e, bool realloc_op, hli_family_t used
 
 /* ---- the checks ------------------------------------------------------------ */
 
+/* Whether address x lies in the pool at address pool (one of ours). */
+static bool same_pool(uintptr_t x, uintptr_t pool) {
+  uintptr_t e = hl_radix_get(x);
+  return e != 0 && hli_entry_pool(x, e) == pool;
+}
+
 /* Returns p's header when every check passes; reports and aborts otherwise. */
 static dbg_header_t *check(bool realloc_op, hli_family_t used, void *p) {
   uintptr_t a = (uintptr_t)p;
   if (a < LOW_ADDRESSES || a % 8 != 0)
     report(E_FOREIGN, realloc_op, used, p, NULL, false, false);
-  /* the pool's tag: the same for every byte of the pool, 0 outside ours */
-  uintptr_t pool = hl_radix_get(a);
-  if (pool && hl_radix_get(a - header_size) != pool)
+  /* the pool's address, from its radix entry (without reading the pool);
+   * 0 outside ours */
+  uintptr_t e = hl_radix_get(a), pool = e ? hli_entry_pool(a, e) : 0;
+  if (pool && !same_pool(a - header_size, pool))
     report(E_FOREIGN, realloc_op, used, p, NULL, false, false);
   dbg_header_t *h = header_of(p);
   if (h->magic != magic_of(p)) report(E_FOREIGN, realloc_op, used, p, NULL, true, false);
   /* Inside a pool, the trailing guard must be too (no fault reading it);
    * elsewhere the size is trusted, like the header. */
   bool size_ok = h->size <= (size_t)PTRDIFF_MAX &&
-                 (!pool || hl_radix_get(a + h->size + TRAIL - 1) == pool);
+                 (!pool || same_pool(a + h->size + TRAIL - 1, pool));
   if (!all_bytes(h->guard, LEAD, FORBIDDEN))
     report(E_UNDERRUN, realloc_op, used, p, h, true, size_ok);
   if (h->family & FREED_MARK) report(E_FREED, realloc_op, used, p, h, true, size_ok);

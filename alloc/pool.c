@@ -157,9 +157,16 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
   h->spare_objects = ao;
 }
 
+/* Whether the instance's pools are smaller than a radix grain, so that its
+ * arenas' grains hold split entries (alloc_internal.h). */
+static bool split_grains(const hl_pools_t *h) { return h->g.pool_shift < HLI_RADIX_GRAIN_SHIFT; }
+
 /* Every grain of a new arena maps to its pool's tag (class 0 until the pool
- * is first used): from here on the arena is ours to free(). 0 or -ENOMEM. */
+ * is first used), or to the split entry: from here on the arena is ours to
+ * free(). 0 or -ENOMEM. */
 static int map_pools(hl_pools_t *h, uintptr_t base) {
+  if (split_grains(h))
+    return hl_radix_set(base, h->g.arena_size, hli_tag_split_make(h->tag_bits, h->g.pool_shift));
   for (uintptr_t pa = base; pa < base + h->g.arena_size; pa += h->g.pool_size) {
     int rc = hl_radix_set(pa, h->g.pool_size, hli_tag_make(pa, 0) | h->tag_bits);
     if (rc != 0) return rc;
@@ -338,12 +345,15 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
   size_t size = hl_class_size(&h->g, idx), over = h->g.pool_overhead;
   pool->szidx = idx;
-  /* The free paths find the class in the tag. The leaf exists (map_pools
-   * wrote this pool's entries), so this cannot fail. */
-  int rc = hl_radix_set((uintptr_t)pool, h->g.pool_size,
-                        hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
-  HL_ASSERT(rc == 0);
-  (void)rc;
+  /* The free paths find the class in the tag (in szidx, for split grains).
+   * The leaf exists (map_pools wrote this pool's entries), so this cannot
+   * fail. */
+  if (!split_grains(h)) {
+    int rc = hl_radix_set((uintptr_t)pool, h->g.pool_size,
+                          hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
+    HL_ASSERT(rc == 0);
+    (void)rc;
+  }
   pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
   pool->ref = 1;
   char *base = (char *)pool;
@@ -543,11 +553,17 @@ int hli_pools_validate(const hl_pools_t *h) {
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     narenas++;
     CHECK(ao->base % g->arena_size == 0 && !ao->discarded);
-    /* every grain maps to its pool; a used or full pool's tag has its class */
+    /* every grain maps to its pool (or holds the split entry); a used or
+     * full pool's tag has its class */
+    uintptr_t split = hli_tag_split_make(h->tag_bits, g->pool_shift);
     for (uintptr_t pa = ao->base; pa < ao->base + g->arena_size; pa += g->pool_size) {
-      uintptr_t tag = hl_radix_get(pa), last = hl_radix_get(pa + g->pool_size - 1);
-      CHECK(hli_tag_pool(tag) == pa && last == tag);
-      if (pa < ao->pool_address && ((const hl_pool_t *)pa)->ref > 0)
+      uintptr_t first = hl_radix_get(pa), last = hl_radix_get(pa + g->pool_size - 1);
+      CHECK(first == last && (split_grains(h) ? first == split : !(first & HLI_TAG_SPLIT)));
+      CHECK(hli_entry_pool(pa + g->pool_size - 1, last) == pa);
+      if (pa >= ao->pool_address) continue;   /* never used: no header to read */
+      uintptr_t tag = hli_tag_get(pa);
+      CHECK(hli_tag_pool(tag) == pa && (tag & ~HLI_TAG_CLASS_MASK) == (pa | h->tag_bits));
+      if (((const hl_pool_t *)pa)->ref > 0)
         CHECK(hli_tag_class(tag) == ((const hl_pool_t *)pa)->szidx);
     }
     if (ao->nfreepools) with_free++;

@@ -1,5 +1,5 @@
 /* Which pool covers this address, and of which size class? A two-level
- * radix map over 4 KiB grains of the address space, so that free() can tell
+ * radix map over 16 KiB grains of the address space, so that free() can tell
  * our blocks from foreign ones, and find what it needs to free one, with two
  * dependent loads at constant shifts and without reading the memory in front
  * of the block.
@@ -7,11 +7,17 @@
  * The idea is CPython's (Objects/obmalloc.c since 3.10, "arena_map", which
  * replaced the older address_in_range() that read the pool header of any
  * pointer, ours or not). Ours differs in two ways:
- *   - The key is the grain (address >> 12), not the arena: every shift is a
+ *   - The key is the grain (address >> 14), not the arena: every shift is a
  *     constant, so the lookup is two loads and no load of a geometry
  *     (tcmalloc's PageMap and mimalloc's segment map are keyed the same way,
  *     by a fixed unit, with a larger object spanning several entries). An
- *     arena spans arena_size / 4 KiB entries, a pool pool_size / 4 KiB.
+ *     arena spans arena_size / 16 KiB entries, a `modern` pool exactly one.
+ *     The grain is the `modern` pool: a 4 KiB grain would fit `classic`
+ *     pools too, but costs 8 bytes per 4 KiB of heap, 4 times the leaf
+ *     memory and 4 times the leaf's cache lines under a scattered free();
+ *     CPython with the preload library paid 156 KiB of leaf for a 71 MiB
+ *     heap. Smaller pools share a grain, whose entry then says how to find
+ *     them (alloc_internal.h, HLI_TAG_SPLIT).
  *   - An entry is a word chosen by the caller, not only "whose arena": pool.c
  *     stores the pool's address tagged with its size class (alloc_internal.h,
  *     hli_tag_*), which is what every free path needs; a magazine free never
@@ -21,17 +27,17 @@
  * significant bits; anything at or above 2^48 is kernel space or
  * non-canonical and is never ours.
  *
- *     47              28 27              12 11          0
+ *     47              28 27              14 13          0
  *     |------ top -------|------ leaf ------|-- in grain --|
- *          20 bits            16 bits          12 bits
+ *          20 bits            14 bits          14 bits
  *
  * The top level is a static array of 2^20 leaf pointers (8 MiB of bss, of
  * which only the pages actually written become resident: a heap that lives
  * in one 1 GiB region writes 32 bytes of it). Its index is addr >> 28, and
  * one comparison (index < 2^20) both bounds the array and rejects every
- * address at or above 2^48 (kernel pointers, ~0). A leaf has 2^16 entries
- * (512 KiB mapped, resident as touched) and covers 256 MiB; each 1 MiB
- * arena writes 2 KiB of it, 1/512 of the heap.
+ * address at or above 2^48 (kernel pointers, ~0). A leaf has 2^14 entries
+ * (128 KiB mapped, resident as touched) and covers 256 MiB; each 1 MiB
+ * arena writes 512 bytes of it, 1/2048 of the heap.
  *
  * Concurrency. Writers (hl_radix_set/clear) hold the caller's lock (for a
  * range, the lock of the instance that owns it); readers hold nothing, since
@@ -48,7 +54,7 @@
  *     a writer empties that leaf; were the leaf unmapped, the reader would
  *     fault, and were it reused, it would read a stranger's memory. Freeing
  *     safely would need a grace period (QSBR) on the free() fast path. Never
- *     freeing costs one leaf (512 KiB virtual, the touched pages resident)
+ *     freeing costs one leaf (128 KiB virtual, the touched pages resident)
  *     per 256 MiB region that ever held an arena.
  *
  * Address 0's grain is refused (hl_radix_set returns -EINVAL), so that

@@ -1,4 +1,4 @@
-/* Tests of the radix map over 4 KiB grains (alloc/radix.c). Most tests set
+/* Tests of the radix map over 16 KiB grains (alloc/radix.c). Most tests set
  * 1 MiB ranges, as pool.c sets an arena's pools; test_grains works at the
  * grain itself.
  *
@@ -38,7 +38,7 @@
 #define SHIFT 20
 #define ARENA ((uintptr_t)1 << SHIFT)
 #define KEY_BITS (48 - SHIFT)
-#define GRAIN ((uintptr_t)4096)
+#define GRAIN ((uintptr_t)1 << HLI_RADIX_GRAIN_SHIFT)
 #define LEAF_SPAN ((uintptr_t)1 << 28)   /* bytes one leaf covers */
 #define ADDR_LIMIT ((uintptr_t)1 << 48)
 
@@ -66,7 +66,7 @@ static void check_arena(uintptr_t base, void *arena) {
 static void test_grains(void **state) {
   (void)state;
   const uintptr_t b = (uintptr_t)0x7f2234500000;
-  /* three single grains side by side, then a 16 KiB range after them */
+  /* three single grains side by side, then a four-grain range after them */
   for (uintptr_t k = 0; k < 3; k++)
     assert_int_equal(hl_radix_set(b + k * GRAIN, GRAIN, 0x1000 * (k + 1) + k), 0);
   assert_int_equal(hl_radix_set(b + 3 * GRAIN, 4 * GRAIN, 0xabc0), 0);
@@ -189,6 +189,7 @@ static void test_foreign_addresses(void **state) {
   assert_int_equal(set(ADDR_LIMIT | b, OBJ(4)), -EINVAL);
   assert_int_equal(set(~(uintptr_t)0 & ~(ARENA - 1), OBJ(4)), -EINVAL);
   assert_int_equal(set(b + 4095, OBJ(4)), -EINVAL);     /* not grain-aligned */
+  assert_int_equal(set(b + 4096, OBJ(4)), -EINVAL);     /* a page, not a grain */
   assert_int_equal(set(b + 8, OBJ(4)), -EINVAL);
   assert_int_equal(hl_radix_set(b, GRAIN + 1, (uintptr_t)OBJ(4)), -EINVAL);
   assert_int_equal(hl_radix_set(b, 0, (uintptr_t)OBJ(4)), -EINVAL);     /* empty */
