@@ -94,6 +94,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "alloc_internal.h"
@@ -168,10 +169,15 @@ HL_PRINTF(1, 2) static void warn(const char *fmt, ...) {
 
 /* ---- configuration ------------------------------------------------------ */
 
-/* Only the set-up thread touches these; static, not on the stack: the
- * configuration is ~10 KiB and the first malloc may run on a small stack. */
-static hl_config_t cfg, trial, defaults;
-static hl_alloc_stats_t probe_stats;
+/* Set-up's scratch: three configurations of ~10 KiB each and a statistics
+ * record. Not on the stack, since the first malloc may run on a small one,
+ * and not in static storage either, where a host would keep them resident
+ * for its lifetime (36 KiB under CPython): mapped for set-up, unmapped after
+ * it. Only the set-up thread touches them. */
+typedef struct setup_scratch {
+  hl_config_t cfg, trial, defaults;
+  hl_alloc_stats_t probe;
+} setup_scratch_t;
 
 static bool parse_flag(const char *var, const char *v, bool *out) {
   static const char *const yes[] = {"1", "on", "yes", "true"};
@@ -191,11 +197,11 @@ static bool parse_flag(const char *var, const char *v, bool *out) {
   return false;
 }
 
-static void load_environment(void) {
+static void load_environment(setup_scratch_t *sc) {
   /* Read by this library or by other parts of heaplab, not options. */
   static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS", NULL};
-  hl_config_defaults(&cfg);
-  hl_config_defaults(&defaults);
+  hl_config_defaults(&sc->cfg);
+  hl_config_defaults(&sc->defaults);
   for (char **e = environ; e && *e; e++) {
     if (strncmp(*e, "HEAPLAB_", 8) != 0) continue;
     if (strncmp(*e, "HEAPLAB_STATS=", 14) == 0) {
@@ -214,22 +220,22 @@ static void load_environment(void) {
      * this one fails. */
     char err[1024];
     char *one[2] = {*e, NULL};
-    trial = cfg;
-    if (hl_config_load_env(&trial, one, extra_ok, err, sizeof err) != 0 ||
-        hl_config_check_available(&trial, 0, err, sizeof err) != 0) {
+    sc->trial = sc->cfg;
+    if (hl_config_load_env(&sc->trial, one, extra_ok, err, sizeof err) != 0 ||
+        hl_config_check_available(&sc->trial, 0, err, sizeof err) != 0) {
       warn("%s; ignored, the default stays", err);
       continue;
     }
-    cfg = trial;
+    sc->cfg = sc->trial;
   }
-  if (cfg.alloc != HL_ALLOC_POOL) {
+  if (sc->cfg.alloc != HL_ALLOC_POOL) {
     warn("HEAPLAB_ALLOC=%s: the preload library always uses alloc=pool; ignored",
-         hl_config_choice_name(HL_OPT_ALLOC, (int)cfg.alloc));
-    cfg.alloc = HL_ALLOC_POOL;
+         hl_config_choice_name(HL_OPT_ALLOC, (int)sc->cfg.alloc));
+    sc->cfg.alloc = HL_ALLOC_POOL;
   }
-  if (cfg.alloc_stats) stats_at_exit = true;
+  if (sc->cfg.alloc_stats) stats_at_exit = true;
   if (stats_at_exit) stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
-  cfg.threads = 2;   /* any value > 1: the pools behind their lock */
+  sc->cfg.threads = 2;   /* any value > 1: the pools behind their lock */
   /* A host's threads are unknown in number: by default the thread-owned
    * heaps (mimalloc's design). Measured under this library: CPython's
    * bench/python/alloc_heavy.py runs as fast as under its own obmalloc with
@@ -239,7 +245,7 @@ static void load_environment(void) {
    * alloc-lifo 501 M against 594 M (mimalloc 464 M; heaplab 468 M since
    * malloc became a tail call and a pool's extension cuts a page of
    * blocks). HEAPLAB_TCACHE=none|magazine still chooses. */
-  if (cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) cfg.tcache = HL_TCACHE_HEAP;
+  if (sc->cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) sc->cfg.tcache = HL_TCACHE_HEAP;
   /* A host's peak RSS counts every empty arena kept resident: the driver's
    * 4 MiB of hysteresis and 100 ms of decay cost CPython about 5 MiB of
    * peak (bench/compare_preload.py), while a short decay alone still lets
@@ -247,41 +253,42 @@ static void load_environment(void) {
    * round of alloc-lifo) reuse its arenas. So by default one arena is kept
    * and the rest go back after 10 ms (mimalloc's purge delay is 10 ms too);
    * HEAPLAB_ARENA_KEEP_KIB and HEAPLAB_ARENA_DECAY_MS still choose. */
-  if (cfg.source[HL_OPT_ARENA_KEEP_KIB] == HL_SRC_DEFAULT) cfg.arena_keep_kib = 1024;
-  if (cfg.source[HL_OPT_ARENA_DECAY_MS] == HL_SRC_DEFAULT) cfg.arena_decay_ms = 10;
+  if (sc->cfg.source[HL_OPT_ARENA_KEEP_KIB] == HL_SRC_DEFAULT) sc->cfg.arena_keep_kib = 1024;
+  if (sc->cfg.source[HL_OPT_ARENA_DECAY_MS] == HL_SRC_DEFAULT) sc->cfg.arena_decay_ms = 10;
 }
 
 /* ---- set-up ------------------------------------------------------------- */
 
-static void set_up(void) {
+static void set_up_with(setup_scratch_t *sc) {
   char err[1024];
-  load_environment();
-  if (hl_alloc_check_config(&cfg, err, sizeof err) != 0) {
+  load_environment(sc);
+  if (hl_alloc_check_config(&sc->cfg, err, sizeof err) != 0) {
     char def[64];
-    hl_config_format(&defaults, HL_OPT_GEOMETRY, def, sizeof def);
+    hl_config_format(&sc->defaults, HL_OPT_GEOMETRY, def, sizeof def);
     warn("%s; ignored, the default geometry '%s' stays", err, def);
-    cfg.geometry = defaults.geometry;
-    memcpy(cfg.geometry_custom, defaults.geometry_custom, sizeof cfg.geometry_custom);
+    sc->cfg.geometry = sc->defaults.geometry;
+    memcpy(sc->cfg.geometry_custom, sc->defaults.geometry_custom,
+           sizeof sc->cfg.geometry_custom);
   }
   /* Before the hooks turn on: from here on free() asks the radix tree
    * first, so a foreign pointer never reaches them. */
-  __atomic_store_n(&debug, cfg.alloc_debug, __ATOMIC_RELEASE);
-  if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+  __atomic_store_n(&debug, sc->cfg.alloc_debug, __ATOMIC_RELEASE);
+  if (hl_alloc_init(&sc->cfg, err, sizeof err) != 0) {
     warn("cannot set up the pool allocator: %s; glibc serves every request", err);
     return;
   }
-  hl_alloc_stats(&probe_stats);   /* the geometry, as alloc.c resolved it */
-  size_t lim = (size_t)probe_stats.threshold;
-  pool_align = (size_t)probe_stats.alignment;
-  if (cfg.alloc_debug) {
+  hl_alloc_stats(&sc->probe);   /* the geometry, as alloc.c resolved it */
+  size_t lim = (size_t)sc->probe.threshold;
+  pool_align = (size_t)sc->probe.alignment;
+  if (sc->cfg.alloc_debug) {
     /* debug.c's own figure: the header and guard a debug block adds */
     size_t over = hli_debug_overhead();
     if (lim <= over) {
       warn("HEAPLAB_ALLOC_DEBUG=on: the threshold leaves no room for the debug header and "
            "guards; alloc-debug is off");
       hl_alloc_reset();
-      cfg.alloc_debug = false;
-      if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
+      sc->cfg.alloc_debug = false;
+      if (hl_alloc_init(&sc->cfg, err, sizeof err) != 0) {
         warn("cannot set up the pool allocator: %s; glibc serves every request", err);
         return;
       }
@@ -293,6 +300,18 @@ static void set_up(void) {
   /* Release: pairs with load_limit() in every entry point (see `limit`). */
   __atomic_store_n(&fast_limit, debug ? 0 : lim, __ATOMIC_RELEASE);
   __atomic_store_n(&limit, lim, __ATOMIC_RELEASE);
+}
+
+static void set_up(void) {
+  setup_scratch_t *sc = mmap(NULL, sizeof *sc, PROT_READ | PROT_WRITE,
+                             MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (sc == MAP_FAILED) {
+    warn("cannot set up the pool allocator: no memory for its configuration (%zu bytes); "
+         "glibc serves every request", sizeof *sc);
+    return;
+  }
+  set_up_with(sc);
+  munmap(sc, sizeof *sc);
 }
 
 /* The limit, once set up; 0 while another call sets up (this one is then
