@@ -404,6 +404,19 @@ def ratio(a, b):
     return "%.2f" % (a / b) if a and b else "-"
 
 
+def paired(results, key_a, key_b):
+    """Time per operation a/b, as the median over repeats of tput(b)/tput(a)
+    within each repeat: a repeat runs every allocator back to back, so its
+    two runs share the machine's state; on a shared host that is steadier
+    than a ratio of medians taken minutes apart."""
+    ta = {x["repeat"]: x["ops_per_s"] for x in ok(results.get(key_a))}
+    tb = {x["repeat"]: x["ops_per_s"] for x in ok(results.get(key_b))}
+    common = [r for r in sorted(ta) if r in tb and ta[r] > 0]
+    if not common:
+        return "-"
+    return "%.2f" % statistics.median(tb[r] / ta[r] for r in common)
+
+
 def driver_tables(args, workloads, results):
     allocs = [a for a in args.allocators]
     tput_rows, mem_rows = [], []
@@ -425,8 +438,11 @@ def driver_tables(args, workloads, results):
                                                   " [%d failed]" % failed if failed else ""))
             mcells.append("%.1f / %.0f" % (rss[a] / 2**20, flt))
         # Time per operation is 1/throughput: time ratio X/Y = tput(Y)/tput(X).
-        tcells += [ratio(med.get("mimalloc"), med.get("heaplab")),
-                   ratio(med.get("heaplab"), med.get("glibc")),
+        key = lambda a: (wl, threads, a)
+        tcells += ["%s (%s)" % (ratio(med.get("mimalloc"), med.get("heaplab")),
+                                paired(results, key("heaplab"), key("mimalloc"))),
+                   "%s (%s)" % (ratio(med.get("heaplab"), med.get("glibc")),
+                                paired(results, key("glibc"), key("heaplab"))),
                    ratio(rss.get("heaplab"), rss.get("mimalloc"))]
         tput_rows.append(tcells)
         mem_rows.append(mcells)
@@ -521,7 +537,9 @@ def main(argv):
         md += ["## `heaplab run WORKLOAD --alloc=system` under each allocator",
                "",
                "Mops/s, median (min-max) of %s of %g s each. Time ratios are of time per "
-               "operation (the inverse of throughput): above 1 the first is slower." % (
+               "operation (the inverse of throughput): above 1 the first is slower. Each is "
+               "the ratio of the medians, then in parentheses the median of the ratios within "
+               "each repeat, whose runs are back to back (steadier on a shared machine)." % (
                    plural(args.repeats, "run"), args.duration),
                "", t1, "",
                "Peak RSS MiB / minor page faults (medians):", "", t2, ""]
