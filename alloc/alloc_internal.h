@@ -203,9 +203,9 @@ _Static_assert(sizeof(hl_pool_t) == 48, "obmalloc's pool header size");
 
 /* The pool tag of addr (pool, class, fast path bits), or 0 if addr is not
  * in one of our arenas: the radix entry (e, hli_tag_resolve), resolved
- * through the pool header when the grain is split. Reads the header only then, and only of the pool
- * holding addr, which must be a block handed out (or the caller must
- * tolerate a stale class). */
+ * through the pool header when the grain is split. Reads the header only
+ * then, and only of the pool holding addr, which must be a block handed out
+ * (or the caller must tolerate a stale class). */
 static inline uintptr_t hli_tag_resolve(uintptr_t addr, uintptr_t e) {
   if (HL_LIKELY(!(e & HLI_TAG_SPLIT))) return e;
   const hl_pool_t *pool = (const hl_pool_t *)hli_entry_pool(addr, e);
