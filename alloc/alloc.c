@@ -65,7 +65,7 @@ static inline void pools_unlock(void) {
 
 /* ---- configuration ------------------------------------------------------ */
 
-static int geometry_of(const hl_config_t *c, hl_geometry_t *g, char *err, size_t errlen) {
+static int geometry_shape(const hl_config_t *c, hl_geometry_t *g, char *err, size_t errlen) {
   switch (c->geometry) {
   case HL_GEOMETRY_CLASSIC: return hl_geometry_init(g, 8, 256, 4096, 256 * 1024, err, errlen);
   case HL_GEOMETRY_MODERN:
@@ -75,6 +75,23 @@ static int geometry_of(const hl_config_t *c, hl_geometry_t *g, char *err, size_t
   }
   const uint64_t *v = c->geometry_custom;
   return hl_geometry_init(g, v[0], v[1], v[2], v[3], err, errlen);
+}
+
+/* The geometry, coloured with pool-colour=on. Pools too small to colour are
+ * an error when pool-colour=on was asked for, and stay uncoloured when it
+ * is a default (the preload library's: libheaplab-malloc.so with
+ * HEAPLAB_GEOMETRY=classic). -EINVAL with a message naming the option that
+ * is wrong (*bad_colour says whether it is pool-colour). */
+static int geometry_of(const hl_config_t *c, hl_geometry_t *g, bool *bad_colour, char *err,
+                       size_t errlen) {
+  *bad_colour = false;
+  int rc = geometry_shape(c, g, err, errlen);
+  if (rc != 0 || !c->pool_colour) return rc;
+  /* a refusal leaves g as it was */
+  if (hl_geometry_colour(g, err, errlen) > 0) return 0;
+  if (c->source[HL_OPT_POOL_COLOUR] == HL_SRC_DEFAULT) return 0;
+  *bad_colour = true;
+  return -EINVAL;
 }
 
 /* The hooks need the object family's entry points (see the top). */
@@ -93,13 +110,20 @@ int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   if (check_debug(c, err, errlen) != 0) return -1;
   if (c->alloc == HL_ALLOC_POOL) {
     hl_geometry_t g;
-    if (geometry_of(c, &g, msg, sizeof msg) != 0) {
+    bool bad_colour;
+    if (geometry_of(c, &g, &bad_colour, msg, sizeof msg) != 0) {
       char val[128];
       hl_config_format(c, HL_OPT_GEOMETRY, val, sizeof val);
-      snprintf(err, errlen,
-               "option 'geometry': invalid value '%s': %s; accepted: classic, modern, or "
-               "ALIGN,THRESHOLD,POOL,ARENA meeting those rules",
-               val, msg);
+      if (bad_colour)
+        snprintf(err, errlen,
+                 "option 'pool-colour': value 'on' cannot be used with geometry=%s: %s; "
+                 "accepted with this geometry: off",
+                 val, msg);
+      else
+        snprintf(err, errlen,
+                 "option 'geometry': invalid value '%s': %s; accepted: classic, modern, or "
+                 "ALIGN,THRESHOLD,POOL,ARENA meeting those rules",
+                 val, msg);
       return -1;
     }
   } else if (c->alloc != HL_ALLOC_SYSTEM) {
@@ -123,7 +147,8 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     break;
   case HL_ALLOC_POOL: {
     hl_geometry_t g;
-    if ((rc = geometry_of(c, &g, err, errlen)) != 0) return rc;
+    bool bad_colour;
+    if ((rc = geometry_of(c, &g, &bad_colour, err, errlen)) != 0) return rc;
     bool madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE;
     uint64_t decay_ns = c->arena_decay_ms * 1000000u;
     if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024, decay_ns, madvise)) != 0) {

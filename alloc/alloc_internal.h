@@ -95,43 +95,46 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
       &leaf[(addr >> HLI_RADIX_GRAIN_SHIFT) & (HLI_RADIX_LEAF_LEN - 1)]);
 }
 
-/* Pool tags: what pool.c stores for each grain of a mapped arena. A pool is
- * aligned to its size, at least 4 KiB, so its address has 12 zero low bits;
- * the size class goes into bits 4..10 as idx * 16, the byte offset of a
- * 16-byte record in an array indexed by class (the magazines' bins), so that
- * the magazine free indexes its bin with one AND. Bits 0..2 name the free
- * fast path of the instance that owns the pool (hl_pools_t.tag_bits, set by
- * alloc.c and tcache.c), so that free() dispatches on the word it has just
- * loaded rather than on a global, and an entry of 0 (not ours) has neither
- * bit. A tag is never 0.
+/* Pool tags: what pool.c stores for each grain of a mapped arena. A pool's
+ * header is 64-byte aligned (at the pool's start, or at its colour offset,
+ * below) and below 2^48, so its address leaves bits 0..5 and 48..63 free:
+ * bits 0..3 hold flags, bits 56..62 the size class, and bits 48..55 and 63
+ * stay 0, so that tag >> 52 is idx * 16, the byte offset of a 16-byte record
+ * in an array indexed by class (the magazines' bins): the magazine free
+ * indexes its bin with one shift. Bits 0..2 name the free fast path of the
+ * instance that owns the pool (hl_pools_t.tag_bits, set by alloc.c and
+ * tcache.c), so that free() dispatches on the word it has just loaded rather
+ * than on a global, and an entry of 0 (not ours) has neither bit. A tag is
+ * never 0.
  *
  * Pools smaller than a grain (4 and 8 KiB: `classic`, or a custom geometry)
  * share their grains, so no grain entry can name one pool. Every grain of
  * such an arena holds a split entry instead: HLI_TAG_SPLIT, none of the fast
  * path bits (free() takes its slow path, where hli_tag_get resolves it), the
  * instance's tag bits in bits 4..6 and the pool shift in bits 7..11. The
- * pool is then found by masking the address and its class read from the
- * pool header (szidx), one load more than a whole-grain pool costs. */
+ * pool is then found by masking the address (such pools are never coloured)
+ * and its class read from the pool header (szidx), one load more than a
+ * whole-grain pool costs. */
 #define HLI_TAG_MAGAZINE ((uintptr_t)1)    /* the shared pools behind magazines */
 #define HLI_TAG_HEAP ((uintptr_t)2)        /* a thread heap's pools */
 #define HLI_TAG_DIRECT ((uintptr_t)4)      /* the shared pools, one thread, no lock */
 #define HLI_TAG_SPLIT ((uintptr_t)8)       /* a grain of several pools: resolve */
-#define HLI_TAG_POOL_SHIFT 12              /* a pool's address: the bits from here */
-#define HLI_TAG_CLASS_SHIFT 4
+#define HLI_TAG_POOL_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)  /* the header */
+#define HLI_TAG_CLASS_SHIFT 56
 #define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
 #define HLI_TAG_SPLIT_BITS_SHIFT 4         /* split entry: the instance's tag bits */
 #define HLI_TAG_SPLIT_POOL_SHIFT 7         /* split entry: log2 of the pool size */
 static inline uintptr_t hli_tag_make(uintptr_t pool, unsigned idx) {
   return pool | ((uintptr_t)idx << HLI_TAG_CLASS_SHIFT);
 }
-static inline uintptr_t hli_tag_pool(uintptr_t tag) {
-  return tag & ~(((uintptr_t)1 << HLI_TAG_POOL_SHIFT) - 1);
-}
+static inline uintptr_t hli_tag_pool(uintptr_t tag) { return tag & HLI_TAG_POOL_MASK; }
 static inline unsigned hli_tag_class(uintptr_t tag) {
-  return (unsigned)((tag & HLI_TAG_CLASS_MASK) >> HLI_TAG_CLASS_SHIFT);
+  return (unsigned)(tag >> HLI_TAG_CLASS_SHIFT);
 }
 /* idx * 16: the offset of class idx's record in an array of 16-byte ones */
-static inline uintptr_t hli_tag_class_x16(uintptr_t tag) { return tag & HLI_TAG_CLASS_MASK; }
+static inline uintptr_t hli_tag_class_x16(uintptr_t tag) {
+  return tag >> (HLI_TAG_CLASS_SHIFT - 4);
+}
 /* The entry for every grain of an arena whose pools (1 << pool_shift bytes,
  * less than a grain) split its grains; tag_bits: the instance's. */
 static inline uintptr_t hli_tag_split_make(uintptr_t tag_bits, unsigned pool_shift) {
@@ -158,12 +161,33 @@ typedef struct hl_geometry {
   unsigned nclasses;                /* threshold >> align_shift */
   size_t pool_overhead;             /* the pool header, rounded up to alignment */
   unsigned pools_per_arena;
+  /* Pool colouring (hl_geometry_colour): the header of the pool at base sits
+   * at base + ((base >> pool_shift) & colour_mask) << colour_shift. 0: at the
+   * start, obmalloc's layout. */
+  unsigned colour_mask, colour_shift;
 } hl_geometry_t;
 
 /* Checks every invariant; fills the derived fields. 0 or -EINVAL with a
  * message naming the broken invariant. */
 int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_t pool_size,
                      size_t arena_size, char *err, size_t errlen);
+/* Colours the pools' headers: they move from the pool's start to one of up
+ * to 64 cache-line offsets within its first page, chosen by the pool's
+ * index, with blocks on both sides. Page-aligned headers all map to the same
+ * cache sets (bits 6..11 of the address index a 64-set L1 and, physically,
+ * the L2), so that a program touching a few hundred pools at random misses
+ * on nearly every header; coloured, they spread over every set (Bonwick's
+ * slab colouring, 1994, applied to the slab's header rather than its
+ * objects). Needs pools of at least a radix grain (the radix entry names the
+ * header); returns the number of colours, or -EINVAL with a message. */
+int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen);
+/* The header's offset in the pool at base, and the header's address. */
+static inline size_t hl_pool_colour_offset(const hl_geometry_t *g, uintptr_t base) {
+  return ((base >> g->pool_shift) & g->colour_mask) << g->colour_shift;
+}
+static inline uintptr_t hl_pool_header(const hl_geometry_t *g, uintptr_t base) {
+  return base + hl_pool_colour_offset(g, base);
+}
 static inline unsigned hl_size_class(const hl_geometry_t *g, size_t n) {
   return (unsigned)((n - 1) >> g->align_shift);    /* n in 1..threshold */
 }
@@ -176,7 +200,8 @@ typedef struct hl_block { struct hl_block *next; } hl_block_t;
 
 typedef struct hl_arena hl_arena_t;
 
-/* At the start of every pool. A pool is in exactly one state:
+/* At the start of every pool (a coloured pool's: at its colour offset,
+ * hl_pool_header). A pool is in exactly one state:
  *   used   0 < ref < capacity or virgin space left: on usedpools[szidx]
  *   full   every block handed out: on no list (freeblock == NULL)
  *   empty  ref == 0: on its arena's freepools list (singly, via nextpool)
@@ -185,8 +210,8 @@ typedef struct hl_arena hl_arena_t;
  *     when nextoffset <= maxnextoffset, else ref + |freeblock list| == capacity
  *   freeblock == NULL  <=>  the pool is full
  * 48 bytes, obmalloc's pool header exactly (its fields, in its order): the
- * block size and capacity are the geometry's (hl_class_size, pool_capacity
- * in pool.c), not stored, so that each pool of a `modern` arena loses 48
+ * block size and capacity are the geometry's (hl_class_size, hli_pool_capacity
+ * in pool.h), not stored, so that each pool of a `modern` arena loses 48
  * bytes to its header rather than 64, and CPython under the preload
  * library needs no more memory than with obmalloc. */
 typedef struct hl_pool {
@@ -196,7 +221,7 @@ typedef struct hl_pool {
   struct hl_pool *nextpool;         /* usedpools list, or the arena's freepools */
   struct hl_pool *prevpool;         /* usedpools list only; meaningless at its head */
   hl_arena_t *arena;
-  uint32_t nextoffset;              /* first never-used block */
+  uint32_t nextoffset;              /* first never-used block (from the pool's base) */
   uint32_t maxnextoffset;           /* the last offset a block may start at */
 } hl_pool_t;
 _Static_assert(sizeof(hl_pool_t) == 48, "obmalloc's pool header size");

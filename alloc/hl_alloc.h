@@ -159,6 +159,7 @@ typedef struct hl_alloc_stats {
   unsigned nclasses;
   hl_alloc_class_stats_t classes[128];
   uint64_t alignment, threshold, pool_size, arena_size;
+  uint64_t pool_colours;            /* header offsets in use (1: obmalloc's layout) */
 } hl_alloc_stats_t;
 
 /* A snapshot (walks every arena: as cheap as _debugmallocstats, not free).

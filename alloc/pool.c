@@ -10,7 +10,10 @@
  *          in memory this file maps for descriptors, so that an arena's pages
  *          can be dropped whole.
  *   pool   pool_size bytes, pool-aligned, serving one size class. A header
- *          (hl_pool_t), then blocks of that size.
+ *          (hl_pool_t), then blocks of that size. With colours
+ *          (hl_geometry_colour, --pool-colour), the header sits a few cache
+ *          lines in, and the blocks before it are threaded onto the free
+ *          list when the pool is set up.
  *   block  what malloc returns. A free block's first word links it into its
  *          pool's free list.
  *
@@ -168,7 +171,8 @@ static int map_pools(hl_pools_t *h, uintptr_t base) {
   if (split_grains(h))
     return hl_radix_set(base, h->g.arena_size, hli_tag_split_make(h->tag_bits, h->g.pool_shift));
   for (uintptr_t pa = base; pa < base + h->g.arena_size; pa += h->g.pool_size) {
-    int rc = hl_radix_set(pa, h->g.pool_size, hli_tag_make(pa, 0) | h->tag_bits);
+    uintptr_t tag = hli_tag_make(hl_pool_header(&h->g, pa), 0) | h->tag_bits;
+    int rc = hl_radix_set(pa, h->g.pool_size, tag);
     if (rc != 0) return rc;
   }
   return 0;
@@ -255,7 +259,7 @@ static hl_pool_t *take_pool(hl_pools_t *h) {
     ao->freepools = pool->nextpool;
   } else {
     HL_ASSERT(ao->pool_address + h->g.pool_size <= ao->base + h->g.arena_size);
-    pool = (hl_pool_t *)ao->pool_address;
+    pool = (hl_pool_t *)hl_pool_header(&h->g, ao->pool_address);
     ao->pool_address += h->g.pool_size;
   }
   pool->arena = ao;
@@ -309,9 +313,8 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
-/* Blocks of class idx that fit in a pool. */
-static inline size_t pool_capacity(const hl_geometry_t *g, unsigned idx) {
-  return (g->pool_size - g->pool_overhead) / hl_class_size(g, idx);
+static inline char *pool_base(const hl_pools_t *h, const hl_pool_t *pool) {
+  return (char *)((uintptr_t)pool & ~(uintptr_t)(h->g.pool_size - 1));
 }
 
 /* usedpools[idx] is doubly linked, except that the head's prevpool means
@@ -340,35 +343,46 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
   pool->nextpool = NULL;
 }
 
-/* Sets up a pool for class idx and returns its first block; the second, if
- * any, becomes the free list, and the rest stays virgin. */
+/* Sets up a pool for class idx and returns its first block, the one right
+ * after the header; the blocks before the header (coloured pools) and the
+ * second one after it, if any, become the free list, and the rest stays
+ * virgin. */
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
-  size_t size = hl_class_size(&h->g, idx), over = h->g.pool_overhead;
+  char *base = pool_base(h, pool);
+  size_t size = hl_class_size(&h->g, idx), start = (size_t)((char *)pool - base);
+  start += h->g.pool_overhead;   /* the first block's offset */
   pool->szidx = idx;
   /* The free paths find the class in the tag (in szidx, for split grains).
    * The leaf exists (map_pools wrote this pool's entries), so this cannot
    * fail. */
   if (!split_grains(h)) {
-    int rc = hl_radix_set((uintptr_t)pool, h->g.pool_size,
+    int rc = hl_radix_set((uintptr_t)base, h->g.pool_size,
                           hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
     HL_ASSERT(rc == 0);
     (void)rc;
   }
   pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
   pool->ref = 1;
-  char *base = (char *)pool;
-  void *first = base + over;
-  if (pool_capacity(&h->g, idx) == 1) {
-    pool->freeblock = NULL;   /* full at once: on no list */
-    pool->nextoffset = pool->maxnextoffset + 1;
-    pool->nextpool = pool->prevpool = NULL;
-    return first;
+  /* The list: the blocks below the header, in address order, then the
+   * second block after it; it ends at the last block before the virgin
+   * space (a reused pool holds old data, so every link is written). */
+  hl_block_t **link = &pool->freeblock;
+  for (char *b = base; b + size <= (char *)pool; b += size) {
+    *link = (hl_block_t *)(void *)b;
+    link = &(*link)->next;
   }
-  pool->freeblock = (hl_block_t *)(base + over + size);
-  pool->freeblock->next = NULL;   /* a reused pool holds old data */
-  pool->nextoffset = (uint32_t)(over + 2 * size);
+  if (start + 2 * size <= h->g.pool_size) {
+    *link = (hl_block_t *)(void *)(base + start + size);
+    link = &(*link)->next;
+  }
+  *link = NULL;
+  pool->nextoffset = (uint32_t)(start + 2 * size);
+  if (pool->freeblock == NULL) {
+    pool->nextpool = pool->prevpool = NULL;   /* full at once: on no list */
+    return base + start;
+  }
   usedpools_push(h, pool, idx);
-  return first;
+  return base + start;
 }
 
 void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx) {
@@ -393,12 +407,12 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
     uint32_t size = (uint32_t)hl_class_size(&h->g, pool->szidx);
     uint32_t last = off | h->page_mask;
     if (last > max) last = max;
-    char *b = (char *)pool + off, *stop = (char *)pool + last;
+    char *base = pool_base(h, pool), *b = base + off, *stop = base + last;
     pool->freeblock = (hl_block_t *)(void *)b;
     for (; b + size <= stop; b += size)
       ((hl_block_t *)(void *)b)->next = (hl_block_t *)(void *)(b + size);
     ((hl_block_t *)(void *)b)->next = NULL;
-    pool->nextoffset = (uint32_t)(b + size - (char *)pool);
+    pool->nextoffset = (uint32_t)(b + size - base);
     return taken;
   }
   usedpools_unlink(h, pool);
@@ -490,6 +504,7 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   s->threshold = g->threshold;
   s->pool_size = g->pool_size;
   s->arena_size = g->arena_size;
+  s->pool_colours = (uint64_t)g->colour_mask + 1;
   s->nclasses = g->nclasses;
   for (unsigned i = 0; i < g->nclasses; i++) s->classes[i].size = hl_class_size(g, i);
   /* several instances add up; the high-water mark is the sum of theirs */
@@ -505,11 +520,12 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     uint64_t used_or_full = 0;
     for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
-      const hl_pool_t *pool = (const hl_pool_t *)pa;
+      const hl_pool_t *pool = (const hl_pool_t *)hl_pool_header(g, pa);
       if (pool->ref == 0) continue;   /* empty: on freepools */
       used_or_full++;
       hl_alloc_class_stats_t *c = &s->classes[pool->szidx];
-      uint64_t size = hl_class_size(g, pool->szidx), capacity = pool_capacity(g, pool->szidx);
+      uint64_t size = hl_class_size(g, pool->szidx);
+      uint64_t capacity = hli_pool_capacity(g, pa, pool->szidx);
       uint64_t free_blocks = capacity - pool->ref;
       c->pools++;
       c->blocks_in_use += pool->ref;
@@ -558,13 +574,14 @@ int hli_pools_validate(const hl_pools_t *h) {
     uintptr_t split = hli_tag_split_make(h->tag_bits, g->pool_shift);
     for (uintptr_t pa = ao->base; pa < ao->base + g->arena_size; pa += g->pool_size) {
       uintptr_t first = hl_radix_get(pa), last = hl_radix_get(pa + g->pool_size - 1);
+      uintptr_t hdr = hl_pool_header(g, pa);
       CHECK(first == last && (split_grains(h) ? first == split : !(first & HLI_TAG_SPLIT)));
-      CHECK(hli_entry_pool(pa + g->pool_size - 1, last) == pa);
+      CHECK(hli_entry_pool(pa + g->pool_size - 1, last) == hdr);
       if (pa >= ao->pool_address) continue;   /* never used: no header to read */
       uintptr_t tag = hli_tag_get(pa);
-      CHECK(hli_tag_pool(tag) == pa && (tag & ~HLI_TAG_CLASS_MASK) == (pa | h->tag_bits));
-      if (((const hl_pool_t *)pa)->ref > 0)
-        CHECK(hli_tag_class(tag) == ((const hl_pool_t *)pa)->szidx);
+      CHECK(hli_tag_pool(tag) == hdr && (tag & ~HLI_TAG_CLASS_MASK) == (hdr | h->tag_bits));
+      if (((const hl_pool_t *)hdr)->ref > 0)
+        CHECK(hli_tag_class(tag) == ((const hl_pool_t *)hdr)->szidx);
     }
     if (ao->nfreepools) with_free++;
     /* free pools: the list plus never-used pools */
@@ -575,14 +592,15 @@ int hli_pools_validate(const hl_pools_t *h) {
     }
     CHECK(nfree == ao->nfreepools);
     for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
-      const hl_pool_t *pool = (const hl_pool_t *)pa;
+      const hl_pool_t *pool = (const hl_pool_t *)hl_pool_header(g, pa);
       if (pool->ref == 0) continue;
       CHECK(pool->arena == ao && pool->szidx < g->nclasses);
       CHECK(pool->maxnextoffset == g->pool_size - hl_class_size(g, pool->szidx));
       /* blocks at or after nextoffset that fit: never handed out */
       size_t nlist = list_length(pool->freeblock);
-      size_t virgin = (g->pool_size - pool->nextoffset) / hl_class_size(g, pool->szidx);
-      CHECK(pool->ref + nlist + virgin == pool_capacity(g, pool->szidx));
+      size_t virgin = pool->nextoffset > pool->maxnextoffset ? 0
+                      : (g->pool_size - pool->nextoffset) / hl_class_size(g, pool->szidx);
+      CHECK(pool->ref + nlist + virgin == hli_pool_capacity(g, pa, pool->szidx));
       /* full <=> on no list; used => reachable from usedpools */
       bool listed = false;
       for (const hl_pool_t *q = h->usedpools[pool->szidx]; q; q = q->nextpool)

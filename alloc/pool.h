@@ -65,8 +65,16 @@ bool hli_pools_idle(const hl_pools_t *h);
  * HL_ASSERT_EXPENSIVE. */
 int  hli_pools_validate(const hl_pools_t *h);
 
+/* Blocks of class idx that fit in the pool at base: those before its
+ * header (coloured pools), and those after it. */
+static inline size_t hli_pool_capacity(const hl_geometry_t *g, uintptr_t base, unsigned idx) {
+  size_t size = hl_class_size(g, idx), off = hl_pool_colour_offset(g, base);
+  return off / size + (g->pool_size - off - g->pool_overhead) / size;
+}
+
+/* The header of the pool holding p, from p's address alone. */
 static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
-  return (hl_pool_t *)((uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
+  return (hl_pool_t *)hl_pool_header(&h->g, (uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
 }
 
 /* The fast path: pop the free list of the first used pool of class idx.

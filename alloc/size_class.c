@@ -18,6 +18,8 @@
  *   arena_size is a power of two and a multiple of pool_size (arenas are
  *     aligned to their size: the radix tree's key is address >> log2 arena)
  *   a pool holds its header and at least one block of the largest class
+ * and, with colours (hl_geometry_colour), fewer colours where the last
+ * would not leave that room.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -67,6 +69,32 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
       .nclasses = (unsigned)(threshold / alignment),
       .pool_overhead = overhead,
       .pools_per_arena = (unsigned)(arena_size / pool_size),
+      .colour_mask = 0,
+      .colour_shift = 6,
   };
   return 0;
+}
+
+/* A colour step of a cache line (or the alignment, if larger), and as many
+ * colours, up to 64, as keep every header and the block after it inside the
+ * pool's first page (the page a fresh pool touches first holds its header,
+ * and no header crosses a page) and leave room after every header for a
+ * block of the largest class (init_pool's first block). */
+int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen) {
+  if (g->pool_shift < HLI_RADIX_GRAIN_SHIFT) {
+    snprintf(err, errlen,
+             "pool colouring needs pools of at least %u KiB (the radix grain, so that the "
+             "radix entry can name the header); these pools have %zu bytes",
+             1u << (HLI_RADIX_GRAIN_SHIFT - 10), g->pool_size);
+    return -EINVAL;
+  }
+  unsigned shift = g->align_shift > 6 ? g->align_shift : 6, colours = 64;
+  size_t page = hl_os_page_size();
+  for (; colours > 1; colours /= 2) {
+    size_t last = ((size_t)(colours - 1) << shift) + g->pool_overhead;
+    if (last + g->alignment <= page && last + g->threshold <= g->pool_size) break;
+  }
+  g->colour_shift = shift;
+  g->colour_mask = colours - 1;
+  return (int)colours;
 }

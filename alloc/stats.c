@@ -8,8 +8,8 @@
 
 void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f) {
   fprintf(f, "heaplab pool allocator: alignment %" PRIu64 ", threshold %" PRIu64
-             ", pool %" PRIu64 " B, arena %" PRIu64 " B\n",
-          s->alignment, s->threshold, s->pool_size, s->arena_size);
+             ", pool %" PRIu64 " B, arena %" PRIu64 " B, pool colours %" PRIu64 "\n",
+          s->alignment, s->threshold, s->pool_size, s->arena_size, s->pool_colours);
   fprintf(f, "class   size   num pools   blocks in use  avail blocks\n");
   fprintf(f, "-----   ----   ---------   -------------  ------------\n");
   for (unsigned i = 0; i < s->nclasses; i++) {

@@ -28,7 +28,7 @@ def config_key(run):
 
 
 # Options that only mean something for heaplab's own allocator.
-POOL_ONLY = {"geometry", "tcache", "tcache-kib", "alloc-debug", "alloc-stats", "arena-keep-kib",
+POOL_ONLY = {"geometry", "pool-colour", "tcache", "tcache-kib", "alloc-debug", "alloc-stats", "arena-keep-kib",
              "arena-release", "arena-decay-ms"}
 
 

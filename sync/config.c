@@ -76,6 +76,11 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(geometry), true, NULL,
     "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
     "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA"},
+  [HL_OPT_POOL_COLOUR] = {"pool-colour", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(pool_colour), true, NULL,
+    "pool headers at one of 64 cache-line offsets in the pool's first page, chosen by the "
+    "pool's index, rather than at its start (obmalloc), so that they do not all share the "
+    "same cache sets; needs pools of at least 16 KiB (on by default in libheaplab-malloc.so)"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
@@ -642,6 +647,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   if (!(uses & HL_OPT_BIT(id))) return false;
   switch (id) {
   case HL_OPT_GEOMETRY:
+  case HL_OPT_POOL_COLOUR:
   case HL_OPT_TCACHE:
   case HL_OPT_ALLOC_STATS:
   case HL_OPT_ARENA_KEEP_KIB:

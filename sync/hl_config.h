@@ -44,6 +44,7 @@ typedef enum { HL_GC_NONE, HL_GC_STW, HL_GC_INCREMENTAL } hl_gc_mode_t;
 typedef enum {
   HL_OPT_ALLOC,
   HL_OPT_GEOMETRY,
+  HL_OPT_POOL_COLOUR,
   HL_OPT_TCACHE,
   HL_OPT_ALLOC_DEBUG,
   HL_OPT_ALLOC_STATS,
@@ -81,6 +82,7 @@ typedef struct hl_config {
   hl_alloc_kind_t alloc;
   hl_geometry_kind_t geometry;
   uint64_t        geometry_custom[4];  /* alignment, threshold, pool, arena (bytes) */
+  bool            pool_colour;         /* pool headers at cache-line offsets */
   hl_tcache_t     tcache;
   bool            alloc_debug;
   bool            alloc_stats;

@@ -65,6 +65,19 @@ run invariant HEAPLAB_GEOMETRY=8,100,4096,65536 HEAPLAB_STATS=1 -- /bin/true
 grep -q "option 'geometry'.*multiple of the alignment.*the default geometry 'modern' stays" "$tmp/invariant.err" &&
   grep -q 'threshold 512' "$tmp/invariant.err" || { fail "HEAPLAB_GEOMETRY=8,100,4096,65536: no warning, or not the default"; show invariant; }
 
+# pool colours: on by default where the pools can take them; asked for
+# with pools that cannot, the geometry stays and the colours go
+run colours HEAPLAB_STATS=1 -- /bin/true
+grep -q 'pool colours 64' "$tmp/colours.err" || { fail "default: the pools are not coloured"; show colours; }
+run colours_classic HEAPLAB_GEOMETRY=classic HEAPLAB_STATS=1 -- /bin/true
+grep -q 'threshold 256.*pool colours 1$' "$tmp/colours_classic.err" && [ "$(warnings colours_classic)" = 1 ] ||
+  { fail "HEAPLAB_GEOMETRY=classic: not classic without colours, or a warning besides the statistics"; show colours_classic; }
+run colours_bad HEAPLAB_GEOMETRY=classic HEAPLAB_POOL_COLOUR=on HEAPLAB_STATS=1 -- /bin/true
+[ "$(rc colours_bad)" = 0 ] || fail "HEAPLAB_POOL_COLOUR=on with classic: exited $(rc colours_bad)"
+grep -q "option 'pool-colour'.*geometry=classic.*16 KiB.*ignored, pool-colour=off" "$tmp/colours_bad.err" &&
+  grep -q 'threshold 256.*pool colours 1$' "$tmp/colours_bad.err" ||
+  { fail "HEAPLAB_POOL_COLOUR=on with classic: no warning, or not classic without colours"; show colours_bad; }
+
 # 4. CPython: 100,000 str objects take several 1 MiB arenas
 if [ -x /usr/bin/python3 ]; then
   run python PYTHONMALLOC=malloc HEAPLAB_STATS=1 -- /usr/bin/python3 -c \

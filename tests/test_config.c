@@ -46,7 +46,7 @@ static void test_defaults_match_design(void **s) {
 static void test_every_design_option_registered(void **s) {
   (void)s;
   static const char *const names[] = {
-      "alloc", "geometry", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib",
+      "alloc", "geometry", "pool-colour", "tcache", "alloc-debug", "alloc-stats", "arena-keep-kib",
       "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc", "immortal", "gc",
       "threshold", "gc-untrack", "pause-budget-us", "switch-interval-us", "stw-probe-ms",
       "stw-report-us", "threads", "pin", "scale", "seed", "duration-s", "trace", "config"};

@@ -356,6 +356,13 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
+    /* pool colours need pools of a radix grain; classic's are 4 KiB */
+    const char *const a[] = {"run", "malloc-churn", "--geometry=classic", "--pool-colour=on", NULL};
+    const char *const m[] = {"'pool-colour'", "geometry=classic", "16 KiB", "accepted", "off",
+                             NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
     /* convoy runs --threads CPU-bound threads and one I/O thread */
     const char *const a[] = {"run", "convoy", "--threads=1024", NULL};
     const char *const m[] = {"'threads'", "1024", "convoy", "1..1023", NULL};
@@ -587,6 +594,18 @@ static void test_pool_statistics(void **s) {
   assert_int_equal(json_object_get_int64(get(r, "alloc.blocks_in_use")), 16384);
   assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
   assert_int_equal(json_object_get_int(get(r, "alloc.alignment")), 8);
+  assert_int_equal(json_object_get_int(get(r, "alloc.pool_colours")), 1);
+  json_object_put(r);
+  out_free(&o);
+  /* coloured pools: the same live set, and the result says how many colours */
+  const char *const coloured[] = {"run", "malloc-churn", "--alloc=pool", "--pool-colour=on", NULL};
+  o = run(heaplab, coloured, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  r = json_tokener_parse(o.out);
+  assert_string_equal(json_object_get_string(get(r, "config.pool-colour")), "on");
+  assert_int_equal(json_object_get_int(get(r, "alloc.pool_colours")), 64);
+  assert_int_equal(json_object_get_int64(get(r, "alloc.blocks_in_use")), 16384);
+  assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
   json_object_put(r);
   out_free(&o);
 }

@@ -44,6 +44,19 @@ static void setup_alloc(size_t keep_kib, hl_arena_release_t release) {
 
 static void validate(void) { hli_pools_validate(hli_alloc_pools()); }
 
+/* Blocks of `size` in the pool at base, and in a whole arena: the same for
+ * every arena when its pools cover every colour (pools_per_arena is a
+ * multiple of the colours, as in `modern`), or without colours. */
+static size_t pool_blocks(uintptr_t base, size_t size) {
+  return hli_pool_capacity(&geo, base, hl_size_class(&geo, size));
+}
+static size_t arena_blocks(size_t size) {
+  assert_true(geo.colour_mask < geo.pools_per_arena);
+  size_t n = 0;
+  for (size_t i = 0; i < geo.pools_per_arena; i++) n += pool_blocks(i * geo.pool_size, size);
+  return n;
+}
+
 static hl_alloc_stats_t stats(void) {
   hl_alloc_stats_t s;
   hl_alloc_stats(&s);
@@ -100,16 +113,35 @@ static void test_pool_states(void **st) {
   assert_int_equal(pool->ref, 1);
   /* obmalloc's 48-byte header, rounded to the alignment */
   assert_int_equal(geo.pool_overhead, (48 + geo.alignment - 1) & ~(geo.alignment - 1));
-  unsigned cap = (unsigned)((geo.pool_size - geo.pool_overhead) / hl_class_size(&geo, idx));
-  assert_int_equal(pool->maxnextoffset, geo.pool_size - hl_class_size(&geo, idx));
+  uintptr_t base = (uintptr_t)first & ~(uintptr_t)(geo.pool_size - 1);
+  size_t bsize = hl_class_size(&geo, idx), off = (uintptr_t)pool - base;
+  /* the header at the pool's colour offset (0 uncoloured), the first block
+   * right after it */
+  assert_int_equal(off, hl_pool_colour_offset(&geo, base));
+  assert_true(off % 64 == 0 && off + geo.pool_overhead + geo.alignment <= hl_os_page_size());
+  assert_ptr_equal(first, (char *)pool + geo.pool_overhead);
+  unsigned cap = (unsigned)pool_blocks(base, size);
+  assert_int_equal(cap, off / bsize + (geo.pool_size - off - geo.pool_overhead) / bsize);
+  assert_int_equal(pool->maxnextoffset, geo.pool_size - bsize);
   void **blocks = calloc(cap, sizeof *blocks);
   blocks[0] = first;
+  unsigned below = 0;
   for (unsigned i = 1; i < cap; i++) {
     blocks[i] = hl_alloc_malloc(size);
-    assert_ptr_equal(hli_pool_of(h, blocks[i]), pool);   /* same pool until full */
-    /* virgin blocks are cut in address order */
-    assert_true((char *)blocks[i] == (char *)blocks[i - 1] + hl_class_size(&geo, idx));
+    char *b = blocks[i];
+    assert_ptr_equal(hli_pool_of(h, b), pool);   /* same pool until full */
+    /* the blocks below the header first, in address order and clear of it;
+     * then those after the first, virgin blocks cut in address order */
+    if ((uintptr_t)b < (uintptr_t)pool) {
+      assert_int_equal(i, ++below);
+      assert_ptr_equal(b, (char *)base + (i - 1) * bsize);
+      assert_true(b + bsize <= (char *)pool);
+    } else {
+      assert_ptr_equal(b, (char *)first + (i - below) * bsize);
+      assert_true(b + bsize <= (char *)base + geo.pool_size);
+    }
   }
+  assert_int_equal(below, off / bsize);
   validate();
   assert_null(pool->freeblock);                  /* full: on no list */
   assert_null(h->usedpools[idx]);
@@ -139,9 +171,8 @@ static void test_arena_order_and_release(void **st) {
   setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
   const hl_pools_t *h = hli_alloc_pools();
   size_t size = geo.threshold;      /* fewest blocks per pool: pools fill fast */
-  size_t per_pool = (geo.pool_size - geo.pool_overhead) / size;
   size_t narenas = 4, npools = narenas * geo.pools_per_arena;
-  size_t n = npools * per_pool;
+  size_t n = narenas * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   hl_alloc_stats_t s = stats();
@@ -151,14 +182,22 @@ static void test_arena_order_and_release(void **st) {
   /* Free whole pools with a stride, so arenas end up with different counts. */
   hl_rand_t r;
   hl_rand_seed(&r, 3);
+  /* a pool fills before the next one is taken, so its blocks are a run of b */
+  size_t start = 0;
   for (size_t p = 0; p < npools; p++) {
-    if (hl_rand_below(&r, 3) == 0) continue;
-    for (size_t k = 0; k < per_pool; k++) {
-      hl_alloc_free(b[p * per_pool + k]);
-      b[p * per_pool + k] = NULL;
+    size_t end = start;
+    while (end < n && hli_pool_of(h, b[end]) == hli_pool_of(h, b[start])) end++;
+    assert_int_equal(end - start, pool_blocks((uintptr_t)b[start], size));
+    if (hl_rand_below(&r, 3) != 0) {
+      for (size_t k = start; k < end; k++) {
+        hl_alloc_free(b[k]);
+        b[k] = NULL;
+      }
+      validate();
     }
-    validate();
+    start = end;
   }
+  assert_int_equal(start, n);
   /* allocations go to the arena with the fewest free pools */
   hl_arena_t *head = h->usable_arenas;
   assert_non_null(head);
@@ -182,9 +221,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
   (void)st;
   size_t keep_kib = 2 * geo.arena_size / 1024;
   setup_alloc(keep_kib, HL_ARENA_RELEASE_MUNMAP);
-  size_t size = geo.threshold, per_arena = geo.pools_per_arena *
-                                           ((geo.pool_size - geo.pool_overhead) / size);
-  size_t n = 3 * per_arena;
+  size_t size = geo.threshold, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (int round = 0; round < 3; round++) {
     for (size_t i = 0; i < n; i++) b[i] = hl_alloc_malloc(size);
@@ -211,9 +248,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
  * machine: the hour-long decay cannot pass during the test. */
 static void decay_round(uint64_t decay_ms, bool wait) {
   setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, decay_ms);
-  size_t size = geo.threshold, per_arena = geo.pools_per_arena *
-                                           ((geo.pool_size - geo.pool_overhead) / size);
-  size_t n = 3 * per_arena;
+  size_t size = geo.threshold, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -448,8 +483,8 @@ int main(int argc, char **argv) {
     return 2;
   }
   geo = hli_alloc_pools()->g;
-  fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu\n", geo.alignment, geo.threshold,
-          geo.pool_size, geo.arena_size);
+  fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu, %u pool colours\n", geo.alignment,
+          geo.threshold, geo.pool_size, geo.arena_size, geo.colour_mask + 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_size_classes),
       cmocka_unit_test(test_bad_geometries),
