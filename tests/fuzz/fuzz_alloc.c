@@ -384,8 +384,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   }
   char release[32];
   hl_config_format(&cfg, HL_OPT_ARENA_RELEASE, release, sizeof release);
-  fprintf(stderr, "fuzz_alloc: geometry %zu,%zu,%zu,%zu, arena-keep-kib %llu, arena-release %s\n",
-          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size,
+  fprintf(stderr,
+          "fuzz_alloc: geometry %zu,%zu,%zu,%zu, %u pool colours, arena-keep-kib %llu, "
+          "arena-release %s\n",
+          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.colour_mask + 1,
           (unsigned long long)cfg.arena_keep_kib, release);
   return 0;
 }
