@@ -181,7 +181,11 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
  * objects). Needs pools of at least a radix grain (the radix entry names the
  * header); returns the number of colours, or -EINVAL with a message. */
 int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen);
-/* The header's offset in the pool at base, and the header's address. */
+/* The base of the pool holding addr; the header's offset in the pool at
+ * base, and the header's address. */
+static inline uintptr_t hl_pool_base(const hl_geometry_t *g, uintptr_t addr) {
+  return addr & ~(uintptr_t)(g->pool_size - 1);
+}
 static inline size_t hl_pool_colour_offset(const hl_geometry_t *g, uintptr_t base) {
   return ((base >> g->pool_shift) & g->colour_mask) << g->colour_shift;
 }

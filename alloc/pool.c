@@ -313,10 +313,6 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
 
 /* ---- pools ------------------------------------------------------------------ */
 
-static inline char *pool_base(const hl_pools_t *h, const hl_pool_t *pool) {
-  return (char *)((uintptr_t)pool & ~(uintptr_t)(h->g.pool_size - 1));
-}
-
 /* usedpools[idx] is doubly linked, except that the head's prevpool means
  * nothing: a pool knows it is the head by usedpools[idx] == pool. So the
  * commonest move of a steady state, the head filling up and leaving (in
@@ -348,7 +344,7 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
  * second one after it, if any, become the free list, and the rest stays
  * virgin. */
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
-  char *base = pool_base(h, pool);
+  char *base = (char *)hl_pool_base(&h->g, (uintptr_t)pool);
   size_t size = hl_class_size(&h->g, idx), start = (size_t)((char *)pool - base);
   start += h->g.pool_overhead;   /* the first block's offset */
   pool->szidx = idx;
@@ -407,7 +403,8 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
     uint32_t size = (uint32_t)hl_class_size(&h->g, pool->szidx);
     uint32_t last = off | h->page_mask;
     if (last > max) last = max;
-    char *base = pool_base(h, pool), *b = base + off, *stop = base + last;
+    char *base = (char *)hl_pool_base(&h->g, (uintptr_t)pool);
+    char *b = base + off, *stop = base + last;
     pool->freeblock = (hl_block_t *)(void *)b;
     for (; b + size <= stop; b += size)
       ((hl_block_t *)(void *)b)->next = (hl_block_t *)(void *)(b + size);

@@ -74,7 +74,7 @@ static inline size_t hli_pool_capacity(const hl_geometry_t *g, uintptr_t base, u
 
 /* The header of the pool holding p, from p's address alone. */
 static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
-  return (hl_pool_t *)hl_pool_header(&h->g, (uintptr_t)p & ~(uintptr_t)(h->g.pool_size - 1));
+  return (hl_pool_t *)hl_pool_header(&h->g, hl_pool_base(&h->g, (uintptr_t)p));
 }
 
 /* The fast path: pop the free list of the first used pool of class idx.

@@ -268,7 +268,8 @@ static void load_environment(setup_scratch_t *sc) {
 static void set_up_with(setup_scratch_t *sc) {
   char err[1024];
   load_environment(sc);
-  if (sc->cfg.pool_colour && hl_alloc_check_config(&sc->cfg, err, sizeof err) != 0) {
+  int bad = hl_alloc_check_config(&sc->cfg, err, sizeof err);
+  if (bad && sc->cfg.pool_colour) {
     /* HEAPLAB_POOL_COLOUR=on with pools it cannot colour: drop the colours
      * rather than the geometry asked for, if that is what was wrong */
     sc->trial = sc->cfg;
@@ -277,9 +278,10 @@ static void set_up_with(setup_scratch_t *sc) {
     if (hl_alloc_check_config(&sc->trial, other, sizeof other) == 0) {
       warn("%s; ignored, pool-colour=off", err);
       sc->cfg = sc->trial;
+      bad = 0;
     }
   }
-  if (hl_alloc_check_config(&sc->cfg, err, sizeof err) != 0) {
+  if (bad) {
     char def[64];
     hl_config_format(&sc->defaults, HL_OPT_GEOMETRY, def, sizeof def);
     warn("%s; ignored, the default geometry '%s' stays", err, def);

@@ -113,7 +113,7 @@ static void test_pool_states(void **st) {
   assert_int_equal(pool->ref, 1);
   /* obmalloc's 48-byte header, rounded to the alignment */
   assert_int_equal(geo.pool_overhead, (48 + geo.alignment - 1) & ~(geo.alignment - 1));
-  uintptr_t base = (uintptr_t)first & ~(uintptr_t)(geo.pool_size - 1);
+  uintptr_t base = hl_pool_base(&geo, (uintptr_t)first);
   size_t bsize = hl_class_size(&geo, idx), off = (uintptr_t)pool - base;
   /* the header at the pool's colour offset (0 uncoloured), the first block
    * right after it */
