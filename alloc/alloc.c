@@ -149,9 +149,13 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     hl_geometry_t g;
     bool bad_colour;
     if ((rc = geometry_of(c, &g, &bad_colour, err, errlen)) != 0) return rc;
-    bool madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE;
-    uint64_t decay_ns = c->arena_decay_ms * 1000000u;
-    if ((rc = hli_pools_init(&pools, &g, (size_t)c->arena_keep_kib * 1024, decay_ns, madvise)) != 0) {
+    hli_pools_policy_t policy = {
+      .keep_bytes = (size_t)c->arena_keep_kib * 1024,
+      .decay_ns = c->arena_decay_ms * 1000000u,
+      .madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE,
+      .requeue_front = c->pool_requeue == HL_POOL_REQUEUE_FRONT,
+    };
+    if ((rc = hli_pools_init(&pools, &g, &policy)) != 0) {
       snprintf(err, errlen, "out of memory setting up the pool allocator");
       return rc;
     }
@@ -169,12 +173,13 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
      * what the shared pools keep (--arena-keep-kib): with no decay, a
      * smaller heap budget would hand back and fault in again a working set
      * the shared pools hold on to. */
-    size_t budget = (size_t)c->tcache_kib * 1024;
+    hli_pools_policy_t heap_policy = policy;
+    heap_policy.keep_bytes = (size_t)c->tcache_kib * 1024;
     if (tcache == HL_TCACHE_HEAP && c->arena_keep_kib > c->tcache_kib)
-      budget = (size_t)c->arena_keep_kib * 1024;
+      heap_policy.keep_bytes = (size_t)c->arena_keep_kib * 1024;
     if (tcache != HL_TCACHE_NONE &&
-        (rc = hli_tcache_init(tcache, &pools, &lock, &g, budget, decay_ns,
-                              madvise, fast == FAST_HEAP ? HLI_TAG_HEAP : 0)) != 0) {
+        (rc = hli_tcache_init(tcache, &pools, &lock, &g, &heap_policy,
+                              fast == FAST_HEAP ? HLI_TAG_HEAP : 0)) != 0) {
       hli_pools_destroy(&pools);
       snprintf(err, errlen, "cannot set up the per-thread caches");
       return rc;

@@ -53,9 +53,11 @@
  * With no used pool, take a free pool from the first usable arena (the one
  * with the fewest free pools), mapping a new arena only when no arena has a
  * free pool. Freeing pushes the block on its pool's list; a full pool comes
- * back on usedpools; an empty pool goes back to its arena, which moves toward
- * the end of the sorted list (nfp2lasta keeps that O(1)); an arena whose pools
- * are all free is released, unless fewer than keep_empty empty arenas are kept.
+ * back on usedpools (at the back; at the front with pool-requeue=front, as in
+ * obmalloc: usedpools_requeue); an empty pool goes back to its arena, which
+ * moves toward the end of the sorted list (nfp2lasta keeps that O(1)); an
+ * arena whose pools are all free is released, unless fewer than keep_empty
+ * empty arenas are kept.
  *
  * Why keep empty arenas: a program that frees everything and allocates it
  * again in rounds (alloc-lifo) would otherwise unmap and map the same arenas
@@ -319,13 +321,43 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
  * alloc-random most used pools hold a block or two), writes the list head
  * only, not the next pool's header, which is cold by then (cachegrind, 4 M
  * steps of alloc-random: 3.0 M write misses fewer in hli_pools_extend).
- * Pushing a pool still writes the old head's prevpool, which is what makes
- * the old head an ordinary member. */
+ * usedtail[idx] names the last pool, so that a pool joins at either end in
+ * O(1); joining writes the neighbour's header (the old head's prevpool, or
+ * the old tail's nextpool). */
+static inline void usedpools_append(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
+  pool->nextpool = NULL;
+  if (h->usedpools[idx]) {
+    pool->prevpool = h->usedtail[idx];
+    pool->prevpool->nextpool = pool;
+  } else {
+    h->usedpools[idx] = pool;
+  }
+  h->usedtail[idx] = pool;
+}
+
 static inline void usedpools_push(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
   hl_pool_t *head = h->usedpools[idx];
   pool->nextpool = head;
   if (head) head->prevpool = pool;
+  else h->usedtail[idx] = pool;
   h->usedpools[idx] = pool;
+}
+
+/* A full pool had a block freed: back on usedpools. obmalloc puts it at the
+ * front, where it serves the next allocation of its class and is full again
+ * at once. When a class's pools are nearly all full, as in any steady state
+ * of random replacement (a few free blocks spread over many pools), every
+ * free then relinks a pool and every allocation unlinks one, and the branch
+ * that tells them apart is a coin toss. At the back, the pool serves only
+ * after the pools ahead of it, and gathers the frees that land on it
+ * meanwhile: what mimalloc does with a page that leaves its full queue
+ * (Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding in Action",
+ * 2019). Measured through the preload library on malloc-churn, one thread
+ * (cachegrind): 537 M instructions and 2.39 M mispredicted branches at the
+ * front, 498 M and 0.73 M at the back (mimalloc: 492 M, 0.74 M). */
+static void usedpools_requeue(hl_pools_t *h, hl_pool_t *pool) {
+  if (h->requeue_front) usedpools_push(h, pool, pool->szidx);
+  else usedpools_append(h, pool, pool->szidx);
 }
 
 static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
@@ -335,6 +367,7 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
   } else {
     pool->prevpool->nextpool = next;
     if (next) next->prevpool = pool->prevpool;
+    else h->usedtail[pool->szidx] = pool->prevpool;
   }
   pool->nextpool = NULL;
 }
@@ -377,7 +410,7 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
     pool->nextpool = pool->prevpool = NULL;   /* full at once: on no list */
     return base + start;
   }
-  usedpools_push(h, pool, idx);
+  usedpools_append(h, pool, idx);
   return base + start;
 }
 
@@ -421,10 +454,8 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
    * virgin space behind it counted apart), so the block pushed has a next */
   bool was_full = pool->freeblock->next == NULL;
   if (pool->ref != 0) {
-    /* was full: back on usedpools, at the front, so that it fills up again
-     * before emptier pools do */
     HL_ASSERT(was_full);
-    usedpools_push(h, pool, pool->szidx);
+    usedpools_requeue(h, pool);
     return;
   }
   if (!was_full) usedpools_unlink(h, pool);
@@ -436,8 +467,7 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
 
 /* ---- the instance ------------------------------------------------------------ */
 
-int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uint64_t decay_ns,
-                   bool madvise) {
+int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy_t *policy) {
   memset(h, 0, sizeof *h);
   h->g = *g;
   size_t bytes = ((size_t)g->pools_per_arena + 1) * sizeof(hl_arena_t *);
@@ -446,9 +476,10 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uin
   h->nfp2lasta = hl_os_map_aligned(bytes, page);
   if (!h->nfp2lasta) return -ENOMEM;
   h->overhead_bytes = bytes;
-  h->keep_empty = (unsigned)(keep_bytes / g->arena_size);
-  h->decay_ns = decay_ns;
-  h->release_madvise = madvise;
+  h->keep_empty = (unsigned)(policy->keep_bytes / g->arena_size);
+  h->decay_ns = policy->decay_ns;
+  h->release_madvise = policy->madvise;
+  h->requeue_front = policy->requeue_front;
   h->page_mask = (uint32_t)(page - 1);
   return 0;
 }
@@ -609,8 +640,9 @@ int hli_pools_validate(const hl_pools_t *h) {
   for (unsigned i = 0; i < g->nclasses; i++)
     for (const hl_pool_t *q = h->usedpools[i]; q; q = q->nextpool) {
       CHECK(q->szidx == i && q->ref > 0 && q->freeblock != NULL);
-      /* every member but the head knows its predecessor */
+      /* every member but the head knows its predecessor; the last is the tail */
       CHECK(q->nextpool == NULL || q->nextpool->prevpool == q);
+      CHECK(q->nextpool != NULL || h->usedtail[i] == q);
     }
   return 0;
 }

@@ -10,12 +10,23 @@
 
 #include "alloc_internal.h"
 
+/* How an instance holds on to memory and reuses its pools (the arena-* and
+ * pool-requeue options). */
+typedef struct hli_pools_policy {
+  size_t keep_bytes;                 /* empty arenas kept before release */
+  uint64_t decay_ns;                 /* beyond those, an empty arena lives this long (0: none) */
+  bool madvise;                      /* release by MADV_DONTNEED, keeping the range */
+  bool requeue_front;                /* a full pool given a block back serves next (obmalloc) */
+} hli_pools_policy_t;
+
 typedef struct hl_pools {
   hl_geometry_t g;
   /* usedpools[idx]: the pools of class idx with a free block, doubly linked
    * through nextpool/prevpool (but the head's prevpool, pool.c); the head
-   * serves the next allocation. */
+   * serves the next allocation. usedtail[idx] is the last one (meaningless
+   * while the list is empty). */
   hl_pool_t *usedpools[HL_MAX_CLASSES];
+  hl_pool_t *usedtail[HL_MAX_CLASSES];
   /* Arenas with at least one free pool, sorted by nfreepools ascending, so
    * that the fullest arena serves first and the emptiest can drain and go back
    * to the OS. nfp2lasta[k] is the last arena of the list with k free pools
@@ -31,17 +42,18 @@ typedef struct hl_pools {
   void *owner;                       /* copied into each arena (tcache=heap) */
   uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
   bool release_madvise;
+  bool requeue_front;
   uint32_t page_mask;                /* the OS page size - 1: hli_pools_extend's reach */
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
   uint64_t raw_requests;
 } hl_pools_t;
 
-/* Sets up an instance; keep_bytes of empty arenas are kept before release,
- * and beyond those, an empty arena is released once it has stayed empty for
- * decay_ns (0: at once). 0 or -errno (no memory for its tables). */
-int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, size_t keep_bytes, uint64_t decay_ns,
-                    bool madvise);
+/* Sets up an instance; policy->keep_bytes of empty arenas are kept before
+ * release, and beyond those, an empty arena is released once it has stayed
+ * empty for policy->decay_ns (0: at once). 0 or -errno (no memory for its
+ * tables). */
+int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy_t *policy);
 /* Unmaps every arena and table: every block of the instance becomes invalid. */
 void hli_pools_destroy(hl_pools_t *h);
 /* Releases the empty arenas kept for hysteresis. */

@@ -84,9 +84,9 @@ static struct {
   hl_pools_t *shared;             /* magazine: the pools behind the lock */
   hl_spinlock_t *lock;
   hl_geometry_t g;
-  size_t budget;                  /* bytes per thread */
-  uint64_t decay_ns;
-  bool madvise;
+  /* every heap's pools; keep_bytes is also a thread's budget (a magazine's
+   * bytes of free blocks) */
+  hli_pools_policy_t heap_policy;
   uintptr_t heap_tag_bits;        /* for every heap's pools: its tags' free path */
   uint32_t batch[HL_MAX_CLASSES];  /* magazine: blocks per refill or flush */
   uint32_t cap[HL_MAX_CLASSES];    /* magazine: the largest max, budget / size */
@@ -114,7 +114,7 @@ static void *registry_object(size_t size) {
 }
 
 int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
-                    const hl_geometry_t *g, size_t budget_bytes, uint64_t decay_ns, bool madvise,
+                    const hl_geometry_t *g, const hli_pools_policy_t *heap_policy,
                     uintptr_t heap_tag_bits) {
   HL_ASSERT(mode != HL_TCACHE_NONE);
   if (pthread_once(&exit_key_once, make_exit_key) != 0) return -EAGAIN;
@@ -122,13 +122,11 @@ int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
   tc.shared = shared;
   tc.lock = lock;
   tc.g = *g;
-  tc.budget = budget_bytes;
-  tc.decay_ns = decay_ns;
-  tc.madvise = madvise;
+  tc.heap_policy = *heap_policy;
   tc.heap_tag_bits = heap_tag_bits;
   for (unsigned i = 0; i < g->nclasses; i++) {
     size_t size = hl_class_size(g, i);
-    size_t b = 8192 / size, cap = budget_bytes / size;
+    size_t b = 8192 / size, cap = heap_policy->keep_bytes / size;
     tc.batch[i] = (uint32_t)(b < 2 ? 2 : b > 64 ? 64 : b);
     tc.cap[i] = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
   }
@@ -225,7 +223,8 @@ static void bound_move(hli_thread_t *t, unsigned idx, int64_t delta) {
  * Whether the room is there now. */
 static bool budget_room(hli_thread_t *t, unsigned idx, size_t bytes) {
   unsigned n = tc.g.nclasses;
-  for (unsigned tries = 0; t->max_bytes + bytes > tc.budget && tries < n; tries++) {
+  size_t budget = tc.heap_policy.keep_bytes;
+  for (unsigned tries = 0; t->max_bytes + bytes > budget && tries < n; tries++) {
     unsigned v = t->steal_cursor;
     t->steal_cursor = v + 1 < n ? v + 1 : 0;
     if (v == idx) continue;
@@ -235,7 +234,7 @@ static bool budget_room(hli_thread_t *t, unsigned idx, size_t bytes) {
     uint32_t cut = spare - 1 < tc.batch[v] ? spare - 1 : tc.batch[v];
     bound_move(t, v, -(int64_t)cut);
   }
-  return t->max_bytes + bytes <= tc.budget;
+  return t->max_bytes + bytes <= budget;
 }
 
 /* Slow start, on a refill of class idx: raise its bound. */
@@ -349,7 +348,7 @@ static hli_heap_t *heap_acquire(void) {
   if (!hp) {
     if (!(hp = registry_object(sizeof *hp))) return NULL;
     memset(hp, 0, sizeof *hp);
-    if (hli_pools_init(&hp->pools, &tc.g, tc.budget, tc.decay_ns, tc.madvise) != 0) return NULL;
+    if (hli_pools_init(&hp->pools, &tc.g, &tc.heap_policy) != 0) return NULL;
     hp->pools.owner = hp;
     hp->pools.tag_bits = tc.heap_tag_bits;
     hp->state = HLI_HEAP_OWNED;

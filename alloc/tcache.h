@@ -77,11 +77,12 @@ extern HL_INTERNAL hli_thread_t hli_no_thread;
 extern HL_INTERNAL hli_heap_t hli_no_heap;
 
 /* Set up the mode (tcache.c): shared is the instance behind lock that the
- * magazines refill from; per-thread heaps get geometry g, budget_bytes of
- * empty arenas kept each, decay_ns and the release mode. */
+ * magazines refill from; per-thread heaps get geometry g and heap_policy.
+ * heap_policy->keep_bytes is the budget of a thread: the bytes of free blocks
+ * a magazine keeps, the empty arenas a heap keeps. */
 HL_INTERNAL int  hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
-                                 const hl_geometry_t *g, size_t budget_bytes,
-                                 uint64_t decay_ns, bool madvise, uintptr_t heap_tag_bits);
+                                 const hl_geometry_t *g, const hli_pools_policy_t *heap_policy,
+                                 uintptr_t heap_tag_bits);
 HL_INTERNAL void hli_tcache_reset(void);
 /* Slow paths. malloc: n in 1..threshold, NULL only when no arena can be
  * mapped. free: p is in one of our arenas (tag from the radix map, ao its

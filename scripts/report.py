@@ -28,8 +28,8 @@ def config_key(run):
 
 
 # Options that only mean something for heaplab's own allocator.
-POOL_ONLY = {"geometry", "pool-colour", "tcache", "tcache-kib", "alloc-debug", "alloc-stats",
-             "arena-keep-kib", "arena-release", "arena-decay-ms"}
+POOL_ONLY = {"geometry", "pool-colour", "pool-requeue", "tcache", "tcache-kib", "alloc-debug",
+             "alloc-stats", "arena-keep-kib", "arena-release", "arena-decay-ms"}
 
 
 def differing(groups):

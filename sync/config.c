@@ -58,6 +58,7 @@ static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
 /* T_GEOMETRY: these presets, or "ALIGN,THRESHOLD,POOL,ARENA" in bytes (K and
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
 static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
+static const choice_t requeue_choices[] = {{"back", true}, {"front", true}};
 static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
 static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
 static const choice_t rc_choices[] = {{"gil", true}, {"atomic", true}, {"biased", true}};
@@ -81,6 +82,11 @@ static const option_t options[HL_OPT_COUNT] = {
     "pool headers at one of 64 cache-line offsets in the pool's first page, chosen by the "
     "pool's index, rather than at its start (obmalloc), so that they do not all share the "
     "same cache sets; needs pools of at least 16 KiB (on by default in libheaplab-malloc.so)"},
+  [HL_OPT_POOL_REQUEUE] = {"pool-requeue", T_CHOICE, "back", CHOICES(requeue_choices), 0, 0, 0,
+    0, FIELD(pool_requeue), true, NULL,
+    "where a full pool goes when one of its blocks is freed: back = the end of its size "
+    "class's list, so that it gathers more frees before it serves (mimalloc's pages); "
+    "front = it serves the next allocation (obmalloc)"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
@@ -648,6 +654,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   switch (id) {
   case HL_OPT_GEOMETRY:
   case HL_OPT_POOL_COLOUR:
+  case HL_OPT_POOL_REQUEUE:
   case HL_OPT_TCACHE:
   case HL_OPT_ALLOC_STATS:
   case HL_OPT_ARENA_KEEP_KIB:

@@ -36,6 +36,10 @@ typedef enum {
 } hl_alloc_kind_t;
 typedef enum { HL_GEOMETRY_CLASSIC, HL_GEOMETRY_MODERN, HL_GEOMETRY_CUSTOM } hl_geometry_kind_t;
 typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_release_t;
+/* Where a full pool goes when a block of it is freed: to the back of its
+ * class's list (it gathers frees while the pools ahead serve), or to the
+ * front (obmalloc: it serves the next allocation). */
+typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 typedef enum { HL_RC_GIL, HL_RC_ATOMIC, HL_RC_BIASED } hl_rc_mode_t;
 typedef enum { HL_GC_NONE, HL_GC_STW, HL_GC_INCREMENTAL } hl_gc_mode_t;
@@ -45,6 +49,7 @@ typedef enum {
   HL_OPT_ALLOC,
   HL_OPT_GEOMETRY,
   HL_OPT_POOL_COLOUR,
+  HL_OPT_POOL_REQUEUE,
   HL_OPT_TCACHE,
   HL_OPT_ALLOC_DEBUG,
   HL_OPT_ALLOC_STATS,
@@ -83,6 +88,7 @@ typedef struct hl_config {
   hl_geometry_kind_t geometry;
   uint64_t        geometry_custom[4];  /* alignment, threshold, pool, arena (bytes) */
   bool            pool_colour;         /* pool headers at cache-line offsets */
+  hl_pool_requeue_t pool_requeue;
   hl_tcache_t     tcache;
   bool            alloc_debug;
   bool            alloc_stats;

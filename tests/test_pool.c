@@ -123,7 +123,7 @@ static void test_pool_states(void **st) {
   unsigned cap = (unsigned)pool_blocks(base, size);
   assert_int_equal(cap, off / bsize + (geo.pool_size - off - geo.pool_overhead) / bsize);
   assert_int_equal(pool->maxnextoffset, geo.pool_size - bsize);
-  void **blocks = calloc(cap, sizeof *blocks);
+  void **blocks = calloc(cap, sizeof *blocks), **extra = calloc(cap + 1, sizeof *extra);
   blocks[0] = first;
   unsigned below = 0;
   for (unsigned i = 1; i < cap; i++) {
@@ -146,11 +146,32 @@ static void test_pool_states(void **st) {
   assert_null(pool->freeblock);                  /* full: on no list */
   assert_null(h->usedpools[idx]);
   void *other = hl_alloc_malloc(size);           /* a second pool */
-  assert_ptr_not_equal(hli_pool_of(h, other), pool);
-  hl_alloc_free(blocks[5]);                      /* full -> used, at the front */
-  assert_ptr_equal(h->usedpools[idx], pool);
+  hl_pool_t *second = hli_pool_of(h, other);
+  assert_ptr_not_equal(second, pool);
+  assert_ptr_equal(h->usedpools[idx], second);
+  hl_alloc_free(blocks[5]);                      /* full -> used */
   validate();
-  assert_ptr_equal(hl_alloc_malloc(size), blocks[5]);   /* LIFO reuse */
+  if (cfg.pool_requeue == HL_POOL_REQUEUE_FRONT) {
+    /* at the front (obmalloc): it serves next, its last freed block first */
+    assert_ptr_equal(h->usedpools[idx], pool);
+    assert_ptr_equal(hl_alloc_malloc(size), blocks[5]);
+  } else {
+    /* at the back: the second pool serves first */
+    assert_ptr_equal(h->usedpools[idx], second);
+    assert_ptr_equal(h->usedtail[idx], pool);
+    assert_ptr_equal(second->nextpool, pool);
+    unsigned taken = 0;
+    for (void *b; (b = hl_alloc_malloc(size)) != blocks[5]; taken++) {
+      assert_ptr_equal(hli_pool_of(h, b), second);   /* until it is full */
+      assert_true(taken <= cap);   /* a pool holds cap blocks, give or take one */
+      extra[taken] = b;
+    }
+    assert_int_equal(second->ref, taken + 1);
+    assert_null(second->freeblock);
+    validate();
+    assert_null(h->usedpools[idx]);   /* both full */
+    for (unsigned i = 0; i < taken; i++) hl_alloc_free(extra[i]);
+  }
   for (unsigned i = 0; i < cap; i++) hl_alloc_free(blocks[i]);
   validate();
   assert_int_equal(pool->ref, 0);                /* empty: back to the arena */
@@ -158,6 +179,7 @@ static void test_pool_states(void **st) {
   hl_alloc_free(other);
   validate();
   free(blocks);
+  free(extra);
   /* keep = 0: the empty arena went back to the OS */
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.arenas_current, 0);
