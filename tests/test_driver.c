@@ -595,14 +595,18 @@ static void test_pool_statistics(void **s) {
   assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
   assert_int_equal(json_object_get_int(get(r, "alloc.alignment")), 8);
   assert_int_equal(json_object_get_int(get(r, "alloc.pool_colours")), 1);
+  assert_string_equal(json_object_get_string(get(r, "config.pool-requeue")), "back");
   json_object_put(r);
   out_free(&o);
-  /* coloured pools: the same live set, and the result says how many colours */
-  const char *const coloured[] = {"run", "malloc-churn", "--alloc=pool", "--pool-colour=on", NULL};
+  /* coloured pools, requeued at the front: the same live set, and the
+   * result says how many colours and which requeue */
+  const char *const coloured[] = {"run", "malloc-churn", "--alloc=pool", "--pool-colour=on",
+                                  "--pool-requeue=front", NULL};
   o = run(heaplab, coloured, NULL);
   if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
   r = json_tokener_parse(o.out);
   assert_string_equal(json_object_get_string(get(r, "config.pool-colour")), "on");
+  assert_string_equal(json_object_get_string(get(r, "config.pool-requeue")), "front");
   assert_int_equal(json_object_get_int(get(r, "alloc.pool_colours")), 64);
   assert_int_equal(json_object_get_int64(get(r, "alloc.blocks_in_use")), 16384);
   assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
