@@ -296,6 +296,14 @@ static inline void *pool_malloc(size_t n) {
   return hli_raw_malloc(n);
 }
 
+/* tcache=heap: p, a block of pool, goes back to its heap: at once when the
+ * heap is this thread's, else onto the owner's remote list (tcache.c). */
+static inline void heap_free(hl_pool_t *pool, void *p) {
+  hli_heap_t *hp = hli_heap_self;
+  if (HL_LIKELY(pool->arena->owner == hp)) hli_pools_free_in(&hp->pools, pool, p);
+  else hli_heap_free_slow(p, pool->arena);
+}
+
 /* p is a block of ours, with pool tag tag (the radix map said so). */
 static inline void pool_free_owned(void *p, uintptr_t tag) {
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
@@ -304,7 +312,7 @@ static inline void pool_free_owned(void *p, uintptr_t tag) {
     if (!hli_mag_try_free(p, tag)) hli_mag_free_slow(p, tag);
     return;
   case HL_TCACHE_HEAP:
-    hli_heap_free_slow(p, pool->arena);
+    heap_free(pool, p);
     return;
   case HL_TCACHE_NONE:
     break;
@@ -376,9 +384,7 @@ void *hl_pool_malloc(size_t n) {
 static inline bool free_fast(void *p, uintptr_t tag) {
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
   if (HL_LIKELY(tag & HLI_TAG_HEAP)) {
-    hli_heap_t *hp = hli_heap_self;
-    if (HL_LIKELY(pool->arena->owner == hp)) hli_pools_free_in(&hp->pools, pool, p);
-    else hli_heap_free_slow(p, pool->arena);
+    heap_free(pool, p);
     return true;
   }
   if (HL_LIKELY(tag & HLI_TAG_DIRECT)) {
