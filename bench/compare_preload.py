@@ -25,7 +25,8 @@ repeat, so that drift spreads over all of them); medians are reported.
 
 heaplab's library reads HEAPLAB_* options as the driver does. The
 allocator's options (HEAPLAB_TCACHE, HEAPLAB_TCACHE_*, HEAPLAB_ARENA_*,
-HEAPLAB_GEOMETRY, HEAPLAB_ALLOC_DEBUG, HEAPLAB_ALLOC_STATS, HEAPLAB_STATS)
+HEAPLAB_GEOMETRY, HEAPLAB_POOL_*, HEAPLAB_ALLOC_DEBUG, HEAPLAB_ALLOC_STATS,
+HEAPLAB_STATS)
 are taken from this script's environment and, with --heaplab-env, given to
 the heaplab runs only; every other HEAPLAB_* variable is dropped from every
 run. The driver reads the same variables, and would reject some with
@@ -69,7 +70,7 @@ HEAPLAB_LIB = "alloc/libheaplab-malloc.so"
 # The allocator's options, which heaplab's library reads: taken from this
 # environment for the heaplab runs only (a name ending in "_" is a prefix).
 LIBRARY_OPTIONS = ["HEAPLAB_TCACHE", "HEAPLAB_TCACHE_", "HEAPLAB_ARENA_", "HEAPLAB_GEOMETRY",
-                   "HEAPLAB_ALLOC_DEBUG", "HEAPLAB_ALLOC_STATS", "HEAPLAB_STATS"]
+                   "HEAPLAB_POOL_", "HEAPLAB_ALLOC_DEBUG", "HEAPLAB_ALLOC_STATS", "HEAPLAB_STATS"]
 
 
 def library_option(name):
