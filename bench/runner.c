@@ -244,27 +244,22 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
       goto out_objects;
     }
     runner.gc = res->gc;
-    res->gc->stw_valid = c->rc != HL_RC_GIL;
+    res->gc->stw_valid = !hl_runtime_gil();
   }
-  if (runner.attach) {
-    /* no worker is attached yet: the one moment the GIL may be set up */
-    hl_gil_init(c->rc == HL_RC_GIL, c->switch_interval_us);
-    if (c->rc == HL_RC_GIL) {
-      res->gil = calloc(1, sizeof *res->gil);
-      if (!res->gil) {
-        snprintf(err, errlen, "out of memory");
-        goto out_objects;
-      }
-      runner.gil_stats = res->gil;
-    }
-  }
-  if (runner.attach && c->rc != HL_RC_GIL) {
-    hl_stw_set_report_us(c->stw_report_us);
-    hl_stw_hist_reset();
-    if (c->stw_probe_ms && !(res->stw = calloc(1, sizeof *res->stw))) {
+  /* The runtime has set up the GIL, or QSBR and stopping the world, as its
+   * configuration asks (hl_runtime_init); the runner reports on them. */
+  if (runner.attach && hl_runtime_gil()) {
+    res->gil = calloc(1, sizeof *res->gil);
+    if (!res->gil) {
       snprintf(err, errlen, "out of memory");
       goto out_objects;
     }
+    runner.gil_stats = res->gil;
+  }
+  if (runner.attach && !hl_runtime_gil() && c->stw_probe_ms &&
+      !(res->stw = calloc(1, sizeof *res->stw))) {
+    snprintf(err, errlen, "out of memory");
+    goto out_objects;
   }
   if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out_objects;
   pthread_barrier_init(&runner.barrier, NULL, n);

@@ -1,7 +1,7 @@
 /* The cycle collector's algorithm: which objects are garbage, and what to do
- * with them. When and how much to collect is gen_stw.c's business (and the
- * incremental collector's, later), so this file takes one list and works on
- * it alone.
+ * with them. When and how much to collect is the business of the
+ * collector's row (collector.h: gen_stw.c, and the collectors to come), so
+ * this file takes one list and works on it alone.
  *
  * CPython's algorithm (Python/gc.c; Neil Schemenauer's collector, with
  * Tim Peters' and Antoine Pitrou's refinements), written anew:
@@ -119,7 +119,7 @@ size_t hli_gc_list_size(const hl_gc_head_t *l) {
 /* ---- steps 1-3 ---------------------------------------------------------------- */
 static size_t update_refs(hl_gc_head_t *young) {
   size_t n = 0;
-  /* rc=biased: local + shared, the queues merged (gen_stw.c); the mode is
+  /* rc=biased: local + shared, the queues merged (by the collector); the mode is
    * tested once, not per object */
   if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) {
     for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g), n++) {
@@ -381,18 +381,17 @@ uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_
   move_legacy_finalizers(&unreachable, &finalizers);
   handle_weakrefs(&unreachable);
   finalize_garbage(&unreachable);
-  /* rc=biased, world stopped: what finalizers and callbacks dropped of
+  /* rc=biased (a no-op in the other modes), world stopped: what finalizers and callbacks dropped of
    * other threads' objects was queued to their owners; merged now, so that
    * no queue holds a reference the resurrection check would count */
-  bool biased = hl_rc_config.mode == HL_RC_BIASED;
-  if (biased) hl_rc_merge_all_stopped();
+  hl_rc_merge_all_stopped();
   size_t to_old = handle_resurrected(&unreachable, &still, old);
   /* ... and the garbage is given up by its owners, so that tp_clear's
    * decrements free it here and now rather than queue it to a parked
    * owner that would free it after the resume */
-  if (biased)
+  if (hli_rc_row->disown_stopped)
     for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))
-      hli_rc_disown_stopped(HL_GC_OBJ(g));
+      hli_rc_row->disown_stopped(HL_GC_OBJ(g));
   uint64_t collected = hli_gc_list_size(&still);
   if (hli_gc.debug & HL_GC_DEBUG_COLLECTABLE)
     for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))

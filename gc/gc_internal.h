@@ -138,18 +138,63 @@ extern bool hli_freelists_on;
  * when it exits) and sets each list's room from --freelists. */
 HL_INTERNAL void hli_tstate_arm(void);
 
-/* ---- reference-count modes (rc.c) ------------------------------------------- */
-/* Sets hl_rc_config from c (hl_runtime_init). */
+/* ---- reference-count modes (rc.c: the table) ---------------------------------
+ * One const row per --rc value, listed once in HL_RC_MODES (hl_config.h)
+ * and defined in the mode's file (rc_gil.c, rc_atomic.c, rc_biased.c), as
+ * liburcu gives each flavor a const struct of functions. The hot paths
+ * (hl_incref/hl_decref in hl_gc.h, hli_obj_init below) never call through
+ * a row: they compare the header's owner with the thread's tag and branch
+ * on hl_rc_config.mode, data set from the row at start-up. The row serves
+ * what is rare: start-up, threads attaching and detaching, resurrection,
+ * the try-increment of another thread, merges.
+ *   gil       its counts are plain: correct only while threads hold a GIL
+ *             (hl_runtime_init runs one exactly then: hli_nogil());
+ *   owners    each object is owned by the attached thread that made it,
+ *             which counts it plainly (hli_rc_self = the thread's index;
+ *             otherwise HL_RC_NOBODY, or 0 under the GIL);
+ *   prefix    bytes in front of each block for the mode's own count, set
+ *             while no object exists. A block is [prefix][GC head][object]
+ *             for a container, [prefix][object] for the others;
+ *   process_init    once per process, the first time the runtime starts in
+ *             any mode (a breaker bit, locks): NULL for none;
+ *   thread_attach   in the attaching thread, after its tags are set;
+ *   thread_detach   in the detaching thread; leaves its tags cleared
+ *             (NULL: rc.c clears them);
+ *   resurrect, drop_resurrected, try_incref_other: below;
+ *   merge_queued, merge_all_stopped: hl_gc.h (NULL: nothing is queued);
+ *   disown_stopped, set_maybe_weakref: below (NULL: nothing to do). */
+typedef struct hli_rc_row {
+  const char *name;
+  bool gil;
+  bool owners;
+  size_t prefix;
+  void (*process_init)(void);
+  void (*thread_attach)(hl_thread_t *t);
+  void (*thread_detach)(hl_thread_t *t);
+  void (*resurrect)(hl_object_t *o);
+  bool (*drop_resurrected)(hl_object_t *o);
+  bool (*try_incref_other)(hl_object_t *o);
+  void (*merge_queued)(hl_thread_t *t);
+  uint64_t (*merge_all_stopped)(void);
+  void (*disown_stopped)(hl_object_t *o);
+  void (*set_maybe_weakref)(hl_object_t *o);
+} hli_rc_row_t;
+#define HLI_RC_ROW_DECL_(ID, name, built, help, why_not) extern const hli_rc_row_t hli_rc_##name;
+HL_RC_MODES(HLI_RC_ROW_DECL_)
+#undef HLI_RC_ROW_DECL_
+/* --rc's row (hli_rc_init). */
+extern const hli_rc_row_t *hli_rc_row;
+
+/* Sets hl_rc_config and the row from c (hl_runtime_init, while no object
+ * exists and, for the thread tags, no thread is attached). */
 HL_INTERNAL void hli_rc_init(const hl_config_t *c);
-/* rc=biased keeps each object's shared count in a word in front of its
- * block: hli_rc_prefix is 8 bytes then, 0 in the other modes (set by
- * hli_rc_init, while no object exists). A block is [prefix][GC head][object]
- * for a container, [prefix][object] for the others. */
+/* The row's prefix (rc=biased: 8 bytes, its shared count). */
 extern size_t hli_rc_prefix;
 /* The owner written into each new object in the free-threaded modes: the
  * creating thread's index (0 for a thread that is not attached: the object
- * gets HL_OWNER_NONE). Set with hli_rc_self at attach (rc_biased.c). */
+ * gets HL_OWNER_NONE). Set with hli_rc_self at attach (rc.c). */
 extern __thread uint16_t hli_rc_owner_tag;
+/* The calling thread's tags: t is it, attached, or NULL when it is not. */
 HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
 #define HLI_RC_SHARED_SHIFT 2
 enum {   /* the low two bits of the shared word: its state (CPython's names) */
@@ -173,17 +218,13 @@ static inline void hli_rc_biased_init(hl_object_t *o) {
  * _PyObject_SetMaybeWeakref), so that a weakref read from another thread
  * can take a reference while the owner still holds o; the same for an item
  * stored in a shared container, read by other threads' try-increments
- * (the owner then frees o with a compare-and-swap rather than a load). */
+ * (the owner then frees o with a compare-and-swap rather than a load).
+ * Nothing to do in the other modes. */
 HL_INTERNAL void hli_rc_set_maybe_weakref(hl_object_t *o);
-/* rc=biased's pieces of the functions below (rc_biased.c), and its thread
- * hooks and breaker bit, registered once per process (hli_rc_init). */
-HL_INTERNAL void hli_rc_biased_resurrect(hl_object_t *o);
-HL_INTERNAL bool hli_rc_biased_drop_resurrected(hl_object_t *o);
-HL_INTERNAL bool hli_rc_biased_try_incref(hl_object_t *o);
 /* With the world stopped and the queues merged: o's owner gives it up
- * (its whole count goes to shared), so any thread's decrement may free it. */
+ * (its whole count goes to shared), so any thread's decrement may free it
+ * (rc=biased; nothing to do in the other modes). */
 HL_INTERNAL void hli_rc_disown_stopped(hl_object_t *o);
-HL_INTERNAL void hli_rc_threads_init(void);
 /* A dying object (count zero, held by no one) about to run its finalizer
  * gets one reference, held by the caller; dropping it afterwards returns
  * true when the count went back to zero (not resurrected). */
@@ -224,10 +265,17 @@ static inline bool hli_rc_try_incref(hl_object_t *o) {
  * of this runs: one branch on the mode. */
 #define HLI_LOCK_HELD   1u
 #define HLI_LOCK_SHARED 2u
-static inline bool hli_ft(void) { return hl_rc_config.mode != HL_RC_GIL; }
+/* Whether threads run in parallel: no GIL serialises them, so containers
+ * take their locks, what shared readers may still see is freed after a
+ * grace period, and the collector stops the world. The runtime decides it
+ * at start-up (hl_runtime_init: the refcount mode's row says whether its
+ * counts need the GIL); how counts are kept is the other question, asked
+ * of hl_rc_config.mode. */
+extern bool hli_runtime_nogil;
+static inline bool hli_nogil(void) { return hli_runtime_nogil; }
 /* An attached thread in a free-threaded mode: a QSBR reader (its owner tag
  * is its index, 0 for a thread not attached). */
-static inline bool hli_ft_reader(void) { return hli_rc_owner_tag != 0; }
+static inline bool hli_nogil_reader(void) { return hli_rc_owner_tag != 0; }
 static inline bool hli_container_owned(const hl_object_t *o) {
   uint16_t tag = hli_rc_owner_tag;
   return tag != 0 && __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == tag;
@@ -248,7 +296,7 @@ static inline bool hli_container_lock(const hl_object_t *o, uint32_t *w) {
  * other thread's, go without the lock. Returns whether o is shared now. */
 static inline bool hli_container_lock_for_read(const hl_object_t *o, uint32_t *w) {
   if (hli_container_lock(o, w)) return true;
-  if (!hli_ft_reader() || hli_container_owned(o)) return false;
+  if (!hli_nogil_reader() || hli_container_owned(o)) return false;
   /* only the holder changes the word */
   hl_atomic_store_relaxed_u32(w, hl_atomic_load_relaxed_u32(w) | HLI_LOCK_SHARED);
   return true;
@@ -268,7 +316,7 @@ static inline void hli_container_unlock(uint32_t *w, bool shared) {
  * container). */
 HL_INTERNAL void hli_drop_overflow(void);
 static inline void hli_container_drop(hl_object_t *o) {
-  if (HL_LIKELY(!hli_ft())) {
+  if (HL_LIKELY(!hli_nogil())) {
     hl_decref(o);
     return;
   }
@@ -353,7 +401,7 @@ HL_INTERNAL hl_dict_entry_t *hli_dict_lookup(hl_dict_t *d, hl_object_t *key, int
 HL_INTERNAL int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *value);
 HL_INTERNAL int64_t hli_str_hash(hl_object_t *o);
 
-/* ---- the collector's lists (collect.c, gen_stw.c) --------------------------------
+/* ---- the collector's lists (collect.c, the collectors) --------------------------------
  * A tracked container's GC head is in one circular doubly linked list, the
  * list of its generation (next != 0 <=> tracked; an untracked one has prev
  * 0 too). During a collection the list being collected is singly linked
@@ -433,19 +481,16 @@ typedef struct hl_gc_state {
   /* free-threaded modes: generation 0's count, shared by the threads
    * (each adds its own count in batches of HLI_GC_COUNT_BATCH) */
   int32_t ft_batch;            /* HLI_GC_COUNT_BATCH, or less for a low threshold */
+  const struct hli_collector *collector;   /* --gc's row (collector.h) */
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
 
-/* ---- tracking without a GIL (gen_stw.c) -------------------------------------------
- * In the free-threaded modes any thread may create a container and any
- * thread may free it, so the lists need locks; one lock for them all would
- * make every container allocation and deallocation of every thread meet on
- * one cache line. So a new container goes into the generation-0 list of its
- * creator's stripe (the thread's index modulo HLI_GC_STRIPES, one stripe
- * per thread up to that many threads), under that stripe's spinlock, which
- * only its thread takes, unless another thread frees one of its young
- * containers. The stripe is written in the object's flags (HL_OF_STRIPE_*;
+/* ---- tracking without a GIL (track.c) ---------------------------------------------
+ * A new container goes into the generation-0 list of its creator's stripe
+ * (the thread's index modulo HLI_GC_STRIPES, one stripe per thread up to
+ * that many threads), under that stripe's spinlock. The stripe is written
+ * in the object's flags (HL_OF_STRIPE_*;
  * 0: in one of the shared lists: generations 1 and 2, permanent, and
  * generation 0's own list, which holds the dicts tracked after their
  * creation), so that whoever frees the object takes the right lock. Only
@@ -490,20 +535,23 @@ typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
                                          hl_gc_info_t *info, bool untrack_dicts,
                                          hl_gc_work_t *work);
-HL_INTERNAL void hli_gc_collect_generations(void);   /* the allocation trigger */
-HL_INTERNAL int hli_gc_init(const hl_config_t *c);
+/* The allocation trigger: generation 0's count passed its threshold; the
+ * collector's row decides what to do (gcmodule.c). */
+HL_INTERNAL void hli_gc_trigger(void);
+/* The gc module's start-up (while no object exists) and shut-down. */
+HL_INTERNAL int hli_gc_init(const hl_config_t *c, char *err, size_t errlen);
 HL_INTERNAL void hli_gc_fini(void);
 
 /* Called for each new container: tracks it in generation 0 and counts it
  * against the threshold (collecting first when it is exceeded). */
 static inline void hli_gc_on_alloc(void) {
-  if (HL_UNLIKELY(hli_ft())) {
+  if (HL_UNLIKELY(hli_nogil())) {
     if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
     return;
   }
   hl_gc_gen_t *g0 = &hli_gc.gen[0];
   if (++g0->count > g0->threshold && g0->threshold && hli_gc.enabled && !hli_gc.collecting)
-    hli_gc_collect_generations();
+    hli_gc_trigger();
 }
 /* The end of a container's construction (its fields valid): counts it
  * against generation 0's threshold, collecting first when that is
@@ -511,7 +559,7 @@ static inline void hli_gc_on_alloc(void) {
  * so are its referents), then tracks it in generation 0. */
 static inline void hli_gc_link(hl_object_t *o) {
   if (!hli_gc.active) return;
-  if (HL_UNLIKELY(hli_ft())) {
+  if (HL_UNLIKELY(hli_nogil())) {
     hli_gc_link_ft(o);
     return;
   }
@@ -540,7 +588,7 @@ static inline bool hli_gc_tracked(const hl_object_t *o) {
 static inline void hli_gc_track(hl_object_t *o) {
   hl_gc_head_t *g = HL_GC_HEAD(o);
   if (!hli_gc.active || hli_gc_tracked(o)) return;
-  if (HL_UNLIKELY(hli_ft())) {
+  if (HL_UNLIKELY(hli_nogil())) {
     hli_gc_track_ft(o);
     return;
   }
@@ -560,7 +608,7 @@ static inline bool hli_gc_may_be_tracked(const hl_object_t *o) {
 
 /* At deallocation: out of its generation, and off generation 0's count. */
 static inline void hli_gc_unlink(hl_object_t *o) {
-  if (HL_UNLIKELY(hli_ft())) {
+  if (HL_UNLIKELY(hli_nogil())) {
     /* without a collector nothing is tracked and nothing counted: no call
      * (it was 17 instructions per container death, 6% of binary-trees) */
     if (hli_gc.active) hli_gc_unlink_ft(o);

@@ -113,14 +113,21 @@ enum {
 };
 
 /* ---- runtime ----------------------------------------------------------------
- * hl_runtime_init sets up the allocator (hl_alloc_init) unless it already is,
- * then the singletons, the small-int cache, the one-character strings and
- * the interned table, as the configuration asks (rc, immortal, freelists).
+ * hl_runtime_init checks that the strategies asked for are built and go
+ * together (as the driver does), sets up the allocator (hl_alloc_init)
+ * unless it already is, the refcount mode, the collector, and the threads'
+ * policy that follows from them (a GIL, QSBR readers, stopping the world:
+ * set only while no thread is attached), then the singletons, the
+ * small-int cache, the one-character strings and the interned table, as
+ * the configuration asks (rc, immortal, freelists, gc).
  * hl_runtime_fini drops all of them and empties every free list, so that a
  * program that released its own objects ends with no block in use. */
 int  hl_runtime_init(const hl_config_t *c, char *err, size_t errlen);
 void hl_runtime_fini(void);
 bool hl_runtime_ready(void);
+/* Whether the runtime runs a GIL (decided by hl_runtime_init from the
+ * refcount mode: rc=gil's plain counts need one, the others run without). */
+bool hl_runtime_gil(void);
 /* Empties the calling thread's free lists (a thread does it at exit too). */
 void hl_freelists_clear(void);
 

@@ -29,7 +29,6 @@
 
 #include "gc_internal.h"
 
-struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
 __thread hl_tstate_t hli_tstate;
 bool hli_freelists_on = true;
 
@@ -301,16 +300,18 @@ int hl_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
 
 /* ---- runtime ----------------------------------------------------------------------------- */
 bool hl_runtime_ready(void) { return runtime_ready; }
+bool hl_runtime_gil(void) { return !hli_nogil(); }
 
 int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   if (runtime_ready) {
     snprintf(err, errlen, "hl_runtime_init: the runtime is already initialised");
     return -1;
   }
-  if (c->gc == HL_GC_INCREMENTAL) {
-    snprintf(err, errlen, "option 'gc': value 'incremental' is not available yet; available now: none, stw");
+  /* The strategies asked for are built and go together: the driver's own
+   * checks, again, for a program that sets the configuration itself. */
+  if (hl_config_check_combinations(c, err, errlen) != 0 ||
+      hl_config_check_available(c, HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_GC), err, errlen) != 0)
     return -1;
-  }
   /* statistics count from here */
   hl_spinlock_lock(&totals_lock);
   memset(&totals, 0, sizeof totals);
@@ -324,7 +325,18 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   }
   hli_rc_init(c);
   hli_freelists_on = c->freelists;
-  hli_gc_init(c);
+  if (hli_gc_init(c, err, errlen) != 0) return -1;
+  /* The threads' policy follows from the refcount mode's row: a GIL exactly
+   * when its counts are plain; without one, attached threads are QSBR
+   * readers (shared containers are read without a lock) and the collector
+   * stops the world. Set while no thread is attached (a micro-benchmark
+   * that restarts the runtime from an attached thread keeps its own). */
+  if (hl_thread_count() == 0) {
+    hl_gil_init(!hli_nogil(), c->switch_interval_us);
+    hl_thread_qsbr_enable(hli_nogil());
+    hl_stw_set_report_us(hli_nogil() ? c->stw_report_us : 0);
+    hl_stw_hist_reset();
+  }
   hli_obj_init_static(hl_None, &hl_none_type);
   hli_obj_init_static(hl_True, &hl_bool_type);
   hli_obj_init_static(hl_False, &hl_bool_type);

@@ -1,76 +1,100 @@
-/* Reference-count modes: the out-of-line parts of every mode.
+/* Reference-count modes: the table, and what every mode shares.
  *
  * hl_incref and hl_decref are inline in hl_gc.h; what they do in each mode
- * is described there. Here: choosing the mode at start-up, the operations
- * that are too rare to inline (resurrecting a dying object for its
- * finalizer, an increment that must fail on a dying object).
+ * is described there. Here: the table of rows (one per --rc value, each in
+ * its own file: rc_gil.c, rc_atomic.c, rc_biased.c), choosing the row at
+ * start-up, the thread tags the inline paths compare with, and the thread
+ * hooks, which set those tags and call the row's own.
  *
- * A count that may be zero. Under the GIL nothing changes a count behind
- * the caller's back, so "is it zero?" and "increment" can be two steps. In
- * the atomic mode another thread may take the count to zero between them
- * and free the object; the try-increment is a compare-and-swap loop that
- * never moves a count up from zero, so a reader that loses the race gets
- * "dying" and never resurrects what another thread is freeing.
+ * The thread tags (hl_gc.h explains the compare):
+ *   hli_rc_owner_tag  what a new object's owner field gets: the thread's
+ *                     index in a mode without a GIL (0 when the thread is
+ *                     not attached), 0 under the GIL;
+ *   hli_rc_self       what the thread counts plainly: HL_OWNER_PLAIN (0)
+ *                     under the GIL or when not attached; its index in a
+ *                     mode whose objects have owners (biased); otherwise
+ *                     HL_RC_NOBODY (atomic, or a thread with no index).
  */
+#include <pthread.h>
 #include <stdio.h>
 
 #include "gc_internal.h"
-#include "hl_thread.h"
+#include "hl_sync.h"
 
-/* Called while no object exists (the prefix changes the blocks' layout)
- * and, for the thread tags, no thread is attached. */
+struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
+__thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
+__thread uint16_t hli_rc_owner_tag;
+size_t hli_rc_prefix;
+bool hli_runtime_nogil;
+
+#define RC_ROW_(ID, name, built, help, why_not) [HL_RC_##ID] = &hli_rc_##name,
+static const hli_rc_row_t *const rows[HL_RC_COUNT] = {HL_RC_MODES(RC_ROW_)};
+const hli_rc_row_t *hli_rc_row = &hli_rc_gil;
+
+void hli_rc_set_thread_tags(const hl_thread_t *t) {
+  const hli_rc_row_t *row = hli_rc_row;
+  hli_rc_owner_tag = t && !row->gil ? (uint16_t)t->index : 0;
+  if (!t || row->gil) hli_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
+  else if (row->owners && t->index) hli_rc_self = (uint16_t)t->index;
+  else hli_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
+}
+
+/* attach hook: every mode sets the thread's tags, then the row acts. */
+static void on_attach(hl_thread_t *t, void *arg) {
+  (void)arg;
+  /* the thread's free lists and counters go back when it exits */
+  if (!hli_tstate.registered) hli_tstate_arm();
+  hli_rc_set_thread_tags(t);
+  if (hli_rc_row->thread_attach) hli_rc_row->thread_attach(t);
+}
+
+/* detach hook: what the thread deferred for a grace period (shared.c) goes
+ * first, while it still owns its objects; then the row, which clears the
+ * tags. */
+static void on_detach(hl_thread_t *t, void *arg) {
+  (void)arg;
+  if (hli_nogil()) hli_defer_thread_exit();
+  if (hli_rc_row->thread_detach) hli_rc_row->thread_detach(t);
+  else hli_rc_set_thread_tags(NULL);
+}
+
+static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
+static void hooks_register(void) {
+  hli_shared_init();
+  for (int m = 0; m < HL_RC_COUNT; m++)
+    if (rows[m]->process_init) rows[m]->process_init();
+  if (hl_thread_hooks_register(on_attach, on_detach, NULL) != 0)
+    hl_die("no thread hook left for reference counting");
+}
+
 void hli_rc_init(const hl_config_t *c) {
-  hli_rc_threads_init();
+  pthread_once(&hooks_once, hooks_register);
+  hli_rc_row = rows[c->rc];
   hl_rc_config.mode = c->rc;
   hl_rc_config.immortal = c->immortal;
-  hli_rc_prefix = c->rc == HL_RC_BIASED ? sizeof(uint64_t) : 0;
-  /* Readers of shared containers read without a lock in the free-threaded
-   * modes: their threads are QSBR readers. */
-  if (hl_thread_count() == 0) hl_thread_qsbr_enable(c->rc != HL_RC_GIL);
+  hli_rc_prefix = hli_rc_row->prefix;
+  hli_runtime_nogil = !hli_rc_row->gil;
   /* The calling thread's tags, as at attach: it may be attached already (a
    * micro-benchmark restarting the runtime). */
   hli_rc_set_thread_tags(hl_thread_self());
 }
 
-void hli_rc_resurrect(hl_object_t *o) {
-  if (hl_rc_config.mode == HL_RC_BIASED) {
-    hli_rc_biased_resurrect(o);
-    return;
-  }
-  /* No other thread holds a reference: a plain store, published to other
-   * threads by whatever the finalizer uses to hand o to them. */
-  o->rc = 1;
+void hli_rc_resurrect(hl_object_t *o) { hli_rc_row->resurrect(o); }
+bool hli_rc_drop_resurrected(hl_object_t *o) { return hli_rc_row->drop_resurrected(o); }
+bool hli_rc_try_incref_other(hl_object_t *o) { return hli_rc_row->try_incref_other(o); }
+
+void hli_rc_set_maybe_weakref(hl_object_t *o) {
+  if (hli_rc_row->set_maybe_weakref) hli_rc_row->set_maybe_weakref(o);
+}
+void hli_rc_disown_stopped(hl_object_t *o) {
+  if (hli_rc_row->disown_stopped) hli_rc_row->disown_stopped(o);
 }
 
-bool hli_rc_drop_resurrected(hl_object_t *o) {
-  if (hl_rc_config.mode == HL_RC_GIL) {
-    HL_ASSERT(o->rc > 0);
-    return --o->rc == 0;
-  }
-  if (hl_rc_config.mode == HL_RC_BIASED) return hli_rc_biased_drop_resurrected(o);
-  /* Release and acquire as in hl_decref: a thread that took a reference in
-   * the finalizer and dropped it already published its writes. */
-  uint32_t old = hl_atomic_faa_release_u32(&o->rc, (uint32_t)-1);
-  HL_ASSERT(old > 0);
-  if (old != 1) return false;
-  hl_atomic_acquire_after_rmw_u32(&o->rc);
-  return true;
+void hl_rc_merge_queued(void) {
+  hl_thread_t *t = hl_thread_self();
+  if (hli_rc_row->merge_queued && t) hli_rc_row->merge_queued(t);
 }
 
-bool hli_rc_try_incref_other(hl_object_t *o) {
-  if (hl_rc_config.mode == HL_RC_BIASED) return hli_rc_biased_try_incref(o);
-  uint32_t rc = hli_rc_load(o);
-  if (rc >= HL_RC_IMMORTAL) return true;
-  if (hl_rc_config.mode == HL_RC_GIL) {
-    if (rc == 0) return false;
-    o->rc = rc + 1;
-    return true;
-  }
-  for (;;) {
-    if (rc == 0) return false;
-    /* Relaxed would do for the increment itself; hl_atomic_cas_u32 is a
-     * full barrier, which on x86-64 is the same lock cmpxchg. */
-    if (hl_atomic_cas_u32(&o->rc, rc, rc + 1)) return true;
-    rc = hli_rc_load(o);
-  }
+uint64_t hl_rc_merge_all_stopped(void) {
+  return hli_rc_row->merge_all_stopped ? hli_rc_row->merge_all_stopped() : 0;
 }

@@ -85,9 +85,6 @@
 #include "gc_internal.h"
 #include "hl_sync.h"
 
-__thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
-__thread uint16_t hli_rc_owner_tag;
-size_t hli_rc_prefix;
 
 #define RING 1024u   /* cells per queue: a power of two */
 
@@ -251,9 +248,8 @@ static void merge_handler(hl_thread_t *t, unsigned bit, void *arg) {
   if (self_owner()) drain(&slots[t->index]);
 }
 
-void hl_rc_merge_queued(void) {
-  hl_thread_t *t = hl_thread_self();
-  if (hl_rc_config.mode == HL_RC_BIASED && t && self_owner()) drain(&slots[t->index]);
+static void merge_own_queue(hl_thread_t *t) {
+  if (self_owner()) drain(&slots[t->index]);
 }
 
 /* With the world stopped (sync/stw.c) the caller merges every thread's
@@ -261,8 +257,7 @@ void hl_rc_merge_queued(void) {
  * ordered before us by the stop, and it changes none until the resume. What
  * a cycle collector needs before it reads counts (local + shared, with no
  * queue holding a reference of its own). Returns the objects merged. */
-uint64_t hl_rc_merge_all_stopped(void) {
-  if (hl_rc_config.mode != HL_RC_BIASED) return 0;
+static uint64_t merge_all_stopped(void) {
   if (!hl_stw_stopped()) hl_die("hl_rc_merge_all_stopped: the world is not stopped");
   uint64_t before = hli_tstate.stats.rc_merges_done;
   uint32_t used = hl_atomic_load_acquire_u32(&slots_used);
@@ -377,7 +372,7 @@ void hli_rc_merge_zero_local(hl_object_t *o) {
     hli_obj_dealloc(o);
 }
 
-void hli_rc_disown_stopped(hl_object_t *o) {
+static void disown_stopped(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
   if (owner == HL_OWNER_NONE || owner == HL_OWNER_IMMORTAL || hli_rc_load(o) >= HL_RC_IMMORTAL)
     return;
@@ -393,8 +388,8 @@ uint32_t hli_rc_biased_count(const hl_object_t *o) {
   return n < 0 ? 0 : (uint32_t)n;
 }
 
-void hli_rc_set_maybe_weakref(hl_object_t *o) {
-  if (hl_rc_config.mode != HL_RC_BIASED || hli_rc_load(o) >= HL_RC_IMMORTAL) return;
+static void set_maybe_weakref(hl_object_t *o) {
+  if (hli_rc_load(o) >= HL_RC_IMMORTAL) return;
   uint64_t *sh = hli_rc_shared_word(o);
   uint64_t s = hl_atomic_load_relaxed_u64(sh);
   while (sh_state(s) == HLI_RC_SHARED_DEFAULT) {
@@ -404,7 +399,7 @@ void hli_rc_set_maybe_weakref(hl_object_t *o) {
   }
 }
 
-bool hli_rc_biased_try_incref(hl_object_t *o) {
+static bool try_incref_other(hl_object_t *o) {
   uint32_t local = hli_rc_load(o);
   if (local >= HL_RC_IMMORTAL) return true;
   if (hli_rc_owned(o)) {
@@ -427,7 +422,7 @@ bool hli_rc_biased_try_incref(hl_object_t *o) {
   }
 }
 
-void hli_rc_biased_resurrect(hl_object_t *o) {
+static void resurrect(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
   if (self_owner()) {
     __atomic_store_n(&o->owner, hli_rc_self, __ATOMIC_RELAXED);
@@ -440,7 +435,7 @@ void hli_rc_biased_resurrect(hl_object_t *o) {
   }
 }
 
-bool hli_rc_biased_drop_resurrected(hl_object_t *o) {
+static bool drop_resurrected(hl_object_t *o) {
   if (hli_rc_owned(o)) {
     uint32_t local = hli_rc_load(o);
     HL_ASSERT(local > 0);
@@ -466,22 +461,8 @@ static void slots_init(void) {
   for (size_t i = 0; i < HL_ARRAY_LEN(slots); i++) pthread_mutex_init(&slots[i].mutex, NULL);
 }
 
-/* The calling thread's tags (gc_internal.h, hl_gc.h): t is it, attached, or
- * NULL when it is not. */
-void hli_rc_set_thread_tags(const hl_thread_t *t) {
-  hl_rc_mode_t mode = hl_rc_config.mode;
-  hli_rc_owner_tag = t && mode != HL_RC_GIL ? (uint16_t)t->index : 0;
-  if (!t || mode == HL_RC_GIL) hli_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
-  else if (mode == HL_RC_BIASED && t->index) hli_rc_self = (uint16_t)t->index;
-  else hli_rc_self = HL_RC_NOBODY;   /* rc=atomic, or no index left: nothing */
-}
-
-/* attach hook: every mode sets the thread's tags; rc=biased claims the index. */
-static void on_attach(hl_thread_t *t, void *arg) {
-  (void)arg;
-  /* the thread's free lists and counters go back when it exits */
-  if (!hli_tstate.registered) hli_tstate_arm();
-  hli_rc_set_thread_tags(t);
+/* The thread's tags are set (rc.c): an owner claims its index's queue. */
+static void thread_attach(hl_thread_t *t) {
   if (!self_owner()) return;
   slot_t *s = &slots[t->index];
   pthread_mutex_lock(&s->mutex);
@@ -499,12 +480,8 @@ static void on_attach(hl_thread_t *t, void *arg) {
   hli_rc_self = (uint16_t)t->index;
 }
 
-/* detach hook: merge what is queued, give the index up (see the top). */
-static void on_detach(hl_thread_t *t, void *arg) {
-  (void)arg;
-  /* what the thread deferred for a grace period (shared.c) goes first, while
-   * it still owns its objects */
-  if (hl_rc_config.mode != HL_RC_GIL) hli_defer_thread_exit();
+/* Merge what is queued, give the index up (see the top), clear the tags. */
+static void thread_detach(hl_thread_t *t) {
   bool owner = self_owner();
   uint16_t self = hli_rc_self;
   hli_rc_set_thread_tags(NULL);
@@ -529,13 +506,26 @@ static void on_detach(hl_thread_t *t, void *arg) {
   HL_ASSERT(s->deq == hl_atomic_load_relaxed_u64(&s->enq));
 }
 
-static pthread_once_t hooks_once = PTHREAD_ONCE_INIT;
-static void hooks_register(void) {
+/* Once per process (rc.c), whichever mode starts first: the queues' locks
+ * and the breaker bit through which producers ask an owner to merge. */
+static void process_init(void) {
   pthread_once(&slots_once, slots_init);
-  hli_shared_init();
   merge_bit = hl_thread_break_register(merge_handler, NULL);
-  if (merge_bit < 0 || hl_thread_hooks_register(on_attach, on_detach, NULL) != 0)
-    hl_die("no breaker bit or thread hook left for reference counting");
+  if (merge_bit < 0) hl_die("no breaker bit left for biased reference counting");
 }
 
-void hli_rc_threads_init(void) { pthread_once(&hooks_once, hooks_register); }
+const hli_rc_row_t hli_rc_biased = {
+  .name = "biased",
+  .owners = true,
+  .prefix = sizeof(uint64_t),
+  .process_init = process_init,
+  .thread_attach = thread_attach,
+  .thread_detach = thread_detach,
+  .resurrect = resurrect,
+  .drop_resurrected = drop_resurrected,
+  .try_incref_other = try_incref_other,
+  .merge_queued = merge_own_queue,
+  .merge_all_stopped = merge_all_stopped,
+  .disown_stopped = disown_stopped,
+  .set_maybe_weakref = set_maybe_weakref,
+};

@@ -31,10 +31,10 @@ static hl_spinlock_t *stripe(const hl_object_t *r) {
   return &stripes[((uintptr_t)r >> 4) % STRIPES];
 }
 static void wr_lock(const hl_object_t *r) {
-  if (hli_ft()) hl_spinlock_lock(stripe(r));
+  if (hli_nogil()) hl_spinlock_lock(stripe(r));
 }
 static void wr_unlock(const hl_object_t *r) {
-  if (hli_ft()) hl_spinlock_unlock(stripe(r));
+  if (hli_nogil()) hl_spinlock_unlock(stripe(r));
 }
 static hl_object_t *referent_of(const hl_weakref_t *wr) {
   return __atomic_load_n(&wr->referent, __ATOMIC_RELAXED);

@@ -29,6 +29,8 @@ typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH, T_GEOMETRY
 typedef struct choice {
   const char *name;
   bool built;
+  const char *why_not;       /* why it is not built ("" when it is) */
+  const char *help;          /* an axis's strategy: what it is (its option's help lists them) */
 } choice_t;
 
 typedef struct option {
@@ -42,30 +44,36 @@ typedef struct option {
   size_t offset;             /* into hl_config_t */
   size_t size;               /* of the field (T_UINT: 4 or 8; T_PATH: buffer) */
   bool built;                /* the option as a whole (numeric options) */
-  const char *not_built;     /* why a value or the option is not available yet */
+  const char *not_built;     /* why the option is not available yet (a choice says its own) */
   const char *help;
 } option_t;
 
 #define FIELD(f) offsetof(hl_config_t, f), sizeof(((hl_config_t *)0)->f)
 #define CHOICES(a) a, (int)(sizeof(a) / sizeof((a)[0]))
 
-/* on|off, stored as bool: index 0 is off so that the index is the bool. */
-static const choice_t onoff_both[] = {{"off", true}, {"on", true}};
+/* A value every build has. */
+#define BUILT(name) {name, true, "", NULL}
 
-static const choice_t alloc_choices[] = {{"pool", true},     {"system", true},
-                                         {"obmalloc", true}, {"mimalloc", true},
-                                         {"jemalloc", true}, {"tcmalloc", true}};
+/* on|off, stored as bool: index 0 is off so that the index is the bool. */
+static const choice_t onoff_both[] = {BUILT("off"), BUILT("on")};
+
+static const choice_t alloc_choices[] = {BUILT("pool"),     BUILT("system"),
+                                         BUILT("obmalloc"), BUILT("mimalloc"),
+                                         BUILT("jemalloc"), BUILT("tcmalloc")};
 /* T_GEOMETRY: these presets, or "ALIGN,THRESHOLD,POOL,ARENA" in bytes (K and
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
-static const choice_t geometry_choices[] = {{"classic", true}, {"modern", true}};
-static const choice_t requeue_choices[] = {{"back", true}, {"front", true}};
-static const choice_t tcache_choices[] = {{"none", true}, {"magazine", true}, {"heap", true}};
-static const choice_t release_choices[] = {{"munmap", true}, {"madvise", true}};
-static const choice_t rc_choices[] = {{"gil", true}, {"atomic", true}, {"biased", true}};
-static const choice_t gc_choices[] = {{"none", true}, {"stw", true}, {"incremental", false}};
-
-#define NOT_ALLOC "heaplab's pool allocator (alloc/) is not built yet"
-#define NOT_INCR  "the incremental collector (gc/gen_incr) is not built yet"
+static const choice_t geometry_choices[] = {BUILT("classic"), BUILT("modern")};
+static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
+static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
+static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
+/* The object layer's axes, row for row from their lists (hl_config.h). */
+#define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
+#define GC_CHOICE_(ID, name, built, rc, help, why_not) {#name, built, why_not, help},
+#define GC_RC_(ID, name, built, rc, help, why_not) rc,
+static const choice_t rc_choices[] = {HL_RC_MODES(RC_CHOICE_)};
+static const choice_t gc_choices[] = {HL_GC_COLLECTORS(GC_CHOICE_)};
+/* the refcount modes each collector runs with */
+static const unsigned gc_rc_modes[] = {HL_GC_COLLECTORS(GC_RC_)};
 
 static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_ALLOC] = {"alloc", T_CHOICE, "pool", CHOICES(alloc_choices), 0, 0, 0, 0,
@@ -116,15 +124,12 @@ static const option_t options[HL_OPT_COUNT] = {
     "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
   [HL_OPT_RC] = {"rc", T_CHOICE, "gil", CHOICES(rc_choices), 0, 0, 0, 0,
     FIELD(rc), true, NULL,
-    "reference counts: gil = plain under a global lock, atomic = atomic instructions, "
-    "biased = owner-local plus shared atomic (PEP 703)"},
+    "reference counts:"},
   [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(immortal), true, NULL,
     "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting"},
   [HL_OPT_GC] = {"gc", T_CHOICE, "stw", CHOICES(gc_choices), 0, 0, 0, 0,
-    FIELD(gc), true, NOT_INCR,
-    "cycle collector: none = refcounting only (cycles leak), stw = CPython's generational, "
-    "incremental = bounded pauses"},
+    FIELD(gc), true, NULL, "cycle collector:"},
   [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
     FIELD(threshold), true, NULL,
     "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
@@ -133,7 +138,7 @@ static const option_t options[HL_OPT_COUNT] = {
     "untrack containers that cannot be part of a cycle, as CPython does: a tuple whose items "
     "are all untracked or atomic (at a collection), a dict until it holds a container"},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
-    FIELD(pause_budget_us), false, NOT_INCR,
+    FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_choices[HL_GC_INCREMENTAL].why_not,
     "incremental collector: the longest pause one increment may take, in microseconds"},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
@@ -346,6 +351,7 @@ static const char *type_name(opt_type_t t) {
 void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
   /* Static buffers per option: the strings live as long as the process. */
   static char accepted[HL_OPT_COUNT][160], env[HL_OPT_COUNT][48], not_yet[HL_OPT_COUNT][96];
+  static char help[HL_OPT_COUNT][320];
   const option_t *o = &options[id];
   describe_accepted(o, accepted[id], sizeof accepted[id]);
   size_t k = (size_t)snprintf(env[id], sizeof env[id], "HEAPLAB_");
@@ -362,7 +368,12 @@ void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
         n += (size_t)snprintf(not_yet[id] + n, n < sizeof not_yet[id] ? sizeof not_yet[id] - n : 0,
                               "%s%s", n ? ", " : "", o->choices[i].name);
   }
-  *out = (hl_option_info_t){o->name, type_name(o->type), o->defval, accepted[id], o->help,
+  /* an axis: its intro, then each strategy's own line */
+  size_t h = (size_t)snprintf(help[id], sizeof help[id], "%s", o->help);
+  for (int i = 0; i < o->nchoices && o->choices[i].help; i++)
+    h += (size_t)snprintf(help[id] + h, h < sizeof help[id] ? sizeof help[id] - h : 0, "%s %s = %s",
+                          i ? "," : "", o->choices[i].name, o->choices[i].help);
+  *out = (hl_option_info_t){o->name, type_name(o->type), o->defval, accepted[id], help[id],
                             env[id], not_yet[id]};
 }
 
@@ -642,6 +653,19 @@ int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen)
          hl_config_choice_name(HL_OPT_ALLOC, c->alloc));
     return -1;
   }
+  /* a collector that runs with some refcount modes only (its row says) */
+  if (!(gc_rc_modes[c->gc] & HL_RC_BIT(c->rc))) {
+    char ok[64];
+    size_t n = 0;
+    ok[0] = '\0';
+    for (int m = 0; m < HL_RC_COUNT; m++)
+      if (gc_rc_modes[c->gc] & HL_RC_BIT(m))
+        n += (size_t)snprintf(ok + n, n < sizeof ok ? sizeof ok - n : 0, "%s%s", n ? ", " : "",
+                              rc_choices[m].name);
+    errf(err, errlen, "impossible combination: gc=%s does not run with rc=%s; accepted with gc=%s: rc=%s",
+         gc_choices[c->gc].name, rc_choices[c->rc].name, gc_choices[c->gc].name, ok);
+    return -1;
+  }
   return 0;
 }
 
@@ -691,7 +715,7 @@ int hl_config_check_available(const hl_config_t *c, uint64_t uses, char *err, si
         list_choices(o, true, now, sizeof now);
         errf(err, errlen,
              "option '%s': value '%s' (%s) is not available yet: %s; available now: %s",
-             o->name, val, from, o->not_built, now);
+             o->name, val, from, o->choices[i].why_not, now);
         return -1;
       }
     }

@@ -41,8 +41,38 @@ typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_rele
  * front (obmalloc: it serves the next allocation). */
 typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
-typedef enum { HL_RC_GIL, HL_RC_ATOMIC, HL_RC_BIASED } hl_rc_mode_t;
-typedef enum { HL_GC_NONE, HL_GC_STW, HL_GC_INCREMENTAL } hl_gc_mode_t;
+
+/* The strategy axes of the object layer, one row per strategy. The option
+ * table (config.c), the enums below and gc/'s tables of rows are all made
+ * from these lists, so that a new strategy is one row here, its file and
+ * its tests (gc/README.md lists exactly what a new collector touches).
+ *   ID       the enum's suffix (HL_RC_GIL, HL_GC_STW)
+ *   name     the option's value, and the C name of the row its file
+ *            defines (hli_rc_<name>, hli_collector_<name>)
+ *   built    1 when its file is in this build; asking for one that is not
+ *            is refused, with why_not, before anything runs
+ *   rc       (collectors) the refcount modes it runs with, HL_RC_BIT()s
+ *   help     what it is, for `heaplab list` and --help */
+#define HL_RC_MODES(X)                                                                     \
+  X(GIL, gil, 1, "plain under a global lock", "")                                          \
+  X(ATOMIC, atomic, 1, "atomic instructions", "")                                          \
+  X(BIASED, biased, 1, "owner-local plus shared atomic (PEP 703)", "")
+#define HL_GC_COLLECTORS(X)                                                                \
+  X(NONE, none, 1, HL_RC_ANY, "refcounting only (cycles leak)", "")                        \
+  X(STW, stw, 1, HL_RC_ANY, "CPython's generational", "")                                  \
+  X(INCREMENTAL, incremental, 0, HL_RC_ANY, "bounded pauses",                              \
+    "the incremental collector (gc/gen_incr) is not built yet")
+
+#define HL_RC_ENUM_(ID, name, built, help, why_not) HL_RC_##ID,
+#define HL_GC_ENUM_(ID, name, built, rc, help, why_not) HL_GC_##ID,
+typedef enum { HL_RC_MODES(HL_RC_ENUM_) HL_RC_COUNT } hl_rc_mode_t;
+typedef enum { HL_GC_COLLECTORS(HL_GC_ENUM_) HL_GC_COUNT } hl_gc_mode_t;
+#define HL_RC_BIT(mode) (1u << (mode))
+#define HL_RC_ANY ((1u << HL_RC_COUNT) - 1)
+/* HL_GC_BUILT_<ID>: whether that collector is in this build (an option
+ * that only it reads is available with it). */
+#define HL_GC_BUILT_ENUM_(ID, name, built, rc, help, why_not) HL_GC_BUILT_##ID = built,
+enum { HL_GC_COLLECTORS(HL_GC_BUILT_ENUM_) };
 
 /* The option ids, in table order. */
 typedef enum {

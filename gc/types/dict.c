@@ -262,7 +262,7 @@ static void dict_dealloc(hl_object_t *o) {
  * with HL_ERR_NOMEM, or when a is empty (*n == 0). */
 static hl_object_t **dict_snapshot(hl_object_t *a, size_t *n) {
   hl_dict_t *d = (hl_dict_t *)a;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(a, &d->lock);
   hl_object_t **copy = NULL;
   *n = d->used;
@@ -334,7 +334,7 @@ int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
   int64_t h = hl_hash(key);
   if (h == -1) return -1;
   hl_dict_t *d = (hl_dict_t *)o;
-  if (HL_LIKELY(!hli_ft())) return hli_dict_insert(d, key, h, value);
+  if (HL_LIKELY(!hli_nogil())) return hli_dict_insert(d, key, h, value);
   bool shared = hli_container_lock(o, &d->lock);
   /* readers' try-increments of the value succeed (rc=biased) */
   if (shared) hli_rc_set_maybe_weakref(value);
@@ -356,7 +356,7 @@ static hl_dict_entry_t *find(hl_object_t *o, hl_object_t *key, bool *err) {
 }
 
 hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
-  bool err, ft = hli_ft(), shared = false;
+  bool err, ft = hli_nogil(), shared = false;
   hl_dict_t *d = (hl_dict_t *)o;
   /* borrowed: without a GIL, safe only while nothing drops the value */
   if (ft) shared = hli_container_lock(o, &d->lock);
@@ -370,7 +370,7 @@ hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
 /* The lock-free lookup (see the top): 1 with a new reference in *out, 0
  * when the key is absent, -1 to take the lock. */
 static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object_t **out) {
-  if (!hli_ft_reader()) return -1;   /* not a QSBR reader */
+  if (!hli_nogil_reader()) return -1;   /* not a QSBR reader */
   /* Acquire: pairs with the release of the unlock after the marking, so
    * that every change made before it (freed at once) is behind us. */
   if (!(hl_atomic_load_acquire_u32(&d->lock) & HLI_LOCK_SHARED)) return -1;   /* gc_internal.h */
@@ -412,7 +412,7 @@ hl_object_t *hl_dict_get_ref(hl_object_t *o, hl_object_t *key) {
   HL_ASSERT(o->type == &hl_dict_type);
   hl_dict_t *d = (hl_dict_t *)o;
   bool err = false;
-  if (HL_LIKELY(!hli_ft())) {
+  if (HL_LIKELY(!hli_nogil())) {
     hl_dict_entry_t *e = find(o, key, &err);
     if (e) return hl_newref(e->value);
     if (!err) hl_err_set(HL_ERR_KEY, "key not found");
@@ -439,7 +439,7 @@ hl_object_t *hl_dict_get_ref(hl_object_t *o, hl_object_t *key) {
 }
 
 int hl_dict_contains(hl_object_t *o, hl_object_t *key) {
-  bool err, ft = hli_ft(), shared = false;
+  bool err, ft = hli_nogil(), shared = false;
   hl_dict_t *d = (hl_dict_t *)o;
   if (ft) shared = hli_container_lock(o, &d->lock);
   bool found = find(o, key, &err) != NULL;
@@ -453,7 +453,7 @@ int hl_dict_del(hl_object_t *o, hl_object_t *key) {
   int64_t h = hl_hash(key);
   if (h == -1) return -1;
   hl_dict_t *d = (hl_dict_t *)o;
-  bool err = false, ft = hli_ft(), shared = false;
+  bool err = false, ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &d->lock);
   size_t slot = 0;
   hl_dict_entry_t *e = d->keys ? lookup(d->keys, key, h, &slot, &err) : NULL;
@@ -492,7 +492,7 @@ bool hl_dict_next(const hl_object_t *o, size_t *pos, hl_object_t **key, hl_objec
 void hl_dict_clear(hl_object_t *o) {
   HL_ASSERT(o->type == &hl_dict_type);
   hl_dict_t *d = (hl_dict_t *)o;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &d->lock);
   hl_dict_keys_t *k = take_table(d);
   if (ft) hli_container_unlock(&d->lock, shared);

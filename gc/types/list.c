@@ -109,7 +109,7 @@ static void list_dealloc(hl_object_t *o) {
  * with HL_ERR_NOMEM, or when l is empty (*n == 0). */
 static hl_object_t **list_snapshot(hl_object_t *o, size_t *n) {
   hl_list_t *l = (hl_list_t *)o;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &l->lock);
   hl_object_t **copy = NULL;
   *n = l->size;
@@ -237,7 +237,7 @@ static hl_object_t *index_error(size_t i, size_t n) {
 hl_object_t *hl_list_get(const hl_object_t *o, size_t i) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)(uintptr_t)o;
-  if (HL_LIKELY(!hli_ft())) return i < l->size ? l->items[i] : index_error(i, l->size);
+  if (HL_LIKELY(!hli_nogil())) return i < l->size ? l->items[i] : index_error(i, l->size);
   /* borrowed: safe only while nothing drops the item meanwhile */
   bool shared = hli_container_lock(o, &l->lock);
   size_t n = l->size;
@@ -248,7 +248,7 @@ hl_object_t *hl_list_get(const hl_object_t *o, size_t i) {
 
 /* The lock-free read (see the top); NULL: take the lock. */
 static hl_object_t *get_ref_unlocked(hl_list_t *l, size_t i) {
-  if (!hli_ft_reader()) return NULL;   /* not a QSBR reader */
+  if (!hli_nogil_reader()) return NULL;   /* not a QSBR reader */
   /* Acquire: pairs with the release of the unlock after the marking, so
    * that every change made before it (freed at once) is behind us. */
   if (!(hl_atomic_load_acquire_u32(&l->lock) & HLI_LOCK_SHARED)) return NULL;   /* gc_internal.h */
@@ -270,7 +270,7 @@ static hl_object_t *get_ref_unlocked(hl_list_t *l, size_t i) {
 hl_object_t *hl_list_get_ref(hl_object_t *o, size_t i) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)o;
-  if (HL_LIKELY(!hli_ft())) {
+  if (HL_LIKELY(!hli_nogil())) {
     if (i >= l->size) return index_error(i, l->size);
     return hl_newref(l->items[i]);
   }
@@ -290,7 +290,7 @@ hl_object_t *hl_list_get_ref(hl_object_t *o, size_t i) {
 int hl_list_set(hl_object_t *o, size_t i, hl_object_t *v) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)o;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &l->lock);
   size_t n = l->size;
   if (i >= n) {
@@ -310,7 +310,7 @@ int hl_list_set(hl_object_t *o, size_t i, hl_object_t *v) {
 int hl_list_append(hl_object_t *o, hl_object_t *v) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)o;
-  if (HL_LIKELY(!hli_ft())) {
+  if (HL_LIKELY(!hli_nogil())) {
     size_t n = l->size;
     if (HL_LIKELY(n < l->allocated)) {
       l->items[n] = hl_newref(v);
@@ -339,7 +339,7 @@ int hl_list_append(hl_object_t *o, hl_object_t *v) {
 hl_object_t *hl_list_pop(hl_object_t *o) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)o;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &l->lock);
   if (l->size == 0) {
     if (ft) hli_container_unlock(&l->lock, shared);
@@ -369,7 +369,7 @@ hl_object_t *hl_list_pop(hl_object_t *o) {
 int hl_list_clear(hl_object_t *o) {
   HL_ASSERT(o->type == &hl_list_type);
   hl_list_t *l = (hl_list_t *)o;
-  bool ft = hli_ft(), shared = false;
+  bool ft = hli_nogil(), shared = false;
   if (ft) shared = hli_container_lock(o, &l->lock);
   size_t n;
   hl_object_t **items = list_take_items(l, &n);

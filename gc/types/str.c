@@ -135,7 +135,7 @@ hl_object_t *hl_str_intern(hl_object_t *s) {
   HL_ASSERT(s->type == &hl_str_type);
   if (s->flags & HL_OF_INTERNED) return s;
   int64_t h = hli_str_hash(s);
-  bool ft = hli_ft();
+  bool ft = hli_nogil();
   if (ft) hl_spinlock_lock(&intern_lock);
   hl_dict_entry_t *e = hli_dict_lookup((hl_dict_t *)interned, s, h);
   if (e) {
