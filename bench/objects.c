@@ -85,19 +85,10 @@ int hl_objects_end(hl_run_result_t *r, char *err, size_t errlen) {
   hl_runtime_fini();
   hl_obj_stats_t now;
   hl_obj_stats(&now);
-  r->objects = (hl_obj_stats_t){
-    .allocated = now.allocated - stats_before.allocated,
-    .freed = now.freed - stats_before.freed,
-    .freelist_hits = now.freelist_hits - stats_before.freelist_hits,
-    .freelist_puts = now.freelist_puts - stats_before.freelist_puts,
-    .finalizers_run = now.finalizers_run - stats_before.finalizers_run,
-    .weakref_callbacks = now.weakref_callbacks - stats_before.weakref_callbacks,
-    .trash_deferred = now.trash_deferred - stats_before.trash_deferred};
+#define DIFF_(field, where, json, what) r->objects.field = now.field - stats_before.field;
+  HL_OBJ_STATS(DIFF_)
+#undef DIFF_
   r->objects_valid = true;
-  r->objects.rc_merges_queued = now.rc_merges_queued - stats_before.rc_merges_queued;
-  r->objects.rc_merges_done = now.rc_merges_done - stats_before.rc_merges_done;
-  r->objects.reads_unlocked = now.reads_unlocked - stats_before.reads_unlocked;
-  r->objects.reads_locked = now.reads_locked - stats_before.reads_locked;
   r->leaked_objects = r->objects.allocated - r->objects.freed;
   int64_t after = pool_blocks_in_use();
   r->leaked_blocks = after < 0 || blocks_before < 0 ? -1 : after - blocks_before;

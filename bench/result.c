@@ -196,13 +196,11 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
   if (r->objects_valid) {
     /* after hl_runtime_fini: leaked_* are 0 in a run that succeeded */
     json_object *ob = json_object_new_object();
-    json_object_object_add(ob, "allocated", u64(r->objects.allocated));
-    json_object_object_add(ob, "freed", u64(r->objects.freed));
-    json_object_object_add(ob, "freelist_hits", u64(r->objects.freelist_hits));
-    json_object_object_add(ob, "freelist_puts", u64(r->objects.freelist_puts));
-    json_object_object_add(ob, "finalizers_run", u64(r->objects.finalizers_run));
-    json_object_object_add(ob, "weakref_callbacks", u64(r->objects.weakref_callbacks));
-    json_object_object_add(ob, "trash_deferred", u64(r->objects.trash_deferred));
+#define OBJ_JSON_objects(field, json) json_object_object_add(ob, #json, u64(r->objects.field));
+#define OBJ_JSON_rc(field, json)
+#define OBJ_JSON_biased(field, json)
+#define OBJ_JSON_(field, where, json, what) OBJ_JSON_##where(field, json)
+    HL_OBJ_STATS(OBJ_JSON_)
     json_object_object_add(ob, "leaked_objects", u64(r->leaked_objects));
     if (r->cyclic_garbage)   /* with --gc=none, leaked_objects equals it */
       json_object_object_add(ob, "cyclic_garbage_objects", u64(r->cyclic_garbage));
@@ -234,12 +232,14 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
      * counting's merges (gc/rc_biased.c), container reads with and without
      * the container's lock (gc/shared.c) */
     json_object *rc = json_object_new_object();
-    if (c->rc == HL_RC_BIASED) {
-      json_object_object_add(rc, "merges_queued", u64(r->objects.rc_merges_queued));
-      json_object_object_add(rc, "merges_done", u64(r->objects.rc_merges_done));
-    }
-    json_object_object_add(rc, "reads_unlocked", u64(r->objects.reads_unlocked));
-    json_object_object_add(rc, "reads_locked", u64(r->objects.reads_locked));
+#undef OBJ_JSON_objects
+#undef OBJ_JSON_rc
+#undef OBJ_JSON_biased
+#define OBJ_JSON_objects(field, json)
+#define OBJ_JSON_rc(field, json) json_object_object_add(rc, #json, u64(r->objects.field));
+#define OBJ_JSON_biased(field, json) \
+  if (c->rc == HL_RC_BIASED) json_object_object_add(rc, #json, u64(r->objects.field));
+    HL_OBJ_STATS(OBJ_JSON_)
     json_object_object_add(o, "rc", rc);
   }
   if (r->alloc.valid || r->pool_stats) {

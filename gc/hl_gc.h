@@ -131,26 +131,35 @@ bool hl_runtime_gil(void);
 /* Empties the calling thread's free lists (a thread does it at exit too). */
 void hl_freelists_clear(void);
 
-/* Per-process object statistics (for tests and results). */
+/* Per-process object statistics (for tests and results), from one list
+ * that makes the struct, the per-thread folding (object.c), a run's
+ * difference (bench/objects.c) and the JSON (bench/result.c), as
+ * mimalloc's MI_STAT_FIELDS does. X(field, where, json name, what):
+ *   where   objects: the result's "objects" object; rc: its "rc" object,
+ *           without a GIL; biased: there too, with rc=biased only. */
+#define HL_OBJ_STATS(X)                                                                      \
+  X(allocated, objects, allocated, "objects allocated from the object allocator")            \
+  X(freed, objects, freed, "objects returned to it")                                         \
+  X(freelist_hits, objects, freelist_hits, "allocations served by a per-type free list")     \
+  X(freelist_puts, objects, freelist_puts, "deallocations kept by one")                      \
+  X(finalizers_run, objects, finalizers_run, "finalizers run")                               \
+  X(weakref_callbacks, objects, weakref_callbacks, "weakref callbacks run")                  \
+  X(trash_deferred, objects, trash_deferred, "deallocations deferred by the trashcan")       \
+  /* rc=biased: objects queued to their owner (a decrement by another thread  */             \
+  /* found the shared count at zero), and objects merged (their counts summed */             \
+  /* into the shared count: from a queue, or by the thread that found the     */             \
+  /* owner gone)                                                              */             \
+  X(rc_merges_queued, biased, merges_queued, "objects queued to their owner")                \
+  X(rc_merges_done, biased, merges_done, "objects merged")                                   \
+  /* without a GIL: hl_list_get_ref / hl_dict_get_ref served without the      */             \
+  /* container's lock, and those that took it (a try-increment that could     */             \
+  /* not, a container not shared yet, a thread not attached)                  */             \
+  X(reads_unlocked, rc, reads_unlocked, "container reads without the lock")                  \
+  X(reads_locked, rc, reads_locked, "container reads under the lock")
 typedef struct hl_obj_stats {
-  uint64_t allocated;         /* objects allocated from the object allocator */
-  uint64_t freed;             /* objects returned to it */
-  uint64_t freelist_hits;     /* allocations served by a per-type free list */
-  uint64_t freelist_puts;     /* deallocations kept by one */
-  uint64_t finalizers_run;
-  uint64_t weakref_callbacks;
-  uint64_t trash_deferred;    /* deallocations deferred by the trashcan */
-  /* rc=biased: objects queued to their owner (a decrement by another thread
-   * found the shared count at zero), and objects merged (their counts
-   * summed into the shared count: from a queue, or by the thread that found
-   * the owner gone) */
-  uint64_t rc_merges_queued;
-  uint64_t rc_merges_done;
-  /* without a GIL: hl_list_get_ref / hl_dict_get_ref served without the
-   * container's lock, and those that took it (a try-increment that could
-   * not, a container not shared yet, a thread not attached) */
-  uint64_t reads_unlocked;
-  uint64_t reads_locked;
+#define HL_OBJ_STAT_FIELD_(field, where, json, what) uint64_t field;
+  HL_OBJ_STATS(HL_OBJ_STAT_FIELD_)
+#undef HL_OBJ_STAT_FIELD_
 } hl_obj_stats_t;
 void hl_obj_stats(hl_obj_stats_t *s);
 

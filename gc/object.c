@@ -54,17 +54,9 @@ void hl_err_set(hl_err_t kind, const char *fmt, ...) {
 /* ---- per-thread state --------------------------------------------------------- */
 static void fold_stats(hl_tstate_t *ts) {
   hl_spinlock_lock(&totals_lock);
-  totals.allocated += ts->stats.allocated;
-  totals.freed += ts->stats.freed;
-  totals.freelist_hits += ts->stats.freelist_hits;
-  totals.freelist_puts += ts->stats.freelist_puts;
-  totals.finalizers_run += ts->stats.finalizers_run;
-  totals.weakref_callbacks += ts->stats.weakref_callbacks;
-  totals.trash_deferred += ts->stats.trash_deferred;
-  totals.rc_merges_queued += ts->stats.rc_merges_queued;
-  totals.rc_merges_done += ts->stats.rc_merges_done;
-  totals.reads_unlocked += ts->stats.reads_unlocked;
-  totals.reads_locked += ts->stats.reads_locked;
+#define FOLD_(field, where, json, what) totals.field += ts->stats.field;
+  HL_OBJ_STATS(FOLD_)
+#undef FOLD_
   hl_spinlock_unlock(&totals_lock);
   memset(&ts->stats, 0, sizeof ts->stats);
 }
