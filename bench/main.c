@@ -48,6 +48,8 @@ static void print_options(FILE *f) {
     fprintf(f, "  --%-20s default %-10s %s\n", i.name, *i.defval ? i.defval : "(none)", i.help);
     fprintf(f, "  %-22s accepted: %s\n", "", i.accepted);
     if (*i.not_yet) fprintf(f, "  %-22s not available yet: %s\n", "", i.not_yet);
+    if (*i.library_default)
+      fprintf(f, "  %-22s default in libheaplab-malloc.so: %s\n", "", i.library_default);
   }
 }
 

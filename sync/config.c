@@ -46,6 +46,10 @@ typedef struct option {
   bool built;                /* the option as a whole (numeric options) */
   const char *not_built;     /* why the option is not available yet (a choice says its own) */
   const char *help;
+  /* the malloc library's default where it differs (alloc/preload.c: a host
+   * program's threads are unknown in number and its peak RSS counts every
+   * arena kept; docs/malloc-library.md has the measurements); NULL: the same */
+  const char *library_default;
 } option_t;
 
 #define FIELD(f) offsetof(hl_config_t, f), sizeof(((hl_config_t *)0)->f)
@@ -80,98 +84,98 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(alloc), true, NULL,
     "object allocator: pool = arenas > pools > blocks (obmalloc), system = the C library's "
     "malloc; peers, loaded from their Debian packages: obmalloc (CPython 3.11's "
-    "PyObject_Malloc), mimalloc, jemalloc, tcmalloc"},
+    "PyObject_Malloc), mimalloc, jemalloc, tcmalloc", NULL},
   [HL_OPT_GEOMETRY] = {"geometry", T_GEOMETRY, "modern", CHOICES(geometry_choices), 0, 0, 0, 0,
     FIELD(geometry), true, NULL,
     "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
-    "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA"},
+    "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA", NULL},
   [HL_OPT_POOL_COLOUR] = {"pool-colour", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(pool_colour), true, NULL,
     "pool headers at one of 64 cache-line offsets in the pool's first page, chosen by the "
     "pool's index, rather than at its start (obmalloc), so that they do not all share the "
-    "same cache sets; needs pools of at least 16 KiB (on by default in libheaplab-malloc.so)"},
+    "same cache sets; needs pools of at least 16 KiB", "on"},
   [HL_OPT_POOL_REQUEUE] = {"pool-requeue", T_CHOICE, "back", CHOICES(requeue_choices), 0, 0, 0,
     0, FIELD(pool_requeue), true, NULL,
     "where a full pool goes when one of its blocks is freed: back = the end of its size "
     "class's list, so that it gathers more frees before it serves (mimalloc's pages); "
-    "front = it serves the next allocation (obmalloc)"},
+    "front = it serves the next allocation (obmalloc)", NULL},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
-    "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools"},
+    "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools", "heap"},
   [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_debug), true, NULL,
-    "fill and guard bytes, API-family check, double-free and overrun detection"},
+    "fill and guard bytes, API-family check, double-free and overrun detection", NULL},
   [HL_OPT_ALLOC_STATS] = {"alloc-stats", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_stats), true, NULL,
-    "print the pool allocator's statistics (as sys._debugmallocstats) on stderr after the run"},
+    "print the pool allocator's statistics (as sys._debugmallocstats) on stderr after the run", NULL},
   [HL_OPT_ARENA_KEEP_KIB] = {"arena-keep-kib", T_UINT, "3072", NULL, 0, 0, 1u << 30, 0, 0,
     FIELD(arena_keep_kib), true, NULL,
-    "empty arenas kept, in KiB, before the rest go back to the OS (0 = CPython: release each)"},
+    "empty arenas kept, in KiB, before the rest go back to the OS (0 = CPython: release each)", "1024"},
   [HL_OPT_ARENA_RELEASE] = {"arena-release", T_CHOICE, "munmap", CHOICES(release_choices), 0, 0,
     0, 0, FIELD(arena_release), true, NULL,
-    "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)"},
+    "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)", NULL},
   [HL_OPT_ARENA_DECAY_MS] = {"arena-decay-ms", T_UINT, "0", NULL, 0, 0, 3600000, 0, 0,
     FIELD(arena_decay_ms), true, NULL,
     "empty arenas beyond arena-keep-kib go back to the OS once empty this long, in ms "
-    "(0 = at once; hl_alloc_collect releases them all)"},
+    "(0 = at once; hl_alloc_collect releases them all)", "10"},
   [HL_OPT_TCACHE_KIB] = {"tcache-kib", T_UINT, "1024", NULL, 0, 16, 1u << 22, 0, 0,
     FIELD(tcache_kib), true, NULL,
     "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
-    "heap = empty arenas a thread's heap keeps (at least arena-keep-kib)"},
+    "heap = empty arenas a thread's heap keeps (at least arena-keep-kib)", NULL},
   [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(freelists), true, NULL,
-    "per-type free lists (float, tuple, list, dict) in front of the object allocator"},
+    "per-type free lists (float, tuple, list, dict) in front of the object allocator", NULL},
   [HL_OPT_RC] = {"rc", T_CHOICE, "gil", CHOICES(rc_choices), 0, 0, 0, 0,
     FIELD(rc), true, NULL,
-    "reference counts:"},
+    "reference counts:", NULL},
   [HL_OPT_IMMORTAL] = {"immortal", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(immortal), true, NULL,
-    "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting"},
+    "immortal objects (PEP 683): small ints, interned strings, singletons skip refcounting", NULL},
   [HL_OPT_GC] = {"gc", T_CHOICE, "stw", CHOICES(gc_choices), 0, 0, 0, 0,
-    FIELD(gc), true, NULL, "cycle collector:"},
+    FIELD(gc), true, NULL, "cycle collector:", NULL},
   [HL_OPT_THRESHOLD] = {"threshold", T_TRIPLE, "700,10,10", NULL, 0, 0, 1000000000, 0, 0,
     FIELD(threshold), true, NULL,
-    "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)"},
+    "generation thresholds A,B,C as gc.set_threshold (A = 0 disables automatic collection)", NULL},
   [HL_OPT_GC_UNTRACK] = {"gc-untrack", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(gc_untrack), true, NULL,
     "untrack containers that cannot be part of a cycle, as CPython does: a tuple whose items "
-    "are all untracked or atomic (at a collection), a dict until it holds a container"},
+    "are all untracked or atomic (at a collection), a dict until it holds a container", NULL},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_choices[HL_GC_INCREMENTAL].why_not,
-    "incremental collector: the longest pause one increment may take, in microseconds"},
+    "incremental collector: the longest pause one increment may take, in microseconds", NULL},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
-    "GIL switch interval (sys.setswitchinterval), in microseconds"},
+    "GIL switch interval (sys.setswitchinterval), in microseconds", NULL},
   [HL_OPT_STW_PROBE_MS] = {"stw-probe-ms", T_UINT, "0", NULL, 0, 0, 100000, 0, 0,
     FIELD(stw_probe_ms), true, NULL,
     "without a GIL: the runner stops the world every N ms of the run and resumes it at once, "
-    "to measure the time to stop (the JSON \"stw\" object); 0 = never"},
+    "to measure the time to stop (the JSON \"stw\" object); 0 = never", NULL},
   [HL_OPT_STW_REPORT_US] = {"stw-report-us", T_UINT, "0", NULL, 0, 0, 1000000000, 0, 0,
     FIELD(stw_report_us), true, NULL,
     "debug, without a GIL: report on stderr each thread that has not reached a checkpoint this "
-    "many microseconds after a stop of the world was requested; 0 = never"},
+    "many microseconds after a stop of the world was requested; 0 = never", NULL},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
-    "worker threads (beyond the cores, the machine is oversubscribed)"},
+    "worker threads (beyond the cores, the machine is oversubscribed)", NULL},
   [HL_OPT_PIN] = {"pin", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(pin), true, NULL,
-    "pin worker i to core i mod cores (hwloc)"},
+    "pin worker i to core i mod cores (hwloc)", NULL},
   [HL_OPT_SCALE] = {"scale", T_UINT, "1", NULL, 0, 1, 1000000, 0, 0,
     FIELD(scale), true, NULL,
-    "work per thread, in multiples of the workload's unit (see heaplab list)"},
+    "work per thread, in multiples of the workload's unit (see heaplab list)", NULL},
   [HL_OPT_SEED] = {"seed", T_UINT, "42", NULL, 0, 0, UINT64_MAX, 0, 0,
     FIELD(seed), true, NULL,
-    "random seed: the same seed gives the same operations and the same checksum"},
+    "random seed: the same seed gives the same operations and the same checksum", NULL},
   [HL_OPT_DURATION_S] = {"duration-s", T_DOUBLE, "0", NULL, 0, 0, 0, 0.0, 86400.0,
     FIELD(duration_s), true, NULL,
-    "run for this many seconds instead of a fixed amount of work (0 = use scale)"},
+    "run for this many seconds instead of a fixed amount of work (0 = use scale)", NULL},
   [HL_OPT_TRACE] = {"trace", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(trace), true, NULL,
-    "write a JSON-lines event trace (progress, RSS over time) to this file"},
+    "write a JSON-lines event trace (progress, RSS over time) to this file", NULL},
   [HL_OPT_CONFIG] = {"config", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(config), true, NULL,
-    "read `name = value` lines from this file (below environment and flags)"},
+    "read `name = value` lines from this file (below environment and flags)", NULL},
 };
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -373,8 +377,8 @@ void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
   for (int i = 0; i < o->nchoices && o->choices[i].help; i++)
     h += (size_t)snprintf(help[id] + h, h < sizeof help[id] ? sizeof help[id] - h : 0, "%s %s = %s",
                           i ? "," : "", o->choices[i].name, o->choices[i].help);
-  *out = (hl_option_info_t){o->name, type_name(o->type), o->defval, accepted[id], help[id],
-                            env[id], not_yet[id]};
+  *out = (hl_option_info_t){o->name,  type_name(o->type), o->defval, accepted[id], help[id],
+                            env[id], not_yet[id], o->library_default ? o->library_default : ""};
 }
 
 int hl_config_find(const char *name) {
@@ -462,14 +466,19 @@ bad:
   return -1;
 }
 
-void hl_config_defaults(hl_config_t *c) {
+void hl_config_defaults_for(hl_config_t *c, hl_defaults_t who) {
   memset(c, 0, sizeof *c);
   for (int i = 0; i < HL_OPT_COUNT; i++) {
     char err[256];
-    if (set_option(c, i, options[i].defval, HL_SRC_DEFAULT, "default", err, sizeof err) != 0)
+    const char *v = who == HL_DEFAULTS_LIBRARY && options[i].library_default
+                        ? options[i].library_default
+                        : options[i].defval;
+    if (set_option(c, i, v, HL_SRC_DEFAULT, "default", err, sizeof err) != 0)
       abort();  /* a default that does not parse is a bug in the table */
   }
 }
+
+void hl_config_defaults(hl_config_t *c) { hl_config_defaults_for(c, HL_DEFAULTS_DRIVER); }
 
 int hl_config_set(hl_config_t *c, const char *name, const char *value, hl_opt_source_t src,
                   const char *origin, char *err, size_t errlen) {

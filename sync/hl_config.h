@@ -156,6 +156,7 @@ typedef struct hl_option_info {
   const char *help;
   const char *env;         /* HEAPLAB_<NAME> */
   const char *not_yet;     /* comma-separated values not built yet; "" if none */
+  const char *library_default;   /* libheaplab-malloc.so's default where it differs; "" if not */
 } hl_option_info_t;
 
 size_t hl_config_option_count(void);
@@ -163,8 +164,11 @@ void   hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out);
 /* The id of an option by name (dashes, as on the command line), or -1. */
 int    hl_config_find(const char *name);
 
-/* All options at their defaults. */
-void hl_config_defaults(hl_config_t *c);
+/* All options at their defaults: the driver's, or the malloc library's,
+ * which differ where the option table's library column says. */
+typedef enum { HL_DEFAULTS_DRIVER, HL_DEFAULTS_LIBRARY } hl_defaults_t;
+void hl_config_defaults_for(hl_config_t *c, hl_defaults_t who);
+void hl_config_defaults(hl_config_t *c);   /* the driver's */
 
 /* Sets one option from text. origin says where it came from, for messages
  * and for the result ("flag", "env HEAPLAB_RC", "file x.conf:3").
