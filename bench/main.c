@@ -205,11 +205,7 @@ static int cmd_run(int argc, char **argv) {
   hl_config_t cfg;
   char err[1024], notes[2048];
   if (hl_config_resolve(&cfg, argc - 1, argv + 1, environ, err, sizeof err) != 0 ||
-      hl_config_check_combinations(&cfg, err, sizeof err) != 0 ||
-      hl_config_check_available(&cfg, wl->uses, err, sizeof err) != 0 ||
-      hl_alloc_check_config(&cfg, err, sizeof err) != 0 ||
-      hl_objects_check(wl, &cfg, err, sizeof err) != 0 ||
-      (wl->check && wl->check(&cfg, err, sizeof err) != 0)) {
+      hl_run_check(wl, &cfg, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab: %s\n", err);
     return EXIT_BAD_INPUT;
   }

@@ -56,21 +56,6 @@ static int64_t pool_blocks_in_use(void) {
   return n;
 }
 
-int hl_objects_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen) {
-  if (!hl_workload_uses_objects(wl)) return 0;
-  if (!HL_HAVE_GIL && c->threads > 1) {
-    char rc[16];
-    hl_config_format(c, HL_OPT_RC, rc, sizeof rc);
-    snprintf(err, errlen,
-             "option 'threads': value '%u' is not available yet for object workloads (%s): "
-             "rc=%s counts references with plain increments, correct only under the GIL, "
-             "which is not built yet; accepted now: 1",
-             c->threads, wl->name, rc);
-    return -1;
-  }
-  return 0;
-}
-
 int hl_objects_begin(const hl_config_t *c, char *err, size_t errlen) {
   blocks_before = pool_blocks_in_use();
   hl_obj_stats(&stats_before);

@@ -202,6 +202,15 @@ static void human_count(double v, char *buf, size_t len) {
   else snprintf(buf, len, "%.0f", v);
 }
 
+int hl_run_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen) {
+  return hl_config_check_combinations(c, err, errlen) != 0 ||
+                 hl_config_check_available(c, wl->uses, err, errlen) != 0 ||
+                 hl_alloc_check_config(c, err, errlen) != 0 ||
+                 (wl->check && wl->check(c, err, errlen) != 0)
+             ? -1
+             : 0;
+}
+
 int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress,
                     hl_run_result_t *res, char *err, size_t errlen) {
   memset(res, 0, sizeof *res);
@@ -234,9 +243,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   }
   /* Object workloads: the runtime around setup .. teardown (objects.c). */
   bool objects = hl_workload_uses_objects(wl);
-  if (objects && (hl_objects_check(wl, c, err, errlen) != 0 ||
-                  hl_objects_begin(c, err, errlen) != 0))
-    goto out;
+  if (objects && hl_objects_begin(c, err, errlen) != 0) goto out;
   if (objects && c->gc != HL_GC_NONE) {
     res->gc = calloc(1, sizeof *res->gc);
     if (!res->gc) {

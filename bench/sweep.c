@@ -270,11 +270,7 @@ static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
     } else {
       hl_config_t c;
       if (hl_config_resolve(&c, argc - 3, ra.argv + 3, environ, why, sizeof why) == 0 &&
-          hl_config_check_combinations(&c, why, sizeof why) == 0 &&
-          hl_config_check_available(&c, wl->uses, why, sizeof why) == 0 &&
-          hl_alloc_check_config(&c, why, sizeof why) == 0 &&
-          hl_objects_check(wl, &c, why, sizeof why) == 0 &&
-          (!wl->check || wl->check(&c, why, sizeof why) == 0))
+          hl_run_check(wl, &c, why, sizeof why) == 0)
         continue;
     }
     size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);

@@ -117,12 +117,6 @@ typedef struct hl_workload {
  * off, later refcount merges and stop-the-world requests). */
 #define HL_WORKLOAD_CHECKPOINT() hl_checkpoint()
 
-/* rc=gil's plain increments are safe between threads only under the GIL:
- * the runner's workers hold it around work() (sync/gil), so object
- * workloads accept threads>1. Building with HL_HAVE_GIL=0 refuses them. */
-#ifndef HL_HAVE_GIL
-#define HL_HAVE_GIL 1
-#endif
 
 /* The registry (bench/workloads/registry.c). */
 extern const hl_workload_t *const hl_workloads[];
@@ -213,6 +207,10 @@ struct hl_run_result {
   hl_run_stw_t *stw;
 };
 
+/* Every check of c for wl before anything runs (bad input: exit 2):
+ * combinations, availability, the allocator's geometry, the workload's own.
+ * 0, or -1 with a message naming the option, the value and what is accepted. */
+int hl_run_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen);
 /* Runs wl under c. Returns 0, or -1 with a message (a worker failed, a thread
  * could not start or be pinned). progress: print a progress line on stderr
  * for runs longer than a second. */
@@ -224,8 +222,6 @@ void hl_run_result_free(hl_run_result_t *r);
 static inline bool hl_workload_uses_objects(const hl_workload_t *wl) {
   return (wl->uses & HL_OPT_BIT(HL_OPT_RC)) != 0;
 }
-/* Bad input for an object workload (threads>1 without a GIL): -1 + message. */
-int hl_objects_check(const hl_workload_t *wl, const hl_config_t *c, char *err, size_t errlen);
 /* Before setup: hl_runtime_init (the allocator is already up). */
 int hl_objects_begin(const hl_config_t *c, char *err, size_t errlen);
 /* In each worker, when work() returns: its free lists and counters. */
