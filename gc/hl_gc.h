@@ -480,8 +480,10 @@ size_t hl_weakref_count(hl_object_t *referent);
 /* ---- the cycle collector (Python's gc module) ----------------------------------
  * With --gc=stw every container is tracked from creation in generation 0 and
  * CPython's generational collector finds the cycles reference counting
- * cannot free (gc/collect.c: the algorithm; gc/gen_stw.c: the schedule).
- * With --gc=none nothing is tracked and cyclic garbage leaks. */
+ * cannot free (gc/gcmodule.c: this API over the collector --gc chose;
+ * gc/collect.c: the algorithm; gc/gen_stw.c: the schedule; gc/collector.h:
+ * the table of collectors). With --gc=none nothing is tracked and cyclic
+ * garbage leaks. */
 #define HL_GC_GENERATIONS 3
 enum {
   HL_GC_DEBUG_STATS = 1 << 0,          /* one line per collection on stderr */
