@@ -51,7 +51,7 @@
  * (tcache=magazine|heap, tcache.h) use the initial-exec model, which is safe
  * in a library loaded at start-up: preload it, never dlopen it.
  *
- * Configuration: HEAPLAB_* variables through sync/config.c's table, one
+ * Configuration: HEAPLAB_* variables through base/config.c's table, one
  * variable at a time, so that a bad one costs only itself: it is reported
  * once on stderr (variable, value, accepted values, from config.c) and the
  * default stays. A preloaded library must never exit its host. Forced:
