@@ -297,7 +297,7 @@ static inline void *pool_malloc(size_t n) {
 }
 
 /* tcache=heap: p, a block of pool, goes back to its heap: at once when the
- * heap is this thread's, else onto the owner's remote list (tcache.c). */
+ * heap is this thread's, else onto the owner's remote list (tcache_heap.c). */
 static inline void heap_free(hl_pool_t *pool, void *p) {
   hli_heap_t *hp = hli_heap_self;
   if (HL_LIKELY(pool->arena->owner == hp)) hli_pools_free_in(&hp->pools, pool, p);

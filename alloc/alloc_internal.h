@@ -103,7 +103,7 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
  * in an array indexed by class (the magazines' bins): the magazine free
  * indexes its bin with one shift. Bits 0..2 name the free fast path of the
  * instance that owns the pool (hl_pools_t.tag_bits, set by alloc.c and
- * tcache.c), so that free() dispatches on the word it has just loaded rather
+ * tcache_heap.c), so that free() dispatches on the word it has just loaded rather
  * than on a global, and an entry of 0 (not ours) has neither bit. A tag is
  * never 0.
  *

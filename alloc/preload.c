@@ -51,7 +51,7 @@
  * (tcache=magazine|heap, tcache.h) use the initial-exec model, which is safe
  * in a library loaded at start-up: preload it, never dlopen it.
  *
- * Configuration: HEAPLAB_* variables through sync/config.c's table, one
+ * Configuration: HEAPLAB_* variables through base/config.c's table, one
  * variable at a time, so that a bad one costs only itself: it is reported
  * once on stderr (variable, value, accepted values, from config.c) and the
  * default stays. A preloaded library must never exit its host. Forced:
@@ -130,7 +130,7 @@ HL_EXPORT size_t hl_preload_threshold(void);
 /* ---- state -------------------------------------------------------------- */
 
 enum { UNSET, SETTING_UP, SET };
-static int state;                 /* UNSET -> SETTING_UP -> SET, by one thread */
+static int32_t state;             /* UNSET -> SETTING_UP -> SET, by one thread */
 /* The largest request the pools serve; 0 until they are ready, and for good
  * when set-up failed. Written once, with release, after everything below;
  * the fast paths' acquire load of it pairs with that store, so a thread
@@ -146,7 +146,7 @@ static bool stats_at_exit;
 static uint64_t libc_requests;    /* served by glibc since set-up (relaxed) */
 static int stats_fd = -1;         /* HEAPLAB_STATS: a copy of stderr (print_stats) */
 
-static inline size_t load_limit(void) { return __atomic_load_n(&limit, __ATOMIC_ACQUIRE); }
+static inline size_t load_limit(void) { return hl_atomic_c11_load_acquire_size(&limit); }
 
 /* One line on stderr with write(2): no stdio lock, no allocation. */
 HL_PRINTF(1, 2) static void warn(const char *fmt, ...) {
@@ -269,8 +269,9 @@ static void set_up_with(setup_scratch_t *sc) {
            sizeof sc->cfg.geometry_custom);
   }
   /* Before the hooks turn on: from here on free() asks the radix tree
-   * first, so a foreign pointer never reaches them. */
-  __atomic_store_n(&debug, sc->cfg.alloc_debug, __ATOMIC_RELEASE);
+   * first, so a foreign pointer never reaches them. Release: pairs with
+   * free()'s acquire load of debug. */
+  hl_atomic_c11_store_release_bool(&debug, sc->cfg.alloc_debug);
   if (hl_alloc_init(&sc->cfg, err, sizeof err) != 0) {
     warn("cannot set up the pool allocator: %s; glibc serves every request", err);
     return;
@@ -290,14 +291,14 @@ static void set_up_with(setup_scratch_t *sc) {
         warn("cannot set up the pool allocator: %s; glibc serves every request", err);
         return;
       }
-      __atomic_store_n(&debug, false, __ATOMIC_RELEASE);
+      hl_atomic_c11_store_release_bool(&debug, false);   /* as above */
     } else {
       lim -= over;
     }
   }
   /* Release: pairs with load_limit() in every entry point (see `limit`). */
-  __atomic_store_n(&fast_limit, debug ? 0 : lim, __ATOMIC_RELEASE);
-  __atomic_store_n(&limit, lim, __ATOMIC_RELEASE);
+  hl_atomic_c11_store_release_size(&fast_limit, debug ? 0 : lim);
+  hl_atomic_c11_store_release_size(&limit, lim);
 }
 
 static void set_up(void) {
@@ -314,14 +315,12 @@ static void set_up(void) {
 /* The limit, once set up; 0 while another call sets up (this one is then
  * nested in it, or another thread's) or when set-up failed. */
 static HL_NOINLINE size_t limit_slow(void) {
-  int expected = UNSET;
   /* Acquire on failure: pairs with the release below, for a caller that
    * finds the state SET and reads the limit. */
-  if (!__atomic_compare_exchange_n(&state, &expected, SETTING_UP, false, __ATOMIC_ACQ_REL,
-                                   __ATOMIC_ACQUIRE))
+  if (!hl_atomic_c11_cas_acq_rel_i32(&state, UNSET, SETTING_UP))
     return load_limit();
   set_up();
-  __atomic_store_n(&state, SET, __ATOMIC_RELEASE);
+  hl_atomic_c11_store_release_i32(&state, SET);
   return load_limit();
 }
 
@@ -339,7 +338,7 @@ static inline size_t pools_limit(void) {
 static void print_stats(void) {
   static hl_alloc_stats_t s;
   hl_alloc_stats(&s);   /* before fdopen allocates */
-  uint64_t libc = __atomic_load_n(&libc_requests, __ATOMIC_RELAXED);
+  uint64_t libc = hl_atomic_c11_load_relaxed_u64(&libc_requests);
   int fd = stats_fd >= 0 && fcntl(stats_fd, F_GETFD) != -1 ? stats_fd : STDERR_FILENO;
   FILE *f = fdopen(fd, "w");
   if (f == NULL) return;
@@ -369,7 +368,7 @@ __attribute__((destructor)) static void preload_destructor(void) {
 
 static inline void count_libc(void) {
   /* Relaxed: a statistic, read once at exit. */
-  __atomic_fetch_add(&libc_requests, 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_add_relaxed_u64(&libc_requests, 1);
 }
 
 /* p came from hl_pool_malloc/calloc/realloc for n bytes (n <= limit). */
@@ -381,7 +380,7 @@ static inline void *from_pools(void *p, size_t n) {
   /* With the hooks on, a block can leave the arenas only when no arena
    * could be mapped (pool_malloc falls back to the raw layer): move it to a
    * plain glibc block, which free() will recognise as foreign. */
-  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED)) && !hl_pool_owns(p)) {
+  if (HL_UNLIKELY(hl_atomic_c11_load_relaxed_bool(&debug)) && !hl_pool_owns(p)) {
     void *q = __libc_malloc(n);
     if (q) memcpy(q, p, n);
     hl_pool_free(p);
@@ -394,7 +393,7 @@ static inline bool owned(const void *p) { return hl_pool_owns(p); }
 
 /* Bytes the caller of an owned block may use. */
 static inline size_t owned_usable_size(const void *p) {
-  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_RELAXED))) return hli_debug_size(p);
+  if (HL_UNLIKELY(hl_atomic_c11_load_relaxed_bool(&debug))) return hli_debug_size(p);
   return hl_pool_block_size(p);
 }
 
@@ -410,16 +409,17 @@ void *malloc(size_t n) {
   /* 1..limit; 0 wraps around, and fast_limit is 0 until set up. A tail
    * call: without the hooks every block comes from the arenas, and NULL
    * only from glibc (the raw layer, when no arena can be mapped), which has
-   * set errno. */
-  if (HL_LIKELY(n - 1 < __atomic_load_n(&fast_limit, __ATOMIC_ACQUIRE))) return hl_pool_malloc(n);
+   * set errno. Acquire: pairs with set-up's release store (see `limit`). */
+  if (HL_LIKELY(n - 1 < hl_atomic_c11_load_acquire_size(&fast_limit))) return hl_pool_malloc(n);
   return malloc_slow(n);
 }
 
 void free(void *p) {
   /* Without the hooks hl_pool_free sends a pointer outside our arenas (NULL
    * included) to the raw layer, which is glibc's free here; with them, the
-   * hooks would report it as not ours, so it goes to glibc first. */
-  if (HL_UNLIKELY(__atomic_load_n(&debug, __ATOMIC_ACQUIRE)) && !owned(p)) {
+   * hooks would report it as not ours, so it goes to glibc first. Acquire:
+   * pairs with set-up's release store of debug. */
+  if (HL_UNLIKELY(hl_atomic_c11_load_acquire_bool(&debug)) && !owned(p)) {
     __libc_free(p);
     return;
   }
@@ -534,12 +534,13 @@ static size_t (*libc_usable_size)(void *);
 size_t malloc_usable_size(void *p) {
   if (p == NULL) return 0;
   if (owned(p)) return owned_usable_size(p);
-  size_t (*f)(void *) = __atomic_load_n(&libc_usable_size, __ATOMIC_RELAXED);
+  size_t (*f)(void *) =
+      (size_t (*)(void *))hl_atomic_c11_load_relaxed_ptr((void **)&libc_usable_size);
   if (f == NULL) {
     f = (size_t (*)(void *))dlsym(RTLD_NEXT, "malloc_usable_size");
     if (f == NULL || f == malloc_usable_size) return 0;
     /* Relaxed: every thread that races here finds the same function. */
-    __atomic_store_n(&libc_usable_size, f, __ATOMIC_RELAXED);
+    hl_atomic_c11_store_relaxed_ptr((void **)&libc_usable_size, (void *)f);
   }
   return f(p);
 }

@@ -1,6 +1,7 @@
 /* Per-thread caches in front of the pools: the types and the fast paths,
- * inlined into alloc.c's entry points; the slow paths are in tcache.c, whose
- * top comment explains both designs.
+ * inlined into alloc.c's entry points; the slow paths are in
+ * tcache_magazine.c and tcache_heap.c, whose top comments explain the two
+ * designs, and what they share in tcache.c.
  *
  *   tcache=magazine  hli_self->bins[class]: a bounded LIFO list of free
  *                    blocks per size class; malloc pops, free pushes.
@@ -20,7 +21,7 @@
 typedef struct hli_bin {
   hl_block_t *head;               /* LIFO list through the blocks' first word */
   uint32_t count;                 /* blocks on the list */
-  uint32_t max;                   /* bound, adapted on the slow paths (tcache.c) */
+  uint32_t max;                   /* bound, adapted on the slow paths (tcache_magazine.c) */
 } hli_bin_t;
 /* 16 bytes, so that a pool tag's class offset (hli_tag_class_x16) indexes
  * the bins directly. */

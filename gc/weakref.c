@@ -37,7 +37,7 @@ static void wr_unlock(const hl_object_t *r) {
   if (hli_nogil()) hl_spinlock_unlock(stripe(r));
 }
 static hl_object_t *referent_of(const hl_weakref_t *wr) {
-  return __atomic_load_n(&wr->referent, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_ptr((void *const *)&wr->referent);
 }
 
 /* Under r's stripe lock (free-threaded modes). */
@@ -47,7 +47,7 @@ static void unlink_locked(hl_weakref_t *wr, hl_object_t *r) {
   else *head = wr->next;
   if (wr->next) wr->next->prev = wr->prev;
   wr->prev = wr->next = NULL;
-  __atomic_store_n(&wr->referent, NULL, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_ptr((void **)&wr->referent, NULL);
 }
 
 void hli_weakref_unlink(hl_weakref_t *wr) {

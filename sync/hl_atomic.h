@@ -31,6 +31,7 @@
  *   faa, inc, dec_is_zero,   lock xadd / inc / dec / cmpxchg /   __atomic_* SEQ_CST
  *   cas, cas_value, xchg,    xchg / or / and: full barriers on
  *   or, and                  x86-64
+ *   xchg_acquire             ck_pr_fas_N; fence_acquire (cc)     __atomic_exchange ACQUIRE
  *   fence_acquire            ck_pr_fence_acquire (cc)            seq_cst RMW on one word *
  *   fence_release            ck_pr_fence_release (cc)            seq_cst RMW on one word *
  *   fence_seq_cst            ck_pr_fence_memory (mfence)         seq_cst RMW on one word *
@@ -44,6 +45,10 @@
  *     than a fence (it may hide a race that only fences were meant to
  *     prevent, never invent one) and slow, which only TSan builds pay.
  *
+ * A third family, hl_atomic_c11_*, is GCC's __atomic builtins in both back
+ * ends, for fast paths where ck's compiler barrier would cost and for types
+ * ck_pr has no function for: see its section below.
+ *
  * Atomicity needs natural alignment (4 bytes for u32, 8 for u64 and ptr).
  * The ptr functions take the address of a void * object; a typed pointer
  * object is passed as (void **)&p, which GCC allows since all pointer types
@@ -52,6 +57,7 @@
 #define HL_ATOMIC_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(HL_TSAN) || defined(__SANITIZE_THREAD__)
@@ -114,6 +120,9 @@ static inline uint64_t hl_atomic_cas_value_u64(uint64_t *p, uint64_t expected, u
 }
 
 static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) { return __atomic_exchange_n(p, v, __ATOMIC_SEQ_CST); }
+/* Acquire only (a lock's exchange): pairs with the store_release that wrote
+ * the value it replaces (the previous holder's unlock). */
+static inline uint32_t hl_atomic_xchg_acquire_u32(uint32_t *p, uint32_t v) { return __atomic_exchange_n(p, v, __ATOMIC_ACQUIRE); }
 /* Sets / clears bits of a word (the thread breaker's request bits). */
 static inline void hl_atomic_or_u64(uint64_t *p, uint64_t bits) { (void)__atomic_fetch_or(p, bits, __ATOMIC_SEQ_CST); }
 static inline void hl_atomic_and_u64(uint64_t *p, uint64_t bits) { (void)__atomic_fetch_and(p, bits, __ATOMIC_SEQ_CST); }
@@ -261,6 +270,14 @@ static inline uint64_t hl_atomic_xchg_u64(uint64_t *p, uint64_t v) {
   HLI_RMW_FENCE_AFTER();
   return old;
 }
+/* Acquire only: the fence after the exchange orders its read before every
+ * later access; pairs with the store_release that wrote the value it
+ * replaces (the previous holder's unlock). */
+static inline uint32_t hl_atomic_xchg_acquire_u32(uint32_t *p, uint32_t v) {
+  uint32_t old = ck_pr_fas_32(p, v);
+  ck_pr_fence_acquire();
+  return old;
+}
 /* Sets / clears bits of a word (the thread breaker's request bits). */
 static inline void hl_atomic_or_u64(uint64_t *p, uint64_t bits) {
   HLI_RMW_FENCE_BEFORE();
@@ -313,6 +330,82 @@ static inline void hl_cpu_relax(void) { ck_pr_stall(); }
 #undef HLI_RMW_FENCE_BEFORE
 #undef HLI_RMW_FENCE_AFTER
 #endif /* HL_ATOMIC_TSAN */
+
+/* ================= Compiler-visible atomics: __atomic in every build ===========
+ *
+ * hl_atomic_c11_<op>_<order>_<type>: GCC's __atomic builtins in normal and
+ * TSan builds alike, with exactly the C11 order in the name. The ck functions
+ * above are volatile asm with a "memory" clobber, so each is also a compiler
+ * barrier: the compiler may keep no other value in a register across it nor
+ * move any access over it. The builtins constrain the compiler only as far
+ * as their C11 order says, which on a fast path can save instructions (a
+ * reference count's owner check, a dict or list read without the lock,
+ * malloc's limit check under LD_PRELOAD), and they take the types ck_pr has
+ * no function for. On x86-64 each load and store below is one plain move.
+ *
+ *   types   bool, u16, u32, i32, u64, i64, size (size_t), uptr (uintptr_t),
+ *           ptr (void *; a typed pointer object as (void **)&p, as above)
+ *   each    load_relaxed, load_acquire, store_relaxed, store_release
+ *   RMWs    add_relaxed_u64, cas_acq_rel_i32 (the ones used this way)
+ *
+ * A load_acquire pairs with the store_release (or release RMW) that wrote the
+ * value it reads; a store_release with the load_acquire that reads the value
+ * it stores. Each caller says which. */
+static inline bool hl_atomic_c11_load_relaxed_bool(const bool *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline bool hl_atomic_c11_load_acquire_bool(const bool *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_bool(bool *p, bool v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_bool(bool *p, bool v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline uint16_t hl_atomic_c11_load_relaxed_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint16_t hl_atomic_c11_load_acquire_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_u16(uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_u16(uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline uint32_t hl_atomic_c11_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint32_t hl_atomic_c11_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline int32_t hl_atomic_c11_load_relaxed_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline int32_t hl_atomic_c11_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline uint64_t hl_atomic_c11_load_relaxed_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uint64_t hl_atomic_c11_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline int64_t hl_atomic_c11_load_relaxed_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline int64_t hl_atomic_c11_load_acquire_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline size_t hl_atomic_c11_load_relaxed_size(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline size_t hl_atomic_c11_load_acquire_size(const size_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline uintptr_t hl_atomic_c11_load_relaxed_uptr(const uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline uintptr_t hl_atomic_c11_load_acquire_uptr(const uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_uptr(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_uptr(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+static inline void *hl_atomic_c11_load_relaxed_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
+static inline void *hl_atomic_c11_load_acquire_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
+static inline void hl_atomic_c11_store_relaxed_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
+static inline void hl_atomic_c11_store_release_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+
+/* A counter nobody orders anything by (a statistic). */
+static inline void hl_atomic_c11_add_relaxed_u64(uint64_t *p, uint64_t d) {
+  (void)__atomic_fetch_add(p, d, __ATOMIC_RELAXED);
+}
+/* Acquire and release when it stores; acquire when it fails (it then reads
+ * the value another thread stored with release). */
+static inline bool hl_atomic_c11_cas_acq_rel_i32(int32_t *p, int32_t expected, int32_t desired) {
+  return __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_ACQ_REL,
+                                     __ATOMIC_ACQUIRE);
+}
 
 /* Raises *p to at least v (a high-water mark), with a full-barrier CAS when
  * it raises it: what the caller wrote before is visible to a reader that

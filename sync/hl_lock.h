@@ -20,8 +20,9 @@
  * Back ends as in hl_atomic.h: ConcurrencyKit's ck_spinlock_fas normally
  * (only <spinlock/fas.h>: the umbrella <ck_spinlock.h> does not compile as
  * C++, its CLH and MCS locks convert void * implicitly); a uint32_t with
- * __atomic exchange/store under ThreadSanitizer, which cannot see ck's inline
- * asm and would otherwise report every protected access as a race.
+ * hl_atomic.h's exchange and stores under ThreadSanitizer (its __atomic back
+ * end), since TSan cannot see ck's inline asm and would otherwise report
+ * every protected access as a race.
  *
  * Not recursive, not fair; the holder must not block. */
 #ifndef HL_LOCK_H
@@ -48,23 +49,23 @@ extern "C" {
 typedef struct hl_spinlock { uint32_t locked; } hl_spinlock_t;  /* 0 free, 1 held */
 #define HL_SPINLOCK_INITIALIZER { 0 }
 
-static inline void hl_spinlock_init(hl_spinlock_t *l) { __atomic_store_n(&l->locked, 0, __ATOMIC_RELAXED); }
+static inline void hl_spinlock_init(hl_spinlock_t *l) { hl_atomic_store_relaxed_u32(&l->locked, 0); }
 
 /* Acquire: pairs with the release store in hl_spinlock_unlock, so the
  * previous holder's critical section happens before ours. */
 static inline bool hl_spinlock_trylock(hl_spinlock_t *l) {
-  return __atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE) == 0;
+  return hl_atomic_xchg_acquire_u32(&l->locked, 1) == 0;
 }
 /* Relaxed: the waiting read only decides when to retry the exchange, which
  * is the acquire. */
 static inline bool hli_spinlock_held_relaxed(hl_spinlock_t *l) {
-  return __atomic_load_n(&l->locked, __ATOMIC_RELAXED) != 0;
+  return hl_atomic_load_relaxed_u32(&l->locked) != 0;
 }
 /* Pairs with the acquire exchange of the next holder. */
-static inline void hl_spinlock_unlock(hl_spinlock_t *l) { __atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE); }
+static inline void hl_spinlock_unlock(hl_spinlock_t *l) { hl_atomic_store_release_u32(&l->locked, 0); }
 /* A snapshot for assertions; acquire as ck_spinlock_fas_locked is. */
 static inline bool hl_spinlock_is_locked(hl_spinlock_t *l) {
-  return __atomic_load_n(&l->locked, __ATOMIC_ACQUIRE) != 0;
+  return hl_atomic_load_acquire_u32(&l->locked) != 0;
 }
 
 #else

@@ -5,8 +5,8 @@
  *   hl_thread.h  thread attach/detach, checkpoints (the eval breaker), the GIL
  *   qsbr         deferred freeing after a grace period (liburcu, qsbr flavor)
  *   topology     the machine as hwloc sees it; thread pinning
- *   hl_measure.h clocks, histograms, RSS, MMU
- *   hl_config.h  the option table and the effective configuration
+ * and, for its users' convenience, base/'s hl_base.h and hl_measure.h
+ * (clocks, histograms, RSS, MMU); base/README.md lists that layer.
  */
 #ifndef HL_SYNC_H
 #define HL_SYNC_H

@@ -1,4 +1,4 @@
-/* sync/config.c: the option table, precedence, and the three validation
+/* base/config.c: the option table, precedence, and the three validation
  * steps (value, combination, availability), each path with its message. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of the log-linear histogram (sync/hist.c).
+/* Unit tests of the log-linear histogram (base/hist.c).
  *
  * The promise under test is the header's: values below 2^HL_HIST_SUB_BITS
  * exact, every quantile within 1/256 of the true order statistic (asserted

@@ -1,5 +1,5 @@
 /* Unit tests of the clock and process-memory readers (hl_measure.h,
- * sync/rusage.c). They assert directions and orders of magnitude, never
+ * base/rusage.c). They assert directions and orders of magnitude, never
  * durations: a loaded CI machine may run anything slowly.
  */
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests of minimum mutator utilisation (sync/mmu.c).
+/* Unit tests of minimum mutator utilisation (base/mmu.c).
  *
  * Hand-computed cases first, each worked out in its comment, then a brute
  * force: paint the pauses onto a nanosecond timeline, slide the window over

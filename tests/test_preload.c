@@ -24,6 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "hl_atomic.h"
+
 /* glibc's own allocator, to make foreign blocks */
 void *__libc_malloc(size_t size);
 void *__libc_calloc(size_t nelem, size_t elsize);
@@ -388,12 +390,12 @@ static void test_threads(void) {
 
 /* ---- fork while other threads allocate: the child must find the pools
  * usable (no lock left held by a thread that does not exist there). ---- */
-static volatile int stop_hammer;
+static int32_t stop_hammer;
 
 static void *hammer(void *arg) {
   uint64_t rng = (uint64_t)(intptr_t)arg * 0x2545f4914f6cdd1dull + 1;
   void *keep[64] = {0};
-  while (!__atomic_load_n(&stop_hammer, __ATOMIC_RELAXED)) {
+  while (!hl_atomic_c11_load_relaxed_i32(&stop_hammer)) {
     uint64_t x = next_rand(&rng);
     int i = (int)(x % 64);
     free(keep[i]);
@@ -438,7 +440,7 @@ static void test_fork(void) {
       fprintf(stderr, "test_preload: fork child %d: status %#x\n", k, status);
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
   }
-  __atomic_store_n(&stop_hammer, 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_i32(&stop_hammer, 1);
   for (int t = 0; t < 2; t++) CHECK(pthread_join(th[t], NULL) == 0);
 }
 

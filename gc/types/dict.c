@@ -157,7 +157,7 @@ static int resize(hl_dict_t *d, size_t want_used) {
     }
   }
   /* Release: the new table is complete before a reader sees it. */
-  __atomic_store_n(&d->keys, nk, __ATOMIC_RELEASE);
+  hl_atomic_c11_store_release_ptr((void **)&d->keys, nk);
   if (ok) keys_free(ok, dict_shared(d));
   return 0;
 }
@@ -179,7 +179,8 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
     if (err) return -1;
     if (e) {
       hl_object_t *old = e->value;
-      __atomic_store_n(&e->value, hl_newref(value), __ATOMIC_RELEASE);
+      /* Release: pairs with a lock-free reader's acquire load of e->value. */
+      hl_atomic_c11_store_release_ptr((void **)&e->value, hl_newref(value));
       hli_container_drop(old);   /* after the lock, without a GIL */
       return 0;
     }
@@ -191,12 +192,12 @@ int hli_dict_insert(hl_dict_t *d, hl_object_t *key, int64_t hash, hl_object_t *v
   size_t slot = find_empty_slot(k, hash);
   hl_dict_entry_t *e = &k->entries[k->nentries];
   e->hash = hash;
-  __atomic_store_n(&e->key, hl_newref(key), __ATOMIC_RELAXED);
-  __atomic_store_n(&e->value, hl_newref(value), __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_ptr((void **)&e->key, hl_newref(key));
+  hl_atomic_c11_store_relaxed_ptr((void **)&e->value, hl_newref(value));
   /* Release: the entry before the slot that names it (lock-free readers). */
-  __atomic_store_n(&k->indices[slot], (int32_t)k->nentries, __ATOMIC_RELEASE);
+  hl_atomic_c11_store_release_i32(&k->indices[slot], (int32_t)k->nentries);
   k->nentries++;
-  __atomic_store_n(&d->used, d->used + 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u32(&d->used, d->used + 1);
   return 0;
 }
 
@@ -225,8 +226,9 @@ static int dict_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
  * that code run by a drop sees an empty dict. */
 static hl_dict_keys_t *take_table(hl_dict_t *d) {
   hl_dict_keys_t *k = d->keys;
-  __atomic_store_n(&d->keys, NULL, __ATOMIC_RELEASE);
-  __atomic_store_n(&d->used, 0, __ATOMIC_RELAXED);
+  /* Release: pairs with a lock-free reader's acquire load of d->keys. */
+  hl_atomic_c11_store_release_ptr((void **)&d->keys, NULL);
+  hl_atomic_c11_store_relaxed_u32(&d->used, 0);
   return k;
 }
 
@@ -326,7 +328,7 @@ hl_object_t *hl_dict_new(void) {
 
 size_t hl_dict_size(const hl_object_t *d) {
   HL_ASSERT(d->type == &hl_dict_type);
-  return __atomic_load_n(&((const hl_dict_t *)d)->used, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_u32(&((const hl_dict_t *)d)->used);
 }
 
 int hl_dict_set(hl_object_t *o, hl_object_t *key, hl_object_t *value) {
@@ -375,27 +377,28 @@ static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object
    * that every change made before it (freed at once) is behind us. */
   if (!(hl_atomic_load_acquire_u32(&d->lock) & HLI_LOCK_SHARED)) return -1;   /* gc_internal.h */
   /* Acquire: pairs with the release that published the table. */
-  hl_dict_keys_t *k = __atomic_load_n(&d->keys, __ATOMIC_ACQUIRE);
+  hl_dict_keys_t *k = hl_atomic_c11_load_acquire_ptr((void **)&d->keys);
   if (!k) return 0;
   size_t mask = ((size_t)1 << k->log2) - 1;
   uint64_t perturb = (uint64_t)h;
   size_t i = (size_t)h & mask;
   for (;;) {
     /* Acquire: pairs with the insertion's release; the entry is complete. */
-    int32_t ix = __atomic_load_n(&k->indices[i], __ATOMIC_ACQUIRE);
+    int32_t ix = hl_atomic_c11_load_acquire_i32(&k->indices[i]);
     if (ix == IX_EMPTY) return 0;
     if (ix >= 0) {
       hl_dict_entry_t *e = &k->entries[ix];
-      hl_object_t *ek = __atomic_load_n(&e->key, __ATOMIC_ACQUIRE);
+      hl_object_t *ek = hl_atomic_c11_load_acquire_ptr((void **)&e->key);
       /* ek stays alive until our next checkpoint if deleted meanwhile */
       int same = !ek ? 0 : ek == key ? 1 : e->hash == h ? hl_eq(ek, key) : 0;
       if (same < 0) return -1;   /* a failed comparison: again, locked */
       if (same) {
-        hl_object_t *v = __atomic_load_n(&e->value, __ATOMIC_ACQUIRE);
+        /* Acquire: pairs with the release of a replacing insert. */
+        hl_object_t *v = hl_atomic_c11_load_acquire_ptr((void **)&e->value);
         if (!v || !hli_rc_try_incref(v)) return -1;
-        if (__atomic_load_n(&e->value, __ATOMIC_ACQUIRE) == v &&
-            __atomic_load_n(&e->key, __ATOMIC_ACQUIRE) == ek &&
-            __atomic_load_n(&d->keys, __ATOMIC_ACQUIRE) == k) {
+        if (hl_atomic_c11_load_acquire_ptr((void **)&e->value) == v &&
+            hl_atomic_c11_load_acquire_ptr((void **)&e->key) == ek &&
+            hl_atomic_c11_load_acquire_ptr((void **)&d->keys) == k) {
           *out = v;
           return 1;
         }
@@ -463,10 +466,10 @@ int hl_dict_del(hl_object_t *o, hl_object_t *key) {
     return -1;
   }
   hl_object_t *k = e->key, *v = e->value;
-  __atomic_store_n(&d->keys->indices[slot], IX_DUMMY, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->value, NULL, __ATOMIC_RELAXED);
-  __atomic_store_n(&e->key, NULL, __ATOMIC_RELAXED);
-  __atomic_store_n(&d->used, d->used - 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_i32(&d->keys->indices[slot], IX_DUMMY);
+  hl_atomic_c11_store_relaxed_ptr((void **)&e->value, NULL);
+  hl_atomic_c11_store_relaxed_ptr((void **)&e->key, NULL);
+  hl_atomic_c11_store_relaxed_u32(&d->used, d->used - 1);
   hli_container_drop(k);
   hli_container_drop(v);
   if (ft) hli_container_unlock(&d->lock, shared);

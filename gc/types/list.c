@@ -35,16 +35,17 @@ static hl_object_t **items_alloc(size_t cap) {
   return (hl_object_t **)(void *)(b + 1);
 }
 
+/* Acquire: pairs with store_size. */
 static inline size_t load_size(const hl_list_t *l) {
-  return __atomic_load_n(&l->size, __ATOMIC_ACQUIRE);
+  return hl_atomic_c11_load_acquire_size(&l->size);
 }
 /* Release: an item stored before the size that covers it is seen by a
  * reader that sees the size (load_size). */
 static inline void store_size(hl_list_t *l, size_t n) {
-  __atomic_store_n(&l->size, n, __ATOMIC_RELEASE);
+  hl_atomic_c11_store_release_size(&l->size, n);
 }
 static inline void store_item(hl_object_t **slot, hl_object_t *v) {
-  __atomic_store_n(slot, v, __ATOMIC_RELEASE);   /* v's contents before v */
+  hl_atomic_c11_store_release_ptr((void **)slot, v);   /* v's contents before v */
 }
 
 static inline int list_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
@@ -69,7 +70,8 @@ static int list_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
 static hl_object_t **list_take_items(hl_list_t *l, size_t *n) {
   hl_object_t **items = l->items;
   *n = l->size;
-  __atomic_store_n(&l->items, NULL, __ATOMIC_RELEASE);
+  /* Release: pairs with a lock-free reader's acquire load of l->items. */
+  hl_atomic_c11_store_release_ptr((void **)&l->items, NULL);
   store_size(l, 0);
   l->allocated = 0;
   return items;
@@ -176,7 +178,7 @@ static int list_realloc(hl_list_t *l, size_t n, bool shared) {
     hl_err_set(HL_ERR_NOMEM, "out of memory growing a list to %zu items", n);
     return -1;
   }
-  __atomic_store_n(&l->items, items, __ATOMIC_RELEASE);   /* the copied items first */
+  hl_atomic_c11_store_release_ptr((void **)&l->items, items);   /* the copied items first */
   l->allocated = cap;
   if (old) hli_release_block(items_block(old), shared);
   return 0;
@@ -254,14 +256,14 @@ static hl_object_t *get_ref_unlocked(hl_list_t *l, size_t i) {
   if (!(hl_atomic_load_acquire_u32(&l->lock) & HLI_LOCK_SHARED)) return NULL;   /* gc_internal.h */
   /* Acquire: pairs with the release store that published the array (its
    * capacity word and the items copied into it). */
-  hl_object_t **items = __atomic_load_n(&l->items, __ATOMIC_ACQUIRE);
+  hl_object_t **items = hl_atomic_c11_load_acquire_ptr((void **)&l->items);
   if (!items || i >= load_size(l) || i >= items_cap(items)) return NULL;
   /* Acquire: pairs with store_item; v stays alive until our next
    * checkpoint if it is removed meanwhile (shared.c). */
-  hl_object_t *v = __atomic_load_n(&items[i], __ATOMIC_ACQUIRE);
+  hl_object_t *v = hl_atomic_c11_load_acquire_ptr((void **)&items[i]);
   if (!v || !hli_rc_try_incref(v)) return NULL;
-  if (__atomic_load_n(&items[i], __ATOMIC_ACQUIRE) == v &&
-      __atomic_load_n(&l->items, __ATOMIC_ACQUIRE) == items)
+  if (hl_atomic_c11_load_acquire_ptr((void **)&items[i]) == v &&
+      hl_atomic_c11_load_acquire_ptr((void **)&l->items) == items)
     return v;
   hl_decref(v);
   return NULL;

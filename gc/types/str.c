@@ -35,7 +35,7 @@ static hl_object_t *interned;     /* dict str -> str, NULL before init */
  * any (without a GIL, strings are shared): relaxed atomics, and every
  * writer writes the same value. */
 static inline int64_t cached_hash(const hl_str_t *s) {
-  return __atomic_load_n(&s->hash, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_i64(&s->hash);
 }
 
 int64_t hli_str_hash(hl_object_t *o) {
@@ -52,7 +52,7 @@ int64_t hli_str_hash(hl_object_t *o) {
   h ^= h >> 32;
   int64_t r = (int64_t)(h >> 1);
   if (r == -1) r = -2;
-  __atomic_store_n(&s->hash, r, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_i64(&s->hash, r);
   return r;
 }
 

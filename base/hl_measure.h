@@ -94,7 +94,7 @@ double hl_mmu(const hl_pause_t *pauses, size_t n, uint64_t run_start_ns,
  * takes them one by one, in time order as one collector produces them, and
  * keeps only the recent ones (those a window of the largest length
  * starting at a kept pause can still reach); every older candidate window
- * is evaluated as it drops out (sync/mmu.c explains why this is exact).
+ * is evaluated as it drops out (base/mmu.c explains why this is exact).
  * Memory: the pauses of the last max-window, at most max_kept of them;
  * beyond that the oldest is evaluated early, on the pauses known so far,
  * and `exact` becomes false (its MMU is then an upper bound).

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-/* Enumerated values; the order matches the choice lists in sync/config.c. */
+/* Enumerated values; the order matches the choice lists in base/config.c. */
 /* pool and system are heaplab's; the rest are peer allocators measured beside
  * it, loaded from their Debian packages at run time (bench/peers.c). */
 typedef enum {
