@@ -102,8 +102,8 @@ HL_INTERNAL void hli_gc_untrack_ft(hl_object_t *o);
 /* hl_gc_set_threshold's part: the batch in which threads add to the count. */
 HL_INTERNAL void hli_gc_set_batch(uint32_t threshold0);
 
-static inline bool hli_gc_load_bool(const bool *b) { return __atomic_load_n(b, __ATOMIC_RELAXED); }
-static inline void hli_gc_store_bool(bool *b, bool v) { __atomic_store_n(b, v, __ATOMIC_RELAXED); }
+static inline bool hli_gc_load_bool(const bool *b) { return hl_atomic_c11_load_relaxed_bool(b); }
+static inline void hli_gc_store_bool(bool *b, bool v) { hl_atomic_c11_store_relaxed_bool(b, v); }
 static inline uint32_t hli_gc_threshold(int i) {
   return hl_atomic_load_relaxed_u32(&hli_gc.gen[i].threshold);
 }

@@ -278,7 +278,7 @@ static inline bool hli_nogil(void) { return hli_runtime_nogil; }
 static inline bool hli_nogil_reader(void) { return hli_rc_owner_tag != 0; }
 static inline bool hli_container_owned(const hl_object_t *o) {
   uint16_t tag = hli_rc_owner_tag;
-  return tag != 0 && __atomic_load_n(&o->owner, __ATOMIC_RELAXED) == tag;
+  return tag != 0 && hl_atomic_c11_load_relaxed_u16(&o->owner) == tag;
 }
 HL_INTERNAL void hli_objlock_wait(uint32_t *w);
 /* Takes o's lock (w, its lock word); returns whether o is shared.
@@ -428,7 +428,7 @@ static inline bool hli_gc_list_empty(const hl_gc_head_t *l) { return l->next == 
  * unlinks its neighbour: the list operations store next words with relaxed
  * atomic stores (plain moves on x86-64 and AArch64). */
 static inline void hli_gc_set_next(hl_gc_head_t *g, uintptr_t v) {
-  __atomic_store_n(&g->next, v, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_uptr(&g->next, v);
 }
 /* Appends g; g keeps its prev flags (COLLECTING survives moves). */
 static inline void hli_gc_list_append(hl_gc_head_t *g, hl_gc_head_t *l) {
@@ -519,7 +519,7 @@ HL_INTERNAL void hli_gc_track_ft(hl_object_t *o);
  * and a low threshold (the tests') triggers exactly as under the GIL. */
 HL_INTERNAL void hli_gc_count_flush_ft(void);
 static inline int32_t hli_gc_batch(void) {
-  return __atomic_load_n(&hli_gc.ft_batch, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_i32(&hli_gc.ft_batch);
 }
 
 /* What one collection did beyond its result: objects examined, survivors
@@ -582,7 +582,7 @@ static inline bool hli_visit_wanted(const hl_object_t *x, bool gc_only) {
 /* Relaxed: without a GIL another thread's list operation may write the
  * word (a neighbour's unlink), never to or from zero. */
 static inline bool hli_gc_tracked(const hl_object_t *o) {
-  return __atomic_load_n(&HL_GC_HEAD(o)->next, __ATOMIC_RELAXED) != 0;
+  return hl_atomic_c11_load_relaxed_uptr(&HL_GC_HEAD(o)->next) != 0;
 }
 /* Into generation 0 (a no-op without a collector or when already tracked). */
 static inline void hli_gc_track(hl_object_t *o) {

@@ -246,21 +246,21 @@ static inline uint64_t *hli_rc_shared_word(const hl_object_t *o) {
 }
 
 static inline uint32_t hli_rc_load(const hl_object_t *o) {
-  return __atomic_load_n(&o->rc, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_u32(&o->rc);
 }
 static inline uint16_t hli_rc_owner(const hl_object_t *o) {
-  return __atomic_load_n(&o->owner, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_u16(&o->owner);
 }
 static inline bool hli_rc_owned(const hl_object_t *o) { return hli_rc_owner(o) == hli_rc_self; }
 
 #if HL_ATOMIC_TSAN || !defined(NDEBUG)
 static inline void hli_rc_plain_inc(hl_object_t *o) {
-  __atomic_store_n(&o->rc, hli_rc_load(o) + 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u32(&o->rc, hli_rc_load(o) + 1);
 }
 static inline bool hli_rc_plain_dec_is_zero(hl_object_t *o) {
   uint32_t rc = hli_rc_load(o);
   HL_ASSERT(rc > 0 && rc < HL_RC_IMMORTAL);
-  __atomic_store_n(&o->rc, rc - 1, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u32(&o->rc, rc - 1);
   return rc == 1;
 }
 #else
@@ -303,7 +303,7 @@ static inline void hli_plain_zero(hl_object_t *o) {
   }
   /* Never shared, the common case: ours to free. Acquire: pairs with the
    * release of other threads' decrements when it was. */
-  if (HL_LIKELY(__atomic_load_n(hli_rc_shared_word(o), __ATOMIC_ACQUIRE) == 0))
+  if (HL_LIKELY(hl_atomic_c11_load_acquire_u64(hli_rc_shared_word(o)) == 0))
     hli_obj_dealloc(o);
   else
     hli_rc_merge_zero_local(o);
@@ -551,7 +551,7 @@ void hl_gc_stats_reset(void);
  * reset: each collection's start and end, a full collection's hand-back of
  * memory included. end_ns: now or later than the last collection. *exact
  * is false when a window held more pauses than the log keeps (its MMU is
- * then an upper bound; sync/mmu.c). */
+ * then an upper bound; base/mmu.c). */
 #define HL_GC_MMU_WINDOWS 3
 extern const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS];
 void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact);

@@ -165,8 +165,8 @@ void hli_obj_init_static(hl_object_t *o, const hl_type_t *t) {
 
 void hli_make_immortal(hl_object_t *o) {
   /* the owner says so to hl_incref's other path; the count to anyone */
-  __atomic_store_n(&o->owner, HL_OWNER_IMMORTAL, __ATOMIC_RELAXED);
-  __atomic_store_n(&o->rc, HL_RC_IMMORTAL, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_IMMORTAL);
+  hl_atomic_c11_store_relaxed_u32(&o->rc, HL_RC_IMMORTAL);
   o->flags |= HL_OF_IMMORTAL;
 }
 

@@ -201,8 +201,8 @@ static int64_t explicit_merge(hl_object_t *o, int64_t extra) {
    * and its state is not zero (QUEUED), so every other thread's decrement
    * only subtracts. */
   int64_t local = (int64_t)hli_rc_load(o);
-  __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u32(&o->rc, 0);
+  hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_NONE);
   uint64_t s = hl_atomic_load_relaxed_u64(sh);
   for (;;) {
     int64_t n = sh_count(s) + local + extra;
@@ -357,7 +357,7 @@ static bool zero_local(hl_object_t *o) {
   if (s == 0) return true;
   /* No owner before MERGED (CPython gh-121794): a thread that sees the
    * merged state never sees the object still owned. */
-  __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_NONE);
   for (;;) {
     uint64_t ns = (s & ~(uint64_t)3) | HLI_RC_SHARED_MERGED;
     uint64_t seen = hl_atomic_cas_value_u64(sh, s, ns);
@@ -404,7 +404,7 @@ static bool try_incref_other(hl_object_t *o) {
   if (local >= HL_RC_IMMORTAL) return true;
   if (hli_rc_owned(o)) {
     if (local == 0) return false;   /* we are freeing it */
-    __atomic_store_n(&o->rc, local + 1, __ATOMIC_RELAXED);
+    hl_atomic_c11_store_relaxed_u32(&o->rc, local + 1);
     return true;
   }
   /* CPython's _Py_TryIncRefShared: a shared count of zero with no state
@@ -425,12 +425,12 @@ static bool try_incref_other(hl_object_t *o) {
 static void resurrect(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
   if (self_owner()) {
-    __atomic_store_n(&o->owner, hli_rc_self, __ATOMIC_RELAXED);
-    __atomic_store_n(&o->rc, 1, __ATOMIC_RELAXED);
+    hl_atomic_c11_store_relaxed_u16(&o->owner, hli_rc_self);
+    hl_atomic_c11_store_relaxed_u32(&o->rc, 1);
     hl_atomic_store_relaxed_u64(sh, 0);
   } else {
-    __atomic_store_n(&o->owner, HL_OWNER_NONE, __ATOMIC_RELAXED);
-    __atomic_store_n(&o->rc, 0, __ATOMIC_RELAXED);
+    hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_NONE);
+    hl_atomic_c11_store_relaxed_u32(&o->rc, 0);
     hl_atomic_store_relaxed_u64(sh, sh_make(1, HLI_RC_SHARED_MERGED));
   }
 }
@@ -439,7 +439,7 @@ static bool drop_resurrected(hl_object_t *o) {
   if (hli_rc_owned(o)) {
     uint32_t local = hli_rc_load(o);
     HL_ASSERT(local > 0);
-    __atomic_store_n(&o->rc, --local, __ATOMIC_RELAXED);
+    hl_atomic_c11_store_relaxed_u32(&o->rc, --local);
     return local == 0 && zero_local(o);
   }
   /* no owner (the finalizer ran on a thread that is not attached, or the

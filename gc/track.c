@@ -43,7 +43,7 @@ static inline void set_stripe(hl_object_t *o, unsigned s) {
 void hli_gc_set_batch(uint32_t threshold0) {
   uint32_t b = threshold0 / 64;
   b = b < 1 ? 1 : b > HLI_GC_COUNT_BATCH ? HLI_GC_COUNT_BATCH : b;
-  __atomic_store_n(&hli_gc.ft_batch, (int32_t)b, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_i32(&hli_gc.ft_batch, (int32_t)b);
 }
 
 void hli_gc_track_init(const hl_config_t *c) {
