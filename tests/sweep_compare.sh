@@ -38,13 +38,17 @@ jq_lines out1/runs.jsonl '(d["config"]["seed"] == d["sweep"]["repeat"]) and d["w
   | grep -qv True && fail "a run has the wrong seed or workload"
 grep -q "8/8 runs" err1 || fail "no progress line"
 
-# scripts/plots.py draws the sweep's results (a PNG per workload)
-plots=$here/../scripts/plots.py
+# scripts/hlresults.py tables the sweep's results (one table for the
+# experiment, named after its file, a row per configuration) and draws them
+# (one throughput figure for the experiment, a panel per workload)
+hlresults=$here/../scripts/hlresults.py
+/usr/bin/python3 "$hlresults" report out1 > report.md || fail "hlresults.py report failed"
+grep -q "^## tiny$" report.md || fail "no table for the experiment: $(cat report.md)"
+[ "$(grep -c '^| alloc-lifo freelists=\|^| churn freelists=' report.md)" -eq 4 ] \
+  || fail "expected 4 rows (2 workloads x 2 values): $(cat report.md)"
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-  /usr/bin/python3 "$plots" out1 > pngs || fail "plots.py failed"
-  for w in alloc-lifo churn; do
-    grep -q "throughput-$w.png" pngs && [ -s "out1/plots/throughput-$w.png" ] || fail "no plot for $w"
-  done
+  /usr/bin/python3 "$here/../scripts/plots.py" out1 > pngs || fail "plots.py failed"
+  grep -q "throughput-tiny.png" pngs && [ -s "out1/plots/throughput-tiny.png" ] || fail "no plot for the sweep"
 fi
 
 # ---- resuming: keep 3 whole lines and half of the 4th, as a killed sweep would
