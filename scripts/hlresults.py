@@ -2,7 +2,7 @@
 """hlresults: heaplab's results, read and grouped once, shown every way.
 
 usage: scripts/hlresults.py report DIR   scripts/bench's tables (Markdown on stdout;
-                                         writes DIR/runs.csv)
+                                         writes DIR/runs.csv, but in a sweep's --out)
        scripts/hlresults.py plots DIR    PNG figures into DIR/plots (prints their paths)
        scripts/hlresults.py ft DIR       scripts/bench-ft's tables (Markdown on stdout)
 
@@ -360,12 +360,15 @@ def write_csv(runs, path):
 
 
 def report(d):
-    """scripts/bench's tables for results directory d (and d/runs.csv)."""
+    """scripts/bench's tables for results directory d; writes d/runs.csv too,
+    unless d is a sweep's own directory (d/grid), whose runs.csv is the
+    sweep's and grows when it resumes."""
     d = Path(d)
     out = ["# heaplab results: " + d.name]
     if (d / "runs.jsonl").exists():
         runs = load_runs(d / "runs.jsonl")
-        write_csv(runs, d / "runs.csv")
+        if not (d / "grid").exists():
+            write_csv(runs, d / "runs.csv")
         for name, rs in group(runs, key=experiment_of).items():
             out.append(experiment_table(name, rs))
         py = read_jsonl(d / "gc_cpython.jsonl") if (d / "gc_cpython.jsonl").exists() else []
