@@ -181,12 +181,13 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
                where, name);
       return -1;
     }
-    if (parse_uint(rest, &v) != 0 || (strcmp(name, "repeat") == 0 && (v != (unsigned)v || v > 10000))) {
+    bool is_repeat = strcmp(name, "repeat") == 0;
+    if (parse_uint(rest, &v) != 0 || (is_repeat && (v != (unsigned)v || v > 10000))) {
       snprintf(err, errlen, "%s: %.64s = '%.200s': expected a positive %s", where, name, rest,
-               strcmp(name, "repeat") == 0 ? "integer up to 10000" : "number of seconds");
+               is_repeat ? "integer up to 10000" : "number of seconds");
       return -1;
     }
-    if (strcmp(name, "repeat") == 0) s->repeat = (unsigned)v;
+    if (is_repeat) s->repeat = (unsigned)v;
     else s->timeout_s = v;
     return 0;
   }
@@ -205,7 +206,8 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
   }
   int dup = axis_find(g, name);
   if (dup >= 0) {
-    snprintf(err, errlen, "%s: '%.200s' was already given on line %d", where, name, g->axes[dup].line);
+    snprintf(err, errlen, "%s: '%.200s' was already given on line %d", where, name,
+             g->axes[dup].line);
     return -1;
   }
   if (g->naxes == MAX_AXES) {
@@ -284,8 +286,8 @@ static int resolve(sweep_t *s, const grid_t *common, const grid_t *raw, char *er
         snprintf(err, errlen, "%.512s:%d: this grid has no 'workload = ...' line, nor has the "
                  "common part; 'heaplab list' shows the workloads", s->path, g->line);
       else
-        snprintf(err, errlen, "%.512s: no 'workload = ...' line; 'heaplab list' shows the workloads",
-                 s->path);
+        snprintf(err, errlen,
+                 "%.512s: no 'workload = ...' line; 'heaplab list' shows the workloads", s->path);
       return -1;
     }
     g->points = 1;
@@ -474,7 +476,8 @@ static void grid_text(const sweep_t *s, char *buf, size_t len) {
     for (int i = 0; i < g->naxes && used < len; i++) {
       used += (size_t)snprintf(buf + used, len - used, "%s =", g->axes[i].name);
       for (int j = 0; j < g->axes[i].nvalues && used < len; j++)
-        used += (size_t)snprintf(buf + used, len - used, "%s %s", j ? "," : "", g->axes[i].values[j]);
+        used += (size_t)snprintf(buf + used, len - used, "%s %s", j ? "," : "",
+                                 g->axes[i].values[j]);
       if (used < len) used += (size_t)snprintf(buf + used, len - used, "\n");
     }
   }
@@ -688,6 +691,12 @@ static void csv_header(FILE *f, const sweep_t *s) {
         f);
 }
 
+/* A histogram with no sample has no percentiles: empty cells, not 0. */
+static json_object *hist_sampled(json_object *h) {
+  json_object *n = h ? path_get(h, "count", NULL) : NULL;
+  return n && json_object_get_int64(n) > 0 ? h : NULL;
+}
+
 static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char *status,
                     json_object *res) {
   int idx[MAX_AXES];
@@ -708,10 +717,10 @@ static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char 
   csv_num(f, res ? path_get(res, "cpu_s", NULL) : NULL);
   csv_num(f, res ? path_get(res, "peak_rss_bytes", NULL) : NULL);
   csv_num(f, res ? path_get(res, "page_faults_minor", NULL) : NULL);
-  json_object *lat = res ? path_get(res, "latency_ns", NULL) : NULL;
+  json_object *lat = hist_sampled(res ? path_get(res, "latency_ns", NULL) : NULL);
   csv_num(f, lat ? path_get(lat, "p50", NULL) : NULL);
   csv_num(f, lat ? path_get(lat, "p99", NULL) : NULL);
-  json_object *pause = res ? path_get(res, "gc", "pause_ns") : NULL;
+  json_object *pause = hist_sampled(res ? path_get(res, "gc", "pause_ns") : NULL);
   csv_num(f, pause ? path_get(pause, "p50", NULL) : NULL);
   csv_num(f, pause ? path_get(pause, "p99", NULL) : NULL);
   csv_num(f, pause ? path_get(pause, "max", NULL) : NULL);
@@ -779,7 +788,8 @@ int hl_cmd_sweep(int argc, char **argv) {
       out_opt = argv[++i];
     } else if (strncmp(argv[i], "--out=", 6) == 0) {
       out_opt = argv[i] + 6;
-    } else if ((strcmp(argv[i], "--set") == 0 && i + 1 < argc) || strncmp(argv[i], "--set=", 6) == 0) {
+    } else if ((strcmp(argv[i], "--set") == 0 && i + 1 < argc) ||
+               strncmp(argv[i], "--set=", 6) == 0) {
       if (nsets == MAX_SETS) {
         fprintf(stderr, "heaplab sweep: more than %d --set\n", MAX_SETS);
         return 2;
@@ -805,7 +815,8 @@ int hl_cmd_sweep(int argc, char **argv) {
   sweep_t *s = calloc(1, sizeof *s);
   char err[2048];
   if (!s) return 1;
-  if (sweep_parse(s, file, sets, nsets, err, sizeof err) != 0 || sweep_validate(s, err, sizeof err) != 0) {
+  if (sweep_parse(s, file, sets, nsets, err, sizeof err) != 0 ||
+      sweep_validate(s, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab sweep: %s\n", err);
     sweep_free(s);
     free(s);
