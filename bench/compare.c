@@ -194,9 +194,11 @@ double hl_median(double *v, size_t n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Two-sided p-value of the Mann-Whitney U test of x against y. */
-double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2) {
-  if (n1 == 0 || n2 == 0) return NAN;
+/* The Mann-Whitney U test of x against y (commands.h). Checked against
+ * scipy.stats.mannwhitneyu by tests/mwu_scipy.py. */
+hl_mwu_t hl_mann_whitney(const double *x, size_t n1, const double *y, size_t n2) {
+  hl_mwu_t res = {NAN, NAN, false};
+  if (n1 == 0 || n2 == 0) return res;
   size_t n = n1 + n2;
   struct item { double v; int side; } *all = malloc(n * sizeof *all);
   if (!all) abort();
@@ -226,7 +228,9 @@ double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2)
   free(all);
   double u1 = r1 - (double)n1 * (double)(n1 + 1) / 2;
   double mu = (double)n1 * (double)n2 / 2;
-  if (ties == 0 && n1 * n2 <= 2500) {
+  res.u = u1;
+  res.exact = ties == 0 && n1 * n2 <= 2500;
+  if (res.exact) {
     /* exact: count[u] = arrangements of n1 x's and n2 y's with U = u,
      * built by the recurrence f(i, j, u) = f(i-1, j, u-j) + f(i, j-1, u) */
     size_t umax = n1 * n2;
@@ -255,13 +259,22 @@ double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2)
     free(f);
     free(g);
     double p = 2 * fmin(le, ge) / total;
-    return p > 1 ? 1 : p;
+    res.p = p > 1 ? 1 : p;
+    return res;
   }
   double sigma2 = (double)n1 * (double)n2 / 12 * ((double)(n + 1) - ties / ((double)n * (double)(n - 1)));
-  if (sigma2 <= 0) return 1;   /* every value equal */
+  if (sigma2 <= 0) {   /* every value equal */
+    res.p = 1;
+    return res;
+  }
   double z = (fabs(u1 - mu) - 0.5) / sqrt(sigma2);
   if (z < 0) z = 0;
-  return erfc(z / sqrt(2));
+  res.p = erfc(z / sqrt(2));
+  return res;
+}
+
+double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2) {
+  return hl_mann_whitney(x, n1, y, n2).p;
 }
 
 static void fmt_value(double v, const char *label, char *buf, size_t len) {
