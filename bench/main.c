@@ -2,7 +2,7 @@
  *
  *   heaplab list                          workloads, options, defaults, accepted values
  *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
- *   heaplab sweep FILE [--out DIR] [--list]   a grid of runs (sweep.c)
+ *   heaplab sweep FILE [--out DIR] [--set N=V] [--list]   a grid of runs (sweep.c)
  *   heaplab compare A.jsonl B.jsonl       what changed, and whether it is noise (compare.c)
  *   heaplab --help | heaplab run --help
  *
@@ -30,8 +30,10 @@ static void usage(FILE *f) {
           "  list                           workloads and options (defaults, accepted values)\n"
           "  run WORKLOAD [--name=value...] run one workload; progress and a summary on stderr,\n"
           "                                 one JSON result on stdout\n"
-          "  sweep FILE [--out DIR] [--list] a grid of runs, each in its own process, interleaved\n"
-          "                                 and resumable ('heaplab sweep --help')\n"
+          "  sweep FILE [--out DIR] [--set NAME=VALUES] [--list]\n"
+          "                                 a grid (or a union of grids) of runs, each in its own\n"
+          "                                 process, interleaved and resumable\n"
+          "                                 ('heaplab sweep --help')\n"
           "  compare A.jsonl B.jsonl        per configuration, the change in each figure and\n"
           "                                 whether it is noise (Mann-Whitney U)\n"
           "\n"
