@@ -2,6 +2,7 @@
 #ifndef HL_COMMANDS_H
 #define HL_COMMANDS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* argv: what follows the command name. Exit status: 0, 1 (a run failed),
@@ -10,8 +11,16 @@ int hl_cmd_sweep(int argc, char **argv);
 int hl_cmd_compare(int argc, char **argv);
 
 /* Statistics compare.c uses, exposed for tests: the median (sorts v), and
- * the two-sided p-value of the Mann-Whitney U test of x against y. */
+ * the Mann-Whitney U test of x against y. */
 double hl_median(double *v, size_t n);
+
+typedef struct hl_mwu {
+  double u;       /* U of x: the pairs (x_i, y_j) with x_i > y_j, a tie counting 1/2 */
+  double p;       /* two-sided p-value; NAN when a sample is empty */
+  bool exact;     /* p from U's exact distribution (no ties and n1 * n2 <= 2500), else
+                     from the normal approximation with tie and continuity corrections */
+} hl_mwu_t;
+hl_mwu_t hl_mann_whitney(const double *x, size_t n1, const double *y, size_t n2);
 double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2);
 
 #endif /* HL_COMMANDS_H */

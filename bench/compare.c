@@ -13,6 +13,10 @@
  * without ties, else the normal approximation with tie and continuity
  * corrections. Written anew; no code from either.
  *
+ * A percentile of a histogram without samples (a workload that times no
+ * operation, a run without a collection) is no figure: "-" rather than 0,
+ * and no test.
+ *
  * With fewer than 4 runs a side no difference can reach p < 0.05 (3 against
  * 3: the smallest two-sided p is 0.1), and the table says so.
  */
@@ -32,18 +36,20 @@ typedef struct figure {
   const char *label;
   const char *a, *b, *c;      /* path in the result */
   bool higher_better;
+  bool of_hist;               /* a percentile: the path's last name is a field of a
+                                 histogram, which may hold no sample */
 } figure_t;
 
 static const figure_t figures[] = {
-  {"ops/s", "ops_per_s", NULL, NULL, true},
-  {"wall s", "wall_s", NULL, NULL, false},
-  {"cpu s", "cpu_s", NULL, NULL, false},
-  {"peak RSS", "peak_rss_bytes", NULL, NULL, false},
-  {"latency p50", "latency_ns", "p50", NULL, false},
-  {"latency p99", "latency_ns", "p99", NULL, false},
-  {"gc pause p50", "gc", "pause_ns", "p50", false},
-  {"gc pause p99", "gc", "pause_ns", "p99", false},
-  {"gc pause max", "gc", "pause_ns", "max", false},
+  {"ops/s", "ops_per_s", NULL, NULL, true, false},
+  {"wall s", "wall_s", NULL, NULL, false, false},
+  {"cpu s", "cpu_s", NULL, NULL, false, false},
+  {"peak RSS", "peak_rss_bytes", NULL, NULL, false, false},
+  {"latency p50", "latency_ns", "p50", NULL, false, true},
+  {"latency p99", "latency_ns", "p99", NULL, false, true},
+  {"gc pause p50", "gc", "pause_ns", "p50", false, true},
+  {"gc pause p99", "gc", "pause_ns", "p99", false, true},
+  {"gc pause max", "gc", "pause_ns", "max", false, true},
 };
 #define NFIG (sizeof figures / sizeof figures[0])
 
@@ -55,6 +61,7 @@ typedef struct sample {
 typedef struct group {
   char *key;
   sample_t side[2][NFIG];
+  bool seen[NFIG];            /* some run of either side has the figure, sampled or not */
   size_t runs[2];
 } group_t;
 
@@ -152,10 +159,16 @@ static int load(const char *path, int side, groups_t *gs, char *err, size_t errl
     }
     g->runs[side]++;
     for (size_t i = 0; i < NFIG; i++) {
-      json_object *v = get(o, figures[i].a);
-      if (figures[i].b) v = get(v, figures[i].b);
-      if (figures[i].c) v = get(v, figures[i].c);
-      if (is_num(v)) push(&g->side[side][i], json_object_get_double(v));
+      json_object *v = get(o, figures[i].a), *parent = o;
+      if (figures[i].b) parent = v, v = get(v, figures[i].b);
+      if (figures[i].c) parent = v, v = get(v, figures[i].c);
+      if (!is_num(v)) continue;
+      g->seen[i] = true;
+      /* a histogram without samples (a workload that times no operation,
+       * a run without a collection) has no percentile: not a 0 */
+      json_object *count = figures[i].of_hist ? get(parent, "count") : NULL;
+      if (figures[i].of_hist && !(is_num(count) && json_object_get_int64(count) > 0)) continue;
+      push(&g->side[side][i], json_object_get_double(v));
     }
     used++;
     json_object_put(o);
@@ -181,9 +194,11 @@ double hl_median(double *v, size_t n) {
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Two-sided p-value of the Mann-Whitney U test of x against y. */
-double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2) {
-  if (n1 == 0 || n2 == 0) return NAN;
+/* The Mann-Whitney U test of x against y (commands.h). Checked against
+ * scipy.stats.mannwhitneyu by tests/mwu_scipy.py. */
+hl_mwu_t hl_mann_whitney(const double *x, size_t n1, const double *y, size_t n2) {
+  hl_mwu_t res = {NAN, NAN, false};
+  if (n1 == 0 || n2 == 0) return res;
   size_t n = n1 + n2;
   struct item { double v; int side; } *all = malloc(n * sizeof *all);
   if (!all) abort();
@@ -213,7 +228,9 @@ double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2)
   free(all);
   double u1 = r1 - (double)n1 * (double)(n1 + 1) / 2;
   double mu = (double)n1 * (double)n2 / 2;
-  if (ties == 0 && n1 * n2 <= 2500) {
+  res.u = u1;
+  res.exact = ties == 0 && n1 * n2 <= 2500;
+  if (res.exact) {
     /* exact: count[u] = arrangements of n1 x's and n2 y's with U = u,
      * built by the recurrence f(i, j, u) = f(i-1, j, u-j) + f(i, j-1, u) */
     size_t umax = n1 * n2;
@@ -242,13 +259,22 @@ double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2)
     free(f);
     free(g);
     double p = 2 * fmin(le, ge) / total;
-    return p > 1 ? 1 : p;
+    res.p = p > 1 ? 1 : p;
+    return res;
   }
   double sigma2 = (double)n1 * (double)n2 / 12 * ((double)(n + 1) - ties / ((double)n * (double)(n - 1)));
-  if (sigma2 <= 0) return 1;   /* every value equal */
+  if (sigma2 <= 0) {   /* every value equal */
+    res.p = 1;
+    return res;
+  }
   double z = (fabs(u1 - mu) - 0.5) / sqrt(sigma2);
   if (z < 0) z = 0;
-  return erfc(z / sqrt(2));
+  res.p = erfc(z / sqrt(2));
+  return res;
+}
+
+double hl_mann_whitney_p(const double *x, size_t n1, const double *y, size_t n2) {
+  return hl_mann_whitney(x, n1, y, n2).p;
 }
 
 static void fmt_value(double v, const char *label, char *buf, size_t len) {
@@ -365,21 +391,27 @@ int hl_cmd_compare(int argc, char **argv) {
     printf("| figure | A | B | change | p | verdict |\n|---|---|---|---|---|---|\n");
     for (size_t k = 0; k < NFIG; k++) {
       sample_t *a = &g->side[0][k], *b = &g->side[1][k];
-      if (!a->n || !b->n) continue;
-      double p = hl_mann_whitney_p(a->v, a->n, b->v, b->n);
+      if (!g->seen[k]) continue;   /* no run has it: nothing to say */
+      /* "-" for a side without samples: no median, no change, no test */
       double ma = hl_median(a->v, a->n), mb = hl_median(b->v, b->n);
-      double change = ma != 0 ? (mb - ma) / fabs(ma) * 100 : NAN;
-      char sa[32], sb[32], sc[32];
+      double change = a->n && b->n && ma != 0 ? (mb - ma) / fabs(ma) * 100 : NAN;
+      char sa[32], sb[32], sc[32], sp[32];
       fmt_value(ma, figures[k].label, sa, sizeof sa);
       fmt_value(mb, figures[k].label, sb, sizeof sb);
       if (isnan(change)) snprintf(sc, sizeof sc, "-");
       else snprintf(sc, sizeof sc, "%+.1f%%", change);
-      const char *verdict = "same (noise)";
-      if (p < ALPHA && mb != ma) {
-        bool better = figures[k].higher_better ? mb > ma : mb < ma;
-        verdict = better ? "better *" : "worse *";
+      const char *verdict = "-";
+      snprintf(sp, sizeof sp, "-");
+      if (a->n && b->n) {
+        double p = hl_mann_whitney_p(a->v, a->n, b->v, b->n);
+        snprintf(sp, sizeof sp, "%.3g", p);
+        verdict = "same (noise)";
+        if (p < ALPHA && mb != ma) {
+          bool better = figures[k].higher_better ? mb > ma : mb < ma;
+          verdict = better ? "better *" : "worse *";
+        }
       }
-      printf("| %s | %s | %s | %s | %.3g | %s |\n", figures[k].label, sa, sb, sc, p, verdict);
+      printf("| %s | %s | %s | %s | %s | %s |\n", figures[k].label, sa, sb, sc, sp, verdict);
     }
   }
   groups_free(&gs);

@@ -34,6 +34,14 @@ alloc=system (tcache=magazine needs alloc=pool): it gets each of them as a
 flag with its default value instead (`heaplab list`; a flag beats the
 environment), so that they configure the library only.
 
+Why not `heaplab sweep`: a sweep runs every point in its own environment,
+so each allocator would need a sweep of its own, and the allocators would no
+longer interleave run by run, which is what makes their ratios steady on a
+shared machine; the CPython half is no heaplab run at all (wall time and
+ru_maxrss of an interpreter). The runs are this script's; the tables come
+from scripts/hlresults.py (preload_driver_tables, preload_python_table), as
+every results table does.
+
 Writes OUT/preload.md (the tables, also printed on stdout), OUT/preload.jsonl
 (one line per run: the driver's JSON object, or the CPython run's, with
 "preload" naming the allocator, its library and the variables it got; failed
@@ -45,7 +53,6 @@ allocators and workloads are noted, not failures), 1 when some run failed,
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import sysconfig
@@ -55,6 +62,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import hlresults  # noqa: E402  (the tables, as every results table)
+
 PYTHON = "/usr/bin/python3"
 SCRIPT = ROOT / "bench" / "python" / "alloc_heavy.py"
 
@@ -310,8 +320,9 @@ def rotated(items, r):
 
 
 def measure_driver(args, heaplab, libs, workloads, options, runner, sink, notes):
-    """Runs every (workload, threads) x allocator, interleaved; -> results by key."""
-    results = {}
+    """Runs every (workload, threads) x allocator, interleaved; -> the lines
+    written (the driver's object, or the run's "error")."""
+    lines = []
     disabled = {}
     env0 = base_env()
     env0["HEAPLAB_DURATION_S"] = repr(args.duration)
@@ -336,7 +347,7 @@ def measure_driver(args, heaplab, libs, workloads, options, runner, sink, notes)
                     reason = outcome(code) + ": " + error_line(err)
                     line.update({"workload": wl, "threads": threads, "error": reason})
                     sink.write(json.dumps(line) + "\n")
-                    results.setdefault((wl, threads, alloc), []).append(None)
+                    lines.append(line)
                     if code == 2:  # bad input: every later run would say the same
                         disabled[alloc] = reason
                         notes.append("%s skipped after its first run: %s" % (alloc, reason))
@@ -345,8 +356,8 @@ def measure_driver(args, heaplab, libs, workloads, options, runner, sink, notes)
                     continue
                 obj.update(line)
                 sink.write(json.dumps(obj) + "\n")
-                results.setdefault((wl, threads, alloc), []).append(obj)
-    return results
+                lines.append(obj)
+    return lines
 
 
 def python_configs(args, libs, notes):
@@ -361,7 +372,7 @@ def python_configs(args, libs, notes):
 
 
 def measure_python(args, libs, configs, runner, sink, notes):
-    results = {}
+    lines = []
     argv = [PYTHON, str(SCRIPT), "--scale", str(args.python_scale)] + (["--smoke"] if args.smoke else [])
     for r in range(1, args.repeats + 1):
         for label, alloc, pymalloc in rotated(configs, r - 1):
@@ -382,100 +393,9 @@ def measure_python(args, libs, configs, runner, sink, notes):
             if line["result"] is None:
                 line["error"] = outcome(code) + ": " + error_line(err)
                 notes.append("failed: %s: %s" % (what, line["error"]))
-                results.setdefault(label, []).append(None)
-            else:
-                results.setdefault(label, []).append(line)
             sink.write(json.dumps(line) + "\n")
-    return results
-
-
-# ---- tables ----
-
-def table(header, rows):
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(out)
-
-
-def ok(runs):
-    return [x for x in runs or [] if x is not None]
-
-
-def ratio(a, b):
-    return "%.2f" % (a / b) if a and b else "-"
-
-
-def paired(results, key_a, key_b):
-    """Time per operation a/b, as the median over repeats of tput(b)/tput(a)
-    within each repeat: a repeat runs every allocator back to back, so its
-    two runs share the machine's state; on a shared host that is steadier
-    than a ratio of medians taken minutes apart."""
-    ta = {x["repeat"]: x["ops_per_s"] for x in ok(results.get(key_a))}
-    tb = {x["repeat"]: x["ops_per_s"] for x in ok(results.get(key_b))}
-    common = [r for r in sorted(ta) if r in tb and ta[r] > 0]
-    if not common:
-        return "-"
-    return "%.2f" % statistics.median(tb[r] / ta[r] for r in common)
-
-
-def driver_tables(args, workloads, results):
-    allocs = [a for a in args.allocators]
-    tput_rows, mem_rows = [], []
-    for wl, threads in workloads:
-        med, rss = {}, {}
-        tcells, mcells = [wl, threads], [wl, threads]
-        for a in allocs:
-            runs = ok(results.get((wl, threads, a)))
-            failed = len(results.get((wl, threads, a), [])) - len(runs)
-            if not runs:
-                tcells.append("failed" if failed else "-")
-                mcells.append("failed" if failed else "-")
-                continue
-            t = [x["ops_per_s"] / 1e6 for x in runs]
-            med[a] = statistics.median(t)
-            rss[a] = statistics.median(x["peak_rss_bytes"] for x in runs)
-            flt = statistics.median(x["page_faults_minor"] for x in runs)
-            tcells.append("%.2f (%.2f-%.2f)%s" % (med[a], min(t), max(t),
-                                                  " [%d failed]" % failed if failed else ""))
-            mcells.append("%.1f / %.0f" % (rss[a] / 2**20, flt))
-        # Time per operation is 1/throughput: time ratio X/Y = tput(Y)/tput(X).
-        key = lambda a: (wl, threads, a)
-        tcells += ["%s (%s)" % (ratio(med.get("mimalloc"), med.get("heaplab")),
-                                paired(results, key("heaplab"), key("mimalloc"))),
-                   "%s (%s)" % (ratio(med.get("heaplab"), med.get("glibc")),
-                                paired(results, key("glibc"), key("heaplab"))),
-                   ratio(rss.get("heaplab"), rss.get("mimalloc"))]
-        tput_rows.append(tcells)
-        mem_rows.append(mcells)
-    t1 = table(["workload", "threads"] + allocs +
-               ["time heaplab/mimalloc", "time glibc/heaplab", "peak RSS heaplab/mimalloc"], tput_rows)
-    t2 = table(["workload", "threads"] + allocs, mem_rows)
-    return t1, t2
-
-
-def python_table(configs, results):
-    rows, base = [], None
-    for label, _, _ in configs:
-        runs = ok(results.get(label))
-        failed = len(results.get(label, [])) - len(runs)
-        if not runs:
-            rows.append([label, 0] + ["failed" if failed else "-"] * 5)
-            continue
-        wall = [x["wall_s"] for x in runs]
-        rss = statistics.median(x["maxrss_kib"] for x in runs) / 1024
-        med = statistics.median(wall)
-        phases = runs[0]["result"]["phases_s"]
-        ph = "/".join("%.2f" % statistics.median(x["result"]["phases_s"][p] for x in runs) for p in phases)
-        if label == "obmalloc":
-            base = (med, rss)
-        rows.append([label, len(runs) if not failed else "%d (+%d failed)" % (len(runs), failed),
-                     "%.2f (%.2f-%.2f)" % (med, min(wall), max(wall)), ph, "%.1f" % rss,
-                     ratio(med, base[0]) if base else "-", ratio(rss, base[1]) if base else "-"])
-    sums = {x["result"]["checksum"] for label in results for x in ok(results[label])}
-    header = ["config", "runs", "wall s, median (min-max)",
-              "phases s: trees/dicts/strings/mixed", "max RSS MiB",
-              "time / obmalloc", "max RSS / obmalloc"]
-    return table(header, rows), sums
+            lines.append(line)
+    return lines
 
 
 def main(argv):
@@ -518,7 +438,7 @@ def main(argv):
     runner.done()
     elapsed = time.time() - start
 
-    first = next((x for runs in driver.values() for x in ok(runs)), None)
+    first = next((x for x in driver if "error" not in x), None)
     md = ["# heaplab's malloc library beside its peers, through LD_PRELOAD", ""]
     if first:
         m = first["machine"]
@@ -534,7 +454,7 @@ def main(argv):
         ", ".join("%s=%s" % kv for kv in sorted(heaplab_env.items())) or "none (defaults)"))
     md.append("")
     if workloads and allocs:
-        t1, t2 = driver_tables(args, workloads, driver)
+        t1, t2 = hlresults.preload_driver_tables(driver, args.allocators, workloads)
         md += ["## `heaplab run WORKLOAD --alloc=system` under each allocator",
                "",
                "Mops/s, median (min-max) of %s of %g s each. Time ratios are of time per "
@@ -545,7 +465,7 @@ def main(argv):
                "", t1, "",
                "Peak RSS MiB / minor page faults (medians):", "", t2, ""]
     if configs:
-        t3, sums = python_table(configs, python)
+        t3, sums = hlresults.preload_python_table(python, [label for label, _, _ in configs])
         md += ["## CPython %s running bench/python/alloc_heavy.py%s" % (
                    sys.version.split()[0] if PYTHON == sys.executable else PYTHON,
                    " --scale %d" % args.python_scale if args.python_scale > 1 else ""),

@@ -2,7 +2,7 @@
  *
  *   heaplab list                          workloads, options, defaults, accepted values
  *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
- *   heaplab sweep FILE [--out DIR] [--list]   a grid of runs (sweep.c)
+ *   heaplab sweep FILE [--out DIR] [--set N=V] [--list]   a grid of runs (sweep.c)
  *   heaplab compare A.jsonl B.jsonl       what changed, and whether it is noise (compare.c)
  *   heaplab --help | heaplab run --help
  *
@@ -30,8 +30,10 @@ static void usage(FILE *f) {
           "  list                           workloads and options (defaults, accepted values)\n"
           "  run WORKLOAD [--name=value...] run one workload; progress and a summary on stderr,\n"
           "                                 one JSON result on stdout\n"
-          "  sweep FILE [--out DIR] [--list] a grid of runs, each in its own process, interleaved\n"
-          "                                 and resumable ('heaplab sweep --help')\n"
+          "  sweep FILE [--out DIR] [--set NAME=VALUES] [--list]\n"
+          "                                 a grid (or a union of grids) of runs, each in its own\n"
+          "                                 process, interleaved and resumable\n"
+          "                                 ('heaplab sweep --help')\n"
           "  compare A.jsonl B.jsonl        per configuration, the change in each figure and\n"
           "                                 whether it is noise (Mann-Whitney U)\n"
           "\n"
@@ -75,7 +77,17 @@ static int cmd_list(void) {
   return 0;
 }
 
+/* A percentile of a histogram, or "-" when the histogram holds no sample:
+ * a 0 there would read as a measurement. */
+static const char *pct(char *buf, size_t len, const hl_hist_summary_t *s, uint64_t v,
+                       const char *unit) {
+  if (!s->count) return "-";
+  snprintf(buf, len, "%llu%s", (unsigned long long)v, unit);
+  return buf;
+}
+
 static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_run_result_t *r) {
+  char b1[24], b2[24], b3[24], b4[24], b5[24], b6[24];
   double wall = (double)r->wall_ns / 1e9;
   char alloc[32];
   hl_config_format(c, HL_OPT_ALLOC, alloc, sizeof alloc);
@@ -104,19 +116,20 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
     hl_hist_summary_t h = hl_hist_summarize(&r->gil->hold_ns);
     fprintf(stderr,
             "  gil        %llu switches (%llu forced, %llu drop requests) at %llu us; "
-            "wait p50 %llu ns, p99 %llu, max %llu; hold p50 %llu ns, p99 %llu, max %llu\n",
+            "wait p50 %s, p99 %s, max %s; hold p50 %s, p99 %s, max %s\n",
             (unsigned long long)r->gil->switches, (unsigned long long)r->gil->forced_switches,
             (unsigned long long)r->gil->drop_requests, (unsigned long long)c->switch_interval_us,
-            (unsigned long long)w.p50, (unsigned long long)w.p99, (unsigned long long)w.max,
-            (unsigned long long)h.p50, (unsigned long long)h.p99, (unsigned long long)h.max);
+            pct(b1, sizeof b1, &w, w.p50, " ns"), pct(b2, sizeof b2, &w, w.p99, ""),
+            pct(b3, sizeof b3, &w, w.max, ""), pct(b4, sizeof b4, &h, h.p50, " ns"),
+            pct(b5, sizeof b5, &h, h.p99, ""), pct(b6, sizeof b6, &h, h.max, ""));
   }
   if (r->stw) {
     hl_hist_summary_t st = hl_hist_summarize(&r->stw->time_to_stop_ns);
     fprintf(stderr,
-            "  stw        %llu stops of the world; time to stop p50 %llu ns, p99 %llu, max %llu; "
+            "  stw        %llu stops of the world; time to stop p50 %s, p99 %s, max %s; "
             "%llu past stw-report-us\n",
-            (unsigned long long)r->stw->stops, (unsigned long long)st.p50,
-            (unsigned long long)st.p99, (unsigned long long)st.max,
+            (unsigned long long)r->stw->stops, pct(b1, sizeof b1, &st, st.p50, " ns"),
+            pct(b2, sizeof b2, &st, st.p99, ""), pct(b3, sizeof b3, &st, st.max, ""),
             (unsigned long long)r->stw->slow_stops);
   }
   if (r->objects_valid && c->rc == HL_RC_BIASED)
@@ -133,14 +146,15 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
     hl_hist_summary_t p = hl_hist_summarize(&r->gc->pause);
     fprintf(stderr,
             "  gc         %llu/%llu/%llu collections (gen 0/1/2), %llu collected, "
-            "%llu uncollectable, %llu visited; pause p50 %llu ns, p99 %llu, max %llu, "
+            "%llu uncollectable, %llu visited; pause p50 %s, p99 %s, max %s, "
             "total %.3f s; MMU %.3f/%.3f/%.3f at 1/10/100 ms%s\n",
             (unsigned long long)g->collections[0], (unsigned long long)g->collections[1],
             (unsigned long long)g->collections[2],
             (unsigned long long)(g->collected[0] + g->collected[1] + g->collected[2]),
             (unsigned long long)(g->uncollectable[0] + g->uncollectable[1] + g->uncollectable[2]),
-            (unsigned long long)g->visited, (unsigned long long)p.p50, (unsigned long long)p.p99,
-            (unsigned long long)p.max, (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
+            (unsigned long long)g->visited, pct(b1, sizeof b1, &p, p.p50, " ns"),
+            pct(b2, sizeof b2, &p, p.p99, ""), pct(b3, sizeof b3, &p, p.max, ""),
+            (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
             r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
     if (r->gc->young_runs || r->gc->full_runs)
       fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "

@@ -34,7 +34,8 @@ state more than runs minutes apart do):
 and the CPU time each run got per second of wall time (2.0 is two whole
 cores), which shows when the host took a core away.
 
-Writes OUT/scaling.md (also printed), OUT/scaling.jsonl (every run's JSON
+The table is scripts/hlresults.py's scaling_table, which reads it back from
+the runs. Writes OUT/scaling.md (also printed), OUT/scaling.jsonl (every run's JSON
 object with "control" naming the variant and the repeat) and OUT/scaling.log.
 Exit status: 0, 1 when a run failed, 2 bad arguments.
 """
@@ -42,7 +43,6 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -51,6 +51,8 @@ from pathlib import Path
 from compare_preload import HEAPLAB_LIB, PEER_LIBS, lib_dirs, rotated
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "scripts"))
+import hlresults  # noqa: E402  (the table, as every results table)
 
 DEFAULT_CONFIGS = [
     "binary-trees --rc=gil --immortal=on --tcache=heap --gc=none",
@@ -136,26 +138,19 @@ def finish(cmd, proc):
 
 
 def run_variant(a, config, variant, rep, log):
-    """Returns (ops_per_s, cpu_s per wall s, the runs' JSON objects)."""
+    """The runs' JSON objects: one, or two started at once for 2p."""
     if variant == "2p":
         started = [start(a, config, 1, rep * 2 + k, log) for k in range(2)]
-        runs = [finish(*s) for s in started]
-        wall = max(r["wall_s"] for r in runs)
-        return (sum(r["ops_per_s"] for r in runs),
-                sum(r["cpu_s"] for r in runs) / wall, runs)
-    run = finish(*start(a, config, 2 if variant == "2t" else 1, rep * 2, log))
-    return run["ops_per_s"], run["cpu_s"] / run["wall_s"], [run]
+        return [finish(*s) for s in started]
+    return [finish(*start(a, config, 2 if variant == "2t" else 1, rep * 2, log))]
 
 
 def main(argv):
     a = parse_args(argv)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    # rate[config][variant] and cores[config][variant]: one value per repeat
-    rate = {c: {v: [] for v in VARIANTS} for c in a.config}
-    cores = {c: {v: [] for v in VARIANTS} for c in a.config}
     jobs = [(c, v) for c in a.config for v in VARIANTS]
-    total, n = len(jobs) * a.repeats, 0
+    total, n, done = len(jobs) * a.repeats, 0, []
     with open(out / "scaling.jsonl", "w") as jl, open(out / "scaling.log", "w") as log:
         for rep in range(a.repeats):
             for c, v in rotated(jobs, rep):
@@ -164,57 +159,20 @@ def main(argv):
                 log.write(f"== {v} {c} (repeat {rep + 1})\n")
                 log.flush()
                 try:
-                    r, cpu, runs = run_variant(a, c, v, rep + 1, log)
+                    runs = run_variant(a, c, v, rep + 1, log)
                 except (RuntimeError, json.JSONDecodeError) as e:
                     print(f"scaling_control: run failed: {e} (see {out}/scaling.log)",
                           file=sys.stderr)
                     return 1
-                rate[c][v].append(r)
-                cores[c][v].append(cpu)
                 for run in runs:
                     run["control"] = {"variant": v, "repeat": rep + 1, "config": c}
                     jl.write(json.dumps(run) + "\n")
-    lines = table(a, rate, cores)
-    text = "\n".join(lines) + "\n"
+                done += runs
+    # configurations in the order given (the first repeat's order is theirs)
+    text = "\n".join(hlresults.scaling_table(done, a.repeats, a.duration)) + "\n"
     (out / "scaling.md").write_text(text)
     sys.stdout.write(text)
     return 0
-
-
-def med(xs):
-    return statistics.median(xs)
-
-
-def table(a, rate, cores):
-    lines = [
-        f"# Two threads beside two processes ({a.repeats} repeats of {a.duration:g} s runs; "
-        "medians; ratios taken within each repeat)",
-        "",
-        "| configuration | 1t M ops/s | 2p M ops/s | 2t M ops/s | 2t/1t | 2p/1t | 2t/2p "
-        "| CPUs busy 1t / 2p / 2t |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for c in a.config:
-        r = rate[c]
-        ratio = lambda x, y: med([p / q for p, q in zip(r[x], r[y])])
-        busy = " / ".join(f"{med(cores[c][v]):.2f}" for v in VARIANTS)
-        lines.append(
-            f"| {c} | {med(r['1t']) / 1e6:.2f} | {med(r['2p']) / 1e6:.2f} | "
-            f"{med(r['2t']) / 1e6:.2f} | {ratio('2t', '1t'):.2f} | {ratio('2p', '1t'):.2f} | "
-            f"{ratio('2t', '2p'):.2f} | {busy} |")
-    lines += [
-        "",
-        "2t/1t: the speedup of two threads; 2p/1t: what the machine gives two "
-        "independent one-thread processes; 2t/2p: two threads against two processes "
-        "(1.0: the process adds no cost).",
-        "Per-repeat 2t/1t, 2p/1t:",
-    ]
-    for c in a.config:
-        r = rate[c]
-        pairs = ", ".join(f"{t / o:.2f}/{p / o:.2f}"
-                          for o, p, t in zip(r["1t"], r["2p"], r["2t"]))
-        lines.append(f"- {c}: {pairs}")
-    return lines
 
 
 if __name__ == "__main__":

@@ -11,13 +11,29 @@
  * separated by commas, or by semicolons where a value has commas in it
  * (`threshold = 700,10,10; 10000,10,10`);
  * `repeat` (default 3) and `timeout-s` (per run, default 600) one number.
- * The grid is the product of the axes, the last one varying fastest. Every
- * point is validated as `heaplab run` would (option, value, combination,
- * availability) before anything runs: bad input exits 2 naming the line.
+ * The grid is the product of the axes, the last one varying fastest.
+ *
+ * A set of configurations that is no product (the pool with three thread
+ * caches, beside mimalloc and glibc without any) is a union of grids: each
+ * `[grid]` line opens one, and the file runs the points of every grid, in
+ * the file's order. The lines before the first `[grid]` are common to all
+ * of them (`repeat` and `timeout-s` may only be given there); a grid's own
+ * line replaces the common line of the same name within that grid:
+ *     workload = alloc-random
+ *     [grid]
+ *     alloc = pool
+ *     tcache = none, magazine, heap
+ *     [grid]
+ *     alloc = mimalloc, system
+ * `--set NAME=VALUES` on the command line acts as that line given to every
+ * grid (`--set repeat=1 --set duration-s=0.05` shrinks a file to a smoke
+ * run). Every point is validated as `heaplab run` would (option, value,
+ * combination, availability) before anything runs: bad input exits 2
+ * naming the line.
  *
  * Order: repeat 1 of every point, then repeat 2 of every point, ... (A B A B,
  * not A A B B), so that drift of the machine (heat, a neighbour's job)
- * spreads over all configurations instead of biasing one. Unless the file
+ * spreads over all configurations instead of biasing one. Unless the grid
  * sets seed, a run's seed is its repeat number.
  *
  * Each run is `heaplab run ...` in a child process (its own process group,
@@ -59,21 +75,36 @@ extern char **environ;
 
 #define MAX_AXES 32
 #define MAX_VALUES 64
+#define MAX_GRIDS 64
+#define MAX_SETS 32
 #define MAX_LINE 4096
 
 typedef struct axis {
   char name[64];              /* "workload" or an option name */
   int nvalues;
   char *values[MAX_VALUES];
-  int line;
+  int line;                   /* in the file; 0 for --set */
 } axis_t;
 
-typedef struct sweep {
-  char path[PATH_MAX];
+/* One grid: the product of its axes. Once resolved, the common lines are
+ * merged in, so that a grid alone says everything about its points. */
+typedef struct grid {
   axis_t axes[MAX_AXES];
   int naxes;
-  int workload_axis;          /* index in axes */
-  bool seed_set;              /* the file sweeps seed itself */
+  int workload_axis;          /* index in axes, or -1 */
+  bool seed_set;              /* the grid sweeps seed itself */
+  int line;                   /* of its [grid] line; 0 for a file without any */
+  size_t points;
+  size_t first;               /* the file's index of its first point */
+} grid_t;
+
+/* Invariant once parsed: grids[i].first == sum of grids[j].points for j < i,
+ * and points == the sum over every grid. */
+typedef struct sweep {
+  char path[PATH_MAX];
+  grid_t grids[MAX_GRIDS];
+  int ngrids;
+  bool explicit_grids;        /* the file has [grid] lines */
   unsigned repeat;
   double timeout_s;
   size_t points;
@@ -96,10 +127,186 @@ static int parse_uint(const char *s, double *out) {
   return 0;
 }
 
-/* Reads the file; 0, or -1 with "FILE:LINE: ..." in err. */
-static int sweep_parse(sweep_t *s, const char *path, char *err, size_t errlen) {
+static void grid_init(grid_t *g) {
+  memset(g, 0, sizeof *g);
+  g->workload_axis = -1;
+}
+
+static void axis_free(axis_t *a) {
+  for (int j = 0; j < a->nvalues; j++) free(a->values[j]);
+  a->nvalues = 0;
+}
+
+static void grid_free(grid_t *g) {
+  for (int i = 0; i < g->naxes; i++) axis_free(&g->axes[i]);
+  g->naxes = 0;
+}
+
+static int axis_find(const grid_t *g, const char *name) {
+  for (int i = 0; i < g->naxes; i++)
+    if (strcmp(g->axes[i].name, name) == 0) return i;
+  return -1;
+}
+
+static void axis_copy(axis_t *dst, const axis_t *src) {
+  *dst = *src;
+  for (int j = 0; j < src->nvalues; j++) {
+    dst->values[j] = strdup(src->values[j]);
+    if (!dst->values[j]) abort();
+  }
+}
+
+/* Parses one "name = value, ..." line (comments already cut) into s (repeat,
+ * timeout-s) or as an axis of g. where: "FILE:LINE" or "--set"; in_grid:
+ * the line is inside a [grid]. 0, or -1 with "WHERE: ..." in err. */
+static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where, int lineno,
+                            bool in_grid, char *err, size_t errlen) {
+  char *eq = strchr(line, '=');
+  if (!eq) {
+    snprintf(err, errlen, "%s: expected 'name = value, value, ...', got '%.256s'", where, line);
+    return -1;
+  }
+  *eq = '\0';
+  char *name = line, *rest = eq + 1;
+  trim(name);
+  trim(rest);
+  if (!*rest) {
+    snprintf(err, errlen, "%s: '%.200s' has no value", where, name);
+    return -1;
+  }
+  if (strcmp(name, "repeat") == 0 || strcmp(name, "timeout-s") == 0) {
+    double v;
+    if (in_grid) {
+      snprintf(err, errlen, "%s: '%s' applies to the whole file: give it before the first [grid]",
+               where, name);
+      return -1;
+    }
+    bool is_repeat = strcmp(name, "repeat") == 0;
+    if (parse_uint(rest, &v) != 0 || (is_repeat && (v != (unsigned)v || v > 10000))) {
+      snprintf(err, errlen, "%s: %.64s = '%.200s': expected a positive %s", where, name, rest,
+               is_repeat ? "integer up to 10000" : "number of seconds");
+      return -1;
+    }
+    if (is_repeat) s->repeat = (unsigned)v;
+    else s->timeout_s = v;
+    return 0;
+  }
+  bool is_workload = strcmp(name, "workload") == 0;
+  if (!is_workload && hl_config_find(name) < 0) {
+    snprintf(err, errlen,
+             "%s: unknown name '%.200s'; accepted: workload, repeat, timeout-s, or an option "
+             "of 'heaplab list'",
+             where, name);
+    return -1;
+  }
+  if (!is_workload && (strcmp(name, "trace") == 0 || strcmp(name, "config") == 0)) {
+    snprintf(err, errlen, "%s: '%.200s' cannot be swept (each run would overwrite the other's)",
+             where, name);
+    return -1;
+  }
+  int dup = axis_find(g, name);
+  if (dup >= 0) {
+    snprintf(err, errlen, "%s: '%.200s' was already given on line %d", where, name,
+             g->axes[dup].line);
+    return -1;
+  }
+  if (g->naxes == MAX_AXES) {
+    snprintf(err, errlen, "%s: more than %d axes", where, MAX_AXES);
+    return -1;
+  }
+  axis_t *a = &g->axes[g->naxes];
+  memset(a, 0, sizeof *a);
+  snprintf(a->name, sizeof a->name, "%.63s", name);
+  a->line = lineno;
+  /* values containing commas (threshold = 700,10,10) are separated by
+   * semicolons: a line with any semicolon splits on them alone */
+  const char *sep = strchr(rest, ';') ? ";" : ",";
+  char *save = NULL;
+  for (char *tok = strtok_r(rest, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
+    trim(tok);
+    if (!*tok) continue;
+    if (a->nvalues == MAX_VALUES) {
+      snprintf(err, errlen, "%s: more than %d values for '%.200s'", where, MAX_VALUES, name);
+      axis_free(a);
+      return -1;
+    }
+    a->values[a->nvalues] = strdup(tok);
+    if (!a->values[a->nvalues]) abort();
+    a->nvalues++;
+  }
+  if (a->nvalues == 0) {
+    snprintf(err, errlen, "%s: '%.200s' has no value", where, name);
+    return -1;
+  }
+  g->naxes++;
+  return 0;
+}
+
+/* Gives the one axis of `set` to every grid: it replaces the line of that
+ * name in the common part and in each grid, or joins the common part. */
+static void apply_set(grid_t *common, grid_t *raw, int nraw, const grid_t *set) {
+  const axis_t *a = &set->axes[0];
+  for (int i = -1; i < nraw; i++) {
+    grid_t *g = i < 0 ? common : &raw[i];
+    int k = axis_find(g, a->name);
+    if (k >= 0) {
+      axis_free(&g->axes[k]);
+      axis_copy(&g->axes[k], a);
+    }
+  }
+  if (axis_find(common, a->name) < 0 && common->naxes < MAX_AXES)
+    axis_copy(&common->axes[common->naxes++], a);
+}
+
+/* grids[i] = the common axes (replaced by the grid's own of the same name),
+ * then the grid's other axes. */
+static int resolve(sweep_t *s, const grid_t *common, const grid_t *raw, char *err, size_t errlen) {
+  for (int i = 0; i < s->ngrids; i++) {
+    grid_t *g = &s->grids[i];
+    const grid_t *own = &raw[i];
+    grid_init(g);
+    g->line = own->line;
+    for (int k = 0; k < common->naxes; k++) {
+      int o = axis_find(own, common->axes[k].name);
+      axis_copy(&g->axes[g->naxes++], o >= 0 ? &own->axes[o] : &common->axes[k]);
+    }
+    for (int k = 0; k < own->naxes; k++) {
+      if (axis_find(common, own->axes[k].name) >= 0) continue;
+      if (g->naxes == MAX_AXES) {
+        snprintf(err, errlen, "%.512s:%d: more than %d axes in this grid with the common ones",
+                 s->path, g->line, MAX_AXES);
+        return -1;
+      }
+      axis_copy(&g->axes[g->naxes++], &own->axes[k]);
+    }
+    g->workload_axis = axis_find(g, "workload");
+    g->seed_set = axis_find(g, "seed") >= 0;
+    if (g->workload_axis < 0) {
+      if (s->explicit_grids)
+        snprintf(err, errlen, "%.512s:%d: this grid has no 'workload = ...' line, nor has the "
+                 "common part; 'heaplab list' shows the workloads", s->path, g->line);
+      else
+        snprintf(err, errlen,
+                 "%.512s: no 'workload = ...' line; 'heaplab list' shows the workloads", s->path);
+      return -1;
+    }
+    g->points = 1;
+    for (int k = 0; k < g->naxes; k++) g->points *= (size_t)g->axes[k].nvalues;
+    g->first = s->points;
+    s->points += g->points;
+    if (g->points > 1000000 || s->points > 1000000) {
+      snprintf(err, errlen, "%.512s: the grid has more than a million points", s->path);
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Reads the file, then applies the --set lines; 0, or -1 with "FILE:LINE: ..."
+ * in err. */
+static int sweep_parse(sweep_t *s, const char *path, char *const *sets, int nsets, char *err,
+                       size_t errlen) {
   memset(s, 0, sizeof *s);
-  s->workload_axis = -1;
   s->repeat = 3;
   s->timeout_s = 600;
   snprintf(s->path, sizeof s->path, "%s", path);
@@ -108,7 +315,13 @@ static int sweep_parse(sweep_t *s, const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "%.512s: %s", path, strerror(errno));
     return -1;
   }
-  char line[MAX_LINE];
+  /* the common part, and each grid's own lines */
+  grid_t *common = malloc(sizeof *common), *raw = malloc(MAX_GRIDS * sizeof *raw);
+  if (!common || !raw) abort();
+  grid_init(common);
+  int nraw = 0;
+  grid_t *cur = common;
+  char line[MAX_LINE], where[600];
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
     lineno++;
@@ -116,117 +329,67 @@ static int sweep_parse(sweep_t *s, const char *path, char *err, size_t errlen) {
     if (hash) *hash = '\0';
     trim(line);
     if (!*line) continue;
-    char *eq = strchr(line, '=');
-    if (!eq) {
-      snprintf(err, errlen, "%.512s:%d: expected 'name = value, value, ...', got '%.256s'", path, lineno,
-               line);
-      rc = -1;
-      break;
-    }
-    *eq = '\0';
-    char *name = line, *rest = eq + 1;
-    trim(name);
-    trim(rest);
-    if (!*rest) {
-      snprintf(err, errlen, "%.512s:%d: '%.200s' has no value", path, lineno, name);
-      rc = -1;
-      break;
-    }
-    if (strcmp(name, "repeat") == 0 || strcmp(name, "timeout-s") == 0) {
-      double v;
-      if (parse_uint(rest, &v) != 0 || (strcmp(name, "repeat") == 0 && (v != (unsigned)v || v > 10000))) {
-        snprintf(err, errlen, "%.512s:%d: %.64s = '%.200s': expected a positive %s", path, lineno, name, rest,
-                 strcmp(name, "repeat") == 0 ? "integer up to 10000" : "number of seconds");
+    snprintf(where, sizeof where, "%.512s:%d", path, lineno);
+    if (line[0] == '[') {
+      if (strcmp(line, "[grid]") != 0) {
+        snprintf(err, errlen, "%s: expected '[grid]' or 'name = value, ...', got '%.256s'", where,
+                 line);
         rc = -1;
-        break;
+      } else if (nraw == MAX_GRIDS) {
+        snprintf(err, errlen, "%s: more than %d grids", where, MAX_GRIDS);
+        rc = -1;
+      } else {
+        cur = &raw[nraw++];
+        grid_init(cur);
+        cur->line = lineno;
+        s->explicit_grids = true;
       }
-      if (strcmp(name, "repeat") == 0) s->repeat = (unsigned)v;
-      else s->timeout_s = v;
       continue;
     }
-    bool is_workload = strcmp(name, "workload") == 0;
-    if (!is_workload && hl_config_find(name) < 0) {
-      snprintf(err, errlen,
-               "%.512s:%d: unknown name '%.200s'; accepted: workload, repeat, timeout-s, or an option "
-               "of 'heaplab list'",
-               path, lineno, name);
-      rc = -1;
-      break;
-    }
-    if (!is_workload && (strcmp(name, "trace") == 0 || strcmp(name, "config") == 0)) {
-      snprintf(err, errlen, "%.512s:%d: '%.200s' cannot be swept (each run would overwrite the other's)",
-               path, lineno, name);
-      rc = -1;
-      break;
-    }
-    for (int i = 0; i < s->naxes; i++)
-      if (strcmp(s->axes[i].name, name) == 0) {
-        snprintf(err, errlen, "%.512s:%d: '%.200s' was already given on line %d", path, lineno, name,
-                 s->axes[i].line);
-        rc = -1;
-      }
-    if (rc) break;
-    if (s->naxes == MAX_AXES) {
-      snprintf(err, errlen, "%.512s:%d: more than %d axes", path, lineno, MAX_AXES);
-      rc = -1;
-      break;
-    }
-    axis_t *a = &s->axes[s->naxes];
-    snprintf(a->name, sizeof a->name, "%.63s", name);
-    a->line = lineno;
-    /* values containing commas (threshold = 700,10,10) are separated by
-     * semicolons: a line with any semicolon splits on them alone */
-    const char *sep = strchr(rest, ';') ? ";" : ",";
-    for (char *tok = strtok(rest, sep); tok; tok = strtok(NULL, sep)) {
-      trim(tok);
-      if (!*tok) continue;
-      if (a->nvalues == MAX_VALUES) {
-        snprintf(err, errlen, "%.512s:%d: more than %d values for '%.200s'", path, lineno, MAX_VALUES, name);
-        rc = -1;
-        break;
-      }
-      a->values[a->nvalues++] = strdup(tok);
-    }
-    if (rc) break;
-    if (a->nvalues == 0) {
-      snprintf(err, errlen, "%.512s:%d: '%.200s' has no value", path, lineno, name);
-      rc = -1;
-      break;
-    }
-    if (is_workload) s->workload_axis = s->naxes;
-    if (strcmp(name, "seed") == 0) s->seed_set = true;
-    s->naxes++;
+    rc = parse_assignment(s, cur, line, where, lineno, cur != common, err, errlen);
   }
   fclose(f);
-  if (rc == 0 && s->workload_axis < 0) {
-    snprintf(err, errlen, "%.512s: no 'workload = ...' line; 'heaplab list' shows the workloads", path);
-    rc = -1;
+  for (int i = 0; rc == 0 && i < nsets; i++) {
+    grid_t *one = malloc(sizeof *one);
+    if (!one) abort();
+    grid_init(one);
+    snprintf(line, sizeof line, "%s", sets[i]);
+    snprintf(where, sizeof where, "--set '%.500s'", sets[i]);
+    rc = parse_assignment(s, one, line, where, 0, false, err, errlen);
+    if (rc == 0 && one->naxes == 1) apply_set(common, raw, nraw, one);
+    grid_free(one);
+    free(one);
   }
   if (rc == 0) {
-    s->points = 1;
-    for (int i = 0; i < s->naxes; i++) {
-      s->points *= (size_t)s->axes[i].nvalues;
-      if (s->points > 1000000) {
-        snprintf(err, errlen, "%.512s: the grid has more than a million points", path);
-        rc = -1;
-        break;
-      }
+    if (nraw == 0) {   /* no [grid] line: the file is one grid */
+      grid_init(&raw[0]);
+      nraw = 1;
     }
+    s->ngrids = nraw;
+    rc = resolve(s, common, raw, err, errlen);
   }
+  grid_free(common);
+  for (int i = 0; i < nraw; i++) grid_free(&raw[i]);
+  free(common);
+  free(raw);
   return rc;
 }
 
 static void sweep_free(sweep_t *s) {
-  for (int i = 0; i < s->naxes; i++)
-    for (int j = 0; j < s->axes[i].nvalues; j++) free(s->axes[i].values[j]);
+  for (int i = 0; i < s->ngrids; i++) grid_free(&s->grids[i]);
 }
 
-/* The value index of each axis at point p (the last axis fastest). */
-static void point_indices(const sweep_t *s, size_t p, int *idx) {
-  for (int i = s->naxes - 1; i >= 0; i--) {
-    idx[i] = (int)(p % (size_t)s->axes[i].nvalues);
-    p /= (size_t)s->axes[i].nvalues;
+/* The grid of point p and the value index of each of its axes (the last
+ * axis fastest). */
+static const grid_t *point_grid(const sweep_t *s, size_t p, int *idx) {
+  const grid_t *g = &s->grids[0];
+  for (int i = 1; i < s->ngrids && s->grids[i].first <= p; i++) g = &s->grids[i];
+  p -= g->first;
+  for (int i = g->naxes - 1; i >= 0; i--) {
+    idx[i] = (int)(p % (size_t)g->axes[i].nvalues);
+    p /= (size_t)g->axes[i].nvalues;
   }
+  return g;
 }
 
 /* The argv of `heaplab run` for point p, repeat r (NULL-terminated; the
@@ -239,7 +402,7 @@ typedef struct run_argv {
 static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, run_argv_t *ra) {
   int idx[MAX_AXES], n = 0;
   size_t used = 0;
-  point_indices(s, p, idx);
+  const grid_t *g = point_grid(s, p, idx);
 #define PUT(...)                                                                        \
   do {                                                                                  \
     ra->argv[n++] = ra->buf + used;                                                     \
@@ -248,10 +411,10 @@ static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, 
   } while (0)
   PUT("%s", bin);
   PUT("run");
-  PUT("%s", s->axes[s->workload_axis].values[idx[s->workload_axis]]);
-  for (int i = 0; i < s->naxes; i++)
-    if (i != s->workload_axis) PUT("--%s=%s", s->axes[i].name, s->axes[i].values[idx[i]]);
-  if (!s->seed_set) PUT("--seed=%u", r);
+  PUT("%s", g->axes[g->workload_axis].values[idx[g->workload_axis]]);
+  for (int i = 0; i < g->naxes; i++)
+    if (i != g->workload_axis) PUT("--%s=%s", g->axes[i].name, g->axes[i].values[idx[i]]);
+  if (!g->seed_set) PUT("--seed=%u", r);
 #undef PUT
   ra->argv[n] = NULL;
 }
@@ -299,13 +462,20 @@ static int mkdirs(const char *path) {
   return mkdir(tmp, 0777) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The canonical text of the grids (a file without [grid] lines keeps the
+ * text it always had, so that its old results still resume). */
 static void grid_text(const sweep_t *s, char *buf, size_t len) {
   size_t used = (size_t)snprintf(buf, len, "repeat = %u\n", s->repeat);
-  for (int i = 0; i < s->naxes && used < len; i++) {
-    used += (size_t)snprintf(buf + used, len - used, "%s =", s->axes[i].name);
-    for (int j = 0; j < s->axes[i].nvalues && used < len; j++)
-      used += (size_t)snprintf(buf + used, len - used, "%s %s", j ? "," : "", s->axes[i].values[j]);
-    if (used < len) used += (size_t)snprintf(buf + used, len - used, "\n");
+  for (int k = 0; k < s->ngrids && used < len; k++) {
+    const grid_t *g = &s->grids[k];
+    if (s->explicit_grids) used += (size_t)snprintf(buf + used, len - used, "[grid]\n");
+    for (int i = 0; i < g->naxes && used < len; i++) {
+      used += (size_t)snprintf(buf + used, len - used, "%s =", g->axes[i].name);
+      for (int j = 0; j < g->axes[i].nvalues && used < len; j++)
+        used += (size_t)snprintf(buf + used, len - used, "%s %s", j ? "," : "",
+                                 g->axes[i].values[j]);
+      if (used < len) used += (size_t)snprintf(buf + used, len - used, "\n");
+    }
   }
 }
 
@@ -483,33 +653,70 @@ static void csv_num(FILE *f, json_object *v) {
     fputs(",", f);
 }
 
+/* The CSV's option columns: every axis name of every grid, in the order
+ * first met; then "seed" unless a grid sweeps it (its column then holds the
+ * repeat number for the grids that do not). */
+typedef struct csv_cols {
+  const char *name[MAX_GRIDS * MAX_AXES];
+  int n;
+  bool seed_axis;
+} csv_cols_t;
+
+static void csv_columns(const sweep_t *s, csv_cols_t *c) {
+  c->n = 0;
+  c->seed_axis = false;
+  for (int k = 0; k < s->ngrids; k++)
+    for (int i = 0; i < s->grids[k].naxes; i++) {
+      const char *name = s->grids[k].axes[i].name;
+      int j = 0;
+      while (j < c->n && strcmp(c->name[j], name) != 0) j++;
+      if (j == c->n) c->name[c->n++] = name;
+      if (strcmp(name, "seed") == 0) c->seed_axis = true;
+    }
+}
+
 static void csv_header(FILE *f, const sweep_t *s) {
+  csv_cols_t c;
+  csv_columns(s, &c);
   fputs("point,repeat,status", f);
-  for (int i = 0; i < s->naxes; i++) fprintf(f, ",%s", s->axes[i].name);
-  if (!s->seed_set) fputs(",seed", f);
+  for (int i = 0; i < c.n; i++) fprintf(f, ",%s", c.name[i]);
+  if (!c.seed_axis) fputs(",seed", f);
   fputs(",ops,ops_per_s,wall_s,cpu_s,peak_rss_bytes,page_faults_minor,latency_p50_ns,"
         "latency_p99_ns,gc_pause_p50_ns,gc_pause_p99_ns,gc_pause_max_ns,checksum,hostname,"
         "commit\n",
         f);
 }
 
+/* A histogram with no sample has no percentiles: empty cells, not 0. */
+static json_object *hist_sampled(json_object *h) {
+  json_object *n = h ? path_get(h, "count", NULL) : NULL;
+  return n && json_object_get_int64(n) > 0 ? h : NULL;
+}
+
 static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char *status,
                     json_object *res) {
   int idx[MAX_AXES];
-  point_indices(s, p, idx);
+  const grid_t *g = point_grid(s, p, idx);
+  csv_cols_t c;
+  csv_columns(s, &c);
   fprintf(f, "%zu,%u,%s", p + 1, r, status);
-  for (int i = 0; i < s->naxes; i++) fprintf(f, ",%s", s->axes[i].values[idx[i]]);
-  if (!s->seed_set) fprintf(f, ",%u", r);
+  for (int i = 0; i < c.n; i++) {
+    int k = axis_find(g, c.name[i]);
+    if (k >= 0) fprintf(f, ",%s", g->axes[k].values[idx[k]]);
+    else if (strcmp(c.name[i], "seed") == 0) fprintf(f, ",%u", r);
+    else fputs(",", f);
+  }
+  if (!c.seed_axis) fprintf(f, ",%u", r);
   csv_num(f, res ? path_get(res, "ops", NULL) : NULL);
   csv_num(f, res ? path_get(res, "ops_per_s", NULL) : NULL);
   csv_num(f, res ? path_get(res, "wall_s", NULL) : NULL);
   csv_num(f, res ? path_get(res, "cpu_s", NULL) : NULL);
   csv_num(f, res ? path_get(res, "peak_rss_bytes", NULL) : NULL);
   csv_num(f, res ? path_get(res, "page_faults_minor", NULL) : NULL);
-  json_object *lat = res ? path_get(res, "latency_ns", NULL) : NULL;
+  json_object *lat = hist_sampled(res ? path_get(res, "latency_ns", NULL) : NULL);
   csv_num(f, lat ? path_get(lat, "p50", NULL) : NULL);
   csv_num(f, lat ? path_get(lat, "p99", NULL) : NULL);
-  json_object *pause = res ? path_get(res, "gc", "pause_ns") : NULL;
+  json_object *pause = hist_sampled(res ? path_get(res, "gc", "pause_ns") : NULL);
   csv_num(f, pause ? path_get(pause, "p50", NULL) : NULL);
   csv_num(f, pause ? path_get(pause, "p99", NULL) : NULL);
   csv_num(f, pause ? path_get(pause, "max", NULL) : NULL);
@@ -545,14 +752,18 @@ static void progress(size_t done, size_t total, double elapsed, size_t ran, cons
 /* ---- the command ----------------------------------------------------------------------- */
 static void sweep_usage(FILE *f) {
   fprintf(f,
-          "usage: heaplab sweep FILE [--out DIR] [--list]\n"
+          "usage: heaplab sweep FILE [--out DIR] [--set NAME=VALUES ...] [--list]\n"
           "\n"
           "Runs the grid FILE declares (one 'name = value, value, ...' line per option or\n"
           "'workload', values separated by ';' instead where they hold commas;\n"
           "'repeat = N' (default 3); 'timeout-s = S' per run (default 600); '#' comments),\n"
-          "each run in its own process, interleaved (A B A B).\n"
+          "each run in its own process, interleaved (A B A B). A '[grid]' line opens\n"
+          "another grid: the file runs the union of its grids, each of them the lines\n"
+          "before the first '[grid]' and its own (which replace those of the same name).\n"
           "  --out DIR   results: DIR/runs.jsonl, DIR/runs.csv, DIR/logs/ (default\n"
           "              results/sweep-NAME); running the same sweep again resumes it\n"
+          "  --set NAME=VALUES  as the line 'NAME = VALUES' given to every grid\n"
+          "              (repeatable; e.g. --set repeat=1 --set duration-s=0.05)\n"
           "  --list      print one self-contained shell command per run and run nothing\n"
           "              (for GNU parallel or a Slurm array; concatenate their outputs)\n"
           "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input\n");
@@ -560,6 +771,8 @@ static void sweep_usage(FILE *f) {
 
 int hl_cmd_sweep(int argc, char **argv) {
   const char *file = NULL, *out_opt = NULL;
+  char *sets[MAX_SETS];
+  int nsets = 0;
   bool list = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
@@ -571,8 +784,17 @@ int hl_cmd_sweep(int argc, char **argv) {
       out_opt = argv[++i];
     } else if (strncmp(argv[i], "--out=", 6) == 0) {
       out_opt = argv[i] + 6;
+    } else if ((strcmp(argv[i], "--set") == 0 && i + 1 < argc) ||
+               strncmp(argv[i], "--set=", 6) == 0) {
+      if (nsets == MAX_SETS) {
+        fprintf(stderr, "heaplab sweep: more than %d --set\n", MAX_SETS);
+        return 2;
+      }
+      sets[nsets++] = argv[i][5] == '=' ? argv[i] + 6 : argv[++i];
     } else if (argv[i][0] == '-') {
-      fprintf(stderr, "heaplab sweep: unknown argument '%s'; accepted: FILE, --out DIR, --list, --help\n",
+      fprintf(stderr,
+              "heaplab sweep: unknown argument '%s'; accepted: FILE, --out DIR, --set NAME=VALUES, "
+              "--list, --help\n",
               argv[i]);
       return 2;
     } else if (file) {
@@ -589,7 +811,8 @@ int hl_cmd_sweep(int argc, char **argv) {
   sweep_t *s = calloc(1, sizeof *s);
   char err[2048];
   if (!s) return 1;
-  if (sweep_parse(s, file, err, sizeof err) != 0 || sweep_validate(s, err, sizeof err) != 0) {
+  if (sweep_parse(s, file, sets, nsets, err, sizeof err) != 0 ||
+      sweep_validate(s, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab sweep: %s\n", err);
     sweep_free(s);
     free(s);

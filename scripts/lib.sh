@@ -4,12 +4,14 @@
 # The Debian packages heaplab needs to build, test and plot
 # (libpython3.11-dev: python3-embed.pc, for heaplab-micro's CPython twins;
 # parallel: the test runs `heaplab sweep --list` under GNU parallel;
-# python3-matplotlib: scripts/plots.py).
+# python3-matplotlib: scripts/hlresults.py's plots; python3-scipy: the test
+# compare_mwu_scipy checks heaplab compare's Mann-Whitney U test against
+# scipy.stats.mannwhitneyu, an implementation written independently).
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel
-             python3-matplotlib)
+             python3-matplotlib python3-scipy)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):

@@ -38,13 +38,17 @@ jq_lines out1/runs.jsonl '(d["config"]["seed"] == d["sweep"]["repeat"]) and d["w
   | grep -qv True && fail "a run has the wrong seed or workload"
 grep -q "8/8 runs" err1 || fail "no progress line"
 
-# scripts/plots.py draws the sweep's results (a PNG per workload)
-plots=$here/../scripts/plots.py
+# scripts/hlresults.py tables the sweep's results (one table for the
+# experiment, named after its file, a row per configuration) and draws them
+# (one throughput figure for the experiment, a panel per workload)
+hlresults=$here/../scripts/hlresults.py
+/usr/bin/python3 "$hlresults" report out1 > report.md || fail "hlresults.py report failed"
+grep -q "^## tiny$" report.md || fail "no table for the experiment: $(cat report.md)"
+[ "$(grep -c '^| alloc-lifo freelists=\|^| churn freelists=' report.md)" -eq 4 ] \
+  || fail "expected 4 rows (2 workloads x 2 values): $(cat report.md)"
 if /usr/bin/python3 -c 'import matplotlib' 2>/dev/null; then
-  /usr/bin/python3 "$plots" out1 > pngs || fail "plots.py failed"
-  for w in alloc-lifo churn; do
-    grep -q "throughput-$w.png" pngs && [ -s "out1/plots/throughput-$w.png" ] || fail "no plot for $w"
-  done
+  /usr/bin/python3 "$here/../scripts/plots.py" out1 > pngs || fail "plots.py failed"
+  grep -q "throughput-tiny.png" pngs && [ -s "out1/plots/throughput-tiny.png" ] || fail "no plot for the sweep"
 fi
 
 # ---- resuming: keep 3 whole lines and half of the 4th, as a killed sweep would
@@ -98,6 +102,32 @@ EOF
 thr=$(jq_lines out4/runs.jsonl 'd["config"]["threshold"]' | tr '\n' ' ')
 [ "$thr" = "700,10,10 10000,10,10 " ] || fail "thresholds run: $thr"
 
+# ---- a union of grids: the common lines, each [grid]'s own (which replace
+# them), the points in the file's order; --set reaches every grid
+cat > union.sweep <<'EOF'
+workload = alloc-lifo
+duration-s = 0.05
+repeat = 2
+[grid]
+alloc = pool
+tcache = none, heap
+[grid]            # glibc, no thread cache
+alloc = system
+[grid]
+workload = churn
+EOF
+"$heaplab" sweep union.sweep --out out5 --set repeat=1 --set duration-s=0.02 2> err6 \
+  || fail "union sweep exited $?: $(cat err6)"
+got=$(jq_lines out5/runs.jsonl '"%s/%s/%s/%g" % (d["workload"], d["config"]["alloc"], d["config"]["tcache"], d["config"]["duration-s"])' | tr '\n' ' ')
+[ "$got" = "alloc-lifo/pool/none/0.02 alloc-lifo/pool/heap/0.02 alloc-lifo/system/none/0.02 churn/pool/none/0.02 " ] \
+  || fail "union of grids ran: $got"
+head -n 1 out5/runs.csv | grep -q "^point,repeat,status,workload,duration-s,alloc,tcache,seed,ops," \
+  || fail "union CSV header: $(head -n 1 out5/runs.csv)"
+sed -n 4p out5/runs.csv | grep -q "^3,1,ok,alloc-lifo,0.02,system,,1," || fail "union CSV row: $(sed -n 4p out5/runs.csv)"
+grep -q "^\[grid\]" out5/grid || fail "the grid text lacks its grids"
+"$heaplab" sweep union.sweep --out out5 --set repeat=2 --set duration-s=0.02 2> err7 && fail "another --set accepted in the same OUT"
+grep -q "different grid" err7 || fail "no message for a different --set: $(cat err7)"
+
 # ---- bad sweep files: exit 2, naming the line and what is accepted
 bad() {  # TEXT EXPECTED-MESSAGE
   printf '%s\n' "$1" > bad.sweep
@@ -113,6 +143,12 @@ bad $'workload = nosuch' "unknown workload 'nosuch'"
 bad $'workload = malloc-churn\nalloc = system\ntcache = magazine' "impossible combination"
 bad $'workload = churn\nrepeat = 0' "repeat = '0': expected a positive integer"
 bad $'workload = churn\nthreads 2' "expected 'name = value, value, ...'"
+bad $'workload = churn\n[grid]\nrepeat = 2' "bad.sweep:3: 'repeat' applies to the whole file"
+bad $'workload = churn\n[grids]' "bad.sweep:2: expected '\\[grid\\]'"
+bad $'rc = gil\n[grid]\nworkload = churn\n[grid]\nthreads = 2' "bad.sweep:4: this grid has no 'workload = ...' line"
+bad $'workload = churn\n[grid]\nrc = gil\nrc = biased' "bad.sweep:4: 'rc' was already given on line 3"
+rc=0; "$heaplab" sweep tiny.sweep --out outbad --set rcc=gil 2> errb || rc=$?
+[ "$rc" -eq 2 ] && grep -q -- "--set 'rcc=gil': unknown name 'rcc'" errb || fail "a bad --set: exit $rc, $(cat errb)"
 [ ! -e outbad/runs.jsonl ] || fail "a bad sweep file ran something"
 
 # ---- compare: synthetic results with a known difference and with none
