@@ -236,29 +236,25 @@ static void load_environment(setup_scratch_t *sc) {
   if (stats_at_exit) stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
   sc->cfg.threads = 2;   /* any value > 1: the pools behind their lock */
   /* A host's threads are unknown in number: by default the thread-owned
-   * heaps (mimalloc's design). Measured under this library: CPython's
+   * heaps (mimalloc's design). Under this library CPython's
    * bench/python/alloc_heavy.py runs as fast as under its own obmalloc with
-   * them (2.5 s user against 2.56) and 30% slower with the magazines, whose
-   * budget a big interpreter heap keeps flushing and refilling; callgrind:
-   * 26.4 G instructions against the magazines' 27.2 G (obmalloc 25.2 G),
-   * alloc-lifo 501 M against 594 M (mimalloc 464 M; heaplab 468 M since
-   * malloc became a tail call and a pool's extension cuts a page of
-   * blocks). HEAPLAB_TCACHE=none|magazine still chooses. */
+   * them and slower with the magazines, whose budget a big interpreter heap
+   * keeps flushing and refilling (docs/measurements.md, "The library's
+   * defaults"). HEAPLAB_TCACHE=none|magazine still chooses. */
   if (sc->cfg.source[HL_OPT_TCACHE] == HL_SRC_DEFAULT) sc->cfg.tcache = HL_TCACHE_HEAP;
   /* A host's peak RSS counts every empty arena kept resident: the driver's
-   * 4 MiB of hysteresis and 100 ms of decay cost CPython about 5 MiB of
-   * peak (bench/compare_preload.py), while a short decay alone still lets
-   * a program that empties and refills its heap within milliseconds (a
-   * round of alloc-lifo) reuse its arenas. So by default one arena is kept
+   * defaults of the time (4 MiB kept, 100 ms of decay) raised CPython's
+   * peak (docs/measurements.md, "The library's defaults"), while a short
+   * decay alone still lets a program that empties and refills its heap
+   * within milliseconds (a round of alloc-lifo) reuse its arenas. So by default one arena is kept
    * and the rest go back after 10 ms (mimalloc's purge delay is 10 ms too);
    * HEAPLAB_ARENA_KEEP_KIB and HEAPLAB_ARENA_DECAY_MS still choose. */
   if (sc->cfg.source[HL_OPT_ARENA_KEEP_KIB] == HL_SRC_DEFAULT) sc->cfg.arena_keep_kib = 1024;
   if (sc->cfg.source[HL_OPT_ARENA_DECAY_MS] == HL_SRC_DEFAULT) sc->cfg.arena_decay_ms = 10;
   /* Coloured pool headers (alloc_internal.h, hl_geometry_colour): a host
-   * touching pools at random misses on fewer headers. Cachegrind, alloc-random
-   * at scale 1 under this library: 31.2 M L1 data misses uncoloured, 25.9 M
-   * coloured (mimalloc 28.0 M); with this machine's L2 shape 18.0 M, 13.4 M
-   * (mimalloc 15.8 M). Pools smaller than a grain (HEAPLAB_GEOMETRY=classic)
+   * touching pools at random misses on fewer headers (alloc-random's L1 and
+   * L2 misses with and without: docs/measurements.md, "alloc-random under the
+   * library"). Pools smaller than a grain (HEAPLAB_GEOMETRY=classic)
    * stay uncoloured; HEAPLAB_POOL_COLOUR=off keeps obmalloc's layout. */
   if (sc->cfg.source[HL_OPT_POOL_COLOUR] == HL_SRC_DEFAULT) sc->cfg.pool_colour = true;
 }
