@@ -1,6 +1,6 @@
 /* heaplab alloc/: the allocator layer's public interface.
  *
- * Layers 0 to +2 of DESIGN.md, as in CPython's Objects/obmalloc.c:
+ * Layers 0 to +2 of docs/design.md, as in CPython's Objects/obmalloc.c:
  *   +2  object allocator  arenas > pools > blocks for requests of 1..threshold
  *                         bytes (pool.c); the rest goes down to +1
  *   +1  raw allocator     hl_raw_* (raw.c, hl_raw.h): the C library, with

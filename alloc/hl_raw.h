@@ -1,4 +1,4 @@
-/* heaplab alloc/raw: layer +1 of DESIGN.md, the raw allocator.
+/* heaplab alloc/raw: layer +1 of docs/design.md, the raw allocator.
  *
  * Semantics of CPython's raw memory interface (Include/pymem.h and the
  * "Memory Management" chapter of the C API manual: PyMem_RawMalloc,

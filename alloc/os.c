@@ -1,4 +1,4 @@
-/* Layer 0 of DESIGN.md: address space from the kernel, and back.
+/* Layer 0 of docs/design.md: address space from the kernel, and back.
  *
  * Every byte the object allocator manages (arenas) and every node of the
  * radix tree comes from here, so this file is where "out of memory" is

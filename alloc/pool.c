@@ -319,8 +319,8 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
  * nothing: a pool knows it is the head by usedpools[idx] == pool. So the
  * commonest move of a steady state, the head filling up and leaving (in
  * alloc-random most used pools hold a block or two), writes the list head
- * only, not the next pool's header, which is cold by then (cachegrind, 4 M
- * steps of alloc-random: 3.0 M write misses fewer in hli_pools_extend).
+ * only, not the next pool's header, which is cold by then (what it saves
+ * in alloc-random: docs/measurements.md, "alloc-random under the library").
  * usedtail[idx] names the last pool, so that a pool joins at either end in
  * O(1); joining writes the neighbour's header (the old head's prevpool, or
  * the old tail's nextpool). */
@@ -352,9 +352,8 @@ static inline void usedpools_push(hl_pools_t *h, hl_pool_t *pool, unsigned idx) 
  * after the pools ahead of it, and gathers the frees that land on it
  * meanwhile: what mimalloc does with a page that leaves its full queue
  * (Leijen, Zorn and de Moura, "Mimalloc: Free List Sharding in Action",
- * 2019). Measured through the preload library on malloc-churn, one thread
- * (cachegrind): 541 M instructions and 2.40 M mispredicted branches at the
- * front, 499 M and 0.73 M at the back (mimalloc: 492 M, 0.74 M). */
+ * 2019). The instructions and mispredicted branches of either end, beside
+ * mimalloc's: docs/measurements.md, "Where a full pool goes". */
 static void usedpools_requeue(hl_pools_t *h, hl_pool_t *pool) {
   if (h->requeue_front) usedpools_push(h, pool, pool->szidx);
   else usedpools_append(h, pool, pool->szidx);
@@ -430,9 +429,9 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
      * next allocation touches that page anyway, and a program that takes
      * the blocks one after another (each round of alloc-lifo, a fresh
      * heap) then pops them from the list instead of calling here for each
-     * (20 instructions a block). Pools are aligned to their size, at least
-     * a page (hl_geometry_init), so the page boundaries are those of the
-     * offsets. */
+     * (its cost per block: docs/measurements.md, "Fast paths"). Pools are
+     * aligned to their size, at least a page (hl_geometry_init), so the page
+     * boundaries are those of the offsets. */
     uint32_t size = (uint32_t)hl_class_size(&h->g, pool->szidx);
     uint32_t last = off | h->page_mask;
     if (last > max) last = max;

@@ -202,7 +202,8 @@ static void load_environment(setup_scratch_t *sc) {
   /* The library's own defaults, where the option table's library column
    * says (tcache=heap: a host's threads are unknown in number; one arena
    * kept and a 10 ms decay: a host's peak RSS counts every arena kept;
-   * coloured pool headers; docs/malloc-library.md has the measurements);
+   * coloured pool headers; docs/measurements.md, "The library's defaults",
+   * has the measurements);
    * every HEAPLAB_* variable still chooses. */
   hl_config_defaults_for(&sc->cfg, HL_DEFAULTS_LIBRARY);
   hl_config_defaults_for(&sc->defaults, HL_DEFAULTS_LIBRARY);

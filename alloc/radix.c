@@ -14,10 +14,10 @@
  *     arena spans arena_size / 16 KiB entries, a `modern` pool exactly one.
  *     The grain is the `modern` pool: a 4 KiB grain would fit `classic`
  *     pools too, but costs 8 bytes per 4 KiB of heap, 4 times the leaf
- *     memory and 4 times the leaf's cache lines under a scattered free();
- *     CPython with the preload library paid 156 KiB of leaf for a 71 MiB
- *     heap. Smaller pools share a grain, whose entry then says how to find
- *     them (alloc_internal.h, HLI_TAG_SPLIT).
+ *     memory and 4 times the leaf's cache lines under a scattered free()
+ *     (what it cost CPython under the preload library: docs/measurements.md,
+ *     "CPython's memory under the library"). Smaller pools share a grain,
+ *     whose entry then says how to find them (alloc_internal.h, HLI_TAG_SPLIT).
  *   - An entry is a word chosen by the caller, not only "whose arena": pool.c
  *     stores the pool's address tagged with its size class (alloc_internal.h,
  *     hli_tag_*), which is what every free path needs; a magazine free never

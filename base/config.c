@@ -48,7 +48,7 @@ typedef struct option {
   const char *help;
   /* the malloc library's default where it differs (alloc/preload.c: a host
    * program's threads are unknown in number and its peak RSS counts every
-   * arena kept; docs/malloc-library.md has the measurements); NULL: the same */
+   * arena kept; docs/measurements.md, "The library's defaults"); NULL: the same */
   const char *library_default;
 } option_t;
 

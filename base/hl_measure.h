@@ -62,7 +62,7 @@ void     hl_hist_merge(hl_hist_t *into, const hl_hist_t *from);
 uint64_t hl_hist_quantile(const hl_hist_t *h, double q);
 double   hl_hist_mean(const hl_hist_t *h);
 
-/* The summary every result prints (DESIGN.md's latency_ns object). */
+/* The summary every histogram of a result prints (docs/results.md: latency_ns). */
 typedef struct hl_hist_summary {
   uint64_t count, p50, p90, p99, p999, max, total;
 } hl_hist_summary_t;

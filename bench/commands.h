@@ -4,11 +4,15 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* argv: what follows the command name. Exit status: 0, 1 (a run failed),
  * 2 (bad input). */
 int hl_cmd_sweep(int argc, char **argv);
 int hl_cmd_compare(int argc, char **argv);
+/* Their --help texts (also printed into docs/cli.md by 'heaplab list --markdown'). */
+void hl_sweep_usage(FILE *f);
+void hl_compare_usage(FILE *f);
 
 /* Statistics compare.c uses, exposed for tests: the median (sorts v), and
  * the Mann-Whitney U test of x against y. */

@@ -324,7 +324,7 @@ static void group_label(const groups_t *gs, const char *key, char *buf, size_t l
   }
 }
 
-static void compare_usage(FILE *f) {
+void hl_compare_usage(FILE *f) {
   fprintf(f,
           "usage: heaplab compare A.jsonl B.jsonl\n"
           "\n"
@@ -346,11 +346,11 @@ static void groups_free(groups_t *gs) {
 
 int hl_cmd_compare(int argc, char **argv) {
   if (argc >= 1 && (!strcmp(argv[0], "--help") || !strcmp(argv[0], "-h"))) {
-    compare_usage(stdout);
+    hl_compare_usage(stdout);
     return 0;
   }
   if (argc != 2) {
-    compare_usage(stderr);
+    hl_compare_usage(stderr);
     return 2;
   }
   groups_t gs = {0};

@@ -1,4 +1,4 @@
-/* The JSON result of a run; field names are DESIGN.md's contract. */
+/* The JSON result of a run; field names are a contract (docs/results.md). */
 #include "result.h"
 
 #include <stdio.h>
@@ -117,7 +117,7 @@ static json_object *u64_array(const uint64_t *v, size_t n) {
   return a;
 }
 
-/* The "gc" object (DESIGN.md), over the timed part of the run. Absent with
+/* The "gc" object (docs/results.md), over the timed part of the run. Absent with
  * --gc=none: the run has nothing to say about a collector it did not have
  * (its cyclic garbage shows in "objects" instead). */
 json_object *hl_json_gc(const hl_run_gc_t *g) {

@@ -32,7 +32,7 @@ json_object *hl_json_config_origin(const hl_config_t *c);
 json_object *hl_json_build(void);
 /* The cycle collector over a run (the "gc" object). */
 json_object *hl_json_gc(const hl_run_gc_t *g);
-/* The whole result of one run (DESIGN.md's contract). */
+/* The whole result of one run (the contract: docs/results.md). */
 json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
                             const hl_machine_t *m, const hl_run_result_t *r);
 

@@ -750,7 +750,7 @@ static void progress(size_t done, size_t total, double elapsed, size_t ran, cons
 }
 
 /* ---- the command ----------------------------------------------------------------------- */
-static void sweep_usage(FILE *f) {
+void hl_sweep_usage(FILE *f) {
   fprintf(f,
           "usage: heaplab sweep FILE [--out DIR] [--set NAME=VALUES ...] [--list]\n"
           "\n"
@@ -776,7 +776,7 @@ int hl_cmd_sweep(int argc, char **argv) {
   bool list = false;
   for (int i = 0; i < argc; i++) {
     if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-      sweep_usage(stdout);
+      hl_sweep_usage(stdout);
       return 0;
     } else if (strcmp(argv[i], "--list") == 0) {
       list = true;
@@ -805,7 +805,7 @@ int hl_cmd_sweep(int argc, char **argv) {
     }
   }
   if (!file) {
-    sweep_usage(stderr);
+    hl_sweep_usage(stderr);
     return 2;
   }
   sweep_t *s = calloc(1, sizeof *s);
