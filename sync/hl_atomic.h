@@ -351,50 +351,31 @@ static inline void hl_cpu_relax(void) { ck_pr_stall(); }
  * A load_acquire pairs with the store_release (or release RMW) that wrote the
  * value it reads; a store_release with the load_acquire that reads the value
  * it stores. Each caller says which. */
-static inline bool hl_atomic_c11_load_relaxed_bool(const bool *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline bool hl_atomic_c11_load_acquire_bool(const bool *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_bool(bool *p, bool v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_bool(bool *p, bool v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline uint16_t hl_atomic_c11_load_relaxed_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline uint16_t hl_atomic_c11_load_acquire_u16(const uint16_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_u16(uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_u16(uint16_t *p, uint16_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline uint32_t hl_atomic_c11_load_relaxed_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline uint32_t hl_atomic_c11_load_acquire_u32(const uint32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_u32(uint32_t *p, uint32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline int32_t hl_atomic_c11_load_relaxed_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline int32_t hl_atomic_c11_load_acquire_i32(const int32_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_i32(int32_t *p, int32_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline uint64_t hl_atomic_c11_load_relaxed_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline uint64_t hl_atomic_c11_load_acquire_u64(const uint64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_u64(uint64_t *p, uint64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline int64_t hl_atomic_c11_load_relaxed_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline int64_t hl_atomic_c11_load_acquire_i64(const int64_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_i64(int64_t *p, int64_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline size_t hl_atomic_c11_load_relaxed_size(const size_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline size_t hl_atomic_c11_load_acquire_size(const size_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_size(size_t *p, size_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline uintptr_t hl_atomic_c11_load_relaxed_uptr(const uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline uintptr_t hl_atomic_c11_load_acquire_uptr(const uintptr_t *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_uptr(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_uptr(uintptr_t *p, uintptr_t v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
-
-static inline void *hl_atomic_c11_load_relaxed_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_RELAXED); }
-static inline void *hl_atomic_c11_load_acquire_ptr(void *const *p) { return __atomic_load_n(p, __ATOMIC_ACQUIRE); }
-static inline void hl_atomic_c11_store_relaxed_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELAXED); }
-static inline void hl_atomic_c11_store_release_ptr(void **p, void *v) { __atomic_store_n(p, v, __ATOMIC_RELEASE); }
+/* The four accesses of one type T, named by suffix S. */
+#define HL_ATOMIC_C11_ACCESS(T, S)                                                          \
+  static inline T hl_atomic_c11_load_relaxed_##S(const T *p) {                              \
+    return __atomic_load_n(p, __ATOMIC_RELAXED);                                            \
+  }                                                                                         \
+  static inline T hl_atomic_c11_load_acquire_##S(const T *p) {                              \
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);                                            \
+  }                                                                                         \
+  static inline void hl_atomic_c11_store_relaxed_##S(T *p, T v) {                           \
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);                                               \
+  }                                                                                         \
+  static inline void hl_atomic_c11_store_release_##S(T *p, T v) {                           \
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);                                               \
+  }
+typedef void *hl_atomic_ptr_t;   /* so that `const T *` reads void *const * */
+HL_ATOMIC_C11_ACCESS(bool, bool)
+HL_ATOMIC_C11_ACCESS(uint16_t, u16)
+HL_ATOMIC_C11_ACCESS(uint32_t, u32)
+HL_ATOMIC_C11_ACCESS(int32_t, i32)
+HL_ATOMIC_C11_ACCESS(uint64_t, u64)
+HL_ATOMIC_C11_ACCESS(int64_t, i64)
+HL_ATOMIC_C11_ACCESS(size_t, size)
+HL_ATOMIC_C11_ACCESS(uintptr_t, uptr)
+HL_ATOMIC_C11_ACCESS(hl_atomic_ptr_t, ptr)
+#undef HL_ATOMIC_C11_ACCESS
 
 /* A counter nobody orders anything by (a statistic). */
 static inline void hl_atomic_c11_add_relaxed_u64(uint64_t *p, uint64_t d) {
