@@ -275,7 +275,7 @@ extern bool hli_runtime_nogil;
 static inline bool hli_nogil(void) { return hli_runtime_nogil; }
 /* An attached thread in a free-threaded mode: a QSBR reader (its owner tag
  * is its index, 0 for a thread not attached). */
-static inline bool hli_nogil_reader(void) { return hli_rc_owner_tag != 0; }
+static inline bool hli_qsbr_reader(void) { return hli_rc_owner_tag != 0; }
 static inline bool hli_container_owned(const hl_object_t *o) {
   uint16_t tag = hli_rc_owner_tag;
   return tag != 0 && hl_atomic_c11_load_relaxed_u16(&o->owner) == tag;
@@ -296,7 +296,7 @@ static inline bool hli_container_lock(const hl_object_t *o, uint32_t *w) {
  * other thread's, go without the lock. Returns whether o is shared now. */
 static inline bool hli_container_lock_for_read(const hl_object_t *o, uint32_t *w) {
   if (hli_container_lock(o, w)) return true;
-  if (!hli_nogil_reader() || hli_container_owned(o)) return false;
+  if (!hli_qsbr_reader() || hli_container_owned(o)) return false;
   /* only the holder changes the word */
   hl_atomic_store_relaxed_u32(w, hl_atomic_load_relaxed_u32(w) | HLI_LOCK_SHARED);
   return true;

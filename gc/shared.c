@@ -143,7 +143,7 @@ static void defer_handler(hl_thread_t *t, unsigned bit, void *arg) {
 
 static void defer_item(uintptr_t it) {
   hl_thread_t *self = hl_thread_self();
-  if (!self || !hli_nogil_reader()) {
+  if (!self || !hli_qsbr_reader()) {
     /* no checkpoints here: wait for the readers now */
     hl_qsbr_synchronize();
     run_item(it);

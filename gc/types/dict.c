@@ -372,7 +372,7 @@ hl_object_t *hl_dict_get(hl_object_t *o, hl_object_t *key) {
 /* The lock-free lookup (see the top): 1 with a new reference in *out, 0
  * when the key is absent, -1 to take the lock. */
 static int get_ref_unlocked(hl_dict_t *d, hl_object_t *key, int64_t h, hl_object_t **out) {
-  if (!hli_nogil_reader()) return -1;   /* not a QSBR reader */
+  if (!hli_qsbr_reader()) return -1;   /* not a QSBR reader */
   /* Acquire: pairs with the release of the unlock after the marking, so
    * that every change made before it (freed at once) is behind us. */
   if (!(hl_atomic_load_acquire_u32(&d->lock) & HLI_LOCK_SHARED)) return -1;   /* gc_internal.h */

@@ -250,7 +250,7 @@ hl_object_t *hl_list_get(const hl_object_t *o, size_t i) {
 
 /* The lock-free read (see the top); NULL: take the lock. */
 static hl_object_t *get_ref_unlocked(hl_list_t *l, size_t i) {
-  if (!hli_nogil_reader()) return NULL;   /* not a QSBR reader */
+  if (!hli_qsbr_reader()) return NULL;   /* not a QSBR reader */
   /* Acquire: pairs with the release of the unlock after the marking, so
    * that every change made before it (freed at once) is behind us. */
   if (!(hl_atomic_load_acquire_u32(&l->lock) & HLI_LOCK_SHARED)) return NULL;   /* gc_internal.h */
