@@ -72,7 +72,10 @@ static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUIL
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
 /* The object layer's axes, row for row from their lists (hl_config.h). */
 #define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
-#define GC_CHOICE_(ID, name, built, rc, help, why_not) {#name, built, why_not, help},
+/* each collector's reason, by name, for its options' rows as well */
+#define GC_WHY_(ID, name, built, rc, help, why_not) static const char gc_why_##ID[] = why_not;
+HL_GC_COLLECTORS(GC_WHY_)
+#define GC_CHOICE_(ID, name, built, rc, help, why_not) {#name, built, gc_why_##ID, help},
 #define GC_RC_(ID, name, built, rc, help, why_not) rc,
 static const choice_t rc_choices[] = {HL_RC_MODES(RC_CHOICE_)};
 static const choice_t gc_choices[] = {HL_GC_COLLECTORS(GC_CHOICE_)};
@@ -142,7 +145,7 @@ static const option_t options[HL_OPT_COUNT] = {
     "untrack containers that cannot be part of a cycle, as CPython does: a tuple whose items "
     "are all untracked or atomic (at a collection), a dict until it holds a container", NULL},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
-    FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_choices[HL_GC_INCREMENTAL].why_not,
+    FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
     "incremental collector: the longest pause one increment may take, in microseconds", NULL},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
