@@ -610,7 +610,7 @@ static inline bool hli_gc_may_be_tracked(const hl_object_t *o) {
 static inline void hli_gc_unlink(hl_object_t *o) {
   if (HL_UNLIKELY(hli_nogil())) {
     /* without a collector nothing is tracked and nothing counted: no call
-     * (it was 17 instructions per container death, 6% of binary-trees) */
+     * (what the call cost: docs/measurements.md, "Refcount modes") */
     if (hli_gc.active) hli_gc_unlink_ft(o);
     return;
   }
