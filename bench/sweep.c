@@ -63,6 +63,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -540,7 +542,7 @@ static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool 
 
 /* ---- one run ---------------------------------------------------------------------- */
 typedef struct outcome {
-  const char *status;         /* ok, failed, crashed, timeout */
+  const char *status;         /* ok, failed, crashed, timeout; interrupted: not recorded */
   int exit_code;              /* -1 when killed */
   int signal;
   double wall_s;
@@ -552,16 +554,39 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* SIGINT or SIGTERM received by the sweep: forwarded to the running child,
+ * which is in a process group of its own and so out of the terminal's reach;
+ * the sweep then stops without recording the interrupted run. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* How long an interrupted child may take to exit before SIGKILL. */
+#define STOP_GRACE_S 5.0
+
 static outcome_t run_child(char *const *argv, const char *out_path, const char *err_path,
                            double timeout_s) {
   outcome_t oc = {"failed", -1, 0, 0};
   double t0 = now_s();
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     oc.status = "failed";
     return oc;
   }
   if (pid == 0) {
+    /* die with the sweep, even by SIGKILL, which it cannot forward; a parent
+     * gone before prctl leaves us adopted: getppid() then differs */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
     setpgid(0, 0);
     int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
@@ -577,10 +602,20 @@ static outcome_t run_child(char *const *argv, const char *out_path, const char *
   setpgid(pid, pid);
   int status = 0;
   bool killed = false;
+  int forwarded = 0;
+  double t_stop = 0;
   for (;;) {
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
+    if (stop_signal && !forwarded) {
+      forwarded = stop_signal;
+      kill(-pid, forwarded);
+      t_stop = now_s();
+    } else if (forwarded && !killed && now_s() - t_stop > STOP_GRACE_S) {
+      kill(-pid, SIGKILL);
+      killed = true;
+    }
     if (!killed && now_s() - t0 > timeout_s) {
       kill(-pid, SIGKILL);
       killed = true;
@@ -589,7 +624,9 @@ static outcome_t run_child(char *const *argv, const char *out_path, const char *
     nanosleep(&ts, NULL);
   }
   oc.wall_s = now_s() - t0;
-  if (killed) {
+  if (forwarded) {
+    oc.status = "interrupted";
+  } else if (killed) {
     oc.status = "timeout";
     oc.signal = SIGKILL;
   } else if (WIFSIGNALED(status)) {
@@ -890,8 +927,9 @@ int hl_cmd_sweep(int argc, char **argv) {
   double t0 = now_s();
   size_t ran = 0, failed = 0;
   run_argv_t ra;
-  for (unsigned r = 1; r <= s->repeat; r++) {
-    for (size_t p = 0; p < s->points; p++) {
+  catch_stop_signals();
+  for (unsigned r = 1; r <= s->repeat && !stop_signal; r++) {
+    for (size_t p = 0; p < s->points && !stop_signal; p++) {
       size_t k = (size_t)(r - 1) * s->points + p;
       if (done[k]) continue;
       build_argv(s, bin, p, r, &ra);
@@ -904,6 +942,7 @@ int hl_cmd_sweep(int argc, char **argv) {
       snprintf(outp, sizeof outp, "%s/run-r%u-p%zu.out", logs, r, p + 1);
       snprintf(errp, sizeof errp, "%s/run-r%u-p%zu.err", logs, r, p + 1);
       outcome_t oc = run_child(ra.argv, outp, errp, s->timeout_s);
+      if (strcmp(oc.status, "interrupted") == 0) break;   /* not recorded: a resume reruns it */
       json_object *res = strcmp(oc.status, "ok") == 0 ? read_result(outp) : NULL;
       if (strcmp(oc.status, "ok") == 0 && !res) oc.status = "failed";   /* no JSON line */
       json_object *sw = json_object_new_object();
@@ -942,6 +981,13 @@ int hl_cmd_sweep(int argc, char **argv) {
       ndone++;
       ran++;
     }
+  }
+  if (stop_signal) {
+    fprintf(stderr, "%sheaplab sweep: stopped by %s after %zu runs (%zu failed); %zu of %zu runs "
+            "done in %s; run the same command again to resume\n", tty ? "\r\033[K" : "",
+            stop_signal == SIGINT ? "SIGINT" : "SIGTERM", ran, failed, ndone, total, jsonl);
+    rc = 128 + stop_signal;
+    goto out;
   }
   progress(ndone, total, now_s() - t0, ran ? ran : 1, "done", tty);
   if (tty) fputc('\n', stderr);
