@@ -855,7 +855,7 @@ int hl_cmd_sweep(int argc, char **argv) {
     free(s);
     return 2;
   }
-  int rc = 0;
+  int rc = 0, lock_fd = -1;
   bool *done = NULL;
   FILE *fj = NULL, *fc = NULL;
   char bin[PATH_MAX] = "";
@@ -901,6 +901,25 @@ int hl_cmd_sweep(int argc, char **argv) {
   if (mkdirs(logs) != 0) {
     fprintf(stderr, "heaplab sweep: cannot create %s: %s\n", logs, strerror(errno));
     rc = 1;
+    goto out;
+  }
+  /* one sweep per OUT: two would both run and record the same runs; the
+   * lock dies with the sweep (kill -9 included), and O_CLOEXEC keeps it out
+   * of the children, which could outlive it */
+  char lockp[PATH_MAX + 16];
+  snprintf(lockp, sizeof lockp, "%s/.lock", out);
+  lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (lock_fd < 0) {
+    fprintf(stderr, "heaplab sweep: cannot open %s: %s\n", lockp, strerror(errno));
+    rc = 1;
+    goto out;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      fprintf(stderr, "heaplab sweep: another sweep is running on %s (it holds %s)\n", out, lockp);
+    else
+      fprintf(stderr, "heaplab sweep: cannot lock %s: %s\n", lockp, strerror(errno));
+    rc = 2;
     goto out;
   }
   if (check_grid(s, out, err, sizeof err) != 0) {
@@ -995,6 +1014,7 @@ int hl_cmd_sweep(int argc, char **argv) {
           jsonl);
   if (failed) rc = 1;
 out:
+  if (lock_fd >= 0) close(lock_fd);
   if (fj) fclose(fj);
   if (fc) fclose(fc);
   free(done);

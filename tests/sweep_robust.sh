@@ -35,7 +35,7 @@ EOF2
 sp=$!
 wait_slow
 kill -9 "$sp"
-{ wait "$sp"; } 2>/dev/null || true
+wait "$sp" 2>/dev/null || true
 no_orphan "SIGKILL of the sweep"
 # SIGTERM and SIGINT: forwarded to the child, waited for; the sweep exits
 # 128+signal with the finished run recorded and the interrupted one not
@@ -52,5 +52,18 @@ for sig in TERM INT; do
   grep -q '"status":"ok"' "out$sig/runs.jsonl" || fail "SIG$sig: the finished run is not ok"
   grep -q "stopped by SIG$sig" "err$sig" || fail "SIG$sig: no message: $(cat "err$sig")"
 done
+
+# ---- two sweeps on one OUT: the second is refused, nothing recorded twice
+"$heaplab" sweep slow.sweep --out outL 2> errL1 &
+sp=$!
+wait_slow
+rc=0; "$heaplab" sweep slow.sweep --out outL 2> errL2 || rc=$?
+[ "$rc" -eq 2 ] || fail "a second sweep on one OUT exited $rc, expected 2: $(cat errL2)"
+grep -q "another sweep is running on outL" errL2 || fail "no message for a second sweep: $(cat errL2)"
+kill -TERM "$sp"; wait "$sp" || true
+[ "$(wc -l < outL/runs.jsonl)" -eq 1 ] || fail "two sweeps on one OUT: $(wc -l < outL/runs.jsonl) lines, expected 1"
+no_orphan "SIGTERM of the locked sweep"
+# the lock goes with its sweep
+if command -v flock > /dev/null; then flock -n outL/.lock true || fail "the lock outlived its sweep"; fi
 
 echo "sweep_robust: ok"
