@@ -508,9 +508,30 @@ static int check_grid(const sweep_t *s, const char *out, char *err, size_t errle
   return 0;
 }
 
-/* Marks done[] from OUT/runs.jsonl; a last line cut short by an interrupted
- * sweep is cut off the file. Returns how many runs are done. */
-static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool *done) {
+/* The run a line of runs.jsonl records: its index (repeat-major, as the
+ * sweep runs them) and whether it succeeded; false for a line of no run of
+ * this grid. A line without a status is a success (heaplab run's own). */
+static bool line_run(json_object *o, size_t points, unsigned repeat, size_t *k, bool *ok,
+                     const char **status) {
+  json_object *sw, *pt, *rp, *st;
+  if (!o || !json_object_object_get_ex(o, "sweep", &sw) ||
+      !json_object_object_get_ex(sw, "point", &pt) ||
+      !json_object_object_get_ex(sw, "repeat", &rp))
+    return false;
+  int64_t p = json_object_get_int64(pt), r = json_object_get_int64(rp);
+  if (p < 1 || (size_t)p > points || r < 1 || r > repeat) return false;
+  *k = (size_t)(r - 1) * points + (size_t)(p - 1);
+  *status = json_object_object_get_ex(sw, "status", &st) ? json_object_get_string(st) : "ok";
+  *ok = strcmp(*status, "ok") == 0;
+  return true;
+}
+
+/* Marks done[] from OUT/runs.jsonl: a run is done once a line records it
+ * ok; a failed, crashed or timed-out one is not, and runs again (tries[]
+ * counts its lines). A last line cut short by an interrupted sweep is cut
+ * off the file. Returns how many runs are done. */
+static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool *done,
+                        unsigned char *tries) {
   FILE *f = fopen(jsonl, "r+");
   if (!f) return 0;
   size_t ndone = 0;
@@ -521,14 +542,14 @@ static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool 
   while ((len = getline(&line, &cap, f)) > 0) {
     if (line[len - 1] != '\n') break;   /* the cut line */
     good_end = ftell(f);
-    json_object *o = json_tokener_parse(line), *sw, *pt, *rp;
-    if (o && json_object_object_get_ex(o, "sweep", &sw) &&
-        json_object_object_get_ex(sw, "point", &pt) &&
-        json_object_object_get_ex(sw, "repeat", &rp)) {
-      int64_t p = json_object_get_int64(pt), r = json_object_get_int64(rp);
-      if (p >= 1 && (size_t)p <= points && r >= 1 && r <= repeat) {
-        size_t k = (size_t)(r - 1) * points + (size_t)(p - 1);
-        if (!done[k]) ndone++;
+    json_object *o = json_tokener_parse(line);
+    size_t k;
+    bool ok;
+    const char *status;
+    if (line_run(o, points, repeat, &k, &ok, &status)) {
+      if (tries[k] < UCHAR_MAX) tries[k]++;
+      if (ok && !done[k]) {
+        ndone++;
         done[k] = true;
       }
     }
@@ -764,6 +785,60 @@ static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char 
           host ? json_object_get_string(host) : "", commit ? json_object_get_string(commit) : "");
 }
 
+/* Rewrites OUT/runs.csv from OUT/runs.jsonl: a row per run of the grid, in
+ * the order of the lines, from its first ok line, else from its last line
+ * (a run that failed on every attempt); so a row cut by a killed sweep, or
+ * the row of an attempt that a retry superseded, does not survive. Written
+ * aside and renamed over: the old CSV stays whole until the new one is. */
+static int rebuild_csv(const sweep_t *s, const char *jsonl, const char *csv) {
+  size_t total = s->points * s->repeat;
+  long *pick = malloc((total ? total : 1) * sizeof *pick);
+  bool *pick_ok = calloc(total ? total : 1, sizeof *pick_ok);
+  char tmp[PATH_MAX + 32];
+  snprintf(tmp, sizeof tmp, "%s.tmp", csv);
+  FILE *in = fopen(jsonl, "r"), *fo = NULL;
+  int rc = -1;
+  if (!pick || !pick_ok || !in) goto done;
+  for (size_t k = 0; k < total; k++) pick[k] = -1;
+  char *line = NULL;
+  size_t cap = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    rewind(in);
+    long i = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, in)) > 0) {
+      if (line[len - 1] != '\n') break;
+      json_object *o = json_tokener_parse(line);
+      size_t k;
+      bool ok;
+      const char *status;
+      if (line_run(o, s->points, s->repeat, &k, &ok, &status)) {
+        if (pass == 0 && !pick_ok[k]) {
+          pick[k] = i;
+          pick_ok[k] = ok;
+        } else if (pass == 1 && pick[k] == i) {
+          csv_row(fo, s, k % s->points, (unsigned)(k / s->points) + 1, status, o);
+        }
+      }
+      json_object_put(o);
+      i++;
+    }
+    if (pass == 0) {
+      fo = fopen(tmp, "w");
+      if (!fo) break;
+      csv_header(fo, s);
+    }
+  }
+  free(line);
+  if (fo && fclose(fo) == 0 && rename(tmp, csv) == 0) rc = 0;
+  else if (fo) unlink(tmp);
+done:
+  if (in) fclose(in);
+  free(pick);
+  free(pick_ok);
+  return rc;
+}
+
 /* ---- progress ------------------------------------------------------------------------ */
 static void fmt_dur(double s, char *buf, size_t len) {
   long t = (long)(s + 0.5);
@@ -857,6 +932,7 @@ int hl_cmd_sweep(int argc, char **argv) {
   }
   int rc = 0, lock_fd = -1;
   bool *done = NULL;
+  unsigned char *tries = NULL;
   FILE *fj = NULL, *fc = NULL;
   char bin[PATH_MAX] = "";
   const char *bin_env = getenv("HEAPLAB_SWEEP_BINARY");
@@ -928,7 +1004,10 @@ int hl_cmd_sweep(int argc, char **argv) {
     goto out;
   }
   done = calloc(total, sizeof *done);
-  size_t ndone = load_done(jsonl, s->points, s->repeat, done);
+  tries = calloc(total, sizeof *tries);
+  if (!done || !tries) abort();
+  size_t ndone = load_done(jsonl, s->points, s->repeat, done, tries), nretry = 0;
+  for (size_t k = 0; k < total; k++) nretry += !done[k] && tries[k];
   bool csv_new = access(csv, F_OK) != 0;
   fj = fopen(jsonl, "a");
   fc = fopen(csv, "a");
@@ -942,7 +1021,11 @@ int hl_cmd_sweep(int argc, char **argv) {
   bool tty = isatty(STDERR_FILENO);
   fprintf(stderr, "heaplab sweep: %zu points x %u repeats = %zu runs into %s%s\n", s->points,
           s->repeat, total, out, ndone ? "" : "");
-  if (ndone) fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done\n", ndone, total);
+  if (nretry)
+    fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done, %zu failed before, "
+            "to run again\n", ndone, total, nretry);
+  else if (ndone)
+    fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done\n", ndone, total);
   double t0 = now_s();
   size_t ran = 0, failed = 0;
   run_argv_t ra;
@@ -969,6 +1052,8 @@ int hl_cmd_sweep(int argc, char **argv) {
       json_object_object_add(sw, "point", json_object_new_int64((int64_t)p + 1));
       json_object_object_add(sw, "repeat", json_object_new_int64(r));
       json_object_object_add(sw, "status", json_object_new_string(oc.status));
+      /* a retry of a run whose earlier lines say failed: its line supersedes them */
+      if (tries[k]) json_object_object_add(sw, "attempt", json_object_new_int(tries[k] + 1));
       if (oc.exit_code >= 0) json_object_object_add(sw, "exit", json_object_new_int(oc.exit_code));
       if (oc.signal) json_object_object_add(sw, "signal", json_object_new_int(oc.signal));
       json_object_object_add(sw, "run_wall_s", json_object_new_double(oc.wall_s));
@@ -1001,6 +1086,13 @@ int hl_cmd_sweep(int argc, char **argv) {
       ran++;
     }
   }
+  /* the CSV from runs.jsonl, the record: a row per run, a cut row gone */
+  fclose(fc);
+  fc = NULL;
+  if (rebuild_csv(s, jsonl, csv) != 0) {
+    fprintf(stderr, "heaplab sweep: cannot rewrite %s from %s: %s\n", csv, jsonl, strerror(errno));
+    rc = 1;
+  }
   if (stop_signal) {
     fprintf(stderr, "%sheaplab sweep: stopped by %s after %zu runs (%zu failed); %zu of %zu runs "
             "done in %s; run the same command again to resume\n", tty ? "\r\033[K" : "",
@@ -1018,6 +1110,7 @@ out:
   if (fj) fclose(fj);
   if (fc) fclose(fc);
   free(done);
+  free(tries);
   sweep_free(s);
   free(s);
   return rc;

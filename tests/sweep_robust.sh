@@ -5,6 +5,7 @@
 # Usage: sweep_robust.sh HEAPLAB
 set -euo pipefail
 heaplab=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
 children() { pgrep -f "$tmp/hl-child run" || true; }
 cleanup() { local p; for p in $(children); do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
@@ -65,5 +66,60 @@ kill -TERM "$sp"; wait "$sp" || true
 no_orphan "SIGTERM of the locked sweep"
 # the lock goes with its sweep
 if command -v flock > /dev/null; then flock -n outL/.lock true || fail "the lock outlived its sweep"; fi
+
+# ---- a resume runs again what failed; the tables count the run once
+jq_lines() {  # FILE PYEXPR -> PYEXPR per line (d = the object)
+  /usr/bin/python3 -c 'import json,sys
+for l in open(sys.argv[1]):
+    d = json.loads(l); print(eval(sys.argv[2]))' "$1" "$2"
+}
+cat > flaky <<EOF2
+#!/usr/bin/env bash
+# threads=2 fails (exit 3), then crashes, until $tmp/healed exists
+for a in "\$@"; do
+  if [ "\$a" = --threads=2 ] && [ ! -e "$tmp/healed" ]; then
+    [ -e "$tmp/failed-once" ] && kill -SEGV \$\$
+    touch "$tmp/failed-once"; echo "flaky: failing" >&2; exit 3
+  fi
+done
+exec "$heaplab" "\$@"
+EOF2
+chmod +x flaky
+cat > flaky.sweep <<'EOF2'
+workload = malloc-churn
+threads = 1, 2
+duration-s = 0.02
+repeat = 1
+EOF2
+rc=0; HEAPLAB_SWEEP_BINARY=$tmp/flaky "$heaplab" sweep flaky.sweep --out outF 2> errF1 || rc=$?
+[ "$rc" -eq 1 ] || fail "flaky sweep exited $rc, expected 1: $(cat errF1)"
+rc=0; HEAPLAB_SWEEP_BINARY=$tmp/flaky "$heaplab" sweep flaky.sweep --out outF 2> errF2 || rc=$?
+[ "$rc" -eq 1 ] || fail "resume of a still failing run exited $rc, expected 1: $(cat errF2)"
+grep -q "resuming: 1 of 2 runs already done, 1 failed before, to run again" errF2 || fail "resume message: $(cat errF2)"
+grep -q "1 runs this time, 1 failed" errF2 || fail "the failed run was not run again: $(cat errF2)"
+[ "$(wc -l < outF/runs.csv)" -eq 3 ] || fail "CSV: $(wc -l < outF/runs.csv) lines, expected a header and 2 rows"
+grep -q "^2,1,crashed," outF/runs.csv || fail "the CSV row of a failing run is not its last attempt: $(cat outF/runs.csv)"
+touch healed
+rc=0; HEAPLAB_SWEEP_BINARY=$tmp/flaky "$heaplab" sweep flaky.sweep --out outF 2> errF3 || rc=$?
+[ "$rc" -eq 0 ] || fail "the resume that succeeds exited $rc: $(cat errF3)"
+st=$(jq_lines outF/runs.jsonl '"%d:%s:%s" % (d["sweep"]["point"], d["sweep"]["status"], d["sweep"].get("attempt", 1))' | tr '\n' ' ')
+[ "$st" = "1:ok:1 2:failed:1 2:crashed:2 2:ok:3 " ] || fail "runs.jsonl after the retries: $st"
+[ "$(wc -l < outF/runs.csv)" -eq 3 ] && [ "$(grep -c ',ok,' outF/runs.csv)" -eq 2 ] \
+  || fail "CSV after the retries: $(cat outF/runs.csv)"
+# every reader counts the ok runs alone: two configurations of one run each
+/usr/bin/python3 -c 'import sys; sys.path.insert(0, sys.argv[1]); import hlresults
+runs = hlresults.load_runs(sys.argv[2]); assert len(runs) == 2, runs' "$here/../scripts" outF/runs.jsonl \
+  || fail "scripts/hlresults.py counts $(cat outF/runs.jsonl | wc -l) lines"
+"$heaplab" compare outF/runs.jsonl outF/runs.jsonl > cmpF 2>&1 || fail "compare: $(cat cmpF)"
+[ "$(grep -c '^runs: A 1, B 1 ' cmpF)" -eq 2 ] || fail "heaplab compare counts the failed attempts: $(cat cmpF)"
+# nothing left to do: nothing runs, exit 0
+rc=0; HEAPLAB_SWEEP_BINARY=$tmp/flaky "$heaplab" sweep flaky.sweep --out outF 2> errF4 || rc=$?
+[ "$rc" -eq 0 ] && grep -q "0 runs this time, 0 failed" errF4 || fail "a done sweep: exit $rc, $(cat errF4)"
+
+# ---- runs.csv is rebuilt from runs.jsonl: a cut row does not survive
+cp outF/runs.csv full.csv
+head -c -20 full.csv > outF/runs.csv
+"$heaplab" sweep flaky.sweep --out outF 2> errF5 || fail "resume: $(cat errF5)"
+cmp -s full.csv outF/runs.csv || fail "the cut CSV was not rebuilt: $(cat outF/runs.csv)"
 
 echo "sweep_robust: ok"
