@@ -508,6 +508,79 @@ static int check_grid(const sweep_t *s, const char *out, char *err, size_t errle
   return 0;
 }
 
+/* The HEAPLAB_* variables of the environment but HEAPLAB_SWEEP_BINARY (which
+ * picks the program, not its configuration), one "NAME=VALUE" line each,
+ * sorted. */
+static int env_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void env_text(char *buf, size_t len) {
+  size_t n = 0, used = 0;
+  for (char **e = environ; *e; e++) n++;
+  char **v = malloc((n + 1) * sizeof *v);
+  if (!v) abort();
+  n = 0;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, "HEAPLAB_", 8) == 0 && strncmp(*e, "HEAPLAB_SWEEP_BINARY=", 21) != 0)
+      v[n++] = *e;
+  qsort(v, n, sizeof *v, env_cmp);
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s\n", v[i]);
+  free(v);
+}
+
+/* The value of NAME in an env_text, or NULL. */
+static const char *env_value(const char *text, const char *name, char *buf, size_t len) {
+  size_t nl = strlen(name);
+  for (const char *l = text; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+    if (strncmp(l, name, nl) == 0 && l[nl] == '=') {
+      snprintf(buf, len, "%.*s", (int)strcspn(l + nl + 1, "\n"), l + nl + 1);
+      return buf;
+    }
+  return NULL;
+}
+
+/* Checks OUT/env against this environment (writing it when new: a results
+ * directory from before OUT/env adopts the environment of its first resume):
+ * the HEAPLAB_* variables reach every run, so a resume under others would
+ * mix two configurations under one grid. */
+static int check_env(const char *out, char *err, size_t errlen) {
+  char path[PATH_MAX + 16], want[16384], have[16384];
+  env_text(want, sizeof want);
+  snprintf(path, sizeof path, "%s/env", out);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    f = fopen(path, "w");
+    if (!f || fputs(want, f) < 0 || fclose(f) != 0) {
+      snprintf(err, errlen, "cannot write %.520s: %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  size_t n = fread(have, 1, sizeof have - 1, f);
+  have[n] = '\0';
+  fclose(f);
+  if (strcmp(have, want) == 0) return 0;
+  /* the first variable, in either text, whose value differs */
+  for (int side = 0; side < 2; side++)
+    for (const char *l = side ? want : have; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0)) {
+      char name[128], a[512], b[512];
+      snprintf(name, sizeof name, "%.*s", (int)strcspn(l, "=\n"), l);
+      const char *va = env_value(have, name, a, sizeof a), *vb = env_value(want, name, b, sizeof b);
+      if (va && vb && strcmp(va, vb) == 0) continue;
+      snprintf(err, errlen,
+               "%.512s was made with %s%s%.200s, and this sweep has %s%s%.200s (%.520s holds the "
+               "variables); run it with the same HEAPLAB_* variables, or give another --out",
+               out, name, va ? "=" : " unset", va ? va : "", name, vb ? "=" : " unset",
+               vb ? vb : "", path);
+      return -1;
+    }
+  snprintf(err, errlen, "%.512s: %.520s differs from this environment", out, path);
+  return -1;
+}
+
 /* The run a line of runs.jsonl records: its index (repeat-major, as the
  * sweep runs them) and whether it succeeded; false for a line of no run of
  * this grid. A line without a status is a success (heaplab run's own). */
@@ -998,7 +1071,7 @@ int hl_cmd_sweep(int argc, char **argv) {
     rc = 2;
     goto out;
   }
-  if (check_grid(s, out, err, sizeof err) != 0) {
+  if (check_grid(s, out, err, sizeof err) != 0 || check_env(out, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab sweep: %s\n", err);
     rc = 2;
     goto out;

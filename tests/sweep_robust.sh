@@ -7,6 +7,7 @@ set -euo pipefail
 heaplab=$(realpath "$1")
 here=$(cd "$(dirname "$0")" && pwd)
 tmp=$(mktemp -d)
+for v in $(compgen -e | grep "^HEAPLAB_" || true); do unset "$v"; done   # OUT/env is compared
 children() { pgrep -f "$tmp/hl-child run" || true; }
 cleanup() { local p; for p in $(children); do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
 trap cleanup EXIT
@@ -121,5 +122,22 @@ cp outF/runs.csv full.csv
 head -c -20 full.csv > outF/runs.csv
 "$heaplab" sweep flaky.sweep --out outF 2> errF5 || fail "resume: $(cat errF5)"
 cmp -s full.csv outF/runs.csv || fail "the cut CSV was not rebuilt: $(cat outF/runs.csv)"
+
+# ---- a resume under other HEAPLAB_* variables is refused, naming the variable
+"$heaplab" sweep flaky.sweep --out outE 2> errE1 || fail "sweep: $(cat errE1)"
+[ -f outE/env ] || fail "no OUT/env"
+rc=0; HEAPLAB_ALLOC=system "$heaplab" sweep flaky.sweep --out outE 2> errE2 || rc=$?
+[ "$rc" -eq 2 ] || fail "a resume under HEAPLAB_ALLOC=system exited $rc, expected 2: $(cat errE2)"
+grep -q "made with HEAPLAB_ALLOC unset, and this sweep has HEAPLAB_ALLOC=system" errE2 \
+  || fail "message for another environment: $(cat errE2)"
+HEAPLAB_ALLOC=system "$heaplab" sweep flaky.sweep --out outE2 2> errE3 || fail "sweep: $(cat errE3)"
+rc=0; "$heaplab" sweep flaky.sweep --out outE2 2> errE4 || rc=$?
+[ "$rc" -eq 2 ] && grep -q "made with HEAPLAB_ALLOC=system, and this sweep has HEAPLAB_ALLOC unset" errE4 \
+  || fail "a resume without the variable: exit $rc, $(cat errE4)"
+[ "$(wc -l < outE2/runs.jsonl)" -eq 2 ] || fail "a refused resume ran something"
+# a results directory from before OUT/env still resumes (and adopts this environment)
+rm outE/env
+"$heaplab" sweep flaky.sweep --out outE 2> errE5 || fail "an old directory did not resume: $(cat errE5)"
+[ -f outE/env ] || fail "OUT/env not written on resume"
 
 echo "sweep_robust: ok"
