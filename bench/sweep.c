@@ -59,6 +59,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,7 @@ typedef struct axis {
   int nvalues;
   char *values[MAX_VALUES];
   int line;                   /* in the file; 0 for --set */
+  bool comma_split;           /* its values were separated by commas */
 } axis_t;
 
 /* One grid: the product of its axes. Once resolved, the common lines are
@@ -124,7 +126,7 @@ static int parse_uint(const char *s, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || v <= 0) return -1;
+  if (errno || end == s || *end || !isfinite(v) || v <= 0) return -1;
   *out = v;
   return 0;
 }
@@ -184,7 +186,9 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
       return -1;
     }
     bool is_repeat = strcmp(name, "repeat") == 0;
-    if (parse_uint(rest, &v) != 0 || (is_repeat && (v != (unsigned)v || v > 10000))) {
+    /* repeat: digits alone (strtod would take 1e3 or 0x10 too) */
+    if (parse_uint(rest, &v) != 0 ||
+        (is_repeat && (rest[strspn(rest, "0123456789")] != '\0' || v > 10000))) {
       snprintf(err, errlen, "%s: %.64s = '%.200s': expected a positive %s", where, name, rest,
                is_repeat ? "integer up to 10000" : "number of seconds");
       return -1;
@@ -240,6 +244,7 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
     snprintf(err, errlen, "%s: '%.200s' has no value", where, name);
     return -1;
   }
+  a->comma_split = *sep == ',' && a->nvalues > 1;
   g->naxes++;
   return 0;
 }
@@ -421,6 +426,27 @@ static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, 
   ra->argv[n] = NULL;
 }
 
+/* A line split on commas whose option refused a value (threshold = 0,10,10
+ * is three values, 0, 10 and 10): appends the line as it was meant. */
+static void comma_hint(const sweep_t *s, size_t p, const char *why, char *err, size_t errlen,
+                       size_t used) {
+  int idx[MAX_AXES];
+  const grid_t *g = point_grid(s, p, idx);
+  for (int i = 0; i < g->naxes; i++) {
+    const axis_t *a = &g->axes[i];
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "'%s'", a->name);
+    if (!a->comma_split || !strstr(why, quoted)) continue;
+    if (used < errlen)
+      used += (size_t)snprintf(err + used, errlen - used,
+                               "; use ';' between values that hold commas: %s = ", a->name);
+    for (int j = 0; j < a->nvalues && used < errlen; j++)
+      used += (size_t)snprintf(err + used, errlen - used, "%s%s", j ? "," : "", a->values[j]);
+    if (used < errlen) snprintf(err + used, errlen - used, ";");
+    return;
+  }
+}
+
 /* Validates every point as `heaplab run` does (the environment included). */
 static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
   run_argv_t ra;
@@ -441,7 +467,8 @@ static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
     size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);
     for (int i = 2; ra.argv[i] && used < errlen; i++)
       used += (size_t)snprintf(err + used, errlen - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
-    if (used < errlen) snprintf(err + used, errlen - used, "): %s", why);
+    if (used < errlen) used += (size_t)snprintf(err + used, errlen - used, "): %s", why);
+    comma_hint(s, p, why, err, errlen, used);
     return -1;
   }
   return 0;
@@ -934,6 +961,18 @@ static void progress(size_t done, size_t total, double elapsed, size_t ran, cons
   fflush(stderr);
 }
 
+/* ---- --list ---------------------------------------------------------------------------- */
+/* Prints a followed by b as one word for the shell: in single quotes, each
+ * ' as '\'' (the one character single quotes cannot hold). */
+static void put_quoted(const char *a, const char *b) {
+  fputc('\'', stdout);
+  for (int i = 0; i < 2; i++)
+    for (const char *c = i ? b : a; *c; c++)
+      if (*c == '\'') fputs("'\\''", stdout);
+      else fputc(*c, stdout);
+  fputc('\'', stdout);
+}
+
 /* ---- the command ----------------------------------------------------------------------- */
 void hl_sweep_usage(FILE *f) {
   fprintf(f,
@@ -1037,9 +1076,23 @@ int hl_cmd_sweep(int argc, char **argv) {
     for (unsigned r = 1; r <= s->repeat; r++)
       for (size_t p = 0; p < s->points; p++) {
         build_argv(s, bin, p, r, &ra);
-        printf("cd '%s' && mkdir -p '%s' &&", cwd, out);
-        for (int i = 0; ra.argv[i]; i++) printf(" '%s'", ra.argv[i]);
-        printf(" > '%s/run-r%u-p%zu.json' 2> '%s/run-r%u-p%zu.err'\n", out, r, p + 1, out, r, p + 1);
+        fputs("cd ", stdout);
+        put_quoted(cwd, "");
+        fputs(" && mkdir -p ", stdout);
+        put_quoted(out, "");
+        fputs(" &&", stdout);
+        for (int i = 0; ra.argv[i]; i++) {
+          fputc(' ', stdout);
+          put_quoted(ra.argv[i], "");
+        }
+        char tail[64];
+        snprintf(tail, sizeof tail, "/run-r%u-p%zu.json", r, p + 1);
+        fputs(" > ", stdout);
+        put_quoted(out, tail);
+        snprintf(tail, sizeof tail, "/run-r%u-p%zu.err", r, p + 1);
+        fputs(" 2> ", stdout);
+        put_quoted(out, tail);
+        fputc('\n', stdout);
       }
     goto out;
   }

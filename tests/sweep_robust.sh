@@ -140,4 +140,26 @@ rm outE/env
 "$heaplab" sweep flaky.sweep --out outE 2> errE5 || fail "an old directory did not resume: $(cat errE5)"
 [ -f outE/env ] || fail "OUT/env not written on resume"
 
+# ---- --list quotes for the shell: an OUT with a quote and a space, run by bash
+q="$tmp/it's here"
+"$heaplab" sweep flaky.sweep --out "$q" --list > cmdsQ
+[ "$(wc -l < cmdsQ)" -eq 2 ] || fail "--list printed $(wc -l < cmdsQ) commands, expected 2"
+while IFS= read -r c; do (cd / && bash -c "$c") || fail "a listed command failed: $c"; done < cmdsQ
+[ "$(cat "$q"/run-r1-p*.json | grep -c '"workload":"malloc-churn"')" -eq 2 ] \
+  || fail "the listed commands wrote no results in '$q': $(ls -la "$q")"
+
+# ---- bad numbers and a value with commas: exit 2, with a hint for ';'
+bad() {  # TEXT EXPECTED-MESSAGE
+  printf '%s\n' "$1" > bad.sweep
+  local rc=0
+  "$heaplab" sweep bad.sweep --out outbad 2> errb || rc=$?
+  [ "$rc" -eq 2 ] || fail "bad file '$1' exited $rc, expected 2"
+  grep -qF -- "$2" errb || fail "bad file '$1': message '$(cat errb)' lacks '$2'"
+}
+bad $'workload = churn\ntimeout-s = nan' "timeout-s = 'nan': expected a positive number of seconds"
+bad $'workload = churn\ntimeout-s = inf' "timeout-s = 'inf': expected a positive number of seconds"
+bad $'workload = churn\nrepeat = 1e3' "repeat = '1e3': expected a positive integer up to 10000"
+bad $'workload = gc-cpu\nthreshold = 0,10,10' "use ';' between values that hold commas: threshold = 0,10,10;"
+[ ! -e outbad/runs.jsonl ] || fail "a bad sweep file ran something"
+
 echo "sweep_robust: ok"
