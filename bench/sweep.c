@@ -39,14 +39,23 @@
  * Each run is `heaplab run ...` in a child process (its own process group,
  * killed at the time limit), so that one run's heap, threads or crash cannot
  * disturb the next. The child's JSON line, with a "sweep" object added
- * (file, point, repeat, status ok|failed|crashed|timeout, exit or signal),
- * is appended to OUT/runs.jsonl; a run that produced none is recorded by
- * the "sweep" object alone, and the sweep goes on. OUT/runs.csv gets a row
- * per run; OUT/logs/ the stderr of each. OUT defaults to
- * results/sweep-NAME (NAME: the file's base name), so running the same
- * file again resumes: runs already in runs.jsonl are skipped. OUT/grid
- * holds the grid's canonical text; a different grid in the same OUT is an
- * error rather than a silent mix.
+ * (file, point, repeat, status ok|failed|crashed|timeout, exit or signal,
+ * attempt when a retry), is appended to OUT/runs.jsonl; a run that produced
+ * none is recorded by the "sweep" object alone, and the sweep goes on.
+ * OUT/runs.csv gets a row per run as it goes, and is rewritten from
+ * runs.jsonl at the end; OUT/logs/ holds the stderr of each. OUT defaults
+ * to results/sweep-NAME (NAME: the file's base name), so running the same
+ * file again resumes: a run is done once a line of runs.jsonl records it
+ * ok; one recorded failed, crashed or timed out runs again, its new line
+ * superseding the old (which stays). OUT/grid holds the grid's canonical
+ * text and OUT/env the HEAPLAB_* variables: a different grid or
+ * environment in the same OUT is an error rather than a silent mix.
+ *
+ * No run outlives the sweep or runs twice at once: the sweep holds
+ * flock(OUT/.lock) for its life (a second sweep on OUT exits 2); SIGINT and
+ * SIGTERM are forwarded to the running child's group and waited for, the
+ * interrupted run left unrecorded; a child dies with the sweep, even by
+ * SIGKILL (PR_SET_PDEATHSIG).
  *
  * --list prints one self-contained shell command per run instead of running
  * anything, for GNU parallel or a Slurm array; their outputs concatenate into
@@ -986,11 +995,15 @@ void hl_sweep_usage(FILE *f) {
           "before the first '[grid]' and its own (which replace those of the same name).\n"
           "  --out DIR   results: DIR/runs.jsonl, DIR/runs.csv, DIR/logs/ (default\n"
           "              results/sweep-NAME); running the same sweep again resumes it\n"
+          "              and runs again what failed; one sweep at a time per DIR, and\n"
+          "              under the HEAPLAB_* variables it began with (DIR/env)\n"
           "  --set NAME=VALUES  as the line 'NAME = VALUES' given to every grid\n"
           "              (repeatable; e.g. --set repeat=1 --set duration-s=0.05)\n"
           "  --list      print one self-contained shell command per run and run nothing\n"
           "              (for GNU parallel or a Slurm array; concatenate their outputs)\n"
-          "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input\n");
+          "SIGINT or SIGTERM stops the run in progress (left for the resume) and the sweep.\n"
+          "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input or\n"
+          "another sweep running on DIR, 128+N stopped by signal N\n");
 }
 
 int hl_cmd_sweep(int argc, char **argv) {
