@@ -39,14 +39,23 @@
  * Each run is `heaplab run ...` in a child process (its own process group,
  * killed at the time limit), so that one run's heap, threads or crash cannot
  * disturb the next. The child's JSON line, with a "sweep" object added
- * (file, point, repeat, status ok|failed|crashed|timeout, exit or signal),
- * is appended to OUT/runs.jsonl; a run that produced none is recorded by
- * the "sweep" object alone, and the sweep goes on. OUT/runs.csv gets a row
- * per run; OUT/logs/ the stderr of each. OUT defaults to
- * results/sweep-NAME (NAME: the file's base name), so running the same
- * file again resumes: runs already in runs.jsonl are skipped. OUT/grid
- * holds the grid's canonical text; a different grid in the same OUT is an
- * error rather than a silent mix.
+ * (file, point, repeat, status ok|failed|crashed|timeout, exit or signal,
+ * attempt when a retry), is appended to OUT/runs.jsonl; a run that produced
+ * none is recorded by the "sweep" object alone, and the sweep goes on.
+ * OUT/runs.csv gets a row per run as it goes, and is rewritten from
+ * runs.jsonl at the end; OUT/logs/ holds the stderr of each. OUT defaults
+ * to results/sweep-NAME (NAME: the file's base name), so running the same
+ * file again resumes: a run is done once a line of runs.jsonl records it
+ * ok; one recorded failed, crashed or timed out runs again, its new line
+ * superseding the old (which stays). OUT/grid holds the grid's canonical
+ * text and OUT/env the HEAPLAB_* variables: a different grid or
+ * environment in the same OUT is an error rather than a silent mix.
+ *
+ * No run outlives the sweep or runs twice at once: the sweep holds
+ * flock(OUT/.lock) for its life (a second sweep on OUT exits 2); SIGINT and
+ * SIGTERM are forwarded to the running child's group and waited for, the
+ * interrupted run left unrecorded; a child dies with the sweep, even by
+ * SIGKILL (PR_SET_PDEATHSIG).
  *
  * --list prints one self-contained shell command per run instead of running
  * anything, for GNU parallel or a Slurm array; their outputs concatenate into
@@ -59,10 +68,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -84,6 +96,7 @@ typedef struct axis {
   int nvalues;
   char *values[MAX_VALUES];
   int line;                   /* in the file; 0 for --set */
+  bool comma_split;           /* its values were separated by commas */
 } axis_t;
 
 /* One grid: the product of its axes. Once resolved, the common lines are
@@ -122,7 +135,7 @@ static int parse_uint(const char *s, double *out) {
   char *end;
   errno = 0;
   double v = strtod(s, &end);
-  if (errno || end == s || *end || v <= 0) return -1;
+  if (errno || end == s || *end || !isfinite(v) || v <= 0) return -1;
   *out = v;
   return 0;
 }
@@ -182,7 +195,9 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
       return -1;
     }
     bool is_repeat = strcmp(name, "repeat") == 0;
-    if (parse_uint(rest, &v) != 0 || (is_repeat && (v != (unsigned)v || v > 10000))) {
+    /* repeat: digits alone (strtod would take 1e3 or 0x10 too) */
+    if (parse_uint(rest, &v) != 0 ||
+        (is_repeat && (rest[strspn(rest, "0123456789")] != '\0' || v > 10000))) {
       snprintf(err, errlen, "%s: %.64s = '%.200s': expected a positive %s", where, name, rest,
                is_repeat ? "integer up to 10000" : "number of seconds");
       return -1;
@@ -238,6 +253,7 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
     snprintf(err, errlen, "%s: '%.200s' has no value", where, name);
     return -1;
   }
+  a->comma_split = *sep == ',' && a->nvalues > 1;
   g->naxes++;
   return 0;
 }
@@ -419,6 +435,27 @@ static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, 
   ra->argv[n] = NULL;
 }
 
+/* A line split on commas whose option refused a value (threshold = 0,10,10
+ * is three values, 0, 10 and 10): appends the line as it was meant. */
+static void comma_hint(const sweep_t *s, size_t p, const char *why, char *err, size_t errlen,
+                       size_t used) {
+  int idx[MAX_AXES];
+  const grid_t *g = point_grid(s, p, idx);
+  for (int i = 0; i < g->naxes; i++) {
+    const axis_t *a = &g->axes[i];
+    char quoted[80];
+    snprintf(quoted, sizeof quoted, "'%s'", a->name);
+    if (!a->comma_split || !strstr(why, quoted)) continue;
+    if (used < errlen)
+      used += (size_t)snprintf(err + used, errlen - used,
+                               "; use ';' between values that hold commas: %s = ", a->name);
+    for (int j = 0; j < a->nvalues && used < errlen; j++)
+      used += (size_t)snprintf(err + used, errlen - used, "%s%s", j ? "," : "", a->values[j]);
+    if (used < errlen) snprintf(err + used, errlen - used, ";");
+    return;
+  }
+}
+
 /* Validates every point as `heaplab run` does (the environment included). */
 static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
   run_argv_t ra;
@@ -439,7 +476,8 @@ static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
     size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);
     for (int i = 2; ra.argv[i] && used < errlen; i++)
       used += (size_t)snprintf(err + used, errlen - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
-    if (used < errlen) snprintf(err + used, errlen - used, "): %s", why);
+    if (used < errlen) used += (size_t)snprintf(err + used, errlen - used, "): %s", why);
+    comma_hint(s, p, why, err, errlen, used);
     return -1;
   }
   return 0;
@@ -506,9 +544,103 @@ static int check_grid(const sweep_t *s, const char *out, char *err, size_t errle
   return 0;
 }
 
-/* Marks done[] from OUT/runs.jsonl; a last line cut short by an interrupted
- * sweep is cut off the file. Returns how many runs are done. */
-static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool *done) {
+/* The HEAPLAB_* variables of the environment but HEAPLAB_SWEEP_BINARY (which
+ * picks the program, not its configuration), one "NAME=VALUE" line each,
+ * sorted. */
+static int env_cmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void env_text(char *buf, size_t len) {
+  size_t n = 0, used = 0;
+  for (char **e = environ; *e; e++) n++;
+  char **v = malloc((n + 1) * sizeof *v);
+  if (!v) abort();
+  n = 0;
+  for (char **e = environ; *e; e++)
+    if (strncmp(*e, "HEAPLAB_", 8) == 0 && strncmp(*e, "HEAPLAB_SWEEP_BINARY=", 21) != 0)
+      v[n++] = *e;
+  qsort(v, n, sizeof *v, env_cmp);
+  buf[0] = '\0';
+  for (size_t i = 0; i < n && used < len; i++)
+    used += (size_t)snprintf(buf + used, len - used, "%s\n", v[i]);
+  free(v);
+}
+
+/* The value of NAME in an env_text, or NULL. */
+static const char *env_value(const char *text, const char *name, char *buf, size_t len) {
+  size_t nl = strlen(name);
+  for (const char *l = text; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l))
+    if (strncmp(l, name, nl) == 0 && l[nl] == '=') {
+      snprintf(buf, len, "%.*s", (int)strcspn(l + nl + 1, "\n"), l + nl + 1);
+      return buf;
+    }
+  return NULL;
+}
+
+/* Checks OUT/env against this environment (writing it when new: a results
+ * directory from before OUT/env adopts the environment of its first resume):
+ * the HEAPLAB_* variables reach every run, so a resume under others would
+ * mix two configurations under one grid. */
+static int check_env(const char *out, char *err, size_t errlen) {
+  char path[PATH_MAX + 16], want[16384], have[16384];
+  env_text(want, sizeof want);
+  snprintf(path, sizeof path, "%s/env", out);
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    f = fopen(path, "w");
+    if (!f || fputs(want, f) < 0 || fclose(f) != 0) {
+      snprintf(err, errlen, "cannot write %.520s: %s", path, strerror(errno));
+      return -1;
+    }
+    return 0;
+  }
+  size_t n = fread(have, 1, sizeof have - 1, f);
+  have[n] = '\0';
+  fclose(f);
+  if (strcmp(have, want) == 0) return 0;
+  /* the first variable, in either text, whose value differs */
+  for (int side = 0; side < 2; side++)
+    for (const char *l = side ? want : have; *l; l += strcspn(l, "\n") + (l[strcspn(l, "\n")] != 0)) {
+      char name[128], a[512], b[512];
+      snprintf(name, sizeof name, "%.*s", (int)strcspn(l, "=\n"), l);
+      const char *va = env_value(have, name, a, sizeof a), *vb = env_value(want, name, b, sizeof b);
+      if (va && vb && strcmp(va, vb) == 0) continue;
+      snprintf(err, errlen,
+               "%.512s was made with %s%s%.200s, and this sweep has %s%s%.200s (%.520s holds the "
+               "variables); run it with the same HEAPLAB_* variables, or give another --out",
+               out, name, va ? "=" : " unset", va ? va : "", name, vb ? "=" : " unset",
+               vb ? vb : "", path);
+      return -1;
+    }
+  snprintf(err, errlen, "%.512s: %.520s differs from this environment", out, path);
+  return -1;
+}
+
+/* The run a line of runs.jsonl records: its index (repeat-major, as the
+ * sweep runs them) and whether it succeeded; false for a line of no run of
+ * this grid. A line without a status is a success (heaplab run's own). */
+static bool line_run(json_object *o, size_t points, unsigned repeat, size_t *k, bool *ok,
+                     const char **status) {
+  json_object *sw, *pt, *rp, *st;
+  if (!o || !json_object_object_get_ex(o, "sweep", &sw) ||
+      !json_object_object_get_ex(sw, "point", &pt) ||
+      !json_object_object_get_ex(sw, "repeat", &rp))
+    return false;
+  int64_t p = json_object_get_int64(pt), r = json_object_get_int64(rp);
+  if (p < 1 || (size_t)p > points || r < 1 || r > repeat) return false;
+  *k = (size_t)(r - 1) * points + (size_t)(p - 1);
+  *status = json_object_object_get_ex(sw, "status", &st) ? json_object_get_string(st) : "ok";
+  *ok = strcmp(*status, "ok") == 0;
+  return true;
+}
+
+/* Marks done[] from OUT/runs.jsonl: a run is done once a line records it
+ * ok; a failed, crashed or timed-out one is not, and runs again (tries[]
+ * counts its lines). A last line cut short by an interrupted sweep is cut
+ * off the file. Returns how many runs are done. */
+static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool *done,
+                        unsigned char *tries) {
   FILE *f = fopen(jsonl, "r+");
   if (!f) return 0;
   size_t ndone = 0;
@@ -519,14 +651,14 @@ static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool 
   while ((len = getline(&line, &cap, f)) > 0) {
     if (line[len - 1] != '\n') break;   /* the cut line */
     good_end = ftell(f);
-    json_object *o = json_tokener_parse(line), *sw, *pt, *rp;
-    if (o && json_object_object_get_ex(o, "sweep", &sw) &&
-        json_object_object_get_ex(sw, "point", &pt) &&
-        json_object_object_get_ex(sw, "repeat", &rp)) {
-      int64_t p = json_object_get_int64(pt), r = json_object_get_int64(rp);
-      if (p >= 1 && (size_t)p <= points && r >= 1 && r <= repeat) {
-        size_t k = (size_t)(r - 1) * points + (size_t)(p - 1);
-        if (!done[k]) ndone++;
+    json_object *o = json_tokener_parse(line);
+    size_t k;
+    bool ok;
+    const char *status;
+    if (line_run(o, points, repeat, &k, &ok, &status)) {
+      if (tries[k] < UCHAR_MAX) tries[k]++;
+      if (ok && !done[k]) {
+        ndone++;
         done[k] = true;
       }
     }
@@ -540,7 +672,7 @@ static size_t load_done(const char *jsonl, size_t points, unsigned repeat, bool 
 
 /* ---- one run ---------------------------------------------------------------------- */
 typedef struct outcome {
-  const char *status;         /* ok, failed, crashed, timeout */
+  const char *status;         /* ok, failed, crashed, timeout; interrupted: not recorded */
   int exit_code;              /* -1 when killed */
   int signal;
   double wall_s;
@@ -552,16 +684,39 @@ static double now_s(void) {
   return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* SIGINT or SIGTERM received by the sweep: forwarded to the running child,
+ * which is in a process group of its own and so out of the terminal's reach;
+ * the sweep then stops without recording the interrupted run. */
+static volatile sig_atomic_t stop_signal;
+
+static void on_stop_signal(int sig) { stop_signal = sig; }
+
+static void catch_stop_signals(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
+/* How long an interrupted child may take to exit before SIGKILL. */
+#define STOP_GRACE_S 5.0
+
 static outcome_t run_child(char *const *argv, const char *out_path, const char *err_path,
                            double timeout_s) {
   outcome_t oc = {"failed", -1, 0, 0};
   double t0 = now_s();
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid < 0) {
     oc.status = "failed";
     return oc;
   }
   if (pid == 0) {
+    /* die with the sweep, even by SIGKILL, which it cannot forward; a parent
+     * gone before prctl leaves us adopted: getppid() then differs */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(127);
     setpgid(0, 0);
     int fo = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     int fe = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0666);
@@ -577,10 +732,20 @@ static outcome_t run_child(char *const *argv, const char *out_path, const char *
   setpgid(pid, pid);
   int status = 0;
   bool killed = false;
+  int forwarded = 0;
+  double t_stop = 0;
   for (;;) {
     pid_t w = waitpid(pid, &status, WNOHANG);
     if (w == pid) break;
     if (w < 0 && errno != EINTR) break;
+    if (stop_signal && !forwarded) {
+      forwarded = stop_signal;
+      kill(-pid, forwarded);
+      t_stop = now_s();
+    } else if (forwarded && !killed && now_s() - t_stop > STOP_GRACE_S) {
+      kill(-pid, SIGKILL);
+      killed = true;
+    }
     if (!killed && now_s() - t0 > timeout_s) {
       kill(-pid, SIGKILL);
       killed = true;
@@ -589,7 +754,9 @@ static outcome_t run_child(char *const *argv, const char *out_path, const char *
     nanosleep(&ts, NULL);
   }
   oc.wall_s = now_s() - t0;
-  if (killed) {
+  if (forwarded) {
+    oc.status = "interrupted";
+  } else if (killed) {
     oc.status = "timeout";
     oc.signal = SIGKILL;
   } else if (WIFSIGNALED(status)) {
@@ -727,6 +894,60 @@ static void csv_row(FILE *f, const sweep_t *s, size_t p, unsigned r, const char 
           host ? json_object_get_string(host) : "", commit ? json_object_get_string(commit) : "");
 }
 
+/* Rewrites OUT/runs.csv from OUT/runs.jsonl: a row per run of the grid, in
+ * the order of the lines, from its first ok line, else from its last line
+ * (a run that failed on every attempt); so a row cut by a killed sweep, or
+ * the row of an attempt that a retry superseded, does not survive. Written
+ * aside and renamed over: the old CSV stays whole until the new one is. */
+static int rebuild_csv(const sweep_t *s, const char *jsonl, const char *csv) {
+  size_t total = s->points * s->repeat;
+  long *pick = malloc((total ? total : 1) * sizeof *pick);
+  bool *pick_ok = calloc(total ? total : 1, sizeof *pick_ok);
+  char tmp[PATH_MAX + 32];
+  snprintf(tmp, sizeof tmp, "%s.tmp", csv);
+  FILE *in = fopen(jsonl, "r"), *fo = NULL;
+  int rc = -1;
+  if (!pick || !pick_ok || !in) goto done;
+  for (size_t k = 0; k < total; k++) pick[k] = -1;
+  char *line = NULL;
+  size_t cap = 0;
+  for (int pass = 0; pass < 2; pass++) {
+    rewind(in);
+    long i = 0;
+    ssize_t len;
+    while ((len = getline(&line, &cap, in)) > 0) {
+      if (line[len - 1] != '\n') break;
+      json_object *o = json_tokener_parse(line);
+      size_t k;
+      bool ok;
+      const char *status;
+      if (line_run(o, s->points, s->repeat, &k, &ok, &status)) {
+        if (pass == 0 && !pick_ok[k]) {
+          pick[k] = i;
+          pick_ok[k] = ok;
+        } else if (pass == 1 && pick[k] == i) {
+          csv_row(fo, s, k % s->points, (unsigned)(k / s->points) + 1, status, o);
+        }
+      }
+      json_object_put(o);
+      i++;
+    }
+    if (pass == 0) {
+      fo = fopen(tmp, "w");
+      if (!fo) break;
+      csv_header(fo, s);
+    }
+  }
+  free(line);
+  if (fo && fclose(fo) == 0 && rename(tmp, csv) == 0) rc = 0;
+  else if (fo) unlink(tmp);
+done:
+  if (in) fclose(in);
+  free(pick);
+  free(pick_ok);
+  return rc;
+}
+
 /* ---- progress ------------------------------------------------------------------------ */
 static void fmt_dur(double s, char *buf, size_t len) {
   long t = (long)(s + 0.5);
@@ -749,6 +970,18 @@ static void progress(size_t done, size_t total, double elapsed, size_t ran, cons
   fflush(stderr);
 }
 
+/* ---- --list ---------------------------------------------------------------------------- */
+/* Prints a followed by b as one word for the shell: in single quotes, each
+ * ' as '\'' (the one character single quotes cannot hold). */
+static void put_quoted(const char *a, const char *b) {
+  fputc('\'', stdout);
+  for (int i = 0; i < 2; i++)
+    for (const char *c = i ? b : a; *c; c++)
+      if (*c == '\'') fputs("'\\''", stdout);
+      else fputc(*c, stdout);
+  fputc('\'', stdout);
+}
+
 /* ---- the command ----------------------------------------------------------------------- */
 void hl_sweep_usage(FILE *f) {
   fprintf(f,
@@ -762,11 +995,15 @@ void hl_sweep_usage(FILE *f) {
           "before the first '[grid]' and its own (which replace those of the same name).\n"
           "  --out DIR   results: DIR/runs.jsonl, DIR/runs.csv, DIR/logs/ (default\n"
           "              results/sweep-NAME); running the same sweep again resumes it\n"
+          "              and runs again what failed; one sweep at a time per DIR, and\n"
+          "              under the HEAPLAB_* variables it began with (DIR/env)\n"
           "  --set NAME=VALUES  as the line 'NAME = VALUES' given to every grid\n"
           "              (repeatable; e.g. --set repeat=1 --set duration-s=0.05)\n"
           "  --list      print one self-contained shell command per run and run nothing\n"
           "              (for GNU parallel or a Slurm array; concatenate their outputs)\n"
-          "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input\n");
+          "SIGINT or SIGTERM stops the run in progress (left for the resume) and the sweep.\n"
+          "exit status: 0 every run ok, 1 some run failed (recorded), 2 bad input or\n"
+          "another sweep running on DIR, 128+N stopped by signal N\n");
 }
 
 int hl_cmd_sweep(int argc, char **argv) {
@@ -818,8 +1055,9 @@ int hl_cmd_sweep(int argc, char **argv) {
     free(s);
     return 2;
   }
-  int rc = 0;
+  int rc = 0, lock_fd = -1;
   bool *done = NULL;
+  unsigned char *tries = NULL;
   FILE *fj = NULL, *fc = NULL;
   char bin[PATH_MAX] = "";
   const char *bin_env = getenv("HEAPLAB_SWEEP_BINARY");
@@ -851,9 +1089,23 @@ int hl_cmd_sweep(int argc, char **argv) {
     for (unsigned r = 1; r <= s->repeat; r++)
       for (size_t p = 0; p < s->points; p++) {
         build_argv(s, bin, p, r, &ra);
-        printf("cd '%s' && mkdir -p '%s' &&", cwd, out);
-        for (int i = 0; ra.argv[i]; i++) printf(" '%s'", ra.argv[i]);
-        printf(" > '%s/run-r%u-p%zu.json' 2> '%s/run-r%u-p%zu.err'\n", out, r, p + 1, out, r, p + 1);
+        fputs("cd ", stdout);
+        put_quoted(cwd, "");
+        fputs(" && mkdir -p ", stdout);
+        put_quoted(out, "");
+        fputs(" &&", stdout);
+        for (int i = 0; ra.argv[i]; i++) {
+          fputc(' ', stdout);
+          put_quoted(ra.argv[i], "");
+        }
+        char tail[64];
+        snprintf(tail, sizeof tail, "/run-r%u-p%zu.json", r, p + 1);
+        fputs(" > ", stdout);
+        put_quoted(out, tail);
+        snprintf(tail, sizeof tail, "/run-r%u-p%zu.err", r, p + 1);
+        fputs(" 2> ", stdout);
+        put_quoted(out, tail);
+        fputc('\n', stdout);
       }
     goto out;
   }
@@ -866,13 +1118,35 @@ int hl_cmd_sweep(int argc, char **argv) {
     rc = 1;
     goto out;
   }
-  if (check_grid(s, out, err, sizeof err) != 0) {
+  /* one sweep per OUT: two would both run and record the same runs; the
+   * lock dies with the sweep (kill -9 included), and O_CLOEXEC keeps it out
+   * of the children, which could outlive it */
+  char lockp[PATH_MAX + 16];
+  snprintf(lockp, sizeof lockp, "%s/.lock", out);
+  lock_fd = open(lockp, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+  if (lock_fd < 0) {
+    fprintf(stderr, "heaplab sweep: cannot open %s: %s\n", lockp, strerror(errno));
+    rc = 1;
+    goto out;
+  }
+  if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK)
+      fprintf(stderr, "heaplab sweep: another sweep is running on %s (it holds %s)\n", out, lockp);
+    else
+      fprintf(stderr, "heaplab sweep: cannot lock %s: %s\n", lockp, strerror(errno));
+    rc = 2;
+    goto out;
+  }
+  if (check_grid(s, out, err, sizeof err) != 0 || check_env(out, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab sweep: %s\n", err);
     rc = 2;
     goto out;
   }
   done = calloc(total, sizeof *done);
-  size_t ndone = load_done(jsonl, s->points, s->repeat, done);
+  tries = calloc(total, sizeof *tries);
+  if (!done || !tries) abort();
+  size_t ndone = load_done(jsonl, s->points, s->repeat, done, tries), nretry = 0;
+  for (size_t k = 0; k < total; k++) nretry += !done[k] && tries[k];
   bool csv_new = access(csv, F_OK) != 0;
   fj = fopen(jsonl, "a");
   fc = fopen(csv, "a");
@@ -886,12 +1160,17 @@ int hl_cmd_sweep(int argc, char **argv) {
   bool tty = isatty(STDERR_FILENO);
   fprintf(stderr, "heaplab sweep: %zu points x %u repeats = %zu runs into %s%s\n", s->points,
           s->repeat, total, out, ndone ? "" : "");
-  if (ndone) fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done\n", ndone, total);
+  if (nretry)
+    fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done, %zu failed before, "
+            "to run again\n", ndone, total, nretry);
+  else if (ndone)
+    fprintf(stderr, "heaplab sweep: resuming: %zu of %zu runs already done\n", ndone, total);
   double t0 = now_s();
   size_t ran = 0, failed = 0;
   run_argv_t ra;
-  for (unsigned r = 1; r <= s->repeat; r++) {
-    for (size_t p = 0; p < s->points; p++) {
+  catch_stop_signals();
+  for (unsigned r = 1; r <= s->repeat && !stop_signal; r++) {
+    for (size_t p = 0; p < s->points && !stop_signal; p++) {
       size_t k = (size_t)(r - 1) * s->points + p;
       if (done[k]) continue;
       build_argv(s, bin, p, r, &ra);
@@ -904,6 +1183,7 @@ int hl_cmd_sweep(int argc, char **argv) {
       snprintf(outp, sizeof outp, "%s/run-r%u-p%zu.out", logs, r, p + 1);
       snprintf(errp, sizeof errp, "%s/run-r%u-p%zu.err", logs, r, p + 1);
       outcome_t oc = run_child(ra.argv, outp, errp, s->timeout_s);
+      if (strcmp(oc.status, "interrupted") == 0) break;   /* not recorded: a resume reruns it */
       json_object *res = strcmp(oc.status, "ok") == 0 ? read_result(outp) : NULL;
       if (strcmp(oc.status, "ok") == 0 && !res) oc.status = "failed";   /* no JSON line */
       json_object *sw = json_object_new_object();
@@ -911,6 +1191,8 @@ int hl_cmd_sweep(int argc, char **argv) {
       json_object_object_add(sw, "point", json_object_new_int64((int64_t)p + 1));
       json_object_object_add(sw, "repeat", json_object_new_int64(r));
       json_object_object_add(sw, "status", json_object_new_string(oc.status));
+      /* a retry of a run whose earlier lines say failed: its line supersedes them */
+      if (tries[k]) json_object_object_add(sw, "attempt", json_object_new_int(tries[k] + 1));
       if (oc.exit_code >= 0) json_object_object_add(sw, "exit", json_object_new_int(oc.exit_code));
       if (oc.signal) json_object_object_add(sw, "signal", json_object_new_int(oc.signal));
       json_object_object_add(sw, "run_wall_s", json_object_new_double(oc.wall_s));
@@ -943,15 +1225,31 @@ int hl_cmd_sweep(int argc, char **argv) {
       ran++;
     }
   }
+  /* the CSV from runs.jsonl, the record: a row per run, a cut row gone */
+  fclose(fc);
+  fc = NULL;
+  if (rebuild_csv(s, jsonl, csv) != 0) {
+    fprintf(stderr, "heaplab sweep: cannot rewrite %s from %s: %s\n", csv, jsonl, strerror(errno));
+    rc = 1;
+  }
+  if (stop_signal) {
+    fprintf(stderr, "%sheaplab sweep: stopped by %s after %zu runs (%zu failed); %zu of %zu runs "
+            "done in %s; run the same command again to resume\n", tty ? "\r\033[K" : "",
+            stop_signal == SIGINT ? "SIGINT" : "SIGTERM", ran, failed, ndone, total, jsonl);
+    rc = 128 + stop_signal;
+    goto out;
+  }
   progress(ndone, total, now_s() - t0, ran ? ran : 1, "done", tty);
   if (tty) fputc('\n', stderr);
   fprintf(stderr, "heaplab sweep: %zu runs this time, %zu failed; results in %s\n", ran, failed,
           jsonl);
   if (failed) rc = 1;
 out:
+  if (lock_fd >= 0) close(lock_fd);
   if (fj) fclose(fj);
   if (fc) fclose(fc);
   free(done);
+  free(tries);
   sweep_free(s);
   free(s);
   return rc;
