@@ -636,8 +636,9 @@ static int flag_apply(hl_config_t *c, const char *name, const char *value, char 
 int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *envp,
                       char *err, size_t errlen) {
   /* read by other parts: the preloaded library, heaplab-micro */
-  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS",
-                                         "HEAPLAB_SWEEP_BINARY", NULL};
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_STATS_FILE",
+                                         "HEAPLAB_MICRO_ITERATIONS", "HEAPLAB_SWEEP_BINARY",
+                                         NULL};
   hl_config_defaults(c);
   /* The config file sits below the environment and the flags, so it is read
    * first; which file to read comes from the flag, else the environment. */
