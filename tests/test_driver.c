@@ -634,6 +634,43 @@ static void test_micro_json(void **s) {
   out_free(&o);
 }
 
+/* Writes text (len bytes: it may hold NULs) to a new temporary file. */
+static void temp_file(char *path, const char *text, size_t len) {
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
+  close(fd);
+}
+
+/* heaplab compare on a result whose "config" is not an object of strings
+ * and numbers: exit 2 naming the file and line, not a crash. */
+static void test_compare_bad_config(void **s) {
+  (void)s;
+  static const char *const lines[][2] = {
+      {"{\"workload\":\"malloc-churn\",\"config\":5}\n", "'config' is int"},
+      {"{\"workload\":\"malloc-churn\",\"config\":null}\n", "'config' is null"},
+      {"{\"workload\":\"malloc-churn\",\"config\":[1]}\n", "'config' is array"},
+      {"{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":null}}\n", "config.alloc is null"},
+      {"{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":{}}}\n", "config.alloc is object"},
+  };
+  char good[] = "/tmp/hl_drv_cmpa_XXXXXX";
+  const char *ok = "{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":\"pool\"}}\n";
+  temp_file(good, ok, strlen(ok));
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    char bad[] = "/tmp/hl_drv_cmpb_XXXXXX";
+    char text[256];
+    snprintf(text, sizeof text, "%s%s", ok, lines[i][0]);   /* the bad one on line 2 */
+    temp_file(bad, text, strlen(text));
+    char where[64];
+    snprintf(where, sizeof where, "%s:2: ", bad);
+    const char *const a[] = {"compare", good, bad, NULL};
+    const char *const m[] = {where, lines[i][1], "expected", NULL};
+    expect_bad(a, NULL, m);
+    unlink(bad);
+  }
+  unlink(good);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -649,6 +686,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
+      cmocka_unit_test(test_compare_bad_config),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
