@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH, T_GEOMETRY } opt_type_t;
 
@@ -503,18 +504,64 @@ static char *trim(char *s) {
   return s;
 }
 
+/* One line of a config file into line[HL_CONFIG_LINE_MAX + 1], without its
+ * newline: 1, 0 at the end of the file, -1 with a message for a line that
+ * is too long or holds a NUL byte (never split, never cut short: a line's
+ * tail read as a line of its own could set an option) or a read error.
+ * Stops at the limit, so an endless line costs no memory. */
+static int read_line(FILE *f, char *line, const char *origin, char *err, size_t errlen) {
+  size_t n = 0;
+  int ch;
+  while ((ch = getc(f)) != EOF && ch != '\n') {
+    if (ch == '\0') {
+      errf(err, errlen, "%s: a NUL byte at byte %zu; accepted: text lines of `name = value`",
+           origin, n + 1);
+      return -1;
+    }
+    if (n == HL_CONFIG_LINE_MAX) {
+      errf(err, errlen, "%s: line longer than %d bytes", origin, HL_CONFIG_LINE_MAX);
+      return -1;
+    }
+    line[n++] = (char)ch;
+  }
+  line[n] = '\0';
+  if (ch == EOF && ferror(f)) {
+    errf(err, errlen, "%s: cannot read: %s", origin, strerror(errno));
+    return -1;
+  }
+  return ch == EOF && n == 0 ? 0 : 1;
+}
+
 int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen) {
   FILE *f = fopen(path, "r");
   if (!f) {
     errf(err, errlen, "option 'config': cannot open '%s': %s", path, strerror(errno));
     return -1;
   }
-  char line[8192];
-  int lineno = 0, rc = 0;
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
+  /* A directory opens and reads as empty; a device (/dev/zero) never ends:
+   * only a file or a pipe (--config=<(...)) holds lines. */
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    errf(err, errlen, "option 'config': '%s' is %s; accepted: a file of `name = value` lines",
+         path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+    fclose(f);
+    return -1;
+  }
+  char *line = malloc(HL_CONFIG_LINE_MAX + 1);
+  if (!line) {
+    errf(err, errlen, "option 'config': no memory to read '%s'", path);
+    fclose(f);
+    return -1;
+  }
+  int lineno = 0, rc = 0, got;
+  for (;;) {
     char origin[64];
-    snprintf(origin, sizeof origin, "file %.40s:%d", path, lineno);
+    snprintf(origin, sizeof origin, "file %.40s:%d", path, lineno + 1);
+    if ((got = read_line(f, line, origin, err, errlen)) <= 0) {
+      rc = got;
+      break;
+    }
+    lineno++;
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
     char *s = trim(line);
@@ -537,6 +584,7 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
       break;
     }
   }
+  free(line);
   fclose(f);
   return rc;
 }

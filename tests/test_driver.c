@@ -671,6 +671,70 @@ static void test_compare_bad_config(void **s) {
   unlink(good);
 }
 
+/* A config file: a line over the limit is refused, not split (its tail
+ * read as a line could set an option); a directory, a device, a NUL byte
+ * are refused too. */
+static void test_config_file_refused(void **s) {
+  (void)s;
+  /* a comment of 8190 bytes, then "threads = 7": split at 8191 bytes, the
+   * tail would set threads */
+  size_t n = 1 + 8190 + strlen("threads = 7\n");
+  char *text = malloc(n + 1);
+  text[0] = '#';
+  memset(text + 1, 'x', 8190);
+  strcpy(text + 1 + 8190, "threads = 7\n");
+  char path[] = "/tmp/hl_drv_long_XXXXXX";
+  temp_file(path, text, n);
+  free(text);
+  char cfg[64];
+  snprintf(cfg, sizeof cfg, "--config=%s", path);
+  char where[64];
+  snprintf(where, sizeof where, "%s:1: line longer than 8192 bytes", path);
+  {
+    const char *const a[] = {"run", "malloc-churn", cfg, NULL};
+    const char *const m[] = {where, NULL};
+    expect_bad(a, NULL, m);
+  }
+  unlink(path);
+  /* exactly 8192 bytes and its newline: accepted */
+  text = malloc(8194);
+  text[0] = '#';
+  memset(text + 1, 'x', 8191);
+  strcpy(text + 8192, "\n");
+  char path2[] = "/tmp/hl_drv_long_XXXXXX";
+  temp_file(path2, text, 8193);
+  free(text);
+  snprintf(cfg, sizeof cfg, "--config=%s", path2);
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", cfg, NULL};
+    out_t o = run(heaplab, a, NULL);
+    if (o.status != 0) fail_msg("a line of 8192 bytes: exit %d: %s", o.status, o.err);
+    out_free(&o);
+  }
+  unlink(path2);
+  {
+    const char *const a[] = {"run", "malloc-churn", "--config=/tmp", NULL};
+    const char *const m[] = {"'config'", "'/tmp' is a directory", "accepted", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--config=/dev/zero", NULL};
+    const char *const m[] = {"'config'", "'/dev/zero' is not a regular file", "accepted", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    char p[] = "/tmp/hl_drv_nul_XXXXXX";
+    temp_file(p, "seed = 3\nthreads = 2\0threads = 9\n", 33);
+    char c[64], w[64];
+    snprintf(c, sizeof c, "--config=%s", p);
+    snprintf(w, sizeof w, "%s:2: a NUL byte", p);
+    const char *const a[] = {"run", "malloc-churn", c, NULL};
+    const char *const m[] = {w, NULL};
+    expect_bad(a, NULL, m);
+    unlink(p);
+  }
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -687,6 +751,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
       cmocka_unit_test(test_compare_bad_config),
+      cmocka_unit_test(test_config_file_refused),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
