@@ -43,7 +43,15 @@ static char *slurp(const char *path) {
 /* Runs prog with args (NULL-terminated) and extra environment entries
  * (NULL-terminated, "K=V"); the HEAPLAB_* variables of this process are not
  * passed on, so that the test sees only what it sets, nor those env sets. */
+static out_t run_to(const char *prog, const char *const *args, const char *const *env,
+                    const char *stdout_path);
 static out_t run(const char *prog, const char *const *args, const char *const *env) {
+  return run_to(prog, args, env, NULL);
+}
+
+/* run, with stdout on stdout_path (/dev/full) instead when not NULL */
+static out_t run_to(const char *prog, const char *const *args, const char *const *env,
+                    const char *stdout_path) {
   char outp[] = "/tmp/hl_drv_out_XXXXXX", errp[] = "/tmp/hl_drv_err_XXXXXX";
   int fo = mkstemp(outp), fe = mkstemp(errp);
   assert_true(fo >= 0 && fe >= 0);
@@ -52,6 +60,10 @@ static out_t run(const char *prog, const char *const *args, const char *const *e
   if (pid == 0) {
     dup2(fo, 1);
     dup2(fe, 2);
+    if (stdout_path) {
+      int fd = open(stdout_path, O_WRONLY);
+      if (fd < 0 || dup2(fd, 1) != 1) _exit(126);
+    }
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)prog;
@@ -735,6 +747,27 @@ static void test_config_file_refused(void **s) {
   }
 }
 
+/* A result that cannot be written fails the run (exit 1); a trace path
+ * that cannot be opened is bad input, found before the run (exit 2). */
+static void test_output_errors(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  out_t o = run_to(heaplab, a, NULL, "/dev/full");
+  if (o.status != 1) fail_msg("stdout on /dev/full: exit %d, expected 1: %s", o.status, o.err);
+  HAS(o.err, "cannot write the JSON result to standard output");
+  HAS(o.err, "No space left on device");
+  out_free(&o);
+  const char *const t[] = {"run", "malloc-churn", "--alloc=system", "--trace=/dev/full", NULL};
+  o = run(heaplab, t, NULL);
+  if (o.status != 1) fail_msg("--trace=/dev/full: exit %d, expected 1: %s", o.status, o.err);
+  HAS(o.err, "option 'trace': cannot write '/dev/full'");
+  out_free(&o);
+  const char *const b[] = {"run", "malloc-churn", "--alloc=system", "--trace=/nonexistent/x", NULL};
+  const char *const m[] = {"'trace'", "/nonexistent/x", "No such file or directory", "accepted",
+                           NULL};
+  expect_bad(b, NULL, m);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -752,6 +785,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_bad_input_exits_2),
       cmocka_unit_test(test_compare_bad_config),
       cmocka_unit_test(test_config_file_refused),
+      cmocka_unit_test(test_output_errors),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
