@@ -244,6 +244,26 @@ static bool parse_u64(const char *s, uint64_t *out) {
   return true;
 }
 
+/* The integers' grammar with an optional fraction: DIGITS[.DIGITS]. No
+ * sign, blank, exponent, hex, inf or nan, which strtod alone would take. */
+static bool parse_decimal(const char *s, double *out) {
+  const char *p = s;
+  if (!isdigit((unsigned char)*p)) return false;
+  while (isdigit((unsigned char)*p)) p++;
+  if (*p == '.') {
+    p++;
+    if (!isdigit((unsigned char)*p)) return false;
+    while (isdigit((unsigned char)*p)) p++;
+  }
+  if (*p != '\0') return false;
+  errno = 0;
+  char *end;
+  double v = strtod(s, &end);
+  if (errno || *end || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
 /* "16K" -> 16384; digits with an optional K or M suffix. */
 static bool parse_size(const char *s, uint64_t *out) {
   char num[32];
@@ -421,11 +441,8 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
     break;
   }
   case T_DOUBLE: {
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (value[0] == '\0' || *end || errno || !isfinite(v) || v < o->dmin || v > o->dmax)
-      goto bad;
+    double v;
+    if (!parse_decimal(value, &v) || v < o->dmin || v > o->dmax) goto bad;
     *(double *)f = v;
     break;
   }

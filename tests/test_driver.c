@@ -768,6 +768,31 @@ static void test_output_errors(void **s) {
   expect_bad(b, NULL, m);
 }
 
+/* duration-s: decimal digits with an optional fraction, as the integers
+ * without the fraction: no hex, blank, sign, exponent, inf */
+static void test_duration_grammar(void **s) {
+  (void)s;
+  static const char *const bad[] = {"0x10", " 0.1", "-0", "+1", "1e1", "inf", "nan", ".5", "1.",
+                                    "0.1 ", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char flag[64], val[64];
+    snprintf(flag, sizeof flag, "--duration-s=%s", bad[i]);
+    snprintf(val, sizeof val, "'%s'", bad[i]);
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", flag, NULL};
+    const char *const m[] = {"option 'duration-s': invalid value", val, "a number in 0..86400",
+                             NULL};
+    expect_bad(a, NULL, m);
+  }
+  const char *const e[] = {"HEAPLAB_DURATION_S=0x10", NULL};
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  const char *const m[] = {"'duration-s'", "HEAPLAB_DURATION_S", NULL};
+  expect_bad(a, e, m);
+  const char *const ok[] = {"run", "malloc-churn", "--alloc=system", "--duration-s=0.05", NULL};
+  out_t o = run(heaplab, ok, NULL);
+  if (o.status != 0) fail_msg("--duration-s=0.05: exit %d: %s", o.status, o.err);
+  out_free(&o);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -786,6 +811,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_compare_bad_config),
       cmocka_unit_test(test_config_file_refused),
       cmocka_unit_test(test_output_errors),
+      cmocka_unit_test(test_duration_grammar),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
