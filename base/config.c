@@ -376,16 +376,22 @@ static const char *type_name(opt_type_t t) {
   return "?";
 }
 
+/* The option's one environment variable: HEAPLAB_ and its name in capitals,
+ * '-' as '_'. */
+static void env_of(const option_t *o, char *buf, size_t len) {
+  size_t k = (size_t)snprintf(buf, len, "HEAPLAB_");
+  for (const char *p = o->name; *p && k + 1 < len; p++)
+    buf[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+  buf[k] = '\0';
+}
+
 void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
   /* Static buffers per option: the strings live as long as the process. */
   static char accepted[HL_OPT_COUNT][160], env[HL_OPT_COUNT][48], not_yet[HL_OPT_COUNT][96];
   static char help[HL_OPT_COUNT][320];
   const option_t *o = &options[id];
   describe_accepted(o, accepted[id], sizeof accepted[id]);
-  size_t k = (size_t)snprintf(env[id], sizeof env[id], "HEAPLAB_");
-  for (const char *p = o->name; *p && k + 1 < sizeof env[id]; p++)
-    env[id][k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-  env[id][k] = '\0';
+  env_of(o, env[id], sizeof env[id]);
   not_yet[id][0] = '\0';
   if (!o->built) {
     snprintf(not_yet[id], sizeof not_yet[id], "all (%s)", o->not_built);
@@ -633,10 +639,19 @@ int hl_config_load_env(hl_config_t *c, char *const *envp, const char *const *ext
     if (extra) continue;
     char origin[80];
     snprintf(origin, sizeof origin, "env %s", var);
-    if (hl_config_find(name) < 0) {
+    int id = hl_config_find(name);
+    if (id < 0) {
       char where[100];
       snprintf(where, sizeof where, "environment variable %s: ", var);
       unknown_option(name, where, err, errlen);
+      return -1;
+    }
+    /* only the documented spelling: HEAPLAB_pool-colour is no variable */
+    char want[72];
+    env_of(&options[id], want, sizeof want);
+    if (strcmp(var, want) != 0) {
+      errf(err, errlen, "environment variable %s: unknown variable; option '%s' is set by %s",
+           var, options[id].name, want);
       return -1;
     }
     if (hl_config_set(c, name, eq + 1, HL_SRC_ENV, origin, err, errlen) != 0) return -1;

@@ -793,6 +793,29 @@ static void test_duration_grammar(void **s) {
   out_free(&o);
 }
 
+/* Only the documented spelling of a variable: HEAPLAB_pool-colour is none */
+static void test_env_spelling(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", NULL};
+  {
+    const char *const e[] = {"HEAPLAB_pool-colour=on", NULL};
+    const char *const m[] = {"HEAPLAB_pool-colour", "unknown variable", "HEAPLAB_POOL_COLOUR",
+                             NULL};
+    expect_bad(a, e, m);
+  }
+  {
+    const char *const e[] = {"HEAPLAB_Seed=3", NULL};
+    const char *const m[] = {"HEAPLAB_Seed", "unknown variable", "HEAPLAB_SEED", NULL};
+    expect_bad(a, e, m);
+  }
+  /* the extra variables of other parts are still accepted */
+  const char *const e[] = {"HEAPLAB_STATS=1", "HEAPLAB_STATS_FILE=/dev/null", NULL};
+  const char *const r[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  out_t o = run(heaplab, r, e);
+  if (o.status != 0) fail_msg("HEAPLAB_STATS, HEAPLAB_STATS_FILE: exit %d: %s", o.status, o.err);
+  out_free(&o);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -812,6 +835,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_config_file_refused),
       cmocka_unit_test(test_output_errors),
       cmocka_unit_test(test_duration_grammar),
+      cmocka_unit_test(test_env_spelling),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
