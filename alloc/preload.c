@@ -63,7 +63,8 @@
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
  * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
- * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit.
+ * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit,
+ * on stderr or into the file HEAPLAB_STATS_FILE names (print_stats).
  *
  * alloc-debug=on (HEAPLAB_ALLOC_DEBUG=on): the debug hooks of debug.c check
  * the blocks the pools serve. A debug block is the request plus a header
