@@ -63,7 +63,8 @@
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
  * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
- * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit.
+ * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit,
+ * on stderr or into the file HEAPLAB_STATS_FILE names (print_stats).
  *
  * alloc-debug=on (HEAPLAB_ALLOC_DEBUG=on): the debug hooks of debug.c check
  * the blocks the pools serve. A debug block is the request plus a header
@@ -94,6 +95,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "alloc_internal.h"
@@ -145,6 +147,9 @@ static bool debug;                /* alloc-debug=on */
 static bool stats_at_exit;
 static uint64_t libc_requests;    /* served by glibc since set-up (relaxed) */
 static int stats_fd = -1;         /* HEAPLAB_STATS: a copy of stderr (print_stats) */
+static dev_t stats_dev;           /* ... and the file it was a copy of */
+static ino_t stats_ino;
+static char stats_file[4096];     /* HEAPLAB_STATS_FILE: where the statistics go instead */
 
 static inline size_t load_limit(void) { return hl_atomic_c11_load_acquire_size(&limit); }
 
@@ -198,7 +203,8 @@ static bool parse_flag(const char *var, const char *v, bool *out) {
 
 static void load_environment(setup_scratch_t *sc) {
   /* Read by this library or by other parts of heaplab, not options. */
-  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS", NULL};
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_STATS_FILE",
+                                         "HEAPLAB_MICRO_ITERATIONS", NULL};
   /* The library's own defaults, where the option table's library column
    * says (tcache=heap: a host's threads are unknown in number; one arena
    * kept and a 10 ms decay: a host's peak RSS counts every arena kept;
@@ -212,6 +218,12 @@ static void load_environment(setup_scratch_t *sc) {
     if (strncmp(*e, "HEAPLAB_STATS=", 14) == 0) {
       bool on;
       if (parse_flag("HEAPLAB_STATS", *e + 14, &on)) stats_at_exit = on;
+      continue;
+    }
+    if (strncmp(*e, "HEAPLAB_STATS_FILE=", 19) == 0) {
+      if (strlen(*e + 19) < sizeof stats_file) memcpy(stats_file, *e + 19, strlen(*e + 19) + 1);
+      else warn("HEAPLAB_STATS_FILE: the path is longer than %zu bytes; ignored, the "
+                "statistics go to stderr", sizeof stats_file - 1);
       continue;
     }
     if (strncmp(*e, "HEAPLAB_CONFIG=", 15) == 0) {
@@ -239,7 +251,17 @@ static void load_environment(setup_scratch_t *sc) {
     sc->cfg.alloc = HL_ALLOC_POOL;
   }
   if (sc->cfg.alloc_stats) stats_at_exit = true;
-  if (stats_at_exit) stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+  if (stats_at_exit && stats_file[0] == '\0') {
+    struct stat st;
+    stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
+    if (stats_fd >= 0 && fstat(stats_fd, &st) == 0) {
+      stats_dev = st.st_dev;
+      stats_ino = st.st_ino;
+    } else if (stats_fd >= 0) {
+      close(stats_fd);
+      stats_fd = -1;
+    }
+  }
   sc->cfg.threads = 2;   /* any value > 1: the pools behind their lock */
 }
 
@@ -330,25 +352,53 @@ static inline size_t pools_limit(void) {
   return HL_LIKELY(l != 0) ? l : limit_slow();
 }
 
-/* Programs may close stderr before they exit (coreutils' close_stdout
- * does, from an atexit handler that runs before our destructor), so with
- * HEAPLAB_STATS set-up keeps a copy of it, high and close-on-exec so that
- * it neither takes a descriptor number the program expects nor leaks into
- * the programs it runs. */
+/* Where the statistics go. HEAPLAB_STATS_FILE names a file, opened at exit
+ * (appended to, created if need be). Otherwise stderr: programs may close
+ * it before they exit (coreutils' close_stdout does, from an atexit handler
+ * that runs before our destructor), so set-up keeps a copy of it, high and
+ * close-on-exec so that it neither takes a descriptor number the program
+ * expects nor leaks into the programs it runs. The program may as well
+ * close that copy, or put a file of its own on its number (dup2, closefrom
+ * then open): the copy is used only if it is still the file stderr was at
+ * set-up (same device and inode), else descriptor 2 as it is at exit. */
+static int stats_open(bool *close_after) {
+  *close_after = false;
+  if (stats_file[0] != '\0') {
+    int fd = open(stats_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0666);
+    if (fd >= 0) {
+      *close_after = true;
+      return fd;
+    }
+    warn("HEAPLAB_STATS_FILE=%s: cannot open: %s; the statistics go to stderr", stats_file,
+         strerror(errno));
+    return STDERR_FILENO;
+  }
+  struct stat st;
+  if (stats_fd >= 0 && fstat(stats_fd, &st) == 0 && st.st_dev == stats_dev &&
+      st.st_ino == stats_ino) {
+    *close_after = true;
+    return stats_fd;
+  }
+  return STDERR_FILENO;   /* not ours any more: left as the program has it */
+}
 
 static void print_stats(void) {
   static hl_alloc_stats_t s;
   hl_alloc_stats(&s);   /* before fdopen allocates */
   uint64_t libc = hl_atomic_c11_load_relaxed_u64(&libc_requests);
-  int fd = stats_fd >= 0 && fcntl(stats_fd, F_GETFD) != -1 ? stats_fd : STDERR_FILENO;
-  FILE *f = fdopen(fd, "w");
-  if (f == NULL) return;
+  bool close_after;
+  int fd = stats_open(&close_after);
+  FILE *f = fdopen(fd, "w");   /* "a" would set O_APPEND on stderr's description */
+  if (f == NULL) {
+    if (close_after) close(fd);
+    return;
+  }
   fprintf(f, "heaplab-malloc: statistics of process %ld at exit\n", (long)getpid());
   hl_alloc_stats_print(&s, f);
   fprintf(f, "%-22s = %15llu   %s\n", "libc_requests", (unsigned long long)libc,
           "requests served by glibc: above the threshold or over-aligned");
-  if (fd == stats_fd) fclose(f);   /* closes stats_fd */
-  else fflush(f);                  /* stderr's descriptor stays the program's */
+  if (close_after) fclose(f);   /* closes fd */
+  else fflush(f);               /* stderr's descriptor stays the program's */
 }
 
 /* Runs when the loader initialises this library: after the loader's and

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH, T_GEOMETRY } opt_type_t;
 
@@ -243,6 +244,26 @@ static bool parse_u64(const char *s, uint64_t *out) {
   return true;
 }
 
+/* The integers' grammar with an optional fraction: DIGITS[.DIGITS]. No
+ * sign, blank, exponent, hex, inf or nan, which strtod alone would take. */
+static bool parse_decimal(const char *s, double *out) {
+  const char *p = s;
+  if (!isdigit((unsigned char)*p)) return false;
+  while (isdigit((unsigned char)*p)) p++;
+  if (*p == '.') {
+    p++;
+    if (!isdigit((unsigned char)*p)) return false;
+    while (isdigit((unsigned char)*p)) p++;
+  }
+  if (*p != '\0') return false;
+  errno = 0;
+  char *end;
+  double v = strtod(s, &end);
+  if (errno || *end || !isfinite(v)) return false;
+  *out = v;
+  return true;
+}
+
 /* "16K" -> 16384; digits with an optional K or M suffix. */
 static bool parse_size(const char *s, uint64_t *out) {
   char num[32];
@@ -355,16 +376,22 @@ static const char *type_name(opt_type_t t) {
   return "?";
 }
 
+/* The option's one environment variable: HEAPLAB_ and its name in capitals,
+ * '-' as '_'. */
+static void env_of(const option_t *o, char *buf, size_t len) {
+  size_t k = (size_t)snprintf(buf, len, "HEAPLAB_");
+  for (const char *p = o->name; *p && k + 1 < len; p++)
+    buf[k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+  buf[k] = '\0';
+}
+
 void hl_config_option_info(hl_opt_id_t id, hl_option_info_t *out) {
   /* Static buffers per option: the strings live as long as the process. */
   static char accepted[HL_OPT_COUNT][160], env[HL_OPT_COUNT][48], not_yet[HL_OPT_COUNT][96];
   static char help[HL_OPT_COUNT][320];
   const option_t *o = &options[id];
   describe_accepted(o, accepted[id], sizeof accepted[id]);
-  size_t k = (size_t)snprintf(env[id], sizeof env[id], "HEAPLAB_");
-  for (const char *p = o->name; *p && k + 1 < sizeof env[id]; p++)
-    env[id][k++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
-  env[id][k] = '\0';
+  env_of(o, env[id], sizeof env[id]);
   not_yet[id][0] = '\0';
   if (!o->built) {
     snprintf(not_yet[id], sizeof not_yet[id], "all (%s)", o->not_built);
@@ -420,11 +447,8 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
     break;
   }
   case T_DOUBLE: {
-    char *end;
-    errno = 0;
-    double v = strtod(value, &end);
-    if (value[0] == '\0' || *end || errno || !isfinite(v) || v < o->dmin || v > o->dmax)
-      goto bad;
+    double v;
+    if (!parse_decimal(value, &v) || v < o->dmin || v > o->dmax) goto bad;
     *(double *)f = v;
     break;
   }
@@ -503,18 +527,64 @@ static char *trim(char *s) {
   return s;
 }
 
+/* One line of a config file into line[HL_CONFIG_LINE_MAX + 1], without its
+ * newline: 1, 0 at the end of the file, -1 with a message for a line that
+ * is too long or holds a NUL byte (never split, never cut short: a line's
+ * tail read as a line of its own could set an option) or a read error.
+ * Stops at the limit, so an endless line costs no memory. */
+static int read_line(FILE *f, char *line, const char *origin, char *err, size_t errlen) {
+  size_t n = 0;
+  int ch;
+  while ((ch = getc(f)) != EOF && ch != '\n') {
+    if (ch == '\0') {
+      errf(err, errlen, "%s: a NUL byte at byte %zu; accepted: text lines of `name = value`",
+           origin, n + 1);
+      return -1;
+    }
+    if (n == HL_CONFIG_LINE_MAX) {
+      errf(err, errlen, "%s: line longer than %d bytes", origin, HL_CONFIG_LINE_MAX);
+      return -1;
+    }
+    line[n++] = (char)ch;
+  }
+  line[n] = '\0';
+  if (ch == EOF && ferror(f)) {
+    errf(err, errlen, "%s: cannot read: %s", origin, strerror(errno));
+    return -1;
+  }
+  return ch == EOF && n == 0 ? 0 : 1;
+}
+
 int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen) {
   FILE *f = fopen(path, "r");
   if (!f) {
     errf(err, errlen, "option 'config': cannot open '%s': %s", path, strerror(errno));
     return -1;
   }
-  char line[8192];
-  int lineno = 0, rc = 0;
-  while (fgets(line, sizeof line, f)) {
-    lineno++;
+  /* A directory opens and reads as empty; a device (/dev/zero) never ends:
+   * only a file or a pipe (--config=<(...)) holds lines. */
+  struct stat st;
+  if (fstat(fileno(f), &st) == 0 && !S_ISREG(st.st_mode) && !S_ISFIFO(st.st_mode)) {
+    errf(err, errlen, "option 'config': '%s' is %s; accepted: a file of `name = value` lines",
+         path, S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+    fclose(f);
+    return -1;
+  }
+  char *line = malloc(HL_CONFIG_LINE_MAX + 1);
+  if (!line) {
+    errf(err, errlen, "option 'config': no memory to read '%s'", path);
+    fclose(f);
+    return -1;
+  }
+  int lineno = 0, rc = 0, got;
+  for (;;) {
     char origin[64];
-    snprintf(origin, sizeof origin, "file %.40s:%d", path, lineno);
+    snprintf(origin, sizeof origin, "file %.40s:%d", path, lineno + 1);
+    if ((got = read_line(f, line, origin, err, errlen)) <= 0) {
+      rc = got;
+      break;
+    }
+    lineno++;
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
     char *s = trim(line);
@@ -537,6 +607,7 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
       break;
     }
   }
+  free(line);
   fclose(f);
   return rc;
 }
@@ -568,10 +639,19 @@ int hl_config_load_env(hl_config_t *c, char *const *envp, const char *const *ext
     if (extra) continue;
     char origin[80];
     snprintf(origin, sizeof origin, "env %s", var);
-    if (hl_config_find(name) < 0) {
+    int id = hl_config_find(name);
+    if (id < 0) {
       char where[100];
       snprintf(where, sizeof where, "environment variable %s: ", var);
       unknown_option(name, where, err, errlen);
+      return -1;
+    }
+    /* only the documented spelling: HEAPLAB_pool-colour is no variable */
+    char want[72];
+    env_of(&options[id], want, sizeof want);
+    if (strcmp(var, want) != 0) {
+      errf(err, errlen, "environment variable %s: unknown variable; option '%s' is set by %s",
+           var, options[id].name, want);
       return -1;
     }
     if (hl_config_set(c, name, eq + 1, HL_SRC_ENV, origin, err, errlen) != 0) return -1;
@@ -636,8 +716,9 @@ static int flag_apply(hl_config_t *c, const char *name, const char *value, char 
 int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *envp,
                       char *err, size_t errlen) {
   /* read by other parts: the preloaded library, heaplab-micro */
-  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_MICRO_ITERATIONS",
-                                         "HEAPLAB_SWEEP_BINARY", NULL};
+  static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_STATS_FILE",
+                                         "HEAPLAB_MICRO_ITERATIONS", "HEAPLAB_SWEEP_BINARY",
+                                         NULL};
   hl_config_defaults(c);
   /* The config file sits below the environment and the flags, so it is read
    * first; which file to read comes from the flag, else the environment. */

@@ -177,7 +177,12 @@ int hl_config_set(hl_config_t *c, const char *name, const char *value,
                   hl_opt_source_t src, const char *origin,
                   char *err, size_t errlen);
 
-/* Reads `name = value` lines ('#' starts a comment; blank lines ignored).
+/* The longest line of a config file, in bytes without its newline. */
+#define HL_CONFIG_LINE_MAX 8192
+
+/* Reads `name = value` lines ('#' starts a comment; blank lines ignored)
+ * from a regular file or a pipe. A line longer than HL_CONFIG_LINE_MAX or
+ * with a NUL byte is an error, as is a directory or a device.
  * Returns 0, or -1 with "FILE:LINE: ..." in err. */
 int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen);
 

@@ -88,6 +88,27 @@ static bool is_num(json_object *v) {
   return v && (json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double));
 }
 
+/* A result's "config" must be an object of strings and numbers (the driver
+ * writes nothing else); NULL, or a message for the caller to place. */
+static const char *bad_config(json_object *o, char *buf, size_t len) {
+  json_object *cfg;
+  if (!json_object_object_get_ex(o, "config", &cfg)) return NULL;   /* skipped, as before */
+  if (!json_object_is_type(cfg, json_type_object)) {
+    snprintf(buf, len, "'config' is %s; expected an object of option = string or number",
+             cfg ? json_type_to_name(json_object_get_type(cfg)) : "null");
+    return buf;
+  }
+  json_object_object_foreach(cfg, name, val) {
+    if (val && (json_object_is_type(val, json_type_string) || is_num(val) ||
+                json_object_is_type(val, json_type_boolean)))
+      continue;
+    snprintf(buf, len, "config.%s is %s; expected a string or a number", name,
+             val ? json_type_to_name(json_object_get_type(val)) : "null");
+    return buf;
+  }
+  return NULL;
+}
+
 /* "workload opt=value opt=value ..." (options in the object's order, which
  * is the option table's). */
 static char *group_key(json_object *o) {
@@ -130,6 +151,14 @@ static int load(const char *path, int side, groups_t *gs, char *err, size_t errl
     json_object *o = json_tokener_parse(t);
     if (!o || !json_object_is_type(o, json_type_object)) {
       snprintf(err, errlen, "%s:%d: not a JSON object (expected one result per line)", path, lineno);
+      json_object_put(o);
+      free(line);
+      fclose(f);
+      return -1;
+    }
+    char why[256];
+    if (bad_config(o, why, sizeof why)) {
+      snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
       json_object_put(o);
       free(line);
       fclose(f);

@@ -11,6 +11,8 @@
  * 2 bad input (unknown workload or option, malformed value, impossible
  * combination, strategy not available yet), reported before anything runs.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -289,6 +291,21 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
   fprintf(stderr, "  checksum   %016llx\n", (unsigned long long)r->checksum);
 }
 
+/* --trace names a file the run will write: one it cannot open is bad input,
+ * found before the run rather than after it. Opened without truncating (the
+ * runner truncates it when it starts); created if need be, as the run would. */
+static int check_trace(const hl_config_t *c, char *err, size_t errlen) {
+  if (!c->trace[0]) return 0;
+  int fd = open(c->trace, O_WRONLY | O_CREAT | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    snprintf(err, errlen, "option 'trace': cannot write '%.512s': %s; accepted: a file path that "
+             "can be opened for writing (empty: none)", c->trace, strerror(errno));
+    return -1;
+  }
+  close(fd);
+  return 0;
+}
+
 static int cmd_run(int argc, char **argv) {
   if (argc < 1 || strcmp(argv[0], "--help") == 0 || strcmp(argv[0], "-h") == 0) {
     run_usage(argc < 1 ? stderr : stdout);
@@ -311,7 +328,7 @@ static int cmd_run(int argc, char **argv) {
   hl_config_t cfg;
   char err[1024], notes[2048];
   if (hl_config_resolve(&cfg, argc - 1, argv + 1, environ, err, sizeof err) != 0 ||
-      hl_run_check(wl, &cfg, err, sizeof err) != 0) {
+      hl_run_check(wl, &cfg, err, sizeof err) != 0 || check_trace(&cfg, err, sizeof err) != 0) {
     fprintf(stderr, "heaplab: %s\n", err);
     return EXIT_BAD_INPUT;
   }
@@ -337,9 +354,15 @@ static int cmd_run(int argc, char **argv) {
   if (cfg.alloc_stats && r.pool_stats) hl_alloc_stats_print(r.pool_stats, stderr);
   json_object *o = hl_json_result(wl, &cfg, &machine, &r);
   printf("%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-  fflush(stdout);
   json_object_put(o);
   hl_run_result_free(&r);
+  /* a full disk or a closed pipe: the result is lost, so the run failed */
+  errno = 0;
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "heaplab: run failed: cannot write the JSON result to standard output: %s\n",
+            errno ? strerror(errno) : "write error");
+    return EXIT_RUN_FAILED;
+  }
   return 0;
 }
 

@@ -386,7 +386,19 @@ out_barrier:
 out_objects:
   if (objects) hl_runtime_fini();
 out:
-  if (trace) fclose(trace);
+  /* a trace that could not be written in full fails the run (when nothing
+   * else did first) */
+  if (trace) {
+    errno = 0;
+    bool bad = fflush(trace) != 0 || ferror(trace);
+    int e = errno;
+    bad |= fclose(trace) != 0;
+    if (bad && rc == 0) {
+      snprintf(err, errlen, "option 'trace': cannot write '%s': %s", c->trace,
+               strerror(e ? e : errno ? errno : EIO));
+      rc = -1;
+    }
+  }
   free(slots);
   free(hists);
   return rc;

@@ -5,7 +5,8 @@
 #     it exits: the library keeps its own copy) and the pools served blocks;
 #   - a bad HEAPLAB_* value gives exactly one warning line naming the
 #     variable, the value and what is accepted; the default stays and the
-#     program exits 0; one bad variable does not cost the others;
+#     program exits 0; one bad variable does not cost the others; a
+#     variable in another spelling (HEAPLAB_pool-colour) is unknown;
 #   - CPython with PYTHONMALLOC=malloc puts its objects in the pools;
 #   - HEAPLAB_ALLOC_DEBUG=on catches a double free of a pool block.
 set -u
@@ -58,6 +59,14 @@ grep -q 'threshold 256' "$tmp/mixed.err" || fail "mixed: HEAPLAB_GEOMETRY=16,256
 [ "$(grep -c "HEAPLAB_ALLOC=system.*alloc=pool" "$tmp/mixed.err")" = 1 ] || fail "mixed: no warning for HEAPLAB_ALLOC"
 [ "$(grep -c "HEAPLAB_NO_SUCH_OPTION.*unknown option" "$tmp/mixed.err")" = 1 ] || fail "mixed: no warning for HEAPLAB_NO_SUCH_OPTION"
 [ "$(grep -c '^heaplab-malloc: ' "$tmp/mixed.err")" = 4 ] || { fail "mixed: not 3 warnings + the statistics"; show mixed; }
+
+# only the documented spelling: HEAPLAB_pool-colour is an unknown variable,
+# warned about, and the library's default (coloured pools) stays
+run spelling HEAPLAB_pool-colour=off HEAPLAB_STATS=1 -- /bin/true
+[ "$(rc spelling)" = 0 ] || fail "HEAPLAB_pool-colour=off: exited $(rc spelling)"
+grep -q "HEAPLAB_pool-colour: unknown variable.*HEAPLAB_POOL_COLOUR.*ignored" "$tmp/spelling.err" &&
+  grep -q 'pool colours 64' "$tmp/spelling.err" && [ "$(warnings spelling)" = 2 ] ||
+  { fail "HEAPLAB_pool-colour=off: no warning, or honoured"; show spelling; }
 
 # a geometry that parses but breaks an invariant
 run invariant HEAPLAB_GEOMETRY=8,100,4096,65536 HEAPLAB_STATS=1 -- /bin/true

@@ -43,7 +43,15 @@ static char *slurp(const char *path) {
 /* Runs prog with args (NULL-terminated) and extra environment entries
  * (NULL-terminated, "K=V"); the HEAPLAB_* variables of this process are not
  * passed on, so that the test sees only what it sets, nor those env sets. */
+static out_t run_to(const char *prog, const char *const *args, const char *const *env,
+                    const char *stdout_path);
 static out_t run(const char *prog, const char *const *args, const char *const *env) {
+  return run_to(prog, args, env, NULL);
+}
+
+/* run, with stdout on stdout_path (/dev/full) instead when not NULL */
+static out_t run_to(const char *prog, const char *const *args, const char *const *env,
+                    const char *stdout_path) {
   char outp[] = "/tmp/hl_drv_out_XXXXXX", errp[] = "/tmp/hl_drv_err_XXXXXX";
   int fo = mkstemp(outp), fe = mkstemp(errp);
   assert_true(fo >= 0 && fe >= 0);
@@ -52,6 +60,10 @@ static out_t run(const char *prog, const char *const *args, const char *const *e
   if (pid == 0) {
     dup2(fo, 1);
     dup2(fe, 2);
+    if (stdout_path) {
+      int fd = open(stdout_path, O_WRONLY);
+      if (fd < 0 || dup2(fd, 1) != 1) _exit(126);
+    }
     char *argv[64];
     int n = 0;
     argv[n++] = (char *)prog;
@@ -634,6 +646,196 @@ static void test_micro_json(void **s) {
   out_free(&o);
 }
 
+/* Writes text (len bytes: it may hold NULs) to a new temporary file. */
+static void temp_file(char *path, const char *text, size_t len) {
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, len), (ssize_t)len);
+  close(fd);
+}
+
+/* heaplab compare on a result whose "config" is not an object of strings
+ * and numbers: exit 2 naming the file and line, not a crash. */
+static void test_compare_bad_config(void **s) {
+  (void)s;
+  static const char *const lines[][2] = {
+      {"{\"workload\":\"malloc-churn\",\"config\":5}\n", "'config' is int"},
+      {"{\"workload\":\"malloc-churn\",\"config\":null}\n", "'config' is null"},
+      {"{\"workload\":\"malloc-churn\",\"config\":[1]}\n", "'config' is array"},
+      {"{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":null}}\n", "config.alloc is null"},
+      {"{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":{}}}\n", "config.alloc is object"},
+  };
+  char good[] = "/tmp/hl_drv_cmpa_XXXXXX";
+  const char *ok = "{\"workload\":\"malloc-churn\",\"config\":{\"alloc\":\"pool\"}}\n";
+  temp_file(good, ok, strlen(ok));
+  for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+    char bad[] = "/tmp/hl_drv_cmpb_XXXXXX";
+    char text[256];
+    snprintf(text, sizeof text, "%s%s", ok, lines[i][0]);   /* the bad one on line 2 */
+    temp_file(bad, text, strlen(text));
+    char where[64];
+    snprintf(where, sizeof where, "%s:2: ", bad);
+    const char *const a[] = {"compare", good, bad, NULL};
+    const char *const m[] = {where, lines[i][1], "expected", NULL};
+    expect_bad(a, NULL, m);
+    unlink(bad);
+  }
+  unlink(good);
+}
+
+/* A config file: a line over the limit is refused, not split (its tail
+ * read as a line could set an option); a directory, a device, a NUL byte
+ * are refused too. */
+static void test_config_file_refused(void **s) {
+  (void)s;
+  /* a comment of 8190 bytes, then "threads = 7": split at 8191 bytes, the
+   * tail would set threads */
+  size_t n = 1 + 8190 + strlen("threads = 7\n");
+  char *text = malloc(n + 1);
+  text[0] = '#';
+  memset(text + 1, 'x', 8190);
+  strcpy(text + 1 + 8190, "threads = 7\n");
+  char path[] = "/tmp/hl_drv_long_XXXXXX";
+  temp_file(path, text, n);
+  free(text);
+  char cfg[64];
+  snprintf(cfg, sizeof cfg, "--config=%s", path);
+  char where[64];
+  snprintf(where, sizeof where, "%s:1: line longer than 8192 bytes", path);
+  {
+    const char *const a[] = {"run", "malloc-churn", cfg, NULL};
+    const char *const m[] = {where, NULL};
+    expect_bad(a, NULL, m);
+  }
+  unlink(path);
+  /* exactly 8192 bytes and its newline: accepted */
+  text = malloc(8194);
+  text[0] = '#';
+  memset(text + 1, 'x', 8191);
+  strcpy(text + 8192, "\n");
+  char path2[] = "/tmp/hl_drv_long_XXXXXX";
+  temp_file(path2, text, 8193);
+  free(text);
+  snprintf(cfg, sizeof cfg, "--config=%s", path2);
+  {
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", cfg, NULL};
+    out_t o = run(heaplab, a, NULL);
+    if (o.status != 0) fail_msg("a line of 8192 bytes: exit %d: %s", o.status, o.err);
+    out_free(&o);
+  }
+  unlink(path2);
+  {
+    const char *const a[] = {"run", "malloc-churn", "--config=/tmp", NULL};
+    const char *const m[] = {"'config'", "'/tmp' is a directory", "accepted", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--config=/dev/zero", NULL};
+    const char *const m[] = {"'config'", "'/dev/zero' is not a regular file", "accepted", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    char p[] = "/tmp/hl_drv_nul_XXXXXX";
+    temp_file(p, "seed = 3\nthreads = 2\0threads = 9\n", 33);
+    char c[64], w[64];
+    snprintf(c, sizeof c, "--config=%s", p);
+    snprintf(w, sizeof w, "%s:2: a NUL byte", p);
+    const char *const a[] = {"run", "malloc-churn", c, NULL};
+    const char *const m[] = {w, NULL};
+    expect_bad(a, NULL, m);
+    unlink(p);
+  }
+}
+
+/* A result that cannot be written fails the run (exit 1); a trace path
+ * that cannot be opened is bad input, found before the run (exit 2). */
+static void test_output_errors(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  out_t o = run_to(heaplab, a, NULL, "/dev/full");
+  if (o.status != 1) fail_msg("stdout on /dev/full: exit %d, expected 1: %s", o.status, o.err);
+  HAS(o.err, "cannot write the JSON result to standard output");
+  HAS(o.err, "No space left on device");
+  out_free(&o);
+  const char *const t[] = {"run", "malloc-churn", "--alloc=system", "--trace=/dev/full", NULL};
+  o = run(heaplab, t, NULL);
+  if (o.status != 1) fail_msg("--trace=/dev/full: exit %d, expected 1: %s", o.status, o.err);
+  HAS(o.err, "option 'trace': cannot write '/dev/full'");
+  out_free(&o);
+  const char *const b[] = {"run", "malloc-churn", "--alloc=system", "--trace=/nonexistent/x", NULL};
+  const char *const m[] = {"'trace'", "/nonexistent/x", "No such file or directory", "accepted",
+                           NULL};
+  expect_bad(b, NULL, m);
+}
+
+/* duration-s: decimal digits with an optional fraction, as the integers
+ * without the fraction: no hex, blank, sign, exponent, inf */
+static void test_duration_grammar(void **s) {
+  (void)s;
+  static const char *const bad[] = {"0x10", " 0.1", "-0", "+1", "1e1", "inf", "nan", ".5", "1.",
+                                    "0.1 ", ""};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char flag[64], val[64];
+    snprintf(flag, sizeof flag, "--duration-s=%s", bad[i]);
+    snprintf(val, sizeof val, "'%s'", bad[i]);
+    const char *const a[] = {"run", "malloc-churn", "--alloc=system", flag, NULL};
+    const char *const m[] = {"option 'duration-s': invalid value", val, "a number in 0..86400",
+                             NULL};
+    expect_bad(a, NULL, m);
+  }
+  const char *const e[] = {"HEAPLAB_DURATION_S=0x10", NULL};
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  const char *const m[] = {"'duration-s'", "HEAPLAB_DURATION_S", NULL};
+  expect_bad(a, e, m);
+  const char *const ok[] = {"run", "malloc-churn", "--alloc=system", "--duration-s=0.05", NULL};
+  out_t o = run(heaplab, ok, NULL);
+  if (o.status != 0) fail_msg("--duration-s=0.05: exit %d: %s", o.status, o.err);
+  out_free(&o);
+}
+
+/* Only the documented spelling of a variable: HEAPLAB_pool-colour is none */
+static void test_env_spelling(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", NULL};
+  {
+    const char *const e[] = {"HEAPLAB_pool-colour=on", NULL};
+    const char *const m[] = {"HEAPLAB_pool-colour", "unknown variable", "HEAPLAB_POOL_COLOUR",
+                             NULL};
+    expect_bad(a, e, m);
+  }
+  {
+    const char *const e[] = {"HEAPLAB_Seed=3", NULL};
+    const char *const m[] = {"HEAPLAB_Seed", "unknown variable", "HEAPLAB_SEED", NULL};
+    expect_bad(a, e, m);
+  }
+  /* the extra variables of other parts are still accepted */
+  const char *const e[] = {"HEAPLAB_STATS=1", "HEAPLAB_STATS_FILE=/dev/null", NULL};
+  const char *const r[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  out_t o = run(heaplab, r, e);
+  if (o.status != 0) fail_msg("HEAPLAB_STATS, HEAPLAB_STATS_FILE: exit %d: %s", o.status, o.err);
+  out_free(&o);
+}
+
+/* heaplab list takes --markdown and nothing else */
+static void test_list_arguments(void **s) {
+  (void)s;
+  {
+    const char *const a[] = {"list", "extra", NULL};
+    const char *const m[] = {"unknown argument 'extra'", "accepted: --markdown", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"list", "--markdown", "extra", NULL};
+    const char *const m[] = {"accepted: --markdown", NULL};
+    expect_bad(a, NULL, m);
+  }
+  const char *const a[] = {"list", "--markdown", NULL};
+  out_t o = run(heaplab, a, NULL);
+  assert_int_equal(o.status, 0);
+  HAS(o.out, "Generated by");
+  out_free(&o);
+}
+
 int main(int argc, char **argv) {
   if (argc < 3) {
     fprintf(stderr, "usage: %s PATH/heaplab PATH/heaplab-micro\n", argv[0]);
@@ -649,6 +851,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),
+      cmocka_unit_test(test_compare_bad_config),
+      cmocka_unit_test(test_config_file_refused),
+      cmocka_unit_test(test_output_errors),
+      cmocka_unit_test(test_duration_grammar),
+      cmocka_unit_test(test_env_spelling),
+      cmocka_unit_test(test_list_arguments),
       cmocka_unit_test(test_gc_result),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),

@@ -9,10 +9,14 @@
  * Usage: test_preload              run every check
  *        test_preload double-free  free a small block twice (with
  *                                  HEAPLAB_ALLOC_DEBUG=on: must abort)
+ *        test_preload fd100 FILE   put FILE (opened to append) on
+ *                                  descriptor 100 and exit: with
+ *                                  HEAPLAB_STATS=1, FILE must not grow
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
@@ -450,6 +454,17 @@ int main(int argc, char **argv) {
     void *volatile p = malloc(24);
     free(p);
     free(p);
+    return 0;
+  }
+  if (argc > 2 && strcmp(argv[1], "fd100") == 0) {
+    /* where the library's copy of stderr was (F_DUPFD from 100) */
+    int fd = open(argv[2], O_WRONLY | O_APPEND);
+    if (fd < 0 || dup2(fd, 100) != 100) {
+      perror("test_preload fd100");
+      return 1;
+    }
+    close(fd);
+    free(malloc(24));
     return 0;
   }
   test_zero();
