@@ -224,17 +224,27 @@ fail:
   return NULL;
 }
 
+/* decay_pending follows nempty (pool.h); relaxed: a hint, see there. */
+static inline void pending_update(hl_pools_t *h) {
+  hl_atomic_store_relaxed_u32(&h->decay_pending, h->nempty > h->keep_empty);
+}
+
 /* Releases the empty arenas beyond keep_empty that have been empty for
  * decay_ns, oldest first (the tail of usable_arenas). */
 static void decay_purge(hl_pools_t *h, uint64_t now) {
   while (h->nempty > h->keep_empty) {
     hl_arena_t *ao = h->nfp2lasta[h->g.pools_per_arena];
     HL_ASSERT(ao != NULL && ao->nextarena == NULL);
-    if (now - ao->empty_since_ns < h->decay_ns) return;
+    if (now - ao->empty_since_ns < h->decay_ns) break;
     usable_unlink(h, ao);
     release_arena(h, ao);
     h->nempty--;
   }
+  pending_update(h);
+}
+
+void hli_pools_decay(hl_pools_t *h) {
+  if (h->nempty > h->keep_empty) decay_purge(h, coarse_now_ns());
 }
 
 /* Takes a free pool from the head of usable_arenas (the arena with the fewest
@@ -256,6 +266,7 @@ static hl_pool_t *take_pool(hl_pools_t *h) {
     HL_ASSERT(h->nfp2lasta[nf] == NULL);
     h->nfp2lasta[nf] = ao;
   }
+  pending_update(h);
   hl_pool_t *pool = ao->freepools;
   if (pool) {
     ao->freepools = pool->nextpool;
@@ -310,6 +321,12 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
       usable_unlink(h, ao);
       release_arena(h, ao);
     }
+    pending_update(h);
+  } else if (HL_UNLIKELY(h->nempty > h->keep_empty)) {
+    /* a pool became empty (a slow path already) while arenas wait for
+     * their decay: those whose decay has run out go now, so that a
+     * program that frees in other arenas does not keep them */
+    decay_purge(h, coarse_now_ns());
   }
 }
 
@@ -494,6 +511,7 @@ void hli_pools_trim(hl_pools_t *h) {
     }
     ao = next;
   }
+  pending_update(h);
 }
 
 void hli_pools_destroy(hl_pools_t *h) {
