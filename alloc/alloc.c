@@ -299,12 +299,26 @@ void hli_alloc_decay_poll(void) {
 }
 
 /* A request failed for want of memory: every empty arena cached (kept by
- * arena-keep-kib or waiting for its decay) and this thread's cache go back
+ * arena-keep-kib or waiting for its decay), the address space of the arenas
+ * release=madvise keeps, this thread's cache and the abandoned heaps go back
  * to the OS, and every other thread's cache at its next slow path
- * (hl_alloc_collect: the collect epoch), before the caller tries once more.
- * Called with no lock of ours held, which hl_alloc_collect needs: it takes
- * the registry lock and the shared pools' lock itself. */
-static HL_NOINLINE void release_for_retry(void) { hl_alloc_collect(); }
+ * (hl_alloc_collect: the collect epoch; a live thread's heap is its
+ * owner's alone), before the caller tries once more. Must be called with no
+ * lock of ours held: hl_alloc_collect takes the registry lock and the shared
+ * pools' lock itself. */
+void hli_alloc_release_all(void) {
+  if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  hl_alloc_collect();
+  if (tcache == HL_TCACHE_HEAP) {
+    if (hli_heap_self != &hli_no_heap) hli_pools_unmap_dormant(&hli_heap_self->pools);
+    return;
+  }
+  pools_lock();
+  hli_pools_unmap_dormant(&pools);
+  pools_unlock();
+}
+
+static HL_NOINLINE void release_for_retry(void) { hli_alloc_release_all(); }
 
 /* n in 1..threshold: the pools through the configured cache; NULL only when
  * no arena can be mapped. */

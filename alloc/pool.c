@@ -514,6 +514,20 @@ void hli_pools_trim(hl_pools_t *h) {
   pending_update(h);
 }
 
+void hli_pools_unmap_dormant(hl_pools_t *h) {
+  while (h->dormant) {
+    hl_arena_t *ao = h->dormant;
+    h->dormant = ao->nextarena;
+    hl_radix_clear(ao->base, h->g.arena_size);
+    hl_os_unmap((void *)ao->base, h->g.arena_size);
+    ao->base = 0;
+    ao->discarded = false;
+    ao->nextarena = h->spare_objects;
+    h->spare_objects = ao;
+    h->arenas_discarded--;
+  }
+}
+
 void hli_pools_destroy(hl_pools_t *h) {
   for (hl_arena_t *ao = h->all_arenas, *next; ao; ao = next) {
     next = ao->allnext;

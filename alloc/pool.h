@@ -70,6 +70,9 @@ void hli_pools_trim(hl_pools_t *h);
  * pools' own arena events (alloc.c: large requests, frees of foreign
  * blocks, a thread heap's slow path). */
 HL_NOINLINE void hli_pools_decay(hl_pools_t *h);
+/* Unmaps the arenas that release=madvise keeps mapped without pages: their
+ * address space, for a request that failed for want of it. */
+void hli_pools_unmap_dormant(hl_pools_t *h);
 /* Slow paths (pool.c). */
 HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
 /* Refills pool's free list after b, its last free block, was taken; returns

@@ -403,7 +403,7 @@ static inline size_t owned_usable_size(const void *p) {
  * here (hli_alloc_decay_poll: one relaxed load unless an arena waits, and
  * then a clock read; the call to glibc behind it is slow already), and when
  * glibc fails they give back every arena cached and the thread caches
- * (hl_alloc_collect; no lock of ours is held on these paths) and try once
+ * (hli_alloc_release_all; no lock of ours is held on these paths) and try once
  * more: the arenas kept may be the very address space glibc lacks. Only
  * once set up (limit != 0): before, the pools do not exist. */
 static inline void libc_poll(size_t l) {
@@ -414,7 +414,7 @@ static inline void libc_poll(size_t l) {
  * gave back what they cache, so that the caller asks glibc once more. */
 static inline bool libc_retry(const void *r, size_t l) {
   if (HL_LIKELY(r != NULL) || l == 0 || errno != ENOMEM) return false;
-  hl_alloc_collect();
+  hli_alloc_release_all();
   errno = ENOMEM;
   return true;
 }
