@@ -70,8 +70,11 @@
  * rounds span 25 MiB and a program that frees 250 MiB once and wants it back
  * in the OS. So beyond the keep_empty arenas that stay indefinitely, an
  * empty arena stays for decay_ns after it became empty, and is released at
- * the first arena event (an arena becoming empty, a pool taken while more
- * than keep_empty arenas are empty) after that. The empty arenas sit at the
+ * the first slow path after that: here, an arena event (an arena becoming
+ * empty, a pool taken while more than keep_empty arenas are empty) or a
+ * pool becoming empty; in alloc.c and preload.c, any request the pools do
+ * not serve (hli_pools_decay). decay_pending says whether an arena waits,
+ * so that those paths read the clock only then. The empty arenas sit at the
  * tail of usable_arenas, newest first, so the oldest is the tail, found
  * through nfp2lasta[pools_per_arena] in O(1). No thread and no timer: an
  * allocator left idle keeps its empty arenas until hl_alloc_collect, as
