@@ -625,6 +625,7 @@ int hli_pools_validate(const hl_pools_t *h) {
     usable++;
   }
   CHECK(nempty == h->nempty);
+  CHECK(h->decay_pending == (h->nempty > h->keep_empty));
   for (unsigned k = 1; k <= g->pools_per_arena; k++)
     CHECK(h->nfp2lasta[k] == NULL || h->nfp2lasta[k]->nfreepools == k);
   size_t narenas = 0;

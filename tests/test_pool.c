@@ -349,6 +349,36 @@ static void test_decay_runs_at_raw_requests(void **st) {
   }
 }
 
+/* A small free that empties a pool (a slow path) releases the arenas past
+ * their decay too, though no arena becomes empty: a pool of each of two
+ * classes in a fourth arena, the three full arenas freed, and after the
+ * decay one of the two pools emptied. */
+static void test_decay_runs_when_a_pool_empties(void **st) {
+  (void)st;
+  const uint64_t decay_ms = 20;
+  setup_alloc_decay(0, cfg.arena_release, decay_ms);
+  size_t size = geo.threshold, n = 3 * arena_blocks(size);
+  void **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+  void *t1 = hl_alloc_malloc(geo.alignment), *t2 = hl_alloc_malloc(size);
+  const hl_pools_t *h = hli_alloc_pools();
+  hl_arena_t *fourth = hli_pool_of(h, t1)->arena;
+  assert_ptr_equal(hli_pool_of(h, t2)->arena, fourth);
+  assert_ptr_not_equal(hli_pool_of(h, t2), hli_pool_of(h, t1));
+  for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+  assert_int_equal(stats().arenas_kept_empty, 3);
+  struct timespec ts = {0, (long)(3 * decay_ms * 1000000)};
+  nanosleep(&ts, NULL);
+  hl_alloc_free(t2);   /* its pool empties; t1's keeps the arena */
+  validate();
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_reclaimed, 3);
+  assert_int_equal(s.arenas_current, 1);
+  hl_alloc_free(t1);
+  hl_alloc_collect();
+  free(b);
+}
+
 /* Bytes of address space the process has (VmSize). */
 static size_t vm_bytes(void) {
   long pages = 0;
@@ -608,6 +638,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_hysteresis_keeps_then_collect_releases),
       cmocka_unit_test(test_decay_keeps_young_arenas_and_releases_old),
       cmocka_unit_test(test_decay_runs_at_raw_requests),
+      cmocka_unit_test(test_decay_runs_when_a_pool_empties),
       cmocka_unit_test(test_out_of_memory_releases_cached_arenas),
       cmocka_unit_test(test_madvise_release_reuses_the_range),
       cmocka_unit_test(test_foreign_and_raw_pointers),
