@@ -265,6 +265,61 @@ static inline void count_raw_request(void) {
   pools_unlock();
 }
 
+/* ---- decay outside the pools' own events, and out of memory ----------------
+ * pool.c releases an arena whose decay has run out at the pools' own arena
+ * events. A program that then makes only large requests (the raw layer's)
+ * or frees only foreign blocks never causes one, so these paths, slow
+ * already (the C library's malloc is behind them), poll: one relaxed load
+ * of the instance's decay_pending, and only when it is set a clock read
+ * and the purge (mimalloc purges from its slow paths the same way). The
+ * instance is the calling thread's heap (tcache=heap: only its owner may
+ * touch it) or the shared pools, under their lock. hli_no_heap's flag is
+ * 0, so a thread without a heap reads no clock. */
+static inline bool decay_pending(void) {
+  if (tcache == HL_TCACHE_HEAP) return hl_atomic_load_relaxed_u32(&hli_heap_self->pools.decay_pending);
+  return hl_atomic_load_relaxed_u32(&pools.decay_pending);
+}
+
+static HL_NOINLINE void decay_tick(void) {
+  if (tcache == HL_TCACHE_HEAP) {
+    hli_pools_decay(&hli_heap_self->pools);
+    return;
+  }
+  pools_lock();
+  hli_pools_decay(&pools);
+  pools_unlock();
+}
+
+static inline void decay_poll(void) {
+  if (HL_UNLIKELY(decay_pending())) decay_tick();
+}
+
+void hli_alloc_decay_poll(void) {
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized) decay_poll();
+}
+
+/* A request failed for want of memory: every empty arena cached (kept by
+ * arena-keep-kib or waiting for its decay), the address space of the arenas
+ * release=madvise keeps, this thread's cache and the abandoned heaps go back
+ * to the OS, and every other thread's cache at its next slow path
+ * (hl_alloc_collect: the collect epoch; a live thread's heap is its
+ * owner's alone), before the caller tries once more. Must be called with no
+ * lock of ours held: hl_alloc_collect takes the registry lock and the shared
+ * pools' lock itself. */
+void hli_alloc_release_all(void) {
+  if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
+  hl_alloc_collect();
+  if (tcache == HL_TCACHE_HEAP) {
+    if (hli_heap_self != &hli_no_heap) hli_pools_unmap_dormant(&hli_heap_self->pools);
+    return;
+  }
+  pools_lock();
+  hli_pools_unmap_dormant(&pools);
+  pools_unlock();
+}
+
+static HL_NOINLINE void release_for_retry(void) { hli_alloc_release_all(); }
+
 /* n in 1..threshold: the pools through the configured cache; NULL only when
  * no arena can be mapped. */
 static inline void *pools_malloc(size_t n) {
@@ -286,14 +341,31 @@ static inline void *pools_malloc(size_t n) {
   return p;
 }
 
+/* n outside 1..threshold, or the pools could map no arena (CPython's rule:
+ * the raw layer may still have memory). When the raw layer fails too, the
+ * cached memory goes back and both are tried once more. */
+static HL_NOINLINE void *raw_malloc(size_t n) {
+  count_raw_request();
+  decay_poll();
+  void *p = hli_raw_malloc(n);
+  if (HL_LIKELY(p != NULL) || n > (size_t)PTRDIFF_MAX) return p;
+  release_for_retry();
+  if (n - 1 < threshold && (p = pools_malloc(n)) != NULL) return p;
+  return hli_raw_malloc(n);
+}
+
 static inline void *pool_malloc(size_t n) {
   if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
     void *p = pools_malloc(n);
     if (HL_LIKELY(p != NULL)) return p;
-    /* no arena could be mapped: the raw layer may still have memory */
   }
-  count_raw_request();
-  return hli_raw_malloc(n);
+  return raw_malloc(n);
+}
+
+/* A block of the raw layer (or NULL) goes back to it. */
+static HL_NOINLINE void raw_free(void *p) {
+  decay_poll();
+  hli_raw_free(p);
 }
 
 /* tcache=heap: p, a block of pool, goes back to its heap: at once when the
@@ -325,7 +397,7 @@ static inline void pool_free_owned(void *p, uintptr_t tag) {
 static inline void pool_free(void *p) {
   uintptr_t tag = hli_tag_get((uintptr_t)p);
   if (HL_LIKELY(tag != 0)) pool_free_owned(p, tag);
-  else hli_raw_free(p);   /* NULL included: free(NULL) does nothing */
+  else raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
 
 void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
@@ -358,7 +430,7 @@ static HL_NOINLINE void free_slow(void *p) {
  * hooks want to see it first. */
 static HL_NOINLINE void free_foreign(void *p) {
   if (HL_UNLIKELY(fast == FAST_NONE)) free_slow(p);
-  else hli_raw_free(p);
+  else raw_free(p);
 }
 
 void *hl_pool_malloc(size_t n) {
@@ -421,6 +493,10 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
   if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
   if (n - 1 >= threshold) {
     count_raw_request();
+    decay_poll();
+    void *p = hli_raw_calloc(nelem, elsize);
+    if (HL_LIKELY(p != NULL) || n > (size_t)PTRDIFF_MAX) return p;
+    release_for_retry();
     return hli_raw_calloc(nelem, elsize);
   }
   void *p = pool_malloc(n);
@@ -432,7 +508,13 @@ void *hl_pool_realloc(void *p, size_t n) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_realloc(HLI_FAMILY_OBJECT, p, n);
   if (p == NULL) return pool_malloc(n);
   uintptr_t tag = hli_tag_get((uintptr_t)p);
-  if (tag == 0) return hli_raw_realloc(p, n);
+  if (tag == 0) {
+    decay_poll();
+    void *q = hli_raw_realloc(p, n);
+    if (HL_LIKELY(q != NULL) || n > (size_t)PTRDIFF_MAX) return q;
+    release_for_retry();
+    return hli_raw_realloc(p, n);   /* p is untouched by a failed realloc */
+  }
   size_t size = hl_class_size(&pools.g, hli_tag_class(tag));
   if (n - 1 < threshold && n <= size) {
     /* Shrinking by less than a quarter: keep the block (CPython's rule, so

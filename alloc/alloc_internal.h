@@ -270,6 +270,14 @@ HL_INTERNAL void  hli_raw_free(void *p);
 /* 1..threshold bytes from the pools, anything else from hli_raw_malloc. */
 HL_INTERNAL void *hli_pool_malloc_plain(size_t n);
 HL_INTERNAL void  hli_pool_free_plain(void *p);
+/* alloc=pool: releases what waits for its decay in the calling thread's
+ * instance, if anything does (a relaxed load otherwise, no clock read).
+ * For the preload library's paths to glibc, which bypass alloc.c. */
+HL_INTERNAL void  hli_alloc_decay_poll(void);
+/* alloc=pool, out of memory: gives back every arena and cache it can
+ * (alloc.c explains which), before one more try. No lock of ours may be
+ * held. */
+HL_INTERNAL void  hli_alloc_release_all(void);
 
 /* ---- debug hooks (debug.c): alloc-debug=on, CPython's PYTHONMALLOC=debug ----
  * Set by hl_alloc_init before any thread allocates and cleared by

@@ -70,8 +70,11 @@
  * rounds span 25 MiB and a program that frees 250 MiB once and wants it back
  * in the OS. So beyond the keep_empty arenas that stay indefinitely, an
  * empty arena stays for decay_ns after it became empty, and is released at
- * the first arena event (an arena becoming empty, a pool taken while more
- * than keep_empty arenas are empty) after that. The empty arenas sit at the
+ * the first slow path after that: here, an arena event (an arena becoming
+ * empty, a pool taken while more than keep_empty arenas are empty) or a
+ * pool becoming empty; in alloc.c and preload.c, any request the pools do
+ * not serve (hli_pools_decay). decay_pending says whether an arena waits,
+ * so that those paths read the clock only then. The empty arenas sit at the
  * tail of usable_arenas, newest first, so the oldest is the tail, found
  * through nfp2lasta[pools_per_arena] in O(1). No thread and no timer: an
  * allocator left idle keeps its empty arenas until hl_alloc_collect, as
@@ -224,17 +227,27 @@ fail:
   return NULL;
 }
 
+/* decay_pending follows nempty (pool.h); relaxed: a hint, see there. */
+static inline void pending_update(hl_pools_t *h) {
+  hl_atomic_store_relaxed_u32(&h->decay_pending, h->nempty > h->keep_empty);
+}
+
 /* Releases the empty arenas beyond keep_empty that have been empty for
  * decay_ns, oldest first (the tail of usable_arenas). */
 static void decay_purge(hl_pools_t *h, uint64_t now) {
   while (h->nempty > h->keep_empty) {
     hl_arena_t *ao = h->nfp2lasta[h->g.pools_per_arena];
     HL_ASSERT(ao != NULL && ao->nextarena == NULL);
-    if (now - ao->empty_since_ns < h->decay_ns) return;
+    if (now - ao->empty_since_ns < h->decay_ns) break;
     usable_unlink(h, ao);
     release_arena(h, ao);
     h->nempty--;
   }
+  pending_update(h);
+}
+
+void hli_pools_decay(hl_pools_t *h) {
+  if (h->nempty > h->keep_empty) decay_purge(h, coarse_now_ns());
 }
 
 /* Takes a free pool from the head of usable_arenas (the arena with the fewest
@@ -256,6 +269,7 @@ static hl_pool_t *take_pool(hl_pools_t *h) {
     HL_ASSERT(h->nfp2lasta[nf] == NULL);
     h->nfp2lasta[nf] = ao;
   }
+  pending_update(h);
   hl_pool_t *pool = ao->freepools;
   if (pool) {
     ao->freepools = pool->nextpool;
@@ -310,6 +324,12 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
       usable_unlink(h, ao);
       release_arena(h, ao);
     }
+    pending_update(h);
+  } else if (HL_UNLIKELY(h->nempty > h->keep_empty)) {
+    /* a pool became empty (a slow path already) while arenas wait for
+     * their decay: those whose decay has run out go now, so that a
+     * program that frees in other arenas does not keep them */
+    decay_purge(h, coarse_now_ns());
   }
 }
 
@@ -494,6 +514,21 @@ void hli_pools_trim(hl_pools_t *h) {
     }
     ao = next;
   }
+  pending_update(h);
+}
+
+void hli_pools_unmap_dormant(hl_pools_t *h) {
+  while (h->dormant) {
+    hl_arena_t *ao = h->dormant;
+    h->dormant = ao->nextarena;
+    hl_radix_clear(ao->base, h->g.arena_size);
+    hl_os_unmap((void *)ao->base, h->g.arena_size);
+    ao->base = 0;
+    ao->discarded = false;
+    ao->nextarena = h->spare_objects;
+    h->spare_objects = ao;
+    h->arenas_discarded--;
+  }
 }
 
 void hli_pools_destroy(hl_pools_t *h) {
@@ -590,6 +625,7 @@ int hli_pools_validate(const hl_pools_t *h) {
     usable++;
   }
   CHECK(nempty == h->nempty);
+  CHECK(h->decay_pending == (h->nempty > h->keep_empty));
   for (unsigned k = 1; k <= g->pools_per_arena; k++)
     CHECK(h->nfp2lasta[k] == NULL || h->nfp2lasta[k]->nfreepools == k);
   size_t narenas = 0;

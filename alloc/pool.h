@@ -38,6 +38,13 @@ typedef struct hl_pools {
   hl_arena_t *dormant;               /* madvise'd arenas, mapped, reusable */
   unsigned keep_empty;               /* empty arenas kept (hysteresis) */
   unsigned nempty;                   /* empty arenas on usable_arenas */
+  /* nempty > keep_empty: an arena waits for its decay. Written under the
+   * instance's lock (or by its owner) whenever nempty may have crossed
+   * keep_empty; read without it, relaxed, by the paths that poll the decay
+   * (alloc.c), so that a path with nothing pending reads no clock. A stale
+   * read costs one poll more or one later: never correctness, since the
+   * purge itself runs under the lock and looks again. */
+  uint32_t decay_pending;
   uint64_t decay_ns;                 /* beyond keep_empty, an empty arena lives this long */
   void *owner;                       /* copied into each arena (tcache=heap) */
   uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
@@ -58,6 +65,14 @@ int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_polic
 void hli_pools_destroy(hl_pools_t *h);
 /* Releases the empty arenas kept for hysteresis. */
 void hli_pools_trim(hl_pools_t *h);
+/* Releases the empty arenas beyond keep_empty whose decay has run out: a
+ * clock read, when decay_pending says one waits. For the paths outside the
+ * pools' own arena events (alloc.c: large requests, frees of foreign
+ * blocks, a thread heap's slow path). */
+HL_NOINLINE void hli_pools_decay(hl_pools_t *h);
+/* Unmaps the arenas that release=madvise keeps mapped without pages: their
+ * address space, for a request that failed for want of it. */
+void hli_pools_unmap_dormant(hl_pools_t *h);
 /* Slow paths (pool.c). */
 HL_NOINLINE void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx);
 /* Refills pool's free list after b, its last free block, was taken; returns

@@ -448,12 +448,35 @@ static inline size_t owned_usable_size(const void *p) {
   return hl_pool_block_size(p);
 }
 
+/* ---- glibc's side: decay and out of memory ----------------------------------
+ * The requests glibc serves bypass alloc.c, so they poll the pools' decay
+ * here (hli_alloc_decay_poll: one relaxed load unless an arena waits, and
+ * then a clock read; the call to glibc behind it is slow already), and when
+ * glibc fails they give back every arena cached and the thread caches
+ * (hli_alloc_release_all; no lock of ours is held on these paths) and try once
+ * more: the arenas kept may be the very address space glibc lacks. Only
+ * once set up (limit != 0): before, the pools do not exist. */
+static inline void libc_poll(size_t l) {
+  if (HL_LIKELY(l != 0)) hli_alloc_decay_poll();
+}
+
+/* r: glibc's answer; true when it failed for want of memory and the pools
+ * gave back what they cache, so that the caller asks glibc once more. */
+static inline bool libc_retry(const void *r, size_t l) {
+  if (HL_LIKELY(r != NULL) || l == 0 || errno != ENOMEM) return false;
+  hli_alloc_release_all();
+  errno = ENOMEM;
+  return true;
+}
+
 static HL_NOINLINE void *malloc_slow(size_t n) {
   size_t l = pools_limit();
   if (n == 0 && l != 0) n = 1;
   if (n - 1 < l) return from_pools(hl_pool_malloc(n), n);
   if (l != 0) count_libc();
-  return __libc_malloc(n);   /* sets errno on failure */
+  libc_poll(l);
+  void *p = __libc_malloc(n);   /* sets errno on failure */
+  return libc_retry(p, l) ? __libc_malloc(n) : p;
 }
 
 void *malloc(size_t n) {
@@ -471,6 +494,7 @@ void free(void *p) {
    * hooks would report it as not ours, so it goes to glibc first. Acquire:
    * pairs with set-up's release store of debug. */
   if (HL_UNLIKELY(hl_atomic_c11_load_acquire_bool(&debug)) && !owned(p)) {
+    hli_alloc_decay_poll();   /* debug is set only once the pools are */
     __libc_free(p);
     return;
   }
@@ -489,12 +513,17 @@ void *calloc(size_t nelem, size_t elsize) {
   if (n == 0 && l != 0) nelem = elsize = n = 1;
   if (n - 1 < l) return from_pools(hl_pool_calloc(nelem, elsize), n);
   if (l != 0) count_libc();
-  return __libc_calloc(nelem, elsize);
+  libc_poll(l);
+  void *p = __libc_calloc(nelem, elsize);
+  return libc_retry(p, l) ? __libc_calloc(nelem, elsize) : p;
 }
 
 /* An owned block grows past the pools: into glibc. */
 static void *move_to_libc(void *p, size_t n) {
+  size_t l = load_limit();
+  libc_poll(l);
   void *q = __libc_malloc(n);
+  if (libc_retry(q, l)) q = __libc_malloc(n);
   if (q == NULL) return NULL;   /* errno from glibc; p untouched */
   count_libc();
   size_t have = owned_usable_size(p);
@@ -506,7 +535,12 @@ static void *move_to_libc(void *p, size_t n) {
 void *realloc(void *p, size_t n) {
   if (p == NULL) return malloc(n);
   if (n == 0) n = 1;
-  if (!owned(p)) return __libc_realloc(p, n);   /* foreign: glibc's, stays there */
+  if (!owned(p)) {   /* foreign: glibc's, stays there */
+    size_t l = load_limit();
+    libc_poll(l);
+    void *q = __libc_realloc(p, n);   /* p untouched on failure */
+    return libc_retry(q, l) ? __libc_realloc(p, n) : q;
+  }
   /* owned: the pools are set up */
   if (n - 1 < load_limit()) return from_pools(hl_pool_realloc(p, n), n);
   return move_to_libc(p, n);
@@ -530,7 +564,9 @@ static void *aligned_malloc(size_t alignment, size_t n) {
     if (n - 1 < l) return from_pools(hl_pool_malloc(n), n);
   }
   if (l != 0) count_libc();
-  return __libc_memalign(alignment, n);   /* sets errno on failure */
+  libc_poll(l);
+  void *p = __libc_memalign(alignment, n);   /* sets errno on failure */
+  return libc_retry(p, l) ? __libc_memalign(alignment, n) : p;
 }
 
 static inline bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }

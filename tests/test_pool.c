@@ -14,7 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "alloc_internal.h"
 #include "hl_alloc.h"
@@ -304,6 +307,126 @@ static void test_decay_keeps_young_arenas_and_releases_old(void **st) {
   decay_round(20, true);
 }
 
+/* Arenas whose decay has run out go at the next call of any kind, not only
+ * at the pools' own arena events: a large request (the raw layer), the free
+ * of a raw block, a realloc of one. Each round frees three arenas' worth,
+ * sleeps past the decay (one-sided, as above) and makes one such call,
+ * which must find nothing of the pools' to do but the purge. */
+static void *raw_call(int how, void *keep) {
+  size_t big = geo.threshold + 1;
+  switch (how) {
+  case 0: return hl_alloc_malloc(100000);                  /* large malloc */
+  case 1: hl_alloc_free(keep); return NULL;                /* free of a raw block */
+  default: return hl_alloc_realloc(keep, 2 * big);         /* realloc of a raw block */
+  }
+}
+
+static void test_decay_runs_at_raw_requests(void **st) {
+  (void)st;
+  const uint64_t decay_ms = 20;
+  for (int how = 0; how < 3; how++) {
+    setup_alloc_decay(0, cfg.arena_release, decay_ms);
+    void *keep = hl_alloc_malloc(geo.threshold + 1);     /* a raw block */
+    assert_false(hl_pool_owns(keep));
+    size_t size = geo.threshold, n = 3 * arena_blocks(size);
+    void **b = calloc(n, sizeof *b);
+    for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+    for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+    hl_alloc_stats_t s = stats();
+    assert_int_equal(s.arenas_kept_empty, 3);   /* young: freed within the decay */
+    assert_true(hli_alloc_pools()->decay_pending);
+    struct timespec ts = {0, (long)(3 * decay_ms * 1000000)};
+    nanosleep(&ts, NULL);
+    void *r = raw_call(how, keep);
+    validate();
+    s = stats();
+    assert_int_equal(s.arenas_current, 0);      /* all three went back */
+    assert_int_equal(s.arenas_reclaimed, 3);
+    assert_false(hli_alloc_pools()->decay_pending);   /* nothing left to poll */
+    if (how == 0) hl_alloc_free(keep);
+    hl_alloc_free(r);   /* NULL after the free */
+    free(b);
+  }
+}
+
+/* A small free that empties a pool (a slow path) releases the arenas past
+ * their decay too, though no arena becomes empty: a pool of each of two
+ * classes in a fourth arena, the three full arenas freed, and after the
+ * decay one of the two pools emptied. */
+static void test_decay_runs_when_a_pool_empties(void **st) {
+  (void)st;
+  const uint64_t decay_ms = 20;
+  setup_alloc_decay(0, cfg.arena_release, decay_ms);
+  size_t size = geo.threshold, n = 3 * arena_blocks(size);
+  void **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+  void *t1 = hl_alloc_malloc(geo.alignment), *t2 = hl_alloc_malloc(size);
+  const hl_pools_t *h = hli_alloc_pools();
+  hl_arena_t *fourth = hli_pool_of(h, t1)->arena;
+  assert_ptr_equal(hli_pool_of(h, t2)->arena, fourth);
+  assert_ptr_not_equal(hli_pool_of(h, t2), hli_pool_of(h, t1));
+  for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+  assert_int_equal(stats().arenas_kept_empty, 3);
+  struct timespec ts = {0, (long)(3 * decay_ms * 1000000)};
+  nanosleep(&ts, NULL);
+  hl_alloc_free(t2);   /* its pool empties; t1's keeps the arena */
+  validate();
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.arenas_reclaimed, 3);
+  assert_int_equal(s.arenas_current, 1);
+  hl_alloc_free(t1);
+  hl_alloc_collect();
+  free(b);
+}
+
+/* Bytes of address space the process has (VmSize). */
+static size_t vm_bytes(void) {
+  long pages = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  assert_non_null(f);
+  assert_int_equal(fscanf(f, "%ld", &pages), 1);
+  fclose(f);
+  return (size_t)pages * (size_t)sysconf(_SC_PAGESIZE);
+}
+
+/* Out of address space (RLIMIT_AS, in a child): a large request that needs
+ * the arenas kept by arena-keep-kib gets them back (release and retry)
+ * instead of failing. 32 arenas' worth of blocks are freed and kept; the
+ * limit leaves room for less than the request until they go. */
+static void test_out_of_memory_releases_cached_arenas(void **st) {
+  (void)st;
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  skip();   /* the sanitizers' shadow memory does not live under RLIMIT_AS */
+#endif
+  size_t cached = 32 * geo.arena_size;
+  setup_alloc_decay(2 * cached / 1024, cfg.arena_release, 0);
+  size_t size = geo.threshold, n = 32 * arena_blocks(size);
+  void **b = calloc(n, sizeof *b);
+  for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
+  for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
+  free(b);
+  assert_int_equal(stats().arenas_kept_empty, 32);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    size_t request = cached * 3 / 4;
+    struct rlimit rl = {vm_bytes() + cached / 4, vm_bytes() + cached / 4};
+    if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+    char *p = hl_alloc_malloc(request);
+    if (p == NULL) _exit(1);
+    memset(p, 1, request);
+    hl_alloc_stats_t s;
+    hl_alloc_stats(&s);
+    _exit(s.arenas_current == 0 && s.arenas_discarded == 0 ? 0 : 2);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  assert_int_equal(WEXITSTATUS(status), 0);   /* 1: NULL; 2: arenas left */
+  hl_alloc_collect();
+}
+
 static void test_madvise_release_reuses_the_range(void **st) {
   (void)st;
   setup_alloc(0, HL_ARENA_RELEASE_MADVISE);
@@ -514,6 +637,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_arena_order_and_release),
       cmocka_unit_test(test_hysteresis_keeps_then_collect_releases),
       cmocka_unit_test(test_decay_keeps_young_arenas_and_releases_old),
+      cmocka_unit_test(test_decay_runs_at_raw_requests),
+      cmocka_unit_test(test_decay_runs_when_a_pool_empties),
+      cmocka_unit_test(test_out_of_memory_releases_cached_arenas),
       cmocka_unit_test(test_madvise_release_reuses_the_range),
       cmocka_unit_test(test_foreign_and_raw_pointers),
       cmocka_unit_test(test_realloc_rules),
