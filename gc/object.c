@@ -336,6 +336,10 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   hli_obj_init_static(hl_False, &hl_bool_type);
   if (hli_int_init() != 0 || hli_str_init() != 0 || hli_tuple_init() != 0) {
     snprintf(err, errlen, "hl_runtime_init: %s", hl_err_message());
+    /* what was made goes, as in hl_runtime_fini: a later start begins
+     * from nothing rather than on top of a half-made runtime */
+    runtime_ready = true;
+    hl_runtime_fini();
     return -ENOMEM;
   }
   runtime_ready = true;
