@@ -20,6 +20,7 @@
  * with them off, every object does).
  * usage: test_failpoints [SCENARIO]   (one scenario by name; default all)
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -390,6 +391,39 @@ static void test_every_failpoint(void **state) {
          (unsigned long long)k, (unsigned long long)nfailed, (unsigned long long)(k - nfailed));
 }
 
+/* hl_runtime_init itself (the singletons' tables: the interned strings'
+ * dict, the empty tuple): each failpoint fails it with -ENOMEM and a
+ * message; then it starts as if the failure had not happened, and stops
+ * with nothing left (the pools' blocks: the object counts start again at
+ * each start, so they cannot see what a failed start left). */
+static void test_runtime_init(void **state) {
+  (void)state;
+  char err[256];
+  hl_fail_at(HL_FAIL_OBJ, 0);
+  assert_int_equal(hl_runtime_init(&cfg, err, sizeof err), 0);
+  uint64_t k = hl_fail_count(HL_FAIL_OBJ);
+  hl_fail_reset();
+  obj_fini_nothing_left(&cfg);
+  assert_true(k > 0);
+  for (uint64_t i = 1; i <= k; i++) {
+    hl_fail_at(HL_FAIL_OBJ, i);
+    err[0] = '\0';
+    int r = hl_runtime_init(&cfg, err, sizeof err);
+    hl_fail_reset();
+    if (r != -ENOMEM || !strstr(err, "out of memory"))
+      fail_msg("failpoint %llu: hl_runtime_init returned %d (%s)", (unsigned long long)i, r, err);
+    assert_false(hl_runtime_ready());
+    hl_err_clear();
+    r = hl_runtime_init(&cfg, err, sizeof err);
+    if (r != 0) fail_msg("failpoint %llu, then: %s", (unsigned long long)i, err);
+    hl_object_t *l = hl_list_new(2);   /* works */
+    assert_non_null(l);
+    hl_decref(l);
+    obj_fini_nothing_left(&cfg);
+  }
+  printf("  %-10s %4llu failpoints\n", "init", (unsigned long long)k);
+}
+
 /* The switch itself: counts, one-shot, random with a seed, reset. */
 static void test_switch(void **state) {
   (void)state;
@@ -445,9 +479,11 @@ int main(int argc, char **argv) {
   printf("test_failpoints: alloc=%s freelists=%s immortal=%s\n",
          hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc), cfg.freelists ? "on" : "off",
          cfg.immortal ? "on" : "off");
-  struct CMUnitTest tests[HL_ARRAY_LEN(scenarios) + 1];
+  struct CMUnitTest tests[HL_ARRAY_LEN(scenarios) + 2];
   size_t n = 0;
   if (!only) tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_switch);
+  if (!only || strcmp(only, "init") == 0)
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_runtime_init, teardown);
   for (size_t i = 0; i < HL_ARRAY_LEN(scenarios); i++) {
     if (only && strcmp(only, scenarios[i].name) != 0) continue;
     tests[n++] = (struct CMUnitTest){scenarios[i].name, test_every_failpoint, NULL, teardown,
