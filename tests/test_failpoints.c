@@ -89,14 +89,15 @@ static int sc_list(hl_object_t *anchor) {
   if (!m) goto fail;
   int r = hl_list_set(m, 0, hl_newref(anchor));
   if (r == 0) r = hl_list_append(l, m);
+  /* two lists compared: a snapshot of each */
+  int eq = r == 0 ? hl_eq(l, m) : -1;
   hl_decref(m);
-  if (r != 0) goto fail;
+  if (eq != 0) goto fail;
   hl_object_t *p = hl_list_pop(l);
   if (!p) goto fail;
   hl_decref(p);
-  int eq = hl_eq(l, l);
   hl_decref(l);
-  return eq == 1 ? 0 : -1;
+  return 0;
 fail:
   hl_decref(l);
   return -1;
@@ -122,13 +123,14 @@ static int sc_dict(hl_object_t *anchor) {
   int r = hl_dict_del(d, k);
   hl_decref(k);
   if (r != 0) goto fail;
-  /* a second dict, compared with the first (snapshots) */
-  hl_object_t *e = hl_dict_new();
-  if (!e) goto fail;
-  r = hl_dict_set_cstr(e, "key0", anchor);
-  int eq = r == 0 ? hl_eq(d, e) : -1;
-  hl_decref(e);
-  if (eq < 0) goto fail;
+  /* two dicts of one item compared (a snapshot of one, lookups in the other) */
+  hl_object_t *e = hl_dict_new(), *f = hl_dict_new();
+  r = e && f ? hl_dict_set_cstr(e, "key0", anchor) : -1;
+  if (r == 0) r = hl_dict_set_cstr(f, "key0", anchor);
+  int eq = r == 0 ? hl_eq(e, f) : -1;
+  hl_xdecref(e);
+  hl_xdecref(f);
+  if (eq != 1) goto fail;
   hl_dict_clear(d);
   hl_decref(d);
   return 0;
@@ -259,6 +261,35 @@ static int sc_saveall(hl_object_t *anchor) {
   return nrefs >= 1 ? 0 : -1;
 }
 
+/* A cycle with a legacy finalizer: uncollectable, to gc.garbage. */
+static void fin_legacy(hl_object_t *self) { (void)self; }
+static int sc_legacy(hl_object_t *anchor) {
+  hl_type_t *L = hl_class_new("Legacy", 2, false, fin_legacy);
+  if (!L) return -1;
+  hl_class_set_legacy_finalizer(L, true);
+  hl_object_t *r = ring(L, 2);
+  if (!r) return -1;
+  hl_slot_set(r, 1, anchor);
+  hl_object_t *first = r;   /* borrowed: the collector never frees it */
+  hl_decref(r);
+  hl_err_clear();
+  hl_gc_collect(2);
+  size_t saved_n = hl_list_size(hl_gc_garbage());
+  hl_err_t e = hl_err_kind();
+  /* the program breaks the cycle itself, saved or not */
+  hl_slot_set(hl_slot_get(first, 0), 0, NULL);
+  hl_list_clear(hl_gc_garbage());
+  hl_object_t *refs = saved_n == 2 ? hl_gc_get_referents(anchor) : NULL;
+  if (refs) hl_decref(refs);
+  hl_err_t e2 = hl_err_kind();
+  if (saved_n != 2 || !refs) {
+    if (!e && !e2) hl_err_set(HL_ERR_VALUE, "%zu saved", saved_n);
+    else if (!e2) hl_err_set(e, "not saved");
+    return -1;
+  }
+  return 0;
+}
+
 static void fin_log(hl_object_t *self) {
   (void)self;
   note(append_new_int(log_list, 424242));
@@ -314,7 +345,7 @@ static const scenario_t scenarios[] = {
   {"list", sc_list, false},           {"dict", sc_dict, true},
   {"tuple", sc_tuple, false},         {"instance", sc_instance, true},
   {"weakref", sc_weakref, false},     {"saveall", sc_saveall, false},
-  {"finalizer", sc_finalizer, false},
+  {"finalizer", sc_finalizer, false}, {"legacy", sc_legacy, false},
 };
 
 /* One run, with the at-th failpoint failing (0: none, counting only).
