@@ -348,9 +348,13 @@ static const scenario_t scenarios[] = {
   {"finalizer", sc_finalizer, false}, {"legacy", sc_legacy, false},
 };
 
-/* One run, with the at-th failpoint failing (0: none, counting only).
- * Returns the failpoints passed; *failed: the scenario returned -1. */
-static uint64_t run_once(const scenario_t *s, uint64_t at, bool *failed) {
+/* One run, with the at-th failpoint failing (0: none, counting only), or,
+ * with seed != 0, each failing with probability RANDOM_P (several failures
+ * in one run: error paths failing in turn). Returns the failpoints passed;
+ * *failed: the scenario returned -1. */
+#define RANDOM_P 0.1
+#define RANDOM_RUNS 64
+static uint64_t run_seeded(const scenario_t *s, uint64_t at, uint64_t seed, bool *failed) {
   char err[256];
   int rr = hl_runtime_init(&cfg, err, sizeof err);
   if (rr != 0) fprintf(stderr, "%s\n", err);
@@ -363,18 +367,19 @@ static uint64_t run_once(const scenario_t *s, uint64_t at, bool *failed) {
   assert_non_null(hl_gc_garbage());   /* made before: the scenario may empty it, not make it */
   uint64_t live = obj_live();
 
-  hl_fail_at(HL_FAIL_OBJ, at);
+  if (seed) hl_fail_random(HL_FAIL_OBJ, RANDOM_P, seed);
+  else hl_fail_at(HL_FAIL_OBJ, at);
   int r = s->run(anchor);
   uint64_t passed = hl_fail_count(HL_FAIL_OBJ), injected = hl_fail_injected(HL_FAIL_OBJ);
   hl_fail_reset();
 
   if (r != 0) {
     if (!injected || hl_err_kind() != HL_ERR_NOMEM)
-      fail_msg("%s, failpoint %llu: failed (%s) with %llu injected", s->name,
-               (unsigned long long)at, hl_err_message(), (unsigned long long)injected);
+      fail_msg("%s, failpoint %llu (seed %llu): failed (%s) with %llu injected", s->name,
+               (unsigned long long)at, (unsigned long long)seed, hl_err_message(), (unsigned long long)injected);
   } else if (hl_err_kind() != HL_ERR_OK) {
-    fail_msg("%s, failpoint %llu: succeeded, but an error is left: %s", s->name,
-             (unsigned long long)at, hl_err_message());
+    fail_msg("%s, failpoint %llu (seed %llu): succeeded, but an error is left: %s", s->name,
+             (unsigned long long)at, (unsigned long long)seed, hl_err_message());
   }
   *failed = r != 0;
   hl_err_clear();
@@ -384,12 +389,12 @@ static uint64_t run_once(const scenario_t *s, uint64_t at, bool *failed) {
   hl_list_clear(g);
   hl_gc_collect(2);
   if (hl_refcount(anchor) != 1 && !cfg.immortal)
-    fail_msg("%s, failpoint %llu: the anchor's count is %u, not 1", s->name,
-             (unsigned long long)at, hl_refcount(anchor));
+    fail_msg("%s, failpoint %llu (seed %llu): the anchor's count is %u, not 1", s->name,
+             (unsigned long long)at, (unsigned long long)seed, hl_refcount(anchor));
   uint64_t now = obj_live();
   if (s->interns ? now < live : now != live)
-    fail_msg("%s, failpoint %llu: %llu objects alive, %llu before", s->name,
-             (unsigned long long)at, (unsigned long long)now, (unsigned long long)live);
+    fail_msg("%s, failpoint %llu (seed %llu): %llu objects alive, %llu before", s->name,
+             (unsigned long long)at, (unsigned long long)seed, (unsigned long long)now, (unsigned long long)live);
   hl_decref(anchor);
   obj_fini_nothing_left(&cfg);
   return passed;
@@ -401,6 +406,10 @@ static int teardown(void **state) {
   hl_fail_reset();
   if (hl_runtime_ready()) hl_runtime_fini();
   return 0;
+}
+
+static uint64_t run_once(const scenario_t *s, uint64_t at, bool *failed) {
+  return run_seeded(s, at, 0, failed);
 }
 
 static void test_every_failpoint(void **state) {
@@ -418,8 +427,15 @@ static void test_every_failpoint(void **state) {
   /* one past the last: nothing fails, the count was exact */
   assert_int_equal(run_once(s, k + 1, &failed), k);
   assert_false(failed);
-  printf("  %-10s %4llu failpoints, %4llu made it fail, %4llu absorbed\n", s->name,
-         (unsigned long long)k, (unsigned long long)nfailed, (unsigned long long)(k - nfailed));
+  /* random failures, several a run */
+  uint64_t rfailed = 0;
+  for (uint64_t seed = 1; seed <= RANDOM_RUNS; seed++) {
+    run_seeded(s, 0, seed, &failed);
+    rfailed += failed;
+  }
+  printf("  %-10s %4llu failpoints, %4llu made it fail, %4llu absorbed; random: %llu of %d failed\n",
+         s->name, (unsigned long long)k, (unsigned long long)nfailed,
+         (unsigned long long)(k - nfailed), (unsigned long long)rfailed, RANDOM_RUNS);
 }
 
 /* hl_runtime_init itself (the singletons' tables: the interned strings'
