@@ -105,7 +105,7 @@ void *hl_os_map_aligned(size_t size, size_t align) {
     errno = ENOMEM;
     return NULL;
   }
-  if (HL_UNLIKELY(injected_failure())) {
+  if (HL_UNLIKELY(injected_failure() || hl_fail_hit(HL_FAIL_MMAP))) {
     errno = ENOMEM;
     return NULL;
   }

@@ -20,9 +20,20 @@
 #define HL_GC_INTERNAL_H
 
 #include "hl_alloc.h"
+#include "hl_failpoint.h"
 #include "hl_gc.h"
 #include "hl_lock.h"
 #include "hl_thread.h"
+
+/* Memory that gc/ asks of the object allocator for other than an object
+ * (item arrays, dict tables, snapshots): the HL_FAIL_OBJ failpoint first
+ * (base/hl_failpoint.h), so that a test can fail each of them in turn. */
+static inline void *hli_mem_malloc(size_t n) {
+  return hl_fail_hit(HL_FAIL_OBJ) ? NULL : hl_alloc_malloc(n);
+}
+static inline void *hli_mem_realloc(void *p, size_t n) {
+  return hl_fail_hit(HL_FAIL_OBJ) ? NULL : hl_alloc_realloc(p, n);
+}
 
 /* The GC links (PyGC_Head). Untracked until the collector (a later layer)
  * links them: next == 0. */

@@ -118,7 +118,7 @@ void hl_obj_stats(hl_obj_stats_t *s) {
  * room for rc=biased's shared count. */
 hl_object_t *hli_obj_alloc(const hl_type_t *t, size_t size) {
   size_t prefix = hli_rc_prefix;
-  char *mem = hl_alloc_malloc(prefix + size);
+  char *mem = hli_mem_malloc(prefix + size);
   if (HL_UNLIKELY(!mem)) {
     hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
     return NULL;
@@ -129,7 +129,7 @@ hl_object_t *hli_obj_alloc(const hl_type_t *t, size_t size) {
 
 hl_object_t *hli_gc_alloc(const hl_type_t *t, size_t size) {
   size_t prefix = hli_rc_prefix;
-  char *mem = hl_alloc_malloc(prefix + sizeof(hl_gc_head_t) + size);
+  char *mem = hli_mem_malloc(prefix + sizeof(hl_gc_head_t) + size);
   if (HL_UNLIKELY(!mem)) {
     hl_err_set(HL_ERR_NOMEM, "out of memory allocating a %s of %zu bytes", t->name, size);
     return NULL;
@@ -309,6 +309,8 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   memset(&totals, 0, sizeof totals);
   hl_spinlock_unlock(&totals_lock);
   memset(&hli_tstate.stats, 0, sizeof hli_tstate.stats);
+  /* HEAPLAB_FAIL_*: counted from here, the allocator's own start included */
+  if (hl_fail_from_env(err, errlen) != 0) return -1;
   alloc_ours = false;
   if (!hl_alloc_state.initialized) {
     int rc = hl_alloc_init(c, err, errlen);
@@ -334,6 +336,10 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
   hli_obj_init_static(hl_False, &hl_bool_type);
   if (hli_int_init() != 0 || hli_str_init() != 0 || hli_tuple_init() != 0) {
     snprintf(err, errlen, "hl_runtime_init: %s", hl_err_message());
+    /* what was made goes, as in hl_runtime_fini: a later start begins
+     * from nothing rather than on top of a half-made runtime */
+    runtime_ready = true;
+    hl_runtime_fini();
     return -ENOMEM;
   }
   runtime_ready = true;

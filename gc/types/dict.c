@@ -56,7 +56,7 @@ static hl_dict_keys_t *keys_new(uint8_t log2) {
   if (!k) {
     size_t bytes =
         sizeof(hl_dict_keys_t) + slots * sizeof(int32_t) + usable * sizeof(hl_dict_entry_t);
-    k = hl_alloc_malloc(bytes);
+    k = hli_mem_malloc(bytes);
     if (!k) return NULL;
   }
   k->log2 = log2;
@@ -268,7 +268,7 @@ static hl_object_t **dict_snapshot(hl_object_t *a, size_t *n) {
   if (ft) shared = hli_container_lock(a, &d->lock);
   hl_object_t **copy = NULL;
   *n = d->used;
-  if (*n && (copy = hl_alloc_malloc(2 * *n * sizeof *copy))) {
+  if (*n && (copy = hli_mem_malloc(2 * *n * sizeof *copy))) {
     size_t pos = 0, i = 0;
     hl_object_t *k, *v;
     while (hl_dict_next(a, &pos, &k, &v)) {

@@ -67,7 +67,7 @@ hl_type_t *hl_class_new(const char *name, uint32_t nslots, bool has_dict,
   size_t len = strlen(name);
   /* Types are metadata, not objects of the heap being measured: they come
    * from the C library, not the object allocator. */
-  class_node_t *c = malloc(sizeof *c + len + 1);
+  class_node_t *c = hl_fail_hit(HL_FAIL_OBJ) ? NULL : malloc(sizeof *c + len + 1);
   if (!c) {
     hl_err_set(HL_ERR_NOMEM, "out of memory creating class %s", name);
     return NULL;

@@ -29,7 +29,7 @@ static inline size_t items_cap(hl_object_t *const *items) {
 /* A new item array for cap items (cap > 0), or NULL. */
 static hl_object_t **items_alloc(size_t cap) {
   if (cap > SIZE_MAX / sizeof(hl_object_t *) - 1) return NULL;
-  size_t *b = hl_alloc_malloc((cap + 1) * sizeof(hl_object_t *));
+  size_t *b = hli_mem_malloc((cap + 1) * sizeof(hl_object_t *));
   if (!b) return NULL;
   b[0] = cap;
   return (hl_object_t **)(void *)(b + 1);
@@ -115,7 +115,7 @@ static hl_object_t **list_snapshot(hl_object_t *o, size_t *n) {
   if (ft) shared = hli_container_lock(o, &l->lock);
   hl_object_t **copy = NULL;
   *n = l->size;
-  if (*n && (copy = hl_alloc_malloc(*n * sizeof *copy)))
+  if (*n && (copy = hli_mem_malloc(*n * sizeof *copy)))
     for (size_t i = 0; i < *n; i++) copy[i] = hl_newref(l->items[i]);
   if (ft) hli_container_unlock(&l->lock, shared);
   if (*n && !copy) hl_err_set(HL_ERR_NOMEM, "out of memory comparing lists");
@@ -167,7 +167,7 @@ static int list_realloc(hl_list_t *l, size_t n, bool shared) {
     items = items_alloc(cap);
     if (items && old) memcpy(items, old, (n < l->size ? n : l->size) * sizeof *items);
   } else {
-    size_t *b = hl_alloc_realloc(items_block(old), (cap + 1) * sizeof(hl_object_t *));
+    size_t *b = hli_mem_realloc(items_block(old), (cap + 1) * sizeof(hl_object_t *));
     items = b ? (hl_object_t **)(void *)(b + 1) : NULL;
     if (b) {
       b[0] = cap;

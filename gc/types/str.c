@@ -144,8 +144,11 @@ hl_object_t *hl_str_intern(hl_object_t *s) {
     hl_decref(s);
     return canon;
   }
-  if (hli_dict_insert((hl_dict_t *)interned, s, h, s) != 0) {   /* out of memory: not interned */
+  if (hli_dict_insert((hl_dict_t *)interned, s, h, s) != 0) {
+    /* out of memory: s stays as it is, not interned, and the caller
+     * succeeds, so the error it absorbed is not left behind */
     if (ft) hl_spinlock_unlock(&intern_lock);
+    hl_err_clear();
     return s;
   }
   s->flags |= HL_OF_INTERNED;

@@ -1,0 +1,67 @@
+/* heaplab: fault injection (CPython's _testcapi.set_nomemory, per kind).
+ *
+ * A failpoint is a place that asks for memory: an object or a container's
+ * array from gc/ (HL_FAIL_OBJ), a mapping from the OS (HL_FAIL_MMAP). When
+ * armed, each kind counts the points it passes; the Nth one after arming
+ * fails once (the caller returns NULL with HL_ERR_NOMEM, or its own error),
+ * and the points after it succeed again. Or each point fails with
+ * probability p from a seeded generator (deterministic for a seed).
+ *
+ * Cost: unarmed, hl_fail_hit is one load and one branch predicted not taken
+ * (hl_fail_armed is 0), placed on slow paths only: gc/'s calls into the
+ * object allocator and its container growth, alloc/os.c's mmap. Never on
+ * incref/decref or an allocator fast path; an object served by a per-type
+ * free list passes no failpoint.
+ *
+ * From the environment (hl_fail_from_env, called by hl_runtime_init):
+ *   HEAPLAB_FAIL_AT=N      the Nth point of the kind from then on fails (N >= 1)
+ *   HEAPLAB_FAIL_P=p       or each point fails with probability p (0 < p <= 1)
+ *   HEAPLAB_FAIL_SEED=s    the generator's seed for HEAPLAB_FAIL_P (default 1)
+ *   HEAPLAB_FAIL_KIND=obj|mmap   which kind (default obj)
+ * They are harness switches, not configuration options: hl_config_resolve
+ * accepts them as extra variables, and a result never records them (a run
+ * with a failure injected is not a measurement). Counters are relaxed
+ * atomics: with several threads, which thread gets the Nth point is a race.
+ */
+#ifndef HL_FAILPOINT_H
+#define HL_FAILPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hl_base.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum { HL_FAIL_OBJ, HL_FAIL_MMAP, HL_FAIL_KINDS } hl_fail_kind_t;
+
+/* Nonzero while any kind is armed (counting or failing). */
+extern int hl_fail_armed;
+
+/* Arms kind: its nth point from now fails (n >= 1); n == 0 only counts. */
+void hl_fail_at(hl_fail_kind_t kind, uint64_t n);
+/* Arms kind: each point fails with probability p (0 <= p <= 1), seeded. */
+void hl_fail_random(hl_fail_kind_t kind, double p, uint64_t seed);
+/* Disarms every kind and zeroes the counts. */
+void hl_fail_reset(void);
+/* Points of kind passed since it was armed, and failures injected. */
+uint64_t hl_fail_count(hl_fail_kind_t kind);
+uint64_t hl_fail_injected(hl_fail_kind_t kind);
+/* Reads HEAPLAB_FAIL_* (above); 0, or -1 with a message naming the
+ * variable and the accepted values. No variable set: changes nothing. */
+int hl_fail_from_env(char *err, size_t errlen);
+
+bool hli_fail_hit_slow(hl_fail_kind_t kind);
+/* True: the caller fails this allocation. */
+static inline bool hl_fail_hit(hl_fail_kind_t kind) {
+  if (HL_LIKELY(!__atomic_load_n(&hl_fail_armed, __ATOMIC_RELAXED))) return false;
+  return hli_fail_hit_slow(kind);
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HL_FAILPOINT_H */
