@@ -54,7 +54,7 @@ uint64_t hl_fail_injected(hl_fail_kind_t kind);
  * variable and the accepted values. No variable set: changes nothing. */
 int hl_fail_from_env(char *err, size_t errlen);
 
-bool hli_fail_hit_slow(hl_fail_kind_t kind);
+bool hli_fail_hit_slow(hl_fail_kind_t kind) __attribute__((cold));
 /* True: the caller fails this allocation. */
 static inline bool hl_fail_hit(hl_fail_kind_t kind) {
   if (HL_LIKELY(!__atomic_load_n(&hl_fail_armed, __ATOMIC_RELAXED))) return false;

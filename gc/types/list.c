@@ -27,7 +27,7 @@ static inline size_t items_cap(hl_object_t *const *items) {
 }
 
 /* A new item array for cap items (cap > 0), or NULL. */
-static hl_object_t **items_alloc(size_t cap) {
+static inline __attribute__((always_inline)) hl_object_t **items_alloc(size_t cap) {
   if (cap > SIZE_MAX / sizeof(hl_object_t *) - 1) return NULL;
   size_t *b = hli_mem_malloc((cap + 1) * sizeof(hl_object_t *));
   if (!b) return NULL;
