@@ -570,10 +570,15 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
     fclose(f);
     return -1;
   }
+  int rc = hl_config_load_stream(c, f, path, err, errlen);
+  fclose(f);
+  return rc;
+}
+
+int hl_config_load_stream(hl_config_t *c, FILE *f, const char *path, char *err, size_t errlen) {
   char *line = malloc(HL_CONFIG_LINE_MAX + 1);
   if (!line) {
     errf(err, errlen, "option 'config': no memory to read '%s'", path);
-    fclose(f);
     return -1;
   }
   int lineno = 0, rc = 0, got;
@@ -608,7 +613,6 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
     }
   }
   free(line);
-  fclose(f);
   return rc;
 }
 
