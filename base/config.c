@@ -211,6 +211,9 @@ static void list_choices(const option_t *o, bool only_built, char *buf, size_t l
   if (n == 0) snprintf(buf, len, "none yet");
 }
 
+/* The digits a number may have after its point (parse_decimal). */
+#define DECIMALS_MAX 9
+
 static void describe_accepted(const option_t *o, char *buf, size_t len) {
   switch (o->type) {
   case T_CHOICE:
@@ -219,7 +222,9 @@ static void describe_accepted(const option_t *o, char *buf, size_t len) {
     snprintf(buf, len, "an integer in %llu..%llu", (unsigned long long)o->min,
              (unsigned long long)o->max);
     break;
-  case T_DOUBLE: snprintf(buf, len, "a number in %g..%g", o->dmin, o->dmax); break;
+  case T_DOUBLE:
+    snprintf(buf, len, "a number in %g..%g, at most %d decimals", o->dmin, o->dmax, DECIMALS_MAX);
+    break;
   case T_TRIPLE:
     snprintf(buf, len, "three integers A,B,C, each in 0..%llu", (unsigned long long)o->max);
     break;
@@ -244,16 +249,21 @@ static bool parse_u64(const char *s, uint64_t *out) {
   return true;
 }
 
-/* The integers' grammar with an optional fraction: DIGITS[.DIGITS]. No
- * sign, blank, exponent, hex, inf or nan, which strtod alone would take. */
+/* The integers' grammar with an optional fraction: DIGITS[.DIGITS], at most
+ * DECIMALS_MAX digits after the point. No sign, blank, exponent, hex, inf or
+ * nan, which strtod alone would take. The limit is what makes the value
+ * round-trip through hl_config_format (which a result's record relies on):
+ * with at most 14 significant digits below 10^5 (the T_DOUBLE ranges), a
+ * double keeps the decimal exactly, and "%.9f" gives it back. */
 static bool parse_decimal(const char *s, double *out) {
   const char *p = s;
   if (!isdigit((unsigned char)*p)) return false;
   while (isdigit((unsigned char)*p)) p++;
   if (*p == '.') {
-    p++;
+    const char *point = p++;
     if (!isdigit((unsigned char)*p)) return false;
     while (isdigit((unsigned char)*p)) p++;
+    if (p - point - 1 > DECIMALS_MAX) return false;
   }
   if (*p != '\0') return false;
   errno = 0;
@@ -847,7 +857,17 @@ void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t le
              (unsigned long long)(o->size == sizeof(uint32_t) ? *(const uint32_t *)f
                                                               : *(const uint64_t *)f));
     break;
-  case T_DOUBLE: snprintf(buf, len, "%g", *(const double *)f); break;
+  case T_DOUBLE: {
+    /* "%g" gave 6 significant digits (0.2222222 came back as 0.222222) and
+     * exponents parse_decimal refuses (1e-07): the decimals parse_decimal
+     * accepts, trailing zeros dropped */
+    char t[64];
+    int n = snprintf(t, sizeof t, "%.*f", DECIMALS_MAX, *(const double *)f);
+    while (n > 0 && t[n - 1] == '0') t[--n] = '\0';
+    if (n > 0 && t[n - 1] == '.') t[--n] = '\0';
+    snprintf(buf, len, "%s", t);
+    break;
+  }
   case T_TRIPLE: {
     const uint32_t *t = f;
     snprintf(buf, len, "%u,%u,%u", t[0], t[1], t[2]);
