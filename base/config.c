@@ -645,12 +645,20 @@ int hl_config_load_env(hl_config_t *c, char *const *envp, const char *const *ext
     if (!eq) continue;
     char name[64], var[72];
     size_t len = (size_t)(eq - *e);
-    if (!env_to_name(*e, len, name, sizeof name)) continue;
+    if (strncmp(*e, "HEAPLAB_", len < 8 ? len : 8) != 0 || len < 8) continue;
     snprintf(var, sizeof var, "%.*s", (int)len, *e);
     bool extra = false;
     for (const char *const *x = extra_ok; x && *x; x++)
-      if (strcmp(*x, var) == 0) extra = true;
+      if (strlen(*x) == len && strncmp(*x, *e, len) == 0) extra = true;
     if (extra) continue;
+    /* a HEAPLAB_ variable too long to be an option's, or HEAPLAB_ alone:
+     * unknown too, never skipped */
+    if (!env_to_name(*e, len, name, sizeof name)) {
+      errf(err, errlen, "environment variable %.*s%s: unknown variable; accepted: HEAPLAB_<OPTION> "
+           "for an option of 'heaplab list'", (int)(len < 80 ? len : 80), *e,
+           len < 80 ? "" : "...");
+      return -1;
+    }
     char origin[80];
     snprintf(origin, sizeof origin, "env %s", var);
     int id = hl_config_find(name);
