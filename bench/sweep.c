@@ -90,6 +90,9 @@ extern char **environ;
 #define MAX_GRIDS 64
 #define MAX_SETS 32
 #define MAX_LINE 4096
+/* The longest value: every option's accepted values are far shorter (the
+ * path options cannot be swept), and it bounds run_argv_t's buffer. */
+#define MAX_VALUE 256
 
 typedef struct axis {
   char name[64];              /* "workload" or an option name */
@@ -240,6 +243,12 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
   for (char *tok = strtok_r(rest, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
     trim(tok);
     if (!*tok) continue;
+    if (strlen(tok) > MAX_VALUE) {
+      snprintf(err, errlen, "%s: a value of '%.200s' is longer than %d bytes: '%.40s...'", where,
+               name, MAX_VALUE, tok);
+      axis_free(a);
+      return -1;
+    }
     if (a->nvalues == MAX_VALUES) {
       snprintf(err, errlen, "%s: more than %d values for '%.200s'", where, MAX_VALUES, name);
       axis_free(a);
@@ -420,10 +429,13 @@ static const grid_t *point_grid(const sweep_t *s, size_t p, int *idx) {
 }
 
 /* The argv of `heaplab run` for point p, repeat r (NULL-terminated; the
- * strings live in buf). */
+ * strings live in buf). buf holds every argument whole: the binary (a path),
+ * "run", and per axis "--NAME=VALUE" (a name of under 64 bytes, a value of
+ * at most MAX_VALUE) or the seed; it once held 160 bytes an axis, and a sweep
+ * file with longer values made argv point past it (tests/fuzz/fuzz_sweep). */
 typedef struct run_argv {
   char *argv[MAX_AXES + 8];
-  char buf[MAX_AXES * 160 + 256];
+  char buf[PATH_MAX + 8 + (MAX_AXES + 1) * (MAX_VALUE + 72)];
 } run_argv_t;
 
 static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, run_argv_t *ra) {
