@@ -362,6 +362,13 @@ static int sweep_parse_stream(sweep_t *s, FILE *f, const char *path, char *const
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
     lineno++;
+    /* a longer line is an error, never split: its tail read as a line of
+     * its own could add an axis (as base/config.c's reader) */
+    if (!strchr(line, '\n') && !feof(f)) {
+      snprintf(err, errlen, "%.512s:%d: line longer than %d bytes", path, lineno, MAX_LINE - 2);
+      rc = -1;
+      break;
+    }
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
     trim(line);
