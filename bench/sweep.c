@@ -11,6 +11,8 @@
  * separated by commas, or by semicolons where a value has commas in it
  * (`threshold = 700,10,10; 10000,10,10`);
  * `repeat` (default 3) and `timeout-s` (per run, default 600) one number.
+ * A line holds at most MAX_LINE - 2 bytes and a value MAX_VALUE: longer is
+ * an error, never a line split in two or an argument cut short.
  * The grid is the product of the axes, the last one varying fastest.
  *
  * A set of configurations that is no product (the pool with three thread
