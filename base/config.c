@@ -211,6 +211,9 @@ static void list_choices(const option_t *o, bool only_built, char *buf, size_t l
   if (n == 0) snprintf(buf, len, "none yet");
 }
 
+/* The digits a number may have after its point (parse_decimal). */
+#define DECIMALS_MAX 9
+
 static void describe_accepted(const option_t *o, char *buf, size_t len) {
   switch (o->type) {
   case T_CHOICE:
@@ -219,7 +222,9 @@ static void describe_accepted(const option_t *o, char *buf, size_t len) {
     snprintf(buf, len, "an integer in %llu..%llu", (unsigned long long)o->min,
              (unsigned long long)o->max);
     break;
-  case T_DOUBLE: snprintf(buf, len, "a number in %g..%g", o->dmin, o->dmax); break;
+  case T_DOUBLE:
+    snprintf(buf, len, "a number in %g..%g, at most %d decimals", o->dmin, o->dmax, DECIMALS_MAX);
+    break;
   case T_TRIPLE:
     snprintf(buf, len, "three integers A,B,C, each in 0..%llu", (unsigned long long)o->max);
     break;
@@ -244,16 +249,21 @@ static bool parse_u64(const char *s, uint64_t *out) {
   return true;
 }
 
-/* The integers' grammar with an optional fraction: DIGITS[.DIGITS]. No
- * sign, blank, exponent, hex, inf or nan, which strtod alone would take. */
+/* The integers' grammar with an optional fraction: DIGITS[.DIGITS], at most
+ * DECIMALS_MAX digits after the point. No sign, blank, exponent, hex, inf or
+ * nan, which strtod alone would take. The limit is what makes the value
+ * round-trip through hl_config_format (which a result's record relies on):
+ * with at most 14 significant digits below 10^5 (the T_DOUBLE ranges), a
+ * double keeps the decimal exactly, and "%.9f" gives it back. */
 static bool parse_decimal(const char *s, double *out) {
   const char *p = s;
   if (!isdigit((unsigned char)*p)) return false;
   while (isdigit((unsigned char)*p)) p++;
   if (*p == '.') {
-    p++;
+    const char *point = p++;
     if (!isdigit((unsigned char)*p)) return false;
     while (isdigit((unsigned char)*p)) p++;
+    if (p - point - 1 > DECIMALS_MAX) return false;
   }
   if (*p != '\0') return false;
   errno = 0;
@@ -570,10 +580,15 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
     fclose(f);
     return -1;
   }
+  int rc = hl_config_load_stream(c, f, path, err, errlen);
+  fclose(f);
+  return rc;
+}
+
+int hl_config_load_stream(hl_config_t *c, FILE *f, const char *path, char *err, size_t errlen) {
   char *line = malloc(HL_CONFIG_LINE_MAX + 1);
   if (!line) {
     errf(err, errlen, "option 'config': no memory to read '%s'", path);
-    fclose(f);
     return -1;
   }
   int lineno = 0, rc = 0, got;
@@ -608,7 +623,6 @@ int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errl
     }
   }
   free(line);
-  fclose(f);
   return rc;
 }
 
@@ -631,12 +645,20 @@ int hl_config_load_env(hl_config_t *c, char *const *envp, const char *const *ext
     if (!eq) continue;
     char name[64], var[72];
     size_t len = (size_t)(eq - *e);
-    if (!env_to_name(*e, len, name, sizeof name)) continue;
+    if (strncmp(*e, "HEAPLAB_", len < 8 ? len : 8) != 0 || len < 8) continue;
     snprintf(var, sizeof var, "%.*s", (int)len, *e);
     bool extra = false;
     for (const char *const *x = extra_ok; x && *x; x++)
-      if (strcmp(*x, var) == 0) extra = true;
+      if (strlen(*x) == len && strncmp(*x, *e, len) == 0) extra = true;
     if (extra) continue;
+    /* a HEAPLAB_ variable too long to be an option's, or HEAPLAB_ alone:
+     * unknown too, never skipped */
+    if (!env_to_name(*e, len, name, sizeof name)) {
+      errf(err, errlen, "environment variable %.*s%s: unknown variable; accepted: HEAPLAB_<OPTION> "
+           "for an option of 'heaplab list'", (int)(len < 80 ? len : 80), *e,
+           len < 80 ? "" : "...");
+      return -1;
+    }
     char origin[80];
     snprintf(origin, sizeof origin, "env %s", var);
     int id = hl_config_find(name);
@@ -846,7 +868,17 @@ void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t le
              (unsigned long long)(o->size == sizeof(uint32_t) ? *(const uint32_t *)f
                                                               : *(const uint64_t *)f));
     break;
-  case T_DOUBLE: snprintf(buf, len, "%g", *(const double *)f); break;
+  case T_DOUBLE: {
+    /* "%g" gave 6 significant digits (0.2222222 came back as 0.222222) and
+     * exponents parse_decimal refuses (1e-07): the decimals parse_decimal
+     * accepts, trailing zeros dropped */
+    char t[64];
+    int n = snprintf(t, sizeof t, "%.*f", DECIMALS_MAX, *(const double *)f);
+    while (n > 0 && t[n - 1] == '0') t[--n] = '\0';
+    if (n > 0 && t[n - 1] == '.') t[--n] = '\0';
+    snprintf(buf, len, "%s", t);
+    break;
+  }
   case T_TRIPLE: {
     const uint32_t *t = f;
     snprintf(buf, len, "%u,%u,%u", t[0], t[1], t[2]);

@@ -20,6 +20,7 @@
 #define HL_CONFIG_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -185,6 +186,10 @@ int hl_config_set(hl_config_t *c, const char *name, const char *value,
  * with a NUL byte is an error, as is a directory or a device.
  * Returns 0, or -1 with "FILE:LINE: ..." in err. */
 int hl_config_load_file(hl_config_t *c, const char *path, char *err, size_t errlen);
+/* The same from an open stream (path names it in messages); the caller
+ * closes it. hl_config_load_file's reader, exposed for the fuzzer
+ * (tests/fuzz/fuzz_config.c reads its inputs through fmemopen). */
+int hl_config_load_stream(hl_config_t *c, FILE *f, const char *path, char *err, size_t errlen);
 
 /* Applies every HEAPLAB_<NAME> variable of envp. A HEAPLAB_ variable that
  * names no option is an error unless listed in extra_ok (NULL-terminated

@@ -14,6 +14,19 @@ int hl_cmd_compare(int argc, char **argv);
 void hl_sweep_usage(FILE *f);
 void hl_compare_usage(FILE *f);
 
+/* For the fuzzers (tests/fuzz/): the parsers of `sweep` and `compare` on
+ * streams. hl_sweep_check_stream parses a sweep file from f (path names it
+ * in messages) as `heaplab sweep FILE` does, checks the parsed grid's
+ * invariants and each point's `heaplab run` argv (hl_die when one fails:
+ * a bug), and validates the first `validate` points as `heaplab run` would:
+ * 0 with *points set, or -1 with the message in err. hl_compare_streams is
+ * `heaplab compare` on two open streams (a and b name them), its report
+ * written to out: 0, or 2 with the message in err. Neither closes a stream. */
+int hl_sweep_check_stream(FILE *f, const char *path, size_t validate, size_t *points, char *err,
+                          size_t errlen);
+int hl_compare_streams(FILE *a, const char *name_a, FILE *b, const char *name_b, FILE *out,
+                       char *err, size_t errlen);
+
 /* Statistics compare.c uses, exposed for tests: the median (sorts v), and
  * the Mann-Whitney U test of x against y. */
 double hl_median(double *v, size_t n);

@@ -134,12 +134,7 @@ static char *group_key(json_object *o) {
 
 /* Reads one file into the groups; -1 with a message when it cannot be read
  * or holds no result. */
-static int load(const char *path, int side, groups_t *gs, char *err, size_t errlen) {
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    return -1;
-  }
+static int load(FILE *f, const char *path, int side, groups_t *gs, char *err, size_t errlen) {
   char *line = NULL;
   size_t cap = 0, used = 0, skipped = 0;
   int lineno = 0;
@@ -153,7 +148,6 @@ static int load(const char *path, int side, groups_t *gs, char *err, size_t errl
       snprintf(err, errlen, "%s:%d: not a JSON object (expected one result per line)", path, lineno);
       json_object_put(o);
       free(line);
-      fclose(f);
       return -1;
     }
     char why[256];
@@ -161,7 +155,6 @@ static int load(const char *path, int side, groups_t *gs, char *err, size_t errl
       snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
       json_object_put(o);
       free(line);
-      fclose(f);
       return -1;
     }
     json_object *sw = get(o, "sweep"), *st = get(sw, "status");
@@ -203,7 +196,6 @@ static int load(const char *path, int side, groups_t *gs, char *err, size_t errl
     json_object_put(o);
   }
   free(line);
-  fclose(f);
   if (used == 0) {
     snprintf(err, errlen, "%s: no result lines (%zu skipped: failed runs or lines without "
              "workload and config)", path, skipped);
@@ -382,10 +374,26 @@ int hl_cmd_compare(int argc, char **argv) {
     hl_compare_usage(stderr);
     return 2;
   }
-  groups_t gs = {0};
   char err[1024];
-  if (load(argv[0], 0, &gs, err, sizeof err) != 0 || load(argv[1], 1, &gs, err, sizeof err) != 0) {
-    fprintf(stderr, "heaplab compare: %s\n", err);
+  FILE *f[2] = {NULL, NULL};
+  int rc = 2;
+  for (int i = 0; i < 2; i++)
+    if (!(f[i] = fopen(argv[i], "r"))) {
+      snprintf(err, sizeof err, "%s: %s", argv[i], strerror(errno));
+      goto out;
+    }
+  rc = hl_compare_streams(f[0], argv[0], f[1], argv[1], stdout, err, sizeof err);
+out:
+  if (rc != 0) fprintf(stderr, "heaplab compare: %s\n", err);
+  for (int i = 0; i < 2; i++)
+    if (f[i]) fclose(f[i]);
+  return rc;
+}
+
+int hl_compare_streams(FILE *fa, const char *name_a, FILE *fb, const char *name_b, FILE *out,
+                       char *err, size_t errlen) {
+  groups_t gs = {0};
+  if (load(fa, name_a, 0, &gs, err, errlen) != 0 || load(fb, name_b, 1, &gs, err, errlen) != 0) {
     groups_free(&gs);
     return 2;
   }
@@ -395,29 +403,29 @@ int hl_cmd_compare(int argc, char **argv) {
     else only[gs.g[i].runs[0] ? 0 : 1]++;
   }
   if (common == 0) {
-    fprintf(stderr,
-            "heaplab compare: no configuration is in both files (%zu only in A, %zu only in B); "
-            "a configuration is the workload and every option but seed\n",
-            only[0], only[1]);
+    snprintf(err, errlen,
+             "no configuration is in both files (%zu only in A, %zu only in B); "
+             "a configuration is the workload and every option but seed",
+             only[0], only[1]);
     groups_free(&gs);
     return 2;
   }
-  printf("# heaplab compare\n\nA: %s\nB: %s\n\n", argv[0], argv[1]);
-  printf("Medians; change = B vs A; p: two-sided Mann-Whitney U; * marks p < %.2f.\n", ALPHA);
-  printf("Headings name the workload and the options that differ between configurations;\n"
+  fprintf(out, "# heaplab compare\n\nA: %s\nB: %s\n\n", name_a, name_b);
+  fprintf(out, "Medians; change = B vs A; p: two-sided Mann-Whitney U; * marks p < %.2f.\n", ALPHA);
+  fprintf(out, "Headings name the workload and the options that differ between configurations;\n"
          "every configuration shares the rest (see the files' config objects).\n");
   if (only[0] || only[1])
-    printf("%zu configuration(s) only in A and %zu only in B are not shown.\n", only[0], only[1]);
+    fprintf(out, "%zu configuration(s) only in A and %zu only in B are not shown.\n", only[0], only[1]);
   for (size_t i = 0; i < gs.n; i++) {
     group_t *g = &gs.g[i];
     if (!g->runs[0] || !g->runs[1]) continue;
     char label[2048];
     group_label(&gs, g->key, label, sizeof label);
-    printf("\n## %s\n\nruns: A %zu, B %zu%s\n\n", label, g->runs[0], g->runs[1],
+    fprintf(out, "\n## %s\n\nruns: A %zu, B %zu%s\n\n", label, g->runs[0], g->runs[1],
            g->runs[0] < 4 || g->runs[1] < 4
                ? " (under 4 a side, no change can reach significance: repeat more)"
                : "");
-    printf("| figure | A | B | change | p | verdict |\n|---|---|---|---|---|---|\n");
+    fprintf(out, "| figure | A | B | change | p | verdict |\n|---|---|---|---|---|---|\n");
     for (size_t k = 0; k < NFIG; k++) {
       sample_t *a = &g->side[0][k], *b = &g->side[1][k];
       if (!g->seen[k]) continue;   /* no run has it: nothing to say */
@@ -440,7 +448,7 @@ int hl_cmd_compare(int argc, char **argv) {
           verdict = better ? "better *" : "worse *";
         }
       }
-      printf("| %s | %s | %s | %s | %s | %s |\n", figures[k].label, sa, sb, sc, sp, verdict);
+      fprintf(out, "| %s | %s | %s | %s | %s | %s |\n", figures[k].label, sa, sb, sc, sp, verdict);
     }
   }
   groups_free(&gs);

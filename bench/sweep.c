@@ -11,6 +11,8 @@
  * separated by commas, or by semicolons where a value has commas in it
  * (`threshold = 700,10,10; 10000,10,10`);
  * `repeat` (default 3) and `timeout-s` (per run, default 600) one number.
+ * A line holds at most MAX_LINE - 2 bytes and a value MAX_VALUE: longer is
+ * an error, never a line split in two or an argument cut short.
  * The grid is the product of the axes, the last one varying fastest.
  *
  * A set of configurations that is no product (the pool with three thread
@@ -90,6 +92,9 @@ extern char **environ;
 #define MAX_GRIDS 64
 #define MAX_SETS 32
 #define MAX_LINE 4096
+/* The longest value: every option's accepted values are far shorter (the
+ * path options cannot be swept), and it bounds run_argv_t's buffer. */
+#define MAX_VALUE 256
 
 typedef struct axis {
   char name[64];              /* "workload" or an option name */
@@ -240,6 +245,12 @@ static int parse_assignment(sweep_t *s, grid_t *g, char *line, const char *where
   for (char *tok = strtok_r(rest, sep, &save); tok; tok = strtok_r(NULL, sep, &save)) {
     trim(tok);
     if (!*tok) continue;
+    if (strlen(tok) > MAX_VALUE) {
+      snprintf(err, errlen, "%s: a value of '%.200s' is longer than %d bytes: '%.40s...'", where,
+               name, MAX_VALUE, tok);
+      axis_free(a);
+      return -1;
+    }
     if (a->nvalues == MAX_VALUES) {
       snprintf(err, errlen, "%s: more than %d values for '%.200s'", where, MAX_VALUES, name);
       axis_free(a);
@@ -320,17 +331,29 @@ static int resolve(sweep_t *s, const grid_t *common, const grid_t *raw, char *er
 
 /* Reads the file, then applies the --set lines; 0, or -1 with "FILE:LINE: ..."
  * in err. */
+static int sweep_parse_stream(sweep_t *s, FILE *f, const char *path, char *const *sets,
+                              int nsets, char *err, size_t errlen);
+
 static int sweep_parse(sweep_t *s, const char *path, char *const *sets, int nsets, char *err,
                        size_t errlen) {
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    memset(s, 0, sizeof *s);
+    snprintf(err, errlen, "%.512s: %s", path, strerror(errno));
+    return -1;
+  }
+  int rc = sweep_parse_stream(s, f, path, sets, nsets, err, errlen);
+  fclose(f);
+  return rc;
+}
+
+/* sweep_parse's reader; the caller closes f. */
+static int sweep_parse_stream(sweep_t *s, FILE *f, const char *path, char *const *sets,
+                              int nsets, char *err, size_t errlen) {
   memset(s, 0, sizeof *s);
   s->repeat = 3;
   s->timeout_s = 600;
   snprintf(s->path, sizeof s->path, "%s", path);
-  FILE *f = fopen(path, "r");
-  if (!f) {
-    snprintf(err, errlen, "%.512s: %s", path, strerror(errno));
-    return -1;
-  }
   /* the common part, and each grid's own lines */
   grid_t *common = malloc(sizeof *common), *raw = malloc(MAX_GRIDS * sizeof *raw);
   if (!common || !raw) abort();
@@ -341,6 +364,13 @@ static int sweep_parse(sweep_t *s, const char *path, char *const *sets, int nset
   int lineno = 0, rc = 0;
   while (rc == 0 && fgets(line, sizeof line, f)) {
     lineno++;
+    /* a longer line is an error, never split: its tail read as a line of
+     * its own could add an axis (as base/config.c's reader) */
+    if (!strchr(line, '\n') && !feof(f)) {
+      snprintf(err, errlen, "%.512s:%d: line longer than %d bytes", path, lineno, MAX_LINE - 2);
+      rc = -1;
+      break;
+    }
     char *hash = strchr(line, '#');
     if (hash) *hash = '\0';
     trim(line);
@@ -364,7 +394,6 @@ static int sweep_parse(sweep_t *s, const char *path, char *const *sets, int nset
     }
     rc = parse_assignment(s, cur, line, where, lineno, cur != common, err, errlen);
   }
-  fclose(f);
   for (int i = 0; rc == 0 && i < nsets; i++) {
     grid_t *one = malloc(sizeof *one);
     if (!one) abort();
@@ -409,10 +438,13 @@ static const grid_t *point_grid(const sweep_t *s, size_t p, int *idx) {
 }
 
 /* The argv of `heaplab run` for point p, repeat r (NULL-terminated; the
- * strings live in buf). */
+ * strings live in buf). buf holds every argument whole: the binary (a path),
+ * "run", and per axis "--NAME=VALUE" (a name of under 64 bytes, a value of
+ * at most MAX_VALUE) or the seed; it once held 160 bytes an axis, and a sweep
+ * file with longer values made argv point past it (tests/fuzz/fuzz_sweep). */
 typedef struct run_argv {
   char *argv[MAX_AXES + 8];
-  char buf[MAX_AXES * 160 + 256];
+  char buf[PATH_MAX + 8 + (MAX_AXES + 1) * (MAX_VALUE + 72)];
 } run_argv_t;
 
 static void build_argv(const sweep_t *s, const char *bin, size_t p, unsigned r, run_argv_t *ra) {
@@ -456,31 +488,109 @@ static void comma_hint(const sweep_t *s, size_t p, const char *why, char *err, s
   }
 }
 
-/* Validates every point as `heaplab run` does (the environment included). */
-static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
+/* Validates point p as `heaplab run` does (the environment included). */
+static int validate_point(const sweep_t *s, size_t p, char *err, size_t errlen) {
   run_argv_t ra;
-  for (size_t p = 0; p < s->points; p++) {
-    build_argv(s, "heaplab", p, 1, &ra);
-    const hl_workload_t *wl = hl_workload_find(ra.argv[2]);
-    int argc = 0;
-    while (ra.argv[argc]) argc++;
-    char why[1024];
-    if (!wl) {
-      snprintf(why, sizeof why, "unknown workload '%s' (see 'heaplab list')", ra.argv[2]);
-    } else {
-      hl_config_t c;
-      if (hl_config_resolve(&c, argc - 3, ra.argv + 3, environ, why, sizeof why) == 0 &&
-          hl_run_check(wl, &c, why, sizeof why) == 0)
-        continue;
-    }
-    size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);
-    for (int i = 2; ra.argv[i] && used < errlen; i++)
-      used += (size_t)snprintf(err + used, errlen - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
-    if (used < errlen) used += (size_t)snprintf(err + used, errlen - used, "): %s", why);
-    comma_hint(s, p, why, err, errlen, used);
-    return -1;
+  build_argv(s, "heaplab", p, 1, &ra);
+  const hl_workload_t *wl = hl_workload_find(ra.argv[2]);
+  int argc = 0;
+  while (ra.argv[argc]) argc++;
+  char why[1024];
+  if (!wl) {
+    snprintf(why, sizeof why, "unknown workload '%s' (see 'heaplab list')", ra.argv[2]);
+  } else {
+    hl_config_t c;
+    if (hl_config_resolve(&c, argc - 3, ra.argv + 3, environ, why, sizeof why) == 0 &&
+        hl_run_check(wl, &c, why, sizeof why) == 0)
+      return 0;
   }
+  size_t used = (size_t)snprintf(err, errlen, "%s: point %zu (", s->path, p + 1);
+  for (int i = 2; ra.argv[i] && used < errlen; i++)
+    used += (size_t)snprintf(err + used, errlen - used, "%s%s", i > 2 ? " " : "", ra.argv[i]);
+  if (used < errlen) used += (size_t)snprintf(err + used, errlen - used, "): %s", why);
+  comma_hint(s, p, why, err, errlen, used);
+  return -1;
+}
+
+static int sweep_validate(const sweep_t *s, char *err, size_t errlen) {
+  for (size_t p = 0; p < s->points; p++)
+    if (validate_point(s, p, err, errlen) != 0) return -1;
   return 0;
+}
+
+/* The invariants of a parsed sweep (see sweep_t, grid_t, axis_t) and of the
+ * argv of point p: hl_die when one fails. */
+static void check_point(const sweep_t *s, size_t p) {
+  run_argv_t ra;
+  int idx[MAX_AXES];
+  build_argv(s, "heaplab", p, 7, &ra);
+  const grid_t *g = point_grid(s, p, idx);
+  int n = 0;
+  while (ra.argv[n]) n++;
+  if (n != 2 + g->naxes + !g->seed_set) hl_die("point %zu: %d arguments", p, n);
+  for (int i = 0; i < n; i++)
+    if (ra.argv[i] < ra.buf || ra.argv[i] >= ra.buf + sizeof ra.buf ||
+        !memchr(ra.argv[i], '\0', (size_t)(ra.buf + sizeof ra.buf - ra.argv[i])))
+      hl_die("point %zu: argument %d is not in the argv's buffer", p, i);
+  if (strcmp(ra.argv[2], g->axes[g->workload_axis].values[idx[g->workload_axis]]) != 0)
+    hl_die("point %zu: workload '%s' cut short", p, ra.argv[2]);
+  for (int i = 0, k = 3; i < g->naxes; i++) {
+    if (i == g->workload_axis) continue;
+    const char *a = ra.argv[k++], *v = g->axes[i].values[idx[i]];
+    size_t nl = strlen(g->axes[i].name);
+    if (strncmp(a, "--", 2) != 0 || strncmp(a + 2, g->axes[i].name, nl) != 0 || a[2 + nl] != '=' ||
+        strcmp(a + 3 + nl, v) != 0)
+      hl_die("point %zu: argument '%.100s' is not --%s=%.100s", p, a, g->axes[i].name, v);
+  }
+}
+
+static void check_parsed(const sweep_t *s) {
+  size_t sum = 0;
+  if (s->ngrids < 1 || s->ngrids > MAX_GRIDS) hl_die("%d grids", s->ngrids);
+  if (s->repeat < 1 || s->repeat > 10000 || !(s->timeout_s > 0)) hl_die("repeat or timeout-s");
+  for (int i = 0; i < s->ngrids; i++) {
+    const grid_t *g = &s->grids[i];
+    if (g->first != sum) hl_die("grid %d: first %zu, expected %zu", i, g->first, sum);
+    if (g->naxes < 1 || g->naxes > MAX_AXES || g->workload_axis < 0 || g->workload_axis >= g->naxes)
+      hl_die("grid %d: %d axes, workload axis %d", i, g->naxes, g->workload_axis);
+    size_t prod = 1;
+    for (int k = 0; k < g->naxes; k++) {
+      const axis_t *a = &g->axes[k];
+      if (a->nvalues < 1 || a->nvalues > MAX_VALUES) hl_die("axis %s: %d values", a->name, a->nvalues);
+      if (axis_find(g, a->name) != k) hl_die("grid %d: axis %s twice", i, a->name);
+      for (int v = 0; v < a->nvalues; v++) {
+        const char *t = a->values[v];
+        size_t len = strlen(t);
+        if (len == 0 || strchr(" \t", t[0]) || strchr(" \t\r\n", t[len - 1]) || strchr(t, '#'))
+          hl_die("axis %s: value '%s' not trimmed", a->name, t);
+      }
+      prod *= (size_t)a->nvalues;
+    }
+    if (g->points != prod) hl_die("grid %d: %zu points, the product is %zu", i, g->points, prod);
+    sum += g->points;
+  }
+  if (s->points != sum) hl_die("%zu points, the grids hold %zu", s->points, sum);
+}
+
+int hl_sweep_check_stream(FILE *f, const char *path, size_t validate, size_t *points, char *err,
+                          size_t errlen) {
+  sweep_t *s = malloc(sizeof *s);
+  if (!s) abort();
+  int rc = sweep_parse_stream(s, f, path, NULL, 0, err, errlen);
+  *points = rc == 0 ? s->points : 0;
+  if (rc == 0) {
+    check_parsed(s);
+    /* every point of a small grid, else the first and the last 64 */
+    for (size_t p = 0; p < s->points; p++) {
+      if (p == 64 && s->points > 128) p = s->points - 64;
+      check_point(s, p);
+    }
+    for (size_t p = 0; rc == 0 && p < s->points && p < validate; p++)
+      rc = validate_point(s, p, err, errlen);
+  }
+  sweep_free(s);
+  free(s);
+  return rc;
 }
 
 /* ---- output directory and resuming ---------------------------------------------- */
