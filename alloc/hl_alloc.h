@@ -126,7 +126,7 @@ void hl_alloc_collect(void);
   X(arenas_discarded, "arenas madvise'd and kept mapped without pages")         \
   X(pools_used, "pools holding at least one block")                             \
   X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
-  X(blocks_in_use, "blocks handed out")                                         \
+  X(blocks_in_use, "blocks handed out and not freed (magazine: cached ones included)") \
   X(bytes_in_use, "bytes in blocks handed out (rounded to the size class)")     \
   X(bytes_free_blocks, "bytes in free blocks of used pools")                    \
   X(bytes_unused_pools, "bytes in used pools not cut into blocks yet, or too small for one") \

@@ -183,8 +183,18 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
       hli_pools_stats(&hp->pools, s);
       s->heaps += 1;
       s->heaps_abandoned += hp->state == HLI_HEAP_ABANDONED;
-      for (hl_block_t *b = hl_atomic_load_acquire_ptr((void **)&hp->remote); b; b = b->next)
+      /* A block on the remote stack is free, but its pool still counts it
+       * (pool->ref) until the owner drains it: move it to the free side. */
+      for (hl_block_t *b = hl_atomic_load_acquire_ptr((void **)&hp->remote); b; b = b->next) {
+        unsigned idx = hli_pool_of(&hp->pools, b)->szidx;
+        uint64_t size = hl_class_size(&hli_tc.g, idx);
         s->remote_pending++;
+        s->blocks_in_use--;
+        s->bytes_in_use -= size;
+        s->bytes_free_blocks += size;
+        s->classes[idx].blocks_in_use--;
+        s->classes[idx].free_blocks++;
+      }
     }
   }
   for (hli_thread_t *t = threads_live; t; t = t->next) s->tcache_threads++;
