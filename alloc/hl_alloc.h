@@ -142,8 +142,9 @@ void hl_alloc_collect(void);
   X(heaps, "thread heaps made (heap)")                                          \
   X(heaps_abandoned, "heaps whose thread exited with live blocks (heap)")       \
   X(heap_adoptions, "abandoned heaps taken over by a new thread (heap)")        \
+  X(heap_reclaims, "abandoned heaps made spare by the free of their last block (heap)") \
   X(remote_frees, "blocks freed by a thread other than their heap's owner (heap)") \
-  X(remote_pending, "of those, not yet taken back by the owner (heap)")
+  X(remote_pending, "of those, not yet taken back by the owner, not in use (heap)")
 
 typedef struct hl_alloc_class_stats {
   uint64_t size;              /* block size of the class */

@@ -14,6 +14,9 @@
  * the idea.) A heap's empty arenas are kept up to the byte budget
  * (--tcache-kib), the rest released after the decay (pool.c), so memory
  * kept per thread is bounded.
+ *
+ * Abandoned heaps (a thread that exits with live blocks) are reclaimed by
+ * the frees that empty them: see "Abandoned heaps" below.
  */
 #include "tcache_internal.h"
 
@@ -48,7 +51,7 @@ static hli_heap_t *heap_acquire(void) {
   } else if ((hp = hli_tc_heaps_spare) != NULL) {
     hli_tc_heaps_spare = hp->next_list;
   }
-  if (hp) hp->state = HLI_HEAP_OWNED;
+  if (hp) hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
   hl_spinlock_unlock(&hli_tc_reg_lock);
   if (!hp) {
     if (!(hp = hli_tc_registry_object(sizeof *hp))) return NULL;
@@ -56,7 +59,7 @@ static hli_heap_t *heap_acquire(void) {
     if (hli_pools_init(&hp->pools, &hli_tc.g, &hli_tc.heap_policy) != 0) return NULL;
     hp->pools.owner = hp;
     hp->pools.tag_bits = hli_tc.heap_tag_bits;
-    hp->state = HLI_HEAP_OWNED;
+    hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
     hl_spinlock_lock(&hli_tc_reg_lock);
     hp->next_all = hli_tc_heaps_all;
     hli_tc_heaps_all = hp;
@@ -66,19 +69,93 @@ static hli_heap_t *heap_acquire(void) {
   return hp;
 }
 
+/* ---- Abandoned heaps --------------------------------------------------------
+ *
+ * A thread that exits with live blocks abandons its heap: no thread owns it,
+ * and whoever holds hli_tc_reg_lock may use its pools (the registry lock
+ * stands in for the owner). Its blocks keep coming back through its remote
+ * stack, and the free that brings back its last live block must give its
+ * memory back, without waiting for a new thread to adopt it or for
+ * hl_alloc_collect(). This is mimalloc's idea (Leijen, Zorn and de Moura
+ * 2019): a segment whose thread has exited is abandoned, and a thread that
+ * frees into it may reclaim it on the spot (mimalloc takes the segment over;
+ * here a thread owns one heap, so the freeing thread only drains it on the
+ * heap's behalf), while _mi_abandoned_reclaim_all sweeps the rest (here
+ * hli_tcache_collect).
+ *
+ * The rule. A thread that frees into another heap pushes the block onto its
+ * remote stack; if the stack was empty before the push and the heap is
+ * abandoned, that thread drains the stack under the registry lock (if the
+ * heap is still abandoned there) and, when the heap then holds no block,
+ * releases its empty arenas and makes it spare. Pushes onto a non-empty
+ * stack take no lock: the block below theirs is still there, and whoever
+ * takes it (the pusher that found the stack empty, the owner, the thread
+ * that abandons it, or collect) takes theirs with it, the exchange taking
+ * the whole stack. So a single thread that frees a heap's blocks one by
+ * one takes the lock once per block, and many threads freeing into one
+ * heap at once mostly do not.
+ *
+ * Why no block is stranded on the stack of an abandoned heap. The state
+ * changes only under the registry lock. The abandoning thread stores
+ * ABANDONED, then (full fence) drains; the pusher pushes (its compare-and-
+ * swap, then a full fence), then loads the state: one of the two sees the
+ * other's write (Dekker). If the pusher read OWNED, the abandoner's drain
+ * comes after its push and takes the block; if it read ABANDONED, it drains
+ * itself. A heap adopted in the meantime (heap_acquire sets OWNED under the
+ * same lock) is drained by its new owner, so the pusher, finding OWNED under
+ * the lock, does nothing.
+ *
+ * Invariants, under hli_tc_reg_lock with no push in flight: a heap on the
+ * abandoned list has a live block (!hli_pools_idle) and an empty remote
+ * stack; a spare heap has no block and no arena beyond the empty ones a
+ * trim keeps (none). Hence blocks_in_use counts no block of a dead thread
+ * that came back, and heaps_abandoned counts only heaps that still hold
+ * live blocks.
+ */
+
+/* Takes hp off the abandoned list and onto the spare one. Registry lock
+ * held; hp is idle and trimmed. */
+static void heap_make_spare_locked(hli_heap_t *hp, bool on_abandoned_list) {
+  if (on_abandoned_list) {
+    hli_heap_t **link = &hli_tc_heaps_abandoned;
+    while (*link != hp) link = &(*link)->next_list;
+    *link = hp->next_list;
+  }
+  hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_SPARE);
+  hp->next_list = hli_tc_heaps_spare;
+  hli_tc_heaps_spare = hp;
+}
+
 /* The calling thread gives hp up: spare if empty, abandoned otherwise. */
 void hli_heap_release(hli_heap_t *hp) {
-  bool idle = hli_heap_tidy(hp);
+  hli_heap_tidy(hp);   /* the bulk of the remote stack, without the lock */
   hl_spinlock_lock(&hli_tc_reg_lock);
-  /* An idle heap has no live block, so nobody can push to its remote list. */
-  if (idle) {
-    hp->state = HLI_HEAP_SPARE;
-    hp->next_list = hli_tc_heaps_spare;
-    hli_tc_heaps_spare = hp;
+  hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);
+  /* Paired with the fence after the push in hli_heap_free_slow: a pusher
+   * that read OWNED pushed before the drain below, which takes its block. */
+  hl_atomic_fence_seq_cst();
+  if (hli_heap_tidy(hp)) {
+    /* An idle heap has no live block, so nobody can push to its remote list. */
+    heap_make_spare_locked(hp, false);
   } else {
-    hp->state = HLI_HEAP_ABANDONED;
     hp->next_list = hli_tc_heaps_abandoned;
     hli_tc_heaps_abandoned = hp;
+  }
+  hl_spinlock_unlock(&hli_tc_reg_lock);
+}
+
+/* The pusher that found hp's stack empty, hp abandoned: drains it on hp's
+ * behalf and reclaims hp once no block of it is live. */
+static HL_NOINLINE void heap_reclaim_on_free(hli_heap_t *hp) {
+  hl_spinlock_lock(&hli_tc_reg_lock);
+  /* adopted since (its owner drains), or already reclaimed: nothing to do */
+  if (hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED) {
+    heap_drain(hp);
+    if (hli_pools_idle(&hp->pools) && hl_atomic_load_acquire_ptr((void **)&hp->remote) == NULL) {
+      hli_pools_trim(&hp->pools);
+      heap_make_spare_locked(hp, true);
+      hli_tc.reclaims++;
+    }
   }
   hl_spinlock_unlock(&hli_tc_reg_lock);
 }
@@ -130,4 +207,10 @@ void hli_heap_free_slow(void *p, hl_arena_t *ao) {
     b->next = head;
   } while (!hl_atomic_cas_ptr((void **)&owner->remote, head, b));
   (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
+  if (head != NULL) return;   /* whoever takes the block below takes b too */
+  /* Paired with the fence in hli_heap_release after it stores ABANDONED:
+   * either it drains after this push, or this load sees ABANDONED. */
+  hl_atomic_fence_seq_cst();
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED))
+    heap_reclaim_on_free(owner);
 }
