@@ -83,17 +83,20 @@ static hli_heap_t *heap_acquire(void) {
  * heap's behalf), while _mi_abandoned_reclaim_all sweeps the rest (here
  * hli_tcache_collect).
  *
- * The rule. A thread that frees into another heap pushes the block onto its
- * remote stack; if the stack was empty before the push and the heap is
- * abandoned, that thread drains the stack under the registry lock (if the
- * heap is still abandoned there) and, when the heap then holds no block,
- * releases its empty arenas and makes it spare. Pushes onto a non-empty
- * stack take no lock: the block below theirs is still there, and whoever
- * takes it (the pusher that found the stack empty, the owner, the thread
- * that abandons it, or collect) takes theirs with it, the exchange taking
- * the whole stack. So a single thread that frees a heap's blocks one by
- * one takes the lock once per block, and many threads freeing into one
- * heap at once mostly do not.
+ * The rule. A thread that frees into another heap and sees it abandoned
+ * takes the registry lock and, if the heap is still abandoned there, frees
+ * the block straight into its pools (draining the remote stack first if it
+ * is not empty). Otherwise (the heap looked owned) it pushes the block onto
+ * the remote stack; if the stack was empty before the push and the heap is
+ * abandoned after it, that thread drains the stack under the lock (if the
+ * heap is still abandoned there). Either way, when the heap then holds no
+ * block, its empty arenas go back to the OS and it becomes spare. Pushes
+ * onto a non-empty stack take no lock: the block below theirs is still
+ * there, and whoever takes it (the pusher that found the stack empty, the
+ * owner, the thread that abandons it, or collect) takes theirs with it, the
+ * exchange taking the whole stack. A free into an abandoned heap thus costs
+ * a lock and an unlock of the registry lock instead of a compare-and-swap,
+ * and does the owner's work (the local free, the arena release) at once.
  *
  * Why no block is stranded on the stack of an abandoned heap. The state
  * changes only under the registry lock. The abandoning thread stores
@@ -144,6 +147,16 @@ void hli_heap_release(hli_heap_t *hp) {
   hl_spinlock_unlock(&hli_tc_reg_lock);
 }
 
+/* Under the registry lock, hp abandoned: makes hp spare, its empty arenas
+ * released, when no block of it is live any more. */
+static void heap_reclaim_if_idle_locked(hli_heap_t *hp) {
+  if (hli_pools_idle(&hp->pools) && hl_atomic_load_acquire_ptr((void **)&hp->remote) == NULL) {
+    hli_pools_trim(&hp->pools);
+    heap_make_spare_locked(hp, true);
+    hli_tc.reclaims++;
+  }
+}
+
 /* The pusher that found hp's stack empty, hp abandoned: drains it on hp's
  * behalf and reclaims hp once no block of it is live. */
 static HL_NOINLINE void heap_reclaim_on_free(hli_heap_t *hp) {
@@ -151,13 +164,26 @@ static HL_NOINLINE void heap_reclaim_on_free(hli_heap_t *hp) {
   /* adopted since (its owner drains), or already reclaimed: nothing to do */
   if (hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED) {
     heap_drain(hp);
-    if (hli_pools_idle(&hp->pools) && hl_atomic_load_acquire_ptr((void **)&hp->remote) == NULL) {
-      hli_pools_trim(&hp->pools);
-      heap_make_spare_locked(hp, true);
-      hli_tc.reclaims++;
-    }
+    heap_reclaim_if_idle_locked(hp);
   }
   hl_spinlock_unlock(&hli_tc_reg_lock);
+}
+
+/* A free into hp, seen abandoned before the push: frees p straight into its
+ * pools under the registry lock (no push, no fence, no drain of an empty
+ * stack), and reclaims hp if p was its last live block. false when hp was
+ * adopted in between: the caller pushes as usual. */
+static HL_NOINLINE bool heap_free_abandoned(hli_heap_t *hp, void *p) {
+  hl_spinlock_lock(&hli_tc_reg_lock);
+  bool abandoned = hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED;
+  if (abandoned) {
+    if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
+    hli_pools_free(&hp->pools, p);
+    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* pushers add without the lock */
+    heap_reclaim_if_idle_locked(hp);
+  }
+  hl_spinlock_unlock(&hli_tc_reg_lock);
+  return abandoned;
 }
 
 static hli_heap_t *heap_self(void) {
@@ -198,6 +224,11 @@ void hli_heap_free_slow(void *p, hl_arena_t *ao) {
     hli_pools_free(&owner->pools, p);
     return;
   }
+  /* Seen abandoned (a stale OWNED only sends the block down the push path,
+   * which the fences below make safe). */
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED) &&
+      heap_free_abandoned(owner, p))
+    return;
   /* The CAS is a full barrier, so a release: the owner's exchange must see
    * b->next, and whatever the freeing thread wrote into the block before. */
   hl_block_t *b = p;

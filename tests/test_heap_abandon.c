@@ -8,7 +8,9 @@
  *   frees into abandoned heaps). With no further allocator call and no
  *   hl_alloc_collect(), the statistics must say that nothing is in use, and
  *   with tcache=heap every abandoned heap must be reclaimed: no abandoned
- *   heap, no block pending on a remote list, no arena left mapped.
+ *   heap, no block pending on a remote list, no arena left mapped;
+ * then the same with several threads freeing at once while new threads
+ * adopt the abandoned heaps (test_freed_while_heaps_are_adopted).
  *
  * Prints RSS and the statistics before and after the frees (the figures in
  * docs/measurements.md come from it).
@@ -112,6 +114,95 @@ static void test_freed_after_their_threads_exited(void **st) {
   free(b);
 }
 
+/* ---- the same, racing adoption ----------------------------------------------
+ * FREERS threads free the blocks of the exited threads at once, while
+ * ADOPTERS new threads start, allocate and free their own blocks, and exit:
+ * each adopts an abandoned heap (when one is left), which is then freed into
+ * while owned, and abandoned again at its exit. Afterwards everything must
+ * be back, with no collect. */
+#define FREERS 4
+#define ADOPTERS 16
+
+typedef struct {
+  void **b;
+  size_t n;
+} span_t;
+
+/* Each adopter takes its heap (an abandoned one: none is reclaimed yet)
+ * before any freer starts, then they all run at once. */
+static pthread_barrier_t race_start;
+
+static void *free_span(void *arg) {
+  span_t *sp = arg;
+  (void)pthread_barrier_wait(&race_start);
+  for (size_t i = 0; i < sp->n; i++) hl_alloc_free(sp->b[i]);
+  return NULL;
+}
+
+static void *adopt_then_exit(void *arg) {
+  (void)arg;
+  void *mine[256];
+  hl_alloc_free(hl_alloc_malloc(size));
+  (void)pthread_barrier_wait(&race_start);
+  for (int round = 0; round < 8; round++) {
+    for (size_t i = 0; i < 256; i++) mine[i] = hl_alloc_malloc(1 + (i * 37) % size);
+    for (size_t i = 0; i < 256; i++) hl_alloc_free(mine[i]);
+  }
+  return NULL;
+}
+
+static void test_freed_while_heaps_are_adopted(void **st) {
+  (void)st;
+  hl_alloc_stats_t s0 = stats();
+  size_t total = (size_t)nthreads * nblocks;
+  void **b = calloc(total, sizeof *b);
+  pthread_t *th = calloc(nthreads, sizeof *th);
+  assert_non_null(b);
+  assert_non_null(th);
+  assert_int_equal(pthread_barrier_init(&all_allocated, NULL, nthreads), 0);
+  for (unsigned i = 0; i < nthreads; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, alloc_then_exit, b + (size_t)i * nblocks), 0);
+  for (unsigned i = 0; i < nthreads; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  (void)pthread_barrier_destroy(&all_allocated);
+  /* interleave the spans, so that every freer frees into every heap */
+  for (size_t i = 0; i < total; i += 7) {
+    size_t j = (i * 2654435761u) % total;
+    void *t = b[i];
+    b[i] = b[j];
+    b[j] = t;
+  }
+  pthread_t fr[FREERS], ad[ADOPTERS];
+  span_t sp[FREERS];
+  assert_int_equal(pthread_barrier_init(&race_start, NULL, FREERS + ADOPTERS), 0);
+  for (unsigned i = 0; i < FREERS; i++) {
+    sp[i] = (span_t){b + total / FREERS * i, i + 1 < FREERS ? total / FREERS : total - total / FREERS * i};
+    assert_int_equal(pthread_create(&fr[i], NULL, free_span, &sp[i]), 0);
+  }
+  for (unsigned i = 0; i < ADOPTERS; i++)
+    assert_int_equal(pthread_create(&ad[i], NULL, adopt_then_exit, NULL), 0);
+  for (unsigned i = 0; i < FREERS; i++) assert_int_equal(pthread_join(fr[i], NULL), 0);
+  for (unsigned i = 0; i < ADOPTERS; i++) assert_int_equal(pthread_join(ad[i], NULL), 0);
+  (void)pthread_barrier_destroy(&race_start);
+  hl_alloc_stats_t s = stats();
+  report("raced", &s);
+  assert_int_equal(s.blocks_in_use - s.tcache_blocks, s0.blocks_in_use);
+  if (cfg.tcache == HL_TCACHE_HEAP) {
+    fprintf(stderr, "test_heap_abandon: %llu adoptions, %llu reclaims during the race\n",
+            (unsigned long long)(s.heap_adoptions - s0.heap_adoptions),
+            (unsigned long long)(s.heap_reclaims - s0.heap_reclaims));
+    assert_true(s.heap_adoptions > s0.heap_adoptions);
+    assert_int_equal(s.heaps_abandoned, 0);
+    assert_int_equal(s.remote_pending, 0);
+    assert_int_equal(s.arenas_current, s0.arenas_current);
+  }
+  hl_alloc_collect();
+  s = stats();
+  assert_int_equal(s.blocks_in_use, s0.blocks_in_use);
+  assert_int_equal(s.arenas_current, s0.arenas_current);
+  free(th);
+  free(b);
+}
+
 int main(int argc, char **argv) {
   char err[512];
   if (argc > 1) nthreads = (unsigned)strtoul(argv[1], NULL, 10);
@@ -124,7 +215,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   cfg.alloc = HL_ALLOC_POOL;
-  cfg.threads = nthreads + 1;
+  cfg.threads = nthreads + FREERS + ADOPTERS + 1;
   if (hl_alloc_init(&cfg, err, sizeof err) != 0) {
     fprintf(stderr, "test_heap_abandon: %s\n", err);
     return 2;
@@ -139,6 +230,7 @@ int main(int argc, char **argv) {
   report("start", &s);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_freed_after_their_threads_exited),
+      cmocka_unit_test(test_freed_while_heaps_are_adopted),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
