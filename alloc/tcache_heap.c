@@ -101,8 +101,8 @@ static hli_heap_t *heap_acquire(void) {
  * Why no block is stranded on the stack of an abandoned heap. The state
  * changes only under the registry lock. The abandoning thread stores
  * ABANDONED, then (full fence) drains; the pusher pushes (its compare-and-
- * swap, then a full fence), then loads the state: one of the two sees the
- * other's write (Dekker). If the pusher read OWNED, the abandoner's drain
+ * swap, a full barrier in hl_atomic.h's contract), then loads the state:
+ * one of the two sees the other's write (Dekker). If the pusher read OWNED, the abandoner's drain
  * comes after its push and takes the block; if it read ABANDONED, it drains
  * itself. A heap adopted in the meantime (heap_acquire sets OWNED under the
  * same lock) is drained by its new owner, so the pusher, finding OWNED under
@@ -134,7 +134,7 @@ void hli_heap_release(hli_heap_t *hp) {
   hli_heap_tidy(hp);   /* the bulk of the remote stack, without the lock */
   hl_spinlock_lock(&hli_tc_reg_lock);
   hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);
-  /* Paired with the fence after the push in hli_heap_free_slow: a pusher
+  /* Paired with the push's compare-and-swap in hli_heap_free_slow: a pusher
    * that read OWNED pushed before the drain below, which takes its block. */
   hl_atomic_fence_seq_cst();
   if (hli_heap_tidy(hp)) {
@@ -169,23 +169,6 @@ static HL_NOINLINE void heap_reclaim_on_free(hli_heap_t *hp) {
   hl_spinlock_unlock(&hli_tc_reg_lock);
 }
 
-/* A free into hp, seen abandoned before the push: frees p straight into its
- * pools under the registry lock (no push, no fence, no drain of an empty
- * stack), and reclaims hp if p was its last live block. false when hp was
- * adopted in between: the caller pushes as usual. */
-static HL_NOINLINE bool heap_free_abandoned(hli_heap_t *hp, void *p) {
-  hl_spinlock_lock(&hli_tc_reg_lock);
-  bool abandoned = hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED;
-  if (abandoned) {
-    if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
-    hli_pools_free(&hp->pools, p);
-    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* pushers add without the lock */
-    heap_reclaim_if_idle_locked(hp);
-  }
-  hl_spinlock_unlock(&hli_tc_reg_lock);
-  return abandoned;
-}
-
 static hli_heap_t *heap_self(void) {
   hli_heap_t *hp = hli_heap_self;
   if (HL_LIKELY(hp != &hli_no_heap)) return hp;
@@ -217,6 +200,45 @@ void *hli_heap_malloc_slow(size_t n) {
   return hli_pools_malloc_slow(&hp->pools, hl_size_class(&hli_tc.g, n));
 }
 
+/* Pushes p onto hp's remote stack; the pusher that finds the stack empty
+ * and hp abandoned drains it (the rule above). */
+static inline void heap_push_remote(hli_heap_t *hp, void *p) {
+  /* The CAS is a full barrier, so a release: the owner's exchange must see
+   * b->next, and whatever the freeing thread wrote into the block before. */
+  hl_block_t *b = p;
+  void *head;
+  do {
+    head = hl_atomic_load_relaxed_ptr((void **)&hp->remote);
+    b->next = head;
+  } while (!hl_atomic_cas_ptr((void **)&hp->remote, head, b));
+  (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
+  if (head != NULL) return;   /* whoever takes the block below takes b too */
+  /* The CAS is also a full barrier before this load (hl_atomic.h: every
+   * RMW is, ck brackets it with fences on RMO machines); paired with the
+   * fence in hli_heap_release after it stores ABANDONED: either its drain
+   * comes after this push, or this load sees ABANDONED. */
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED))
+    heap_reclaim_on_free(hp);
+}
+
+/* A free into hp, seen abandoned before the push: frees p straight into its
+ * pools under the registry lock (no push, no drain of an empty stack), and
+ * reclaims hp if p was its last live block. If hp was adopted in between,
+ * pushes as usual. A tail call from hli_heap_free_slow, so that the push
+ * path saves no register. */
+static HL_NOINLINE void heap_free_abandoned(hli_heap_t *hp, void *p) {
+  hl_spinlock_lock(&hli_tc_reg_lock);
+  bool abandoned = hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED;
+  if (abandoned) {
+    if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
+    hli_pools_free(&hp->pools, p);
+    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* pushers add without the lock */
+    heap_reclaim_if_idle_locked(hp);
+  }
+  hl_spinlock_unlock(&hli_tc_reg_lock);
+  if (!abandoned) heap_push_remote(hp, p);
+}
+
 void hli_heap_free_slow(void *p, hl_arena_t *ao) {
   hli_heap_t *owner = ao->owner;
   HL_ASSERT(owner != NULL);
@@ -225,23 +247,10 @@ void hli_heap_free_slow(void *p, hl_arena_t *ao) {
     return;
   }
   /* Seen abandoned (a stale OWNED only sends the block down the push path,
-   * which the fences below make safe). */
-  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED) &&
-      heap_free_abandoned(owner, p))
+   * which heap_push_remote makes safe). */
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED)) {
+    heap_free_abandoned(owner, p);
     return;
-  /* The CAS is a full barrier, so a release: the owner's exchange must see
-   * b->next, and whatever the freeing thread wrote into the block before. */
-  hl_block_t *b = p;
-  void *head;
-  do {
-    head = hl_atomic_load_relaxed_ptr((void **)&owner->remote);
-    b->next = head;
-  } while (!hl_atomic_cas_ptr((void **)&owner->remote, head, b));
-  (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
-  if (head != NULL) return;   /* whoever takes the block below takes b too */
-  /* Paired with the fence in hli_heap_release after it stores ABANDONED:
-   * either it drains after this push, or this load sees ABANDONED. */
-  hl_atomic_fence_seq_cst();
-  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED))
-    heap_reclaim_on_free(owner);
+  }
+  heap_push_remote(owner, p);
 }
