@@ -102,9 +102,9 @@ static hli_heap_t *heap_acquire(void) {
  * changes only under the registry lock. The abandoning thread stores
  * ABANDONED, then (full fence) drains; the pusher pushes (its compare-and-
  * swap, a full barrier in hl_atomic.h's contract), then loads the state:
- * one of the two sees the other's write (Dekker). If the pusher read OWNED, the abandoner's drain
- * comes after its push and takes the block; if it read ABANDONED, it drains
- * itself. A heap adopted in the meantime (heap_acquire sets OWNED under the
+ * one of the two sees the other's write (Dekker). If the pusher read OWNED,
+ * the abandoner's drain comes after its push and takes the block; if it
+ * read ABANDONED, it drains itself. A heap adopted in the meantime (heap_acquire sets OWNED under the
  * same lock) is drained by its new owner, so the pusher, finding OWNED under
  * the lock, does nothing.
  *
@@ -113,7 +113,9 @@ static hli_heap_t *heap_acquire(void) {
  * stack; a spare heap has no block and no arena beyond the empty ones a
  * trim keeps (none). Hence blocks_in_use counts no block of a dead thread
  * that came back, and heaps_abandoned counts only heaps that still hold
- * live blocks.
+ * live blocks. (A fork's child abandons the other threads' heaps as they
+ * are, remote stacks and all: hli_tcache_fork_child. The next free into
+ * one, or a collect, restores the invariant.)
  */
 
 /* Takes hp off the abandoned list and onto the spare one. Registry lock
