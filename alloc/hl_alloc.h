@@ -126,7 +126,7 @@ void hl_alloc_collect(void);
   X(arenas_discarded, "arenas madvise'd and kept mapped without pages")         \
   X(pools_used, "pools holding at least one block")                             \
   X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
-  X(blocks_in_use, "blocks handed out")                                         \
+  X(blocks_in_use, "blocks handed out and not freed (magazine: cached ones included)") \
   X(bytes_in_use, "bytes in blocks handed out (rounded to the size class)")     \
   X(bytes_free_blocks, "bytes in free blocks of used pools")                    \
   X(bytes_unused_pools, "bytes in used pools not cut into blocks yet, or too small for one") \
@@ -142,8 +142,9 @@ void hl_alloc_collect(void);
   X(heaps, "thread heaps made (heap)")                                          \
   X(heaps_abandoned, "heaps whose thread exited with live blocks (heap)")       \
   X(heap_adoptions, "abandoned heaps taken over by a new thread (heap)")        \
+  X(heap_reclaims, "abandoned heaps made spare by the free of their last block (heap)") \
   X(remote_frees, "blocks freed by a thread other than their heap's owner (heap)") \
-  X(remote_pending, "of those, not yet taken back by the owner (heap)")
+  X(remote_pending, "of those, not yet taken back by the owner, not in use (heap)")
 
 typedef struct hl_alloc_class_stats {
   uint64_t size;              /* block size of the class */

@@ -17,7 +17,9 @@
  * reuses it); otherwise it is abandoned: blocks freed later by other threads
  * keep arriving on its remote list, and the next thread that needs a heap
  * adopts it (abandoned heaps first, then spares, then a new one), as
- * mimalloc's threads reclaim abandoned segments. hl_alloc_collect() sweeps
+ * mimalloc's threads reclaim abandoned segments. The free that brings back
+ * an abandoned heap's last live block makes it spare and releases its
+ * arenas (tcache_heap.c, "Abandoned heaps"), and hl_alloc_collect() sweeps
  * the abandoned heaps too, so an abandoned heap's memory goes back even if
  * no thread ever adopts it.
  *
@@ -30,7 +32,8 @@
  *
  * The registry (live threads, all heaps, the abandoned and spare lists) is
  * guarded by hli_tc_reg_lock, taken only on thread start and exit,
- * adoption, collect and statistics. Lock order: hli_tc_reg_lock, then the
+ * adoption, collect, statistics, and by a free into an abandoned heap
+ * (which it also guards in place of an owner). Lock order: hli_tc_reg_lock, then the
  * shared pools' lock.
  */
 #include "tcache.h"
@@ -156,7 +159,7 @@ void hli_tcache_collect(void) {
     hli_heap_t *hp = *link;
     if (hli_heap_tidy(hp)) {
       *link = hp->next_list;
-      hp->state = HLI_HEAP_SPARE;
+      hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_SPARE);
       hp->next_list = hli_tc_heaps_spare;
       hli_tc_heaps_spare = hp;
     } else {
@@ -183,8 +186,18 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
       hli_pools_stats(&hp->pools, s);
       s->heaps += 1;
       s->heaps_abandoned += hp->state == HLI_HEAP_ABANDONED;
-      for (hl_block_t *b = hl_atomic_load_acquire_ptr((void **)&hp->remote); b; b = b->next)
+      /* A block on the remote stack is free, but its pool still counts it
+       * (pool->ref) until the owner drains it: move it to the free side. */
+      for (hl_block_t *b = hl_atomic_load_acquire_ptr((void **)&hp->remote); b; b = b->next) {
+        unsigned idx = hli_pool_of(&hp->pools, b)->szidx;
+        uint64_t size = hl_class_size(&hli_tc.g, idx);
         s->remote_pending++;
+        s->blocks_in_use--;
+        s->bytes_in_use -= size;
+        s->bytes_free_blocks += size;
+        s->classes[idx].blocks_in_use--;
+        s->classes[idx].free_blocks++;
+      }
     }
   }
   for (hli_thread_t *t = threads_live; t; t = t->next) s->tcache_threads++;
@@ -192,6 +205,7 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
   s->tcache_flushes = hl_atomic_load_relaxed_u64(&hli_tc.flushes);
   s->remote_frees = hl_atomic_load_relaxed_u64(&hli_tc.remote_frees);
   s->heap_adoptions = hli_tc.adoptions;
+  s->heap_reclaims = hli_tc.reclaims;
   hl_spinlock_unlock(&hli_tc_reg_lock);
 }
 
@@ -210,7 +224,7 @@ void hli_tcache_fork_child(void) {
   hli_tc_heaps_abandoned = NULL;
   for (hli_heap_t *hp = hli_tc_heaps_all; hp; hp = hp->next_all) {
     if (hp->state == HLI_HEAP_SPARE || (me && hp == me->heap)) continue;
-    hp->state = HLI_HEAP_ABANDONED;
+    hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);
     hp->next_list = hli_tc_heaps_abandoned;
     hli_tc_heaps_abandoned = hp;
   }

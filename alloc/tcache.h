@@ -50,8 +50,12 @@ struct hli_heap {
    * push onto and the owner empties whole with an exchange, so it has no
    * ABA problem. Its own cache line: other threads write it. */
   HL_CACHE_ALIGNED hl_block_t *remote;
+  /* HLI_HEAP_OWNED, _ABANDONED, _SPARE: written under hli_tc_reg_lock only;
+   * read without it by a thread that frees into the heap (tcache_heap.c,
+   * "Abandoned heaps"), beside remote, whose line that thread reads anyway
+   * (rarely written, so it adds no miss). */
+  uint32_t state;
   HL_CACHE_ALIGNED uint64_t remote_drained;    /* blocks taken from remote */
-  int state;                       /* HLI_HEAP_OWNED, _ABANDONED, _SPARE */
   hli_heap_t *next_all;            /* every heap ever made (never unmapped) */
   hli_heap_t *next_list;           /* the abandoned or the spare list */
 };

@@ -14,6 +14,9 @@
  * the idea.) A heap's empty arenas are kept up to the byte budget
  * (--tcache-kib), the rest released after the decay (pool.c), so memory
  * kept per thread is bounded.
+ *
+ * Abandoned heaps (a thread that exits with live blocks) are reclaimed by
+ * the frees that empty them: see "Abandoned heaps" below.
  */
 #include "tcache_internal.h"
 
@@ -48,7 +51,7 @@ static hli_heap_t *heap_acquire(void) {
   } else if ((hp = hli_tc_heaps_spare) != NULL) {
     hli_tc_heaps_spare = hp->next_list;
   }
-  if (hp) hp->state = HLI_HEAP_OWNED;
+  if (hp) hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
   hl_spinlock_unlock(&hli_tc_reg_lock);
   if (!hp) {
     if (!(hp = hli_tc_registry_object(sizeof *hp))) return NULL;
@@ -56,7 +59,7 @@ static hli_heap_t *heap_acquire(void) {
     if (hli_pools_init(&hp->pools, &hli_tc.g, &hli_tc.heap_policy) != 0) return NULL;
     hp->pools.owner = hp;
     hp->pools.tag_bits = hli_tc.heap_tag_bits;
-    hp->state = HLI_HEAP_OWNED;
+    hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
     hl_spinlock_lock(&hli_tc_reg_lock);
     hp->next_all = hli_tc_heaps_all;
     hli_tc_heaps_all = hp;
@@ -66,19 +69,104 @@ static hli_heap_t *heap_acquire(void) {
   return hp;
 }
 
+/* ---- Abandoned heaps --------------------------------------------------------
+ *
+ * A thread that exits with live blocks abandons its heap: no thread owns it,
+ * and whoever holds hli_tc_reg_lock may use its pools (the registry lock
+ * stands in for the owner). Its blocks keep coming back through its remote
+ * stack, and the free that brings back its last live block must give its
+ * memory back, without waiting for a new thread to adopt it or for
+ * hl_alloc_collect(). This is mimalloc's idea (Leijen, Zorn and de Moura
+ * 2019): a segment whose thread has exited is abandoned, and a thread that
+ * frees into it may reclaim it on the spot (mimalloc takes the segment over;
+ * here a thread owns one heap, so the freeing thread only drains it on the
+ * heap's behalf), while _mi_abandoned_reclaim_all sweeps the rest (here
+ * hli_tcache_collect).
+ *
+ * The rule. A thread that frees into another heap and sees it abandoned
+ * takes the registry lock and, if the heap is still abandoned there, frees
+ * the block straight into its pools (draining the remote stack first if it
+ * is not empty). Otherwise (the heap looked owned) it pushes the block onto
+ * the remote stack; if the stack was empty before the push and the heap is
+ * abandoned after it, that thread drains the stack under the lock (if the
+ * heap is still abandoned there). Either way, when the heap then holds no
+ * block, its empty arenas go back to the OS and it becomes spare. Pushes
+ * onto a non-empty stack take no lock: the block below theirs is still
+ * there, and whoever takes it (the pusher that found the stack empty, the
+ * owner, the thread that abandons it, or collect) takes theirs with it, the
+ * exchange taking the whole stack. A free into an abandoned heap thus costs
+ * a lock and an unlock of the registry lock instead of a compare-and-swap,
+ * and does the owner's work (the local free, the arena release) at once.
+ *
+ * Why no block is stranded on the stack of an abandoned heap. The state
+ * changes only under the registry lock. The abandoning thread stores
+ * ABANDONED, then (full fence) drains; the pusher pushes (its compare-and-
+ * swap, a full barrier in hl_atomic.h's contract), then loads the state:
+ * one of the two sees the other's write (Dekker). If the pusher read OWNED,
+ * the abandoner's drain comes after its push and takes the block; if it
+ * read ABANDONED, it drains itself. A heap adopted in the meantime (heap_acquire sets OWNED under the
+ * same lock) is drained by its new owner, so the pusher, finding OWNED under
+ * the lock, does nothing.
+ *
+ * Invariants, under hli_tc_reg_lock with no push in flight: a heap on the
+ * abandoned list has a live block (!hli_pools_idle) and an empty remote
+ * stack; a spare heap has no block and no arena beyond the empty ones a
+ * trim keeps (none). Hence blocks_in_use counts no block of a dead thread
+ * that came back, and heaps_abandoned counts only heaps that still hold
+ * live blocks. (A fork's child abandons the other threads' heaps as they
+ * are, remote stacks and all: hli_tcache_fork_child. The next free into
+ * one, or a collect, restores the invariant.)
+ */
+
+/* Takes hp off the abandoned list and onto the spare one. Registry lock
+ * held; hp is idle and trimmed. */
+static void heap_make_spare_locked(hli_heap_t *hp, bool on_abandoned_list) {
+  if (on_abandoned_list) {
+    hli_heap_t **link = &hli_tc_heaps_abandoned;
+    while (*link != hp) link = &(*link)->next_list;
+    *link = hp->next_list;
+  }
+  hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_SPARE);
+  hp->next_list = hli_tc_heaps_spare;
+  hli_tc_heaps_spare = hp;
+}
+
 /* The calling thread gives hp up: spare if empty, abandoned otherwise. */
 void hli_heap_release(hli_heap_t *hp) {
-  bool idle = hli_heap_tidy(hp);
+  hli_heap_tidy(hp);   /* the bulk of the remote stack, without the lock */
   hl_spinlock_lock(&hli_tc_reg_lock);
-  /* An idle heap has no live block, so nobody can push to its remote list. */
-  if (idle) {
-    hp->state = HLI_HEAP_SPARE;
-    hp->next_list = hli_tc_heaps_spare;
-    hli_tc_heaps_spare = hp;
+  hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);
+  /* Paired with the push's compare-and-swap in hli_heap_free_slow: a pusher
+   * that read OWNED pushed before the drain below, which takes its block. */
+  hl_atomic_fence_seq_cst();
+  if (hli_heap_tidy(hp)) {
+    /* An idle heap has no live block, so nobody can push to its remote list. */
+    heap_make_spare_locked(hp, false);
   } else {
-    hp->state = HLI_HEAP_ABANDONED;
     hp->next_list = hli_tc_heaps_abandoned;
     hli_tc_heaps_abandoned = hp;
+  }
+  hl_spinlock_unlock(&hli_tc_reg_lock);
+}
+
+/* Under the registry lock, hp abandoned: makes hp spare, its empty arenas
+ * released, when no block of it is live any more. */
+static void heap_reclaim_if_idle_locked(hli_heap_t *hp) {
+  if (hli_pools_idle(&hp->pools) && hl_atomic_load_acquire_ptr((void **)&hp->remote) == NULL) {
+    hli_pools_trim(&hp->pools);
+    heap_make_spare_locked(hp, true);
+    hli_tc.reclaims++;
+  }
+}
+
+/* The pusher that found hp's stack empty, hp abandoned: drains it on hp's
+ * behalf and reclaims hp once no block of it is live. */
+static HL_NOINLINE void heap_reclaim_on_free(hli_heap_t *hp) {
+  hl_spinlock_lock(&hli_tc_reg_lock);
+  /* adopted since (its owner drains), or already reclaimed: nothing to do */
+  if (hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED) {
+    heap_drain(hp);
+    heap_reclaim_if_idle_locked(hp);
   }
   hl_spinlock_unlock(&hli_tc_reg_lock);
 }
@@ -114,6 +202,45 @@ void *hli_heap_malloc_slow(size_t n) {
   return hli_pools_malloc_slow(&hp->pools, hl_size_class(&hli_tc.g, n));
 }
 
+/* Pushes p onto hp's remote stack; the pusher that finds the stack empty
+ * and hp abandoned drains it (the rule above). */
+static inline void heap_push_remote(hli_heap_t *hp, void *p) {
+  /* The CAS is a full barrier, so a release: the owner's exchange must see
+   * b->next, and whatever the freeing thread wrote into the block before. */
+  hl_block_t *b = p;
+  void *head;
+  do {
+    head = hl_atomic_load_relaxed_ptr((void **)&hp->remote);
+    b->next = head;
+  } while (!hl_atomic_cas_ptr((void **)&hp->remote, head, b));
+  (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
+  if (head != NULL) return;   /* whoever takes the block below takes b too */
+  /* The CAS is also a full barrier before this load (hl_atomic.h: every
+   * RMW is, ck brackets it with fences on RMO machines); paired with the
+   * fence in hli_heap_release after it stores ABANDONED: either its drain
+   * comes after this push, or this load sees ABANDONED. */
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED))
+    heap_reclaim_on_free(hp);
+}
+
+/* A free into hp, seen abandoned before the push: frees p straight into its
+ * pools under the registry lock (no push, no drain of an empty stack), and
+ * reclaims hp if p was its last live block. If hp was adopted in between,
+ * pushes as usual. A tail call from hli_heap_free_slow, so that the push
+ * path saves no register. */
+static HL_NOINLINE void heap_free_abandoned(hli_heap_t *hp, void *p) {
+  hl_spinlock_lock(&hli_tc_reg_lock);
+  bool abandoned = hl_atomic_load_relaxed_u32(&hp->state) == HLI_HEAP_ABANDONED;
+  if (abandoned) {
+    if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
+    hli_pools_free(&hp->pools, p);
+    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* pushers add without the lock */
+    heap_reclaim_if_idle_locked(hp);
+  }
+  hl_spinlock_unlock(&hli_tc_reg_lock);
+  if (!abandoned) heap_push_remote(hp, p);
+}
+
 void hli_heap_free_slow(void *p, hl_arena_t *ao) {
   hli_heap_t *owner = ao->owner;
   HL_ASSERT(owner != NULL);
@@ -121,13 +248,11 @@ void hli_heap_free_slow(void *p, hl_arena_t *ao) {
     hli_pools_free(&owner->pools, p);
     return;
   }
-  /* The CAS is a full barrier, so a release: the owner's exchange must see
-   * b->next, and whatever the freeing thread wrote into the block before. */
-  hl_block_t *b = p;
-  void *head;
-  do {
-    head = hl_atomic_load_relaxed_ptr((void **)&owner->remote);
-    b->next = head;
-  } while (!hl_atomic_cas_ptr((void **)&owner->remote, head, b));
-  (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
+  /* Seen abandoned (a stale OWNED only sends the block down the push path,
+   * which heap_push_remote makes safe). */
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u32(&owner->state) == HLI_HEAP_ABANDONED)) {
+    heap_free_abandoned(owner, p);
+    return;
+  }
+  heap_push_remote(owner, p);
 }

@@ -24,6 +24,7 @@ struct hli_tc {
   uint64_t refills, flushes;      /* magazine batches (atomic, slow path) */
   uint64_t remote_frees;          /* heap: frees pushed to another heap (atomic) */
   uint64_t adoptions;             /* heap: abandoned heaps taken over */
+  uint64_t reclaims;              /* heap: abandoned heaps emptied by a free (registry lock) */
 };
 extern HL_INTERNAL struct hli_tc hli_tc;
 

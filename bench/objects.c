@@ -45,13 +45,14 @@ static int64_t blocks_before = -1;
 static hl_obj_stats_t stats_before;   /* the totals are per process */
 
 /* Pool blocks handed out to the program, not counting free blocks parked in
- * thread caches; -1 when the allocator is not heaplab's pools. */
+ * thread caches (blocks on remote lists are not counted in use already); -1
+ * when the allocator is not heaplab's pools. */
 static int64_t pool_blocks_in_use(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL) return -1;
   hl_alloc_stats_t *s = calloc(1, sizeof *s);
   if (!s) return -1;
   hl_alloc_stats(s);
-  int64_t n = (int64_t)s->blocks_in_use - (int64_t)s->tcache_blocks - (int64_t)s->remote_pending;
+  int64_t n = (int64_t)s->blocks_in_use - (int64_t)s->tcache_blocks;
   free(s);
   return n;
 }

@@ -149,7 +149,7 @@ static hl_alloc_stats_t stats(void) {
 static void expect_everything_back(void) {
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.tcache_blocks, 0);
-  if (cfg.tcache != HL_TCACHE_HEAP) assert_int_equal(s.blocks_in_use, 0);
+  assert_int_equal(s.blocks_in_use, 0);   /* tcache=heap: remote-pending blocks are free */
   hl_alloc_collect();
   s = stats();
   assert_int_equal(s.blocks_in_use, 0);
@@ -236,8 +236,17 @@ static void test_blocks_freed_after_their_thread_exited(void **st) {
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.blocks_in_use, FULL_N);   /* every size within the pools */
   if (cfg.tcache == HL_TCACHE_HEAP) assert_int_equal(s.heaps_abandoned, 1);
+  uint64_t reclaims = s.heap_reclaims;
   assert_int_equal(pthread_create(&t, NULL, free_them, b), 0);
   assert_int_equal(pthread_join(t, NULL), 0);
+  s = stats();
+  assert_int_equal(s.blocks_in_use - s.tcache_blocks, 0);
+  if (cfg.tcache == HL_TCACHE_HEAP) {
+    /* the free of its last block reclaimed the abandoned heap, no collect */
+    assert_int_equal(s.heaps_abandoned, 0);
+    assert_int_equal(s.heap_reclaims, reclaims + 1);
+    assert_int_equal(s.arenas_current, 0);
+  }
   expect_everything_back();
   free(b);
 }
