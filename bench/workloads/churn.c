@@ -18,11 +18,22 @@
  * allocation profiles (most objects are small ints, strs and tuples and die
  * young; floats in numeric code; fewer but larger lists and dicts), and is
  * fixed here so that runs compare. 1 object in 8 is kept; a kept object
- * lives WINDOW * 8 operations on average (65,536), long enough to be freed
- * far from where it was made, and the containers' items are window
- * objects, so that counts of shared objects move up and down. New objects
- * only reference older ones: there are no cycles, and reference counting
- * alone frees everything (gc=none suffices).
+ * stays in the window WINDOW * 8 operations on average (65,536), long
+ * enough to be freed far from where it was made, and the containers' items
+ * are window objects, so that counts of shared objects move up and down.
+ * New objects only reference older ones: there are no cycles, and
+ * reference counting alone frees everything (gc=none suffices).
+ *
+ * Nesting is bounded: an object's depth is 0 for a leaf and 1 + the
+ * deepest item for a container, and a window object MAX_DEPTH deep is
+ * replaced by None as an item. Without the bound the live set grows for as
+ * long as the run lasts: a kept object references 1.3 window objects on
+ * average, each of which may keep older ones alive after it left the
+ * window, and chains back in time with more than one branch per link never
+ * die out (scripts/soak found RSS growing 35 MiB a second). With it, what
+ * the window keeps alive is at most MAX_DEPTH links from the window. The
+ * random draws and the checksum are the same as without it (an item's
+ * identity is not in the checksum).
  *
  * The checksum hashes each object's type and value (an int's value, a
  * float's bits, a str's hash, a container's size): it depends on the seed
@@ -38,6 +49,7 @@
 #define WINDOW 8192u
 #define KEEP_ONE_IN 8u
 #define NKEYS 32u
+#define MAX_DEPTH 3u
 
 typedef struct churn_shared {
   hl_object_t *keys[NKEYS];   /* interned names */
@@ -75,15 +87,28 @@ static int churn_setup(const hl_config_t *c, void **shared, char *err, size_t er
   return 0;
 }
 
-/* A window object, or None where the slot is still empty (borrowed). */
-static inline hl_object_t *pick(hl_object_t **win, hl_rand_t *rng) {
-  hl_object_t *o = win[hl_rand_below(rng, WINDOW)];
-  return o ? o : hl_None;
+/* The window: its objects, and each one's depth (see the top). */
+typedef struct window {
+  hl_object_t **obj;
+  uint8_t *depth;
+} window_t;
+
+/* A window object, or None where the slot is still empty or its object
+ * is MAX_DEPTH deep (borrowed); *depth becomes at least the item's depth
+ * plus one. */
+static inline hl_object_t *pick(const window_t *win, hl_rand_t *rng, unsigned *depth) {
+  uint64_t i = hl_rand_below(rng, WINDOW);
+  hl_object_t *o = win->obj[i];
+  if (!o || win->depth[i] >= MAX_DEPTH) return hl_None;
+  if (win->depth[i] + 1u > *depth) *depth = win->depth[i] + 1u;
+  return o;
 }
 
-/* Makes one object of the mix; *value gets what the checksum folds. */
-static hl_object_t *make_one(const churn_shared_t *s, hl_object_t **win, hl_rand_t *rng,
-                             uint64_t *value) {
+/* Makes one object of the mix; *value gets what the checksum folds and
+ * *depth its depth. */
+static hl_object_t *make_one(const churn_shared_t *s, const window_t *win, hl_rand_t *rng,
+                             uint64_t *value, unsigned *depth) {
+  *depth = 0;
   uint64_t r = hl_rand_next(rng);
   unsigned kind = (unsigned)(r % 100);
   r >>= 8;
@@ -97,7 +122,7 @@ static hl_object_t *make_one(const churn_shared_t *s, hl_object_t **win, hl_rand
     size_t n = k < 2 ? 1 : k < 7 ? 2 : k < 9 ? 3 : 4;
     o = hl_tuple_new(n);
     if (o)
-      for (size_t i = 0; i < n; i++) hl_tuple_set(o, i, hl_newref(pick(win, rng)));
+      for (size_t i = 0; i < n; i++) hl_tuple_set(o, i, hl_newref(pick(win, rng, depth)));
     *value = n;
   } else if (kind < 70) {                  /* str */
     size_t len = 2 + r % 23, off = (r >> 8) % (sizeof alphabet - 1 - len);
@@ -111,7 +136,7 @@ static hl_object_t *make_one(const churn_shared_t *s, hl_object_t **win, hl_rand
     size_t n = r % 9;
     o = hl_list_new(0);
     for (size_t i = 0; o && i < n; i++)
-      if (hl_list_append(o, pick(win, rng)) != 0) {
+      if (hl_list_append(o, pick(win, rng, depth)) != 0) {
         hl_decref(o);
         o = NULL;
       }
@@ -120,7 +145,7 @@ static hl_object_t *make_one(const churn_shared_t *s, hl_object_t **win, hl_rand
     size_t n = 1 + r % 6;
     o = hl_dict_new();
     for (size_t i = 0; o && i < n; i++)
-      if (hl_dict_set(o, s->keys[(r >> (8 + 5 * i)) % NKEYS], pick(win, rng)) != 0) {
+      if (hl_dict_set(o, s->keys[(r >> (8 + 5 * i)) % NKEYS], pick(win, rng, depth)) != 0) {
         hl_decref(o);
         o = NULL;
       }
@@ -132,8 +157,8 @@ static hl_object_t *make_one(const churn_shared_t *s, hl_object_t **win, hl_rand
 
 static void churn_work(hl_worker_t *w) {
   const churn_shared_t *s = w->shared;
-  hl_object_t **win = calloc(WINDOW, sizeof *win);
-  if (!win) hl_worker_fail(w, "out of memory for the window");
+  window_t win = {calloc(WINDOW, sizeof *win.obj), calloc(WINDOW, sizeof *win.depth)};
+  if (!win.obj || !win.depth) hl_worker_fail(w, "out of memory for the window");
   hl_rand_t *rng = &w->rng;
   uint64_t ops = 0, sum = hl_fnv1a_u64(HL_FNV_OFFSET, w->index);
 
@@ -143,16 +168,18 @@ static void churn_work(hl_worker_t *w) {
     for (uint64_t i = 0; i < chunk; i++) {
       HL_WORKLOAD_CHECKPOINT();
       uint64_t v;
-      hl_object_t *o = make_one(s, win, rng, &v);
+      unsigned depth;
+      hl_object_t *o = make_one(s, &win, rng, &v, &depth);
       if (HL_UNLIKELY(!o)) {
         hl_worker_fail(w, "out of memory making an object: %s", hl_err_message());
         break;
       }
       sum = hl_fnv1a_u64(sum, v);
       if (hl_rand_below(rng, KEEP_ONE_IN) == 0) {
-        hl_object_t **slot = &win[hl_rand_below(rng, WINDOW)];
-        hl_object_t *old = *slot;
-        *slot = o;
+        uint64_t k = hl_rand_below(rng, WINDOW);
+        hl_object_t *old = win.obj[k];
+        win.obj[k] = o;
+        win.depth[k] = (uint8_t)depth;
         hl_xdecref(old);
       } else {
         hl_decref(o);
@@ -164,8 +191,9 @@ static void churn_work(hl_worker_t *w) {
   w->checksum = sum;
   hl_worker_end(w);
   /* untimed: the survivors go */
-  for (unsigned i = 0; win && i < WINDOW; i++) hl_xdecref(win[i]);
-  free(win);
+  for (unsigned i = 0; win.obj && i < WINDOW; i++) hl_xdecref(win.obj[i]);
+  free(win.obj);
+  free(win.depth);
 }
 
 const hl_workload_t hl_workload_churn = {
