@@ -70,6 +70,16 @@ static void *alloc_then_exit(void *arg) {
   return NULL;
 }
 
+/* nthreads threads each allocate nblocks into their span of b, wait until
+ * all have, and exit (their heaps abandoned with every block live). */
+static void allocate_in_threads_that_exit(void **b, pthread_t *th) {
+  assert_int_equal(pthread_barrier_init(&all_allocated, NULL, nthreads), 0);
+  for (unsigned i = 0; i < nthreads; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, alloc_then_exit, b + (size_t)i * nblocks), 0);
+  for (unsigned i = 0; i < nthreads; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+  (void)pthread_barrier_destroy(&all_allocated);
+}
+
 static void test_freed_after_their_threads_exited(void **st) {
   (void)st;
   hl_alloc_stats_t s0 = stats();
@@ -77,11 +87,7 @@ static void test_freed_after_their_threads_exited(void **st) {
   pthread_t *th = calloc(nthreads, sizeof *th);
   assert_non_null(b);
   assert_non_null(th);
-  assert_int_equal(pthread_barrier_init(&all_allocated, NULL, nthreads), 0);
-  for (unsigned i = 0; i < nthreads; i++)
-    assert_int_equal(pthread_create(&th[i], NULL, alloc_then_exit, b + (size_t)i * nblocks), 0);
-  for (unsigned i = 0; i < nthreads; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
-  (void)pthread_barrier_destroy(&all_allocated);
+  allocate_in_threads_that_exit(b, th);
   for (size_t i = 0; i < (size_t)nthreads * nblocks; i++) assert_non_null(b[i]);
   hl_alloc_stats_t s = stats();
   report("allocated", &s);
@@ -159,11 +165,7 @@ static void test_freed_while_heaps_are_adopted(void **st) {
   pthread_t *th = calloc(nthreads, sizeof *th);
   assert_non_null(b);
   assert_non_null(th);
-  assert_int_equal(pthread_barrier_init(&all_allocated, NULL, nthreads), 0);
-  for (unsigned i = 0; i < nthreads; i++)
-    assert_int_equal(pthread_create(&th[i], NULL, alloc_then_exit, b + (size_t)i * nblocks), 0);
-  for (unsigned i = 0; i < nthreads; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
-  (void)pthread_barrier_destroy(&all_allocated);
+  allocate_in_threads_that_exit(b, th);
   /* interleave the spans, so that every freer frees into every heap */
   for (size_t i = 0; i < total; i += 7) {
     size_t j = (i * 2654435761u) % total;
