@@ -36,10 +36,10 @@
  * touch). Raw system calls (mbind, getcpu), not libnuma: the LD_PRELOAD
  * library links nothing it does not need. One node: nothing is done.
  *
- * Failure injection for tests: hl_os_fail_nth_map(n) arms a countdown that
- * every map call decrements; the call that takes it from 1 to 0 fails with
- * ENOMEM before reaching the kernel. The decrement is a CAS loop, so when
- * threads map at once exactly one of them fails.
+ * Failure injection for tests: every map call is a failpoint of kind
+ * HL_FAIL_MMAP (sync/hl_failpoint.h); hl_os_fail_nth_map(n) arms it so that
+ * the nth call from now fails with ENOMEM before reaching the kernel (when
+ * threads map at once exactly one of them gets the nth count), 0 disarms.
  */
 #include <fcntl.h>
 #include <errno.h>
@@ -52,11 +52,10 @@
 
 #include "alloc_internal.h"
 #include "hl_atomic.h"
+#include "hl_failpoint.h"
 
 /* 0 until the first hl_os_page_size(). */
 static uint64_t page_size_cache;
-/* Armed countdown of hl_os_fail_nth_map; 0: disarmed. */
-static uint32_t fail_countdown;
 static uint64_t maps_made;
 static uint64_t bytes_mapped;
 
@@ -75,20 +74,8 @@ size_t hl_os_page_size(void) {
 }
 
 void hl_os_fail_nth_map(unsigned n) {
-  /* Relaxed: the countdown only has to be seen by later map calls of this
-   * thread, or of threads the test started afterwards (pthread_create orders
-   * that). */
-  hl_atomic_store_relaxed_u32(&fail_countdown, n);
-}
-
-/* True when this call is the one the armed countdown picked. */
-static bool injected_failure(void) {
-  uint32_t left = hl_atomic_load_relaxed_u32(&fail_countdown);
-  while (left != 0) {
-    if (hl_atomic_cas_u32(&fail_countdown, left, left - 1)) return left == 1;
-    left = hl_atomic_load_relaxed_u32(&fail_countdown);
-  }
-  return false;
+  if (n) hl_fail_at(HL_FAIL_MMAP, n);
+  else hl_fail_disarm(HL_FAIL_MMAP);
 }
 
 static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) & ~(to - 1); }
@@ -105,7 +92,7 @@ void *hl_os_map_aligned(size_t size, size_t align) {
     errno = ENOMEM;
     return NULL;
   }
-  if (HL_UNLIKELY(injected_failure() || hl_fail_hit(HL_FAIL_MMAP))) {
+  if (HL_UNLIKELY(hl_fail_hit(HL_FAIL_MMAP))) {
     errno = ENOMEM;
     return NULL;
   }

@@ -740,7 +740,7 @@ int hl_config_resolve(hl_config_t *c, int argc, char *const *argv, char *const *
   /* read by other parts: the preloaded library, heaplab-micro */
   static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_STATS_FILE",
                                          "HEAPLAB_MICRO_ITERATIONS", "HEAPLAB_SWEEP_BINARY",
-                                         /* fault injection: base/hl_failpoint.h */
+                                         /* fault injection: sync/hl_failpoint.h */
                                          "HEAPLAB_FAIL_AT", "HEAPLAB_FAIL_P",
                                          "HEAPLAB_FAIL_SEED", "HEAPLAB_FAIL_KIND",
                                          NULL};

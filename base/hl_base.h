@@ -97,8 +97,4 @@ static inline uint64_t hl_fnv1a_u64(uint64_t h, uint64_t v) {
 }
 #endif
 
-/* Fault injection belongs to what every layer may use: alloc/os.c's mmap
- * passes its failpoint with no include of its own. */
-#include "hl_failpoint.h"
-
 #endif /* HL_BASE_H */

@@ -27,7 +27,7 @@
 
 /* Memory that gc/ asks of the object allocator for other than an object
  * (item arrays, dict tables, snapshots): the HL_FAIL_OBJ failpoint first
- * (base/hl_failpoint.h), so that a test can fail each of them in turn. */
+ * (sync/hl_failpoint.h), so that a test can fail each of them in turn. */
 static inline void *hli_mem_malloc(size_t n) {
   return hl_fail_hit(HL_FAIL_OBJ) ? NULL : hl_alloc_malloc(n);
 }

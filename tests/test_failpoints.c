@@ -1,6 +1,6 @@
 /* Allocation failure, tried everywhere (CPython's _testcapi.set_nomemory
  * loop): each scenario runs once to count the object failpoints K it passes
- * (base/hl_failpoint.h), then K times more with the i-th failing, i = 1..K.
+ * (sync/hl_failpoint.h), then K times more with the i-th failing, i = 1..K.
  *
  * Each run starts a fresh runtime (so interned strings, the small-int cache
  * and the free lists are the same in every run, and the count repeats),

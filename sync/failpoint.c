@@ -7,7 +7,7 @@
 
 #include "hl_failpoint.h"
 
-int hl_fail_armed;
+int32_t hl_fail_armed;
 
 typedef struct {
   bool armed;
@@ -22,9 +22,9 @@ typedef struct {
 static fail_state_t state[HL_FAIL_KINDS];
 
 static void rearm_flag(void) {
-  int any = 0;
+  int32_t any = 0;
   for (int k = 0; k < HL_FAIL_KINDS; k++) any |= state[k].armed;
-  __atomic_store_n(&hl_fail_armed, any, __ATOMIC_RELAXED);
+  hl_atomic_c11_store_relaxed_i32(&hl_fail_armed, any);
 }
 
 void hl_fail_at(hl_fail_kind_t kind, uint64_t n) {
@@ -49,23 +49,28 @@ void hl_fail_reset(void) {
   rearm_flag();
 }
 
+void hl_fail_disarm(hl_fail_kind_t kind) {
+  memset(&state[kind], 0, sizeof state[kind]);
+  rearm_flag();
+}
+
 uint64_t hl_fail_count(hl_fail_kind_t kind) {
-  return __atomic_load_n(&state[kind].seen, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_u64(&state[kind].seen);
 }
 uint64_t hl_fail_injected(hl_fail_kind_t kind) {
-  return __atomic_load_n(&state[kind].injected, __ATOMIC_RELAXED);
+  return hl_atomic_c11_load_relaxed_u64(&state[kind].injected);
 }
 
 bool hli_fail_hit_slow(hl_fail_kind_t kind) {
   fail_state_t *s = &state[kind];
   if (!s->armed) return false;
-  uint64_t n = __atomic_add_fetch(&s->seen, 1, __ATOMIC_RELAXED);
+  uint64_t n = hl_atomic_faa_u64(&s->seen, 1) + 1;   /* exactly one thread gets each n */
   bool fail;
   if (s->p > 0)   /* the generator is not thread-safe: fine for a seeded, one-thread test */
     fail = (double)(hl_rand_next(&s->rng) >> 11) * 0x1.0p-53 < s->p;
   else
     fail = n == s->at;
-  if (fail) __atomic_add_fetch(&s->injected, 1, __ATOMIC_RELAXED);
+  if (fail) hl_atomic_c11_add_relaxed_u64(&s->injected, 1);
   return fail;
 }
 

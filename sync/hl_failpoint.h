@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_atomic.h"
 #include "hl_base.h"
 
 #ifdef __cplusplus
@@ -39,14 +40,15 @@ extern "C" {
 typedef enum { HL_FAIL_OBJ, HL_FAIL_MMAP, HL_FAIL_KINDS } hl_fail_kind_t;
 
 /* Nonzero while any kind is armed (counting or failing). */
-extern int hl_fail_armed;
+extern int32_t hl_fail_armed;
 
 /* Arms kind: its nth point from now fails (n >= 1); n == 0 only counts. */
 void hl_fail_at(hl_fail_kind_t kind, uint64_t n);
 /* Arms kind: each point fails with probability p (0 <= p <= 1), seeded. */
 void hl_fail_random(hl_fail_kind_t kind, double p, uint64_t seed);
-/* Disarms every kind and zeroes the counts. */
+/* Disarms every kind and zeroes the counts; or kind alone. */
 void hl_fail_reset(void);
+void hl_fail_disarm(hl_fail_kind_t kind);
 /* Points of kind passed since it was armed, and failures injected. */
 uint64_t hl_fail_count(hl_fail_kind_t kind);
 uint64_t hl_fail_injected(hl_fail_kind_t kind);
@@ -57,7 +59,7 @@ int hl_fail_from_env(char *err, size_t errlen);
 bool hli_fail_hit_slow(hl_fail_kind_t kind) __attribute__((cold));
 /* True: the caller fails this allocation. */
 static inline bool hl_fail_hit(hl_fail_kind_t kind) {
-  if (HL_LIKELY(!__atomic_load_n(&hl_fail_armed, __ATOMIC_RELAXED))) return false;
+  if (HL_LIKELY(!hl_atomic_c11_load_relaxed_i32(&hl_fail_armed))) return false;
   return hli_fail_hit_slow(kind);
 }
 
