@@ -136,6 +136,10 @@ bad() {  # TEXT EXPECTED-MESSAGE
   [ "$rc" -eq 2 ] || fail "bad file '$1' exited $rc, expected 2"
   grep -q -- "$2" errb || fail "bad file '$1': message '$(cat errb)' lacks '$2'"
 }
+bad $'workload = churn\ntimeout-s = nan' "timeout-s = 'nan': expected a positive number of seconds"
+bad $'workload = churn\ntimeout-s = inf' "timeout-s = 'inf': expected a positive number of seconds"
+bad $'workload = churn\nrepeat = 1e3' "repeat = '1e3': expected a positive integer up to 10000"
+bad $'workload = gc-cpu\nthreshold = 0,10,10' "use ';' between values that hold commas: threshold = 0,10,10;"
 bad $'workload = churn\nrcc = gil' "bad.sweep:2: unknown name 'rcc'"
 bad $'workload = churn\nrc = gil, bogus' "accepted: gil, atomic, biased"
 bad 'rc = gil' "no 'workload = ...' line"
