@@ -537,11 +537,7 @@ void hli_pools_destroy(hl_pools_t *h) {
     hl_radix_clear(ao->base, h->g.arena_size);
     hl_os_unmap((void *)ao->base, h->g.arena_size);
   }
-  for (hl_arena_t *ao = h->dormant, *next; ao; ao = next) {
-    next = ao->nextarena;
-    hl_radix_clear(ao->base, h->g.arena_size);
-    hl_os_unmap((void *)ao->base, h->g.arena_size);
-  }
+  hli_pools_unmap_dormant(h);
   /* the descriptor pages are not tracked one by one; they stay mapped (a few
    * pages per process lifetime, and only tests destroy instances) */
   size_t page = hl_os_page_size();
