@@ -145,6 +145,28 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
     json_object_object_add(mmu, names[i], json_object_new_double(g->mmu[i]));
   json_object_object_add(o, "mmu", mmu);
   json_object_object_add(o, "mmu_exact", json_object_new_boolean(g->mmu_exact));
+  /* pauses over --pause-budget-us (the incremental collector's budget) */
+  json_object_object_add(o, "overruns", u64(s->overruns));
+  json_object_object_add(o, "overrun_max_ns", u64(s->overrun_max_ns));
+  /* cyclic garbage the workload noted and the collector had not freed yet */
+  json_object *bl = json_object_new_object();
+  json_object_object_add(bl, "noted", u64(s->garbage_noted));
+  json_object_object_add(bl, "max", u64(s->backlog_max));
+  json_object_object_add(bl, "final", u64(s->backlog_final));
+  json_object_object_add(o, "backlog", bl);
+  if (s->increments || s->scans) {
+    json_object *inc = json_object_new_object();
+    json_object_object_add(inc, "increments", u64(s->increments));
+    json_object_object_add(inc, "scans", u64(s->scans));
+    json_object_object_add(inc, "scan_units", u64(s->scan_units));
+    json_object_object_add(inc, "candidates", u64(s->scan_candidates));
+    json_object_object_add(inc, "budget_units", u64(s->budget_units));
+    json_object_object_add(inc, "units", hl_json_hist(&g->increment_units));
+    json_object_object_add(inc, "overrun_units", u64(s->overrun_units));
+    json_object_object_add(inc, "overrun_units_max", u64(s->overrun_units_max));
+    json_object_object_add(inc, "saturated", u64(s->saturated));
+    json_object_object_add(o, "incremental", inc);
+  }
   /* without a GIL: how long each collection waited for the world to stop
    * (included in its pause); under the GIL the collecting thread stops no one */
   if (g->stw_valid) json_object_object_add(o, "stw_ns", hl_json_hist(&g->stw));

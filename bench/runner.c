@@ -79,6 +79,7 @@ static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
   hl_gc_stats(&g->stats);
   g->pause = *hl_gc_pause_hist(-1);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
+  g->increment_units = *hl_gc_increment_hist();
   hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
   if (g->stw_valid) hl_gc_stw_hist(&g->stw);
 }

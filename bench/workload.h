@@ -161,6 +161,7 @@ typedef struct hl_run_stw {
 typedef struct hl_run_gc {
   hl_gc_stats_t stats;
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
+  hl_hist_t increment_units;  /* --gc=incremental: work units per increment */
   double mmu[HL_GC_MMU_WINDOWS];
   bool mmu_exact;
   /* without a GIL: the collector's times to stop the world */

@@ -85,6 +85,9 @@ HL_INTERNAL void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info);
 HL_INTERNAL void hli_gc_pause_record(int generation, const hl_gc_info_t *info,
                                      const hl_gc_work_t *work, uint64_t t0, uint64_t t1);
 
+/* --gc=incremental: one increment's work units (the histogram). */
+HL_INTERNAL void hli_gc_increment_record(uint64_t units);
+
 /* ---- tracking (track.c) ------------------------------------------------------- */
 HL_INTERNAL void hli_gc_track_init(const hl_config_t *c);
 /* With the world stopped: every stripe's list into generation 0, its

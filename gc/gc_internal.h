@@ -493,6 +493,8 @@ typedef struct hl_gc_state {
    * (each adds its own count in batches of HLI_GC_COUNT_BATCH) */
   int32_t ft_batch;            /* HLI_GC_COUNT_BATCH, or less for a low threshold */
   const struct hli_collector *collector;   /* --gc's row (collector.h) */
+  uint64_t budget_ns;          /* --pause-budget-us: a longer pause is an overrun (0: none) */
+  uint64_t garbage_noted;      /* hl_gc_note_garbage, atomic */
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;

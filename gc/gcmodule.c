@@ -46,6 +46,7 @@ static hl_hist_t pause_all, pause_gen[HL_GC_GENERATIONS];
 static hl_mmu_tracker_t pause_log;
 const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS] = {1000000, 10000000, 100000000};
 static hl_hist_t stw_hist;    /* the collector's times to stop the world */
+static hl_hist_t increment_hist;   /* --gc=incremental: work units per increment */
 
 /* ---- services to the collectors --------------------------------------------------- */
 uint64_t hli_gc_world_stop(void) {
@@ -59,7 +60,29 @@ void hli_gc_world_resume(uint64_t stopped_at) {
   if (stopped_at) hl_stw_resume();
 }
 
+/* The backlog: what the program noted as cyclic garbage less what the
+ * collections have collected, as a collection starts (when it is largest). */
+static void backlog_sample(void) {
+  uint64_t noted = hl_atomic_c11_load_relaxed_u64(&hli_gc.garbage_noted), collected = 0;
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) collected += stats.collected[i];
+  uint64_t backlog = noted > collected ? noted - collected : 0;
+  stats.garbage_noted = noted;
+  stats.backlog_final = backlog;
+  if (backlog > stats.backlog_max) stats.backlog_max = backlog;
+}
+
+void hl_gc_note_garbage(uint64_t containers) {
+  hl_atomic_c11_add_relaxed_u64(&hli_gc.garbage_noted, containers);
+}
+
+void hli_gc_increment_record(uint64_t units) {
+  stats.increments++;
+  stats.scan_units += units;
+  hl_hist_record(&increment_hist, units);
+}
+
 void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info) {
+  if (start) backlog_sample();
   for (int i = 0; i < ncallbacks; i++) callbacks[i].fn(start, info, callbacks[i].arg);
 }
 
@@ -77,6 +100,10 @@ void hli_gc_pause_record(int generation, const hl_gc_info_t *info, const hl_gc_w
   hl_hist_record(&pause_all, pause);
   hl_hist_record(&pause_gen[generation], pause);
   hl_mmu_tracker_add(&pause_log, t0, t1);
+  if (hli_gc.budget_ns && pause > hli_gc.budget_ns) {
+    stats.overruns++;
+    if (pause > stats.overrun_max_ns) stats.overrun_max_ns = pause;
+  }
   if (hli_gc.debug & HL_GC_DEBUG_STATS)
     fprintf(stderr,
             "gc: generation %d: %llu objects examined, %llu unreachable, %llu uncollectable, "
@@ -336,17 +363,26 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg) {
 }
 
 /* ---- statistics ----------------------------------------------------------------------- */
-void hl_gc_stats(hl_gc_stats_t *s) { *s = stats; }
+void hl_gc_stats(hl_gc_stats_t *s) {
+  *s = stats;
+  uint64_t noted = hl_atomic_c11_load_relaxed_u64(&hli_gc.garbage_noted), collected = 0;
+  for (int i = 0; i < HL_GC_GENERATIONS; i++) collected += stats.collected[i];
+  s->garbage_noted = noted;
+  s->backlog_final = noted > collected ? noted - collected : 0;
+}
 
 void hl_gc_stats_reset(void) {
   stats = (hl_gc_stats_t){0};
+  hl_atomic_c11_store_relaxed_u64(&hli_gc.garbage_noted, 0);
   hl_hist_init(&stw_hist);
+  hl_hist_init(&increment_hist);
   hl_hist_init(&pause_all);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) hl_hist_init(&pause_gen[i]);
   hl_mmu_tracker_reset(&pause_log, hl_now_ns());
 }
 
 void hl_gc_stw_hist(hl_hist_t *out) { *out = stw_hist; }
+const struct hl_hist *hl_gc_increment_hist(void) { return &increment_hist; }
 
 void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact) {
   for (unsigned i = 0; i < HL_GC_MMU_WINDOWS; i++)

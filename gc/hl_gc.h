@@ -511,7 +511,27 @@ typedef struct hl_gc_stats {
   uint64_t visited;         /* objects examined, all collections */
   uint64_t pause_ns_total;
   uint64_t untracked;       /* tuples and dicts untracked by collections (--gc-untrack) */
+  /* The garbage backlog: containers the program says it dropped in cyclic
+   * garbage (hl_gc_note_garbage) and not yet collected, sampled as each
+   * collection starts (when it is largest); final: at the last sample. */
+  uint64_t garbage_noted;
+  uint64_t backlog_max, backlog_final;
+  /* --gc=incremental (zero under the others; gc/gen_incr.c): */
+  uint64_t increments;      /* pauses that did scan work (beside young collections) */
+  uint64_t scans;           /* scans of the old generation completed */
+  uint64_t scan_units;      /* the scans' work: objects counted, checked, traversed */
+  uint64_t scan_candidates; /* objects a scan could not prove reachable: validated */
+  uint64_t budget_units;    /* the last increment's work budget, in units */
+  uint64_t overruns;        /* pauses longer than --pause-budget-us (any generation) */
+  uint64_t overrun_max_ns;  /* the longest of them */
+  uint64_t overrun_units;   /* increments whose work exceeded the unit budget (one piece */
+  uint64_t overrun_units_max;   /* that cannot be split: a component, a huge container) */
+  uint64_t saturated;       /* objects whose count of referrers saturated (taken as rooted) */
 } hl_gc_stats_t;
+/* A program (a workload) drops `containers` tracked containers in cyclic
+ * garbage: the collector's backlog (hl_gc_stats_t) counts them until they
+ * are collected. Thread-safe. */
+void hl_gc_note_garbage(uint64_t containers);
 
 bool hl_gc_active(void);                       /* --gc is not none */
 /* Collects generation 0..2 (and the younger ones with it); returns the
@@ -540,6 +560,9 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg);
 void hl_gc_stats(hl_gc_stats_t *s);
 /* Pause times of every collection, and per generation (owned by the collector). */
 const struct hl_hist *hl_gc_pause_hist(int generation);   /* -1: all */
+/* --gc=incremental: the work units of each increment (a histogram of
+ * counts, not nanoseconds; empty under the other collectors). */
+const struct hl_hist *hl_gc_increment_hist(void);
 /* Free-threaded modes: the collector's times to stop the world, one per
  * collection and per gc-module call that stopped it (since the last reset). */
 void hl_gc_stw_hist(struct hl_hist *out);
