@@ -61,8 +61,9 @@ typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 #define HL_GC_COLLECTORS(X)                                                                \
   X(NONE, none, 1, HL_RC_ANY, "refcounting only (cycles leak)", "")                        \
   X(STW, stw, 1, HL_RC_ANY, "CPython's generational", "")                                  \
-  X(INCREMENTAL, incremental, 0, HL_RC_ANY, "bounded pauses",                              \
-    "the incremental collector (gc/gen_incr) is not built yet")
+  X(INCREMENTAL, incremental, 1, HL_RC_ANY,                                                \
+    "stw's young generations and an incremental scan of the old one, pauses within "       \
+    "--pause-budget-us", "")
 
 #define HL_RC_ENUM_(ID, name, built, help, why_not) HL_RC_##ID,
 #define HL_GC_ENUM_(ID, name, built, rc, help, why_not) HL_GC_##ID,

@@ -174,7 +174,7 @@ static int visit_reachable(hl_object_t *o, void *arg) {
 
 /* Whether a reachable object is a tuple or (with dicts) a dict that
  * references nothing that may be tracked: it can be untracked. */
-static bool untrackable(const hl_object_t *o, bool dicts) {
+bool hli_gc_untrackable(const hl_object_t *o, bool dicts) {
   uint32_t kind = o->type->kind;
   if (kind == HL_K_TUPLE) {
     const hl_tuple_t *t = (const hl_tuple_t *)o;
@@ -212,7 +212,7 @@ static size_t move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable, u
     if (get_refs(g)) {
       hl_object_t *o = HL_GC_OBJ(g);
       traverse(o, visit_reachable, young);
-      if (untrack && untrackable(o, untrack & UNTRACK_DICTS)) {
+      if (untrack && hli_gc_untrackable(o, untrack & UNTRACK_DICTS)) {
         /* out of young and of every list; later visits see it untracked */
         prev->next = g->next;
         g->next = 0;

@@ -61,6 +61,10 @@ typedef struct hli_collector {
   void (*fini)(void);
   void (*trigger)(void);
   int64_t (*collect)(int generation, uint64_t stopped_at);
+  /* hl_gc_step: one increment now, automatic collection enabled or not
+   * (world stopped as for collect); NULL: collect the generation the
+   * thresholds ask for, 0 when none does. */
+  int64_t (*step)(uint64_t stopped_at);
   void (*gather)(void);
   void (*thread_attach)(hl_thread_t *t);
   void (*thread_detach)(hl_thread_t *t);
@@ -85,6 +89,17 @@ HL_INTERNAL void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info);
 HL_INTERNAL void hli_gc_pause_record(int generation, const hl_gc_info_t *info,
                                      const hl_gc_work_t *work, uint64_t t0, uint64_t t1);
 
+/* ---- the generational schedule (gen_stw.c), shared -------------------------------- */
+/* Collects generation `generation` with the younger ones (world stopped,
+ * biased counts merged, stripes gathered); survivors move up. */
+HL_INTERNAL uint64_t hli_gc_generations_collect(int generation, hl_gc_info_t *info,
+                                                hl_gc_work_t *work);
+/* The oldest generation up to `oldest` whose count is over its threshold
+ * (generation 2 under the long-lived rule), or -1. */
+HL_INTERNAL int hli_gc_generation_due(int oldest);
+
+/* The statistics, for a collector's own figures (gcmodule.c owns them). */
+HL_INTERNAL hl_gc_stats_t *hli_gc_stats_mut(void);
 /* --gc=incremental: one increment's work units (the histogram). */
 HL_INTERNAL void hli_gc_increment_record(uint64_t units);
 

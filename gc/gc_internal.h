@@ -423,7 +423,15 @@ HL_INTERNAL int64_t hli_str_hash(hl_object_t *o);
  * the list is finished. */
 #define HL_GC_NEXT_UNREACHABLE ((uintptr_t)1)
 #define HL_GC_PREV_COLLECTING  ((uintptr_t)2)
-#define HL_GC_PREV_MASK_FLAGS  ((uintptr_t)3)
+/* The top 16 bits of prev belong to the incremental collector's scan
+ * (gc/gen_incr.c: whether the object is in the scan, the scan's parity,
+ * whether it was reached, a count of its referrers), which outlives the
+ * increments while the mutator unlinks objects: every list operation keeps
+ * them, as it keeps COLLECTING. Pointers fit below: user addresses are
+ * under 2^47 on x86-64 and 2^48 on AArch64 (gen_incr.c checks at start-up).
+ * During a collection prev holds gc_refs << 2, under 2^34. */
+#define HL_GC_PREV_SCAN_MASK   ((uintptr_t)0xFFFF << 48)
+#define HL_GC_PREV_MASK_FLAGS  (HL_GC_PREV_SCAN_MASK | (uintptr_t)3)
 #define HL_GC_REFS_SHIFT 2
 
 static inline hl_gc_head_t *hli_gc_next(const hl_gc_head_t *g) {
@@ -470,7 +478,7 @@ static inline void hli_gc_list_merge(hl_gc_head_t *from, hl_gc_head_t *to) {
   hl_gc_head_t *tail = (hl_gc_head_t *)to->prev;
   hl_gc_head_t *first = (hl_gc_head_t *)from->next, *last = (hl_gc_head_t *)from->prev;
   hli_gc_set_next(tail, (uintptr_t)first);
-  first->prev = (uintptr_t)tail;
+  first->prev = (first->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)tail;
   to->prev = (uintptr_t)last;
   hli_gc_set_next(last, (uintptr_t)to);
   hli_gc_list_init(from);
@@ -495,6 +503,7 @@ typedef struct hl_gc_state {
   const struct hli_collector *collector;   /* --gc's row (collector.h) */
   uint64_t budget_ns;          /* --pause-budget-us: a longer pause is an overrun (0: none) */
   uint64_t garbage_noted;      /* hl_gc_note_garbage, atomic */
+  uint64_t increment_units;    /* hl_gc_set_increment_units (0: from budget_ns), atomic */
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
@@ -548,6 +557,9 @@ typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
                                          hl_gc_info_t *info, bool untrack_dicts,
                                          hl_gc_work_t *work);
+/* Whether a reachable container can be untracked for good (collect.c): a
+ * tuple, or with dicts a dict, that holds nothing that may be tracked. */
+HL_INTERNAL bool hli_gc_untrackable(const hl_object_t *o, bool dicts);
 /* The allocation trigger: generation 0's count passed its threshold; the
  * collector's row decides what to do (gcmodule.c). */
 HL_INTERNAL void hli_gc_trigger(void);

@@ -75,6 +75,8 @@ void hl_gc_note_garbage(uint64_t containers) {
   hl_atomic_c11_add_relaxed_u64(&hli_gc.garbage_noted, containers);
 }
 
+hl_gc_stats_t *hli_gc_stats_mut(void) { return &stats; }
+
 void hli_gc_increment_record(uint64_t units) {
   stats.increments++;
   stats.scan_units += units;
@@ -147,6 +149,8 @@ int hli_gc_init(const hl_config_t *c, char *err, size_t errlen) {
   /* only a row that has them needs the thread hooks (a hook slot each) */
   if (row->thread_attach || row->thread_detach) pthread_once(&hooks_once, hooks_register);
   hli_gc.collector = row;
+  hli_gc.budget_ns = 0;   /* a row with a pause budget sets it */
+  hli_gc.increment_units = 0;
   hli_gc.active = row->tracks;
   hli_gc.untrack = c->gc_untrack;
   hli_gc.enabled = hli_gc.active;
@@ -210,6 +214,27 @@ int64_t hl_gc_collect(int generation) {
                   : hli_gc.collector->collect(generation, stopped_at);
   hli_gc_world_resume(stopped_at);
   return r;
+}
+
+int64_t hl_gc_step(void) {
+  if (!hli_gc.active || hli_gc_load_bool(&hli_gc.collecting)) return 0;
+  uint64_t stopped_at = hli_gc_world_stop();
+  int64_t r = 0;
+  if (!hli_gc_load_bool(&hli_gc.collecting)) {
+    const hli_collector_t *row = hli_gc.collector;
+    if (row->step) {
+      r = row->step(stopped_at);
+    } else {
+      int due = hli_gc_generation_due(HL_GC_GENERATIONS - 1);
+      r = row->collect(due > 0 ? due : 0, stopped_at);
+    }
+  }
+  hli_gc_world_resume(stopped_at);
+  return r;
+}
+
+void hl_gc_set_increment_units(uint64_t units) {
+  hl_atomic_c11_store_relaxed_u64(&hli_gc.increment_units, units);
 }
 
 void hl_gc_enable(void) { hli_gc_store_bool(&hli_gc.enabled, hli_gc.active); }

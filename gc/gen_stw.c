@@ -52,10 +52,44 @@
 
 #include "collector.h"
 
+/* Generation `generation` with the younger ones, as one list: the
+ * collection proper, shared with the incremental collector's young
+ * generations (gen_incr.c). The world is stopped (no GIL) and the biased
+ * counts merged. Survivors move up a generation. */
+uint64_t hli_gc_generations_collect(int generation, hl_gc_info_t *info, hl_gc_work_t *work) {
+  if (generation + 1 < HL_GC_GENERATIONS) hli_gc.gen[generation + 1].count++;
+  for (int i = 0; i <= generation; i++) hli_gc.gen[i].count = 0;
+  hl_gc_head_t *young = &hli_gc.gen[generation].head;
+  for (int i = 0; i < generation; i++) hli_gc_list_merge(&hli_gc.gen[i].head, young);
+  hl_gc_head_t *old = generation + 1 < HL_GC_GENERATIONS ? &hli_gc.gen[generation + 1].head : young;
+  uint64_t found = hli_gc_collect_list(young, old, info, young == old, work);
+  if (young != old) {
+    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += work->survivors;
+    hli_gc_list_merge(young, old);
+  } else {
+    hli_gc.long_lived_pending = 0;
+    hli_gc.long_lived_total = work->survivors;
+  }
+  return found;
+}
+
+/* The oldest generation, up to `oldest`, whose count exceeds its threshold
+ * (generation 2 only under the long-lived rule), or -1. */
+int hli_gc_generation_due(int oldest) {
+  for (int i = oldest; i >= 0; i--) {
+    if (hli_gc_gen_count(i) > hli_gc_threshold(i) && (i > 0 || hli_gc_threshold(0))) {
+      if (i == HL_GC_GENERATIONS - 1 && hli_gc.long_lived_pending < hli_gc.long_lived_total / 4)
+        continue;
+      return i;
+    }
+  }
+  return -1;
+}
+
 /* stopped_at: when the world was stopped for it (no GIL), or 0. */
 static int64_t collect(int generation, uint64_t stopped_at) {
   hli_gc_store_bool(&hli_gc.collecting, true);
-  hl_gc_info_t info = {.generation = generation};
+  hl_gc_info_t info = {.generation = generation, .full = generation == HL_GC_GENERATIONS - 1};
   hli_gc_callbacks_run(true, &info);
   uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
   if (hli_nogil()) {
@@ -63,22 +97,8 @@ static int64_t collect(int generation, uint64_t stopped_at) {
     hli_gc_gather_stripes();
     hli_gc_count0_reset();
   }
-  /* generation and the younger ones, as one list */
-  if (generation + 1 < HL_GC_GENERATIONS) hli_gc.gen[generation + 1].count++;
-  for (int i = 0; i <= generation; i++) hli_gc.gen[i].count = 0;
-  hl_gc_head_t *young = &hli_gc.gen[generation].head;
-  for (int i = 0; i < generation; i++) hli_gc_list_merge(&hli_gc.gen[i].head, young);
-  hl_gc_head_t *old = generation + 1 < HL_GC_GENERATIONS ? &hli_gc.gen[generation + 1].head : young;
   hl_gc_work_t work = {0, 0, 0};
-  uint64_t found = hli_gc_collect_list(young, old, &info, young == old, &work);
-  /* survivors move up a generation */
-  if (young != old) {
-    if (generation == HL_GC_GENERATIONS - 2) hli_gc.long_lived_pending += work.survivors;
-    hli_gc_list_merge(young, old);
-  } else {
-    hli_gc.long_lived_pending = 0;
-    hli_gc.long_lived_total = work.survivors;
-  }
+  uint64_t found = hli_gc_generations_collect(generation, &info, &work);
   if (generation == HL_GC_GENERATIONS - 1) {
     hl_freelists_clear();
     hl_alloc_collect();
@@ -96,15 +116,8 @@ static void collect_generations(void) {
   uint64_t stopped_at = hli_gc_world_stop();
   if (!hli_nogil() ||
       (hli_gc_load_bool(&hli_gc.enabled) && !hli_gc_load_bool(&hli_gc.collecting))) {
-    for (int i = HL_GC_GENERATIONS - 1; i >= 0; i--) {
-      if (hli_gc_gen_count(i) > hli_gc_threshold(i) && (i > 0 || hli_gc_threshold(0))) {
-        if (i == HL_GC_GENERATIONS - 1 &&
-            hli_gc.long_lived_pending < hli_gc.long_lived_total / 4)
-          continue;
-        collect(i, stopped_at);
-        break;
-      }
-    }
+    int i = hli_gc_generation_due(HL_GC_GENERATIONS - 1);
+    if (i >= 0) collect(i, stopped_at);
   }
   hli_gc_world_resume(stopped_at);
 }

@@ -495,6 +495,10 @@ enum {
 
 typedef struct hl_gc_info {
   int generation;
+  /* The collection looked at the whole heap: a collection of generation 2
+   * (stw), an increment that completed a scan (incremental; known when the
+   * collection stops: false in the start callback). */
+  bool full;
   uint64_t collected;       /* unreachable objects freed */
   uint64_t uncollectable;   /* unreachable objects moved to gc.garbage */
 } hl_gc_info_t;
@@ -537,6 +541,17 @@ bool hl_gc_active(void);                       /* --gc is not none */
 /* Collects generation 0..2 (and the younger ones with it); returns the
  * number of unreachable objects found, or -1 for a bad generation. */
 int64_t hl_gc_collect(int generation);
+/* One increment of the collector now, automatic collection enabled or
+ * not: with --gc=incremental a young collection and a budget's worth of
+ * scan work (at least one unit); with stw the collection the thresholds
+ * ask for, generation 0 when none does. Returns the unreachable objects
+ * found. */
+int64_t hl_gc_step(void);
+/* --gc=incremental: each increment's scan work in units (objects marked,
+ * counted, checked or traversed, plus the references visited) instead of
+ * the time budget's conversion; 0: from --pause-budget-us again. For
+ * tests: a budget in work is the same on every machine. */
+void hl_gc_set_increment_units(uint64_t units);
 void hl_gc_enable(void);
 void hl_gc_disable(void);
 bool hl_gc_isenabled(void);

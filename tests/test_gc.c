@@ -1,5 +1,6 @@
-/* gc/: the stop-the-world generational collector (--gc=stw), once per mode
- * (CTest sets HEAPLAB_RC, HEAPLAB_ALLOC, HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL,
+/* gc/: the cycle collectors that collect (--gc=stw, --gc=incremental: the
+ * gc module's API means the same under both), once per mode (CTest sets
+ * HEAPLAB_GC, HEAPLAB_RC, HEAPLAB_ALLOC, HEAPLAB_FREELISTS, HEAPLAB_IMMORTAL,
  * HEAPLAB_GC_UNTRACK). Without a GIL (rc=atomic, rc=biased) the test's
  * thread is attached, so that it owns what it makes (biased counts on the
  * owner's path) and every collection stops the world, with no one else to
@@ -32,7 +33,6 @@ static bool untrack_from_env;   /* HEAPLAB_GC_UNTRACK, for the tests that do not
 static int setup(void **state) {
   (void)state;
   char err[256];
-  cfg.gc = HL_GC_STW;
   int r = hl_runtime_init(&cfg, err, sizeof err);
   if (r != 0) fprintf(stderr, "%s\n", err);
   assert_int_equal(r, 0);
@@ -325,6 +325,7 @@ static void test_thresholds(void **state) {
  * generation-1 collections) > long_lived_total / 4 (0 before the first). */
 static void test_threshold_schedule(void **state) {
   (void)state;
+  if (cfg.gc != HL_GC_STW) skip();   /* stw's schedule (the incremental one: test_gc_incr.c) */
   hl_gc_collect(2);                                /* every count back to 0 */
   hl_gc_set_threshold(1, 2, 1);
   memset(g_collections, 0, sizeof g_collections);
@@ -356,6 +357,7 @@ static void test_threshold_schedule(void **state) {
  * while few objects survived since the last one. */
 static void test_full_collection_rule(void **state) {
   (void)state;
+  if (cfg.gc != HL_GC_STW) skip();   /* stw's rule (the incremental scan's: test_gc_incr.c) */
   hl_object_t *big = hl_list_new(0);
   for (int i = 0; i < 4000; i++) {
     hl_object_t *l = hl_list_new(0);

@@ -1,0 +1,601 @@
+/* The incremental collector (--gc=incremental, --pause-budget-us=N): the
+ * young generations as under stw, and the old generation examined by a
+ * scan that runs in increments between the mutator's steps, so that no
+ * pause has to look at the whole heap.
+ *
+ * Why not CPython 3.14's increments. CPython 3.14 (gh-108362, Mark
+ * Shannon) collects, at each young collection, the young generation plus
+ * an increment of the old one: objects taken from a "pending" space
+ * together with everything they reach that has not been visited in this
+ * pass, so that a cycle is never split between increments; it marks what
+ * the interpreter's roots reach first, to keep the live heap out. heaplab
+ * has no roots to enumerate (its mutators are C code holding references
+ * on their stacks), and a closure from any object of a large connected
+ * heap (long-lived's top list reaches four million objects) is the whole
+ * heap: either the increment grows without bound, or it is cut and a
+ * cycle larger than the cut is never found. Cutting and then growing the
+ * increment when the heap grows is CPython 3.14's escalation in effect,
+ * and its memory reports (mypy +45%..2x, gh-129210) are what that costs.
+ *
+ * What heaplab does instead: a trial deletion spread over the increments
+ * and made safe after the fact, in the manner of Bacon and Rajan's
+ * concurrent cycle collector ("Concurrent Cycle Collection in Reference
+ * Counted Systems", ECOOP 2001), which computes on a graph the mutator
+ * keeps changing and frees nothing until a test made with the world still
+ * proves it garbage. Here that test is the synchronous trial deletion
+ * itself (collect.c) on the candidates only.
+ *
+ * A scan of the old generation (the objects in it when the scan starts;
+ * objects promoted meanwhile wait for the next one) has four phases, each
+ * done a piece at a time within each increment's work budget:
+ *
+ *   MARK   every object of the scan gets the scan's mark in the top bits of
+ *          its GC head's prev word (HL_GC_PREV_SCAN_MASK, gc_internal.h):
+ *          member of this scan (a parity bit, so that marks left by the
+ *          previous scan mean nothing), not reached, a count of referrers 0;
+ *   COUNT  each object is traversed once, and every member it references
+ *          gets one more referrer (saturating at REFS_MAX: an object with
+ *          more is taken as rooted, and counted in the statistics);
+ *   ROOTS  each object whose reference count exceeds its referrers among
+ *          the members is referenced from outside the old generation (a
+ *          stack, a global, a young object): it is reached; so is
+ *          everything a reached object references (traversed as in
+ *          collect.c's move_unreachable); a reached object leaves the scan,
+ *          marked for the next one (so the next MARK skips it), and a tuple
+ *          or dict that can never be in a cycle is untracked, as a full
+ *          collection would;
+ *   VALIDATE what was never reached is a candidate. Candidates go through
+ *          collect.c's synchronous trial deletion, whole components at a
+ *          time (a chunk is the closure of its first candidate over the
+ *          candidates), with the GIL held or the world stopped.
+ *
+ * Safety: nothing the scan computes frees anything. An object is freed
+ * only by the trial deletion of VALIDATE, which is CPython's own collection
+ * on a set of objects at one instant: an object of the set that anything
+ * outside the set references is kept, with everything it reaches. Counts
+ * made stale by the mutator between increments (a reference moved from an
+ * object counted later to one counted earlier, an object freed after it
+ * was counted) can only make a live object a candidate (validation keeps
+ * it: a wasted look) or a garbage object reached (found by the next scan).
+ *
+ * Completeness: cyclic garbage present when a scan starts is found by that
+ * scan. Garbage never changes (nothing reaches it; weakrefs to it are only
+ * cleared by the validation): its members' reference counts and edges are
+ * the same at every increment, so COUNT counts exactly the references
+ * among them, none of them is rooted, nothing reached references them, and
+ * every one is a candidate. Garbage made during a scan, or still holding a
+ * young object when the scan started, is found by the next. A component of
+ * any size is found: a million-object cycle costs the scan a million units
+ * spread over increments, and its validation, which cannot be split (the
+ * trial deletion of part of a cycle keeps the part), is one pause over
+ * budget: counted in overrun_units, never hidden. So is a single container
+ * whose traversal alone exceeds the budget (a list of a million items).
+ * The holes, which make garbage wait for an explicit full collection: an
+ * object with REFS_MAX referrers or more, and everything only it keeps.
+ *
+ * The young generations: generation 0 is collected as under stw, every A
+ * allocations; generation 1 is never collected by the schedule, but joins
+ * the old generation whole every B young collections (young_collect
+ * below says why). gc.collect(n) means what it means under stw; (2)
+ * collects everything at once, and the scan starts again.
+ *
+ * When a scan starts: when stw would collect in full (gen_stw.c), at most
+ * once per B x C young collections and when the objects promoted since the
+ * last scan started exceed a quarter of that scan's (CPython's
+ * long_lived_pending rule): the scan does a full collection's work at a
+ * full collection's rate, so the two cost the same over a run. A scan that
+ * freed less than 1% of what it looked at doubles that interval for the
+ * next (up to 8x; one that freed more resets it): a heap without old
+ * garbage (long-lived) is looked at less often, a heap that makes it as
+ * often as stw would.
+ *
+ * How much per increment: the scan's remaining work (its objects at the
+ * start times the units per object of the last scan) spread evenly over
+ * the young collections left before the next scan is due, so that every
+ * window of the mutator's time loses about the same share (the MMU), and
+ * never more than the budget: what is left of --pause-budget-us after the
+ * young collection, converted to units by the measured nanoseconds per
+ * unit, with the clock read every CLOCK_EVERY units to stop at the budget.
+ * A young collection alone over the budget (a threshold far above 700), an
+ * indivisible piece (a validated component, one huge container) are
+ * overruns: every pause over the budget is counted (overruns, the longest
+ * one), and every increment that went past twice its units because of a
+ * piece over BIG_PIECE units (overrun_units, the largest piece).
+ *
+ * The unit of work: one object marked, checked or traversed, plus one per
+ * reference a traversal visits (the cache misses a scan pays).
+ *
+ * Statistics (hl_gc_stats_t): increments (pauses that did scan work; their
+ * pauses are recorded as generation 2's, a young collection's as 0's),
+ * scans, scan units and their histogram per increment, candidates,
+ * overruns. The gc callbacks see generation 0 at the start of an increment
+ * and 2 at its end when it did scan work; info->full when it completed a
+ * scan. Without a GIL each pause stops the world (sync/stw.c) and counts
+ * from the stop request, which includes the time to stop.
+ */
+#include <stdio.h>
+
+#include "collector.h"
+
+/* The scan's bits of prev (HL_GC_PREV_SCAN_MASK). */
+#define MEMBER   ((uintptr_t)1 << 63)   /* in a scan (of the parity below) */
+#define PARITY   ((uintptr_t)1 << 62)
+#define REACHED  ((uintptr_t)1 << 61)   /* proven referenced from outside */
+#define REFS_SHIFT 48
+#define REFS_MAX ((uintptr_t)0x1FFF)     /* 13 bits: saturated = taken as rooted */
+#define REFS_MASK (REFS_MAX << REFS_SHIFT)
+_Static_assert((MEMBER | PARITY | REACHED | REFS_MASK) == HL_GC_PREV_SCAN_MASK, "the scan's bits");
+
+#define MIN_STEP 48        /* units an increment may always spend on a scan under way */
+#define STRETCH_MAX 8      /* the longest interval between scans, in stw's */
+#define CLOCK_EVERY 512    /* units between two looks at the clock */
+#define BIG_PIECE 4096     /* an indivisible piece this large is an overrun */
+
+enum phase { IDLE, MARK, COUNT, ROOTS, VALIDATE };
+
+typedef struct incr_state {
+  enum phase phase;
+  uintptr_t parity;         /* this scan's PARITY bit (0 or PARITY) */
+  hl_gc_head_t tomark;      /* MARK: the old generation as the scan started */
+  hl_gc_head_t count;       /* COUNT: marked, to be traversed */
+  hl_gc_head_t counted;     /* ROOTS: to be checked */
+  hl_gc_head_t work;        /* reached, to be traversed */
+  hl_gc_head_t tentative;   /* checked and not reached (yet) */
+  hl_gc_head_t done;        /* reached and traversed: marked for the next scan */
+  uint64_t scan_objects;    /* in this scan (marked by it, or by the last) */
+  uint64_t done_objects;    /* reached by this scan: marked for the next */
+  uint64_t young_since_start;   /* young collections since the last scan started */
+  uint64_t gen1_survivors;  /* survivors put in generation 1 since it last aged */
+  uint64_t scan_units;      /* spent by this scan */
+  double units_per_object;  /* the last scan's */
+  uint64_t scan_estimate;   /* objects this scan will have marked (at its start) */
+  uint64_t scan_freed;      /* objects its validations collected */
+  unsigned stretch;         /* 1, 2, 4, 8: the interval between scans, over stw's */
+  double ns_per_unit;       /* measured, a moving average */
+} incr_state_t;
+static incr_state_t incr;
+
+static void scan_lists_init(void) {
+  hli_gc_list_init(&incr.tomark);
+  hli_gc_list_init(&incr.count);
+  hli_gc_list_init(&incr.counted);
+  hli_gc_list_init(&incr.work);
+  hli_gc_list_init(&incr.tentative);
+  hli_gc_list_init(&incr.done);
+}
+
+/* ---- marks ---------------------------------------------------------------------- */
+static inline bool member(const hl_gc_head_t *g) {
+  return (g->prev & (MEMBER | PARITY)) == (MEMBER | incr.parity);
+}
+/* o's GC head when o is a member of this scan, else NULL. */
+static inline hl_gc_head_t *member_head(hl_object_t *o) {
+  if (!(o->flags & HL_OF_GC)) return NULL;
+  hl_gc_head_t *g = HL_GC_HEAD(o);
+  return member(g) ? g : NULL;
+}
+static inline void mark(hl_gc_head_t *g, uintptr_t parity) {
+  g->prev = (g->prev & ~HL_GC_PREV_SCAN_MASK) | MEMBER | parity;
+}
+static inline void unmark(hl_gc_head_t *g) { g->prev &= ~HL_GC_PREV_SCAN_MASK; }
+static inline uintptr_t refs(const hl_gc_head_t *g) { return (g->prev & REFS_MASK) >> REFS_SHIFT; }
+
+static void unmark_list(hl_gc_head_t *l) {
+  for (hl_gc_head_t *g = hli_gc_next(l); g != l; g = hli_gc_next(g)) unmark(g);
+}
+
+/* Every list of the scan into `to`; with unmark, their marks cleared (a
+ * full collection overwrites them itself). The scan starts again. */
+static void scan_abandon(hl_gc_head_t *to, bool clear) {
+  hl_gc_head_t *lists[] = {&incr.tomark, &incr.count, &incr.counted,
+                           &incr.work,   &incr.tentative, &incr.done};
+  for (size_t i = 0; i < HL_ARRAY_LEN(lists); i++) {
+    if (clear) unmark_list(lists[i]);
+    hli_gc_list_merge(lists[i], to);
+  }
+  incr.phase = IDLE;
+  incr.done_objects = 0;
+}
+
+/* ---- the phases, a piece at a time ------------------------------------------------- */
+typedef struct { uint64_t visits; hl_gc_head_t *chunk; } visit_t;
+
+static int visit_count(hl_object_t *o, void *arg) {
+  visit_t *v = arg;
+  v->visits++;
+  hl_gc_head_t *g = member_head(o);
+  if (g && refs(g) < REFS_MAX) g->prev += (uintptr_t)1 << REFS_SHIFT;
+  return 0;
+}
+
+static int visit_reach(hl_object_t *o, void *arg) {
+  visit_t *v = arg;
+  v->visits++;
+  hl_gc_head_t *g = member_head(o);
+  if (g && !(g->prev & REACHED)) {
+    g->prev |= REACHED;
+    hli_gc_list_move(g, &incr.work);
+  }
+  return 0;
+}
+
+static inline void traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  const hl_type_t *t = o->type;
+  int (*fn)(hl_object_t *, hl_visit_fn, void *) = t->traverse_gc ? t->traverse_gc : t->traverse;
+  if (fn) fn(o, visit, arg);
+}
+
+static inline uint32_t refcount(hl_object_t *o) {
+  return HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED) ? hli_rc_biased_count(o) : hli_rc_load(o);
+}
+
+/* stw's rule for a full collection, as a scan's start: at most one per
+ * B x C young collections (the thresholds of generations 1 and 2: stw
+ * collects generation 2 every C collections of generation 1, itself every
+ * B of generation 0), and only when the objects promoted since the last
+ * scan started exceed a quarter of that scan's (the long-lived rule). */
+static uint64_t scan_interval(void) {
+  return (uint64_t)hli_gc_threshold(1) * hli_gc_threshold(2) * incr.stretch;
+}
+static bool scan_due(void) {
+  return incr.young_since_start >= scan_interval() &&
+         hli_gc.long_lived_pending > hli_gc.long_lived_total / 4;
+}
+
+static void scan_start(void) {
+  incr.scan_estimate = incr.done_objects + hli_gc.long_lived_pending;
+  incr.scan_freed = 0;
+  incr.young_since_start = 0;
+  hli_gc.long_lived_pending = 0;   /* promotions from now wait for the next scan */
+  incr.parity ^= PARITY;
+  /* the objects the last scan reached are marked for this one already */
+  hli_gc_list_merge(&incr.done, &incr.count);
+  hli_gc_list_merge(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, &incr.tomark);
+  incr.scan_objects = incr.done_objects;   /* those that died since included: a pace, not a census */
+  incr.done_objects = 0;
+  incr.scan_units = 0;
+  incr.phase = MARK;
+}
+
+/* What the increment under way has done (one pause). */
+typedef struct step {
+  hl_gc_info_t info;
+  hl_gc_work_t work;
+  uint64_t units;
+  uint64_t found;   /* by the validations */
+  bool forced;      /* hl_gc_step: a scan starts whether due or not */
+  bool idle;        /* no scan under way, none due */
+  bool scan_done;
+} step_t;
+
+static int visit_chunk(hl_object_t *o, void *arg) {
+  visit_t *v = arg;
+  v->visits++;
+  hl_gc_head_t *g = member_head(o);
+  if (g && !(g->prev & REACHED)) {   /* a candidate not in the chunk yet */
+    g->prev |= REACHED;
+    hli_gc_list_move(g, v->chunk);
+  }
+  return 0;
+}
+
+/* VALIDATE: candidates, whole closures of them, until `room` units are
+ * spent, through the trial deletion. */
+static void validate(step_t *s, uint64_t room) {
+  hl_gc_head_t chunk;
+  hli_gc_list_init(&chunk);
+  uint64_t units = 0, n = 0;
+  while (!hli_gc_list_empty(&incr.tentative) && units < room) {
+    hl_gc_head_t *first = hli_gc_next(&incr.tentative);
+    first->prev |= REACHED;
+    hli_gc_list_move(first, &chunk);
+    /* its closure over the candidates: the walk reaches what it appends */
+    for (hl_gc_head_t *g = first; g != &chunk; g = hli_gc_next(g)) {
+      visit_t v = {0, &chunk};
+      traverse(HL_GC_OBJ(g), visit_chunk, &v);
+      units += 1 + v.visits;
+      n++;
+    }
+  }
+  hl_gc_stats_t *st = hli_gc_stats_mut();
+  st->scan_candidates += n;
+  s->units += units;
+  incr.scan_units += units;
+  /* the trial deletion overwrites the marks; survivors are old again */
+  hl_gc_info_t info = {.generation = HL_GC_GENERATIONS - 1};
+  hl_gc_head_t *old = &hli_gc.gen[HL_GC_GENERATIONS - 1].head;
+  hli_gc_collect_list(&chunk, old, &info, true, &s->work);
+  hli_gc_list_merge(&chunk, old);
+  s->info.collected += info.collected;
+  s->info.uncollectable += info.uncollectable;
+  s->found += info.collected + info.uncollectable;
+  incr.scan_freed += info.collected;
+}
+
+/* One piece of the scan: an object marked, counted, checked or traversed,
+ * a chunk validated, or the move to the next phase. */
+static void piece(step_t *s, uint64_t room) {
+  hl_gc_head_t *g;
+  visit_t v = {0};
+  uint64_t units = 0;
+  switch (incr.phase) {
+  case IDLE:
+    if (!s->forced && !scan_due()) {
+      s->idle = true;
+      return;
+    }
+    scan_start();
+    return;
+  case MARK:
+    if (hli_gc_list_empty(&incr.tomark)) {
+      incr.phase = COUNT;
+      return;
+    }
+    g = hli_gc_next(&incr.tomark);
+    mark(g, incr.parity);
+    hli_gc_list_move(g, &incr.count);
+    incr.scan_objects++;
+    units = 1;
+    break;
+  case COUNT:
+    if (hli_gc_list_empty(&incr.count)) {
+      incr.phase = ROOTS;
+      return;
+    }
+    g = hli_gc_next(&incr.count);
+    traverse(HL_GC_OBJ(g), visit_count, &v);
+    hli_gc_list_move(g, &incr.counted);
+    units = 1 + v.visits;
+    break;
+  case ROOTS:
+    if (!hli_gc_list_empty(&incr.work)) {
+      /* reached: what it references is reached too */
+      g = hli_gc_next(&incr.work);
+      hl_object_t *o = HL_GC_OBJ(g);
+      traverse(o, visit_reach, &v);
+      units = 1 + v.visits;
+      if (hli_gc.untrack && hli_gc_untrackable(o, true)) {
+        hli_gc_list_remove(g);   /* can never be in a cycle: out of every list */
+        hli_gc_stats_mut()->untracked++;
+      } else {
+        mark(g, incr.parity ^ PARITY);   /* for the next scan */
+        hli_gc_list_move(g, &incr.done);
+        incr.done_objects++;
+      }
+    } else if (!hli_gc_list_empty(&incr.counted)) {
+      g = hli_gc_next(&incr.counted);
+      uintptr_t r = refs(g);
+      if (r >= REFS_MAX) hli_gc_stats_mut()->saturated++;
+      if (r >= REFS_MAX || refcount(HL_GC_OBJ(g)) > r) {
+        g->prev |= REACHED;   /* referenced from outside the old generation */
+        hli_gc_list_move(g, &incr.work);
+      } else {
+        hli_gc_list_move(g, &incr.tentative);
+      }
+      units = 1;
+    } else {
+      incr.phase = VALIDATE;
+      return;
+    }
+    break;
+  case VALIDATE:
+    if (hli_gc_list_empty(&incr.tentative)) {
+      if (incr.scan_objects)
+        incr.units_per_object = (double)incr.scan_units / (double)incr.scan_objects;
+      hli_gc.long_lived_total = incr.scan_objects;
+      /* a scan that found (almost) nothing lets the next one wait longer */
+      incr.stretch = incr.scan_freed * 100 < incr.scan_objects
+                         ? (incr.stretch < STRETCH_MAX ? incr.stretch * 2 : STRETCH_MAX)
+                         : 1;
+      hli_gc_stats_mut()->scans++;
+      s->scan_done = true;
+      incr.phase = IDLE;
+      return;
+    }
+    validate(s, room / 4 + 1);   /* the trial deletion costs about three more passes */
+    return;
+  }
+  s->units += units;
+  incr.scan_units += units;
+}
+
+/* Scan work until `limit` units are spent or the scan completes (one scan
+ * per increment at most: an empty old generation costs nothing). */
+static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
+  uint64_t big = 0, check = CLOCK_EVERY;
+  while (s->units < limit) {
+    if (deadline && s->units >= check) {
+      /* the conversion of the budget to units is an estimate: the clock
+       * has the last word (the tests give a budget in units, no deadline) */
+      if (hl_now_ns() >= deadline) break;
+      check = s->units + CLOCK_EVERY;
+    }
+    uint64_t before = s->units;
+    enum phase was = incr.phase;
+    piece(s, limit - s->units);
+    if (s->units - before > big) big = s->units - before;
+    if (s->scan_done || s->idle) break;
+    if (was != IDLE && incr.phase == IDLE) break;   /* abandoned meanwhile (a finalizer) */
+  }
+  if (s->units > 2 * limit && big > BIG_PIECE) {
+    hl_gc_stats_t *st = hli_gc_stats_mut();
+    st->overrun_units++;
+    if (big > st->overrun_units_max) st->overrun_units_max = big;
+  }
+}
+
+/* ---- the row ------------------------------------------------------------------------ */
+/* The young generations. Generation 0 is collected as under stw, its
+ * survivors going to generation 1; but generation 1 is never collected by
+ * the schedule: every B young collections it joins the old generation
+ * whole (a list splice), where the scan will look at it. Under stw a
+ * collection of generation 1 examines ten young generations at once, a
+ * pause ten times longer (long-lived: 2.9 ms at its median), which no
+ * budget of a millisecond can hold; CPython 3.14 dropped its middle
+ * generation for the same reason. gc.collect(1) still collects it, so the
+ * gc module's API means what it means under stw. */
+static uint64_t young_collect(hl_gc_info_t *info, hl_gc_work_t *work) {
+  uint64_t found = hli_gc_generations_collect(0, info, work);
+  incr.young_since_start++;
+  incr.gen1_survivors += work->survivors;
+  if (hli_gc.gen[1].count > hli_gc_threshold(1)) {
+    hli_gc_list_merge(&hli_gc.gen[1].head, &hli_gc.gen[HL_GC_GENERATIONS - 1].head);
+    hli_gc.gen[1].count = 0;
+    hli_gc.gen[2].count++;
+    hli_gc.long_lived_pending += incr.gen1_survivors;   /* promoted: the scan's pace */
+    incr.gen1_survivors = 0;
+  }
+  return found;
+}
+
+/* The budget in units: fixed by hl_gc_set_increment_units, or what is left
+ * of --pause-budget-us after the young collection, at the measured
+ * nanoseconds per unit (and a deadline, which the clock checks). */
+static uint64_t budget_units(uint64_t t0, uint64_t *deadline) {
+  uint64_t fixed = hl_atomic_c11_load_relaxed_u64(&hli_gc.increment_units);
+  *deadline = 0;
+  if (fixed) return fixed;
+  *deadline = t0 + hli_gc.budget_ns;
+  uint64_t spent = hl_now_ns() - t0;
+  if (spent >= hli_gc.budget_ns) return 0;
+  return (uint64_t)((double)(hli_gc.budget_ns - spent) / incr.ns_per_unit);
+}
+
+/* The scan work this increment may do besides the budget: what is left
+ * of the scan under way spread evenly over the young collections left
+ * before the next one is due, so that the mutator sees the same small
+ * share of every window (its MMU) and the scan still ends in time; a scan
+ * is started when due. */
+static uint64_t allowance(void) {
+  if (incr.phase == IDLE) return scan_due() ? MIN_STEP : 0;
+  double left = (double)incr.scan_estimate * incr.units_per_object - (double)incr.scan_units;
+  uint64_t every = scan_interval();
+  uint64_t triggers = every > incr.young_since_start ? every - incr.young_since_start : 1;
+  return (left > 0 ? (uint64_t)(left / (double)triggers) : 0) + MIN_STEP;
+}
+
+/* One pause: a young collection (generation 0, or 1 when due), then scan
+ * work within the budget. forced: hl_gc_step (a scan starts whether due or
+ * not, and the increment spends its whole budget). */
+static int64_t increment(uint64_t stopped_at, bool forced) {
+  hli_gc_store_bool(&hli_gc.collecting, true);
+  int generation = 0;
+  step_t s = {.info = {.generation = generation}, .forced = forced};
+  hli_gc_callbacks_run(true, &s.info);
+  uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
+  if (hli_nogil()) {
+    hl_rc_merge_all_stopped();
+    hli_gc_gather_stripes();
+    hli_gc_count0_reset();
+  }
+  uint64_t found = young_collect(&s.info, &s.work);
+  /* promotions earn the scan its pace (gen_stw.c's full-collection rate) */
+  uint64_t deadline;
+  uint64_t limit = budget_units(t0, &deadline);
+  if (forced && !limit) limit = 1;
+  if (!forced) {
+    uint64_t pace = allowance();
+    if (pace < limit) limit = pace;
+  }
+  hli_gc_stats_mut()->budget_units = limit;
+  if (limit) {
+    uint64_t t1 = hl_now_ns();
+    scan_work(&s, limit, deadline);
+    uint64_t t2 = hl_now_ns();
+    if (s.units >= 256)   /* the conversion from the budget's time to units */
+      incr.ns_per_unit = 0.875 * incr.ns_per_unit + 0.125 * (double)(t2 - t1) / (double)s.units;
+    hli_gc_increment_record(s.units);
+  }
+  if (s.scan_done) {
+    hl_freelists_clear();
+    hl_alloc_collect();
+  }
+  s.info.full = s.scan_done;
+  int recorded = s.units ? HL_GC_GENERATIONS - 1 : generation;
+  s.info.generation = recorded;
+  hli_gc_pause_record(recorded, &s.info, &s.work, t0, hl_now_ns());
+  hli_gc_store_bool(&hli_gc.collecting, false);
+  hli_gc_callbacks_run(false, &s.info);
+  return (int64_t)(found + s.found);
+}
+
+static void trigger(void) {
+  uint64_t stopped_at = hli_gc_world_stop();
+  if (!hli_nogil() ||
+      (hli_gc_load_bool(&hli_gc.enabled) && !hli_gc_load_bool(&hli_gc.collecting)))
+    increment(stopped_at, false);
+  hli_gc_world_resume(stopped_at);
+}
+
+static int64_t step(uint64_t stopped_at) { return increment(stopped_at, true); }
+
+/* gc.collect(generation): as under stw (no scan work); 2 collects
+ * everything at once, and the scan starts again (its marks are
+ * overwritten by the collection). */
+static int64_t collect(int generation, uint64_t stopped_at) {
+  hli_gc_store_bool(&hli_gc.collecting, true);
+  hl_gc_info_t info = {.generation = generation, .full = generation == HL_GC_GENERATIONS - 1};
+  hli_gc_callbacks_run(true, &info);
+  uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
+  if (hli_nogil()) {
+    hl_rc_merge_all_stopped();
+    hli_gc_gather_stripes();
+    hli_gc_count0_reset();
+  }
+  if (generation == HL_GC_GENERATIONS - 1) {
+    scan_abandon(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, false);
+  }
+  hl_gc_work_t work = {0, 0, 0};
+  uint64_t found = hli_gc_generations_collect(generation, &info, &work);
+  if (generation == 0) incr.gen1_survivors += work.survivors;
+  if (generation >= 1) incr.gen1_survivors = 0;
+  if (generation == HL_GC_GENERATIONS - 1) {
+    hl_freelists_clear();
+    hl_alloc_collect();
+  }
+  hli_gc_pause_record(generation, &info, &work, t0, hl_now_ns());
+  hli_gc_store_bool(&hli_gc.collecting, false);
+  hli_gc_callbacks_run(false, &info);
+  return (int64_t)found;
+}
+
+/* Before the gc module walks or moves the lists (freeze, get_objects,
+ * get_referrers, shut-down): the scan is given up, its marks cleared, its
+ * objects old again; the next increment starts a new scan. */
+static void gather(void) {
+  hli_gc_gather_stripes();
+  scan_abandon(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, true);
+}
+
+static int init(const hl_config_t *c) {
+  /* the scan's marks take prev's top 16 bits: pointers must fit below */
+  void *probe = hl_alloc_malloc(64);
+  uintptr_t high = (uintptr_t)probe | (uintptr_t)&incr;
+  hl_alloc_free(probe);
+  if (high & HL_GC_PREV_SCAN_MASK) {
+    hl_err_set(HL_ERR_VALUE, "addresses above 2^48 (%p): the scan's marks need the top 16 "
+               "bits of a pointer", (void *)high);
+    return -1;
+  }
+  incr = (incr_state_t){0};
+  scan_lists_init();
+  incr.phase = IDLE;
+  incr.units_per_object = 6.0;   /* until a scan has measured it */
+  incr.stretch = 1;
+  incr.ns_per_unit = 10.0;       /* likewise, until increments have */
+  hli_gc.budget_ns = c->pause_budget_us * 1000;
+  return 0;
+}
+
+static void fini(void) { gather(); }
+
+const hli_collector_t hli_collector_incremental = {
+  .name = "incremental",
+  .tracks = true,
+  .init = init,
+  .fini = fini,
+  .trigger = trigger,
+  .step = step,
+  .collect = collect,
+  .gather = gather,
+};
