@@ -146,6 +146,7 @@ typedef struct incr_state {
   uint64_t done_objects;    /* reached by this scan: marked for the next */
   uint64_t young_since_start;   /* young collections since the last scan started */
   uint64_t gen1_survivors;  /* survivors put in generation 1 since it last aged */
+  double ns_per_young;      /* young collections' time per object examined, measured */
   uint64_t scan_units;      /* spent by this scan */
   double units_per_object;  /* the last scan's */
   uint64_t scan_estimate;   /* objects this scan will have marked (at its start) */
@@ -426,17 +427,38 @@ static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
 
 /* ---- the row ------------------------------------------------------------------------ */
 /* The young generations. Generation 0 is collected as under stw, its
- * survivors going to generation 1; but generation 1 is never collected by
- * the schedule: every B young collections it joins the old generation
- * whole (a list splice), where the scan will look at it. Under stw a
- * collection of generation 1 examines ten young generations at once, a
- * pause ten times longer (long-lived: 2.9 ms at its median), which no
- * budget of a millisecond can hold; CPython 3.14 dropped its middle
- * generation for the same reason. gc.collect(1) still collects it, so the
- * gc module's API means what it means under stw. */
-static uint64_t young_collect(hl_gc_info_t *info, hl_gc_work_t *work) {
-  uint64_t found = hli_gc_generations_collect(0, info, work);
+ * survivors going to generation 1. Generation 1 is collected with it, as
+ * under stw, every B young collections, but only when that collection is
+ * predicted to fit the budget (its objects, at most the survivors put in
+ * it since, times the measured nanoseconds per object of young
+ * collections); otherwise it joins the old generation whole (a list
+ * splice), where the scan will look at it. Under stw a collection of
+ * generation 1 is a pause about ten young ones long: in a heap whose young
+ * objects lie scattered in cold memory that is 2.9 ms at its median
+ * (long-lived), which no budget of a millisecond holds, and CPython 3.14
+ * dropped its middle generation for it; but where it fits (cycles: tens of
+ * microseconds) it frees the cycles that die middle-aged before they reach
+ * the old generation, which the scan would find only a scan later (twice
+ * the memory in cycles without it). young_generation chooses, before the
+ * callbacks; young_collect collects. */
+static int young_generation(void) {
+  bool due1 = hli_gc.gen[1].count + 1 > hli_gc_threshold(1);
+  double predicted = (double)(incr.gen1_survivors + hli_gc.gen[0].count) * incr.ns_per_young;
+  return due1 && predicted <= (double)hli_gc.budget_ns ? 1 : 0;
+}
+
+static int young_collect(int generation, hl_gc_info_t *info, hl_gc_work_t *work,
+                         uint64_t *found) {
+  uint64_t t0 = hl_now_ns();
+  *found = hli_gc_generations_collect(generation, info, work);
+  if (work->visited >= 64)
+    incr.ns_per_young = 0.875 * incr.ns_per_young +
+                        0.125 * (double)(hl_now_ns() - t0) / (double)work->visited;
   incr.young_since_start++;
+  if (generation == 1) {
+    incr.gen1_survivors = 0;   /* its survivors were promoted, pending counted them */
+    return generation;
+  }
   incr.gen1_survivors += work->survivors;
   if (hli_gc.gen[1].count > hli_gc_threshold(1)) {
     hli_gc_list_merge(&hli_gc.gen[1].head, &hli_gc.gen[HL_GC_GENERATIONS - 1].head);
@@ -445,7 +467,7 @@ static uint64_t young_collect(hl_gc_info_t *info, hl_gc_work_t *work) {
     hli_gc.long_lived_pending += incr.gen1_survivors;   /* promoted: the scan's pace */
     incr.gen1_survivors = 0;
   }
-  return found;
+  return 0;
 }
 
 /* The budget in units: fixed by hl_gc_set_increment_units, or what is left
@@ -479,7 +501,7 @@ static uint64_t allowance(void) {
  * not, and the increment spends its whole budget). */
 static int64_t increment(uint64_t stopped_at, bool forced) {
   hli_gc_store_bool(&hli_gc.collecting, true);
-  int generation = 0;
+  int generation = young_generation();
   step_t s = {.info = {.generation = generation}, .forced = forced};
   hli_gc_callbacks_run(true, &s.info);
   uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
@@ -488,7 +510,8 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
     hli_gc_gather_stripes();
     hli_gc_count0_reset();
   }
-  uint64_t found = young_collect(&s.info, &s.work);
+  uint64_t found;
+  young_collect(generation, &s.info, &s.work, &found);
   /* promotions earn the scan its pace (gen_stw.c's full-collection rate) */
   uint64_t deadline;
   uint64_t limit = budget_units(t0, &deadline);
@@ -582,6 +605,7 @@ static int init(const hl_config_t *c) {
   incr.phase = IDLE;
   incr.units_per_object = 6.0;   /* until a scan has measured it */
   incr.stretch = 1;
+  incr.ns_per_young = 100.0;     /* until young collections have measured it */
   incr.ns_per_unit = 10.0;       /* likewise, until increments have */
   hli_gc.budget_ns = c->pause_budget_us * 1000;
   return 0;
