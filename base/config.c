@@ -148,6 +148,9 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
     "incremental collector: the longest pause one increment may take, in microseconds", NULL},
+  [HL_OPT_GC_THREADS] = {"gc-threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
+    FIELD(gc_threads), HL_GC_BUILT_CONCURRENT, gc_why_CONCURRENT,
+    "concurrent collector: the threads that collect beside the mutators", NULL},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
     "GIL switch interval (sys.setswitchinterval), in microseconds", NULL},
@@ -806,6 +809,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_THRESHOLD:
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
+  case HL_OPT_GC_THREADS: return c->gc == HL_GC_CONCURRENT;
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
   case HL_OPT_STW_PROBE_MS:
   case HL_OPT_STW_REPORT_US: return c->rc != HL_RC_GIL;

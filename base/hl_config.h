@@ -63,7 +63,10 @@ typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
   X(STW, stw, 1, HL_RC_ANY, "CPython's generational", "")                                  \
   X(INCREMENTAL, incremental, 1, HL_RC_ANY,                                                \
     "stw's young generations and an incremental scan of the old one, pauses within "       \
-    "--pause-budget-us", "")
+    "--pause-budget-us", "")                                                               \
+  X(CONCURRENT, concurrent, 0, HL_RC_BIT(HL_RC_ATOMIC) | HL_RC_BIT(HL_RC_BIASED),          \
+    "collection on its own threads beside the mutators, without a GIL",                    \
+    "the concurrent collector (issue 22) is not built yet")
 
 #define HL_RC_ENUM_(ID, name, built, help, why_not) HL_RC_##ID,
 #define HL_GC_ENUM_(ID, name, built, rc, help, why_not) HL_GC_##ID,
@@ -96,6 +99,7 @@ typedef enum {
   HL_OPT_THRESHOLD,
   HL_OPT_GC_UNTRACK,
   HL_OPT_PAUSE_BUDGET_US,
+  HL_OPT_GC_THREADS,
   HL_OPT_SWITCH_INTERVAL_US,
   HL_OPT_STW_PROBE_MS,
   HL_OPT_STW_REPORT_US,
@@ -135,6 +139,7 @@ typedef struct hl_config {
   uint32_t        threshold[3];
   bool            gc_untrack;          /* untrack tuples and dicts that cannot be in a cycle */
   uint64_t        pause_budget_us;
+  uint64_t        gc_threads;          /* the concurrent collector's threads */
   uint64_t        switch_interval_us;
   uint64_t        stw_probe_ms;        /* 0: the runner stops no world */
   uint64_t        stw_report_us;       /* 0: no reports */

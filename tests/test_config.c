@@ -48,7 +48,7 @@ static void test_every_design_option_registered(void **s) {
   static const char *const names[] = {
       "alloc", "geometry", "pool-colour", "pool-requeue", "tcache", "alloc-debug", "alloc-stats",
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
-      "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "switch-interval-us",
+      "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads", "switch-interval-us",
       "stw-probe-ms", "stw-report-us", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
@@ -245,7 +245,8 @@ static void test_availability(void **s) {
   }
   /* a value that is not built yet, asked for explicitly */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "gc", "incremental", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "gc", "concurrent", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "rc", "atomic", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
   HAS(err, "'gc'");
   HAS(err, "not available yet");
@@ -266,18 +267,24 @@ static void test_availability(void **s) {
   }
   /* an unbuilt strategy asked for explicitly is refused even if unused */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "gc", "incremental", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "gc", "concurrent", HL_SRC_FLAG, "flag", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, HL_OPT_BIT(HL_OPT_SEED), err, sizeof err), -1);
   HAS(err, "'gc'");
-  HAS(err, "incremental");
+  HAS(err, "concurrent");
   HAS(err, "not available yet");
   /* and so is a knob of a strategy that is not built */
   hl_config_defaults(&c);
-  assert_int_equal(hl_config_set(&c, "pause-budget-us", "500", HL_SRC_ENV,
-                                 "env HEAPLAB_PAUSE_BUDGET_US", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "gc-threads", "2", HL_SRC_ENV,
+                                 "env HEAPLAB_GC_THREADS", err, sizeof err), 0);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), -1);
-  HAS(err, "'pause-budget-us'");
-  HAS(err, "HEAPLAB_PAUSE_BUDGET_US");
+  HAS(err, "'gc-threads'");
+  HAS(err, "HEAPLAB_GC_THREADS");
+  /* the incremental collector and its budget are built */
+  hl_config_defaults(&c);
+  assert_int_equal(hl_config_set(&c, "gc", "incremental", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "pause-budget-us", "500", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
 }
 
 static void test_custom_geometry(void **s) {

@@ -357,8 +357,8 @@ static void test_bad_input_exits_2(void **s) {
   }
   {
     /* a strategy not built yet */
-    const char *const a[] = {"run", "malloc-churn", "--gc=incremental", NULL};
-    const char *const m[] = {"'gc'", "not available yet", "incremental", NULL};
+    const char *const a[] = {"run", "malloc-churn", "--gc=concurrent", "--rc=atomic", NULL};
+    const char *const m[] = {"'gc'", "not available yet", "concurrent", NULL};
     expect_bad(a, NULL, m);
   }
   {
