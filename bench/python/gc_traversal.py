@@ -19,9 +19,9 @@ The graph of bench/workloads/gc_traversal.c, by the same rules (one thread):
      list [I] or a Node with val = I by a random bit r & 1, I = 1000 +
      (r >> 1) % 10^6 for 64 random bits r; every 64th container also a Node
      whose kids is itself, dropped (cyclic garbage).
-gc.collect() after step 1 gives the generations a clean start (heaplab's
-tree is built in a fresh runtime; here the interpreter's own objects are
-counted in the output). ops = containers made in step 2. Prints one JSON
+gc.collect() after step 1 moves the tree into the oldest generation, as
+heaplab's full collection there does (tracked_at_start: the tracked objects
+then, the tree's Nodes and lists and the interpreter's own). ops = containers made in step 2. Prints one JSON
 line (gc_twin.Run): time, ops, peak RSS, collections and pauses per
 generation, and the objects CPython's collections examined in all.
 """
@@ -78,7 +78,7 @@ def main():
     root = nodes[0]
     del nodes   # the tree holds itself; the index is heaplab's C array
     gc.collect()
-    interpreter_objects = len(gc.get_objects())
+    tracked = len(gc.get_objects())
     with Run() as run:
         ops = 0
         while ops < containers:
@@ -94,7 +94,7 @@ def main():
             ops += len(batch)
             del batch
     print(json.dumps(run.figures("gc-traversal", ops, tree_objects=made,
-                                 interpreter_objects=interpreter_objects)))
+                                 tracked_at_start=tracked)))
     del root
 
 
