@@ -21,9 +21,10 @@ The graph of bench/workloads/gc_traversal.c, by the same rules (one thread):
      whose kids is itself, dropped (cyclic garbage).
 gc.collect() after step 1 moves the tree into the oldest generation, as
 heaplab's full collection there does (tracked_at_start: the tracked objects
-then, the tree's Nodes and lists and the interpreter's own). ops = containers made in step 2. Prints one JSON
-line (gc_twin.Run): time, ops, peak RSS, collections and pauses per
-generation, and the objects CPython's collections examined in all.
+then, the tree's Nodes and lists and the interpreter's own).
+ops = containers made in step 2. Prints one JSON line (gc_twin.Run): time,
+ops, peak RSS, collections, collected and pauses per generation, and
+tree_objects.
 """
 import argparse
 import gc
