@@ -172,8 +172,8 @@ static const option_t options[HL_OPT_COUNT] = {
     "small-int cache (10 objects a node instead of 1)", NULL},
   [HL_OPT_LIVE_HEAP_M] = {"live-heap-m", T_UINT, "0", NULL, 0, 0, 1024, 0, 0,
     FIELD(live_heap_m), true, NULL,
-    "cyclotron: millions of live objects each thread builds before the rings and keeps "
-    "to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
+    "cyclotron: millions of live objects built before the rings (in all, split among the "
+    "threads) and kept to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
     "worker threads (beyond the cores, the machine is oversubscribed)", NULL},

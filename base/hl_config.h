@@ -145,7 +145,7 @@ typedef struct hl_config {
   /* workload options (cyclotron, bench/workloads/cyclotron.c) */
   uint64_t        cycle_size;          /* nodes per ring */
   hl_cycle_payload_t cycle_payload;
-  uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects */
+  uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;

@@ -14,15 +14,19 @@
  *   --cycle-payload P     none: a node is one instance (1 object, 1 container);
  *                         ints: it also holds a list of 8 ints above the
  *                         small-int cache (10 objects, 2 containers)
- *   --live-heap-m M       M million live objects per thread, kept to the end
+ *   --live-heap-m M       M million live objects in all (split among the
+ *                         threads), kept to the end
  *
  * Each worker:
- *   1. (untimed, before the timed part starts) builds its live heap: records
- *      in chunk lists of CHUNK records, the chunks in one top list, as
- *      long-lived's heap; record i is a Rec instance with id = 1000 + i and
- *      tags = [i + 0.25] (4 objects, 2 containers), until M million objects
- *      are made (the lists counted); then a full collection, so that the
- *      heap starts the timed part in the oldest generation;
+ *   1. (untimed, before the timed part starts) builds its share of the live
+ *      heap, M million / threads objects (the first thread takes the
+ *      remainder), so that the heap the collector sees is the same size
+ *      whatever --threads is: records in chunk lists of CHUNK records, the
+ *      chunks in one top list, as long-lived's heap; record i is a Rec
+ *      instance with id = 1000 + i and tags = [i + 0.25] (4 objects, 2
+ *      containers), until the share is made (the lists counted); then, once
+ *      every worker's heap is built, one full collection, so that the heaps
+ *      start the timed part in the oldest generation;
  *   2. (timed) makes rings: a ring is N Node instances (slots next, payload),
  *      each node's next the following one and the last's the first. The
  *      last K rings stay alive in a window (a list of K slots, ring r in slot
@@ -73,29 +77,47 @@ typedef struct cy_shared {
   uint64_t size;              /* nodes per ring */
   bool ints;                  /* each node holds a list of 8 ints */
   uint64_t window;            /* rings kept alive */
-  uint64_t heap_objects;      /* per thread */
+  uint64_t heap_objects;      /* in all, split among the threads */
   uint64_t node_objects, node_containers;
   cy_thread_t *per;           /* one per worker */
   unsigned threads;
+  pthread_barrier_t built;    /* every worker's heap built */
+  bool barrier;
 } cy_shared_t;
 
 static void cy_teardown(void *shared, hl_result_alloc_t *alloc) {
   (void)alloc;
   cy_shared_t *s = shared;
   if (!s) return;
+  if (s->barrier) pthread_barrier_destroy(&s->built);
   free(s->per);
   free(s);
+}
+
+/* Once every worker's heap is built, one full collection (the serial
+ * worker's) moves them all into the oldest generation: each worker
+ * collecting would make T full collections over up to T heaps. The wait
+ * releases the GIL (or goes offline), as the runner's barriers do, so that
+ * the others can reach it; they then wait at hl_worker_begin's barrier while
+ * the collection runs. Every worker calls it, failed or not. */
+static void collect_when_built(cy_shared_t *s) {
+  hl_thread_block_begin();
+  bool serial = pthread_barrier_wait(&s->built) == PTHREAD_BARRIER_SERIAL_THREAD;
+  hl_thread_block_end();
+  if (serial && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
 }
 
 static int cy_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   cy_shared_t *s = calloc(1, sizeof *s);
   if (!s || !(s->per = calloc(c->threads, sizeof *s->per)) ||
       !(s->node = hl_class_new("Node", 2, false, NULL)) ||
-      !(s->rec = hl_class_new("Rec", 2, false, NULL))) {
+      !(s->rec = hl_class_new("Rec", 2, false, NULL)) ||
+      pthread_barrier_init(&s->built, NULL, c->threads) != 0) {
     snprintf(err, errlen, "cyclotron: out of memory");
     cy_teardown(s, NULL);
     return -ENOMEM;
   }
+  s->barrier = true;
   s->threads = c->threads;
   s->size = c->cycle_size;
   s->ints = c->cycle_payload == HL_CYCLE_PAYLOAD_INTS;
@@ -140,9 +162,14 @@ static void cy_report(void *shared, hl_run_result_t *r) {
 static hl_object_t *build_heap(const cy_shared_t *s, hl_worker_t *w, cy_thread_t *t,
                                uint64_t *sum) {
   hl_object_t *top = hl_list_new(0);
-  if (!top) return NULL;
+  if (!top) {
+    hl_worker_fail(w, "out of memory building the live heap");
+    return NULL;
+  }
+  /* this thread's share; the first takes the remainder */
+  uint64_t objects = s->heap_objects / s->threads + (w->index ? 0 : s->heap_objects % s->threads);
   uint64_t made = 1, containers = 1;
-  for (uint64_t i = 0; made < s->heap_objects;) {
+  for (uint64_t i = 0; made < objects;) {
     hl_object_t *chunk = hl_list_new(0);
     if (!chunk || hl_list_append(top, chunk) != 0) {
       hl_xdecref(chunk);
@@ -151,7 +178,7 @@ static hl_object_t *build_heap(const cy_shared_t *s, hl_worker_t *w, cy_thread_t
     hl_decref(chunk);
     made++;
     containers++;
-    for (unsigned k = 0; k < CHUNK && made < s->heap_objects; k++, i++) {
+    for (unsigned k = 0; k < CHUNK && made < objects; k++, i++) {
       HL_WORKLOAD_CHECKPOINT();
       hl_object_t *I = hl_int_new((int64_t)(1000 + i)), *F = hl_float_new((double)i + 0.25);
       hl_object_t *tags = hl_list_new(0), *rec = hl_instance_new(s->rec);
@@ -221,7 +248,7 @@ fail:
 }
 
 static void cy_work(hl_worker_t *w) {
-  const cy_shared_t *s = w->shared;
+  cy_shared_t *s = w->shared;
   cy_thread_t *t = &s->per[w->index];
   hl_rand_t *rng = &w->rng;
   uint64_t ops = 0, sum = hl_fnv1a_u64(HL_FNV_OFFSET, w->index);
@@ -229,13 +256,15 @@ static void cy_work(hl_worker_t *w) {
   hl_object_t *heap = NULL, *window = NULL;
 
   /* untimed: the heap, then the window */
-  if (s->heap_objects && !(heap = build_heap(s, w, t, &sum))) goto begin;
-  /* a program's long-lived data is old by the time its steady state
-   * matters: a full collection moves the heap into the oldest generation
-   * (the Python twin calls gc.collect() here too) */
-  if (heap && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
-  if (!(window = hl_list_new(s->window))) hl_worker_fail(w, "out of memory for the window");
-begin:
+  if (s->heap_objects) {
+    heap = build_heap(s, w, t, &sum);
+    /* a program's long-lived data is old by the time its steady state
+     * matters: a full collection moves the heaps into the oldest generation
+     * (the Python twin calls gc.collect() here too) */
+    collect_when_built(s);
+  }
+  if (!w->error && !(window = hl_list_new(s->window)))
+    hl_worker_fail(w, "out of memory for the window");
   hl_worker_begin(w);
   while (!w->error && hl_worker_tick(w, ops)) {
     uint64_t chunk = hl_worker_chunk(w, ops, 64);

@@ -12,13 +12,17 @@
  *
  * Each worker:
  *   1. (untimed, before the timed part starts) builds a 4-ary tree of
- *      Node instances (slots kids, val) of --scale million objects: node i
+ *      Node instances (slots kids, val), its share of --scale million
+ *      objects in all (split among the threads, the first taking the
+ *      remainder: the live graph the collector sees is the same size
+ *      whatever --threads is, and 8 threads do not build 8 million): node i
  *      has val = 1000 + i (an int above the small-int cache) and, once it
  *      has children, kids = a list of up to 4 Nodes (nodes 4i+1 .. 4i+4);
  *      nodes are added in that order until the objects made (Nodes, ints,
  *      lists) reach the size. Acyclic: reference counting frees it at the
- *      end. Then a full collection: the tree starts the timed part in the
- *      oldest generation, as a program's long-lived data would be.
+ *      end. Then, once every worker's tree is built, one full collection:
+ *      the trees start the timed part in the oldest generation, as a
+ *      program's long-lived data would be.
  *   2. (timed) makes short-lived containers, BATCH at a time in a list that
  *      is then dropped (so that some live across a young collection, and
  *      the count of allocations less deallocations that starts collections
@@ -45,32 +49,55 @@
 
 typedef struct gt_shared {
   hl_type_t *node;            /* kids, val */
-  uint64_t tree_objects;      /* per thread */
+  uint64_t tree_objects;      /* in all, split among the threads */
+  unsigned threads;
+  pthread_barrier_t built;    /* every worker's tree built */
+  bool barrier;
 } gt_shared_t;
 
 static void gt_teardown(void *shared, hl_result_alloc_t *alloc) {
   (void)alloc;
-  free(shared);
+  gt_shared_t *s = shared;
+  if (!s) return;
+  if (s->barrier) pthread_barrier_destroy(&s->built);
+  free(s);
 }
 
 static int gt_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   gt_shared_t *s = calloc(1, sizeof *s);
-  if (!s || !(s->node = hl_class_new("Node", 2, false, NULL))) {
+  if (!s || !(s->node = hl_class_new("Node", 2, false, NULL)) ||
+      pthread_barrier_init(&s->built, NULL, c->threads) != 0) {
     snprintf(err, errlen, "gc-traversal: out of memory");
     free(s);
     return -ENOMEM;
   }
+  s->barrier = true;
   s->tree_objects = c->scale * 1000000ull;
+  s->threads = c->threads;
   *shared = s;
   return 0;
 }
 
+/* Once every worker's tree is built, one full collection (the serial
+ * worker's) moves them all into the oldest generation: each worker
+ * collecting would make T full collections over up to T trees. The wait
+ * releases the GIL (or goes offline), as the runner's barriers do, so that
+ * the others can reach it; they then wait at hl_worker_begin's barrier while
+ * the collection runs. Every worker calls it, failed or not. */
+static void collect_when_built(gt_shared_t *s) {
+  hl_thread_block_begin();
+  bool serial = pthread_barrier_wait(&s->built) == PTHREAD_BARRIER_SERIAL_THREAD;
+  hl_thread_block_end();
+  if (serial && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
+}
+
 /* The tree (a new reference to its root, NULL when memory ran out). nodes
  * gets every node, borrowed, in order; *count how many. */
-static hl_object_t *build_tree(const gt_shared_t *s, hl_object_t **nodes, uint64_t *count) {
+static hl_object_t *build_tree(const gt_shared_t *s, uint64_t objects, hl_object_t **nodes,
+                               uint64_t *count) {
   uint64_t made = 0, n = 0;
   hl_object_t *root = NULL;
-  while (made < s->tree_objects) {
+  while (made < objects) {
     if ((n & 1023) == 0) HL_WORKLOAD_CHECKPOINT();
     hl_object_t *node = hl_instance_new(s->node), *I = hl_int_new((int64_t)(1000 + n));
     bool ok = node && I;
@@ -98,7 +125,7 @@ static hl_object_t *build_tree(const gt_shared_t *s, hl_object_t **nodes, uint64
     made += 2;
   }
   *count = n;
-  if (made < s->tree_objects) {
+  if (made < objects) {
     hl_xdecref(root);
     return NULL;
   }
@@ -106,17 +133,19 @@ static hl_object_t *build_tree(const gt_shared_t *s, hl_object_t **nodes, uint64
 }
 
 static void gt_work(hl_worker_t *w) {
-  const gt_shared_t *s = w->shared;
+  gt_shared_t *s = w->shared;
   hl_rand_t *rng = &w->rng;
   uint64_t ops = 0, sum = hl_fnv1a_u64(HL_FNV_OFFSET, w->index), nnodes = 0;
+  /* this thread's share; the first takes the remainder */
+  uint64_t objects = s->tree_objects / s->threads + (w->index ? 0 : s->tree_objects % s->threads);
   /* every node makes at least 2 objects: at most half the size in nodes */
-  hl_object_t **nodes = malloc((s->tree_objects / 2 + 1) * sizeof *nodes), *root = NULL;
+  hl_object_t **nodes = malloc((objects / 2 + 1) * sizeof *nodes), *root = NULL;
   if (!nodes) hl_worker_fail(w, "out of memory for the tree's index");
-  else if (!(root = build_tree(s, nodes, &nnodes)))
+  else if (!(root = build_tree(s, objects, nodes, &nnodes)))
     hl_worker_fail(w, "out of memory building the tree: %s", hl_err_message());
   /* the graph is old by the time the steady part matters: a full collection
    * moves it into the oldest generation (the twin calls gc.collect() too) */
-  if (root && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
+  collect_when_built(s);
 
   hl_worker_begin(w);
   while (!w->error && hl_worker_tick(w, ops)) {
@@ -178,10 +207,10 @@ static void gt_work(hl_worker_t *w) {
 
 const hl_workload_t hl_workload_gc_traversal = {
   .name = "gc-traversal",
-  .summary = "a 4-ary tree of scale million live objects (instances and lists) that "
-             "survives every collection, beside short-lived containers in batches of 1000: "
-             "the cost of the collector looking at live data",
-  .unit = "a tree of 1,000,000 objects and 4,000,000 short-lived containers per thread",
+  .summary = "a 4-ary tree of scale million live objects (instances and lists, split among "
+             "the threads) that survives every collection, beside short-lived containers in "
+             "batches of 1000: the cost of the collector looking at live data",
+  .unit = "a tree of 1,000,000 objects in all; 4,000,000 short-lived containers per thread",
   .uses = HL_RUNNER_USES | HL_OBJ_USES,
   .ops_per_scale = CONTAINERS_PER_SCALE,
   .setup = gt_setup,
