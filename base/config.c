@@ -71,6 +71,7 @@ static const choice_t geometry_choices[] = {BUILT("classic"), BUILT("modern")};
 static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
+static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
 /* The object layer's axes, row for row from their lists (hl_config.h). */
 #define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
 /* each collector's reason, by name, for its options' rows as well */
@@ -162,6 +163,20 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(stw_report_us), true, NULL,
     "debug, without a GIL: report on stderr each thread that has not reached a checkpoint this "
     "many microseconds after a stop of the world was requested; 0 = never", NULL},
+  /* workload options: read only by the workloads whose uses name them
+   * (an explicit one elsewhere gets the "no effect" note) */
+  [HL_OPT_CYCLE_SIZE] = {"cycle-size", T_UINT, "10", NULL, 0, 2, 100000, 0, 0,
+    FIELD(cycle_size), true, NULL,
+    "cyclotron: instances per ring (each points at the next, the last at the first); "
+    "the Python twin's --cycle-size", NULL},
+  [HL_OPT_CYCLE_PAYLOAD] = {"cycle-payload", T_CHOICE, "none", CHOICES(payload_choices), 0, 0, 0,
+    0, FIELD(cycle_payload), true, NULL,
+    "cyclotron: what each ring node holds: none, or ints = a list of 8 ints above the "
+    "small-int cache (10 objects a node instead of 1)", NULL},
+  [HL_OPT_LIVE_HEAP_M] = {"live-heap-m", T_UINT, "0", NULL, 0, 0, 1024, 0, 0,
+    FIELD(live_heap_m), true, NULL,
+    "cyclotron: millions of live objects built before the rings (in all, split among the "
+    "threads) and kept to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
     "worker threads (beyond the cores, the machine is oversubscribed)", NULL},

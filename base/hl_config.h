@@ -42,6 +42,8 @@ typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_rele
  * front (obmalloc: it serves the next allocation). */
 typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
+/* cyclotron's ring nodes: no payload, or a list of 8 ints each */
+typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t;
 
 /* The strategy axes of the object layer, one row per strategy. The option
  * table (config.c), the enums below and gc/'s tables of rows are all made
@@ -103,6 +105,9 @@ typedef enum {
   HL_OPT_SWITCH_INTERVAL_US,
   HL_OPT_STW_PROBE_MS,
   HL_OPT_STW_REPORT_US,
+  HL_OPT_CYCLE_SIZE,
+  HL_OPT_CYCLE_PAYLOAD,
+  HL_OPT_LIVE_HEAP_M,
   HL_OPT_THREADS,
   HL_OPT_PIN,
   HL_OPT_SCALE,
@@ -143,6 +148,10 @@ typedef struct hl_config {
   uint64_t        switch_interval_us;
   uint64_t        stw_probe_ms;        /* 0: the runner stops no world */
   uint64_t        stw_report_us;       /* 0: no reports */
+  /* workload options (cyclotron, bench/workloads/cyclotron.c) */
+  uint64_t        cycle_size;          /* nodes per ring */
+  hl_cycle_payload_t cycle_payload;
+  uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;

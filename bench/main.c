@@ -288,6 +288,9 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
               c->gc == HL_GC_NONE ? " (no collector: they leak)" : " (collected)");
     fprintf(stderr, "\n");
   }
+  if (r->extra)
+    fprintf(stderr, "  extra      %s\n",
+            json_object_to_json_string_ext(r->extra, JSON_C_TO_STRING_PLAIN));
   fprintf(stderr, "  checksum   %016llx\n", (unsigned long long)r->checksum);
 }
 

@@ -231,6 +231,9 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(o, "objects", ob);
   }
   if (r->gc) json_object_object_add(o, "gc", hl_json_gc(r->gc));
+  /* the workload's own figures: a reference of its own, so that the result
+   * and r both own one */
+  if (r->extra) json_object_object_add(o, "extra", json_object_get(r->extra));
   if (r->gil) {
     json_object *g = json_object_new_object();
     json_object_object_add(g, "switches", u64(r->gil->switches));

@@ -272,7 +272,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   if (wl->setup && wl->setup(c, &shared, err, errlen) != 0) goto out_objects;
   pthread_barrier_init(&runner.barrier, NULL, n);
 
-  uint64_t per_thread = wl->ops_per_scale * c->scale;
+  uint64_t per_thread = wl->ops_per_thread ? wl->ops_per_thread(c) : wl->ops_per_scale * c->scale;
   for (unsigned i = 0; i < n; i++) {
     hl_worker_t *w = &slots[i].w;
     w->index = i;
@@ -412,6 +412,8 @@ void hl_run_result_free(hl_run_result_t *r) {
   free(r->gil);
   free(r->gc);
   free(r->stw);
+  if (r->extra) json_object_put(r->extra);
+  r->extra = NULL;
   r->gil = NULL;
   r->gc = NULL;
   r->stw = NULL;

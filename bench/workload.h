@@ -72,6 +72,10 @@ typedef struct hl_workload {
   const char *unit;           /* what scale=1 means, per thread */
   uint64_t uses;              /* HL_OPT_BIT of the options it reads */
   uint64_t ops_per_scale;     /* operations per thread for scale=1 */
+  /* May be NULL (then ops_per_scale x scale). The operations per thread of
+   * a fixed-size run where they depend on the workload's own options
+   * (cyclotron: rings, scale x 2,000,000 nodes / --cycle-size). */
+  uint64_t (*ops_per_thread)(const hl_config_t *c);
   unsigned extra_workers;     /* workers beyond --threads (convoy: its I/O thread) */
   /* May be NULL. Checks what the option table cannot (how the workload maps
    * --threads ...): 0, or -1 with a message naming the option, the value and
@@ -84,7 +88,8 @@ typedef struct hl_workload {
   void (*teardown)(void *shared, hl_result_alloc_t *alloc);
   /* May be NULL. Called before teardown after a successful run: adds what
    * the workload measured itself to the result (long-lived's timed
-   * collections, into r->gc when it is there). */
+   * collections, into r->gc when it is there; figures of its own, into
+   * r->extra). */
   void (*report)(void *shared, hl_run_result_t *r);
 } hl_workload_t;
 
@@ -206,6 +211,10 @@ struct hl_run_result {
   /* stops of the world the runner made (--stw-probe-ms, without a GIL);
    * NULL when it made none */
   hl_run_stw_t *stw;
+  /* A workload's own figures (its report hook makes a json-c object and
+   * hands it over; hl_run_result_free puts it): the result's "extra"
+   * object and the summary's `extra` line. NULL: none. */
+  struct json_object *extra;
 };
 
 /* Every check of c for wl before anything runs (bad input: exit 2):

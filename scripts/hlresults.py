@@ -227,7 +227,8 @@ def experiment_table(name, runs):
                    "free-list hits %"], rows))
 
 
-GC_WORKLOADS = {"cycles", "long-lived", "gc-cpu", "gc-mem"}
+GC_WORKLOADS = {"cycles", "long-lived", "gc-cpu", "gc-mem", "cyclotron", "trash-loop", "gc-collect",
+                "gc-traversal"}
 
 
 def collector_table(runs):

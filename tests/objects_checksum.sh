@@ -16,7 +16,8 @@ modes=("--alloc=pool --freelists=on --immortal=off"
        "--rc=biased --gc=none --tcache=heap --freelists=on --immortal=on"
        "--rc=biased --gc=none --alloc=system --freelists=off --immortal=off")
 fail=0
-for wl in binary-trees binary-trees-inst churn cycles gc-cpu gc-mem long-lived shared prodcons; do
+for wl in binary-trees binary-trees-inst churn cycles gc-cpu gc-mem long-lived shared prodcons \
+          cyclotron trash-loop gc-collect gc-traversal; do
   first=
   for m in "${modes[@]}"; do
     # --gc=none leaks the cyclic garbage by design (the runner counts it):

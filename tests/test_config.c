@@ -48,8 +48,9 @@ static void test_every_design_option_registered(void **s) {
   static const char *const names[] = {
       "alloc", "geometry", "pool-colour", "pool-requeue", "tcache", "alloc-debug", "alloc-stats",
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
-      "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads", "switch-interval-us",
-      "stw-probe-ms", "stw-report-us", "threads", "pin", "scale", "seed", "duration-s", "trace",
+      "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
+      "switch-interval-us", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
+      "live-heap-m", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -504,6 +504,71 @@ static void test_gc_result(void **s) {
   expect_bad(a4, NULL, m4);
 }
 
+/* The collector workloads' own figures: cyclotron's live heap and ring shape
+ * and trash-loop's full collections in "extra", the backlog in "gc", and
+ * cyclotron's options checked like any option's. */
+static void test_collector_workloads(void **s) {
+  (void)s;
+  const char *const a1[] = {"run", "cyclotron", "--duration-s=0.2", "--cycle-size=100",
+                            "--cycle-payload=ints", "--live-heap-m=1", NULL};
+  out_t o = run(heaplab, a1, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "extra ");   /* the summary's line */
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_int_equal(json_object_get_int(get(r, "config.cycle-size")), 100);
+  assert_string_equal(json_object_get_string(get(r, "config.cycle-payload")), "ints");
+  assert_int_equal(json_object_get_int(get(r, "config.live-heap-m")), 1);
+  /* a million objects or just past it: the top list, 1000 chunks of 250 Recs */
+  int64_t heap = json_object_get_int64(get(r, "extra.live_heap_objects"));
+  assert_true(heap >= 1000000 && heap < 1000000 + 4);
+  assert_int_equal(json_object_get_int64(get(r, "extra.ring_objects")), 1000);
+  assert_int_equal(json_object_get_int64(get(r, "extra.ring_containers")), 200);
+  assert_int_equal(json_object_get_int64(get(r, "extra.window_rings")), 21);   /* ceil(2048/100) */
+  int64_t rings = json_object_get_int64(get(r, "extra.rings"));
+  assert_int_equal(json_object_get_int64(get(r, "ops")), rings);
+  /* every ring but the window's last 21 noted as garbage while it ran */
+  int64_t noted = json_object_get_int64(get(r, "gc.backlog.noted"));
+  assert_int_equal(noted, (rings > 21 ? rings - 21 : 0) * 200);
+  assert_true(json_object_get_int64(get(r, "gc.backlog.max")) <= noted);
+  assert_int_equal(json_object_get_int64(get(r, "objects.cyclic_garbage_objects")), rings * 1000);
+  json_object_put(r);
+  out_free(&o);
+
+  const char *const a2[] = {"run", "trash-loop", "--scale=1", NULL};
+  o = run(heaplab, a2, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  r = json_tokener_parse(o.out);
+  int64_t full = json_object_get_int64(get(r, "extra.full_collections"));
+  json_object *at = get(r, "extra.full_at");
+  /* one per collection of generation 2, each at a later iteration */
+  assert_int_equal(full, json_object_get_int64(json_object_array_get_idx(get(r, "gc.collections"), 2)));
+  assert_true(full > 0);
+  assert_int_equal((int64_t)json_object_array_length(at), full < 64 ? full : 64);
+  for (size_t i = 1; i < json_object_array_length(at); i++)
+    assert_true(json_object_get_int64(json_object_array_get_idx(at, i)) >
+                json_object_get_int64(json_object_array_get_idx(at, i - 1)));
+  assert_int_equal(json_object_get_int64(get(r, "gc.backlog.noted")), 4 * 200000);
+  json_object_put(r);
+  out_free(&o);
+
+  const char *const b1[] = {"run", "cyclotron", "--cycle-size=1", NULL};
+  const char *const m1[] = {"'cycle-size'", "'1'", "2..100000", NULL};
+  expect_bad(b1, NULL, m1);
+  const char *const b2[] = {"run", "cyclotron", "--cycle-payload=floats", NULL};
+  const char *const m2[] = {"'cycle-payload'", "floats", "none, ints", NULL};
+  expect_bad(b2, NULL, m2);
+  const char *const b3[] = {"run", "cyclotron", "--live-heap-m=-1", NULL};
+  const char *const m3[] = {"'live-heap-m'", "0..1024", NULL};
+  expect_bad(b3, NULL, m3);
+  /* another workload ignores them, and says so */
+  const char *const a4[] = {"run", "gc-collect", "--duration-s=0.05", "--cycle-size=100", NULL};
+  o = run(heaplab, a4, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "cycle-size=100 (flag) has no effect");
+  out_free(&o);
+}
+
 /* The free-threaded modes: no "gil" object; "rc" (biased: merges, which
  * prodcons makes, one per pair its consumers drop) and "stw" (the runner's
  * stops of the world, with --stw-probe-ms). Behaviour only: how many stops
@@ -858,6 +923,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_env_spelling),
       cmocka_unit_test(test_list_arguments),
       cmocka_unit_test(test_gc_result),
+      cmocka_unit_test(test_collector_workloads),
       cmocka_unit_test(test_freethreaded_result),
       cmocka_unit_test(test_pool_statistics),
       cmocka_unit_test(test_micro_json),

@@ -20,6 +20,10 @@ extern const hl_workload_t hl_workload_cycles;
 extern const hl_workload_t hl_workload_long_lived;
 extern const hl_workload_t hl_workload_gc_cpu;
 extern const hl_workload_t hl_workload_gc_mem;
+extern const hl_workload_t hl_workload_cyclotron;
+extern const hl_workload_t hl_workload_trash_loop;
+extern const hl_workload_t hl_workload_gc_collect;
+extern const hl_workload_t hl_workload_gc_traversal;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -39,6 +43,10 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_long_lived,
   &hl_workload_gc_cpu,
   &hl_workload_gc_mem,
+  &hl_workload_cyclotron,
+  &hl_workload_trash_loop,
+  &hl_workload_gc_collect,
+  &hl_workload_gc_traversal,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
