@@ -10,9 +10,11 @@
  * collections grow apart, geometrically. CPython 3.14's incremental
  * collector was reported to make no full collection in such a loop until
  * about iteration 20,000. This workload records the iteration at which each
- * collection of the oldest generation began, so that heaplab's collectors
- * can be set beside both (bench/python/trash_loop.py prints the same
- * iterations under the CPython that runs it).
+ * look at the whole heap ended: a collection of the oldest generation
+ * (stw), or an increment that completed a scan of the old generation
+ * (incremental), so that heaplab's collectors can be set beside both
+ * (bench/python/trash_loop.py prints the iterations of CPython's full
+ * collections under the CPython that runs it).
  *
  * Each iteration i (from 0), per worker:
  *   - a ring of RING Trash instances (slot next), dropped: cyclic garbage
@@ -20,8 +22,8 @@
  *   - GROW records kept: each a list [I, F], I = 1000 + a random number
  *     below 10^6, F = the record's number + 0.5 (3 objects, 1 container),
  *     appended to the heap: chunk lists of CHUNK records in one top list.
- * ops = iterations. A gc callback (hl_gc_callback_add) notes, at the start
- * of each collection of generation 2, the iteration the collecting thread
+ * ops = iterations. A gc callback (hl_gc_callback_add) notes, at the end of
+ * each collection whose info->full is set, the iteration the collecting thread
  * was in (with several threads, that of the thread whose allocation started
  * it; collections outside the loop are not noted). The result's "extra"
  * object has full_collections (the count), full_at (the first FULL_LOG
@@ -59,7 +61,7 @@ static __thread const uint64_t *tl_iteration;
 
 static void tl_on_collection(bool start, const hl_gc_info_t *info, void *arg) {
   tl_shared_t *s = arg;
-  if (!start || info->generation != HL_GC_GENERATIONS - 1 || !tl_iteration) return;
+  if (start || !info->full || !tl_iteration) return;
   uint64_t n = hl_atomic_faa_u64(&s->full, 1);
   if (n < FULL_LOG) s->full_at[n] = *tl_iteration;
 }
