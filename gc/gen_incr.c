@@ -82,12 +82,12 @@
  * When a scan starts: when stw would collect in full (gen_stw.c), at most
  * once per B x C young collections and when the objects promoted since the
  * last scan started exceed a quarter of that scan's (CPython's
- * long_lived_pending rule): the scan does a full collection's work at a
- * full collection's rate, so the two cost the same over a run. A scan that
- * freed less than 1% of what it looked at doubles that interval for the
- * next (up to 8x; one that freed more resets it): a heap without old
- * garbage (long-lived) is looked at less often, a heap that makes it as
- * often as stw would.
+ * long_lived_pending rule, counting a scan's survivors): the scan does a
+ * full collection's work at a full collection's rate, so the two cost the
+ * same over a run. Two scans in a row that each freed less than 1% of what
+ * they looked at double that interval (up to 8x; a scan that frees more
+ * resets it): a heap without old garbage (long-lived) is looked at less
+ * often, a heap that makes it as often as stw would.
  *
  * How much per increment: the scan's remaining work (its objects at the
  * start times the units per object of the last scan) spread evenly over
@@ -152,6 +152,7 @@ typedef struct incr_state {
   uint64_t scan_estimate;   /* objects this scan will have marked (at its start) */
   uint64_t scan_freed;      /* objects its validations collected */
   unsigned stretch;         /* 1, 2, 4, 8: the interval between scans, over stw's */
+  unsigned fruitless;       /* scans in a row that freed less than 1% */
   double ns_per_unit;       /* measured, a moving average */
 } incr_state_t;
 static incr_state_t incr;
@@ -383,11 +384,18 @@ static void piece(step_t *s, uint64_t room) {
     if (hli_gc_list_empty(&incr.tentative)) {
       if (incr.scan_objects)
         incr.units_per_object = (double)incr.scan_units / (double)incr.scan_objects;
-      hli_gc.long_lived_total = incr.scan_objects;
+      /* the survivors, as stw's rule counts them: garbage in a scan must
+       * not put the next one off */
+      hli_gc.long_lived_total =
+          incr.scan_objects > incr.scan_freed ? incr.scan_objects - incr.scan_freed : 0;
       /* a scan that found (almost) nothing lets the next one wait longer */
-      incr.stretch = incr.scan_freed * 100 < incr.scan_objects
-                         ? (incr.stretch < STRETCH_MAX ? incr.stretch * 2 : STRETCH_MAX)
-                         : 1;
+      if (incr.scan_freed * 100 >= incr.scan_objects) {
+        incr.fruitless = 0;
+        incr.stretch = 1;
+      } else if (++incr.fruitless >= 2 && incr.stretch < STRETCH_MAX) {
+        incr.stretch *= 2;   /* two scans in a row found (almost) nothing */
+        incr.fruitless = 0;
+      }
       hli_gc_stats_mut()->scans++;
       s->scan_done = true;
       incr.phase = IDLE;
@@ -490,10 +498,12 @@ static uint64_t budget_units(uint64_t t0, uint64_t *deadline) {
  * is started when due. */
 static uint64_t allowance(void) {
   if (incr.phase == IDLE) return scan_due() ? MIN_STEP : 0;
-  double left = (double)incr.scan_estimate * incr.units_per_object - (double)incr.scan_units;
   uint64_t every = scan_interval();
-  uint64_t triggers = every > incr.young_since_start ? every - incr.young_since_start : 1;
-  return (left > 0 ? (uint64_t)(left / (double)triggers) : 0) + MIN_STEP;
+  if (incr.young_since_start >= every) return UINT64_MAX;   /* late: the budget decides */
+  double estimate = (double)incr.scan_estimate * incr.units_per_object;
+  double left = estimate - (double)incr.scan_units;
+  if (left < estimate / 16) left = estimate / 16;   /* the estimate was short: keep going */
+  return (uint64_t)(left / (double)(every - incr.young_since_start)) + MIN_STEP;
 }
 
 /* One pause: a young collection (generation 0), then scan
