@@ -102,8 +102,11 @@
  * one), and every increment that went past twice its units because of a
  * piece over BIG_PIECE units (overrun_units, the largest piece).
  *
- * The unit of work: one object marked, checked or traversed, plus one per
- * reference a traversal visits (the cache misses a scan pays).
+ * The unit of work: one object marked, counted, passed or traversed by a
+ * phase: objects examined. The references a traversal visits are not
+ * counted (that would cost each visit an instruction or three): a
+ * container of a million items is one unit, and the clock, not the units,
+ * stops an increment that such a container makes long.
  *
  * Statistics (hl_gc_stats_t): increments (pauses that did scan work; their
  * pauses are recorded as generation 2's, a young collection's as 0's),
@@ -137,11 +140,11 @@ typedef struct incr_state {
   enum phase phase;
   uintptr_t parity;         /* this scan's PARITY bit (0 or PARITY) */
   hl_gc_head_t tomark;      /* MARK: the old generation as the scan started */
-  hl_gc_head_t count;       /* COUNT: marked, to be traversed */
-  hl_gc_head_t counted;     /* ROOTS: to be checked */
-  hl_gc_head_t work;        /* reached, to be traversed */
-  hl_gc_head_t tentative;   /* checked and not reached (yet) */
+  hl_gc_head_t count;       /* COUNT: marked (MARK's list, whole, when it ends) */
+  hl_gc_head_t counted;     /* ROOTS: counted, walked in place */
+  hl_gc_head_t tentative;   /* passed by ROOTS unreached: VALIDATE's candidates */
   hl_gc_head_t done;        /* reached and traversed: marked for the next scan */
+  hl_gc_head_t cursor;      /* not an object: where the walk of the phase's list is */
   uint64_t scan_objects;    /* in this scan (marked by it, or by the last) */
   uint64_t done_objects;    /* reached by this scan: marked for the next */
   uint64_t young_since_start;   /* young collections since the last scan started */
@@ -153,15 +156,40 @@ typedef struct incr_state {
   uint64_t scan_freed;      /* objects its validations collected */
   unsigned stretch;         /* 1, 2, 4, 8: the interval between scans, over stw's */
   unsigned fruitless;       /* scans in a row that freed less than 1% */
+  bool hand_back;           /* a scan ended: memory to hand back when the budget allows */
   double ns_per_unit;       /* measured, a moving average */
 } incr_state_t;
 static incr_state_t incr;
+
+/* The cursor: a phase walks its list in place, objects staying where they
+ * are, and between increments the cursor, a GC head of no object linked
+ * into the list, keeps its place (the mutator may free any object of the
+ * list meanwhile: an unlink relinks the cursor like any neighbour). Fewer
+ * list operations per object than moving each object to the next list. */
+static hl_gc_head_t *cursor_take(hl_gc_head_t *list) {
+  if (!incr.cursor.next) return hli_gc_next(list);
+  hl_gc_head_t *first = hli_gc_next(&incr.cursor);
+  hli_gc_list_remove(&incr.cursor);
+  return first;
+}
+/* The walk stops before g (g may be the list's head: the walk is done). */
+static void cursor_put(hl_gc_head_t *g) {
+  /* not hli_gc_list_append(cursor, g), which would write g's prev whole:
+   * g's prev holds its marks */
+  hl_gc_head_t *c = &incr.cursor, *prev = hli_gc_prev(g);
+  c->prev = (uintptr_t)prev;
+  hli_gc_set_next(c, (uintptr_t)g);
+  hli_gc_set_next(prev, (uintptr_t)c);
+  g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)c;
+}
+static void cursor_drop(void) {
+  if (incr.cursor.next) hli_gc_list_remove(&incr.cursor);
+}
 
 static void scan_lists_init(void) {
   hli_gc_list_init(&incr.tomark);
   hli_gc_list_init(&incr.count);
   hli_gc_list_init(&incr.counted);
-  hli_gc_list_init(&incr.work);
   hli_gc_list_init(&incr.tentative);
   hli_gc_list_init(&incr.done);
 }
@@ -189,8 +217,9 @@ static void unmark_list(hl_gc_head_t *l) {
 /* Every list of the scan into `to`; with unmark, their marks cleared (a
  * full collection overwrites them itself). The scan starts again. */
 static void scan_abandon(hl_gc_head_t *to, bool clear) {
-  hl_gc_head_t *lists[] = {&incr.tomark, &incr.count, &incr.counted,
-                           &incr.work,   &incr.tentative, &incr.done};
+  cursor_drop();
+  hl_gc_head_t *lists[] = {&incr.tomark, &incr.count, &incr.counted, &incr.tentative,
+                           &incr.done};
   for (size_t i = 0; i < HL_ARRAY_LEN(lists); i++) {
     if (clear) unmark_list(lists[i]);
     hli_gc_list_merge(lists[i], to);
@@ -200,23 +229,22 @@ static void scan_abandon(hl_gc_head_t *to, bool clear) {
 }
 
 /* ---- the phases, a piece at a time ------------------------------------------------- */
-typedef struct { uint64_t visits; hl_gc_head_t *chunk; } visit_t;
+typedef struct { hl_gc_head_t *chunk; } visit_t;
 
 static int visit_count(hl_object_t *o, void *arg) {
-  visit_t *v = arg;
-  v->visits++;
+  (void)arg;
   hl_gc_head_t *g = member_head(o);
   if (g && refs(g) < REFS_MAX) g->prev += (uintptr_t)1 << REFS_SHIFT;
   return 0;
 }
 
 static int visit_reach(hl_object_t *o, void *arg) {
-  visit_t *v = arg;
-  v->visits++;
+  (void)arg;
   hl_gc_head_t *g = member_head(o);
   if (g && !(g->prev & REACHED)) {
+    bool passed = (g->prev & REFS_MASK) == REFS_MASK;   /* a candidate, or saturated */
     g->prev |= REACHED;
-    hli_gc_list_move(g, &incr.work);
+    if (passed) hli_gc_list_move(g, &incr.counted);   /* where the walk will come */
   }
   return 0;
 }
@@ -272,7 +300,6 @@ typedef struct step {
 
 static int visit_chunk(hl_object_t *o, void *arg) {
   visit_t *v = arg;
-  v->visits++;
   hl_gc_head_t *g = member_head(o);
   if (g && !(g->prev & REACHED)) {   /* a candidate not in the chunk yet */
     g->prev |= REACHED;
@@ -293,16 +320,15 @@ static void validate(step_t *s, uint64_t room) {
     hli_gc_list_move(first, &chunk);
     /* its closure over the candidates: the walk reaches what it appends */
     for (hl_gc_head_t *g = first; g != &chunk; g = hli_gc_next(g)) {
-      visit_t v = {0, &chunk};
+      visit_t v = {&chunk};
       traverse(HL_GC_OBJ(g), visit_chunk, &v);
-      units += 1 + v.visits;
+      units++;
       n++;
     }
   }
   hl_gc_stats_t *st = hli_gc_stats_mut();
   st->scan_candidates += n;
   s->units += units;
-  incr.scan_units += units;
   /* the trial deletion overwrites the marks; survivors are old again */
   hl_gc_info_t info = {.generation = HL_GC_GENERATIONS - 1};
   hl_gc_head_t *old = &hli_gc.gen[HL_GC_GENERATIONS - 1].head;
@@ -314,118 +340,154 @@ static void validate(step_t *s, uint64_t room) {
   incr.scan_freed += info.collected;
 }
 
-/* One piece of the scan: an object marked, counted, checked or traversed,
- * a chunk validated, or the move to the next phase. */
-static void piece(step_t *s, uint64_t room) {
-  hl_gc_head_t *g;
-  visit_t v = {0};
-  uint64_t units = 0;
-  switch (incr.phase) {
-  case IDLE:
-    if (!s->forced && !scan_due()) {
-      s->idle = true;
-      return;
-    }
-    scan_start();
-    return;
-  case MARK:
-    if (hli_gc_list_empty(&incr.tomark)) {
-      incr.phase = COUNT;
-      return;
-    }
-    g = hli_gc_next(&incr.tomark);
-    mark(g, incr.parity);
-    hli_gc_list_move(g, &incr.count);
-    incr.scan_objects++;
-    units = 1;
-    break;
-  case COUNT:
-    if (hli_gc_list_empty(&incr.count)) {
-      incr.phase = ROOTS;
-      return;
-    }
-    g = hli_gc_next(&incr.count);
-    traverse(HL_GC_OBJ(g), visit_count, &v);
-    hli_gc_list_move(g, &incr.counted);
-    units = 1 + v.visits;
-    break;
-  case ROOTS:
-    if (!hli_gc_list_empty(&incr.work)) {
-      /* reached: what it references is reached too */
-      g = hli_gc_next(&incr.work);
-      hl_object_t *o = HL_GC_OBJ(g);
-      traverse(o, visit_reach, &v);
-      units = 1 + v.visits;
-      if (hli_gc.untrack && hli_gc_untrackable(o, true)) {
-        hli_gc_list_remove(g);   /* can never be in a cycle: out of every list */
-        hli_gc_stats_mut()->untracked++;
-      } else {
-        mark(g, incr.parity ^ PARITY);   /* for the next scan */
-        hli_gc_list_move(g, &incr.done);
-        incr.done_objects++;
-      }
-    } else if (!hli_gc_list_empty(&incr.counted)) {
-      g = hli_gc_next(&incr.counted);
-      uintptr_t r = refs(g);
-      if (r >= REFS_MAX) hli_gc_stats_mut()->saturated++;
-      if (r >= REFS_MAX || refcount(HL_GC_OBJ(g)) > r) {
-        g->prev |= REACHED;   /* referenced from outside the old generation */
-        hli_gc_list_move(g, &incr.work);
-      } else {
-        hli_gc_list_move(g, &incr.tentative);
-      }
-      units = 1;
-    } else {
-      incr.phase = VALIDATE;
-      return;
-    }
-    break;
-  case VALIDATE:
-    if (hli_gc_list_empty(&incr.tentative)) {
-      if (incr.scan_objects)
-        incr.units_per_object = (double)incr.scan_units / (double)incr.scan_objects;
-      /* the survivors, as stw's rule counts them: garbage in a scan must
-       * not put the next one off */
-      hli_gc.long_lived_total =
-          incr.scan_objects > incr.scan_freed ? incr.scan_objects - incr.scan_freed : 0;
-      /* a scan that found (almost) nothing lets the next one wait longer */
-      if (incr.scan_freed * 100 >= incr.scan_objects) {
-        incr.fruitless = 0;
-        incr.stretch = 1;
-      } else if (++incr.fruitless >= 2 && incr.stretch < STRETCH_MAX) {
-        incr.stretch *= 2;   /* two scans in a row found (almost) nothing */
-        incr.fruitless = 0;
-      }
-      hli_gc_stats_mut()->scans++;
-      s->scan_done = true;
-      incr.phase = IDLE;
-      return;
-    }
-    validate(s, room / 4 + 1);   /* the trial deletion costs about three more passes */
-    return;
+/* The scan is over: its figures, the next one's pace. */
+static void scan_end(step_t *s) {
+  if (incr.scan_objects)
+    incr.units_per_object = (double)(incr.scan_units + s->units) / (double)incr.scan_objects;
+  hli_gc_stats_mut()->scans++;
+  /* the survivors, as stw's rule counts them: garbage in a scan must not
+   * put the next one off */
+  hli_gc.long_lived_total =
+      incr.scan_objects > incr.scan_freed ? incr.scan_objects - incr.scan_freed : 0;
+  if (incr.scan_freed * 100 >= incr.scan_objects) {
+    incr.fruitless = 0;
+    incr.stretch = 1;
+  } else if (++incr.fruitless >= 2 && incr.stretch < STRETCH_MAX) {
+    incr.stretch *= 2;   /* two scans in a row found (almost) nothing */
+    incr.fruitless = 0;
   }
-  s->units += units;
-  incr.scan_units += units;
+  s->scan_done = true;
+  incr.phase = IDLE;
 }
 
-/* Scan work until `limit` units are spent or the scan completes (one scan
- * per increment at most: an empty old generation costs nothing). */
-static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
-  uint64_t big = 0, check = CLOCK_EVERY;
-  while (s->units < limit) {
-    if (deadline && s->units >= check) {
-      /* the conversion of the budget to units is an estimate: the clock
-       * has the last word (the tests give a budget in units, no deadline) */
-      if (hl_now_ns() >= deadline) break;
-      check = s->units + CLOCK_EVERY;
-    }
-    uint64_t before = s->units;
-    enum phase was = incr.phase;
-    piece(s, limit - s->units);
-    if (s->units - before > big) big = s->units - before;
-    if (s->scan_done || s->idle) break;
-    if (was != IDLE && incr.phase == IDLE) break;   /* abandoned meanwhile (a finalizer) */
+/* Whether the increment must stop: its units spent, or (every CLOCK_EVERY
+ * units) its deadline passed. The conversion of the budget to units is an
+ * estimate: the clock has the last word (the tests give a budget in units,
+ * no deadline). */
+typedef struct budget { uint64_t limit, deadline, clock_at; } budget_t;
+static inline bool spent(const step_t *s, budget_t *b) {
+  if (s->units >= b->limit) return true;
+  if (b->deadline && s->units >= b->clock_at) {
+    if (hl_now_ns() >= b->deadline) return true;
+    b->clock_at = s->units + CLOCK_EVERY;
   }
+  return false;
+}
+
+/* MARK: the old generation's objects get this scan's mark, in place. */
+static void do_mark(step_t *s, budget_t *b) {
+  hl_gc_head_t *g = cursor_take(&incr.tomark);
+  for (; g != &incr.tomark && !spent(s, b); g = hli_gc_next(g)) {
+    mark(g, incr.parity);
+    s->units++;
+    incr.scan_objects++;
+  }
+  if (g != &incr.tomark) {
+    cursor_put(g);
+    return;
+  }
+  hli_gc_list_merge(&incr.tomark, &incr.count);
+  incr.phase = COUNT;
+}
+
+/* COUNT: each object traversed once; the members it references get a
+ * referrer more. */
+static void do_count(step_t *s, budget_t *b) {
+  hl_gc_head_t *g = cursor_take(&incr.count);
+  for (; g != &incr.count && !spent(s, b); g = hli_gc_next(g)) {
+    traverse(HL_GC_OBJ(g), visit_count, NULL);
+    s->units++;
+  }
+  if (g != &incr.count) {
+    cursor_put(g);
+    return;
+  }
+  hli_gc_list_merge(&incr.count, &incr.counted);
+  incr.phase = ROOTS;
+}
+
+/* ROOTS: one walk of the counted objects in their order, as collect.c's
+ * move_unreachable walks a generation. An object already reached, or whose
+ * reference count exceeds its referrers among the members (referenced from
+ * outside the old generation: a stack, a global, a young object), is
+ * traversed, and what it references is reached: marked, and, if the walk
+ * had passed it, moved back to the end of the list, where the walk will
+ * come to it. Any other object is tentatively unreachable: to the
+ * candidates (its count set to REFS_MAX, which says "passed"). A traversed
+ * object is marked for the next scan and stays where it is (the list
+ * becomes the next scan's when this one ends); a tuple or dict that can
+ * never be in a cycle is untracked instead, as a full collection would. In
+ * a heap made parents first, few objects are passed before they are
+ * reached: one pass, and about one list operation per candidate. */
+static void do_roots(step_t *s, budget_t *b) {
+  hl_gc_head_t *g = cursor_take(&incr.counted), *next;
+  hl_gc_stats_t *st = hli_gc_stats_mut();
+  for (; g != &incr.counted && !spent(s, b); g = next) {
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (!(g->prev & REACHED)) {
+      uintptr_t r = refs(g);
+      if (r >= REFS_MAX) {
+        st->saturated++;
+      } else if (refcount(o) <= r) {
+        next = hli_gc_next(g);
+        g->prev |= REFS_MASK;
+        hli_gc_list_move(g, &incr.tentative);
+        s->units++;
+        continue;
+      }
+    }
+    traverse(o, visit_reach, NULL);
+    s->units++;
+    next = hli_gc_next(g);   /* after the traversal, which may have appended */
+    if (hli_gc.untrack && hli_gc_untrackable(o, true)) {
+      hli_gc_list_remove(g);   /* can never be in a cycle: out of every list */
+      st->untracked++;
+    } else {
+      mark(g, incr.parity ^ PARITY);   /* for the next scan */
+      incr.done_objects++;
+    }
+  }
+  if (g != &incr.counted) {
+    cursor_put(g);
+    return;
+  }
+  hli_gc_list_merge(&incr.counted, &incr.done);
+  incr.phase = VALIDATE;
+}
+
+/* Scan work until the budget is spent or the scan completes (one scan per
+ * increment at most: an empty old generation costs nothing). */
+static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
+  budget_t b = {limit, deadline, CLOCK_EVERY};
+  uint64_t big = 0;
+  while (!spent(s, &b)) {
+    uint64_t before = s->units;
+    switch (incr.phase) {
+    case IDLE:
+      if (!s->forced && !scan_due()) {
+        s->idle = true;
+        break;
+      }
+      scan_start();
+      break;
+    case MARK: do_mark(s, &b); break;
+    case COUNT: do_count(s, &b); break;
+    case ROOTS: do_roots(s, &b); break;
+    case VALIDATE:
+      if (hli_gc_list_empty(&incr.tentative)) {
+        scan_end(s);
+        break;
+      }
+      /* the trial deletion costs about three passes more than the closure */
+      validate(s, (b.limit - s->units) / 4 + 1);
+      if (s->units - before > big) big = s->units - before;
+      if (incr.phase != VALIDATE) goto out;   /* abandoned meanwhile (a finalizer) */
+      break;
+    }
+    if (s->scan_done || s->idle) break;
+  }
+out:
+  incr.scan_units += s->units;
   if (s->units > 2 * limit && big > BIG_PIECE) {
     hl_gc_stats_t *st = hli_gc_stats_mut();
     st->overrun_units++;
@@ -485,7 +547,9 @@ static uint64_t budget_units(uint64_t t0, uint64_t *deadline) {
   uint64_t fixed = hl_atomic_c11_load_relaxed_u64(&hli_gc.increment_units);
   *deadline = 0;
   if (fixed) return fixed;
-  *deadline = t0 + hli_gc.budget_ns;
+  /* a little short of the budget: the clock is read every CLOCK_EVERY
+   * units, and the pause's bookkeeping follows the scan's work */
+  *deadline = t0 + hli_gc.budget_ns - hli_gc.budget_ns / 16;
   uint64_t spent = hl_now_ns() - t0;
   if (spent >= hli_gc.budget_ns) return 0;
   return (uint64_t)((double)(hli_gc.budget_ns - spent) / incr.ns_per_unit);
@@ -539,9 +603,15 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
       incr.ns_per_unit = 0.875 * incr.ns_per_unit + 0.125 * (double)(t2 - t1) / (double)s.units;
     hli_gc_increment_record(s.units);
   }
-  if (s.scan_done) {
+  /* After a scan, as after stw's full collection, the free lists and the
+   * allocator's cached memory go back; the hand-back (munmap) takes as long
+   * as the memory it returns, so it waits for an increment with half its
+   * budget left. */
+  if (s.scan_done) incr.hand_back = true;
+  if (incr.hand_back && (forced || hl_now_ns() - t0 < hli_gc.budget_ns / 2)) {
     hl_freelists_clear();
     hl_alloc_collect();
+    incr.hand_back = false;
   }
   s.info.full = s.scan_done;
   int recorded = s.units ? HL_GC_GENERATIONS - 1 : generation;
