@@ -27,7 +27,8 @@
  *
  * A scan of the old generation (the objects in it when the scan starts;
  * objects promoted meanwhile wait for the next one) has four phases, each
- * done a piece at a time within each increment's work budget:
+ * done a piece at a time within each increment's work budget, walking its
+ * list in place behind a cursor (cursor_take below):
  *
  *   MARK   every object of the scan gets the scan's mark in the top bits of
  *          its GC head's prev word (HL_GC_PREV_SCAN_MASK, gc_internal.h):
@@ -39,11 +40,11 @@
  *   ROOTS  each object whose reference count exceeds its referrers among
  *          the members is referenced from outside the old generation (a
  *          stack, a global, a young object): it is reached; so is
- *          everything a reached object references (traversed as in
- *          collect.c's move_unreachable); a reached object leaves the scan,
- *          marked for the next one (so the next MARK skips it), and a tuple
- *          or dict that can never be in a cycle is untracked, as a full
- *          collection would;
+ *          everything a reached object references (one walk in list order,
+ *          as collect.c's move_unreachable); a reached object leaves the
+ *          scan, marked for the next one (so the next MARK skips it), and a
+ *          tuple or dict that can never be in a cycle is untracked, as a
+ *          full collection would;
  *   VALIDATE what was never reached is a candidate. Candidates go through
  *          collect.c's synchronous trial deletion, whole components at a
  *          time (a chunk is the closure of its first candidate over the
