@@ -148,6 +148,7 @@ typedef struct incr_state {
   hl_gc_head_t cursor;      /* not an object: where the walk of the phase's list is */
   uint64_t scan_objects;    /* in this scan (marked by it, or by the last) */
   uint64_t done_objects;    /* reached by this scan: marked for the next */
+  uint64_t tentative_count; /* about the candidates (the dead not subtracted) */
   uint64_t young_since_start;   /* young collections since the last scan started */
   uint64_t gen1_survivors;  /* survivors put in generation 1 since it last aged */
   double ns_per_young;      /* young collections' time per object examined, measured */
@@ -227,6 +228,7 @@ static void scan_abandon(hl_gc_head_t *to, bool clear) {
   }
   incr.phase = IDLE;
   incr.done_objects = 0;
+  incr.tentative_count = 0;
 }
 
 /* ---- the phases, a piece at a time ------------------------------------------------- */
@@ -245,7 +247,10 @@ static int visit_reach(hl_object_t *o, void *arg) {
   if (g && !(g->prev & REACHED)) {
     bool passed = (g->prev & REFS_MASK) == REFS_MASK;   /* a candidate, or saturated */
     g->prev |= REACHED;
-    if (passed) hli_gc_list_move(g, &incr.counted);   /* where the walk will come */
+    if (passed) {   /* where the walk will come */
+      hli_gc_list_move(g, &incr.counted);
+      if (incr.tentative_count) incr.tentative_count--;
+    }
   }
   return 0;
 }
@@ -315,6 +320,12 @@ static void validate(step_t *s, uint64_t room) {
   hl_gc_head_t chunk;
   hli_gc_list_init(&chunk);
   uint64_t units = 0, n = 0;
+  if (incr.tentative_count <= room) {
+    /* all of them fit: no closure to compute (a count of candidates that
+     * counts the dead too: never less than there are) */
+    n = units = incr.tentative_count;
+    hli_gc_list_merge(&incr.tentative, &chunk);
+  }
   while (!hli_gc_list_empty(&incr.tentative) && units < room) {
     hl_gc_head_t *first = hli_gc_next(&incr.tentative);
     first->prev |= REACHED;
@@ -327,6 +338,7 @@ static void validate(step_t *s, uint64_t room) {
       n++;
     }
   }
+  incr.tentative_count = incr.tentative_count > n ? incr.tentative_count - n : 0;
   hl_gc_stats_t *st = hli_gc_stats_mut();
   st->scan_candidates += n;
   s->units += units;
@@ -433,6 +445,7 @@ static void do_roots(step_t *s, budget_t *b) {
         next = hli_gc_next(g);
         g->prev |= REFS_MASK;
         hli_gc_list_move(g, &incr.tentative);
+        incr.tentative_count++;
         s->units++;
         continue;
       }
