@@ -607,6 +607,11 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
   if (!forced) {
     uint64_t pace = allowance();
     if (pace < limit) limit = pace;
+    /* A young collection (or, without a GIL, the time to stop the world)
+     * that used the whole budget still leaves the scan MIN_STEP units:
+     * otherwise a program whose every pause starts late would never
+     * finish a scan, and its old garbage would never be found. */
+    if (limit < MIN_STEP && pace) limit = MIN_STEP;
   }
   hli_gc_stats_mut()->budget_units = limit;
   if (limit) {
