@@ -554,6 +554,30 @@ static int young_collect(int generation, hl_gc_info_t *info, hl_gc_work_t *work,
   return 0;
 }
 
+/* Objects promoted while a scan is still marking or counting join it (its
+ * later phases need every member counted before they start): while MARK
+ * runs, the old generation's new objects go to its list; while COUNT
+ * runs, they are marked here, in the young collection that promoted them
+ * (they are in cache), and go to the end of COUNT's list. A reference to
+ * one of them from an object counted before it joined is not counted: it
+ * looks referenced from outside, so it is kept, never freed wrongly, and
+ * garbage it belongs to waits for the next scan, as it would have. What
+ * joins is found a scan sooner: the backlog of garbage that dies just old
+ * is smaller (cyclotron). */
+static void scan_join(void) {
+  hl_gc_head_t *old = &hli_gc.gen[HL_GC_GENERATIONS - 1].head;
+  if (hli_gc_list_empty(old)) return;
+  if (incr.phase == MARK) {
+    hli_gc_list_merge(old, &incr.tomark);
+  } else if (incr.phase == COUNT) {
+    uint64_t n = 0;
+    for (hl_gc_head_t *g = hli_gc_next(old); g != old; g = hli_gc_next(g), n++)
+      mark(g, incr.parity);
+    incr.scan_objects += n;
+    hli_gc_list_merge(old, &incr.count);
+  }
+}
+
 /* The budget in units: fixed by hl_gc_set_increment_units, or what is left
  * of --pause-budget-us after the young collection, at the measured
  * nanoseconds per unit (and a deadline, which the clock checks). */
@@ -600,6 +624,7 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
   }
   uint64_t found;
   young_collect(generation, &s.info, &s.work, &found);
+  scan_join();
   /* promotions earn the scan its pace (gen_stw.c's full-collection rate) */
   uint64_t deadline;
   uint64_t limit = budget_units(t0, &deadline);
