@@ -151,8 +151,15 @@ static void defer_item(uintptr_t it) {
   }
   batch_t *b = TS.defer_open;
   if (!b) {
-    b = malloc(sizeof *b);
-    if (!b) hl_die("out of memory for a batch of deferred drops");
+    b = hl_fail_hit(HL_FAIL_RUNTIME) ? NULL : malloc(sizeof *b);
+    if (!b) {
+      /* No memory for a batch: a decrement cannot fail, so it waits for
+       * the readers now, as a thread without checkpoints does (slower,
+       * a grace period per item, until memory comes back). */
+      hl_qsbr_synchronize();
+      run_item(it);
+      return;
+    }
     b->owner = self;
     b->ready = 0;
     b->n = 0;

@@ -95,8 +95,10 @@ int hl_fail_from_env(char *err, size_t errlen) {
   hl_fail_kind_t k = HL_FAIL_OBJ;
   if (kind && strcmp(kind, "mmap") == 0) {
     k = HL_FAIL_MMAP;
+  } else if (kind && strcmp(kind, "runtime") == 0) {
+    k = HL_FAIL_RUNTIME;
   } else if (kind && strcmp(kind, "obj") != 0) {
-    snprintf(err, errlen, "HEAPLAB_FAIL_KIND=%s: accepted: obj, mmap", kind);
+    snprintf(err, errlen, "HEAPLAB_FAIL_KIND=%s: accepted: obj, mmap, runtime", kind);
     return -1;
   }
   if (at && p) {

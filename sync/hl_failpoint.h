@@ -1,7 +1,9 @@
 /* heaplab: fault injection (CPython's _testcapi.set_nomemory, per kind).
  *
  * A failpoint is a place that asks for memory: an object or a container's
- * array from gc/ (HL_FAIL_OBJ), a mapping from the OS (HL_FAIL_MMAP). When
+ * array from gc/ (HL_FAIL_OBJ), a mapping from the OS (HL_FAIL_MMAP), the
+ * runtime's own bookkeeping where no error can be returned (HL_FAIL_RUNTIME:
+ * gc/shared.c's batches of deferred drops). When
  * armed, each kind counts the points it passes; the Nth one after arming
  * fails once (the caller returns NULL with HL_ERR_NOMEM, or its own error),
  * and the points after it succeed again. Or each point fails with
@@ -17,7 +19,7 @@
  *   HEAPLAB_FAIL_AT=N      the Nth point of the kind from then on fails (N >= 1)
  *   HEAPLAB_FAIL_P=p       or each point fails with probability p (0 < p <= 1)
  *   HEAPLAB_FAIL_SEED=s    the generator's seed for HEAPLAB_FAIL_P (default 1)
- *   HEAPLAB_FAIL_KIND=obj|mmap   which kind (default obj)
+ *   HEAPLAB_FAIL_KIND=obj|mmap|runtime   which kind (default obj)
  * They are harness switches, not configuration options: hl_config_resolve
  * accepts them as extra variables, and a result never records them (a run
  * with a failure injected is not a measurement). Counters are relaxed
@@ -37,7 +39,10 @@
 extern "C" {
 #endif
 
-typedef enum { HL_FAIL_OBJ, HL_FAIL_MMAP, HL_FAIL_KINDS } hl_fail_kind_t;
+/* HL_FAIL_RUNTIME: the runtime's own bookkeeping on paths that cannot
+ * report an error (a decrement's deferred drop): where it fails the
+ * runtime degrades (waits, works synchronously), it never aborts. */
+typedef enum { HL_FAIL_OBJ, HL_FAIL_MMAP, HL_FAIL_RUNTIME, HL_FAIL_KINDS } hl_fail_kind_t;
 
 /* Nonzero while any kind is armed (counting or failing). */
 extern int32_t hl_fail_armed;
