@@ -84,6 +84,16 @@ static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
   if (g->stw_valid) hl_gc_stw_hist(&g->stw);
 }
 
+void hl_worker_begin_collected(hl_worker_t *w) {
+  hl_runner_t *r = w->runner;
+  release_for_barrier(r);
+  bool serial = pthread_barrier_wait(&r->barrier) == PTHREAD_BARRIER_SERIAL_THREAD;
+  retake_after_barrier(r);
+  /* the others wait at hl_worker_begin's barrier meanwhile, the GIL released */
+  if (serial && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
+  hl_worker_begin(w);
+}
+
 void hl_worker_end(hl_worker_t *w) {
   hl_runner_t *r = w->runner;
   hl_atomic_store_relaxed_u64(&w->progress, w->ops);

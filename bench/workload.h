@@ -130,6 +130,12 @@ const hl_workload_t *hl_workload_find(const char *name);
 
 /* ---- what workers call ------------------------------------------------- */
 void hl_worker_begin(hl_worker_t *w);
+/* hl_worker_begin after one full collection, once every worker has come:
+ * what the workers made untimed (a live heap) is old when the timed part
+ * starts, as a program's long-lived data is by the time its steady state
+ * matters; one collection (the serial worker's), not one per worker over
+ * up to T heaps. Every worker calls it, failed or not. */
+void hl_worker_begin_collected(hl_worker_t *w);
 void hl_worker_end(hl_worker_t *w);
 bool hl_worker_phase(hl_worker_t *w);
 void hl_worker_phase_done(hl_worker_t *w);

@@ -94,6 +94,12 @@ HL_INTERNAL void hli_gc_pause_record(int generation, const hl_gc_info_t *info,
  * biased counts merged, stripes gathered); survivors move up. */
 HL_INTERNAL uint64_t hli_gc_generations_collect(int generation, hl_gc_info_t *info,
                                                 hl_gc_work_t *work);
+/* With the world stopped (no GIL): the biased counts merged, the stripes
+ * gathered into generation 0, its count started again; nothing under it. */
+HL_INTERNAL void hli_gc_stopped_prepare(void);
+/* stw's gc.collect(generation): callbacks, the collection, a full one's
+ * hand-back of memory, the pause recorded. */
+HL_INTERNAL int64_t hli_gc_stw_collect(int generation, uint64_t stopped_at);
 /* The oldest generation up to `oldest` whose count is over its threshold
  * (generation 2 under the long-lived rule), or -1. */
 HL_INTERNAL int hli_gc_generation_due(int oldest);

@@ -617,11 +617,7 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
   step_t s = {.info = {.generation = generation}, .forced = forced};
   hli_gc_callbacks_run(true, &s.info);
   uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
-  if (hli_nogil()) {
-    hl_rc_merge_all_stopped();
-    hli_gc_gather_stripes();
-    hli_gc_count0_reset();
-  }
+  hli_gc_stopped_prepare();
   uint64_t found;
   young_collect(generation, &s.info, &s.work, &found);
   scan_join();
@@ -680,30 +676,10 @@ static int64_t step(uint64_t stopped_at) { return increment(stopped_at, true); }
  * everything at once, and the scan starts again (its marks are
  * overwritten by the collection). */
 static int64_t collect(int generation, uint64_t stopped_at) {
-  hli_gc_store_bool(&hli_gc.collecting, true);
-  hl_gc_info_t info = {.generation = generation, .full = generation == HL_GC_GENERATIONS - 1};
-  hli_gc_callbacks_run(true, &info);
-  uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
-  if (hli_nogil()) {
-    hl_rc_merge_all_stopped();
-    hli_gc_gather_stripes();
-    hli_gc_count0_reset();
-  }
-  if (generation == HL_GC_GENERATIONS - 1) {
+  if (generation == HL_GC_GENERATIONS - 1)
     scan_abandon(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, false);
-  }
-  hl_gc_work_t work = {0, 0, 0};
-  uint64_t found = hli_gc_generations_collect(generation, &info, &work);
-  if (generation == 0) incr.gen1_survivors += work.survivors;
-  if (generation >= 1) incr.gen1_survivors = 0;
-  if (generation == HL_GC_GENERATIONS - 1) {
-    hl_freelists_clear();
-    hl_alloc_collect();
-  }
-  hli_gc_pause_record(generation, &info, &work, t0, hl_now_ns());
-  hli_gc_store_bool(&hli_gc.collecting, false);
-  hli_gc_callbacks_run(false, &info);
-  return (int64_t)found;
+  if (generation >= 1) incr.gen1_survivors = 0;   /* generation 1 is collected */
+  return hli_gc_stw_collect(generation, stopped_at);
 }
 
 /* Before the gc module walks or moves the lists (freeze, get_objects,

@@ -86,17 +86,21 @@ int hli_gc_generation_due(int oldest) {
   return -1;
 }
 
-/* stopped_at: when the world was stopped for it (no GIL), or 0. */
-static int64_t collect(int generation, uint64_t stopped_at) {
-  hli_gc_store_bool(&hli_gc.collecting, true);
-  hl_gc_info_t info = {.generation = generation, .full = generation == HL_GC_GENERATIONS - 1};
-  hli_gc_callbacks_run(true, &info);
-  uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
+void hli_gc_stopped_prepare(void) {
   if (hli_nogil()) {
     hl_rc_merge_all_stopped();   /* biased: counts are local + shared from here */
     hli_gc_gather_stripes();
     hli_gc_count0_reset();
   }
+}
+
+/* stopped_at: when the world was stopped for it (no GIL), or 0. */
+int64_t hli_gc_stw_collect(int generation, uint64_t stopped_at) {
+  hli_gc_store_bool(&hli_gc.collecting, true);
+  hl_gc_info_t info = {.generation = generation, .full = generation == HL_GC_GENERATIONS - 1};
+  hli_gc_callbacks_run(true, &info);
+  uint64_t t0 = stopped_at ? stopped_at : hl_now_ns();
+  hli_gc_stopped_prepare();
   hl_gc_work_t work = {0, 0, 0};
   uint64_t found = hli_gc_generations_collect(generation, &info, &work);
   if (generation == HL_GC_GENERATIONS - 1) {
@@ -117,7 +121,7 @@ static void collect_generations(void) {
   if (!hli_nogil() ||
       (hli_gc_load_bool(&hli_gc.enabled) && !hli_gc_load_bool(&hli_gc.collecting))) {
     int i = hli_gc_generation_due(HL_GC_GENERATIONS - 1);
-    if (i >= 0) collect(i, stopped_at);
+    if (i >= 0) hli_gc_stw_collect(i, stopped_at);
   }
   hli_gc_world_resume(stopped_at);
 }
@@ -126,5 +130,5 @@ const hli_collector_t hli_collector_stw = {
   .name = "stw",
   .tracks = true,
   .trigger = collect_generations,
-  .collect = collect,
+  .collect = hli_gc_stw_collect,
 };

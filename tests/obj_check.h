@@ -3,8 +3,11 @@
 #ifndef HL_TESTS_OBJ_CHECK_H
 #define HL_TESTS_OBJ_CHECK_H
 
+#include <stdio.h>
+
 #include "hl_alloc.h"
 #include "hl_gc.h"
+#include "hl_sync.h"
 
 /* Objects alive (the free lists emptied first: a cached object is not). */
 static inline uint64_t obj_live(void) {
@@ -12,6 +15,19 @@ static inline uint64_t obj_live(void) {
   hl_obj_stats_t s;
   hl_obj_stats(&s);
   return s.allocated - s.freed;
+}
+
+/* Starts the runtime for a collector test: the thread attached without a
+ * GIL (so that it owns what it makes and each collection stops a world of
+ * one), automatic collection off (the counts are exact; a test that wants
+ * it enables it). */
+static inline void obj_start_collector(hl_config_t *c) {
+  char err[256];
+  int r = hl_runtime_init(c, err, sizeof err);
+  if (r != 0) fprintf(stderr, "%s\n", err);
+  assert_int_equal(r, 0);
+  if (c->rc != HL_RC_GIL) hl_thread_attach();
+  hl_gc_disable();
 }
 
 /* Shuts the runtime down and asserts that every object was freed and, with

@@ -32,13 +32,7 @@ static bool untrack_from_env;   /* HEAPLAB_GC_UNTRACK, for the tests that do not
 
 static int setup(void **state) {
   (void)state;
-  char err[256];
-  int r = hl_runtime_init(&cfg, err, sizeof err);
-  if (r != 0) fprintf(stderr, "%s\n", err);
-  assert_int_equal(r, 0);
-  if (cfg.rc != HL_RC_GIL) hl_thread_attach();
-  /* automatic collection off unless a test wants it: the counts are exact */
-  hl_gc_disable();
+  obj_start_collector(&cfg);
   return 0;
 }
 

@@ -38,13 +38,8 @@ static hl_config_t cfg;
 
 static int setup(void **state) {
   (void)state;
-  char err[256];
   cfg.gc = HL_GC_INCREMENTAL;
-  int r = hl_runtime_init(&cfg, err, sizeof err);
-  if (r != 0) fprintf(stderr, "%s\n", err);
-  assert_int_equal(r, 0);
-  if (cfg.rc != HL_RC_GIL) hl_thread_attach();
-  hl_gc_disable();
+  obj_start_collector(&cfg);
   return 0;
 }
 

@@ -81,43 +81,25 @@ typedef struct cy_shared {
   uint64_t node_objects, node_containers;
   cy_thread_t *per;           /* one per worker */
   unsigned threads;
-  pthread_barrier_t built;    /* every worker's heap built */
-  bool barrier;
 } cy_shared_t;
 
 static void cy_teardown(void *shared, hl_result_alloc_t *alloc) {
   (void)alloc;
   cy_shared_t *s = shared;
   if (!s) return;
-  if (s->barrier) pthread_barrier_destroy(&s->built);
   free(s->per);
   free(s);
-}
-
-/* Once every worker's heap is built, one full collection (the serial
- * worker's) moves them all into the oldest generation: each worker
- * collecting would make T full collections over up to T heaps. The wait
- * releases the GIL (or goes offline), as the runner's barriers do, so that
- * the others can reach it; they then wait at hl_worker_begin's barrier while
- * the collection runs. Every worker calls it, failed or not. */
-static void collect_when_built(cy_shared_t *s) {
-  hl_thread_block_begin();
-  bool serial = pthread_barrier_wait(&s->built) == PTHREAD_BARRIER_SERIAL_THREAD;
-  hl_thread_block_end();
-  if (serial && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
 }
 
 static int cy_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   cy_shared_t *s = calloc(1, sizeof *s);
   if (!s || !(s->per = calloc(c->threads, sizeof *s->per)) ||
       !(s->node = hl_class_new("Node", 2, false, NULL)) ||
-      !(s->rec = hl_class_new("Rec", 2, false, NULL)) ||
-      pthread_barrier_init(&s->built, NULL, c->threads) != 0) {
+      !(s->rec = hl_class_new("Rec", 2, false, NULL))) {
     snprintf(err, errlen, "cyclotron: out of memory");
     cy_teardown(s, NULL);
     return -ENOMEM;
   }
-  s->barrier = true;
   s->threads = c->threads;
   s->size = c->cycle_size;
   s->ints = c->cycle_payload == HL_CYCLE_PAYLOAD_INTS;
@@ -258,14 +240,14 @@ static void cy_work(hl_worker_t *w) {
   /* untimed: the heap, then the window */
   if (s->heap_objects) {
     heap = build_heap(s, w, t, &sum);
-    /* a program's long-lived data is old by the time its steady state
-     * matters: a full collection moves the heaps into the oldest generation
-     * (the Python twin calls gc.collect() here too) */
-    collect_when_built(s);
   }
   if (!w->error && !(window = hl_list_new(s->window)))
     hl_worker_fail(w, "out of memory for the window");
-  hl_worker_begin(w);
+  /* a program's long-lived data is old by the time its steady state
+   * matters: a full collection moves the heaps into the oldest generation
+   * (the Python twin calls gc.collect() here too) */
+  if (s->heap_objects) hl_worker_begin_collected(w);
+  else hl_worker_begin(w);
   while (!w->error && hl_worker_tick(w, ops)) {
     uint64_t chunk = hl_worker_chunk(w, ops, 64);
     for (uint64_t k = 0; k < chunk; k++, ops++) {

@@ -51,44 +51,26 @@ typedef struct gt_shared {
   hl_type_t *node;            /* kids, val */
   uint64_t tree_objects;      /* in all, split among the threads */
   unsigned threads;
-  pthread_barrier_t built;    /* every worker's tree built */
-  bool barrier;
 } gt_shared_t;
 
 static void gt_teardown(void *shared, hl_result_alloc_t *alloc) {
   (void)alloc;
   gt_shared_t *s = shared;
   if (!s) return;
-  if (s->barrier) pthread_barrier_destroy(&s->built);
   free(s);
 }
 
 static int gt_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   gt_shared_t *s = calloc(1, sizeof *s);
-  if (!s || !(s->node = hl_class_new("Node", 2, false, NULL)) ||
-      pthread_barrier_init(&s->built, NULL, c->threads) != 0) {
+  if (!s || !(s->node = hl_class_new("Node", 2, false, NULL))) {
     snprintf(err, errlen, "gc-traversal: out of memory");
     free(s);
     return -ENOMEM;
   }
-  s->barrier = true;
   s->tree_objects = c->scale * 1000000ull;
   s->threads = c->threads;
   *shared = s;
   return 0;
-}
-
-/* Once every worker's tree is built, one full collection (the serial
- * worker's) moves them all into the oldest generation: each worker
- * collecting would make T full collections over up to T trees. The wait
- * releases the GIL (or goes offline), as the runner's barriers do, so that
- * the others can reach it; they then wait at hl_worker_begin's barrier while
- * the collection runs. Every worker calls it, failed or not. */
-static void collect_when_built(gt_shared_t *s) {
-  hl_thread_block_begin();
-  bool serial = pthread_barrier_wait(&s->built) == PTHREAD_BARRIER_SERIAL_THREAD;
-  hl_thread_block_end();
-  if (serial && hl_gc_active()) hl_gc_collect(HL_GC_GENERATIONS - 1);
 }
 
 /* The tree (a new reference to its root, NULL when memory ran out). nodes
@@ -145,9 +127,7 @@ static void gt_work(hl_worker_t *w) {
     hl_worker_fail(w, "out of memory building the tree: %s", hl_err_message());
   /* the graph is old by the time the steady part matters: a full collection
    * moves it into the oldest generation (the twin calls gc.collect() too) */
-  collect_when_built(s);
-
-  hl_worker_begin(w);
+  hl_worker_begin_collected(w);
   while (!w->error && hl_worker_tick(w, ops)) {
     uint64_t n = hl_worker_chunk(w, ops, BATCH);
     hl_object_t *batch = hl_list_new(0);
