@@ -7,7 +7,9 @@
  * assembles the result.
  *
  * Inside work(), a worker calls, in order:
- *   hl_worker_begin(w)   all workers ready: the timed part starts
+ *   hl_worker_begin(w)   all workers ready: the timed part starts (or
+ *                        hl_worker_begin_collected: after one full
+ *                        collection of what they made untimed)
  *   ... operations, hl_worker_tick(w) every so often ...
  *   hl_worker_end(w)     all workers done: the timed part ends
  * and may then run untimed phases separated by hl_worker_phase(w), which
