@@ -149,6 +149,7 @@ typedef struct incr_state {
   uint64_t scan_objects;    /* in this scan (marked by it, or by the last) */
   uint64_t done_objects;    /* reached by this scan: marked for the next */
   uint64_t tentative_count; /* about the candidates (the dead not subtracted) */
+  uint64_t pending_joined;  /* long_lived_pending when promotions last joined */
   uint64_t young_since_start;   /* young collections since the last scan started */
   uint64_t gen1_survivors;  /* survivors put in generation 1 since it last aged */
   double ns_per_young;      /* young collections' time per object examined, measured */
@@ -283,6 +284,7 @@ static void scan_start(void) {
   incr.scan_freed = 0;
   incr.young_since_start = 0;
   hli_gc.long_lived_pending = 0;   /* promotions from now wait for the next scan */
+  incr.pending_joined = 0;
   incr.parity ^= PARITY;
   /* the objects the last scan reached are marked for this one already */
   hli_gc_list_merge(&incr.done, &incr.count);
@@ -362,6 +364,10 @@ static void scan_end(step_t *s) {
    * put the next one off */
   hli_gc.long_lived_total =
       incr.scan_objects > incr.scan_freed ? incr.scan_objects - incr.scan_freed : 0;
+  /* promotions that joined this scan were examined by it: not pending */
+  hli_gc.long_lived_pending = hli_gc.long_lived_pending > incr.pending_joined
+                                  ? hli_gc.long_lived_pending - incr.pending_joined
+                                  : 0;
   if (incr.scan_freed * 100 >= incr.scan_objects) {
     incr.fruitless = 0;
     incr.stretch = 1;
@@ -416,7 +422,8 @@ static void do_count(step_t *s, budget_t *b) {
     return;
   }
   hli_gc_list_merge(&incr.count, &incr.counted);
-  incr.phase = ROOTS;
+  /* objects that joined meanwhile: marked, then counted, before ROOTS */
+  incr.phase = hli_gc_list_empty(&incr.tomark) ? ROOTS : MARK;
 }
 
 /* ROOTS: one walk of the counted objects in their order, as collect.c's
@@ -555,26 +562,23 @@ static int young_collect(int generation, hl_gc_info_t *info, hl_gc_work_t *work,
 }
 
 /* Objects promoted while a scan is still marking or counting join it (its
- * later phases need every member counted before they start): while MARK
- * runs, the old generation's new objects go to its list; while COUNT
- * runs, they are marked here, in the young collection that promoted them
- * (they are in cache), and go to the end of COUNT's list. A reference to
- * one of them from an object counted before it joined is not counted: it
- * looks referenced from outside, so it is kept, never freed wrongly, and
- * garbage it belongs to waits for the next scan, as it would have. What
- * joins is found a scan sooner: the backlog of garbage that dies just old
- * is smaller (cyclotron). */
+ * later phases need every member counted before they start): they go to
+ * MARK's list (a splice), and when COUNT reaches the end of its own with
+ * objects waiting there, MARK runs again for them, then COUNT, all within
+ * the budgets of the increments. A reference to a joined object from one
+ * counted before it joined is not counted: it looks referenced from
+ * outside, so it is kept, never freed wrongly, and garbage it belongs to
+ * waits for the next scan, as it would have. What joins is found a scan
+ * sooner: the backlog of garbage that dies just old is smaller (cyclotron).
+ * The promotions (long_lived_pending's growth) join the scan's estimate,
+ * so that its pace allows for them. */
 static void scan_join(void) {
   hl_gc_head_t *old = &hli_gc.gen[HL_GC_GENERATIONS - 1].head;
-  if (hli_gc_list_empty(old)) return;
-  if (incr.phase == MARK) {
-    hli_gc_list_merge(old, &incr.tomark);
-  } else if (incr.phase == COUNT) {
-    uint64_t n = 0;
-    for (hl_gc_head_t *g = hli_gc_next(old); g != old; g = hli_gc_next(g), n++)
-      mark(g, incr.parity);
-    incr.scan_objects += n;
-    hli_gc_list_merge(old, &incr.count);
+  if ((incr.phase != MARK && incr.phase != COUNT) || hli_gc_list_empty(old)) return;
+  hli_gc_list_merge(old, &incr.tomark);
+  if (hli_gc.long_lived_pending > incr.pending_joined) {
+    incr.scan_estimate += hli_gc.long_lived_pending - incr.pending_joined;
+    incr.pending_joined = hli_gc.long_lived_pending;
   }
 }
 
