@@ -75,10 +75,11 @@
  * object with REFS_MAX referrers or more, and everything only it keeps.
  *
  * The young generations: generation 0 is collected as under stw, every A
- * allocations; generation 1 is never collected by the schedule, but joins
- * the old generation whole every B young collections (young_collect
- * below says why). gc.collect(n) means what it means under stw; (2)
- * collects everything at once, and the scan starts again.
+ * allocations; every B young collections generation 1 is collected with
+ * it when that is predicted to fit the budget, and otherwise joins the old
+ * generation whole (young_collect below says why). gc.collect(n) means
+ * what it means under stw; (2) collects everything at once, and the scan
+ * starts again.
  *
  * When a scan starts: when stw would collect in full (gen_stw.c), at most
  * once per B x C young collections and when the objects promoted since the
@@ -96,7 +97,9 @@
  * window of the mutator's time loses about the same share (the MMU), and
  * never more than the budget: what is left of --pause-budget-us after the
  * young collection, converted to units by the measured nanoseconds per
- * unit, with the clock read every CLOCK_EVERY units to stop at the budget.
+ * unit, with the clock read every CLOCK_EVERY units to stop at the budget
+ * (but MIN_STEP units at least, so that a scan finishes even when every
+ * young collection, or every stop of the world, takes the whole budget).
  * A young collection alone over the budget (a threshold far above 700), an
  * indivisible piece (a validated component, one huge container) are
  * overruns: every pause over the budget is counted (overruns, the longest
@@ -112,9 +115,9 @@
  * Statistics (hl_gc_stats_t): increments (pauses that did scan work; their
  * pauses are recorded as generation 2's, a young collection's as 0's),
  * scans, scan units and their histogram per increment, candidates,
- * overruns. The gc callbacks see generation 0 at the start of an increment
- * and 2 at its end when it did scan work; info->full when it completed a
- * scan. Without a GIL each pause stops the world (sync/stw.c) and counts
+ * overruns. The gc callbacks see the young generation collected (0 or 1)
+ * at the start of an increment and 2 at its end when it did scan work;
+ * info->full when it completed a scan. Without a GIL each pause stops the world (sync/stw.c) and counts
  * from the stop request, which includes the time to stop.
  */
 #include <stdio.h>
