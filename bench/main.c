@@ -369,6 +369,20 @@ static int cmd_run(int argc, char **argv) {
   return 0;
 }
 
+/* What a command printed on standard output is its result (list's tables,
+ * compare's, sweep's summary and --list): one that could not be written
+ * (a full disk, a closed pipe) is lost, so the command failed, whatever
+ * it returned. (run checks its JSON result itself, with its own message.) */
+static int stdout_checked(const char *cmd, int rc) {
+  errno = 0;
+  if (fflush(stdout) != 0 || ferror(stdout)) {
+    fprintf(stderr, "heaplab %s: cannot write to standard output: %s\n", cmd,
+            errno ? strerror(errno) : "write error");
+    return rc ? rc : EXIT_RUN_FAILED;
+  }
+  return rc;
+}
+
 int main(int argc, char **argv) {
   /* Doubles with 9 significant digits: exact enough for seconds and rates,
    * and short. */
@@ -380,12 +394,12 @@ int main(int argc, char **argv) {
   const char *cmd = argv[1];
   if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
     usage(stdout);
-    return 0;
+    return stdout_checked("--help", 0);
   }
-  if (strcmp(cmd, "list") == 0) return cmd_list(argc - 2, argv + 2);
+  if (strcmp(cmd, "list") == 0) return stdout_checked(cmd, cmd_list(argc - 2, argv + 2));
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
-  if (strcmp(cmd, "sweep") == 0) return hl_cmd_sweep(argc - 2, argv + 2);
-  if (strcmp(cmd, "compare") == 0) return hl_cmd_compare(argc - 2, argv + 2);
+  if (strcmp(cmd, "sweep") == 0) return stdout_checked(cmd, hl_cmd_sweep(argc - 2, argv + 2));
+  if (strcmp(cmd, "compare") == 0) return stdout_checked(cmd, hl_cmd_compare(argc - 2, argv + 2));
   fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, --help\n",
           cmd);
   return EXIT_BAD_INPUT;

@@ -822,6 +822,17 @@ static void test_output_errors(void **s) {
   HAS(o.err, "cannot write the JSON result to standard output");
   HAS(o.err, "No space left on device");
   out_free(&o);
+  /* the other commands' results too (list's tables, a sweep's --list) */
+  const char *const l[] = {"list", NULL};
+  o = run_to(heaplab, l, NULL, "/dev/full");
+  if (o.status != 1) fail_msg("list > /dev/full: exit %d, expected 1: %s", o.status, o.err);
+  HAS(o.err, "heaplab list: cannot write to standard output");
+  HAS(o.err, "No space left on device");
+  out_free(&o);
+  const char *const h[] = {"--help", NULL};
+  o = run_to(heaplab, h, NULL, "/dev/full");
+  if (o.status != 1) fail_msg("--help > /dev/full: exit %d, expected 1: %s", o.status, o.err);
+  out_free(&o);
   const char *const t[] = {"run", "malloc-churn", "--alloc=system", "--trace=/dev/full", NULL};
   o = run(heaplab, t, NULL);
   if (o.status != 1) fail_msg("--trace=/dev/full: exit %d, expected 1: %s", o.status, o.err);
