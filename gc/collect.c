@@ -81,15 +81,6 @@ static inline void clear_collecting(hl_gc_head_t *g) { g->prev &= ~HL_GC_PREV_CO
 static inline void set_prev(hl_gc_head_t *g, hl_gc_head_t *p) {
   g->prev = (g->prev & HL_GC_PREV_MASK_FLAGS) | (uintptr_t)p;
 }
-/* The containers a tracked container references, which is all the
- * collector's visitors look at: traverse_gc where the type has it (the
- * built-in types: no call for an int or a string), else traverse, inline
- * (a weakref references nothing the collector follows: no traverse). */
-static inline void traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
-  const hl_type_t *t = o->type;
-  int (*fn)(hl_object_t *, hl_visit_fn, void *) = t->traverse_gc ? t->traverse_gc : t->traverse;
-  if (fn) fn(o, visit, arg);
-}
 
 /* o's GC head when o is in the collection under way, else NULL. Only the
  * COLLECTING bit is tested, not whether o is tracked: an untracked
@@ -149,7 +140,7 @@ static int visit_decref(hl_object_t *o, void *arg) {
 
 static void subtract_refs(hl_gc_head_t *young) {
   for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g))
-    traverse(HL_GC_OBJ(g), visit_decref, NULL);
+    hli_gc_traverse(HL_GC_OBJ(g), visit_decref, NULL);
 }
 
 /* A reachable object refers to o: o is reachable too. */
@@ -211,7 +202,7 @@ static size_t move_unreachable(hl_gc_head_t *young, hl_gc_head_t *unreachable, u
   while (g != young) {
     if (get_refs(g)) {
       hl_object_t *o = HL_GC_OBJ(g);
-      traverse(o, visit_reachable, young);
+      hli_gc_traverse(o, visit_reachable, young);
       if (untrack && hli_gc_untrackable(o, untrack & UNTRACK_DICTS)) {
         /* out of young and of every list; later visits see it untracked */
         prev->next = g->next;
@@ -281,7 +272,7 @@ static void move_legacy_finalizers(hl_gc_head_t *unreachable, hl_gc_head_t *fina
   }
   /* everything they reach is kept alive with them */
   for (hl_gc_head_t *g = hli_gc_next(finalizers); g != finalizers; g = hli_gc_next(g))
-    traverse(HL_GC_OBJ(g), visit_move, finalizers);
+    hli_gc_traverse(HL_GC_OBJ(g), visit_move, finalizers);
 }
 
 /* ---- step 5 --------------------------------------------------------------------- */

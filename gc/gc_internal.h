@@ -557,6 +557,16 @@ typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
                                          hl_gc_info_t *info, bool untrack_dicts,
                                          hl_gc_work_t *work);
+/* The containers a tracked container references, which is all the
+ * collector's visitors look at: traverse_gc where the type has it (the
+ * built-in types: no call for an int or a string), else traverse, inline
+ * (a weakref references nothing the collector follows: no traverse).
+ * The collectors' one way to walk a container (collect.c, gen_incr.c). */
+static inline void hli_gc_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  const hl_type_t *t = o->type;
+  int (*fn)(hl_object_t *, hl_visit_fn, void *) = t->traverse_gc ? t->traverse_gc : t->traverse;
+  if (fn) fn(o, visit, arg);
+}
 /* Whether a reachable container can be untracked for good (collect.c): a
  * tuple, or with dicts a dict, that holds nothing that may be tracked. */
 HL_INTERNAL bool hli_gc_untrackable(const hl_object_t *o, bool dicts);

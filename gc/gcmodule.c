@@ -61,14 +61,17 @@ void hli_gc_world_resume(uint64_t stopped_at) {
 }
 
 /* The backlog: what the program noted as cyclic garbage less what the
- * collections have collected, as a collection starts (when it is largest). */
-static void backlog_sample(void) {
+ * collections have collected; into s's garbage_noted and backlog_final. */
+static void backlog_now(hl_gc_stats_t *s) {
   uint64_t noted = hl_atomic_c11_load_relaxed_u64(&hli_gc.garbage_noted), collected = 0;
   for (int i = 0; i < HL_GC_GENERATIONS; i++) collected += stats.collected[i];
-  uint64_t backlog = noted > collected ? noted - collected : 0;
-  stats.garbage_noted = noted;
-  stats.backlog_final = backlog;
-  if (backlog > stats.backlog_max) stats.backlog_max = backlog;
+  s->garbage_noted = noted;
+  s->backlog_final = noted > collected ? noted - collected : 0;
+}
+/* ... sampled as each collection starts, when it is largest. */
+static void backlog_sample(void) {
+  backlog_now(&stats);
+  if (stats.backlog_final > stats.backlog_max) stats.backlog_max = stats.backlog_final;
 }
 
 void hl_gc_note_garbage(uint64_t containers) {
@@ -390,10 +393,7 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg) {
 /* ---- statistics ----------------------------------------------------------------------- */
 void hl_gc_stats(hl_gc_stats_t *s) {
   *s = stats;
-  uint64_t noted = hl_atomic_c11_load_relaxed_u64(&hli_gc.garbage_noted), collected = 0;
-  for (int i = 0; i < HL_GC_GENERATIONS; i++) collected += stats.collected[i];
-  s->garbage_noted = noted;
-  s->backlog_final = noted > collected ? noted - collected : 0;
+  backlog_now(s);
 }
 
 void hl_gc_stats_reset(void) {

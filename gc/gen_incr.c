@@ -120,8 +120,6 @@
  * info->full when it completed a scan. Without a GIL each pause stops the world (sync/stw.c) and counts
  * from the stop request, which includes the time to stop.
  */
-#include <stdio.h>
-
 #include "collector.h"
 
 /* The scan's bits of prev (HL_GC_PREV_SCAN_MASK). */
@@ -236,8 +234,6 @@ static void scan_abandon(hl_gc_head_t *to, bool clear) {
 }
 
 /* ---- the phases, a piece at a time ------------------------------------------------- */
-typedef struct { hl_gc_head_t *chunk; } visit_t;
-
 static int visit_count(hl_object_t *o, void *arg) {
   (void)arg;
   hl_gc_head_t *g = member_head(o);
@@ -257,12 +253,6 @@ static int visit_reach(hl_object_t *o, void *arg) {
     }
   }
   return 0;
-}
-
-static inline void traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
-  const hl_type_t *t = o->type;
-  int (*fn)(hl_object_t *, hl_visit_fn, void *) = t->traverse_gc ? t->traverse_gc : t->traverse;
-  if (fn) fn(o, visit, arg);
 }
 
 static inline uint32_t refcount(hl_object_t *o) {
@@ -310,11 +300,10 @@ typedef struct step {
 } step_t;
 
 static int visit_chunk(hl_object_t *o, void *arg) {
-  visit_t *v = arg;
   hl_gc_head_t *g = member_head(o);
   if (g && !(g->prev & REACHED)) {   /* a candidate not in the chunk yet */
     g->prev |= REACHED;
-    hli_gc_list_move(g, v->chunk);
+    hli_gc_list_move(g, arg);
   }
   return 0;
 }
@@ -337,8 +326,7 @@ static void validate(step_t *s, uint64_t room) {
     hli_gc_list_move(first, &chunk);
     /* its closure over the candidates: the walk reaches what it appends */
     for (hl_gc_head_t *g = first; g != &chunk; g = hli_gc_next(g)) {
-      visit_t v = {&chunk};
-      traverse(HL_GC_OBJ(g), visit_chunk, &v);
+      hli_gc_traverse(HL_GC_OBJ(g), visit_chunk, &chunk);
       units++;
       n++;
     }
@@ -417,7 +405,7 @@ static void do_mark(step_t *s, budget_t *b) {
 static void do_count(step_t *s, budget_t *b) {
   hl_gc_head_t *g = cursor_take(&incr.count);
   for (; g != &incr.count && !spent(s, b); g = hli_gc_next(g)) {
-    traverse(HL_GC_OBJ(g), visit_count, NULL);
+    hli_gc_traverse(HL_GC_OBJ(g), visit_count, NULL);
     s->units++;
   }
   if (g != &incr.count) {
@@ -460,7 +448,7 @@ static void do_roots(step_t *s, budget_t *b) {
         continue;
       }
     }
-    traverse(o, visit_reach, NULL);
+    hli_gc_traverse(o, visit_reach, NULL);
     s->units++;
     next = hli_gc_next(g);   /* after the traversal, which may have appended */
     if (hli_gc.untrack && hli_gc_untrackable(o, true)) {

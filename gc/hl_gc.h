@@ -523,7 +523,7 @@ typedef struct hl_gc_stats {
   /* --gc=incremental (zero under the others; gc/gen_incr.c): */
   uint64_t increments;      /* pauses that did scan work (beside young collections) */
   uint64_t scans;           /* scans of the old generation completed */
-  uint64_t scan_units;      /* the scans' work: objects counted, checked, traversed */
+  uint64_t scan_units;      /* the scans' work: objects marked, counted, passed, traversed */
   uint64_t scan_candidates; /* objects a scan could not prove reachable: validated */
   uint64_t budget_units;    /* the last increment's work budget, in units */
   uint64_t overruns;        /* pauses longer than --pause-budget-us (any generation) */
@@ -548,8 +548,7 @@ int64_t hl_gc_collect(int generation);
  * found. */
 int64_t hl_gc_step(void);
 /* --gc=incremental: each increment's scan work in units (objects marked,
- * counted, checked or traversed, plus the references visited) instead of
- * the time budget's conversion; 0: from --pause-budget-us again. For
+ * counted, passed or traversed) instead of the time budget's conversion; 0: from --pause-budget-us again. For
  * tests: a budget in work is the same on every machine. */
 void hl_gc_set_increment_units(uint64_t units);
 void hl_gc_enable(void);
