@@ -110,18 +110,26 @@ size_t hli_gc_list_size(const hl_gc_head_t *l) {
 /* ---- steps 1-3 ---------------------------------------------------------------- */
 static size_t update_refs(hl_gc_head_t *young) {
   size_t n = 0;
+  /* no GIL: the stripes gathered for this collection are 0 from here
+   * (track.c), set in this walk instead of one of their own */
+  bool stale = hli_gc.stripes_stale;
+  hli_gc.stripes_stale = false;
   /* rc=biased: local + shared, the queues merged (by the collector); the mode is
    * tested once, not per object */
   if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) {
     for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g), n++) {
-      uint32_t rc = hli_rc_biased_count(HL_GC_OBJ(g));
+      hl_object_t *o = HL_GC_OBJ(g);
+      if (stale) o->flags &= (uint16_t)~HL_OF_STRIPE_MASK;
+      uint32_t rc = hli_rc_biased_count(o);
       HL_ASSERT(rc > 0);
       reset_refs(g, rc);
     }
     return n;
   }
   for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g), n++) {
-    uint32_t rc = hli_rc_load(HL_GC_OBJ(g));
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (stale) o->flags &= (uint16_t)~HL_OF_STRIPE_MASK;
+    uint32_t rc = hli_rc_load(o);
     HL_ASSERT(rc > 0);
     reset_refs(g, rc);
   }

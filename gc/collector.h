@@ -112,8 +112,10 @@ HL_INTERNAL void hli_gc_increment_record(uint64_t units);
 /* ---- tracking (track.c) ------------------------------------------------------- */
 HL_INTERNAL void hli_gc_track_init(const hl_config_t *c);
 /* With the world stopped: every stripe's list into generation 0, its
- * objects marked as in the shared lists (no GIL; nothing under it). */
-HL_INTERNAL void hli_gc_gather_stripes(void);
+ * objects marked as in the shared lists (no GIL; nothing under it), or,
+ * with then_collect, left for the collection of generation 0 that follows
+ * before the world resumes to mark (hli_gc.stripes_stale). */
+HL_INTERNAL void hli_gc_gather_stripes(bool then_collect);
 /* Generation 0's count starts again, the calling thread's part with it
  * (the others' parts, under a batch each, are added as they come). */
 HL_INTERNAL void hli_gc_count0_reset(void);

@@ -504,18 +504,24 @@ typedef struct hl_gc_state {
   uint64_t budget_ns;          /* --pause-budget-us: a longer pause is an overrun (0: none) */
   uint64_t garbage_noted;      /* hl_gc_note_garbage, atomic */
   uint64_t increment_units;    /* hl_gc_set_increment_units (0: from budget_ns), atomic */
+  /* gathered objects whose stripe the next collection's first walk sets
+   * to 0 (track.c; collect.c's update_refs), world stopped */
+  bool stripes_stale;
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
 
 /* ---- tracking without a GIL (track.c) ---------------------------------------------
  * A new container goes into the generation-0 list of its creator's stripe
- * (the thread's index modulo HLI_GC_STRIPES, one stripe per thread up to
- * that many threads), under that stripe's spinlock. The stripe is written
- * in the object's flags (HL_OF_STRIPE_*;
+ * (rc=biased: the owning thread's index, a list only its owner changes,
+ * without a lock, until it gives an object up; rc=atomic: the thread's
+ * index modulo HLI_GC_STRIPES, under that stripe's spinlock; track.c's top
+ * says who may change which list). The stripe is written in the object's
+ * flags (HL_OF_STRIPE_*;
  * 0: in one of the shared lists: generations 1 and 2, permanent, and
  * generation 0's own list, which holds the dicts tracked after their
- * creation), so that whoever frees the object takes the right lock. Only
+ * creation and, under rc=biased, the containers of a thread without a
+ * stripe), so that whoever frees the object finds its list. Only
  * the creator writes it, before the object is published, and then the
  * collector, with the world stopped: a collection first moves every
  * stripe's list into generation 0 and sets their stripes to 0. Survivors
@@ -529,16 +535,51 @@ extern hl_gc_state_t hli_gc;
 #define HLI_GC_STRIPES 1023u
 #define HL_OF_STRIPE_SHIFT 6
 #define HL_OF_STRIPE_MASK ((uint16_t)(0x3FFu << HL_OF_STRIPE_SHIFT))
-#define HLI_GC_COUNT_BATCH 32   /* at most; threshold / 64 when lower, 1 at least */
+#define HLI_GC_COUNT_BATCH 64   /* at most; threshold / 16 when lower (track.c) */
 _Static_assert(HLI_GC_STRIPES < (HL_OF_STRIPE_MASK >> HL_OF_STRIPE_SHIFT) + 1, "stripe fits");
-HL_INTERNAL void hli_gc_link_ft(hl_object_t *o);
-HL_INTERNAL void hli_gc_unlink_ft(hl_object_t *o);
+typedef struct hli_gc_stripe {
+  hl_spinlock_t lock;
+  /* rc=biased: its owner gave up one of its objects since the last
+   * gather, so changes take the lock (track.c's top) */
+  uint32_t shared;
+  hl_gc_head_t head;          /* this stripe's generation 0 (unused in stripe 0) */
+} HL_CACHE_ALIGNED hli_gc_stripe_t;
+/* [0]: the lock of the shared lists (hli_gc's generations and permanent) */
+extern hli_gc_stripe_t hli_gc_stripes[HLI_GC_STRIPES + 1];
+/* the highest stripe a container went into: a collection looks no further */
+extern uint32_t hli_gc_stripes_used;
+
+static inline unsigned hli_gc_stripe_of(const hl_object_t *o) {
+  return (o->flags & HL_OF_STRIPE_MASK) >> HL_OF_STRIPE_SHIFT;
+}
+static inline void hli_gc_set_stripe(hl_object_t *o, unsigned s) {
+  o->flags = (uint16_t)((o->flags & ~HL_OF_STRIPE_MASK) | (s << HL_OF_STRIPE_SHIFT));
+}
+/* rc=biased: the stripe the calling thread owns (its index), or 0. */
+static inline unsigned hli_gc_owned_stripe(void) {
+  unsigned me = hli_rc_self;   /* HL_RC_NOBODY without owners */
+  return me - 1u < HLI_GC_STRIPES ? me : 0;
+}
+/* Whether the owner of stripe s may change its list without the lock. */
+static inline bool hli_gc_stripe_private(unsigned s) {
+  return !hl_atomic_load_acquire_u32(&hli_gc_stripes[s].shared);
+}
+/* The slow paths of hli_gc_link and hli_gc_unlink without a GIL: with the
+ * stripe's lock (s: the owned stripe, or 0; o's stripe). */
+HL_INTERNAL void hli_gc_link_locked(hl_object_t *o, unsigned s);
+HL_INTERNAL void hli_gc_unlink_locked(hl_object_t *o, unsigned s);
+HL_INTERNAL void hli_gc_count_add_self(void);
+/* rc=biased: o's owner gives it up (any thread may free it from now on);
+ * called by the owner, or a thread that excludes it, before the give-up is
+ * published (track.c's top). */
+HL_INTERNAL void hli_gc_disowned(const hl_object_t *o);
 HL_INTERNAL void hli_gc_track_ft(hl_object_t *o);
 /* Adds this thread's count to generation 0's and collects when it
  * exceeds the threshold. The count is off by less than a batch per thread
- * (CPython 3.13t batches 512); the batch is threshold / 64, between 1 and
+ * (CPython 3.13t batches 512); the batch is threshold / 16, at most
  * HLI_GC_COUNT_BATCH, so that the error stays small against the threshold,
- * and a low threshold (the tests') triggers exactly as under the GIL. */
+ * and 1 below a threshold of 256 (the tests'), which then triggers exactly
+ * as under the GIL. */
 HL_INTERNAL void hli_gc_count_flush_ft(void);
 static inline int32_t hli_gc_batch(void) {
   return hl_atomic_c11_load_relaxed_i32(&hli_gc.ft_batch);
@@ -595,7 +636,19 @@ static inline void hli_gc_on_alloc(void) {
 static inline void hli_gc_link(hl_object_t *o) {
   if (!hli_gc.active) return;
   if (HL_UNLIKELY(hli_nogil())) {
-    hli_gc_link_ft(o);
+    /* counted as hli_gc_on_alloc does; then, in the common case (an owned
+     * stripe, private), appended without a lock (track.c's top) */
+    if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
+    unsigned s = hli_gc_owned_stripe();
+    if (HL_UNLIKELY(!s || !hli_gc_stripe_private(s) ||
+                    s > hl_atomic_load_relaxed_u32(&hli_gc_stripes_used))) {
+      hli_gc_link_locked(o, s);
+      return;
+    }
+    hli_gc_set_stripe(o, s);   /* o is not published yet */
+    hl_gc_head_t *g = HL_GC_HEAD(o);
+    g->prev = 0;
+    hli_gc_list_append(g, &hli_gc_stripes[s].head);
     return;
   }
   hli_gc_on_alloc();
@@ -646,7 +699,17 @@ static inline void hli_gc_unlink(hl_object_t *o) {
   if (HL_UNLIKELY(hli_nogil())) {
     /* without a collector nothing is tracked and nothing counted: no call
      * (what the call cost: docs/measurements.md, "Refcount modes") */
-    if (hli_gc.active) hli_gc_unlink_ft(o);
+    if (!hli_gc.active) return;
+    if (HL_UNLIKELY(--hli_tstate.gc_count <= -hli_gc_batch())) hli_gc_count_add_self();
+    /* o is dying: only the collector (world stopped) or this thread
+     * changes whether it is tracked, and its stripe */
+    if (!hli_gc_tracked(o)) return;
+    unsigned s = hli_gc_stripe_of(o);
+    if (HL_UNLIKELY(!s || s != hli_gc_owned_stripe() || !hli_gc_stripe_private(s))) {
+      hli_gc_unlink_locked(o, s);
+      return;
+    }
+    hli_gc_list_remove(HL_GC_HEAD(o));
     return;
   }
   hl_gc_head_t *g = HL_GC_HEAD(o);

@@ -121,7 +121,7 @@ void hli_gc_pause_record(int generation, const hl_gc_info_t *info, const hl_gc_w
 /* With the world stopped: every tracked object into the generation lists. */
 static void gather(void) {
   if (hli_gc.collector->gather) hli_gc.collector->gather();
-  else hli_gc_gather_stripes();
+  else hli_gc_gather_stripes(false);
 }
 
 void hli_gc_trigger(void) { hli_gc.collector->trigger(); }

@@ -681,7 +681,7 @@ static int64_t collect(int generation, uint64_t stopped_at) {
  * get_referrers, shut-down): the scan is given up, its marks cleared, its
  * objects old again; the next increment starts a new scan. */
 static void gather(void) {
-  hli_gc_gather_stripes();
+  hli_gc_gather_stripes(false);
   scan_abandon(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, true);
 }
 

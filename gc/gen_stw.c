@@ -89,7 +89,7 @@ int hli_gc_generation_due(int oldest) {
 void hli_gc_stopped_prepare(void) {
   if (hli_nogil()) {
     hl_rc_merge_all_stopped();   /* biased: counts are local + shared from here */
-    hli_gc_gather_stripes();
+    hli_gc_gather_stripes(true);   /* a collection follows */
     hli_gc_count0_reset();
   }
 }

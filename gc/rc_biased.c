@@ -201,6 +201,7 @@ static int64_t explicit_merge(hl_object_t *o, int64_t extra) {
    * and its state is not zero (QUEUED), so every other thread's decrement
    * only subtracts. */
   int64_t local = (int64_t)hli_rc_load(o);
+  if (hli_gc.active) hli_gc_disowned(o);   /* its young list takes a lock now */
   hl_atomic_c11_store_relaxed_u32(&o->rc, 0);
   hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_NONE);
   uint64_t s = hl_atomic_load_relaxed_u64(sh);
@@ -357,6 +358,7 @@ static bool zero_local(hl_object_t *o) {
   if (s == 0) return true;
   /* No owner before MERGED (CPython gh-121794): a thread that sees the
    * merged state never sees the object still owned. */
+  if (hli_gc.active) hli_gc_disowned(o);   /* its young list takes a lock now */
   hl_atomic_c11_store_relaxed_u16(&o->owner, HL_OWNER_NONE);
   for (;;) {
     uint64_t ns = (s & ~(uint64_t)3) | HLI_RC_SHARED_MERGED;

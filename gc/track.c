@@ -6,16 +6,39 @@
  * count[0] -= 1), and past threshold[0] the row's trigger runs.
  *
  * Without a GIL (rc=atomic, rc=biased) any thread may create a container
- * and any thread may free it, so the lists need locks, and one lock for
- * them all would make every container allocation and deallocation of every
- * thread meet on one cache line. So a new container goes into the
- * generation-0 list of its creator's stripe (gc_internal.h: the thread's
- * index modulo HLI_GC_STRIPES), under that stripe's spinlock, which only its
- * thread takes unless another thread frees one of its young containers. The
- * stripe is written in the object's flags (0: one of the shared lists), so
- * that whoever frees the object takes the right lock. Only the creator
- * writes it, before the object is published, and then the collector, with
- * the world stopped, when it gathers the stripes into generation 0.
+ * and any thread may free it, and one list for them all would make every
+ * container allocation and deallocation of every thread meet on one lock.
+ * So a new container goes into the generation-0 list of its creator's
+ * stripe. The stripe is written in the object's flags (0: one of the
+ * shared lists), so that whoever frees the object finds its list. Only the
+ * creator writes it, before the object is published, and then the
+ * collector, with the world stopped, when it gathers the stripes into
+ * generation 0.
+ *
+ * Who may change a stripe's list, and with which lock:
+ *   rc=atomic   the stripe is the thread's index modulo HLI_GC_STRIPES,
+ *               and every change takes the stripe's spinlock (any thread
+ *               may free any object, at any time).
+ *   rc=biased   an owning thread's stripe is its index (one each, up to
+ *               HLI_GC_STRIPES; a thread past that, or one that owns
+ *               nothing, uses the shared list, locked). An owned object is
+ *               freed only by its owner (rc_biased.c: another thread's
+ *               decrement queues it to the owner), and its owner made it,
+ *               so while the stripe's objects are all owned, its owner is
+ *               the only thread that changes the list, and does it without
+ *               the lock: no atomic instruction on a container's birth or
+ *               death (what it saves: docs/measurements.md, "The price of
+ *               the collector without a GIL"). When the owner gives one up
+ *               (hli_gc_disowned: its count went shared, and any thread
+ *               may now free it), the stripe turns `shared` and every
+ *               change takes the lock until the next collection gathers
+ *               the list. The owner sets the flag before the give-up is
+ *               published, so the thread that frees the object sees it;
+ *               the owner reads its own store. Another thread that
+ *               untracks a young object of a stripe not shared
+ *               (hl_gc_untrack, rare) stops the world to do it. A reused
+ *               index inherits its stripe: the registry's mutex orders the
+ *               previous thread's last change before the next one's first.
  *
  * The count is shared: each thread adds its own count (containers made
  * minus freed) in batches, and the thread whose batch takes it over the
@@ -24,24 +47,15 @@
  */
 #include "collector.h"
 
-typedef struct stripe {
-  hl_spinlock_t lock;
-  hl_gc_head_t head;          /* this stripe's generation 0 (unused in stripe 0) */
-} HL_CACHE_ALIGNED stripe_t;
 /* [0]: the lock of the shared lists (hli_gc's generations and permanent) */
-static stripe_t stripes[HLI_GC_STRIPES + 1];
+hli_gc_stripe_t hli_gc_stripes[HLI_GC_STRIPES + 1];
 /* the highest stripe a container went into: a collection looks no further */
-static HL_CACHE_ALIGNED uint32_t stripes_used;
-
-static inline unsigned stripe_of(const hl_object_t *o) {
-  return (o->flags & HL_OF_STRIPE_MASK) >> HL_OF_STRIPE_SHIFT;
-}
-static inline void set_stripe(hl_object_t *o, unsigned s) {
-  o->flags = (uint16_t)((o->flags & ~HL_OF_STRIPE_MASK) | (s << HL_OF_STRIPE_SHIFT));
-}
+HL_CACHE_ALIGNED uint32_t hli_gc_stripes_used;
 
 void hli_gc_set_batch(uint32_t threshold0) {
-  uint32_t b = threshold0 / 64;
+  /* below 256 exact, as under the GIL (the tests' thresholds); above, off
+   * by less than a sixteenth of the threshold per thread */
+  uint32_t b = threshold0 < 256 ? 1 : threshold0 / 16;
   b = b < 1 ? 1 : b > HLI_GC_COUNT_BATCH ? HLI_GC_COUNT_BATCH : b;
   hl_atomic_c11_store_relaxed_i32(&hli_gc.ft_batch, (int32_t)b);
 }
@@ -50,37 +64,45 @@ void hli_gc_track_init(const hl_config_t *c) {
   hli_gc.ft_count0 = 0;
   hli_gc_set_batch(c->threshold[0]);
   for (unsigned s = 0; s <= HLI_GC_STRIPES; s++) {
-    hl_spinlock_init(&stripes[s].lock);
-    hli_gc_list_init(&stripes[s].head);
+    hl_spinlock_init(&hli_gc_stripes[s].lock);
+    hli_gc_list_init(&hli_gc_stripes[s].head);
   }
-  stripes_used = 0;
+  hli_gc_stripes_used = 0;
 }
 
-void hli_gc_link_ft(hl_object_t *o) {
-  hli_gc_on_alloc();   /* counts it, and may collect first */
-  unsigned s = hli_rc_owner_tag % HLI_GC_STRIPES + 1;
-  if (HL_UNLIKELY(s > hl_atomic_load_relaxed_u32(&stripes_used)))
-    hl_atomic_max_u32(&stripes_used, s);
+/* The slow paths of hli_gc_link and hli_gc_unlink (gc_internal.h has the
+ * common ones, inline: an owned stripe, private). */
+void hli_gc_link_locked(hl_object_t *o, unsigned s) {
+  if (!s && !hli_rc_row->owners) s = hli_rc_owner_tag % HLI_GC_STRIPES + 1;
+  if (s > hl_atomic_load_relaxed_u32(&hli_gc_stripes_used)) hl_atomic_max_u32(&hli_gc_stripes_used, s);
   /* o is not published yet: nobody else reads its flags */
-  set_stripe(o, s);
+  hli_gc_set_stripe(o, s);
   hl_gc_head_t *g = HL_GC_HEAD(o);
   g->prev = 0;
-  hl_spinlock_lock(&stripes[s].lock);
-  hli_gc_list_append(g, &stripes[s].head);
-  hl_spinlock_unlock(&stripes[s].lock);
+  hl_spinlock_lock(&hli_gc_stripes[s].lock);
+  hli_gc_list_append(g, s ? &hli_gc_stripes[s].head : &hli_gc.gen[0].head);
+  hl_spinlock_unlock(&hli_gc_stripes[s].lock);
+}
+
+void hli_gc_disowned(const hl_object_t *o) {
+  if (!(o->flags & HL_OF_GC)) return;
+  unsigned s = hli_gc_stripe_of(o);
+  if (!s || !hli_gc_stripe_private(s)) return;
+  /* Release, and before the give-up's own full barrier (rc_biased.c) */
+  hl_atomic_store_release_u32(&hli_gc_stripes[s].shared, 1);
 }
 
 /* Into generation 0's shared list (a dict tracked at an insertion: its
  * creator may be another thread, and its flags are read by others now). */
 void hli_gc_track_ft(hl_object_t *o) {
   hl_gc_head_t *g = HL_GC_HEAD(o);
-  hl_spinlock_lock(&stripes[0].lock);
+  hl_spinlock_lock(&hli_gc_stripes[0].lock);
   if (!g->next) {
-    HL_ASSERT(stripe_of(o) == 0);
+    HL_ASSERT(hli_gc_stripe_of(o) == 0);
     g->prev = 0;
     hli_gc_list_append(g, &hli_gc.gen[0].head);
   }
-  hl_spinlock_unlock(&stripes[0].lock);
+  hl_spinlock_unlock(&hli_gc_stripes[0].lock);
 }
 
 /* Adds this thread's part to generation 0's count, which stays at or above
@@ -100,17 +122,18 @@ static int64_t count_add(int64_t add) {
   }
 }
 
-void hli_gc_unlink_ft(hl_object_t *o) {
-  /* o is dying: only the collector (world stopped) or this thread changes
-   * whether it is tracked, and its stripe */
-  if (hli_gc_tracked(o)) {
-    stripe_t *st = &stripes[stripe_of(o)];
-    hl_spinlock_lock(&st->lock);
-    hli_gc_list_remove(HL_GC_HEAD(o));
-    hl_spinlock_unlock(&st->lock);
-  }
-  if (HL_UNLIKELY(--hli_tstate.gc_count <= -hli_gc_batch())) count_add(hli_tstate.gc_count);
+void hli_gc_unlink_locked(hl_object_t *o, unsigned s) {
+  /* rc=biased: another thread's young object dies here only once its
+   * owner gave it up, which made the stripe shared (the top) */
+  HL_ASSERT(!s || !hli_rc_row->owners || s == hli_gc_owned_stripe() || !hli_gc_stripe_private(s) ||
+            hl_stw_stopped());
+  hli_gc_stripe_t *st = &hli_gc_stripes[s];
+  hl_spinlock_lock(&st->lock);
+  hli_gc_list_remove(HL_GC_HEAD(o));
+  hl_spinlock_unlock(&st->lock);
 }
+
+void hli_gc_count_add_self(void) { count_add(hli_tstate.gc_count); }
 
 uint32_t hli_gc_gen_count(int i) {
   if (i == 0 && hli_nogil()) {
@@ -145,13 +168,19 @@ void hli_gc_count_flush_ft(void) {
   }
 }
 
-void hli_gc_gather_stripes(void) {
+void hli_gc_gather_stripes(bool then_collect) {
   if (!hli_nogil()) return;
-  unsigned used = hl_atomic_load_relaxed_u32(&stripes_used);
+  unsigned used = hl_atomic_load_relaxed_u32(&hli_gc_stripes_used);
   for (unsigned s = 1; s <= used; s++) {
-    hl_gc_head_t *l = &stripes[s].head;
+    hl_gc_head_t *l = &hli_gc_stripes[s].head;
+    hl_atomic_store_relaxed_u32(&hli_gc_stripes[s].shared, 0);
     if (hli_gc_list_empty(l)) continue;
-    for (hl_gc_head_t *g = hli_gc_next(l); g != l; g = hli_gc_next(g)) set_stripe(HL_GC_OBJ(g), 0);
+    /* a collection's first walk sets the stripes to 0 (collect.c's
+     * update_refs): one walk fewer over the young objects */
+    if (!then_collect)
+      for (hl_gc_head_t *g = hli_gc_next(l); g != l; g = hli_gc_next(g)) hli_gc_set_stripe(HL_GC_OBJ(g), 0);
+    else
+      hli_gc.stripes_stale = true;
     hli_gc_list_merge(l, &hli_gc.gen[0].head);
   }
 }
@@ -159,7 +188,20 @@ void hli_gc_gather_stripes(void) {
 void hli_gc_untrack_ft(hl_object_t *o) {
   /* the caller holds a reference: o's stripe changes only with the world
    * stopped, which it is not while we run */
-  stripe_t *st = &stripes[stripe_of(o)];
+  unsigned s = hli_gc_stripe_of(o);
+  hli_gc_stripe_t *st = &hli_gc_stripes[s];
+  if (s && hli_rc_row->owners && s != hli_gc_owned_stripe() && hli_gc_stripe_private(s)) {
+    /* another thread's young object, in a list it changes without the
+     * lock: with that thread stopped (rare: hl_gc_untrack) */
+    uint64_t stopped_at = hli_gc_world_stop();
+    if (HL_GC_HEAD(o)->next) hli_gc_list_remove(HL_GC_HEAD(o));
+    hli_gc_world_resume(stopped_at);
+    return;
+  }
+  if (s && s == hli_gc_owned_stripe() && hli_gc_stripe_private(s)) {
+    if (HL_GC_HEAD(o)->next) hli_gc_list_remove(HL_GC_HEAD(o));
+    return;
+  }
   hl_spinlock_lock(&st->lock);
   if (HL_GC_HEAD(o)->next) hli_gc_list_remove(HL_GC_HEAD(o));
   hl_spinlock_unlock(&st->lock);
