@@ -33,6 +33,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 typedef struct hl_alloc_peer {
   const char *name;
@@ -169,6 +170,7 @@ void hl_alloc_stats(hl_alloc_stats_t *s);
 /* The text of sys._debugmallocstats(), as heaplab lays it out. */
 void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -45,8 +45,8 @@
 
 hli_thread_t hli_no_thread;
 hli_heap_t hli_no_heap;
-__thread hli_thread_t *hli_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_thread;
-__thread hli_heap_t *hli_heap_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_heap;
+__thread hli_thread_t *hli_self __attribute__((tls_model(HL_TLS_MODEL))) = &hli_no_thread;
+__thread hli_heap_t *hli_heap_self __attribute__((tls_model(HL_TLS_MODEL))) = &hli_no_heap;
 
 struct hli_tc hli_tc;
 

@@ -114,7 +114,7 @@ static size_t update_refs(hl_gc_head_t *young) {
    * tested once, not per object */
   if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) {
     for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g), n++) {
-      uint32_t rc = hli_rc_biased_count(HL_GC_OBJ(g));
+      uint32_t rc = hl_rc_biased_count(HL_GC_OBJ(g));
       HL_ASSERT(rc > 0);
       reset_refs(g, rc);
     }
