@@ -62,8 +62,9 @@ done
 
 # ---- 3. exported symbols ---------------------------------------------------
 nm -D --defined-only "$libdir/libheaplab.so" | awk '{print $3}' | sort > "$work/exported.txt"
-# ASan names an exported global's ODR indicator after it (__odr_asan_gen_NAME)
-bad=$(grep -v -E '^(hl_|__odr_asan_gen_hl_)' "$work/exported.txt" || true)
+# ASan adds an ODR indicator for each exported global, named after it
+# (__odr_asan.NAME with gcc, __odr_asan_gen_NAME with clang)
+bad=$(grep -v -E '^(hl_|__odr_asan(\.|_gen_)hl_)' "$work/exported.txt" || true)
 [[ -z $bad ]] || die "libheaplab.so exports names outside hl_*: $(echo $bad)"
 for need in hl_runtime_init hl_gc_collect hl_pool_malloc hl_obj_dealloc hl_rc_self hl_die_at; do
   grep -qx "$need" "$work/exported.txt" || die "libheaplab.so does not export $need"
