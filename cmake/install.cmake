@@ -6,8 +6,12 @@
 #   lib/pkgconfig/heaplab.pc          the shared library; heaplab-static.pc the archives
 #   lib/cmake/heaplab/                find_package(heaplab): heaplab::heaplab (shared), heaplab::gc,
 #                                     heaplab::alloc, heaplab::sync, heaplab::base (static), heaplab::malloc
-# Included by the top-level CMakeLists.txt once the layers exist.
-include(GNUInstallDirs)
+# Included by the top-level CMakeLists.txt once the layers exist. The
+# fuzzing build (HL_FUZZ) builds and installs none of it: its objects are
+# instrumented for libFuzzer, of no use to a program outside.
+if(HL_FUZZ)
+  return()
+endif()
 include(CMakePackageConfigHelpers)
 
 set(HL_PUBLIC_HEADERS
@@ -38,7 +42,7 @@ target_link_libraries(hl_shared PUBLIC PkgConfig::CK Threads::Threads
 set_target_properties(hl_shared PROPERTIES OUTPUT_NAME heaplab EXPORT_NAME heaplab
   VERSION ${PROJECT_VERSION} SOVERSION ${PROJECT_VERSION_MAJOR}
   C_VISIBILITY_PRESET hidden VISIBILITY_INLINES_HIDDEN ON)
-if(HL_SANITIZE STREQUAL "none" AND NOT HL_FUZZ)
+if(HL_SANITIZE STREQUAL "none")
   # every symbol resolved at link time: a hidden one that another layer
   # needs shows here, not in a user's program (the sanitizer runtimes
   # resolve theirs only when loaded)
