@@ -394,8 +394,8 @@ static void print_stats(void) {
     return;
   }
   if (stats_at_exit == STATS_JSON) {
-    /* one object on one line's worth of members per part; "format" names
-     * this layout (docs/malloc-library.md) */
+    /* one object, a line per part; "format" names this layout
+     * (docs/malloc-library.md, "Statistics") */
     fprintf(f, "{\"format\": \"heaplab-malloc-stats/1\", \"pid\": %ld, \"libc_requests\": %llu,\n",
             (long)getpid(), (unsigned long long)libc);
     hl_alloc_stats_print_json(&s, f);
