@@ -564,6 +564,7 @@ void hl_alloc_collect(void) {
 
 void hl_alloc_stats(hl_alloc_stats_t *s) {
   memset(s, 0, sizeof *s);
+  s->tcache = "none";   /* hli_tcache_stats names the others */
   if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
   /* with tcache=heap the shared instance is empty; it carries the geometry */
   pools_lock();

@@ -33,6 +33,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 typedef struct hl_alloc_peer {
   const char *name;
@@ -146,12 +147,42 @@ void hl_alloc_collect(void);
   X(remote_frees, "blocks freed by a thread other than their heap's owner (heap)") \
   X(remote_pending, "of those, not yet taken back by the owner, not in use (heap)")
 
+/* Per size class: a row of the table (bytes are blocks times size). */
+#define HL_ALLOC_CLASS_STAT_FIELDS(X)                                            \
+  X(size, "block size of the class")                                            \
+  X(pools, "used pools of the class")                                           \
+  X(arenas, "arenas holding at least one of those pools")                       \
+  X(blocks_in_use, "blocks handed out (magazine: cached ones included)")        \
+  X(free_blocks, "free blocks of those pools: on free lists and in virgin space") \
+  X(tcache_blocks, "of the blocks in use, free ones held in thread caches (magazine)")
+
 typedef struct hl_alloc_class_stats {
-  uint64_t size;              /* block size of the class */
-  uint64_t pools;             /* used pools of the class */
-  uint64_t blocks_in_use;
-  uint64_t free_blocks;       /* on free lists and in virgin space */
+#define HL_STAT_STRUCT_FIELD(name, help) uint64_t name;
+  HL_ALLOC_CLASS_STAT_FIELDS(HL_STAT_STRUCT_FIELD)
+#undef HL_STAT_STRUCT_FIELD
 } hl_alloc_class_stats_t;
+
+/* Per thread cache: one per live thread's magazines (tcache=magazine), one
+ * per heap (tcache=heap: owned by a thread, abandoned, or spare). */
+#define HL_ALLOC_TCACHE_STAT_FIELDS(X)                                           \
+  X(pools, "pools of the heap holding at least one block (heap)")               \
+  X(arenas, "arenas of the heap (heap)")                                        \
+  X(blocks_in_use, "blocks of the heap handed out (heap)")                      \
+  X(bytes_in_use, "bytes of those blocks (heap)")                               \
+  X(free_blocks, "free blocks held: in the magazines, or in the heap's used pools") \
+  X(free_bytes, "bytes of those blocks")                                        \
+  X(remote_pending, "blocks freed into the heap by other threads, not taken back yet (heap)")
+
+typedef struct hl_alloc_tcache_stats {
+  const char *state;          /* "thread" (magazine), "owned", "abandoned", "spare" (heap) */
+#define HL_STAT_STRUCT_FIELD(name, help) uint64_t name;
+  HL_ALLOC_TCACHE_STAT_FIELDS(HL_STAT_STRUCT_FIELD)
+#undef HL_STAT_STRUCT_FIELD
+} hl_alloc_tcache_stats_t;
+
+/* Thread caches listed one by one in a snapshot; tcache_threads and heaps
+ * count all of them. */
+#define HL_ALLOC_STATS_TCACHES 64
 
 typedef struct hl_alloc_stats {
 #define HL_STAT_STRUCT_FIELD(name, help) uint64_t name;
@@ -161,14 +192,23 @@ typedef struct hl_alloc_stats {
   hl_alloc_class_stats_t classes[128];
   uint64_t alignment, threshold, pool_size, arena_size;
   uint64_t pool_colours;            /* header offsets in use (1: obmalloc's layout) */
+  const char *tcache;               /* "none", "magazine", "heap" */
+  unsigned ntcaches;                /* entries of tcaches (at most HL_ALLOC_STATS_TCACHES) */
+  hl_alloc_tcache_stats_t tcaches[HL_ALLOC_STATS_TCACHES];
 } hl_alloc_stats_t;
 
 /* A snapshot (walks every arena: as cheap as _debugmallocstats, not free).
  * Zeroes when the pool strategy is not in use. */
 void hl_alloc_stats(hl_alloc_stats_t *s);
-/* The text of sys._debugmallocstats(), as heaplab lays it out. */
+/* The text of sys._debugmallocstats(), as heaplab lays it out: the
+ * geometry, a row per size class in use, the totals, the thread caches. */
 void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f);
+/* The same figures as one JSON object's members (no braces), so that a
+ * caller can add its own: "geometry": {...}, "classes": [...], "totals":
+ * {...}, "tcache": {...}. Names are those of the X-macro lists above. */
+void hl_alloc_stats_print_json(const hl_alloc_stats_t *s, FILE *f);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

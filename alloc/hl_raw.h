@@ -50,9 +50,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 void *hl_raw_malloc(size_t size);
 void *hl_raw_calloc(size_t nelem, size_t elsize);
@@ -74,6 +77,7 @@ static inline void *hl_raw_realloc_array(void *p, size_t n, size_t size) {
 #define HL_NEW(type, n) ((type *)hl_raw_malloc_array((size_t)(n), sizeof(type)))
 #define HL_RESIZE(p, type, n) ((type *)hl_raw_realloc_array((p), (size_t)(n), sizeof(type)))
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -577,11 +577,14 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   s->bytes_mapped += h->arenas_current * g->arena_size;
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     uint64_t used_or_full = 0;
+    bool seen[HL_ARRAY_LEN(s->classes)] = {false};   /* classes counted in this arena */
     for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
       const hl_pool_t *pool = (const hl_pool_t *)hl_pool_header(g, pa);
       if (pool->ref == 0) continue;   /* empty: on freepools */
       used_or_full++;
       hl_alloc_class_stats_t *c = &s->classes[pool->szidx];
+      c->arenas += !seen[pool->szidx];
+      seen[pool->szidx] = true;
       uint64_t size = hl_class_size(g, pool->szidx);
       uint64_t capacity = hli_pool_capacity(g, pa, pool->szidx);
       uint64_t free_blocks = capacity - pool->ref;

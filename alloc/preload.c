@@ -63,8 +63,9 @@
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
  * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
- * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit,
- * on stderr or into the file HEAPLAB_STATS_FILE names (print_stats).
+ * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit
+ * as text, HEAPLAB_STATS=json as one JSON object, on stderr or into the file
+ * HEAPLAB_STATS_FILE names (print_stats).
  *
  * alloc-debug=on (HEAPLAB_ALLOC_DEBUG=on): the debug hooks of debug.c check
  * the blocks the pools serve. A debug block is the request plus a header
@@ -144,7 +145,8 @@ static size_t limit;
 static size_t fast_limit;
 static size_t pool_align;         /* the geometry's alignment */
 static bool debug;                /* alloc-debug=on */
-static bool stats_at_exit;
+enum { STATS_OFF, STATS_TEXT, STATS_JSON };
+static int stats_at_exit;         /* HEAPLAB_STATS */
 static uint64_t libc_requests;    /* served by glibc since set-up (relaxed) */
 static int stats_fd = -1;         /* HEAPLAB_STATS: a copy of stderr (print_stats) */
 static dev_t stats_dev;           /* ... and the file it was a copy of */
@@ -183,21 +185,19 @@ typedef struct setup_scratch {
   hl_alloc_stats_t probe;
 } setup_scratch_t;
 
-static bool parse_flag(const char *var, const char *v, bool *out) {
-  static const char *const yes[] = {"1", "on", "yes", "true"};
-  static const char *const no[] = {"0", "off", "no", "false", ""};
-  for (size_t i = 0; i < HL_ARRAY_LEN(yes); i++)
-    if (strcmp(v, yes[i]) == 0) {
-      *out = true;
+/* HEAPLAB_STATS: a flag's values (on: text), or json. */
+static bool parse_stats(const char *v, int *out) {
+  static const struct { const char *name; int mode; } values[] = {
+      {"1", STATS_TEXT}, {"on", STATS_TEXT}, {"yes", STATS_TEXT}, {"true", STATS_TEXT},
+      {"json", STATS_JSON}, {"0", STATS_OFF}, {"off", STATS_OFF}, {"no", STATS_OFF},
+      {"false", STATS_OFF}, {"", STATS_OFF}};
+  for (size_t i = 0; i < HL_ARRAY_LEN(values); i++)
+    if (strcmp(v, values[i].name) == 0) {
+      *out = values[i].mode;
       return true;
     }
-  for (size_t i = 0; i < HL_ARRAY_LEN(no); i++)
-    if (strcmp(v, no[i]) == 0) {
-      *out = false;
-      return true;
-    }
-  warn("environment variable %s: invalid value '%s'; accepted: 1, on, yes, true, 0, off, no, "
-       "false; ignored", var, v);
+  warn("environment variable HEAPLAB_STATS: invalid value '%s'; accepted: 1, on, yes, true "
+       "(text), json, 0, off, no, false; ignored", v);
   return false;
 }
 
@@ -216,8 +216,8 @@ static void load_environment(setup_scratch_t *sc) {
   for (char **e = environ; e && *e; e++) {
     if (strncmp(*e, "HEAPLAB_", 8) != 0) continue;
     if (strncmp(*e, "HEAPLAB_STATS=", 14) == 0) {
-      bool on;
-      if (parse_flag("HEAPLAB_STATS", *e + 14, &on)) stats_at_exit = on;
+      int mode;
+      if (parse_stats(*e + 14, &mode)) stats_at_exit = mode;
       continue;
     }
     if (strncmp(*e, "HEAPLAB_STATS_FILE=", 19) == 0) {
@@ -250,8 +250,8 @@ static void load_environment(setup_scratch_t *sc) {
          hl_config_choice_name(HL_OPT_ALLOC, (int)sc->cfg.alloc));
     sc->cfg.alloc = HL_ALLOC_POOL;
   }
-  if (sc->cfg.alloc_stats) stats_at_exit = true;
-  if (stats_at_exit && stats_file[0] == '\0') {
+  if (sc->cfg.alloc_stats && stats_at_exit == STATS_OFF) stats_at_exit = STATS_TEXT;
+  if (stats_at_exit != STATS_OFF && stats_file[0] == '\0') {
     struct stat st;
     stats_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 100);
     if (stats_fd >= 0 && fstat(stats_fd, &st) == 0) {
@@ -393,10 +393,19 @@ static void print_stats(void) {
     if (close_after) close(fd);
     return;
   }
-  fprintf(f, "heaplab-malloc: statistics of process %ld at exit\n", (long)getpid());
-  hl_alloc_stats_print(&s, f);
-  fprintf(f, "%-22s = %15llu   %s\n", "libc_requests", (unsigned long long)libc,
-          "requests served by glibc: above the threshold or over-aligned");
+  if (stats_at_exit == STATS_JSON) {
+    /* one object, a line per part; "format" names this layout
+     * (docs/malloc-library.md, "Statistics") */
+    fprintf(f, "{\"format\": \"heaplab-malloc-stats/1\", \"pid\": %ld, \"libc_requests\": %llu,\n",
+            (long)getpid(), (unsigned long long)libc);
+    hl_alloc_stats_print_json(&s, f);
+    fprintf(f, "}\n");
+  } else {
+    fprintf(f, "heaplab-malloc: statistics of process %ld at exit\n", (long)getpid());
+    hl_alloc_stats_print(&s, f);
+    fprintf(f, "\n%-22s = %15llu   %s\n", "libc_requests", (unsigned long long)libc,
+            "requests served by glibc: above the threshold or over-aligned");
+  }
   if (close_after) fclose(f);   /* closes fd */
   else fflush(f);               /* stderr's descriptor stays the program's */
 }
@@ -412,7 +421,7 @@ __attribute__((constructor)) static void preload_constructor(void) {
 /* After the program's own destructors and atexit handlers (the loader
  * finalises a preloaded library after the program): the last word. */
 __attribute__((destructor)) static void preload_destructor(void) {
-  if (stats_at_exit && load_limit() != 0) print_stats();
+  if (stats_at_exit != STATS_OFF && load_limit() != 0) print_stats();
 }
 
 /* ---- the paths ---------------------------------------------------------- */

@@ -45,8 +45,8 @@
 
 hli_thread_t hli_no_thread;
 hli_heap_t hli_no_heap;
-__thread hli_thread_t *hli_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_thread;
-__thread hli_heap_t *hli_heap_self __attribute__((tls_model(HLI_TLS_MODEL))) = &hli_no_heap;
+__thread hli_thread_t *hli_self __attribute__((tls_model(HL_TLS_MODEL))) = &hli_no_thread;
+__thread hli_heap_t *hli_heap_self __attribute__((tls_model(HL_TLS_MODEL))) = &hli_no_heap;
 
 struct hli_tc hli_tc;
 
@@ -172,17 +172,44 @@ void hli_tcache_collect(void) {
 /* Sums every instance. The heaps of running threads are read while their
  * owners may change them: call it when the threads are quiet (the runner
  * does, between phases); the counts of the magazines are exact whenever. */
+/* The next entry of s->tcaches, or a scratch one past the last (counted in
+ * the totals, not listed). */
+static hl_alloc_tcache_stats_t *tcache_entry(hl_alloc_stats_t *s, const char *state) {
+  static hl_alloc_tcache_stats_t unlisted;
+  hl_alloc_tcache_stats_t *e =
+      s->ntcaches < HL_ALLOC_STATS_TCACHES ? &s->tcaches[s->ntcaches++] : &unlisted;
+  memset(e, 0, sizeof *e);
+  e->state = state;
+  return e;
+}
+
 void hli_tcache_stats(hl_alloc_stats_t *s) {
   hl_spinlock_lock(&hli_tc_reg_lock);
   if (hli_tc.mode == HL_TCACHE_MAGAZINE) {
-    for (hli_thread_t *t = threads_live; t; t = t->next)
+    s->tcache = "magazine";
+    for (hli_thread_t *t = threads_live; t; t = t->next) {
+      hl_alloc_tcache_stats_t *e = tcache_entry(s, "thread");
       for (unsigned i = 0; i < hli_tc.g.nclasses; i++) {
         uint64_t c = hl_atomic_load_relaxed_u32(&t->bins[i].count);
+        uint64_t bytes = c * hl_class_size(&hli_tc.g, i);
         s->tcache_blocks += c;
-        s->tcache_bytes += c * hl_class_size(&hli_tc.g, i);
+        s->tcache_bytes += bytes;
+        s->classes[i].tcache_blocks += c;
+        e->free_blocks += c;
+        e->free_bytes += bytes;
       }
+    }
   } else {
+    s->tcache = "heap";
     for (hli_heap_t *hp = hli_tc_heaps_all; hp; hp = hp->next_all) {
+      hl_alloc_tcache_stats_t *e = tcache_entry(s, hp->state == HLI_HEAP_OWNED ? "owned"
+                                                   : hp->state == HLI_HEAP_ABANDONED ? "abandoned"
+                                                                                    : "spare");
+      /* the heap's own figures: what hli_pools_stats adds to the totals */
+      uint64_t pools0 = s->pools_used, arenas0 = s->arenas_current, in0 = s->blocks_in_use,
+               inb0 = s->bytes_in_use, free0 = s->bytes_free_blocks;
+      uint64_t freeblk0 = 0;
+      for (unsigned i = 0; i < hli_tc.g.nclasses; i++) freeblk0 += s->classes[i].free_blocks;
       hli_pools_stats(&hp->pools, s);
       s->heaps += 1;
       s->heaps_abandoned += hp->state == HLI_HEAP_ABANDONED;
@@ -197,7 +224,16 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
         s->bytes_free_blocks += size;
         s->classes[idx].blocks_in_use--;
         s->classes[idx].free_blocks++;
+        e->remote_pending++;
       }
+      uint64_t freeblk = 0;
+      for (unsigned i = 0; i < hli_tc.g.nclasses; i++) freeblk += s->classes[i].free_blocks;
+      e->pools = s->pools_used - pools0;
+      e->arenas = s->arenas_current - arenas0;
+      e->blocks_in_use = s->blocks_in_use - in0;
+      e->bytes_in_use = s->bytes_in_use - inb0;
+      e->free_blocks = freeblk - freeblk0;
+      e->free_bytes = s->bytes_free_blocks - free0;
     }
   }
   for (hli_thread_t *t = threads_live; t; t = t->next) s->tcache_threads++;

@@ -66,18 +66,12 @@ enum { HLI_HEAP_OWNED = 1, HLI_HEAP_ABANDONED, HLI_HEAP_SPARE };
  * hli_no_thread, whose bins are empty with a bound of 0, and at hli_no_heap,
  * whose pools have no used pool, so every fast path misses into a slow path,
  * which tells them apart by address. Nothing ever writes to either.
- * Local-exec where the allocator is linked into an executable (hl_alloc,
- * never part of a shared object): one instruction reads the pointer, as
- * gc/'s hli_rc_self; initial-exec in libheaplab-malloc.so, which a
- * preloaded library needs (two: the offset comes from the GOT; never
- * dlopen heaplab's allocator). */
-#ifdef HL_PRELOAD
-#define HLI_TLS_MODEL "initial-exec"
-#else
-#define HLI_TLS_MODEL "local-exec"
-#endif
-extern __thread hli_thread_t *hli_self __attribute__((tls_model(HLI_TLS_MODEL)));
-extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model(HLI_TLS_MODEL)));
+ * HL_TLS_MODEL (hl_base.h): local-exec where heaplab's static archives are
+ * linked into its own programs (one instruction reads the pointer, as
+ * gc/'s hl_rc_self); initial-exec in libheaplab.so and libheaplab-malloc.so
+ * (two: the offset comes from the GOT; never dlopen heaplab's allocator). */
+extern __thread hli_thread_t *hli_self __attribute__((tls_model(HL_TLS_MODEL)));
+extern __thread hli_heap_t *hli_heap_self __attribute__((tls_model(HL_TLS_MODEL)));
 extern HL_INTERNAL hli_thread_t hli_no_thread;
 extern HL_INTERNAL hli_heap_t hli_no_heap;
 

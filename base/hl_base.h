@@ -25,9 +25,34 @@ extern "C" {
 #define HL_CACHE_LINE  64
 #define HL_CACHE_ALIGNED __attribute__((aligned(HL_CACHE_LINE)))
 
+/* The public headers' declarations sit between HL_API_BEGIN and HL_API_END:
+ * libheaplab.so is compiled with -fvisibility=hidden, so what these mark is
+ * all it exports (hl_* names; an HL_INTERNAL declaration among them stays
+ * hidden). The static archives and libheaplab-malloc.so are unaffected:
+ * the first export everything to the link that takes them, the second has
+ * its version script (alloc/preload.map). tests/outside/check.sh checks
+ * with nm -D that only hl_* names leave libheaplab.so. */
+/* The TLS model of the thread-local words the fast paths read. Local-exec
+ * (one instruction, %fs:offset) in heaplab's own programs, which link its
+ * static archives (the build defines HL_TLS_LOCAL_EXEC for them);
+ * initial-exec in libheaplab.so and libheaplab-malloc.so (a shared object
+ * cannot use local-exec) and in programs built against the installed
+ * headers, where the linker relaxes it to local-exec when the variable
+ * ends up in the executable. Either way: never dlopen heaplab. */
+#if defined(HL_TLS_LOCAL_EXEC) && !defined(HL_PRELOAD)
+#define HL_TLS_MODEL "local-exec"
+#else
+#define HL_TLS_MODEL "initial-exec"
+#endif
+
+#define HL_API_BEGIN _Pragma("GCC visibility push(default)")
+#define HL_API_END   _Pragma("GCC visibility pop")
+
 /* Reports file:function@line and the message on stderr, then aborts. */
+HL_API_BEGIN
 HL_NORETURN HL_PRINTF(4, 5)
 void hl_die_at(const char *file, const char *func, int line, const char *fmt, ...);
+HL_API_END
 #define hl_die(...) hl_die_at(__FILE__, __func__, __LINE__, __VA_ARGS__)
 
 /* HL_ASSERT: cheap, on in every build without NDEBUG and in builds with

@@ -24,9 +24,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 /* Enumerated values; the order matches the choice lists in base/config.c. */
 /* pool and system are heaplab's; the rest are peer allocators measured beside
@@ -239,6 +242,7 @@ void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t le
 /* Name of an enumerated value, for summaries. */
 const char *hl_config_choice_name(hl_opt_id_t id, int value);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -13,18 +13,29 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "hl_base.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 /* ---- clock ---------------------------------------------------------------
  * CLOCK_MONOTONIC in nanoseconds: never goes back, unaffected by settimeofday;
  * a vDSO call (about 20 ns), so time samples, not every operation. */
+uint64_t hl_clock_monotonic_ns(void);
+#ifdef CLOCK_MONOTONIC
 static inline uint64_t hl_now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
+#else
+/* Strict ISO C (-std=c11 without _POSIX_C_SOURCE) does not declare the
+ * POSIX clocks: a program that includes this header that way gets the same
+ * clock out of line (base/rusage.c). */
+static inline uint64_t hl_now_ns(void) { return hl_clock_monotonic_ns(); }
+#endif
 
 /* User + system CPU time of the whole process, in nanoseconds. */
 uint64_t hl_process_cpu_ns(void);
@@ -125,6 +136,7 @@ void hl_mmu_tracker_add(hl_mmu_tracker_t *t, uint64_t start_ns, uint64_t end_ns)
 double hl_mmu_tracker_get(const hl_mmu_tracker_t *t, unsigned i, uint64_t run_end_ns);
 void hl_mmu_tracker_free(hl_mmu_tracker_t *t);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,8 @@
 
 #include "hl_measure.h"
 
+uint64_t hl_clock_monotonic_ns(void) { return hl_now_ns(); }
+
 uint64_t hl_process_cpu_ns(void) {
   struct rusage ru;
   if (getrusage(RUSAGE_SELF, &ru) != 0) return 0;

@@ -36,10 +36,9 @@ void hl_json_pool_stats(json_object *a, const hl_alloc_stats_t *s,
     const hl_alloc_class_stats_t *c = &s->classes[i];
     if (!c->pools) continue;
     json_object *k = json_object_new_object();
-    json_object_object_add(k, "size", u64(c->size));
-    json_object_object_add(k, "pools", u64(c->pools));
-    json_object_object_add(k, "blocks_in_use", u64(c->blocks_in_use));
-    json_object_object_add(k, "free_blocks", u64(c->free_blocks));
+#define HL_STAT_JSON(name, help) json_object_object_add(k, #name, u64(c->name));
+    HL_ALLOC_CLASS_STAT_FIELDS(HL_STAT_JSON)
+#undef HL_STAT_JSON
     json_object_array_add(classes, k);
   }
   json_object_object_add(a, "classes", classes);

@@ -161,7 +161,7 @@ HL_INTERNAL void hli_tstate_arm(void);
  *   gil       its counts are plain: correct only while threads hold a GIL
  *             (hl_runtime_init runs one exactly then: hli_nogil());
  *   owners    each object is owned by the attached thread that made it,
- *             which counts it plainly (hli_rc_self = the thread's index;
+ *             which counts it plainly (hl_rc_self = the thread's index;
  *             otherwise HL_RC_NOBODY, or 0 under the GIL);
  *   prefix    bytes in front of each block for the mode's own count, set
  *             while no object exists. A block is [prefix][GC head][object]
@@ -203,7 +203,7 @@ HL_INTERNAL void hli_rc_init(const hl_config_t *c);
 extern size_t hli_rc_prefix;
 /* The owner written into each new object in the free-threaded modes: the
  * creating thread's index (0 for a thread that is not attached: the object
- * gets HL_OWNER_NONE). Set with hli_rc_self at attach (rc.c). */
+ * gets HL_OWNER_NONE). Set with hl_rc_self at attach (rc.c). */
 extern __thread uint16_t hli_rc_owner_tag;
 /* The calling thread's tags: t is it, attached, or NULL when it is not. */
 HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
@@ -557,7 +557,7 @@ static inline void hli_gc_set_stripe(hl_object_t *o, unsigned s) {
 }
 /* rc=biased: the stripe the calling thread owns (its index), or 0. */
 static inline unsigned hli_gc_owned_stripe(void) {
-  unsigned me = hli_rc_self;   /* HL_RC_NOBODY without owners */
+  unsigned me = hl_rc_self;   /* HL_RC_NOBODY without owners */
   return me - 1u < HLI_GC_STRIPES ? me : 0;
 }
 /* Whether the owner of stripe s may change its list without the lock. */

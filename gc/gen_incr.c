@@ -256,7 +256,7 @@ static int visit_reach(hl_object_t *o, void *arg) {
 }
 
 static inline uint32_t refcount(hl_object_t *o) {
-  return HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED) ? hli_rc_biased_count(o) : hli_rc_load(o);
+  return HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED) ? hl_rc_biased_count(o) : hli_rc_load(o);
 }
 
 /* stw's rule for a full collection, as a scan's start: at most one per

@@ -30,6 +30,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 typedef struct hl_type hl_type_t;
 
@@ -186,11 +187,11 @@ void hl_err_set(hl_err_t kind, const char *fmt, ...) HL_PRINTF(2, 3);
  * An immortal object (PEP 683; only --immortal=on makes one) is left alone
  * in every mode.
  *
- * One test serves all three: the header's owner against hli_rc_self, a
+ * One test serves all three: the header's owner against hl_rc_self, a
  * thread-local word. Equal: the caller may count plainly, in rc. Otherwise
  * the out-of-line-ish other path decides (immortal, atomic, shared):
  *
- *   header owner                      hli_rc_self of a thread
+ *   header owner                      hl_rc_self of a thread
  *   HL_OWNER_PLAIN (0)  under the GIL  0 (the default) under the GIL, and for
  *                                       a thread not attached in any mode
  *   1..HL_THREAD_INDEX_MAX  biased:    its index: attached, rc=biased
@@ -225,18 +226,20 @@ extern struct hl_rc_config {
 #define HL_OWNER_NONE     0xFFFFu
 #define HL_OWNER_IMMORTAL 0xFFFEu
 #define HL_RC_NOBODY      0xFFFDu
-/* Local-exec: one instruction to read it (%fs:offset). gc/ is a static
- * library linked into executables only, which is what this model needs. */
-extern __thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
+/* What the calling thread counts plainly (gc/rc.c). HL_TLS_MODEL
+ * (hl_base.h): one instruction to read it in heaplab's own programs.
+ * hl_rc_self and the hl_rc_*, hl_obj_dealloc functions below are exported
+ * because the inline reference counts call them, not for callers. */
+extern __thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
 
-void hli_obj_dealloc(hl_object_t *o);
+void hl_obj_dealloc(hl_object_t *o);
 /* rc=biased, out of line (gc/rc_biased.c): a thread that is not the owner
  * increments or decrements the shared count; the owner's local count
  * reached zero. */
-void hli_rc_incref_shared(hl_object_t *o);
-void hli_rc_decref_shared(hl_object_t *o);
-void hli_rc_merge_zero_local(hl_object_t *o);
-uint32_t hli_rc_biased_count(const hl_object_t *o);
+void hl_rc_incref_shared(hl_object_t *o);
+void hl_rc_decref_shared(hl_object_t *o);
+void hl_rc_merge_zero_local(hl_object_t *o);
+uint32_t hl_rc_biased_count(const hl_object_t *o);
 
 /* rc=biased: the shared count's word, in front of the object's block (the
  * GC head, two words, comes between them for a container). */
@@ -251,7 +254,7 @@ static inline uint32_t hli_rc_load(const hl_object_t *o) {
 static inline uint16_t hli_rc_owner(const hl_object_t *o) {
   return hl_atomic_c11_load_relaxed_u16(&o->owner);
 }
-static inline bool hli_rc_owned(const hl_object_t *o) { return hli_rc_owner(o) == hli_rc_self; }
+static inline bool hli_rc_owned(const hl_object_t *o) { return hli_rc_owner(o) == hl_rc_self; }
 
 #if HL_ATOMIC_TSAN || !defined(NDEBUG)
 static inline void hli_rc_plain_inc(hl_object_t *o) {
@@ -272,7 +275,7 @@ static inline bool hli_rc_plain_dec_is_zero(hl_object_t *o) { return --o->rc == 
 static inline void hli_incref_other(hl_object_t *o, uint16_t owner) {
   if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
   if (hl_rc_config.mode == HL_RC_BIASED) {
-    hli_rc_incref_shared(o);
+    hl_rc_incref_shared(o);
     return;
   }
   hl_atomic_add_relaxed_u32(&o->rc, 1);
@@ -281,7 +284,7 @@ static inline void hli_incref_other(hl_object_t *o, uint16_t owner) {
 static inline void hli_decref_other(hl_object_t *o, uint16_t owner) {
   if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
   if (hl_rc_config.mode == HL_RC_BIASED) {
-    hli_rc_decref_shared(o);
+    hl_rc_decref_shared(o);
     return;
   }
   /* Release: our writes to o happen before the free in whichever thread
@@ -290,7 +293,7 @@ static inline void hli_decref_other(hl_object_t *o, uint16_t owner) {
   HL_ASSERT(old > 0 && old < HL_RC_IMMORTAL);
   if (old == 1) {
     hl_atomic_acquire_after_rmw_u32(&o->rc);
-    hli_obj_dealloc(o);
+    hl_obj_dealloc(o);
   }
 }
 
@@ -298,20 +301,20 @@ static inline void hli_decref_other(hl_object_t *o, uint16_t owner) {
  * owner first checks that no other thread holds a reference. */
 static inline void hli_plain_zero(hl_object_t *o) {
   if (HL_LIKELY(hl_rc_config.mode == HL_RC_GIL)) {
-    hli_obj_dealloc(o);
+    hl_obj_dealloc(o);
     return;
   }
   /* Never shared, the common case: ours to free. Acquire: pairs with the
    * release of other threads' decrements when it was. */
   if (HL_LIKELY(hl_atomic_c11_load_acquire_u64(hli_rc_shared_word(o)) == 0))
-    hli_obj_dealloc(o);
+    hl_obj_dealloc(o);
   else
-    hli_rc_merge_zero_local(o);
+    hl_rc_merge_zero_local(o);
 }
 
 static inline void hl_incref(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
-  if (HL_LIKELY(owner == hli_rc_self)) {
+  if (HL_LIKELY(owner == hl_rc_self)) {
     hli_rc_plain_inc(o);
     return;
   }
@@ -320,7 +323,7 @@ static inline void hl_incref(hl_object_t *o) {
 
 static inline void hl_decref(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
-  if (HL_LIKELY(owner == hli_rc_self)) {
+  if (HL_LIKELY(owner == hl_rc_self)) {
     if (hli_rc_plain_dec_is_zero(o)) hli_plain_zero(o);
     return;
   }
@@ -348,7 +351,7 @@ static inline hl_object_t *hl_newref(hl_object_t *o) { hl_incref(o); return o; }
  * rc=biased: local plus shared, which counts, until the owner merges it, a
  * reference that a queued object's queue holds (gc/rc_biased.c). */
 static inline uint32_t hl_refcount(const hl_object_t *o) {
-  if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) return hli_rc_biased_count(o);
+  if (HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED)) return hl_rc_biased_count(o);
   return hli_rc_load(o);
 }
 static inline bool hl_is_immortal(const hl_object_t *o) {
@@ -359,10 +362,10 @@ static inline bool hl_is_immortal(const hl_object_t *o) {
  * Objects outside the allocator carry the word rc=biased keeps in front of
  * every object (its shared count) themselves. */
 typedef struct hl_static_object { uint64_t rc_shared; hl_object_t ob; } hl_static_object_t;
-extern hl_static_object_t hli_none_static, hli_true_static, hli_false_static;
-#define hl_None  (&hli_none_static.ob)
-#define hl_True  (&hli_true_static.ob)
-#define hl_False (&hli_false_static.ob)
+extern hl_static_object_t hl_none_static, hl_true_static, hl_false_static;
+#define hl_None  (&hl_none_static.ob)
+#define hl_True  (&hl_true_static.ob)
+#define hl_False (&hl_false_static.ob)
 static inline hl_object_t *hl_bool(bool b) { return hl_newref(b ? hl_True : hl_False); }
 
 /* ---- built-in types ----------------------------------------------------------- */
@@ -597,6 +600,7 @@ void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact);
  * instances of such a class found in cyclic garbage are uncollectable. */
 void hl_class_set_legacy_finalizer(hl_type_t *cls, bool legacy);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

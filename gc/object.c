@@ -1,6 +1,6 @@
 /* The object layer's core: the runtime, deallocation, and the trashcan.
  *
- * Deallocation (hli_obj_dealloc, reached when a count drops to zero) does,
+ * Deallocation (hl_obj_dealloc, reached when a count drops to zero) does,
  * in order:
  *   1. the finalizer, once per object (PEP 442): the object is resurrected
  *      for the call (rc = 1) and, if the finalizer stored a new reference
@@ -194,7 +194,7 @@ static void trash_drain(hl_tstate_t *ts) {
 
 static HL_NOINLINE void obj_dealloc_full(hl_object_t *o);
 
-void hli_obj_dealloc(hl_object_t *o) {
+void hl_obj_dealloc(hl_object_t *o) {
   const hl_type_t *t = o->type;
   /* A leaf (int, float, str) has no finalizer, no weakrefs and nothing to
    * drop, so it cannot recurse: straight to its dealloc, as _Py_Dealloc
@@ -245,9 +245,9 @@ const hl_type_t hl_bool_type = {
   .name = "bool", .flags = HL_TF_BASETYPE, .kind = HL_K_BOOL,
   .dealloc = dealloc_static, .hash = bool_hash};
 
-hl_static_object_t hli_none_static = {0, {1, HL_OF_STATIC, 0, &hl_none_type}};
-hl_static_object_t hli_true_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
-hl_static_object_t hli_false_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
+hl_static_object_t hl_none_static = {0, {1, HL_OF_STATIC, 0, &hl_none_type}};
+hl_static_object_t hl_true_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
+hl_static_object_t hl_false_static = {0, {1, HL_OF_STATIC, 0, &hl_bool_type}};
 
 /* ---- keys ------------------------------------------------------------------------------ */
 int64_t hl_hash(hl_object_t *o) {

@@ -10,7 +10,7 @@
  *   hli_rc_owner_tag  what a new object's owner field gets: the thread's
  *                     index in a mode without a GIL (0 when the thread is
  *                     not attached), 0 under the GIL;
- *   hli_rc_self       what the thread counts plainly: HL_OWNER_PLAIN (0)
+ *   hl_rc_self       what the thread counts plainly: HL_OWNER_PLAIN (0)
  *                     under the GIL or when not attached; its index in a
  *                     mode whose objects have owners (biased); otherwise
  *                     HL_RC_NOBODY (atomic, or a thread with no index).
@@ -22,7 +22,7 @@
 #include "hl_sync.h"
 
 struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
-__thread uint16_t hli_rc_self __attribute__((tls_model("local-exec")));
+__thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
 __thread uint16_t hli_rc_owner_tag;
 size_t hli_rc_prefix;
 bool hli_runtime_nogil;
@@ -34,9 +34,9 @@ const hli_rc_row_t *hli_rc_row = &hli_rc_gil;
 void hli_rc_set_thread_tags(const hl_thread_t *t) {
   const hli_rc_row_t *row = hli_rc_row;
   hli_rc_owner_tag = t && !row->gil ? (uint16_t)t->index : 0;
-  if (!t || row->gil) hli_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
-  else if (row->owners && t->index) hli_rc_self = (uint16_t)t->index;
-  else hli_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
+  if (!t || row->gil) hl_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
+  else if (row->owners && t->index) hl_rc_self = (uint16_t)t->index;
+  else hl_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
 }
 
 /* attach hook: every mode sets the thread's tags, then the row acts. */

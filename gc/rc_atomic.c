@@ -1,7 +1,7 @@
 /* rc=atomic: every increment a relaxed atomic add, every decrement a
  * release atomic subtract, and the thread whose decrement reaches zero
  * issues an acquire fence before the free (hl_gc.h). No thread counts
- * plainly (hli_rc_self is HL_RC_NOBODY); the owner field names the maker,
+ * plainly (hl_rc_self is HL_RC_NOBODY); the owner field names the maker,
  * which the containers use to tell their creator.
  *
  * A count that may be zero: another thread may take it to zero between a

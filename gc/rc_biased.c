@@ -116,7 +116,7 @@ static int merge_bit = -1;
 
 /* The calling thread owns objects: attached, rc=biased, with an index. */
 static inline bool self_owner(void) {
-  return hli_rc_self != HL_OWNER_PLAIN && hli_rc_self <= HL_THREAD_INDEX_MAX;
+  return hl_rc_self != HL_OWNER_PLAIN && hl_rc_self <= HL_THREAD_INDEX_MAX;
 }
 
 static inline int64_t sh_count(uint64_t s) { return (int64_t)s >> HLI_RC_SHARED_SHIFT; }
@@ -220,7 +220,7 @@ static void merge_queued(hl_object_t *o) {
   int64_t n = explicit_merge(o, -1);
   HL_ASSERT(n >= 0);
   hli_tstate.stats.rc_merges_done++;
-  if (n == 0) hli_obj_dealloc(o);
+  if (n == 0) hl_obj_dealloc(o);
 }
 
 /* Everything queued to s so far. */
@@ -277,7 +277,7 @@ static void queue_object(hl_object_t *o) {
      * the same): no queue needed, the queue's reference goes as any other
      * thread's. Cannot happen with the rules here (a queued object's count
      * holds the queue's reference in local), kept as the safe answer. */
-    hli_rc_decref_shared(o);
+    hl_rc_decref_shared(o);
     return;
   }
   HL_ASSERT(owner >= 1 && owner <= HL_THREAD_INDEX_MAX);
@@ -307,16 +307,16 @@ static void queue_object(hl_object_t *o) {
   int64_t n = explicit_merge(o, -1);
   pthread_mutex_unlock(&s->mutex);
   hli_tstate.stats.rc_merges_done++;
-  if (n == 0) hli_obj_dealloc(o);
+  if (n == 0) hl_obj_dealloc(o);
 }
 
 /* ---- the counting rules ------------------------------------------------------------ */
 
-void hli_rc_incref_shared(hl_object_t *o) {
+void hl_rc_incref_shared(hl_object_t *o) {
   hl_atomic_add_relaxed_u64(hli_rc_shared_word(o), 1ull << HLI_RC_SHARED_SHIFT);
 }
 
-void hli_rc_decref_shared(hl_object_t *o) {
+void hl_rc_decref_shared(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
   uint64_t s = hl_atomic_load_relaxed_u64(sh), ns;
   if (sh_state(s) == HLI_RC_SHARED_MERGED) {
@@ -328,7 +328,7 @@ void hli_rc_decref_shared(hl_object_t *o) {
     HL_ASSERT(sh_count(old) > 0);
     if (old == sh_make(1, HLI_RC_SHARED_MERGED)) {
       hl_atomic_acquire_after_rmw_u64(sh);
-      hli_obj_dealloc(o);
+      hl_obj_dealloc(o);
     }
     return;
   }
@@ -346,7 +346,7 @@ void hli_rc_decref_shared(hl_object_t *o) {
     queue_object(o);
   } else if (ns == HLI_RC_SHARED_MERGED) {
     hl_atomic_acquire_after_rmw_u64(sh);
-    hli_obj_dealloc(o);
+    hl_obj_dealloc(o);
   }
 }
 
@@ -368,10 +368,10 @@ static bool zero_local(hl_object_t *o) {
   }
 }
 
-void hli_rc_merge_zero_local(hl_object_t *o) {
+void hl_rc_merge_zero_local(hl_object_t *o) {
   /* the common case first, as zero_local's: never shared */
   if (HL_LIKELY(hl_atomic_load_acquire_u64(hli_rc_shared_word(o)) == 0) || zero_local(o))
-    hli_obj_dealloc(o);
+    hl_obj_dealloc(o);
 }
 
 static void disown_stopped(hl_object_t *o) {
@@ -383,7 +383,7 @@ static void disown_stopped(hl_object_t *o) {
   explicit_merge(o, 0);
 }
 
-uint32_t hli_rc_biased_count(const hl_object_t *o) {
+uint32_t hl_rc_biased_count(const hl_object_t *o) {
   uint32_t local = hli_rc_load(o);
   if (local >= HL_RC_IMMORTAL) return local;
   int64_t n = (int64_t)local + sh_count(hl_atomic_load_relaxed_u64(hli_rc_shared_word(o)));
@@ -427,7 +427,7 @@ static bool try_incref_other(hl_object_t *o) {
 static void resurrect(hl_object_t *o) {
   uint64_t *sh = hli_rc_shared_word(o);
   if (self_owner()) {
-    hl_atomic_c11_store_relaxed_u16(&o->owner, hli_rc_self);
+    hl_atomic_c11_store_relaxed_u16(&o->owner, hl_rc_self);
     hl_atomic_c11_store_relaxed_u32(&o->rc, 1);
     hl_atomic_store_relaxed_u64(sh, 0);
   } else {
@@ -479,23 +479,23 @@ static void thread_attach(hl_thread_t *t) {
   /* Release: a producer that reads occupant (acquire) sees the cells. */
   hl_atomic_store_release_ptr((void **)&s->occupant, t);
   pthread_mutex_unlock(&s->mutex);
-  hli_rc_self = (uint16_t)t->index;
+  hl_rc_self = (uint16_t)t->index;
 }
 
 /* Merge what is queued, give the index up (see the top), clear the tags. */
 static void thread_detach(hl_thread_t *t) {
   bool owner = self_owner();
-  uint16_t self = hli_rc_self;
+  uint16_t self = hl_rc_self;
   hli_rc_set_thread_tags(NULL);
   if (!owner) return;
   slot_t *s = &slots[t->index];
   /* As owner first: the merges may free objects, whose deallocation may
    * decrement others we own. */
-  hli_rc_self = self;
+  hl_rc_self = self;
   drain(s);
   /* From here on we change no local count: an exited-owner merge by
    * another thread may run as soon as occupant is NULL. */
-  hli_rc_self = HL_RC_NOBODY;
+  hl_rc_self = HL_RC_NOBODY;
   pthread_mutex_lock(&s->mutex);
   hl_atomic_store_release_ptr((void **)&s->occupant, NULL);
   pthread_mutex_unlock(&s->mutex);

@@ -6,8 +6,10 @@
 # parallel: the test runs `heaplab sweep --list` under GNU parallel;
 # python3-matplotlib: scripts/hlresults.py's plots; python3-scipy: the test
 # compare_mwu_scipy checks heaplab compare's Mann-Whitney U test against
-# scipy.stats.mannwhitneyu, an implementation written independently).
-HL_PACKAGES=(cmake make gcc g++ pkg-config git
+# scipy.stats.mannwhitneyu, an implementation written independently;
+# pkg-config and binutils' nm: the test install_outside builds against
+# heaplab.pc and checks the exported symbols, docs/embedding.md).
+HL_PACKAGES=(cmake make gcc g++ pkg-config binutils git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel

@@ -61,7 +61,7 @@ uint64_t hl_fail_injected(hl_fail_kind_t kind) {
   return hl_atomic_c11_load_relaxed_u64(&state[kind].injected);
 }
 
-bool hli_fail_hit_slow(hl_fail_kind_t kind) {
+bool hl_fail_hit_slow(hl_fail_kind_t kind) {
   fail_state_t *s = &state[kind];
   if (!s->armed) return false;
   uint64_t n = hl_atomic_faa_u64(&s->seen, 1) + 1;   /* exactly one thread gets each n */

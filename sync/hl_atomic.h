@@ -60,6 +60,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hl_base.h"
+
 #if defined(HL_TSAN) || defined(__SANITIZE_THREAD__)
 #define HL_ATOMIC_TSAN 1
 #else
@@ -73,6 +75,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 #if HL_ATOMIC_TSAN
 /* ========================== ThreadSanitizer: __atomic ======================= */
@@ -396,6 +399,7 @@ static inline void hl_atomic_max_u32(uint32_t *p, uint32_t v) {
   while (u < v && !hl_atomic_cas_u32(p, u, v)) u = hl_atomic_load_relaxed_u32(p);
 }
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -38,6 +38,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 /* HL_FAIL_RUNTIME: the runtime's own bookkeeping on paths that cannot
  * report an error (a decrement's deferred drop): where it fails the
@@ -61,13 +62,14 @@ uint64_t hl_fail_injected(hl_fail_kind_t kind);
  * variable and the accepted values. No variable set: changes nothing. */
 int hl_fail_from_env(char *err, size_t errlen);
 
-bool hli_fail_hit_slow(hl_fail_kind_t kind) __attribute__((cold));
+bool hl_fail_hit_slow(hl_fail_kind_t kind) __attribute__((cold));
 /* True: the caller fails this allocation. */
 static inline bool hl_fail_hit(hl_fail_kind_t kind) {
   if (HL_LIKELY(!hl_atomic_c11_load_relaxed_i32(&hl_fail_armed))) return false;
-  return hli_fail_hit_slow(kind);
+  return hl_fail_hit_slow(kind);
 }
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -41,6 +41,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 #define HL_SPINLOCK_SPINS_BEFORE_YIELD 1024u
 
@@ -101,6 +102,7 @@ static inline void hl_spinlock_lock(hl_spinlock_t *l) {
   }
 }
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

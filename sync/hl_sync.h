@@ -24,6 +24,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 /* ---- QSBR: quiescent-state-based reclamation ------------------------------
  * McKenney and Slingwine, "Read-copy update", 1998; liburcu's qsbr flavor
@@ -87,6 +88,7 @@ int hl_topo_bound_core(void);
 /* The NUMA node (logical index) the calling thread last ran on, or 0. */
 int hl_topo_current_numa_node(void);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

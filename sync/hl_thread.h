@@ -52,6 +52,7 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+HL_API_BEGIN
 
 /* ---- per-thread state ----------------------------------------------------- */
 
@@ -97,9 +98,11 @@ struct hl_thread {
 #define HL_THREAD_INDEX_MAX 4095u
 
 /* The calling thread's breaker word (0 while it is not attached: no one can
- * request anything of it) and thread state (NULL while not attached). */
-extern __thread uint64_t hli_thread_breaker;
-extern __thread hl_thread_t *hli_thread_self;
+ * request anything of it) and thread state (NULL while not attached).
+ * Exported, with hl_checkpoint_slow, because the inline hl_thread_self and
+ * hl_checkpoint read them; not for callers. */
+extern __thread uint64_t hl_thread_breaker;
+extern __thread hl_thread_t *hl_thread_self_tls;
 
 /* Attaches the calling thread (takes the GIL when it is enabled) and returns
  * its state; the attach hooks run after it holds the GIL. Attaching an
@@ -109,7 +112,7 @@ hl_thread_t *hl_thread_attach(void);
  * state. Bits still pending are dropped. */
 void hl_thread_detach(void);
 /* The calling thread's state, NULL when detached. */
-static inline hl_thread_t *hl_thread_self(void) { return hli_thread_self; }
+static inline hl_thread_t *hl_thread_self(void) { return hl_thread_self_tls; }
 
 /* Release the GIL around blocking work and take it back; they do not nest.
  * In between, the thread must not touch objects or call hl_checkpoint().
@@ -119,14 +122,14 @@ void hl_thread_block_begin(void);
 void hl_thread_block_end(void);
 
 /* Out of line: serves every pending request of the calling thread. */
-void hli_checkpoint_slow(void);
+void hl_checkpoint_slow(void);
 
 /* The checkpoint. Relaxed: a bit set by another thread is seen at some later
  * checkpoint, never lost (the slow path clears a bit only before serving it);
  * ordering with the requester's data comes from the handler's own
  * synchronisation (the GIL's mutex for a drop request). */
 static inline void hl_checkpoint(void) {
-  if (HL_UNLIKELY(hl_atomic_load_relaxed_u64(&hli_thread_breaker) != 0)) hli_checkpoint_slow();
+  if (HL_UNLIKELY(hl_atomic_load_relaxed_u64(&hl_thread_breaker) != 0)) hl_checkpoint_slow();
 }
 
 /* Sets bit on t's breaker: t runs the bit's handler at its next checkpoint.
@@ -226,6 +229,7 @@ void hl_gil_stats_reset(void);
 typedef void (*hl_gil_switch_fn)(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg);
 void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg);
 
+HL_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -6,7 +6,7 @@
  * fast path (hl_checkpoint, inline in hl_thread.h) is one relaxed load of
  * that thread-local word and a branch; everything else is here.
  *
- * The word is thread-local (hli_thread_breaker) so that the load needs no
+ * The word is thread-local (hl_thread_breaker) so that the load needs no
  * pointer to the thread state first; the state points at it for requesters.
  * It is valid as long as the thread lives, longer than the attachment a
  * requester relies on.
@@ -43,8 +43,8 @@
 #include "hl_thread.h"
 #include "sync_internal.h"
 
-__thread uint64_t hli_thread_breaker;
-__thread hl_thread_t *hli_thread_self;
+__thread uint64_t hl_thread_breaker;
+__thread hl_thread_t *hl_thread_self_tls;
 
 static pthread_mutex_t registry_mutex = PTHREAD_MUTEX_INITIALIZER;
 static hl_thread_t *registry;       /* attached threads, newest first */
@@ -106,12 +106,12 @@ static void set_state(hl_thread_t *t, hl_thread_state_t s) {
 }
 
 hl_thread_t *hl_thread_attach(void) {
-  if (hli_thread_self) hl_die("thread %llu attaches twice", (unsigned long long)hli_thread_self->id);
+  if (hl_thread_self_tls) hl_die("thread %llu attaches twice", (unsigned long long)hl_thread_self_tls->id);
   pthread_once(&exit_key_once, make_exit_key);
   hl_thread_t *t = calloc(1, sizeof *t);
   if (!t) hl_die("out of memory for a thread state");
-  t->breaker = &hli_thread_breaker;
-  hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
+  t->breaker = &hl_thread_breaker;
+  hl_atomic_store_relaxed_u64(&hl_thread_breaker, 0);
   if (hli_gil_on()) hli_gil_take(t);
   bool qsbr = hl_thread_qsbr_enabled();
   if (qsbr) hl_qsbr_register_thread();   /* online from here */
@@ -127,7 +127,7 @@ hl_thread_t *hl_thread_attach(void) {
   pthread_mutex_unlock(&registry_mutex);
   set_state(t, HL_THREAD_ATTACHED);
   hli_stw_attach_end();
-  hli_thread_self = t;
+  hl_thread_self_tls = t;
   pthread_setspecific(exit_key, t);
   /* A grace period that began before we registered may wait for us, and the
    * request that armed the others was made before we were in the registry. */
@@ -139,7 +139,7 @@ hl_thread_t *hl_thread_attach(void) {
 }
 
 void hl_thread_detach(void) {
-  hl_thread_t *t = hli_thread_self;
+  hl_thread_t *t = hl_thread_self_tls;
   if (!t) hl_die("hl_thread_detach on a thread that is not attached");
   if (hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED)
     hl_die("thread %llu detaches between hl_thread_block_begin and _end", (unsigned long long)t->id);
@@ -157,14 +157,14 @@ void hl_thread_detach(void) {
   if (hli_gil_on()) hli_gil_drop(t, HLI_DROP_DETACH);
   set_state(t, HL_THREAD_DETACHED);
   pthread_setspecific(exit_key, NULL);
-  hli_thread_self = NULL;
-  hl_atomic_store_relaxed_u64(&hli_thread_breaker, 0);
+  hl_thread_self_tls = NULL;
+  hl_atomic_store_relaxed_u64(&hl_thread_breaker, 0);
   if (t->qsbr) hl_qsbr_unregister_thread();
   free(t);
 }
 
 void hl_thread_block_begin(void) {
-  hl_thread_t *t = hli_thread_self;
+  hl_thread_t *t = hl_thread_self_tls;
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_ATTACHED))
     hl_die("hl_thread_block_begin on a thread that is %s", t ? "already blocked" : "not attached");
   set_state(t, HL_THREAD_BLOCKED);
@@ -174,7 +174,7 @@ void hl_thread_block_begin(void) {
 }
 
 void hl_thread_block_end(void) {
-  hl_thread_t *t = hli_thread_self;
+  hl_thread_t *t = hl_thread_self_tls;
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_BLOCKED))
     hl_die("hl_thread_block_end without hl_thread_block_begin");
   if (hli_gil_on()) hli_gil_take(t);
@@ -215,23 +215,23 @@ static void serve_qsbr(void) {
   qsbr_skip = QSBR_EVERY - 1;
   hl_qsbr_quiescent();
   if (hli_qsbr_wanted()) return;
-  hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_QSBR));
-  if (hli_qsbr_wanted()) hl_atomic_or_u64(&hli_thread_breaker, HL_BREAK_BIT(HL_BREAK_QSBR));
+  hl_atomic_and_u64(&hl_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_QSBR));
+  if (hli_qsbr_wanted()) hl_atomic_or_u64(&hl_thread_breaker, HL_BREAK_BIT(HL_BREAK_QSBR));
 }
 
-void hli_checkpoint_slow(void) {
-  uint64_t bits = hl_atomic_load_relaxed_u64(&hli_thread_breaker);
+void hl_checkpoint_slow(void) {
+  uint64_t bits = hl_atomic_load_relaxed_u64(&hl_thread_breaker);
   if (bits == HL_BREAK_BIT(HL_BREAK_QSBR)) {   /* the common request alone: quickly */
     serve_qsbr();
     return;
   }
-  hl_thread_t *t = hli_thread_self;
+  hl_thread_t *t = hl_thread_self_tls;
   if (HL_UNLIKELY(!t)) return;   /* not attached: nobody can have asked anything */
   /* Upper layers first, still holding the GIL; the drop request last. */
   uint64_t mask = hl_atomic_load_acquire_u64(&handler_mask);   /* pairs with register's release */
   if (bits & HL_BREAK_BIT(HL_BREAK_QSBR)) serve_qsbr();
   if (bits & HL_BREAK_BIT(HL_BREAK_STW)) {
-    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_STW));
+    hl_atomic_and_u64(&hl_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_STW));
     hli_stw_park(t);
   }
   uint64_t upper = bits & ~(HL_BREAK_BIT(HL_BREAK_GIL_DROP) | HL_BREAK_BIT(HL_BREAK_QSBR) |
@@ -240,13 +240,13 @@ void hli_checkpoint_slow(void) {
     unsigned b = (unsigned)__builtin_ctzll(upper);
     upper &= upper - 1;
     /* cleared before it is served: a request made meanwhile is not lost */
-    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(b));
+    hl_atomic_and_u64(&hl_thread_breaker, ~HL_BREAK_BIT(b));
     if (HL_UNLIKELY(!(mask & HL_BREAK_BIT(b))))
       hl_die("breaker bit %u requested of thread %llu has no handler", b, (unsigned long long)t->id);
     handlers[b].fn(t, b, handlers[b].arg);
   }
   if (bits & HL_BREAK_BIT(HL_BREAK_GIL_DROP)) {
-    hl_atomic_and_u64(&hli_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_GIL_DROP));
+    hl_atomic_and_u64(&hl_thread_breaker, ~HL_BREAK_BIT(HL_BREAK_GIL_DROP));
     if (hli_gil_on()) hli_gil_yield(t);
   }
 }
@@ -258,7 +258,7 @@ int hl_thread_break_register(hl_break_fn fn, void *arg) {
   for (unsigned b = HL_BREAK_FIRST_FREE; b < HL_BREAK_BITS; b++) {
     if (!(mask & HL_BREAK_BIT(b))) {
       handlers[b] = (handler_t){fn, arg};
-      /* pairs with the acquire load in hli_checkpoint_slow */
+      /* pairs with the acquire load in hl_checkpoint_slow */
       hl_atomic_store_release_u64(&handler_mask, mask | HL_BREAK_BIT(b));
       bit = (int)b;
       break;
