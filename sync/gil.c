@@ -133,7 +133,6 @@ void hli_gil_take(hl_thread_t *t) {
   pthread_once(&gil_once, init_once);
   uint64_t t0 = hl_now_ns();
   bool waited = false;
-  uint64_t asked_at = 0, asked_of = 0;
   lock(&gil.mutex);
   while (gil.locked) {
     waited = true;
@@ -147,8 +146,9 @@ void hli_gil_take(hl_thread_t *t) {
         gil.drop_requested = true;
         gil.stats.drop_requests++;
         HL_PROBE(gil_drop_request, gil.holder->id, t->id);
-        asked_at = hl_now_ns();   /* observed after the mutex, with when it happened */
-        asked_of = gil.holder->id;
+        /* under the mutex, unlike the others: once per switch interval at
+         * most, and carrying it out would cost every take */
+        hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), gil.holder->id, 0);
       }
       hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
     }
@@ -179,7 +179,6 @@ void hli_gil_take(hl_thread_t *t) {
   void *arg = gil.on_switch_arg;
   unlock(&gil.mutex);
   HL_PROBE(gil_take, t->id, now - t0, (int)forced);
-  if (asked_at) hli_observe(HL_SYNC_GIL_DROP_REQUEST, asked_at, asked_of, 0);
   hli_observe(HL_SYNC_GIL_TAKE, now, waited ? now - t0 : 0, forced);
   /* outside the mutex: the hook may write a trace line */
   if (switched && fn) fn(t->id, forced, now - t0, arg);
@@ -208,9 +207,9 @@ void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why) {
     gil.holder = NULL;
     unlock(&gil.switch_mutex);
   }
+  HL_PROBE(gil_release, t->id, held, (int)why);
   pthread_cond_signal(&gil.cond);
   unlock(&gil.mutex);
-  HL_PROBE(gil_release, t->id, held, (int)why);
   hli_observe(HL_SYNC_GIL_RELEASE, now, held, (uint64_t)why);
 }
 

@@ -229,7 +229,9 @@ void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg);
 /* ---- observation (sync/observe.c) --------------------------------------------
  * One hook for a timeline (--trace-format=chrome, bench/trace.c): called by
  * the thread concerned, on the GIL's and stop-the-world's slow paths only,
- * outside their locks, with the time of the event (hl_now_ns) and the
+ * outside their locks (a drop request excepted: it is observed under the
+ * GIL's mutex, so the observer must take no lock of sync/'s), with the time
+ * of the event (hl_now_ns) and the
  * interval that it ends. The USDT probes of base/hl_probe.h sit beside
  * these calls for tracers outside the process. Set it while no thread is
  * attached (NULL: none); unset, it costs a load and a branch. */
