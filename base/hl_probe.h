@@ -59,12 +59,13 @@
     "a thread parks at a checkpoint for another's stop (sync/stw.c)")                      \
   X(stw_unpark, sync, "u64 thread, u64 parked_ns",                                         \
     "... and runs again (sync/stw.c)")                                                     \
-  X(gil_drop_request, sync, "u64 holder, u64 waiter",                                      \
+  X(gil_drop_request, sync, "u64 waiter",                                                  \
     "a thread that waited a whole switch interval asks the holder to drop the GIL "        \
     "(sync/gil.c)")                                                                        \
   X(gil_take, sync, "u64 thread, u64 waited_ns, int forced",                               \
     "a thread takes the GIL after waiting that long; forced = 1 when the last holder "     \
-    "dropped it on request (sync/gil.c)")                                                  \
+    "dropped it on request; thread is 0 at the take in hl_thread_attach, before the id "   \
+    "is given (sync/gil.c)")                                                               \
   X(gil_release, sync, "u64 thread, u64 held_ns, int reason",                              \
     "a thread releases the GIL after holding it that long; reason 0 = it blocks, 1 = on "  \
     "request, 2 = it detaches (sync/gil.c)")                                               \

@@ -51,7 +51,7 @@ typedef enum {
   K_GC,            /* a = generation | full << 8 | increment << 9, b = collected, c = uncollectable */
   K_GIL_WAIT,      /* b = forced */
   K_GIL_HOLD,      /* b = reason */
-  K_GIL_ASK,       /* instant; a = the holder's id */
+  K_GIL_ASK,       /* instant */
   K_STW_STOPPING,  /* from the request until all stopped */
   K_STW_STOPPED,   /* from all stopped until the resume */
   K_STW_PARKED,    /* parked by another's stop */
@@ -167,7 +167,7 @@ static void chrome_sync(hl_sync_event_t ev, uint64_t now, uint64_t a, uint64_t b
     if (a) put(K_GIL_WAIT, now - a, a, 0, b, 0);
     break;
   case HL_SYNC_GIL_RELEASE: put(K_GIL_HOLD, now - a, a, 0, b, 0); break;
-  case HL_SYNC_GIL_DROP_REQUEST: put(K_GIL_ASK, now, 0, a, 0, 0); break;
+  case HL_SYNC_GIL_DROP_REQUEST: put(K_GIL_ASK, now, 0, 0, 0, 0); break;
   case HL_SYNC_STW_STOPPED: put(K_STW_STOPPING, now - a, a, 0, 0, 0); break;
   case HL_SYNC_STW_RESUME: put(K_STW_STOPPED, now - a, a, 0, 0, 0); break;
   case HL_SYNC_STW_UNPARKED: put(K_STW_PARKED, now - a, a, 0, 0, 0); break;
@@ -231,10 +231,7 @@ static void write_event(FILE *f, unsigned pid, const rec_t *r) {
     break;
   case K_GIL_ASK:
     fprintf(f, head, pid, r->tid, ts);
-    fprintf(f,
-            "\"ph\":\"i\",\"s\":\"t\",\"name\":\"GIL drop request\",\"cat\":\"gil\",\"args\":"
-            "{\"holder\":%llu}}",
-            (unsigned long long)r->a);
+    fprintf(f, "\"ph\":\"i\",\"s\":\"t\",\"name\":\"GIL drop request\",\"cat\":\"gil\"}");
     break;
   case K_STW_STOPPING:
   case K_STW_STOPPED:

@@ -145,10 +145,12 @@ void hli_gil_take(hl_thread_t *t) {
       if (!gil.drop_requested) {
         gil.drop_requested = true;
         gil.stats.drop_requests++;
-        HL_PROBE(gil_drop_request, gil.holder->id, t->id);
-        /* under the mutex, unlike the others: once per switch interval at
-         * most, and carrying it out would cost every take */
-        hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), gil.holder->id, 0);
+        /* Not the holder's id: a thread takes the GIL in hl_thread_attach
+         * before its id is written. Observed under the mutex, unlike the
+         * others: once per switch interval at most, and carrying it out
+         * would cost every take. */
+        HL_PROBE(gil_drop_request, t->id);
+        hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), 0, 0);
       }
       hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
     }

@@ -238,7 +238,7 @@ void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg);
 typedef enum {
   HL_SYNC_GIL_TAKE,          /* holds the GIL: a = ns waited for it (0: no wait), b = forced */
   HL_SYNC_GIL_RELEASE,       /* let it go: a = ns held, b = why (0 block, 1 request, 2 detach) */
-  HL_SYNC_GIL_DROP_REQUEST,  /* asked the holder to drop it: a = the holder's id */
+  HL_SYNC_GIL_DROP_REQUEST,  /* asked the holder to drop it */
   HL_SYNC_STW_STOPPED,       /* stopped the world: a = ns from its request to all stopped */
   HL_SYNC_STW_RESUME,        /* resumed it: a = ns it stayed stopped */
   HL_SYNC_STW_UNPARKED       /* runs again after another's stop: a = ns parked */
