@@ -6,12 +6,15 @@
 # parallel: the test runs `heaplab sweep --list` under GNU parallel;
 # python3-matplotlib: scripts/hlresults.py's plots; python3-scipy: the test
 # compare_mwu_scipy checks heaplab compare's Mann-Whitney U test against
-# scipy.stats.mannwhitneyu, an implementation written independently).
+# scipy.stats.mannwhitneyu, an implementation written independently;
+# systemtap-sdt-dev: <sys/sdt.h>, the USDT probes of base/hl_probe.h, which
+# the test probes_documented finds with readelf -n: without it the build
+# has no probes and that test is skipped).
 HL_PACKAGES=(cmake make gcc g++ pkg-config git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel
-             python3-matplotlib python3-scipy)
+             python3-matplotlib python3-scipy systemtap-sdt-dev)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):
