@@ -17,7 +17,7 @@ way everywhere:
             heaplab sweep); load_runs drops failed sweep runs
   grouping  experiment_of(run): the sweep file's name (bench/experiments/
             NAME.sweep), else the workload; config_of(run): the options
-            without seed, trace and config (as heaplab compare groups);
+            without seed, trace, trace-format and config (as heaplab compare groups);
             group(runs, key): {key: [runs]} in first-seen order;
             differing(configs): the options whose values differ
   figures   median(xs) (None when empty), get(obj, *path), hist(run, *path)
@@ -59,9 +59,10 @@ def load_runs(path):
 
 # ---- grouping --------------------------------------------------------------------------
 
-# Options that do not make a configuration: repeats differ by seed; trace and
-# config name files (heaplab compare leaves out the same three).
-NOT_CONFIG = ("seed", "trace", "config")
+# Options that do not make a configuration: repeats differ by seed; trace,
+# trace-format and config are about files (heaplab compare leaves out the
+# same four).
+NOT_CONFIG = ("seed", "trace", "trace-format", "config")
 
 # Options that only mean something for heaplab's own allocator.
 POOL_ONLY = {"geometry", "pool-colour", "pool-requeue", "tcache", "tcache-kib", "alloc-debug",
