@@ -94,7 +94,10 @@ def source_sites(root):
 
 def readelf_probes(binary):
     """name -> list of argument counts, one per site, of provider heaplab."""
-    out = subprocess.run(["readelf", "-n", binary], capture_output=True, text=True, check=True).stdout
+    p = subprocess.run(["readelf", "-n", binary], capture_output=True, text=True)
+    if p.returncode != 0:
+        raise SystemExit(f"probes_check: readelf -n {binary}: {p.stderr.strip()}")
+    out = p.stdout
     probes, provider, name = {}, None, None
     for line in out.splitlines():
         line = line.strip()
