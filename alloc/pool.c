@@ -86,6 +86,8 @@
  */
 #include "pool.h"
 
+#include "hl_probe.h"
+
 #include <errno.h>
 #include <string.h>
 #include <time.h>
@@ -151,6 +153,7 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
   h->arenas_reclaimed++;
   h->arenas_current--;
   if (h->release_madvise && hl_os_discard((void *)ao->base, h->g.arena_size) == 0) {
+    HL_PROBE(arena_unmap, ao->base, h->g.arena_size, 1);
     /* still ours in the radix tree; reused before any new mapping */
     ao->discarded = true;
     ao->nextarena = h->dormant;
@@ -160,6 +163,7 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
   }
   hl_radix_clear(ao->base, h->g.arena_size);
   hl_os_unmap((void *)ao->base, h->g.arena_size);
+  HL_PROBE(arena_unmap, ao->base, h->g.arena_size, 0);
   ao->base = 0;
   ao->nextarena = h->spare_objects;
   h->spare_objects = ao;
@@ -193,6 +197,7 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
     h->dormant = ao->nextarena;
     ao->discarded = false;
     h->arenas_discarded--;
+    HL_PROBE(arena_map, ao->base, h->g.arena_size, 1);
   } else {
     ao = arena_object(h);
     if (!ao) return NULL;
@@ -207,6 +212,7 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
       hl_os_unmap(base, h->g.arena_size);
       goto fail;
     }
+    HL_PROBE(arena_map, ao->base, h->g.arena_size, 0);
   }
   ao->pool_address = ao->base;
   ao->owner = h->owner;
@@ -523,6 +529,7 @@ void hli_pools_unmap_dormant(hl_pools_t *h) {
     h->dormant = ao->nextarena;
     hl_radix_clear(ao->base, h->g.arena_size);
     hl_os_unmap((void *)ao->base, h->g.arena_size);
+    HL_PROBE(arena_unmap, ao->base, h->g.arena_size, 0);
     ao->base = 0;
     ao->discarded = false;
     ao->nextarena = h->spare_objects;

@@ -27,6 +27,8 @@
  */
 #include "tcache_internal.h"
 
+#include "hl_probe.h"
+
 /* Every bound back to its start (1, or 0 where one block is over budget). */
 void hli_mag_bounds_reset(hli_thread_t *t) {
   t->max_bytes = 0;
@@ -38,8 +40,9 @@ void hli_mag_bounds_reset(hli_thread_t *t) {
   }
 }
 
-/* Sends up to n blocks from the head of bin back to the pools. */
-static void bin_flush(hli_bin_t *bin, uint32_t n) {
+/* Sends up to n blocks from the head of bin (size class idx) back to the
+ * pools. */
+static void bin_flush(hli_bin_t *bin, unsigned idx, uint32_t n) {
   if (bin->count == 0 || n == 0) return;
   hl_spinlock_lock(hli_tc.lock);
   hl_block_t *b = bin->head;
@@ -53,10 +56,11 @@ static void bin_flush(hli_bin_t *bin, uint32_t n) {
   bin->head = b;
   hl_atomic_store_relaxed_u32(&bin->count, bin->count - k);
   (void)hl_atomic_faa_u64(&hli_tc.flushes, 1);
+  HL_PROBE(tcache_flush, k, (int)idx);
 }
 
 void hli_mag_flush_all(hli_thread_t *t) {
-  for (unsigned i = 0; i < hli_tc.g.nclasses; i++) bin_flush(&t->bins[i], UINT32_MAX);
+  for (unsigned i = 0; i < hli_tc.g.nclasses; i++) bin_flush(&t->bins[i], i, UINT32_MAX);
   hli_mag_bounds_reset(t);
 }
 
@@ -153,11 +157,11 @@ void hli_mag_free_slow(void *p, uintptr_t tag) {
   hli_bin_t *bin = &t->bins[idx];
   if (bin->count >= bin->max) {
     uint32_t b = hli_tc.batch[idx];
-    bin_flush(bin, b);
+    bin_flush(bin, idx, b);
     /* tcmalloc's ListTooLong: a list that keeps overflowing gives up a
      * batch of bound, which the budget can lend to another class */
     if (bin->max > b && ++t->overages[idx] > 3) bound_move(t, idx, -(int64_t)b);
-    if (bin->count >= bin->max) bin_flush(bin, bin->count - bin->max + 1);
+    if (bin->count >= bin->max) bin_flush(bin, idx, bin->count - bin->max + 1);
   }
   if (bin->count < bin->max) {
     bool ok = hli_bin_push(bin, p);

@@ -72,6 +72,7 @@ static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
 static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
+static const choice_t trace_format_choices[] = {BUILT("json"), BUILT("chrome")};
 /* The object layer's axes, row for row from their lists (hl_config.h). */
 #define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
 /* each collector's reason, by name, for its options' rows as well */
@@ -194,7 +195,13 @@ static const option_t options[HL_OPT_COUNT] = {
     "run for this many seconds instead of a fixed amount of work (0 = use scale)", NULL},
   [HL_OPT_TRACE] = {"trace", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(trace), true, NULL,
-    "write a JSON-lines event trace (progress, RSS over time) to this file", NULL},
+    "write an event trace (progress, RSS over time, collections, GIL switches) to this file",
+    NULL},
+  [HL_OPT_TRACE_FORMAT] = {"trace-format", T_CHOICE, "json", CHOICES(trace_format_choices), 0, 0,
+    0, 0, FIELD(trace_format), true, NULL,
+    "--trace's format: json = JSON lines (docs/results.md); chrome = the Trace Event format "
+    "(Perfetto, chrome://tracing): a track per thread with its collections, stop-the-world "
+    "waits and GIL holds and waits, counters for RSS and live pool blocks", NULL},
   [HL_OPT_CONFIG] = {"config", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(config), true, NULL,
     "read `name = value` lines from this file (below environment and flags)", NULL},
@@ -828,6 +835,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
   case HL_OPT_STW_PROBE_MS:
   case HL_OPT_STW_REPORT_US: return c->rc != HL_RC_GIL;
+  case HL_OPT_TRACE_FORMAT: return c->trace[0] != '\0';
   default: return true;
   }
 }

@@ -45,6 +45,9 @@ typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_rele
  * front (obmalloc: it serves the next allocation). */
 typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
+/* --trace's format: heaplab's JSON lines, or the Trace Event format (a JSON
+ * array that Perfetto and chrome://tracing open; bench/trace.c) */
+typedef enum { HL_TRACE_FORMAT_JSON, HL_TRACE_FORMAT_CHROME } hl_trace_format_t;
 /* cyclotron's ring nodes: no payload, or a list of 8 ints each */
 typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t;
 
@@ -117,6 +120,7 @@ typedef enum {
   HL_OPT_SEED,
   HL_OPT_DURATION_S,
   HL_OPT_TRACE,
+  HL_OPT_TRACE_FORMAT,
   HL_OPT_CONFIG,
   HL_OPT_COUNT
 } hl_opt_id_t;
@@ -161,6 +165,7 @@ typedef struct hl_config {
   uint64_t        seed;
   double          duration_s;          /* 0: run a fixed amount of work (scale) */
   char            trace[4096];         /* "" : no trace */
+  hl_trace_format_t trace_format;
   char            config[4096];        /* "" : no config file */
   hl_opt_source_t source[HL_OPT_COUNT];
   char            origin[HL_OPT_COUNT][64]; /* "flag", "env HEAPLAB_X", "file F:12" */

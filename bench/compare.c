@@ -3,15 +3,16 @@
  *
  * Each file holds result lines (heaplab run, heaplab sweep, scripts/bench).
  * Lines are grouped by configuration: the workload and every option of the
- * "config" object except seed (repeats differ by seed) and trace/config
- * (file names). Lines of a sweep whose run failed are skipped. For every
- * configuration present in both files, each figure (throughput, wall and
- * CPU time, peak RSS, latency and GC pause percentiles where present) is
- * compared: medians, the relative change, and the two-sided p-value of the
- * Mann-Whitney U test (the test Google Benchmark's tools/compare.py uses;
- * Mann and Whitney, Ann. Math. Statist. 1947), exact for small samples
- * without ties, else the normal approximation with tie and continuity
- * corrections. Written anew; no code from either.
+ * "config" object except seed (repeats differ by seed) and trace,
+ * trace-format and config (files and their format). Lines of a sweep whose
+ * run failed are skipped. For every configuration present in both files,
+ * each figure (throughput, wall and CPU time, peak RSS, latency and GC pause
+ * percentiles where present) is compared: medians, the relative change, and
+ * the two-sided p-value of the Mann-Whitney U test (the test Google
+ * Benchmark's tools/compare.py uses; Mann and Whitney, Ann. Math. Statist.
+ * 1947), exact for small samples without ties, else the normal
+ * approximation with tie and continuity corrections. Written anew; no code
+ * from either.
  *
  * A percentile of a histogram without samples (a workload that times no
  * operation, a run without a collection) is no figure: "-" rather than 0,
@@ -119,7 +120,9 @@ static char *group_key(json_object *o) {
   if (!k) abort();
   used += (size_t)snprintf(k, cap, "%s", json_object_get_string(wl));
   json_object_object_foreach(cfg, name, val) {
-    if (!strcmp(name, "seed") || !strcmp(name, "trace") || !strcmp(name, "config")) continue;
+    if (!strcmp(name, "seed") || !strcmp(name, "trace") || !strcmp(name, "trace-format") ||
+        !strcmp(name, "config"))
+      continue;
     const char *t = json_object_get_string(val);
     size_t need = strlen(name) + strlen(t) + 3;
     if (used + need >= cap) {

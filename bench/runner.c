@@ -3,9 +3,9 @@
  * The main thread does no work of the workload: it sleeps in 100 ms steps,
  * reading each worker's published progress to draw the progress line and to
  * write trace samples (RSS over time). On 2 cores it costs a wake-up every
- * 100 ms, which is noise next to the runs it watches. With --trace, every
- * collection's start and end and every GIL switch are traced too, by the
- * thread where they happen.
+ * 100 ms, which is noise next to the runs it watches. With --trace, the
+ * collections, the GIL and stops of the world are traced too, by the thread
+ * where they happen (bench/trace.c).
  *
  * The timed part of a run is the interval between the barrier every worker
  * passes in hl_worker_begin() and the one in hl_worker_end(), so that thread
@@ -26,6 +26,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "trace.h"
 #include "workload.h"
 
 struct hl_runner {
@@ -140,6 +141,7 @@ static void *worker_main(void *arg) {
     /* a failed pin is reported after the run; the worker still takes part in
      * every barrier so that the others are not left waiting */
   }
+  hl_trace_thread(w->index);
   if (w->runner->attach) hl_thread_attach();
   w->runner->wl->work(w);
   if (hl_workload_uses_objects(w->runner->wl)) hl_objects_worker_done();   /* objects.c */
@@ -168,44 +170,6 @@ static void watch_sleep(const hl_config_t *c, hl_run_stw_t *stw) {
   }
 }
 
-static void trace_event(FILE *f, const char *event, uint64_t t0, uint64_t ops, double frac) {
-  if (!f) return;
-  json_object *o = json_object_new_object();
-  json_object_object_add(o, "t_s", json_object_new_double((double)(hl_now_ns() - t0) / 1e9));
-  json_object_object_add(o, "event", json_object_new_string(event));
-  json_object_object_add(o, "ops", json_object_new_int64((int64_t)ops));
-  json_object_object_add(o, "progress", json_object_new_double(frac));
-  json_object_object_add(o, "rss_bytes", json_object_new_int64((int64_t)hl_rss_current_bytes()));
-  fprintf(f, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-  json_object_put(o);
-}
-
-/* Collections and GIL switches in the trace, from the threads where they
- * happen (stdio locks each line). One run per process: one context. */
-static struct { FILE *f; uint64_t t0; } tracing;
-
-static void trace_gc(bool start, const hl_gc_info_t *info, void *arg) {
-  (void)arg;
-  if (start)
-    fprintf(tracing.f, "{\"t_s\":%.9f,\"event\":\"gc_start\",\"generation\":%d}\n",
-            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation);
-  else
-    fprintf(tracing.f,
-            "{\"t_s\":%.9f,\"event\":\"gc_end\",\"generation\":%d,\"collected\":%llu,"
-            "\"uncollectable\":%llu}\n",
-            (double)(hl_now_ns() - tracing.t0) / 1e9, info->generation,
-            (unsigned long long)info->collected, (unsigned long long)info->uncollectable);
-}
-
-static void trace_gil(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg) {
-  (void)arg;
-  fprintf(tracing.f,
-          "{\"t_s\":%.9f,\"event\":\"gil_switch\",\"thread\":%llu,\"forced\":%s,"
-          "\"waited_ns\":%llu}\n",
-          (double)(hl_now_ns() - tracing.t0) / 1e9, (unsigned long long)thread_id,
-          forced ? "true" : "false", (unsigned long long)waited_ns);
-}
-
 static void human_count(double v, char *buf, size_t len) {
   if (v >= 1e9) snprintf(buf, len, "%.2fG", v / 1e9);
   else if (v >= 1e6) snprintf(buf, len, "%.2fM", v / 1e6);
@@ -228,7 +192,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   unsigned n = c->threads + wl->extra_workers;
   hl_runner_t runner = {.wl = wl, .attach = (wl->uses & HL_OPT_BIT(HL_OPT_RC)) != 0};
   res->workers = n;
-  FILE *trace = NULL;
+  bool trace = false;
   void *shared = NULL;
   int rc = -1;
   worker_slot_t *slots = calloc(n, sizeof *slots);
@@ -237,10 +201,8 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     snprintf(err, errlen, "out of memory for %u workers", n);
     goto out;
   }
-  if (c->trace[0] && !(trace = fopen(c->trace, "w"))) {
-    snprintf(err, errlen, "option 'trace': cannot write '%s': %s", c->trace, strerror(errno));
-    goto out;
-  }
+  if (hl_trace_open(c, wl->name, err, errlen) != 0) goto out;
+  trace = hl_trace_on();
   /* The allocator serves the whole run: set it up before the workload. */
   if (!hl_alloc_state.initialized && hl_alloc_init(c, err, errlen) != 0) goto out;
   if (c->alloc == HL_ALLOC_POOL) {
@@ -296,17 +258,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     hl_hist_init(w->latency);
   }
   uint64_t t0 = hl_now_ns();
-  trace_event(trace, "start", t0, 0, 0.0);
-  bool trace_gc_on = false, trace_gil_on = false;
-  if (trace) {
-    tracing.f = trace;
-    tracing.t0 = t0;
-    trace_gc_on = runner.gc && hl_gc_callback_add(trace_gc, NULL) == 0;
-    if (res->gil) {
-      hl_gil_set_switch_hook(trace_gil, NULL);
-      trace_gil_on = true;
-    }
-  }
+  hl_trace_begin(t0, runner.gc != NULL, res->gil != NULL);
   unsigned started = 0;
   for (unsigned i = 0; i < n; i++) {
     int e = pthread_create(&slots[i].thread, NULL, worker_main, &slots[i]);
@@ -333,7 +285,7 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
     double frac = c->duration_s > 0 ? elapsed / c->duration_s
                                      : (double)ops / (double)(total_target ? total_target : 1);
     if (frac > 1) frac = 1;
-    trace_event(trace, "sample", t0, ops, frac);
+    hl_trace_sample(ops, frac);
     uint64_t every = tty ? 250000000ull : 2000000000ull;
     if (progress && elapsed >= 1.0 && now - last_print >= every) {
       last_print = now;
@@ -383,13 +335,12 @@ int hl_run_workload(const hl_workload_t *wl, const hl_config_t *c, bool progress
   res->page_faults_minor = runner.faults_end - runner.faults_begin;
   res->peak_rss_bytes = hl_rss_peak_bytes();
   /* the workers are gone: no hook runs any more */
-  if (trace_gc_on) hl_gc_callback_remove(trace_gc, NULL);
-  if (trace_gil_on) hl_gil_set_switch_hook(NULL, NULL);
+  hl_trace_unhook();
   if (wl->report) wl->report(shared, res);
   if (wl->teardown) wl->teardown(shared, &res->alloc);
   if (objects && hl_objects_end(res, err, errlen) != 0) goto out_barrier;
   if (res->pool_stats_after) hl_alloc_stats(res->pool_stats_after);
-  trace_event(trace, "end", t0, res->ops, 1.0);
+  hl_trace_end(res->ops, runner.t_begin, runner.t_end);
   rc = 0;
 out_barrier:
   pthread_barrier_destroy(&runner.barrier);
@@ -399,17 +350,7 @@ out_objects:
 out:
   /* a trace that could not be written in full fails the run (when nothing
    * else did first) */
-  if (trace) {
-    errno = 0;
-    bool bad = fflush(trace) != 0 || ferror(trace);
-    int e = errno;
-    bad |= fclose(trace) != 0;
-    if (bad && rc == 0) {
-      snprintf(err, errlen, "option 'trace': cannot write '%s': %s", c->trace,
-               strerror(e ? e : errno ? errno : EIO));
-      rc = -1;
-    }
-  }
+  if (trace && hl_trace_close(rc == 0, err, errlen) != 0) rc = -1;
   free(slots);
   free(hists);
   return rc;

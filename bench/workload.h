@@ -99,7 +99,7 @@ typedef struct hl_workload {
 #define HL_RUNNER_USES                                                              \
   (HL_OPT_BIT(HL_OPT_THREADS) | HL_OPT_BIT(HL_OPT_PIN) | HL_OPT_BIT(HL_OPT_SCALE) | \
    HL_OPT_BIT(HL_OPT_SEED) | HL_OPT_BIT(HL_OPT_DURATION_S) | HL_OPT_BIT(HL_OPT_TRACE) | \
-   HL_OPT_BIT(HL_OPT_CONFIG))
+   HL_OPT_BIT(HL_OPT_TRACE_FORMAT) | HL_OPT_BIT(HL_OPT_CONFIG))
 
 /* The allocator's options: every workload allocates. */
 #define HL_ALLOC_USES                                                                   \

@@ -24,6 +24,7 @@
 #include <stdlib.h>
 
 #include "collector.h"
+#include "hl_probe.h"
 
 hl_gc_state_t hli_gc;
 
@@ -87,13 +88,18 @@ void hli_gc_increment_record(uint64_t units) {
 }
 
 void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info) {
-  if (start) backlog_sample();
+  if (start) {
+    HL_PROBE(gc_start, hli_gc.collector->name, info->generation);
+    backlog_sample();
+  }
   for (int i = 0; i < ncallbacks; i++) callbacks[i].fn(start, info, callbacks[i].arg);
 }
 
 void hli_gc_pause_record(int generation, const hl_gc_info_t *info, const hl_gc_work_t *work,
                          uint64_t t0, uint64_t t1) {
   uint64_t pause = t1 - t0;
+  HL_PROBE(gc_end, hli_gc.collector->name, generation, work->visited, info->collected,
+           info->uncollectable, pause);
   stats.collections[generation]++;
   stats.collected[generation] += info->collected;
   stats.uncollectable[generation] += info->uncollectable;

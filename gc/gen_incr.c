@@ -121,6 +121,7 @@
  * from the stop request, which includes the time to stop.
  */
 #include "collector.h"
+#include "hl_probe.h"
 
 /* The scan's bits of prev (HL_GC_PREV_SCAN_MASK). */
 #define MEMBER   ((uintptr_t)1 << 63)   /* in a scan (of the parity below) */
@@ -637,6 +638,7 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
     if (s.units >= 256)   /* the conversion from the budget's time to units */
       incr.ns_per_unit = 0.875 * incr.ns_per_unit + 0.125 * (double)(t2 - t1) / (double)s.units;
     hli_gc_increment_record(s.units);
+    HL_PROBE(gc_increment, s.units, limit, (int)s.scan_done);
   }
   /* After a scan, as after stw's full collection, the free lists and the
    * allocator's cached memory go back; the hand-back (munmap) takes as long

@@ -83,6 +83,7 @@
 #include <string.h>
 
 #include "gc_internal.h"
+#include "hl_probe.h"
 #include "hl_sync.h"
 
 
@@ -243,14 +244,17 @@ static void drain(slot_t *s) {
 }
 
 /* The breaker handler: the calling thread merges its queue. */
+static void merge_own_queue(hl_thread_t *t) {
+  if (!self_owner()) return;
+  uint64_t before = hli_tstate.stats.rc_merges_done;
+  drain(&slots[t->index]);
+  HL_PROBE(rc_merge, (int)t->index, hli_tstate.stats.rc_merges_done - before, 0);
+}
+
 static void merge_handler(hl_thread_t *t, unsigned bit, void *arg) {
   (void)bit;
   (void)arg;
-  if (self_owner()) drain(&slots[t->index]);
-}
-
-static void merge_own_queue(hl_thread_t *t) {
-  if (self_owner()) drain(&slots[t->index]);
+  merge_own_queue(t);
 }
 
 /* With the world stopped (sync/stw.c) the caller merges every thread's
@@ -266,6 +270,8 @@ static uint64_t merge_all_stopped(void) {
     slot_t *s = &slots[i];
     if (s->cells && hl_atomic_load_acquire_ptr((void *const *)&s->occupant)) drain(s);
   }
+  HL_PROBE(rc_merge, hl_thread_self() ? (int)hl_thread_self()->index : 0,
+           hli_tstate.stats.rc_merges_done - before, 1);
   return hli_tstate.stats.rc_merges_done - before;
 }
 

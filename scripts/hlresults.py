@@ -5,6 +5,8 @@ usage: scripts/hlresults.py report DIR   scripts/bench's tables (Markdown on std
                                          writes DIR/runs.csv, but in a sweep's --out)
        scripts/hlresults.py plots DIR    PNG figures into DIR/plots (prints their paths)
        scripts/hlresults.py ft DIR       scripts/bench-ft's tables (Markdown on stdout)
+       scripts/hlresults.py timeline TRACE [PNG] [--window=START:END]
+                                         a timeline from a --trace-format=chrome file
 
 Every table and figure of scripts/bench, scripts/bench-ft,
 bench/compare_preload.py and bench/scaling_control.py comes from here, so
@@ -15,7 +17,7 @@ way everywhere:
             heaplab sweep); load_runs drops failed sweep runs
   grouping  experiment_of(run): the sweep file's name (bench/experiments/
             NAME.sweep), else the workload; config_of(run): the options
-            without seed, trace and config (as heaplab compare groups);
+            without seed, trace, trace-format and config (as heaplab compare groups);
             group(runs, key): {key: [runs]} in first-seen order;
             differing(configs): the options whose values differ
   figures   median(xs) (None when empty), get(obj, *path), hist(run, *path)
@@ -26,7 +28,8 @@ way everywhere:
   tables    experiment_table, collector_table, gc_vs_cpython, micro_table,
             micro_vs_cpython, ft_report, scaling_table, preload_driver_tables,
             preload_python_table; report(dir) puts scripts/bench's together
-  plots     plots(dir): matplotlib (python3-matplotlib), imported only here
+  plots     plots(dir), timeline(trace, png, window): matplotlib
+            (python3-matplotlib), imported only there
 
 Python 3 standard library only, but for the plots.
 """
@@ -56,9 +59,10 @@ def load_runs(path):
 
 # ---- grouping --------------------------------------------------------------------------
 
-# Options that do not make a configuration: repeats differ by seed; trace and
-# config name files (heaplab compare leaves out the same three).
-NOT_CONFIG = ("seed", "trace", "config")
+# Options that do not make a configuration: repeats differ by seed; trace,
+# trace-format and config are about files (heaplab compare leaves out the
+# same four).
+NOT_CONFIG = ("seed", "trace", "trace-format", "config")
 
 # Options that only mean something for heaplab's own allocator.
 POOL_ONLY = {"geometry", "pool-colour", "pool-requeue", "tcache", "tcache-kib", "alloc-debug",
@@ -688,7 +692,8 @@ def plots(d):
       mmu-WORKLOAD.png           minimum mutator utilisation at 1, 10, 100 ms
     From *.trace.jsonl (heaplab run --trace=FILE): rss-over-time.png, one line
     per trace file, with each full collection marked where the trace records
-    them. Every figure has labelled axes with units."""
+    them. From *.trace.json (--trace-format=chrome): timeline-NAME.png, as
+    timeline() draws it. Every figure has labelled axes with units."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -806,13 +811,149 @@ def plots(d):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
         save(fig, "rss-over-time.png")
+    for f in sorted(d.glob("*.trace.json")):
+        png = outdir / f"timeline-{f.name[:-len('.trace.json')]}.png"
+        timeline(f, png)
+        written.append(png)
     return written
+
+
+# Colours and rows of the timeline: (event name prefix, colour, row within
+# the lane from its bottom, row height), drawn in this order (later on top).
+TIMELINE_KINDS = [
+    ("timed part", "#e8e8e8", 0.0, 0.9),
+    ("GIL held", "#9ad29a", 0.05, 0.25),
+    ("GIL wait", "#f0a030", 0.32, 0.25),
+    ("stopping the world", "#8c564b", 0.32, 0.25),
+    ("parked (stop the world)", "#7fb3e0", 0.05, 0.25),
+    ("world stopped", "#b0b0b0", 0.6, 0.25),
+    ("gc gen 0", "#f4a6a6", 0.6, 0.3),
+    ("gc gen 1", "#e05555", 0.6, 0.3),
+    ("gc gen 2", "#8b0000", 0.6, 0.3),
+    ("gc increment", "#7b3fa0", 0.6, 0.3),
+]
+
+
+def load_trace_events(path):
+    with open(path) as f:
+        doc = json.load(f)
+    return doc["traceEvents"] if isinstance(doc, dict) else doc
+
+
+def timeline(trace, png, window=None):
+    """A --trace-format=chrome trace as a PNG: a lane per thread (the main
+    thread on top, then the workers) with its collections (red: generation 0
+    light to 2 dark; purple: incremental increments), stop-the-world waits
+    (brown: stopping it; grey: stopped; blue: parked by another thread's
+    stop), GIL holds (green) and waits (orange) and drop requests (ticks);
+    below, RSS and the pool's live blocks over time. A bar narrower than a
+    pixel is drawn as a hairline, so that microsecond pauses stay visible
+    in a run of seconds. window: (start_s, end_s) to zoom in."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ev = load_trace_events(trace)
+    names, order, title = {}, {}, Path(trace).name
+    for e in ev:
+        if e.get("ph") != "M":
+            continue
+        if e["name"] == "thread_name":
+            names[e["tid"]] = e["args"]["name"]
+        elif e["name"] == "thread_sort_index":
+            order[e["tid"]] = e["args"]["sort_index"]
+        elif e["name"] == "process_name":
+            title = e["args"]["name"]
+    lo, hi = window if window else (None, None)
+
+    def visible(t0, t1):
+        return (lo is None or t1 >= lo) and (hi is None or t0 <= hi)
+
+    bars = {}     # (tid, kind) -> [(start_s, dur_s)]
+    ticks = {}    # tid -> [t_s]
+    counters = {}  # name -> ([t_s], [value])
+    for e in ev:
+        ph = e.get("ph")
+        if ph == "X":
+            t0, dur = e["ts"] / 1e6, e["dur"] / 1e6
+            if not visible(t0, t0 + dur):
+                continue
+            kind = next((k for k, *_ in TIMELINE_KINDS if e["name"].startswith(k)), None)
+            if kind:
+                bars.setdefault((e["tid"], kind), []).append((t0, dur))
+        elif ph == "i" and visible(e["ts"] / 1e6, e["ts"] / 1e6):
+            ticks.setdefault(e["tid"], []).append(e["ts"] / 1e6)
+        elif ph == "C":   # all of them: the line runs on through a window
+            for k, v in e["args"].items():
+                xs, ys = counters.setdefault(f"{e['name']} ({k})", ([], []))
+                xs.append(e["ts"] / 1e6)
+                ys.append(v)
+    tids = sorted({t for t, _ in bars} | set(ticks) | set(names),
+                  key=lambda t: (order.get(t, 1 << 30), t))
+    fig, (ax, axc) = plt.subplots(2, 1, figsize=(11, 1.2 + 0.55 * len(tids) + 2.2), sharex=True,
+                                  gridspec_kw={"height_ratios": [max(len(tids), 1) * 0.55, 2.0]})
+    for lane, tid in enumerate(reversed(tids)):
+        for kind, colour, row, height in TIMELINE_KINDS:
+            spans = bars.get((tid, kind))
+            if spans:
+                ax.broken_barh(spans, (lane + row, height), facecolors=colour, edgecolors=colour,
+                               linewidth=0.6, label=kind)
+        if tid in ticks:
+            ax.plot(ticks[tid], [lane + 0.45] * len(ticks[tid]), "|", color="black", markersize=5,
+                    label="GIL drop request")
+    ax.set_yticks([lane + 0.45 for lane in range(len(tids))])
+    ax.set_yticklabels([names.get(t, f"thread {t}") for t in reversed(tids)], fontsize=8)
+    ax.set_ylim(-0.1, len(tids))
+    handles, labels = ax.get_legend_handles_labels()
+    seen = {}
+    for h, l in zip(handles, labels):
+        seen.setdefault(l, h)
+    ax.legend(seen.values(), seen.keys(), fontsize=7, ncol=min(len(seen), 5), loc="upper center",
+              bbox_to_anchor=(0.5, -0.02), frameon=False)
+    ax.set_title(f"{title}: a lane per thread", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    rss = counters.get("RSS (MiB)")
+    if rss:
+        axc.plot(rss[0], rss[1], color="black", label="RSS")
+    axc.set_ylabel("RSS, MiB")
+    axc.set_ylim(bottom=0)
+    live = counters.get("live pool blocks (blocks)")
+    if live:
+        ax2 = axc.twinx()
+        ax2.plot(live[0], [v / 1e6 for v in live[1]], color="#1f77b4", linewidth=0.8,
+                 label="live pool blocks")
+        ax2.set_ylabel("live pool blocks, millions", color="#1f77b4", fontsize=8)
+        ax2.set_ylim(bottom=0)
+    axc.set_xlabel("time since the run started, s")
+    axc.grid(alpha=0.3)
+    if window:
+        axc.set_xlim(lo, hi)
+    fig.tight_layout()
+    fig.savefig(png, dpi=90)
+    plt.close(fig)
+    return png
 
 
 # ---- command line ----------------------------------------------------------------------
 
 
 def main(argv):
+    if argv and argv[0] == "timeline":
+        window = None
+        rest = [a for a in argv[1:] if not a.startswith("--window=")]
+        for a in argv[1:]:
+            if a.startswith("--window="):
+                try:
+                    window = tuple(float(x) for x in a.split("=", 1)[1].split(":"))
+                except ValueError:
+                    window = ()
+        if len(rest) not in (1, 2) or not Path(rest[0]).is_file() or (window is not None
+                                                                       and len(window) != 2):
+            print(__doc__.split("\n\n")[1], file=sys.stderr)
+            return 2
+        png = rest[1] if len(rest) == 2 else str(Path(rest[0]).with_suffix(".png"))
+        print(timeline(rest[0], png, window))
+        return 0
     if len(argv) != 2 or argv[0] not in ("report", "plots", "ft") or not Path(argv[1]).is_dir():
         print(__doc__.split("\n\n")[1], file=sys.stderr)
         return 2

@@ -8,12 +8,15 @@
 # compare_mwu_scipy checks heaplab compare's Mann-Whitney U test against
 # scipy.stats.mannwhitneyu, an implementation written independently;
 # pkg-config and binutils' nm: the test install_outside builds against
-# heaplab.pc and checks the exported symbols, docs/embedding.md).
+# heaplab.pc and checks the exported symbols, docs/embedding.md;
+# systemtap-sdt-dev: <sys/sdt.h>, the USDT probes of base/hl_probe.h, which
+# the test probes_documented finds with readelf -n: without it the build
+# has no probes and that test is skipped).
 HL_PACKAGES=(cmake make gcc g++ pkg-config binutils git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel
-             python3-matplotlib python3-scipy)
+             python3-matplotlib python3-scipy systemtap-sdt-dev)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):

@@ -44,6 +44,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hl_probe.h"
 #include "hl_thread.h"
 #include "sync_internal.h"
 
@@ -131,8 +132,10 @@ static struct timespec deadline_after(uint64_t ns) {
 void hli_gil_take(hl_thread_t *t) {
   pthread_once(&gil_once, init_once);
   uint64_t t0 = hl_now_ns();
+  bool waited = false;
   lock(&gil.mutex);
   while (gil.locked) {
+    waited = true;
     uint64_t seen = gil.switch_number;
     struct timespec until = deadline_after(gil.interval_ns);
     int e = pthread_cond_timedwait(&gil.cond, &gil.mutex, &until);
@@ -142,6 +145,12 @@ void hli_gil_take(hl_thread_t *t) {
       if (!gil.drop_requested) {
         gil.drop_requested = true;
         gil.stats.drop_requests++;
+        /* Not the holder's id: a thread takes the GIL in hl_thread_attach
+         * before its id is written. Observed under the mutex, unlike the
+         * others: once per switch interval at most, and carrying it out
+         * would cost every take. */
+        HL_PROBE(gil_drop_request, t->id);
+        hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), 0, 0);
       }
       hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
     }
@@ -171,6 +180,8 @@ void hli_gil_take(hl_thread_t *t) {
   hl_gil_switch_fn fn = gil.on_switch;
   void *arg = gil.on_switch_arg;
   unlock(&gil.mutex);
+  HL_PROBE(gil_take, t->id, now - t0, (int)forced);
+  hli_observe(HL_SYNC_GIL_TAKE, now, waited ? now - t0 : 0, forced);
   /* outside the mutex: the hook may write a trace line */
   if (switched && fn) fn(t->id, forced, now - t0, arg);
 }
@@ -187,7 +198,8 @@ void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why) {
   lock(&gil.mutex);
   if (HL_UNLIKELY(!gil.locked || gil.holder != t))
     hl_die("thread %llu releases a GIL it does not hold", (unsigned long long)t->id);
-  hl_hist_record(&gil.stats.hold_ns, hl_now_ns() - gil.taken_ns);
+  uint64_t now = hl_now_ns(), held = now - gil.taken_ns;
+  hl_hist_record(&gil.stats.hold_ns, held);
   gil.locked = false;
   gil.dropped_on_request = why == HLI_DROP_REQUEST;
   if (why == HLI_DROP_DETACH) {
@@ -197,8 +209,10 @@ void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why) {
     gil.holder = NULL;
     unlock(&gil.switch_mutex);
   }
+  HL_PROBE(gil_release, t->id, held, (int)why);
   pthread_cond_signal(&gil.cond);
   unlock(&gil.mutex);
+  hli_observe(HL_SYNC_GIL_RELEASE, now, held, (uint64_t)why);
 }
 
 void hli_gil_yield(hl_thread_t *t) {

@@ -229,6 +229,28 @@ void hl_gil_stats_reset(void);
 typedef void (*hl_gil_switch_fn)(uint64_t thread_id, bool forced, uint64_t waited_ns, void *arg);
 void hl_gil_set_switch_hook(hl_gil_switch_fn fn, void *arg);
 
+/* ---- observation (sync/observe.c) --------------------------------------------
+ * One hook for a timeline (--trace-format=chrome, bench/trace.c): called by
+ * the thread concerned, on the GIL's and stop-the-world's slow paths only,
+ * outside their locks (a drop request excepted: it is observed under the
+ * GIL's mutex, so the observer must take no lock of sync/'s), with the time
+ * of the event (hl_now_ns) and the
+ * interval that it ends. The USDT probes of base/hl_probe.h sit beside
+ * these calls for tracers outside the process. Set it while no thread is
+ * attached (NULL: none); unset, it costs a load and a branch. */
+typedef enum {
+  HL_SYNC_GIL_TAKE,          /* holds the GIL: a = ns waited for it (0: no wait), b = forced */
+  HL_SYNC_GIL_RELEASE,       /* let it go: a = ns held, b = why (0 block, 1 request, 2 detach) */
+  HL_SYNC_GIL_DROP_REQUEST,  /* asked the holder to drop it */
+  HL_SYNC_STW_STOPPED,       /* stopped the world: a = ns from its request to all stopped */
+  HL_SYNC_STW_RESUME,        /* resumed it: a = ns it stayed stopped */
+  HL_SYNC_STW_UNPARKED       /* runs again after another's stop: a = ns parked */
+} hl_sync_event_t;
+typedef void (*hl_sync_observe_fn)(hl_sync_event_t ev, uint64_t now_ns, uint64_t a, uint64_t b,
+                                   void *arg);
+void hl_sync_set_observer(hl_sync_observe_fn fn, void *arg);
+
+
 HL_API_END
 #ifdef __cplusplus
 }

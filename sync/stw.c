@@ -36,6 +36,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "hl_probe.h"
 #include "hl_sync.h"
 #include "sync_internal.h"
 
@@ -48,6 +49,7 @@ static pthread_t stopper;                 /* under mutex, valid when stopper_set
 static hl_hist_t hist;                    /* under mutex */
 static uint64_t report_ns;                /* under mutex; 0: no reports */
 static uint64_t slow_stops;               /* under mutex */
+static uint64_t stopped_ns;               /* under mutex: when the current stop was complete */
 
 static void init_cond(void) {
   pthread_condattr_t a;
@@ -63,6 +65,11 @@ static void lock(void) {
   pthread_mutex_lock(&mutex);
 }
 static void unlock(void) { pthread_mutex_unlock(&mutex); }
+
+static uint64_t self_id(void) {
+  hl_thread_t *t = hl_thread_self();
+  return t ? t->id : 0;
+}
 
 /* Under mutex: the calling thread is the one that stopped the world. */
 static bool we_stopped(void) { return stopper_set && pthread_equal(stopper, pthread_self()); }
@@ -110,12 +117,17 @@ void hli_stw_signal(void) {
 
 /* block_end found a stop on: back to blocked, wait for the resume. */
 void hli_stw_block_end_wait(hl_thread_t *t) {
+  uint64_t t0 = hl_now_ns();
+  HL_PROBE(stw_park, t->id);
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_BLOCKED);
   lock();
   pthread_cond_broadcast(&cond);   /* the stopper may have seen us attached */
   wait_resume_locked();
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_ATTACHED);
   unlock();
+  uint64_t now = hl_now_ns();
+  HL_PROBE(stw_unpark, t->id, now - t0);
+  hli_observe(HL_SYNC_STW_UNPARKED, now, now - t0, 0);
 }
 
 /* A stop of the world for a young collection lasts tens of microseconds:
@@ -149,6 +161,8 @@ void hli_stw_park(hl_thread_t *t) {
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_PARKED);
   pthread_cond_broadcast(&cond);
   unlock();
+  uint64_t t0 = hl_now_ns();
+  HL_PROBE(stw_park, t->id);
   /* parked (the stopper counts us stopped) and offline, as while waiting */
   hl_qsbr_offline();
   spin_while_requested();
@@ -159,6 +173,9 @@ void hli_stw_park(hl_thread_t *t) {
   hl_atomic_store_relaxed_u32(&t->state, HL_THREAD_ATTACHED);
   unlock();
   hl_qsbr_online();
+  uint64_t now = hl_now_ns();
+  HL_PROBE(stw_unpark, t->id, now - t0);
+  hli_observe(HL_SYNC_STW_UNPARKED, now, now - t0, 0);
 }
 
 /* ---- stopping ------------------------------------------------------------------------ */
@@ -193,6 +210,7 @@ void hl_stw_stop(void) {
   hl_atomic_store_relaxed_u32(&requested, 1);
   stopper = pthread_self();
   stopper_set = true;
+  HL_PROBE(stw_request, self_id());
   hl_atomic_fence_seq_cst();   /* the request before the states: see the top */
   scan_t s = {hl_thread_self(), 0, false, 0};
   bool reported = false, was_offline = false;
@@ -228,8 +246,12 @@ void hl_stw_stop(void) {
     pthread_cond_timedwait(&cond, &mutex, &until);
   }
   if (was_offline) hl_qsbr_online();
-  hl_hist_record(&hist, hl_now_ns() - t0);
+  uint64_t now = hl_now_ns();
+  hl_hist_record(&hist, now - t0);
+  stopped_ns = now;
   unlock();
+  HL_PROBE(stw_stopped, self_id(), now - t0);
+  hli_observe(HL_SYNC_STW_STOPPED, now, now - t0, 0);
 }
 
 void hl_stw_resume(void) {
@@ -238,7 +260,10 @@ void hl_stw_resume(void) {
   stopper_set = false;
   hl_atomic_store_release_u32(&requested, 0);
   pthread_cond_broadcast(&cond);
+  uint64_t now = hl_now_ns(), stopped = now - stopped_ns;
   unlock();
+  HL_PROBE(stw_resume, self_id(), stopped);
+  hli_observe(HL_SYNC_STW_RESUME, now, stopped, 0);
 }
 
 bool hl_stw_stopped(void) {

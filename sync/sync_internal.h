@@ -4,6 +4,7 @@
  *   gil.c      the GIL: take, drop, yield on request; its statistics
  *   qsbr.c     grace periods; asks attached threads for quiescent states
  *   stw.c      stop-the-world: parks attached threads at their checkpoints
+ *   observe.c  the observer hook a timeline sets (hl_sync_set_observer)
  */
 #ifndef HL_SYNC_INTERNAL_H
 #define HL_SYNC_INTERNAL_H
@@ -45,5 +46,18 @@ HL_INTERNAL bool hli_stw_requested(void);
 HL_INTERNAL void hli_stw_signal(void);
 HL_INTERNAL void hli_stw_block_end_wait(hl_thread_t *t);
 HL_INTERNAL void hli_stw_park(hl_thread_t *t);
+
+/* The observer (observe.c): hli_observe calls it when one is set. Acquire:
+ * pairs with hl_sync_set_observer's release, so that its arg is seen. */
+typedef struct hli_observer {
+  hl_sync_observe_fn fn;
+  void *arg;
+} hli_observer_t;
+extern HL_INTERNAL hli_observer_t hli_observer;
+static inline void hli_observe(hl_sync_event_t ev, uint64_t now_ns, uint64_t a, uint64_t b) {
+  hl_sync_observe_fn fn;
+  __atomic_load(&hli_observer.fn, &fn, __ATOMIC_ACQUIRE);
+  if (HL_UNLIKELY(fn != NULL)) fn(ev, now_ns, a, b, hli_observer.arg);
+}
 
 #endif /* HL_SYNC_INTERNAL_H */

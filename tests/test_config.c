@@ -40,6 +40,7 @@ static void test_defaults_match_design(void **s) {
   assert_int_equal(c.threads, 1);
   assert_false(c.pin);
   assert_string_equal(c.trace, "");
+  assert_int_equal(c.trace_format, HL_TRACE_FORMAT_JSON);
   for (int i = 0; i < HL_OPT_COUNT; i++) assert_int_equal(c.source[i], HL_SRC_DEFAULT);
 }
 
@@ -51,7 +52,7 @@ static void test_every_design_option_registered(void **s) {
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
       "switch-interval-us", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
       "live-heap-m", "threads", "pin", "scale", "seed", "duration-s", "trace",
-      "config"};
+      "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
     int id = hl_config_find(names[i]);
@@ -100,6 +101,10 @@ static void test_bad_values_name_option_and_accepted(void **s) {
   hl_config_defaults(&d);
   assert_int_equal(c.threads, d.threads);
   assert_memory_equal(c.threshold, d.threshold, sizeof d.threshold);
+  assert_int_equal(
+      hl_config_set(&c, "trace-format", "perfetto", HL_SRC_FLAG, "flag", err, sizeof err), -1);
+  HAS(err, "'trace-format'");
+  HAS(err, "json, chrome");
 }
 
 static void test_good_values(void **s) {
