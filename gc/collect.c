@@ -120,7 +120,7 @@ static size_t update_refs(hl_gc_head_t *young) {
     for (hl_gc_head_t *g = young_next(young); g != young; g = young_next(g), n++) {
       hl_object_t *o = HL_GC_OBJ(g);
       if (stale) o->flags &= (uint16_t)~HL_OF_STRIPE_MASK;
-      uint32_t rc = hl_rc_biased_count(o);
+      uint32_t rc = hli_rc_biased_count_gc(g);
       HL_ASSERT(rc > 0);
       reset_refs(g, rc);
     }

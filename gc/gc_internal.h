@@ -564,6 +564,16 @@ static inline unsigned hli_gc_owned_stripe(void) {
 static inline bool hli_gc_stripe_private(unsigned s) {
   return !hl_atomic_load_acquire_u32(&hli_gc_stripes[s].shared);
 }
+/* rc=biased: a container's count, local + shared (hl_rc_biased_count),
+ * inline for the collector's first walk; the shared word sits just before
+ * the GC head. */
+static inline uint32_t hli_rc_biased_count_gc(const hl_gc_head_t *g) {
+  uint32_t local = hli_rc_load(HL_GC_OBJ(g));
+  if (local >= HL_RC_IMMORTAL) return local;
+  uint64_t sh = hl_atomic_load_relaxed_u64((uint64_t *)(void *)g - 1);
+  int64_t n = (int64_t)local + ((int64_t)sh >> HLI_RC_SHARED_SHIFT);
+  return n < 0 ? 0 : (uint32_t)n;
+}
 /* The slow paths of hli_gc_link and hli_gc_unlink without a GIL: with the
  * stripe's lock (s: the owned stripe, or 0; o's stripe). */
 HL_INTERNAL void hli_gc_link_locked(hl_object_t *o, unsigned s);
