@@ -11,12 +11,15 @@
 # heaplab.pc and checks the exported symbols, docs/embedding.md;
 # systemtap-sdt-dev: <sys/sdt.h>, the USDT probes of base/hl_probe.h, which
 # the test probes_documented finds with readelf -n: without it the build
-# has no probes and that test is skipped).
+# has no probes and that test is skipped; bpftrace: the test pause_agree
+# traces the probes gc_start and gc_end of one long-lived run with it, as
+# root, beside the JSON result and the chrome trace: without it the test
+# tries perf, and without either it compares those two and skips).
 HL_PACKAGES=(cmake make gcc g++ pkg-config binutils git
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel
-             python3-matplotlib python3-scipy systemtap-sdt-dev)
+             python3-matplotlib python3-scipy systemtap-sdt-dev bpftrace)
 
 # The peers scripts/bench measures beside heaplab's allocator, loaded at run
 # time (dlopen by alloc=PEER, LD_PRELOAD by bench/compare_preload.py):
