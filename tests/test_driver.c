@@ -237,6 +237,8 @@ static void test_convoy(void **s) {
   assert_int_equal(json_object_get_int64(get(r, "extra.wait_ns.count")), ops);
   assert_true(json_object_get_int64(get(r, "extra.cpu_steps")) > 0);
   assert_true(json_object_get_double(get(r, "extra.cpu_steps_per_s")) > 0);
+  double share = json_object_get_double(get(r, "extra.cpu_yield_share"));
+  assert_true(share >= 0 && share <= 1);
   json_object_put(r);
   out_free(&o);
   /* --gil=handoff: the I/O thread, back from each sleep, is handed the GIL;
