@@ -81,6 +81,8 @@ HL_GC_COLLECTORS(GC_WHY_)
 #define GC_CHOICE_(ID, name, built, rc, help, why_not) {#name, built, gc_why_##ID, help},
 #define GC_RC_(ID, name, built, rc, help, why_not) rc,
 static const choice_t rc_choices[] = {HL_RC_MODES(RC_CHOICE_)};
+#define GIL_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
+static const choice_t gil_choices[] = {HL_GIL_POLICIES(GIL_CHOICE_)};
 static const choice_t gc_choices[] = {HL_GC_COLLECTORS(GC_CHOICE_)};
 /* the refcount modes each collector runs with */
 static const unsigned gc_rc_modes[] = {HL_GC_COLLECTORS(GC_RC_)};
@@ -156,6 +158,8 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
     "GIL switch interval (sys.setswitchinterval), in microseconds", NULL},
+  [HL_OPT_GIL] = {"gil", T_CHOICE, "classic", CHOICES(gil_choices), 0, 0, 0, 0,
+    FIELD(gil), true, NULL, "GIL policy (rc=gil only):", NULL},
   [HL_OPT_STW_PROBE_MS] = {"stw-probe-ms", T_UINT, "0", NULL, 0, 0, 100000, 0, 0,
     FIELD(stw_probe_ms), true, NULL,
     "without a GIL: the runner stops the world every N ms of the run and resumes it at once, "
@@ -832,7 +836,8 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_GC_THREADS: return c->gc == HL_GC_CONCURRENT;
-  case HL_OPT_SWITCH_INTERVAL_US: return c->rc == HL_RC_GIL;
+  case HL_OPT_SWITCH_INTERVAL_US:
+  case HL_OPT_GIL: return c->rc == HL_RC_GIL;
   case HL_OPT_STW_PROBE_MS:
   case HL_OPT_STW_REPORT_US: return c->rc != HL_RC_GIL;
   case HL_OPT_TRACE_FORMAT: return c->trace[0] != '\0';

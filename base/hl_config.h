@@ -75,11 +75,24 @@ typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t
   X(CONCURRENT, concurrent, 0, HL_RC_BIT(HL_RC_ATOMIC) | HL_RC_BIT(HL_RC_BIASED),          \
     "collection on its own threads beside the mutators, without a GIL",                    \
     "the concurrent collector (issue 22) is not built yet")
+/* The GIL's policies (sync/gil_<name>.c, --gil), rows as above without rc:
+ *   classic  CPython 3.2+: a waiter asks the holder to drop the GIL after a
+ *            switch interval without a switch, whoever it is
+ *   handoff  a thread that comes back from blocking (I/O, sleep) asks at
+ *            once and the GIL is handed to it at the holder's next
+ *            checkpoint (the priority requests of bpo-7946) */
+#define HL_GIL_POLICIES(X)                                                                 \
+  X(CLASSIC, classic, 1, "CPython 3.2+: a waiter asks the holder to let go after one "     \
+    "switch interval", "")                                                                 \
+  X(HANDOFF, handoff, 1, "a thread back from blocking asks at once and is handed the GIL " \
+    "at the holder's next checkpoint (bpo-7946's priority requests)", "")
 
 #define HL_RC_ENUM_(ID, name, built, help, why_not) HL_RC_##ID,
 #define HL_GC_ENUM_(ID, name, built, rc, help, why_not) HL_GC_##ID,
 typedef enum { HL_RC_MODES(HL_RC_ENUM_) HL_RC_COUNT } hl_rc_mode_t;
 typedef enum { HL_GC_COLLECTORS(HL_GC_ENUM_) HL_GC_COUNT } hl_gc_mode_t;
+#define HL_GIL_ENUM_(ID, name, built, help, why_not) HL_GIL_##ID,
+typedef enum { HL_GIL_POLICIES(HL_GIL_ENUM_) HL_GIL_COUNT } hl_gil_policy_t;
 #define HL_RC_BIT(mode) (1u << (mode))
 #define HL_RC_ANY ((1u << HL_RC_COUNT) - 1)
 /* HL_GC_BUILT_<ID>: whether that collector is in this build (an option
@@ -109,6 +122,7 @@ typedef enum {
   HL_OPT_PAUSE_BUDGET_US,
   HL_OPT_GC_THREADS,
   HL_OPT_SWITCH_INTERVAL_US,
+  HL_OPT_GIL,
   HL_OPT_STW_PROBE_MS,
   HL_OPT_STW_REPORT_US,
   HL_OPT_CYCLE_SIZE,
@@ -153,6 +167,7 @@ typedef struct hl_config {
   uint64_t        pause_budget_us;
   uint64_t        gc_threads;          /* the concurrent collector's threads */
   uint64_t        switch_interval_us;
+  hl_gil_policy_t gil;                 /* with rc=gil only */
   uint64_t        stw_probe_ms;        /* 0: the runner stops no world */
   uint64_t        stw_report_us;       /* 0: no reports */
   /* workload options (cyclotron, bench/workloads/cyclotron.c) */

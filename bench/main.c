@@ -209,10 +209,11 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
     hl_hist_summary_t w = hl_hist_summarize(&r->gil->wait_ns);
     hl_hist_summary_t h = hl_hist_summarize(&r->gil->hold_ns);
     fprintf(stderr,
-            "  gil        %llu switches (%llu forced, %llu drop requests) at %llu us; "
-            "wait p50 %s, p99 %s, max %s; hold p50 %s, p99 %s, max %s\n",
+            "  gil        %llu switches (%llu forced, %llu drop requests, %llu hand-offs) at %llu "
+            "us, %s; wait p50 %s, p99 %s, max %s; hold p50 %s, p99 %s, max %s\n",
             (unsigned long long)r->gil->switches, (unsigned long long)r->gil->forced_switches,
-            (unsigned long long)r->gil->drop_requests, (unsigned long long)c->switch_interval_us,
+            (unsigned long long)r->gil->drop_requests, (unsigned long long)r->gil->handoffs,
+            (unsigned long long)c->switch_interval_us, hl_config_choice_name(HL_OPT_GIL, c->gil),
             pct(b1, sizeof b1, &w, w.p50, " ns"), pct(b2, sizeof b2, &w, w.p99, ""),
             pct(b3, sizeof b3, &w, w.max, ""), pct(b4, sizeof b4, &h, h.p50, " ns"),
             pct(b5, sizeof b5, &h, h.p99, ""), pct(b6, sizeof b6, &h, h.max, ""));

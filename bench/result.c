@@ -238,6 +238,7 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
     json_object_object_add(g, "switches", u64(r->gil->switches));
     json_object_object_add(g, "forced_switches", u64(r->gil->forced_switches));
     json_object_object_add(g, "drop_requests", u64(r->gil->drop_requests));
+    json_object_object_add(g, "handoffs", u64(r->gil->handoffs));
     json_object_object_add(g, "wait_ns", hl_json_hist(&r->gil->wait_ns));
     json_object_object_add(g, "hold_ns", hl_json_hist(&r->gil->hold_ns));
     json_object_object_add(o, "gil", g);

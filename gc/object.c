@@ -327,6 +327,7 @@ int hl_runtime_init(const hl_config_t *c, char *err, size_t errlen) {
    * that restarts the runtime from an attached thread keeps its own). */
   if (hl_thread_count() == 0) {
     hl_gil_init(!hli_nogil(), c->switch_interval_us);
+    hl_gil_set_policy(c->gil);
     hl_thread_qsbr_enable(hli_nogil());
     hl_stw_set_report_us(hli_nogil() ? c->stw_report_us : 0);
     hl_stw_hist_reset();

@@ -28,16 +28,31 @@
  * again. `holder` is written under both mutexes (in take) and read under
  * either, which is what makes that wait race-free.
  *
+ * Policies (--gil; one row each, sync/gil_<name>.c). A row says which takers
+ * may jump the queue. classic: none (CPython). handoff: a thread back from
+ * blocking, at hl_thread_block_end. Such a taker, finding the GIL held and
+ * no hand-off pending, names itself in `handoff_to` and asks the holder to
+ * drop it at once, without waiting out an interval. While `handoff_to` is
+ * set no other thread may take the GIL, so the holder's next checkpoint
+ * hands it over to exactly that thread (forced switching keeps the holder
+ * from retaking it). A release with a hand-off pending broadcasts `cond`,
+ * so that the reserved thread is among those woken; the reserved thread's
+ * take broadcasts again, so that another waker waiting behind it asks next.
+ *
  * Invariants (under `mutex`):
  *   locked  =>  holder is the thread that holds the GIL
  *   !locked =>  holder is the last thread that held it, or NULL (it detached)
  *   a thread waits in take until it holds the GIL: it never leaves the queue,
  *   so a drop request always has a taker, and the forced wait always ends.
+ *   handoff_to != NULL  =>  handoff_to waits in take, and is not the holder
+ *   (it was not when it named itself; it never leaves take before it holds
+ *   the GIL, and clears handoff_to as it takes it).
  *
  * Statistics, all under `mutex`: switches (a take by a thread other than the
  * previous holder, CPython's switch_number), forced switches (those that
- * follow a drop on request), drop requests, and one wait time per take and
- * one hold time per release in histograms.
+ * follow a drop on request), drop requests, hand-offs (takes by the thread
+ * in handoff_to), and one wait time per take and one hold time per release
+ * in histograms.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -63,6 +78,8 @@ typedef struct gil {
   bool dropped_on_request;        /* the last release served a request */
   uint64_t taken_ns;              /* when the holder took it */
   hl_gil_stats_t stats;
+  const hli_gil_policy_t *policy; /* under mutex; changed while no thread is attached */
+  hl_thread_t *handoff_to;        /* a waiter the GIL is reserved for, or NULL */
   hl_gil_switch_fn on_switch;     /* set while no thread is attached */
   void *on_switch_arg;
 } gil_t;
@@ -71,7 +88,11 @@ static gil_t gil = {
   .mutex = PTHREAD_MUTEX_INITIALIZER,
   .switch_mutex = PTHREAD_MUTEX_INITIALIZER,
   .interval_ns = 5000 * 1000ull,
+  .policy = &hli_gil_policy_classic,
 };
+/* The policies' rows, by HL_GIL_POLICIES order (all are built). */
+#define GIL_POLICY_ROW_(ID, name, built, help, why_not) [HL_GIL_##ID] = &hli_gil_policy_##name,
+static const hli_gil_policy_t *const policies[HL_GIL_COUNT] = {HL_GIL_POLICIES(GIL_POLICY_ROW_)};
 static pthread_once_t gil_once = PTHREAD_ONCE_INIT;
 
 static void init_once(void) {
@@ -94,6 +115,7 @@ static void unlock(pthread_mutex_t *m) { pthread_mutex_unlock(m); }
 
 static void reset_stats_locked(void) {
   gil.stats.switches = gil.stats.forced_switches = gil.stats.drop_requests = 0;
+  gil.stats.handoffs = 0;
   hl_hist_init(&gil.stats.wait_ns);
   hl_hist_init(&gil.stats.hold_ns);
 }
@@ -107,9 +129,45 @@ void hl_gil_init(bool enabled, uint64_t switch_interval_us) {
   gil.holder = NULL;
   gil.switch_number = 0;
   gil.drop_requested = gil.dropped_on_request = false;
+  gil.handoff_to = NULL;
   reset_stats_locked();
   hl_atomic_store_relaxed_u32(&gil.enabled, enabled);
   unlock(&gil.mutex);
+}
+
+void hl_gil_set_policy(hl_gil_policy_t policy) {
+  pthread_once(&gil_once, init_once);
+  if (hl_thread_count() != 0)
+    hl_die("hl_gil_set_policy while %u threads are attached", hl_thread_count());
+  if ((unsigned)policy >= HL_GIL_COUNT) hl_die("no GIL policy %d", (int)policy);
+  lock(&gil.mutex);
+  gil.policy = policies[policy];
+  unlock(&gil.mutex);
+}
+
+hl_gil_policy_t hl_gil_policy(void) {
+  pthread_once(&gil_once, init_once);
+  lock(&gil.mutex);
+  int p = 0;
+  while (policies[p] != gil.policy) p++;
+  unlock(&gil.mutex);
+  return (hl_gil_policy_t)p;
+}
+
+/* Asks the holder to drop the GIL at its next checkpoint, counted once per
+ * hold. Under mutex, with the GIL locked (so the holder is attached). */
+static void request_drop_locked(hl_thread_t *t) {
+  if (!gil.drop_requested) {
+    gil.drop_requested = true;
+    gil.stats.drop_requests++;
+    /* Not the holder's id: a thread takes the GIL in hl_thread_attach
+     * before its id is written. Observed under the mutex, unlike the
+     * others: once per switch interval or wake-up at most, and carrying it
+     * out would cost every take. */
+    HL_PROBE(gil_drop_request, t->id);
+    hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), 0, 0);
+  }
+  hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
 }
 
 bool hli_gil_on(void) { return hl_atomic_load_relaxed_u32(&gil.enabled) != 0; }
@@ -129,31 +187,33 @@ static struct timespec deadline_after(uint64_t ns) {
   return (struct timespec){(time_t)(at / 1000000000ull), (long)(at % 1000000000ull)};
 }
 
-void hli_gil_take(hl_thread_t *t) {
+void hli_gil_take(hl_thread_t *t, hli_take_reason_t why) {
   pthread_once(&gil_once, init_once);
   uint64_t t0 = hl_now_ns();
   bool waited = false;
   lock(&gil.mutex);
-  while (gil.locked) {
+  bool priority = gil.policy->priority(why);
+  /* Reserved for another: wait even while the GIL is free. */
+  while (gil.locked || (gil.handoff_to && gil.handoff_to != t)) {
     waited = true;
+    if (priority && gil.locked && !gil.handoff_to) {
+      /* the policy lets t jump the queue: reserve the GIL and ask now */
+      gil.handoff_to = t;
+      request_drop_locked(t);
+    }
     uint64_t seen = gil.switch_number;
     struct timespec until = deadline_after(gil.interval_ns);
     int e = pthread_cond_timedwait(&gil.cond, &gil.mutex, &until);
     /* A whole interval without any switch: ask the holder to let go. After
      * a switch the new holder gets its own full interval first. */
-    if (e == ETIMEDOUT && gil.locked && gil.switch_number == seen) {
-      if (!gil.drop_requested) {
-        gil.drop_requested = true;
-        gil.stats.drop_requests++;
-        /* Not the holder's id: a thread takes the GIL in hl_thread_attach
-         * before its id is written. Observed under the mutex, unlike the
-         * others: once per switch interval at most, and carrying it out
-         * would cost every take. */
-        HL_PROBE(gil_drop_request, t->id);
-        hli_observe(HL_SYNC_GIL_DROP_REQUEST, hl_now_ns(), 0, 0);
-      }
-      hl_thread_request(gil.holder, HL_BREAK_GIL_DROP);
-    }
+    if (e == ETIMEDOUT && gil.locked && gil.switch_number == seen) request_drop_locked(t);
+  }
+  bool handed = gil.handoff_to == t;
+  if (handed) {
+    gil.handoff_to = NULL;
+    gil.stats.handoffs++;
+    /* another waker behind this one may now reserve it (see the top) */
+    pthread_cond_broadcast(&gil.cond);
   }
   /* switch_mutex before holder changes: a thread in hli_gil_yield reads it
    * under switch_mutex alone. */
@@ -210,7 +270,10 @@ void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why) {
     unlock(&gil.switch_mutex);
   }
   HL_PROBE(gil_release, t->id, held, (int)why);
-  pthread_cond_signal(&gil.cond);
+  /* One waiter suffices, unless the GIL is reserved: then the one woken
+   * must include the reserved thread. */
+  if (gil.handoff_to) pthread_cond_broadcast(&gil.cond);
+  else pthread_cond_signal(&gil.cond);
   unlock(&gil.mutex);
   hli_observe(HL_SYNC_GIL_RELEASE, now, held, (uint64_t)why);
 }
@@ -221,7 +284,7 @@ void hli_gil_yield(hl_thread_t *t) {
   lock(&gil.switch_mutex);
   while (gil.holder == t) pthread_cond_wait(&gil.switch_cond, &gil.switch_mutex);
   unlock(&gil.switch_mutex);
-  hli_gil_take(t);
+  hli_gil_take(t, HLI_TAKE_YIELD);
 }
 
 void hl_gil_stats(hl_gil_stats_t *out) {

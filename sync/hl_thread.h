@@ -47,6 +47,7 @@
 
 #include "hl_atomic.h"
 #include "hl_base.h"
+#include "hl_config.h"
 #include "hl_measure.h"
 
 #ifdef __cplusplus
@@ -200,19 +201,27 @@ uint64_t hl_stw_slow_stops(void);
  * Antoine Pitrou's GIL of CPython 3.2+: a waiter that has waited a switch
  * interval without any switch happening asks the holder to drop it; the
  * holder does at its next checkpoint and, with forced switching, waits until
- * another thread has taken it before it asks again. */
+ * another thread has taken it before it asks again. The policy (--gil,
+ * HL_GIL_POLICIES) may let some waiters ask at once: with HL_GIL_HANDOFF a
+ * thread back from blocking (hl_thread_block_end) is handed the GIL at the
+ * holder's next checkpoint. */
 
 /* Enables or disables the GIL and sets the switch interval (microseconds,
  * >= 1; sys.setswitchinterval). Only while no thread is attached. */
 void hl_gil_init(bool enabled, uint64_t switch_interval_us);
 bool hl_gil_enabled(void);
+/* Sets the policy (HL_GIL_CLASSIC until set; hl_gil_init keeps it). Only
+ * while no thread is attached. */
+void hl_gil_set_policy(hl_gil_policy_t policy);
+hl_gil_policy_t hl_gil_policy(void);
 /* Whether the calling thread holds the GIL (false when it is disabled). */
 bool hl_gil_held(void);
 
 typedef struct hl_gil_stats {
   uint64_t switches;          /* acquisitions by another thread than the last holder */
   uint64_t forced_switches;   /* ... of them, after the holder dropped it on request */
-  uint64_t drop_requests;     /* waiters that timed out and asked the holder to drop it */
+  uint64_t drop_requests;     /* requests to drop it: a waiter that timed out, or asked at once */
+  uint64_t handoffs;          /* takes by a thread the GIL was reserved for (--gil=handoff) */
   hl_hist_t wait_ns;          /* one per acquisition: from asking to holding */
   hl_hist_t hold_ns;          /* one per release: from taking to releasing */
 } hl_gil_stats_t;

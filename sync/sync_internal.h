@@ -2,6 +2,7 @@
  *
  *   thread.c   thread states, the registry, checkpoints, block_begin/end
  *   gil.c      the GIL: take, drop, yield on request; its statistics
+ *   gil_classic.c, gil_handoff.c  the GIL's policies, a row each (--gil)
  *   qsbr.c     grace periods; asks attached threads for quiescent states
  *   stw.c      stop-the-world: parks attached threads at their checkpoints
  *   observe.c  the observer hook a timeline sets (hl_sync_set_observer)
@@ -21,9 +22,34 @@ typedef enum {
   HLI_DROP_DETACH     /* hl_thread_detach: t goes away */
 } hli_drop_reason_t;
 
+/* Why a thread takes the GIL: the policies (below) treat them differently. */
+typedef enum {
+  HLI_TAKE_ATTACH,    /* hl_thread_attach */
+  HLI_TAKE_WAKE,      /* hl_thread_block_end: back from I/O, a sleep, a wait */
+  HLI_TAKE_YIELD      /* after dropping it on request (forced switching) */
+} hli_take_reason_t;
+
+/* A GIL policy, one row per --gil value (HL_GIL_POLICIES in hl_config.h),
+ * each defined in its own file, sync/gil_<name>.c, as hli_gil_policy_<name>.
+ * gil.c keeps the lock, the queue and the statistics; a row only says who
+ * may jump the queue. Consulted on the slow path (a take), under the GIL's
+ * mutex. */
+typedef struct hli_gil_policy {
+  const char *name;
+  /* Whether a thread taking the GIL for this reason while another holds it
+   * asks the holder to drop it at once, and has it reserved: the holder
+   * drops it at its next checkpoint and no other waiter may take it before
+   * this one (a hand-off). false: it asks only after a whole switch
+   * interval without a switch, and whoever wakes first takes it (CPython). */
+  bool (*priority)(hli_take_reason_t why);
+} hli_gil_policy_t;
+#define HLI_GIL_POLICY_DECL_(ID, name, built, help, why_not) \
+  extern const hli_gil_policy_t hli_gil_policy_##name;
+HL_GIL_POLICIES(HLI_GIL_POLICY_DECL_)
+
 HL_INTERNAL bool hli_gil_on(void);
 /* Blocks until t holds the GIL. */
-HL_INTERNAL void hli_gil_take(hl_thread_t *t);
+HL_INTERNAL void hli_gil_take(hl_thread_t *t, hli_take_reason_t why);
 /* t holds the GIL; releases it. */
 HL_INTERNAL void hli_gil_drop(hl_thread_t *t, hli_drop_reason_t why);
 /* Serves a drop request: releases the GIL, waits until another thread has

@@ -112,7 +112,7 @@ hl_thread_t *hl_thread_attach(void) {
   if (!t) hl_die("out of memory for a thread state");
   t->breaker = &hl_thread_breaker;
   hl_atomic_store_relaxed_u64(&hl_thread_breaker, 0);
-  if (hli_gil_on()) hli_gil_take(t);
+  if (hli_gil_on()) hli_gil_take(t, HLI_TAKE_ATTACH);
   bool qsbr = hl_thread_qsbr_enabled();
   if (qsbr) hl_qsbr_register_thread();   /* online from here */
   hli_stw_attach_begin();   /* no attaching while the world is stopped */
@@ -177,7 +177,7 @@ void hl_thread_block_end(void) {
   hl_thread_t *t = hl_thread_self_tls;
   if (HL_UNLIKELY(!t || hl_atomic_load_relaxed_u32(&t->state) != HL_THREAD_BLOCKED))
     hl_die("hl_thread_block_end without hl_thread_block_begin");
-  if (hli_gil_on()) hli_gil_take(t);
+  if (hli_gil_on()) hli_gil_take(t, HLI_TAKE_WAKE);
   if (t->qsbr) hl_qsbr_online();
   set_state(t, HL_THREAD_ATTACHED);
   if (hli_stw_requested()) hli_stw_block_end_wait(t);   /* not while the world is stopped */

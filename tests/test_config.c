@@ -41,6 +41,7 @@ static void test_defaults_match_design(void **s) {
   assert_false(c.pin);
   assert_string_equal(c.trace, "");
   assert_int_equal(c.trace_format, HL_TRACE_FORMAT_JSON);
+  assert_int_equal(c.gil, HL_GIL_CLASSIC);
   for (int i = 0; i < HL_OPT_COUNT; i++) assert_int_equal(c.source[i], HL_SRC_DEFAULT);
 }
 
@@ -50,7 +51,7 @@ static void test_every_design_option_registered(void **s) {
       "alloc", "geometry", "pool-colour", "pool-requeue", "tcache", "alloc-debug", "alloc-stats",
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
-      "switch-interval-us", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
+      "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
       "live-heap-m", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);

@@ -231,7 +231,39 @@ static void test_convoy(void **s) {
                    json_object_get_int64(get(r, "gil.hold_ns.count")));
   int64_t p50 = json_object_get_int64(get(r, "gil.hold_ns.p50"));
   assert_true(p50 > 0 && p50 <= json_object_get_int64(get(r, "gil.hold_ns.max")));
+  /* the workload's own figures, and no hand-off under the default policy */
+  assert_string_equal(json_object_get_string(get(r, "config.gil")), "classic");
+  assert_int_equal(json_object_get_int64(get(r, "gil.handoffs")), 0);
+  assert_int_equal(json_object_get_int64(get(r, "extra.wait_ns.count")), ops);
+  assert_true(json_object_get_int64(get(r, "extra.cpu_steps")) > 0);
+  assert_true(json_object_get_double(get(r, "extra.cpu_steps_per_s")) > 0);
+  double share = json_object_get_double(get(r, "extra.cpu_yield_share"));
+  assert_true(share >= 0 && share <= 1);
   json_object_put(r);
+  out_free(&o);
+  /* --gil=handoff: the I/O thread, back from each sleep, is handed the GIL;
+   * a task of the I/O thread's whose wake-up found the GIL free needs none,
+   * so at most one hand-off per task */
+  const char *const ah[] = {"run", "convoy", "--duration-s=0.3", "--switch-interval-us=500",
+                            "--gil=handoff", NULL};
+  o = run(heaplab, ah, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "handoff");
+  r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_string_equal(json_object_get_string(get(r, "config.gil")), "handoff");
+  ops = json_object_get_int64(get(r, "ops"));
+  int64_t handoffs = json_object_get_int64(get(r, "gil.handoffs"));
+  assert_true(ops >= 1 && handoffs >= 1 && handoffs <= ops);
+  assert_true(json_object_get_int64(get(r, "gil.drop_requests")) >= handoffs);
+  json_object_put(r);
+  out_free(&o);
+  /* without a GIL, --gil is noted as having no effect, as --switch-interval-us */
+  const char *const an[] = {"run", "convoy", "--duration-s=0.1", "--rc=atomic", "--gil=handoff",
+                            NULL};
+  o = run(heaplab, an, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "note: gil=handoff (flag) has no effect");
   out_free(&o);
   /* scale: a fixed number of tasks */
   const char *const a2[] = {"run", "convoy", "--switch-interval-us=200", "--scale=1", NULL};
@@ -332,6 +364,11 @@ static void test_bad_input_exits_2(void **s) {
   {
     const char *const a[] = {"run", "malloc-churn", "--rc=bogus", NULL};
     const char *const m[] = {"'rc'", "bogus", "gil, atomic, biased", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "convoy", "--gil=fifo", NULL};
+    const char *const m[] = {"'gil'", "fifo", "classic, handoff", NULL};
     expect_bad(a, NULL, m);
   }
   {

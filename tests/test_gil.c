@@ -5,6 +5,9 @@
  * Checks inside worker threads die (abort) rather than use cmocka's
  * assertions, which may only run on the main thread.
  *
+ * Every test runs under the GIL policy that HEAPLAB_GIL names (classic when
+ * unset), as the option would set it; CTest runs the suite once per policy.
+ *
  * usage: test_gil [THREADS] [ITER]   (defaults: 4 threads, 100000 increments)
  */
 #include <stdarg.h>
@@ -26,6 +29,7 @@
 #define MAX_THREADS 64
 static unsigned g_threads = 4;
 static unsigned g_iter = 100000;
+static hl_gil_policy_t g_policy = HL_GIL_CLASSIC;
 
 #define CHECK(c) do { if (!(c)) hl_die("check failed: %s", #c); } while (0)
 
@@ -174,6 +178,86 @@ static void test_handoff_and_forced_switching(void **s) {
   hl_gil_set_switch_hook(NULL, NULL);
   assert_int_equal(hook_switches, st->switches);
   assert_int_equal(hook_forced, st->forced_switches);
+  free(st);
+}
+
+/* ---- a waking thread and the policy ----------------------------------------
+ * A CPU-bound holder that never releases on its own, and a thread that
+ * sleeps blocked and wakes (hl_thread_block_end) WK_ROUNDS times, each time
+ * only after the holder has the GIL back. handoff: every wake-up is handed
+ * the GIL at the holder's next checkpoint, with a switch interval so long
+ * (60 s) that nothing else could explain it in a test's time; classic: no
+ * hand-off ever, each wake-up waits out an interval (200 us) and asks. In
+ * both, the checkpoint that sees the request hands the GIL over before the
+ * holder gets it back (forced switching). */
+#define WK_ROUNDS 20
+static uint32_t wk_blocked;            /* the waker is blocked: the holder may attach */
+static uint32_t wk_holder_in;          /* the holder is attached: the waker may wake */
+static unsigned wk_rounds;             /* under the GIL */
+static uint32_t wk_ack;                /* rounds the holder has seen */
+
+static void *wk_holder(void *arg) {
+  (void)arg;
+  await_flag(&wk_blocked);
+  hl_thread_t *self = hl_thread_attach();
+  hl_atomic_store_release_u32(&wk_holder_in, 1);   /* pairs with await_flag */
+  while (wk_rounds < WK_ROUNDS) {
+    unsigned before = wk_rounds;
+    bool requested = hl_thread_pending(self) & HL_BREAK_BIT(HL_BREAK_GIL_DROP);
+    hl_checkpoint();
+    if (requested) CHECK(wk_rounds == before + 1);
+    if (wk_rounds != before) {
+      CHECK(wk_rounds == before + 1);
+      hl_atomic_store_release_u32(&wk_ack, wk_rounds);   /* pairs with the waker's acquire */
+    }
+  }
+  hl_thread_detach();
+  return NULL;
+}
+
+static void *wk_waker(void *arg) {
+  (void)arg;
+  hl_thread_attach();                  /* first, while the GIL is free */
+  hl_thread_block_begin();
+  hl_atomic_store_release_u32(&wk_blocked, 1);   /* pairs with await_flag */
+  await_flag(&wk_holder_in);
+  for (unsigned r = 0; r < WK_ROUNDS; r++) {
+    /* the holder runs attached again (it took the GIL back) before we wake */
+    while (hl_atomic_load_acquire_u32(&wk_ack) != r) {   /* pairs with the holder's release */
+      struct timespec ts = {0, 20000};
+      nanosleep(&ts, NULL);
+    }
+    hl_thread_block_end();
+    CHECK(hl_gil_held());
+    wk_rounds++;
+    if (r + 1 < WK_ROUNDS) hl_thread_block_begin();
+  }
+  hl_thread_detach();
+  return NULL;
+}
+
+static void *wk_main(void *arg) { return (*(unsigned *)arg == 0 ? wk_holder : wk_waker)(NULL); }
+
+static void test_waking_thread_and_policy(void **s) {
+  (void)s;
+  bool handoff = g_policy == HL_GIL_HANDOFF;
+  hl_gil_init(true, handoff ? 60u * 1000 * 1000 : 200);
+  assert_int_equal(hl_gil_policy(), g_policy);
+  wk_blocked = wk_holder_in = wk_ack = 0;
+  wk_rounds = 0;
+  unsigned roles[2] = {0, 1};
+  run_threads(2, wk_main, roles, sizeof roles[0]);
+  hl_gil_stats_t *st = malloc(sizeof *st);
+  hl_gil_stats(st);
+  /* every wake-up found the holder running and was served by one request */
+  assert_int_equal(st->forced_switches, WK_ROUNDS);
+  if (handoff) {
+    assert_int_equal(st->handoffs, WK_ROUNDS);
+    assert_int_equal(st->drop_requests, WK_ROUNDS);
+  } else {
+    assert_int_equal(st->handoffs, 0);
+    assert_true(st->drop_requests >= WK_ROUNDS);
+  }
   free(st);
 }
 
@@ -412,9 +496,23 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s [THREADS 1..%d] [ITER >= 1]\n", argv[0], MAX_THREADS);
     return 2;
   }
+  /* HEAPLAB_GIL, read as the driver reads it (bad values exit 2, as there) */
+  hl_config_t *cfg = malloc(sizeof *cfg);
+  const char *pol = getenv("HEAPLAB_GIL");
+  char err[256];
+  hl_config_defaults(cfg);
+  if (pol && hl_config_set(cfg, "gil", pol, HL_SRC_ENV, "env HEAPLAB_GIL", err, sizeof err) != 0) {
+    fprintf(stderr, "%s: %s\n", argv[0], err);
+    return 2;
+  }
+  g_policy = cfg->gil;
+  free(cfg);
+  hl_gil_set_policy(g_policy);
+  fprintf(stderr, "test_gil: policy %s\n", hl_config_choice_name(HL_OPT_GIL, g_policy));
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_mutual_exclusion),
       cmocka_unit_test(test_handoff_and_forced_switching),
+      cmocka_unit_test(test_waking_thread_and_policy),
       cmocka_unit_test(test_fairness_and_statistics),
       cmocka_unit_test(test_block_lets_others_run),
       cmocka_unit_test(test_attach_detach_cycles),
