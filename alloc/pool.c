@@ -410,10 +410,16 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
    * The leaf exists (map_pools wrote this pool's entries), so this cannot
    * fail. */
   if (!split_grains(h)) {
-    int rc = hl_radix_set((uintptr_t)base, h->g.pool_size,
-                          hli_tag_make((uintptr_t)pool, idx) | h->tag_bits);
-    HL_ASSERT(rc == 0);
-    (void)rc;
+    /* A pool reused for the class it last served (a program whose only
+     * block of a class comes and goes empties and refills one pool) finds
+     * its entries written already: the whole pool's are set together, so
+     * the first one says. */
+    uintptr_t tag = hli_tag_make((uintptr_t)pool, idx) | h->tag_bits;
+    if (hl_radix_get((uintptr_t)base) != tag) {
+      int rc = hl_radix_set((uintptr_t)base, h->g.pool_size, tag);
+      HL_ASSERT(rc == 0);
+      (void)rc;
+    }
   }
   pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
   pool->ref = 1;
