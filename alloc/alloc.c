@@ -154,6 +154,7 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
       .decay_ns = c->arena_decay_ms * 1000000u,
       .madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE,
       .requeue_front = c->pool_requeue == HL_POOL_REQUEUE_FRONT,
+      .keep_last_empty = c->pool_retire == HL_POOL_RETIRE_KEEP,
     };
     if ((rc = hli_pools_init(&pools, &g, &policy)) != 0) {
       snprintf(err, errlen, "out of memory setting up the pool allocator");

@@ -480,6 +480,14 @@ void *hli_pools_extend(hl_pools_t *h, hl_pool_t *pool, void *taken) {
   return taken;
 }
 
+/* An empty pool onto its arena's free pools. */
+static void pool_to_arena(hl_pools_t *h, hl_pool_t *pool) {
+  hl_arena_t *ao = pool->arena;
+  pool->nextpool = ao->freepools;
+  ao->freepools = pool;
+  arena_pool_freed(h, ao);
+}
+
 void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
   /* a pool that was not full had a list (its last block ends it, with the
    * virgin space behind it counted apart), so the block pushed has a next */
@@ -489,11 +497,25 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
     usedpools_requeue(h, pool);
     return;
   }
+  /* pool-retire=keep: the class's only pool stays, empty, and serves its
+   * next allocation (a block malloc'd and freed in turn would otherwise set
+   * a pool up and tear it down each time); trim gives it back */
+  if (h->keep_last_empty && !was_full && h->usedpools[pool->szidx] == pool &&
+      pool->nextpool == NULL)
+    return;
   if (!was_full) usedpools_unlink(h, pool);
-  hl_arena_t *ao = pool->arena;
-  pool->nextpool = ao->freepools;
-  ao->freepools = pool;
-  arena_pool_freed(h, ao);
+  pool_to_arena(h, pool);
+}
+
+void hli_pools_release_kept(hl_pools_t *h) {
+  for (unsigned i = 0; i < h->g.nclasses; i++) {
+    hl_pool_t *pool = h->usedpools[i];
+    if (pool && pool->ref == 0) {
+      HL_ASSERT(pool->nextpool == NULL);
+      usedpools_unlink(h, pool);
+      pool_to_arena(h, pool);
+    }
+  }
 }
 
 /* ---- the instance ------------------------------------------------------------ */
@@ -511,11 +533,13 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy
   h->decay_ns = policy->decay_ns;
   h->release_madvise = policy->madvise;
   h->requeue_front = policy->requeue_front;
+  h->keep_last_empty = policy->keep_last_empty;
   h->page_mask = (uint32_t)(page - 1);
   return 0;
 }
 
 void hli_pools_trim(hl_pools_t *h) {
+  hli_pools_release_kept(h);
   hl_arena_t *ao = h->usable_arenas;
   while (ao) {
     hl_arena_t *next = ao->nextarena;
@@ -614,6 +638,12 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
     s->pools_free += ao->nfreepools;
     s->bytes_free_pools += (uint64_t)ao->nfreepools * g->pool_size;
   }
+  /* pool-retire=keep's empty pools: free, though on no arena's list */
+  for (unsigned i = 0; i < g->nclasses; i++)
+    if (h->usedpools[i] && h->usedpools[i]->ref == 0) {
+      s->pools_free++;
+      s->bytes_free_pools += g->pool_size;
+    }
 }
 
 #define CHECK(c)                                                             \
@@ -686,7 +716,9 @@ int hli_pools_validate(const hl_pools_t *h) {
   CHECK(narenas == h->arenas_current && usable == with_free);
   for (unsigned i = 0; i < g->nclasses; i++)
     for (const hl_pool_t *q = h->usedpools[i]; q; q = q->nextpool) {
-      CHECK(q->szidx == i && q->ref > 0 && q->freeblock != NULL);
+      /* ref 0: the empty pool pool-retire=keep keeps, the class's only one */
+      CHECK(q->szidx == i && q->freeblock != NULL &&
+            (q->ref > 0 || (h->keep_last_empty && q == h->usedpools[i] && !q->nextpool)));
       /* every member but the head knows its predecessor; the last is the tail */
       CHECK(q->nextpool == NULL || q->nextpool->prevpool == q);
       CHECK(q->nextpool != NULL || h->usedtail[i] == q);

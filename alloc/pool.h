@@ -17,6 +17,7 @@ typedef struct hli_pools_policy {
   uint64_t decay_ns;                 /* beyond those, an empty arena lives this long (0: none) */
   bool madvise;                      /* release by MADV_DONTNEED, keeping the range */
   bool requeue_front;                /* a full pool given a block back serves next (obmalloc) */
+  bool keep_last_empty;              /* pool-retire=keep: a class's only pool stays when empty */
 } hli_pools_policy_t;
 
 typedef struct hl_pools {
@@ -50,6 +51,9 @@ typedef struct hl_pools {
   uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
   bool release_madvise;
   bool requeue_front;
+  /* pool-retire=keep, while the instance's owner allocates from it (a
+   * thread cache's heap clears it when its thread lets it go) */
+  bool keep_last_empty;
   uint32_t page_mask;                /* the OS page size - 1: hli_pools_extend's reach */
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
@@ -63,8 +67,11 @@ typedef struct hl_pools {
 int  hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy_t *policy);
 /* Unmaps every arena and table: every block of the instance becomes invalid. */
 void hli_pools_destroy(hl_pools_t *h);
-/* Releases the empty arenas kept for hysteresis. */
+/* Releases the empty arenas kept for hysteresis, and first the empty
+ * pools pool-retire=keep kept. */
 void hli_pools_trim(hl_pools_t *h);
+/* Gives the empty pools pool-retire=keep kept back to their arenas. */
+void hli_pools_release_kept(hl_pools_t *h);
 /* Releases the empty arenas beyond keep_empty whose decay has run out: a
  * clock read, when decay_pending says one waits. For the paths outside the
  * pools' own arena events (alloc.c: large requests, frees of foreign

@@ -59,10 +59,11 @@
  * threads > 1, so that hl_alloc_init puts the pools behind their lock: the
  * host may start threads at any time. Its defaults are the option table's
  * library column (`heaplab list` shows them: tcache, arena-keep-kib,
- * arena-decay-ms, pool-colour). HEAPLAB_CONFIG files are not read
+ * arena-decay-ms, pool-colour, pool-retire). HEAPLAB_CONFIG files are not read
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
- * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, alloc-debug).
+ * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, pool-requeue,
+ * pool-retire, alloc-debug).
  * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit
  * as text, HEAPLAB_STATS=json as one JSON object, on stderr or into the file
  * HEAPLAB_STATS_FILE names (print_stats).

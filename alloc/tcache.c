@@ -261,6 +261,11 @@ void hli_tcache_fork_child(void) {
   for (hli_heap_t *hp = hli_tc_heaps_all; hp; hp = hp->next_all) {
     if (hp->state == HLI_HEAP_SPARE || (me && hp == me->heap)) continue;
     hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);
+    /* a kept empty pool (pool-retire=keep) would make it never idle: back
+     * to its arena, and none kept from here (the heap is whole: the fork
+     * copied it between its owner's operations, under the registry lock) */
+    hp->pools.keep_last_empty = false;
+    hli_pools_release_kept(&hp->pools);
     hp->next_list = hli_tc_heaps_abandoned;
     hli_tc_heaps_abandoned = hp;
   }

@@ -51,7 +51,10 @@ static hli_heap_t *heap_acquire(void) {
   } else if ((hp = hli_tc_heaps_spare) != NULL) {
     hli_tc_heaps_spare = hp->next_list;
   }
-  if (hp) hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
+  if (hp) {
+    hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_OWNED);
+    hp->pools.keep_last_empty = hli_tc.heap_policy.keep_last_empty;
+  }
   hl_spinlock_unlock(&hli_tc_reg_lock);
   if (!hp) {
     if (!(hp = hli_tc_registry_object(sizeof *hp))) return NULL;
@@ -133,6 +136,9 @@ static void heap_make_spare_locked(hli_heap_t *hp, bool on_abandoned_list) {
 
 /* The calling thread gives hp up: spare if empty, abandoned otherwise. */
 void hli_heap_release(hli_heap_t *hp) {
+  /* no pool kept empty for an owner that is going (pool-retire=keep): the
+   * tidy's trim gives back those kept so far, and later frees keep none */
+  hp->pools.keep_last_empty = false;
   hli_heap_tidy(hp);   /* the bulk of the remote stack, without the lock */
   hl_spinlock_lock(&hli_tc_reg_lock);
   hl_atomic_store_relaxed_u32(&hp->state, HLI_HEAP_ABANDONED);

@@ -69,6 +69,7 @@ static const choice_t alloc_choices[] = {BUILT("pool"),     BUILT("system"),
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
 static const choice_t geometry_choices[] = {BUILT("classic"), BUILT("modern")};
 static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
+static const choice_t retire_choices[] = {BUILT("now"), BUILT("keep")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
 static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
@@ -107,6 +108,13 @@ static const option_t options[HL_OPT_COUNT] = {
     "where a full pool goes when one of its blocks is freed: back = the end of its size "
     "class's list, so that it gathers more frees before it serves (mimalloc's pages); "
     "front = it serves the next allocation (obmalloc)", NULL},
+  [HL_OPT_POOL_RETIRE] = {"pool-retire", T_CHOICE, "now", CHOICES(retire_choices), 0, 0, 0,
+    0, FIELD(pool_retire), true, NULL,
+    "what becomes of a pool whose last block is freed: now = back to its arena's free pools "
+    "(obmalloc); keep = it stays its size class's pool while it is the class's only one, so "
+    "that a block malloc'd and freed in turn does not set a pool up each time (mimalloc "
+    "keeps such a page a while); given back by a trim (hl_alloc_collect), a failed mapping "
+    "and the thread cache's release", "keep"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
     "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
@@ -826,6 +834,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_GEOMETRY:
   case HL_OPT_POOL_COLOUR:
   case HL_OPT_POOL_REQUEUE:
+  case HL_OPT_POOL_RETIRE:
   case HL_OPT_TCACHE:
   case HL_OPT_ALLOC_STATS:
   case HL_OPT_ARENA_KEEP_KIB:

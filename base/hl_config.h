@@ -44,6 +44,7 @@ typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_rele
  * class's list (it gathers frees while the pools ahead serve), or to the
  * front (obmalloc: it serves the next allocation). */
 typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
+typedef enum { HL_POOL_RETIRE_NOW, HL_POOL_RETIRE_KEEP } hl_pool_retire_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 /* --trace's format: heaplab's JSON lines, or the Trace Event format (a JSON
  * array that Perfetto and chrome://tracing open; bench/trace.c) */
@@ -106,6 +107,7 @@ typedef enum {
   HL_OPT_GEOMETRY,
   HL_OPT_POOL_COLOUR,
   HL_OPT_POOL_REQUEUE,
+  HL_OPT_POOL_RETIRE,
   HL_OPT_TCACHE,
   HL_OPT_ALLOC_DEBUG,
   HL_OPT_ALLOC_STATS,
@@ -151,6 +153,7 @@ typedef struct hl_config {
   uint64_t        geometry_custom[4];  /* alignment, threshold, pool, arena (bytes) */
   bool            pool_colour;         /* pool headers at cache-line offsets */
   hl_pool_requeue_t pool_requeue;
+  hl_pool_retire_t pool_retire;
   hl_tcache_t     tcache;
   bool            alloc_debug;
   bool            alloc_stats;

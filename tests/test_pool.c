@@ -190,6 +190,71 @@ static void test_pool_states(void **st) {
   assert_int_equal(s.blocks_in_use, 0);
 }
 
+
+/* pool-retire=keep: a class's only pool stays when it empties, serves the
+ * next allocation with no pool set up, and counts as a free pool; a class
+ * with two pools gives the emptied one back; a trim (hl_alloc_collect)
+ * gives the kept one back too. */
+static void test_pool_retire_keep(void **st) {
+  (void)st;
+  char err[256];
+  hl_alloc_reset();
+  hl_config_t c = cfg;
+  c.arena_keep_kib = 0;
+  c.arena_decay_ms = 0;
+  c.pool_retire = HL_POOL_RETIRE_KEEP;
+  if (hl_alloc_init(&c, err, sizeof err) != 0) fail_msg("init: %s", err);
+  size_t size = geo.alignment * 3;
+  unsigned idx = hl_size_class(&geo, size);
+  const hl_pools_t *h = hli_alloc_pools();
+  void *first = hl_alloc_malloc(size);
+  hl_pool_t *pool = hli_pool_of(h, first);
+  hl_alloc_free(first);
+  validate();
+  assert_ptr_equal(h->usedpools[idx], pool);       /* kept, empty */
+  assert_int_equal(pool->ref, 0);
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.blocks_in_use, 0);
+  assert_int_equal(s.pools_used, 0);
+  assert_true(s.pools_free >= 1);
+  assert_int_equal(s.arenas_current, 1);           /* its arena stays */
+  for (int i = 0; i < 100; i++) {                  /* in turn: the same pool */
+    void *p = hl_alloc_malloc(size);
+    assert_ptr_equal(hli_pool_of(h, p), pool);
+    assert_int_equal(pool->ref, 1);
+    hl_alloc_free(p);
+  }
+  validate();
+  /* two pools of the class: the one that empties while the other is there
+   * goes back to its arena */
+  unsigned cap = (unsigned)pool_blocks(hl_pool_base(&geo, (uintptr_t)pool), size);
+  void **blocks = calloc(cap, sizeof *blocks);
+  for (unsigned i = 0; i < cap; i++) blocks[i] = hl_alloc_malloc(size);
+  void *other = hl_alloc_malloc(size);
+  hl_pool_t *second = hli_pool_of(h, other);
+  assert_ptr_not_equal(second, pool);
+  for (unsigned i = 0; i < cap; i++) {
+    assert_ptr_equal(hli_pool_of(h, blocks[i]), pool);
+    hl_alloc_free(blocks[i]);
+  }
+  validate();
+  assert_int_equal(pool->ref, 0);
+  assert_ptr_equal(pool->arena->freepools, pool);  /* not kept: second is there */
+  assert_ptr_equal(h->usedpools[idx], second);
+  hl_alloc_free(other);                            /* second, alone: kept */
+  validate();
+  assert_ptr_equal(h->usedpools[idx], second);
+  assert_int_equal(second->ref, 0);
+  free(blocks);
+  hl_alloc_collect();                              /* the trim gives it back */
+  validate();
+  assert_null(h->usedpools[idx]);
+  s = stats();
+  assert_int_equal(s.arenas_current, 0);           /* keep = 0: the arena went too */
+  assert_int_equal(s.blocks_in_use, 0);
+  hl_alloc_reset();
+}
+
 /* Fill several arenas, free in a pattern, check the order after each step. */
 static void test_arena_order_and_release(void **st) {
   (void)st;
@@ -634,6 +699,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_size_classes),
       cmocka_unit_test(test_bad_geometries),
       cmocka_unit_test(test_pool_states),
+      cmocka_unit_test(test_pool_retire_keep),
       cmocka_unit_test(test_arena_order_and_release),
       cmocka_unit_test(test_hysteresis_keeps_then_collect_releases),
       cmocka_unit_test(test_decay_keeps_young_arenas_and_releases_old),
