@@ -528,10 +528,12 @@ static void test_deferred_drops_without_memory(void **state) {
  * (gc/rc_biased.c): the owner here stays blocked, so its ring (1,024
  * cells) fills up, and with no memory to grow the overflow (HL_FAIL_RUNTIME,
  * every point failing) the decrementing thread merges the object itself
- * with the world stopped (hl_die before). Two threads drop at once, so two
- * stoppers take turns. Each object is then held once, by us: its count is
- * exactly 1, and our drops free each exactly once (a finalizer counts). */
-#define QN 3000
+ * with the world stopped (hl_die before). First two attached threads drop
+ * at once (two stoppers take turns), then a thread that is not attached
+ * drops more than a ring holds (it stops the world too). Each object is
+ * then held once, by us: its count is exactly 1, and our drops free each
+ * exactly once (a finalizer counts). */
+#define QN 4096
 static hl_object_t *qobjs[QN];
 static uint64_t q_deaths;
 static void fin_count(hl_object_t *self) {
@@ -539,10 +541,15 @@ static void fin_count(hl_object_t *self) {
   hl_atomic_add_relaxed_u64(&q_deaths, 1);
 }
 
-typedef struct { size_t from, to; } span_t;
+typedef struct { size_t from, to; bool attach; } span_t;
 static uint32_t q_attached, q_go;
 static void *dropper_main(void *arg) {
   const span_t *sp = arg;
+  if (!sp->attach) {
+    for (size_t i = sp->from; i < sp->to; i++) hl_decref(qobjs[i]);
+    hl_freelists_clear();   /* folds this thread's counters, which no detach does */
+    return NULL;
+  }
   hl_thread_attach();   /* before the failpoints are armed: with a queue of its own */
   hl_atomic_add_relaxed_u32(&q_attached, 1);
   hl_thread_block_begin();
@@ -573,8 +580,8 @@ static void test_biased_queue_without_memory(void **state) {
   q_deaths = 0;
   hl_obj_stats_t before, after;
   hl_obj_stats(&before);
-  span_t sp[2] = {{0, QN / 2}, {QN / 2, QN}};
-  pthread_t t[2];
+  span_t sp[3] = {{0, QN / 4, true}, {QN / 4, QN / 2, true}, {QN / 2, QN, false}};
+  pthread_t t[3];
   q_attached = q_go = 0;
   hl_thread_block_begin();   /* no checkpoint of ours drains the queue; stopped, as far as a stop goes */
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, dropper_main, &sp[i]), 0);
@@ -582,8 +589,12 @@ static void test_biased_queue_without_memory(void **state) {
   hl_fail_random(HL_FAIL_RUNTIME, 1.0, 1);
   hl_atomic_store_release_u32(&q_go, 1);
   for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+  uint64_t failed_attached = hl_fail_injected(HL_FAIL_RUNTIME);
+  assert_int_equal(pthread_create(&t[2], NULL, dropper_main, &sp[2]), 0);   /* 2,048 > a ring */
+  assert_int_equal(pthread_join(t[2], NULL), 0);
   hl_thread_block_end();
   uint64_t failed = hl_fail_injected(HL_FAIL_RUNTIME);
+  assert_true(failed > failed_attached);   /* the thread not attached stopped the world too */
   hl_fail_reset();
   hl_rc_merge_queued();      /* what is still queued to us */
   hl_obj_stats(&after);
@@ -598,8 +609,9 @@ static void test_biased_queue_without_memory(void **state) {
   assert_int_equal(obj_live(), live);
   hl_thread_detach();
   obj_fini_nothing_left(&cfg);
-  printf("  %-10s %4llu overflows refused, %llu objects merged with the world stopped\n",
-         "biasedq", (unsigned long long)failed, (unsigned long long)stopped);
+  printf("  %-10s %4llu overflows refused (%llu by a thread not attached), %llu objects merged "
+         "with the world stopped\n", "biasedq", (unsigned long long)failed,
+         (unsigned long long)(failed - failed_attached), (unsigned long long)stopped);
 }
 
 /* rc=biased, a thread attaches and its queue cannot be allocated
