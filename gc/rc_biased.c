@@ -77,6 +77,15 @@
  * waits for a grace period (every producer that saw it set has finished its
  * push), and merges what is left. A producer that is not attached (the main
  * thread, tearing down) is no QSBR reader: it takes the mutex instead.
+ *
+ * Without memory (never a crash; failpoints of kind HL_FAIL_RUNTIME):
+ *   the overflow cannot grow   the producer stops the world, merges every
+ *                              queue and then its object itself, and
+ *                              resumes (merge_stopping_world says why that
+ *                              is safe inside a decrement);
+ *   a queue at attach          the thread runs owning nothing, as a thread
+ *                              with no index (thread_attach).
+ * Both are counted (rc_merges_stopped, rc_threads_ownerless).
  */
 #include <pthread.h>
 #include <stdlib.h>

@@ -17,7 +17,10 @@
  *     pools, no block in use.
  * The CTest entries run it with the pools and the system allocator, free
  * lists on and off (an object served by a free list passes no failpoint:
- * with them off, every object does).
+ * with them off, every object does). Under the free-threaded counts, the
+ * runtime's own allocations (HL_FAIL_RUNTIME) fail too, with threads
+ * attached: deferred drops (`deferred`) and rc=biased's queues (`biasedq`,
+ * `biaseda`): the runtime degrades and nothing is lost or freed twice.
  * usage: test_failpoints [SCENARIO]   (one scenario by name; default all)
  */
 #include <errno.h>
