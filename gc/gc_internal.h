@@ -207,6 +207,9 @@ extern size_t hli_rc_prefix;
 extern __thread uint16_t hli_rc_owner_tag;
 /* The calling thread's tags: t is it, attached, or NULL when it is not. */
 HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
+/* The calling thread, attached, owns nothing: the tags of a thread with no
+ * index (rc=biased, when its queue cannot be allocated). */
+HL_INTERNAL void hli_rc_set_thread_nobody(void);
 #define HLI_RC_SHARED_SHIFT 2
 enum {   /* the low two bits of the shared word: its state (CPython's names) */
   HLI_RC_SHARED_DEFAULT = 0,

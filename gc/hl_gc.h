@@ -152,6 +152,12 @@ void hl_freelists_clear(void);
   /* owner gone)                                                              */             \
   X(rc_merges_queued, biased, merges_queued, "objects queued to their owner")                \
   X(rc_merges_done, biased, merges_done, "objects merged")                                   \
+  /* rc=biased without memory (never a crash): objects merged with the     */             \
+  /* world stopped by a thread that could not queue them (the ring full,    */             \
+  /* the overflow unable to grow), and threads that attached owning nothing */             \
+  /* (no memory for their queue: they count as a thread with no index)      */             \
+  X(rc_merges_stopped, biased, merges_stopped, "objects merged with the world stopped")      \
+  X(rc_threads_ownerless, biased, threads_ownerless, "threads that attached owning nothing") \
   /* without a GIL: hl_list_get_ref / hl_dict_get_ref served without the      */             \
   /* container's lock, and those that took it (a try-increment that could     */             \
   /* not, a container not shared yet, a thread not attached)                  */             \

@@ -14,6 +14,10 @@
  *                     under the GIL or when not attached; its index in a
  *                     mode whose objects have owners (biased); otherwise
  *                     HL_RC_NOBODY (atomic, or a thread with no index).
+ * A thread that owns nothing although it has an index (rc=biased found no
+ * memory for its queue at attach) gets the tags of a thread with no index:
+ * owner tag 0 (its objects belong to nobody, and it reads shared containers
+ * under their locks, as it is not counted a QSBR reader) and HL_RC_NOBODY.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -37,6 +41,11 @@ void hli_rc_set_thread_tags(const hl_thread_t *t) {
   if (!t || row->gil) hl_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
   else if (row->owners && t->index) hl_rc_self = (uint16_t)t->index;
   else hl_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
+}
+
+void hli_rc_set_thread_nobody(void) {
+  hli_rc_owner_tag = 0;
+  hl_rc_self = HL_RC_NOBODY;
 }
 
 /* attach hook: every mode sets the thread's tags, then the row acts. */

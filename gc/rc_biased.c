@@ -77,6 +77,15 @@
  * waits for a grace period (every producer that saw it set has finished its
  * push), and merges what is left. A producer that is not attached (the main
  * thread, tearing down) is no QSBR reader: it takes the mutex instead.
+ *
+ * Without memory (never a crash; failpoints of kind HL_FAIL_RUNTIME):
+ *   the overflow cannot grow   the producer stops the world, merges every
+ *                              queue and then its object itself, and
+ *                              resumes (merge_stopping_world says why that
+ *                              is safe inside a decrement);
+ *   a queue at attach          the thread runs owning nothing, as a thread
+ *                              with no index (thread_attach).
+ * Both are counted (rc_merges_stopped, rc_threads_ownerless).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -170,16 +179,19 @@ static hl_object_t *ring_pop(slot_t *s) {
   return o;
 }
 
-static void overflow_push_locked(slot_t *s, hl_object_t *o) {
+/* false: no memory to grow the overflow (queue_object then merges o with
+ * the world stopped). A failpoint of kind HL_FAIL_RUNTIME. */
+static bool overflow_push_locked(slot_t *s, hl_object_t *o) {
   if (s->noverflow == s->overflow_cap) {
     size_t cap = s->overflow_cap ? 2 * s->overflow_cap : 256;
-    hl_object_t **a = realloc(s->overflow, cap * sizeof *a);
-    if (!a) hl_die("out of memory for a biased-refcount queue of %zu objects", cap);
+    hl_object_t **a = hl_fail_hit(HL_FAIL_RUNTIME) ? NULL : realloc(s->overflow, cap * sizeof *a);
+    if (!a) return false;
     s->overflow = a;
     s->overflow_cap = cap;
   }
   s->overflow[s->noverflow++] = o;
   hl_atomic_store_relaxed_u64(&s->has_overflow, 1);
+  return true;
 }
 
 /* Asks t, the occupant, to merge (once per batch: the owner clears signaled
@@ -275,6 +287,64 @@ static uint64_t merge_all_stopped(void) {
   return hli_tstate.stats.rc_merges_done - before;
 }
 
+/* No room to queue o to its owner: the ring is full and the overflow
+ * cannot grow (no memory). A decrement cannot fail, and waiting for the
+ * owner to make room is not safe (the owner may be blocked on us), so the
+ * caller merges o itself, with the owner held still by a stop of the world
+ * rather than by the owner's cooperation:
+ *   - stopped, every other attached thread is parked at a checkpoint or
+ *     blocked (sync/stw.c), and neither happens in the middle of a change
+ *     to a local count (those are inline, with no checkpoint); the stop
+ *     orders the owner's last changes before our reads, and our merge
+ *     before its next ones, as for merge_all_stopped. So the owner's
+ *     exclusion that explicit_merge needs holds for every owner at once,
+ *     and we first merge every queue (merge_all_stopped): the owners'
+ *     rings are empty afterwards and the overflows freed, so the next
+ *     objects queue again instead of stopping the world each;
+ *   - o itself is in no queue (we failed to push it) and stays QUEUED and
+ *     owned meanwhile: its local count still holds the reference we drop,
+ *     so its owner cannot take local to zero, and no drain merges it. We
+ *     merge it under its index's mutex, as the exited-owner rule does, in
+ *     case its owner detached before the stop (a new thread cannot take
+ *     the index during the stop: attaching waits for the resume).
+ * When is stopping the world safe here? queue_object runs inside a
+ * decrement (hl_rc_decref_shared), and every decrement may already stop
+ * the world: the one that drops a last reference runs the object's
+ * finalizer and deallocation, which may allocate and start a collection,
+ * which stops the world (gen_stw.c, gen_incr.c). So a caller of hl_decref
+ * already holds no lock that a stopping world needs (hl_thread.h: the
+ * stopper "must not hold a lock a parked thread could need"): a
+ * container's lock is never held across a decrement (gc/shared.c defers
+ * the drops made under it to hli_container_unlock, for this very reason:
+ * a drop may run code), and the index's mutex, which we held, is released
+ * above. A thread that already stopped the world (a collector, or a
+ * finalizer run inside our own stop) does not stop it again (stops do not
+ * nest): every owner is parked already, it merges o alone. Two threads
+ * that come here at once take turns (the second waits, parked, inside
+ * hl_stw_stop). The caller's own queue, if it owns one, is drained too,
+ * even from inside its own drain (a merge freed an object whose decrement
+ * brought us here): drain is reentrant, ring_pop moves deq before it
+ * returns and the outer drain holds its overflow array alone.
+ * A thread that is not attached stops the world the same way (hl_stw_stop
+ * allows it: bench/runner.c's probe and tests/test_rc_biased.c's
+ * merge_all_stopped do so); it is no QSBR reader, so it has no read-side
+ * section that the stop's wait could end. Counted in rc_merges_stopped. */
+static void merge_stopping_world(slot_t *s, hl_object_t *o) {
+  bool stop = !hl_stw_stopped();
+  if (stop) {
+    hl_stw_stop();
+    merge_all_stopped();
+  }
+  pthread_mutex_lock(&s->mutex);
+  int64_t n = explicit_merge(o, -1);
+  pthread_mutex_unlock(&s->mutex);
+  if (stop) hl_stw_resume();
+  HL_ASSERT(n >= 0);
+  hli_tstate.stats.rc_merges_done++;
+  hli_tstate.stats.rc_merges_stopped++;
+  if (n == 0) hl_obj_dealloc(o);
+}
+
 /* A decrement by another thread found shared at zero: the owner merges o. */
 static void queue_object(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
@@ -301,7 +371,11 @@ static void queue_object(hl_object_t *o) {
   pthread_mutex_lock(&s->mutex);
   hl_thread_t *t = s->occupant;
   if (t) {
-    if (!ring_push(s, o)) overflow_push_locked(s, o);
+    if (HL_UNLIKELY(!ring_push(s, o) && !overflow_push_locked(s, o))) {
+      pthread_mutex_unlock(&s->mutex);
+      merge_stopping_world(s, o);
+      return;
+    }
     hli_tstate.stats.rc_merges_queued++;
     signal_owner(s, t);
     pthread_mutex_unlock(&s->mutex);
@@ -475,8 +549,22 @@ static void thread_attach(hl_thread_t *t) {
   slot_t *s = &slots[t->index];
   pthread_mutex_lock(&s->mutex);
   if (!s->cells) {
-    s->cells = calloc(RING, sizeof *s->cells);
-    if (!s->cells) hl_die("out of memory for a biased-refcount queue");
+    cell_t *cells = hl_fail_hit(HL_FAIL_RUNTIME) ? NULL : calloc(RING, sizeof *cells);
+    if (!cells) {
+      /* No memory for the queue: the thread runs owning nothing, as a
+       * thread with no index does (rc.c). No object has this index as its
+       * owner (the cells come with the index's first owner and stay), so
+       * nothing can be queued to it; the thread's new objects have no
+       * owner, counted shared; its containers go to the shared, locked
+       * young list (track.c: hli_gc_owned_stripe() is 0); occupant stays
+       * NULL, so merge_all_stopped skips the slot, and the detach finds
+       * self_owner() false. Slower (every count atomic), never wrong. */
+      pthread_mutex_unlock(&s->mutex);
+      hli_rc_set_thread_nobody();
+      hli_tstate.stats.rc_threads_ownerless++;
+      return;
+    }
+    s->cells = cells;
     for (uint64_t i = 0; i < RING; i++) s->cells[i].seq = i;
     s->enq = s->deq = 0;
     hl_atomic_max_u32(&slots_used, t->index);   /* a merger then sees the cells */

@@ -3,7 +3,9 @@
  * A failpoint is a place that asks for memory: an object or a container's
  * array from gc/ (HL_FAIL_OBJ), a mapping from the OS (HL_FAIL_MMAP), the
  * runtime's own bookkeeping where no error can be returned (HL_FAIL_RUNTIME:
- * gc/shared.c's batches of deferred drops). When
+ * gc/shared.c's batches of deferred drops; gc/rc_biased.c's queue
+ * overflow, grown by another thread's decrement, and a thread's queue,
+ * allocated at its attach). When
  * armed, each kind counts the points it passes; the Nth one after arming
  * fails once (the caller returns NULL with HL_ERR_NOMEM, or its own error),
  * and the points after it succeed again. Or each point fails with
@@ -41,8 +43,10 @@ extern "C" {
 HL_API_BEGIN
 
 /* HL_FAIL_RUNTIME: the runtime's own bookkeeping on paths that cannot
- * report an error (a decrement's deferred drop): where it fails the
- * runtime degrades (waits, works synchronously), it never aborts. */
+ * report an error (a decrement's deferred drop, a decrement's queuing to a
+ * biased owner, a thread's attach): where it fails the runtime degrades
+ * (waits, works synchronously, stops the world to merge, runs a thread
+ * that owns nothing), it never aborts. */
 typedef enum { HL_FAIL_OBJ, HL_FAIL_MMAP, HL_FAIL_RUNTIME, HL_FAIL_KINDS } hl_fail_kind_t;
 
 /* Nonzero while any kind is armed (counting or failing). */

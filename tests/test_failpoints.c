@@ -17,7 +17,10 @@
  *     pools, no block in use.
  * The CTest entries run it with the pools and the system allocator, free
  * lists on and off (an object served by a free list passes no failpoint:
- * with them off, every object does).
+ * with them off, every object does). Under the free-threaded counts, the
+ * runtime's own allocations (HL_FAIL_RUNTIME) fail too, with threads
+ * attached: deferred drops (`deferred`) and rc=biased's queues (`biasedq`,
+ * `biaseda`): the runtime degrades and nothing is lost or freed twice.
  * usage: test_failpoints [SCENARIO]   (one scenario by name; default all)
  */
 #include <errno.h>
@@ -31,6 +34,7 @@
 #include <string.h>
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "hl_alloc.h"
 #include "hl_failpoint.h"
@@ -523,6 +527,234 @@ static void test_deferred_drops_without_memory(void **state) {
          (unsigned long long)failed);
 }
 
+/* rc=biased, another thread's decrement queues an object to its owner
+ * (gc/rc_biased.c): the owner here stays blocked, so its ring (1,024
+ * cells) fills up, and with no memory to grow the overflow (HL_FAIL_RUNTIME,
+ * every point failing) the decrementing thread merges the object itself
+ * with the world stopped (hl_die before). First two attached threads drop
+ * at once (two stoppers take turns), then a thread that is not attached
+ * drops more than a ring holds (it stops the world too). Each object is
+ * then held once, by us: its count is exactly 1, and our drops free each
+ * exactly once (a finalizer counts). */
+#define QN 4096
+static hl_object_t *qobjs[QN];
+static uint64_t q_deaths;
+static void fin_count(hl_object_t *self) {
+  (void)self;
+  hl_atomic_add_relaxed_u64(&q_deaths, 1);
+}
+
+typedef struct { size_t from, to; bool attach; } span_t;
+static uint32_t q_attached, q_go;
+static void *dropper_main(void *arg) {
+  const span_t *sp = arg;
+  if (!sp->attach) {
+    for (size_t i = sp->from; i < sp->to; i++) hl_decref(qobjs[i]);
+    hl_freelists_clear();   /* folds this thread's counters, which no detach does */
+    return NULL;
+  }
+  hl_thread_attach();   /* before the failpoints are armed: with a queue of its own */
+  hl_atomic_add_relaxed_u32(&q_attached, 1);
+  hl_thread_block_begin();
+  while (!hl_atomic_load_acquire_u32(&q_go)) sched_yield();
+  hl_thread_block_end();
+  for (size_t i = sp->from; i < sp->to; i++) {
+    hl_decref(qobjs[i]);   /* another thread's: queued to its owner, or merged stopped */
+    if (i % 64 == 0) hl_checkpoint();
+  }
+  hl_thread_detach();
+  return NULL;
+}
+
+static void test_biased_queue_without_memory(void **state) {
+  (void)state;
+  if (cfg.rc != HL_RC_BIASED) skip();
+  char err[256];
+  assert_int_equal(hl_runtime_init(&cfg, err, sizeof err), 0);
+  hl_thread_attach();
+  hl_type_t *C = hl_class_new("Queued", 1, false, fin_count);
+  assert_non_null(C);
+  uint64_t live = obj_live();
+  for (size_t i = 0; i < QN; i++) {
+    qobjs[i] = hl_instance_new(C);
+    assert_non_null(qobjs[i]);
+    hl_incref(qobjs[i]);   /* ours, and the droppers' */
+  }
+  q_deaths = 0;
+  hl_obj_stats_t before, after;
+  hl_obj_stats(&before);
+  span_t sp[3] = {{0, QN / 4, true}, {QN / 4, QN / 2, true}, {QN / 2, QN, false}};
+  pthread_t t[3];
+  q_attached = q_go = 0;
+  hl_thread_block_begin();   /* no checkpoint of ours drains the queue; stopped, as far as a stop goes */
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&t[i], NULL, dropper_main, &sp[i]), 0);
+  while (hl_atomic_load_relaxed_u32(&q_attached) < 2) sched_yield();
+  hl_fail_random(HL_FAIL_RUNTIME, 1.0, 1);
+  hl_atomic_store_release_u32(&q_go, 1);
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+  uint64_t failed_attached = hl_fail_injected(HL_FAIL_RUNTIME);
+  assert_int_equal(pthread_create(&t[2], NULL, dropper_main, &sp[2]), 0);   /* 2,048 > a ring */
+  assert_int_equal(pthread_join(t[2], NULL), 0);
+  hl_thread_block_end();
+  uint64_t failed = hl_fail_injected(HL_FAIL_RUNTIME);
+  assert_true(failed > failed_attached);   /* the thread not attached stopped the world too */
+  hl_fail_reset();
+  hl_rc_merge_queued();      /* what is still queued to us */
+  hl_obj_stats(&after);
+  uint64_t stopped = after.rc_merges_stopped - before.rc_merges_stopped;
+  assert_true(failed > 0);   /* the overflow could not grow ... */
+  assert_int_equal(stopped, failed);   /* ... and each such object was merged with the world stopped */
+  assert_int_equal(after.rc_merges_done - before.rc_merges_done, QN);   /* each merged once */
+  assert_int_equal(hl_atomic_load_relaxed_u64(&q_deaths), 0);
+  for (size_t i = 0; i < QN; i++) assert_int_equal(hl_refcount(qobjs[i]), 1);
+  for (size_t i = 0; i < QN; i++) hl_decref(qobjs[i]);
+  assert_int_equal(hl_atomic_load_relaxed_u64(&q_deaths), QN);
+  assert_int_equal(obj_live(), live);
+  hl_thread_detach();
+  obj_fini_nothing_left(&cfg);
+  printf("  %-10s %4llu overflows refused (%llu by a thread not attached), %llu objects merged "
+         "with the world stopped\n", "biasedq", (unsigned long long)failed,
+         (unsigned long long)(failed - failed_attached), (unsigned long long)stopped);
+}
+
+/* rc=biased, a thread attaches and its queue cannot be allocated
+ * (HL_FAIL_RUNTIME): it runs owning nothing, as a thread with no index
+ * (hl_die before). Threads attach one by one, each staying attached, until
+ * one gets an index whose queue was never allocated (earlier tests' indexes
+ * keep theirs) and so owns nothing. Then that thread N and a thread O that
+ * owns its objects trade references: N's objects belong to nobody, its
+ * cycle is found by a collection (its containers are tracked in the shared
+ * list), O drops N's objects and N drops O's (queued to O, merged at O's
+ * checkpoint); every object is freed once and nothing is left. */
+#define AN 32
+#define AITEMS 200
+static uint32_t a_phase;        /* the test's steps, in order */
+static hl_object_t *a_list;     /* made by N */
+static uint64_t a_cycle_dead;
+static void fin_cycle(hl_object_t *self) {
+  (void)self;
+  hl_atomic_add_relaxed_u64(&a_cycle_dead, 1);
+}
+
+/* Waits, blocked (so that a stop of the world never waits for us), for phase p. */
+static void wait_phase(uint32_t p) {
+  hl_thread_block_begin();
+  while (hl_atomic_load_acquire_u32(&a_phase) < p) sched_yield();
+  hl_thread_block_end();
+}
+static void set_phase(uint32_t p) { hl_atomic_store_release_u32(&a_phase, p); }
+
+typedef struct { uint32_t ready; bool ownerless; } att_t;
+
+static void *attacher_main(void *arg) {
+  att_t *a = arg;
+  hl_thread_attach();
+  hl_object_t *probe = hl_float_new(1.5);
+  assert_non_null(probe);
+  a->ownerless = hl_rc_self == HL_RC_NOBODY;
+  assert_true(a->ownerless == (probe->owner == HL_OWNER_NONE));
+  hl_decref(probe);
+  hl_atomic_store_release_u32(&a->ready, 1);
+  if (!a->ownerless) {         /* holds its index until the end */
+    wait_phase(6);
+    hl_thread_detach();
+    return NULL;
+  }
+  /* N: a list of floats, and a cycle, all belonging to nobody */
+  wait_phase(2);
+  hl_type_t *C = hl_class_new("Cycle", 1, false, fin_cycle);
+  assert_non_null(C);
+  hl_object_t *x = hl_instance_new(C), *y = hl_instance_new(C);
+  assert_true(x && y && x->owner == HL_OWNER_NONE && y->owner == HL_OWNER_NONE);
+  hl_slot_set(x, 0, y);
+  hl_slot_set(y, 0, x);
+  hl_decref(y);
+  hl_decref(x);
+  hl_gc_collect(2);
+  assert_int_equal(hl_atomic_load_relaxed_u64(&a_cycle_dead), 2);
+  hl_object_t *l = hl_list_new(0);
+  assert_true(l && l->owner == HL_OWNER_NONE);
+  for (int i = 0; i < AITEMS; i++) assert_int_equal(append_new_int(l, 1000000 + i), 0);
+  a_list = l;
+  set_phase(3);
+  wait_phase(4);
+  /* O's objects are in the list now: our drops queue them to O */
+  assert_int_equal(hl_list_clear(l), 0);
+  hl_decref(l);
+  a_list = NULL;
+  set_phase(5);
+  hl_thread_detach();
+  return NULL;
+}
+
+static void *owner_main(void *arg) {
+  att_t *a = arg;
+  hl_thread_attach();
+  a->ownerless = hl_rc_self == HL_RC_NOBODY;
+  hl_atomic_store_release_u32(&a->ready, 1);
+  wait_phase(3);
+  hl_object_t *l = a_list;
+  for (size_t i = 0; i < AITEMS; i++) {   /* N's objects, read and dropped here */
+    hl_object_t *v = hl_list_get_ref(l, i);
+    assert_non_null(v);
+    assert_int_equal(v->owner, HL_OWNER_NONE);
+    hl_decref(v);
+  }
+  for (int i = 0; i < AITEMS; i++) {      /* ours, into N's list */
+    hl_object_t *f = hl_float_new(i + 0.25);
+    assert_true(f && f->owner != HL_OWNER_NONE);
+    assert_int_equal(hl_list_append(l, f), 0);
+    hl_decref(f);
+  }
+  set_phase(4);
+  wait_phase(5);
+  hl_rc_merge_queued();   /* what N queued to us: our floats, freed here */
+  set_phase(6);
+  hl_thread_detach();
+  return NULL;
+}
+
+static void test_biased_attach_without_memory(void **state) {
+  (void)state;
+  if (cfg.rc != HL_RC_BIASED) skip();
+  char err[256];
+  assert_int_equal(hl_runtime_init(&cfg, err, sizeof err), 0);
+  uint64_t live = obj_live();
+  hl_obj_stats_t before, after;
+  hl_obj_stats(&before);
+  set_phase(0);
+  a_cycle_dead = 0;
+  static att_t att[AN + 1];
+  pthread_t t[AN + 1];
+  memset(att, 0, sizeof att);
+  int n = 0, nobody = -1;
+  hl_fail_random(HL_FAIL_RUNTIME, 1.0, 1);
+  while (nobody < 0 && n < AN) {
+    assert_int_equal(pthread_create(&t[n], NULL, attacher_main, &att[n]), 0);
+    while (!hl_atomic_load_acquire_u32(&att[n].ready)) sched_yield();
+    if (att[n].ownerless) nobody = n;
+    n++;
+  }
+  uint64_t failed = hl_fail_injected(HL_FAIL_RUNTIME);
+  hl_fail_reset();
+  assert_true(nobody >= 0);
+  assert_true(failed > 0);
+  /* O: a fresh index too, its queue allocated now */
+  assert_int_equal(pthread_create(&t[n], NULL, owner_main, &att[n]), 0);
+  while (!hl_atomic_load_acquire_u32(&att[n].ready)) sched_yield();
+  assert_false(att[n].ownerless);
+  n++;
+  set_phase(2);
+  for (int i = 0; i < n; i++) assert_int_equal(pthread_join(t[i], NULL), 0);
+  hl_obj_stats(&after);
+  assert_true(after.rc_threads_ownerless - before.rc_threads_ownerless >= 1);
+  assert_true(after.rc_merges_queued - before.rc_merges_queued >= AITEMS);   /* N's drops, queued to O */
+  assert_int_equal(hl_atomic_load_relaxed_u64(&a_cycle_dead), 2);
+  assert_int_equal(obj_live(), live);
+  obj_fini_nothing_left(&cfg);
+  printf("  %-10s %d thread(s) attached, the last owning nothing\n", "biaseda", nobody + 1);
+}
+
 /* The switch itself: counts, one-shot, random with a seed, reset. */
 static void test_switch(void **state) {
   (void)state;
@@ -583,13 +815,19 @@ int main(int argc, char **argv) {
   printf("test_failpoints: alloc=%s freelists=%s immortal=%s\n",
          hl_config_choice_name(HL_OPT_ALLOC, cfg.alloc), cfg.freelists ? "on" : "off",
          cfg.immortal ? "on" : "off");
-  struct CMUnitTest tests[HL_ARRAY_LEN(scenarios) + 3];
+  struct CMUnitTest tests[HL_ARRAY_LEN(scenarios) + 5];
   size_t n = 0;
   if (!only) tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_switch);
   if (!only || strcmp(only, "init") == 0)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_runtime_init, teardown);
   if (!only || strcmp(only, "deferred") == 0)
     tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_deferred_drops_without_memory,
+                                                              teardown);
+  if (!only || strcmp(only, "biasedq") == 0)
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_biased_queue_without_memory,
+                                                              teardown);
+  if (!only || strcmp(only, "biaseda") == 0)
+    tests[n++] = (struct CMUnitTest)cmocka_unit_test_teardown(test_biased_attach_without_memory,
                                                               teardown);
   for (size_t i = 0; i < HL_ARRAY_LEN(scenarios); i++) {
     if (only && strcmp(only, scenarios[i].name) != 0) continue;
