@@ -15,7 +15,9 @@ alive held:
      of two references into the heap, timed per object in generation 0;
   2. walks the live objects: every object gc.get_objects() returns, and the
      closure of gc.get_referents() from them (the untracked atoms and
-     containers they reach), except None, True, False, Ellipsis and
+     containers they reach), in address order (heaplab allocates the
+     records in file order: its heap's layout then follows the program's
+     roughly, containers and atoms interleaved), except None, True, False, Ellipsis and
      NotImplemented (immortal singletons: edges to them are written as -1)
      and the walk's own bookkeeping (edges to it are dropped and counted);
   3. writes the graph in heaplab's heap format, version 1 (docs/heap-format.md):
@@ -161,6 +163,12 @@ def capture(out, meta, repeats):
                 book[i] = len(order)
                 order.append(r)
         k += 1
+    # records in address order (CPython's id): heaplab allocates them in
+    # file order, so that its heap interleaves containers and atoms about
+    # as the program's memory did, rather than containers first
+    order.sort(key=id)
+    for n, o in enumerate(order):
+        book[id(o)] = n
     counts = {c: 0 for c in "ifstldox"}
     edges = singleton_edges = dropped = 0
     tmp = out + ".tmp"
