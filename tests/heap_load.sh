@@ -6,7 +6,7 @@
 # runner's leak check after the loader drops the graph proves the cycles
 # collected (--gc=none: the loader clears the containers first). Then corrupt
 # files: each must be refused with exit 2 and a message naming the file and
-# what is wrong.
+# what is wrong; so are a missing file, no --input and --threads other than 1.
 # usage: heap_load.sh SOURCE_DIR HEAPLAB "GC ..." (or "GC;GC;...")
 set -uo pipefail
 src=$1
@@ -83,4 +83,17 @@ sed '2s/edges [0-9]*/edges 1/' "$heap" >"$tmp/count.heap"
 bad edge-count ":2: the header says 1 edges" "$tmp/count.heap"
 sed '3s/.*/meta not json/' "$heap" >"$tmp/meta.heap"
 bad meta ":3: the meta line is not a JSON object" "$tmp/meta.heap"
+bad missing-file "cannot open" "$tmp/no-such.heap"
+# the workload's own options
+for args in "" "--input=$heap --threads=2"; do
+  # shellcheck disable=SC2086
+  "$heaplab" run heap-load $args >/dev/null 2>"$tmp/err"
+  rc=$?
+  if [ $rc -ne 2 ] || ! grep -qE "option '(input|threads)'" "$tmp/err"; then
+    echo "FAIL heap-load $args: exit $rc, $(cat "$tmp/err")"
+    fail=1
+  else
+    echo "ok heap-load $args: $(cat "$tmp/err")"
+  fi
+done
 exit $fail
