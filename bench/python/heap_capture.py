@@ -136,7 +136,7 @@ def cpython_timings(repeats):
     }
 
 
-def capture(out, meta, repeats):
+def capture(out, meta):
     """Steps 2 and 3: the walk and the file."""
     gc.collect()
     book = {}                 # id -> index: the walk's own bookkeeping
@@ -219,7 +219,11 @@ def main():
         if a == "-o" and argv:
             out = argv.pop(0)
         elif a == "--repeats" and argv:
-            repeats = int(argv.pop(0))
+            v = argv.pop(0)
+            if not v.isdigit():
+                sys.stderr.write("heap_capture.py: --repeats wants a positive integer, not %r\n" % v)
+                return 2
+            repeats = int(v)
         elif a == "-m" and argv:
             mode, target = "module", argv.pop(0)
             break
@@ -237,26 +241,32 @@ def main():
                          "(SCRIPT.py | -m MODULE | --call MODULE:FUNC) [ARGS ...]\n")
         return 2
     sys.argv = [target] + argv
+    mod, _, func = target.partition(":")
+    if mode == "call" and not func:
+        sys.stderr.write("heap_capture.py: --call wants MODULE:FUNC, not %r\n" % target)
+        return 2
     t0 = time.perf_counter()
-    if mode == "script":
-        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
-        kept = runpy.run_path(target, run_name="__main__")
-    elif mode == "module":
-        kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
-    else:
-        mod, _, func = target.partition(":")
-        if not func:
-            sys.stderr.write("heap_capture.py: --call wants MODULE:FUNC, not %r\n" % target)
-            return 2
-        import importlib
-        kept = getattr(importlib.import_module(mod), func)()
+    exited = None
+    try:
+        if mode == "script":
+            sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+            kept = runpy.run_path(target, run_name="__main__")
+        elif mode == "module":
+            kept = runpy.run_module(target, run_name="__main__", alter_sys=True)
+        else:
+            import importlib
+            kept = getattr(importlib.import_module(mod), func)()
+    except SystemExit as e:   # the heap at its exit: what the modules still hold
+        kept, exited = None, e.code
     run_s = time.perf_counter() - t0
     meta = {"format": FORMAT_VERSION, "program": " ".join([mode, target] + argv),
             "python": platform.python_version(),
             "implementation": sys.implementation.name, "run_s": round(run_s, 3)}
+    if exited is not None:
+        meta["exit"] = str(exited)
     meta["cpython"] = cpython_timings(repeats)   # leaves automatic collection off:
     # the walk's bookkeeping is not the program's heap
-    n, e = capture(out, meta, repeats)
+    n, e = capture(out, meta)
     del kept
     sys.stderr.write("heap_capture.py: %s: %d objects, %d edges; CPython full collection "
                      "%.1f ns/object over %d tracked\n"
