@@ -47,6 +47,7 @@ FORMAT_VERSION = 1
 YOUNG_RUNS = 20
 YOUNG_LISTS = 2000
 SINGLETONS = (None, True, False, Ellipsis, NotImplemented)
+PY_CLASS = {}   # type -> "o" or "x" (kind_of's cache)
 
 
 def kind_of(o):
@@ -63,10 +64,16 @@ def kind_of(o):
         return "l"
     if t is dict:
         return "d"
-    if not isinstance(t, type) or t.__module__ == "builtins":
-        return "x"
-    # a class defined in Python (a heap type) whose instances have attributes
-    return "o" if (t.__flags__ & (1 << 9)) and hasattr(t, "__dict__") else "x"
+    k = PY_CLASS.get(t)
+    if k is None:
+        # a class statement's class: a heap type (Py_TPFLAGS_HEAPTYPE) whose own
+        # or whose Python bases' dict makes a __dict__ or __slots__ (a C
+        # extension's heap types do neither); read from the type, never from
+        # the instance, whose managed dict reading __dict__ would materialize
+        k = "o" if (t.__flags__ & (1 << 9)) and any(
+            "__dict__" in vars(b) or "__slots__" in vars(b) for b in t.__mro__[:-1]) else "x"
+        PY_CLASS[t] = k
+    return k
 
 
 def size_of(o, k):
@@ -141,7 +148,7 @@ def capture(out, meta):
     gc.collect()
     book = {}                 # id -> index: the walk's own bookkeeping
     order = []
-    own = {id(book), id(order), id(meta)}
+    own = {id(book), id(order), id(meta), id(PY_CLASS)}
     singles = {id(s) for s in SINGLETONS}
     own.add(id(singles))
     own.add(id(own))
