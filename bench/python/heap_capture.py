@@ -19,7 +19,8 @@ alive held:
      records in file order: its heap's layout then follows the program's
      roughly, containers and atoms interleaved), except None, True, False, Ellipsis and
      NotImplemented (immortal singletons: edges to them are written as -1)
-     and the walk's own bookkeeping (edges to it are dropped and counted);
+     and the walk's own bookkeeping (an edge to it is written as -1 too,
+     and counted as dropped);
   3. writes the graph in heaplab's heap format, version 1 (docs/heap-format.md):
        heaplab-heap 1
        objects N edges E
@@ -193,7 +194,8 @@ def capture(out, meta):
                 elif i in singles:
                     ids.append(-1)
                     singleton_edges += 1
-                else:
+                else:   # the walk's own bookkeeping: None in its place (a dict's
+                    ids.append(-1)   # pairs stay pairs)
                     dropped += 1
             edges += len(ids)
             body.append("%d %s %d %d%s%s\n" % (n, kd, size_of(o, kd), len(ids),
