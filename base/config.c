@@ -190,6 +190,10 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(live_heap_m), true, NULL,
     "cyclotron: millions of live objects built before the rings (in all, split among the "
     "threads) and kept to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
+  [HL_OPT_INPUT] = {"input", T_PATH, "", NULL, 0, 0, 0, 0, 0,
+    FIELD(input), true, NULL,
+    "heap-load: the captured heap to rebuild (bench/python/heap_capture.py's output, "
+    "docs/heap-format.md)", NULL},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
     "worker threads (beyond the cores, the machine is oversubscribed)", NULL},

@@ -130,6 +130,7 @@ typedef enum {
   HL_OPT_CYCLE_SIZE,
   HL_OPT_CYCLE_PAYLOAD,
   HL_OPT_LIVE_HEAP_M,
+  HL_OPT_INPUT,
   HL_OPT_THREADS,
   HL_OPT_PIN,
   HL_OPT_SCALE,
@@ -177,6 +178,7 @@ typedef struct hl_config {
   uint64_t        cycle_size;          /* nodes per ring */
   hl_cycle_payload_t cycle_payload;
   uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
+  char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;
