@@ -42,7 +42,7 @@ distinct 4 KiB pages they and all tracked objects lie on (id() is the
 address in CPython), the young pages that also hold an older object, and
 the median and 90th percentile of the distance between consecutive young
 objects in generation order. And wall_s, cpu_s (build and churn) and
-peak_rss_bytes.
+peak_rss_bytes (read before the placement's lists are made).
 
 Prints one JSON line: the interpreter, the counts, and nanoseconds per
 examined object for the young and the full collections (young_ns_per_obj,
@@ -212,6 +212,7 @@ def main():
     t2 = time.perf_counter()
     c2 = time.process_time()
     gc.callbacks.remove(log)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # before placement's lists
     place = placement()
     out = {
         "python": platform.python_version(), "implementation": sys.implementation.name,
@@ -219,7 +220,7 @@ def main():
         "threshold": list(gc.get_threshold()), "gc_enabled": gc.isenabled(),
         "build_s": round(t1 - t0, 3), "churn_s": round(t2 - t1, 3),
         "wall_s": round(t2 - t0, 6), "cpu_s": round(c2 - c0, 6),
-        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss_bytes": peak_rss,
         "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
         "young_placement": place,
     }
