@@ -2,12 +2,18 @@
 """CPython's cycle collector on heaplab's long-lived object graph.
 
 usage: gc_long_lived.py [--scale N] [--churn N] [--seed N] [--smoke]
+                        [--threshold A[,B,C] | --gc-off] [--no-probe]
   --scale N  the heap holds N million objects (default 1), as heaplab's
              `long-lived --scale=N`
   --churn N  churn operations after the heap is built (default 4,000,000 x
              scale, as heaplab's; 0: none)
   --seed N   seed of the churn's random choices (default 42)
   --smoke    a heap of 20,000 objects and 20,000 churn operations
+  --threshold A[,B,C]  gc.set_threshold before the heap is built (B and C
+             default to 10), as heaplab's --threshold (papers/gc-threshold)
+  --gc-off   gc.disable() before the heap is built, as heaplab's --gc=none
+  --no-probe skip the timed collections after the churn (papers/gc-threshold
+             needs only the collector's own schedule)
 
 Builds the graph bench/workloads/long_lived.c builds, by the same rules,
 with the collector on at its default thresholds: records in chunk lists of
@@ -30,6 +36,14 @@ a collection examines are counted before it with gc.get_objects() (all
 generations) or gc.get_objects(0). Each figure is the median over the runs
 of a run's nanoseconds per object, as heaplab reports it.
 
+Also, at the churn's end, where generation 0's objects lie
+("young_placement", as heaplab's long-lived reports it): their count, the
+distinct 4 KiB pages they and all tracked objects lie on (id() is the
+address in CPython), the young pages that also hold an older object, and
+the median and 90th percentile of the distance between consecutive young
+objects in generation order. And wall_s, cpu_s (build and churn) and
+peak_rss_bytes (read before the placement's lists are made).
+
 Prints one JSON line: the interpreter, the counts, and nanoseconds per
 examined object for the young and the full collections (young_ns_per_obj,
 full_ns_per_obj), which heaplab's long-lived reports in its JSON "gc".
@@ -45,6 +59,7 @@ import json
 import math
 import platform
 import random
+import resource
 import statistics
 import sys
 import time
@@ -122,19 +137,48 @@ class PauseLog:
         return out
 
 
+def placement():
+    """Where generation 0's objects lie (the docstring; heaplab's long-lived
+    reports the same figures)."""
+    young = [id(o) for o in gc.get_objects(0)]
+    every = sorted(id(o) for o in gc.get_objects())
+    if len(young) < 2:
+        return None
+    gaps = sorted(abs(b - a) for a, b in zip(young, young[1:]))
+    pages_all = {}
+    for x in every:
+        pages_all[x >> 12] = pages_all.get(x >> 12, 0) + 1
+    pages_young = {}
+    for x in young:
+        pages_young[x >> 12] = pages_young.get(x >> 12, 0) + 1
+    return {"young_objects": len(young), "young_pages": len(pages_young),
+            "young_pages_shared_with_old": sum(1 for p, n in pages_young.items() if pages_all.get(p, 0) > n),
+            "tracked_objects": len(every), "tracked_pages": len(pages_all),
+            "gap_median_bytes": gaps[(len(gaps) - 1) // 2], "gap_p90_bytes": gaps[(len(gaps) - 1) * 9 // 10]}
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--scale", type=int, default=1)
     ap.add_argument("--churn", type=int, default=None)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--threshold", default=None)
+    ap.add_argument("--gc-off", action="store_true")
+    ap.add_argument("--no-probe", action="store_true")
     a = ap.parse_args()
+    if a.threshold is not None:
+        t = [int(x) for x in a.threshold.split(",")] + [10, 10]
+        gc.set_threshold(*t[:3])
+    if a.gc_off:
+        gc.disable()
     heap_objects = 20_000 if a.smoke else a.scale * 1_000_000
     churn = a.churn if a.churn is not None else (20_000 if a.smoke else a.scale * CHURN_PER_SCALE)
     rng = random.Random(a.seed)
 
     log = PauseLog()
     gc.callbacks.append(log)
+    c0 = time.process_time()
     t0 = time.perf_counter()
     top, young = [], [None] * YOUNG
     made, i = 2, 0
@@ -166,7 +210,23 @@ def main():
         i += 1
     del o
     t2 = time.perf_counter()
+    c2 = time.process_time()
     gc.callbacks.remove(log)
+    peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # before placement's lists
+    place = placement()
+    out = {
+        "python": platform.python_version(), "implementation": sys.implementation.name,
+        "scale": a.scale, "heap_objects": made, "records": i, "chunks": nchunks, "churn": churn,
+        "threshold": list(gc.get_threshold()), "gc_enabled": gc.isenabled(),
+        "build_s": round(t1 - t0, 3), "churn_s": round(t2 - t1, 3),
+        "wall_s": round(t2 - t0, 6), "cpu_s": round(c2 - c0, 6),
+        "peak_rss_bytes": peak_rss,
+        "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
+        "young_placement": place,
+    }
+    if a.no_probe:
+        print(json.dumps(out))
+        return
 
     # result lists made before the first collection, holding floats and
     # ints only: they add nothing to the young generation
@@ -188,16 +248,13 @@ def main():
         young_n.append(n)
         del tmp
     gc.enable()
-    print(json.dumps({
-        "python": platform.python_version(), "implementation": sys.implementation.name,
-        "scale": a.scale, "heap_objects": made, "records": i, "chunks": nchunks, "churn": churn,
-        "build_s": round(t1 - t0, 3), "churn_s": round(t2 - t1, 3),
-        "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
+    out.update({
         "full_runs": FULL_RUNS, "full_objects": int(statistics.median(full_n)),
         "full_ns_per_obj": statistics.median(full_ns),
         "young_runs": YOUNG_RUNS, "young_objects": int(statistics.median(young_n)),
         "young_ns_per_obj": statistics.median(young_ns),
-    }))
+    })
+    print(json.dumps(out))
 
 
 if __name__ == "__main__":

@@ -44,10 +44,19 @@
  * median over the runs, so that a run the scheduler interrupted does not
  * weigh on the figure (on a shared machine some are).
  *
+ * Before that, where the young objects lie (JSON "extra".young_placement,
+ * papers/gc-threshold): generation 0 as the churn left it, beside every
+ * tracked container; their addresses by 4 KiB page. A young object made by
+ * the churn takes a block freed by a record it replaced, anywhere in the
+ * heap, so the young generation is scattered over the heap's pages rather
+ * than packed: a collection of it misses the cache once it outgrows it.
+ *
  * The checksum folds every record's values as it is made and a final walk
  * of the heap: it depends on the seed, the scale and the thread only.
  */
 #include <errno.h>
+#include <json-c/json.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -67,6 +76,11 @@ typedef struct ll_shared {
   uint64_t heap_objects;          /* per thread: scale million */
   uint64_t churn;                 /* operations per thread */
   hl_run_gc_t probe;              /* written by the one worker that measures */
+  struct ll_placement {           /* likewise: generation 0 at the churn's end */
+    bool measured;
+    uint64_t young, young_pages, heap_objects, heap_pages, young_pages_shared;
+    uint64_t gap_median, gap_p90;   /* bytes between consecutive young objects, list order */
+  } place;
 } ll_shared_t;
 
 static void ll_teardown(void *shared, hl_result_alloc_t *alloc) {
@@ -100,6 +114,20 @@ static int ll_setup(const hl_config_t *c, void **shared, char *err, size_t errle
 
 static void ll_report(void *shared, hl_run_result_t *r) {
   const ll_shared_t *s = shared;
+  if (s->place.measured) {
+    const struct ll_placement *p = &s->place;
+    json_object *o = json_object_new_object(), *y = json_object_new_object();
+    json_object_object_add(y, "young_objects", json_object_new_int64((int64_t)p->young));
+    json_object_object_add(y, "young_pages", json_object_new_int64((int64_t)p->young_pages));
+    json_object_object_add(y, "young_pages_shared_with_old",
+                           json_object_new_int64((int64_t)p->young_pages_shared));
+    json_object_object_add(y, "tracked_objects", json_object_new_int64((int64_t)p->heap_objects));
+    json_object_object_add(y, "tracked_pages", json_object_new_int64((int64_t)p->heap_pages));
+    json_object_object_add(y, "gap_median_bytes", json_object_new_int64((int64_t)p->gap_median));
+    json_object_object_add(y, "gap_p90_bytes", json_object_new_int64((int64_t)p->gap_p90));
+    json_object_object_add(o, "young_placement", y);
+    r->extra = o;
+  }
   if (!r->gc) return;
   r->gc->young_runs = s->probe.young_runs;
   r->gc->young_objects = s->probe.young_objects;
@@ -190,6 +218,71 @@ static double median(double *v, int n) {
       v[j - 1] = t;
     }
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The addresses of a get_objects list's items but the list itself (which
+ * is tracked too); a malloc'ed array, *n its length; NULL when empty. */
+static uint64_t *addresses(int generation, size_t *n) {
+  hl_object_t *l = hl_gc_get_objects(generation);
+  *n = 0;
+  if (!l) return NULL;
+  size_t len = hl_list_size(l);
+  uint64_t *a = len ? malloc(len * sizeof *a) : NULL;
+  for (size_t k = 0; a && k < len; k++) {
+    hl_object_t *o = hl_list_get(l, k);
+    if (o != l) a[(*n)++] = (uint64_t)(uintptr_t)o;
+  }
+  hl_decref(l);
+  return a;
+}
+
+/* Distinct 4 KiB pages of n sorted addresses. */
+static uint64_t pages_of(const uint64_t *a, size_t n) {
+  uint64_t pages = 0;
+  for (size_t k = 0; k < n; k++)
+    if (k == 0 || a[k] >> 12 != a[k - 1] >> 12) pages++;
+  return pages;
+}
+
+/* Untimed: where generation 0's objects lie (struct ll_placement). */
+static void placement(struct ll_placement *p) {
+  size_t ny, nall;
+  uint64_t *young = addresses(0, &ny), *all = addresses(-1, &nall);
+  if (young && all && ny > 1) {
+    uint64_t *gap = malloc((ny - 1) * sizeof *gap);
+    if (gap) {
+      for (size_t k = 1; k < ny; k++)
+        gap[k - 1] = young[k] > young[k - 1] ? young[k] - young[k - 1] : young[k - 1] - young[k];
+      qsort(gap, ny - 1, sizeof *gap, cmp_u64);
+      p->gap_median = gap[(ny - 1) / 2];
+      p->gap_p90 = gap[(ny - 1) * 9 / 10];
+      free(gap);
+    }
+    qsort(young, ny, sizeof *young, cmp_u64);
+    qsort(all, nall, sizeof *all, cmp_u64);
+    p->young = ny;
+    p->young_pages = pages_of(young, ny);
+    p->heap_objects = nall;
+    p->heap_pages = pages_of(all, nall);
+    /* a young page is shared when a tracked object not young lies on it:
+     * more tracked objects on the page than young ones */
+    size_t j = 0, k = 0;
+    while (k < ny) {
+      uint64_t page = young[k] >> 12, in_young = 0, in_all = 0;
+      while (k < ny && young[k] >> 12 == page) k++, in_young++;
+      while (j < nall && all[j] >> 12 < page) j++;
+      while (j < nall && all[j] >> 12 == page) j++, in_all++;
+      if (in_all > in_young) p->young_pages_shared++;
+    }
+    p->measured = true;
+  }
+  free(young);
+  free(all);
 }
 
 /* Untimed: the collector's cost per object examined, as the Python twin
@@ -325,7 +418,10 @@ done:
   w->checksum = sum;
   hl_worker_end(w);
   /* untimed: one worker times collections over every worker's heap */
-  if (hl_worker_phase(w) && !w->error && hl_gc_active()) probe(s, &s->probe, i);
+  if (hl_worker_phase(w) && !w->error && hl_gc_active()) {
+    placement(&s->place);
+    probe(s, &s->probe, i);
+  }
   hl_worker_phase_done(w);
   hl_xdecref(top);   /* acyclic: reference counting frees the heap */
   hl_xdecref(young);
