@@ -189,6 +189,16 @@ typedef struct hl_run_gc {
   double young_ns_per_obj, full_ns_per_obj;
 } hl_run_gc_t;
 
+/* Untimed, after the timed part: the collector's cost per object examined,
+ * as the Python twins measure it (automatic collection off meanwhile; one
+ * untimed full collection first). full_runs timed full collections, then
+ * young_runs times: make_young(arg) makes young objects and returns what
+ * holds them (NULL: out of memory, the young runs end there), one timed
+ * collection of generation 0, the holder dropped. Fills p's young and full
+ * figures (at most 64 runs each; bench/workloads/gc_probe.c). */
+void hl_run_gc_probe(hl_run_gc_t *p, unsigned full_runs, unsigned young_runs,
+                     hl_object_t *(*make_young)(void *arg), void *arg);
+
 struct hl_run_result {
   uint64_t ops;
   uint64_t checksum;

@@ -487,66 +487,33 @@ static void count_loaded(hp_shared_t *s) {
   }
 }
 
-static double median(double *v, int n) {
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = t;
-    }
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+/* Step 3, as long-lived's probe (hl_run_gc_probe): the collector's cost
+ * per object examined; each young run makes YOUNG_LISTS two-item lists of
+ * the graph's first containers in a fresh list, as heap_capture.py takes
+ * the first of gc.get_objects(). */
+typedef struct { hl_object_t *base[2 * YOUNG_LISTS + 2]; size_t nb; } young_maker_t;
+
+static hl_object_t *make_young(void *arg) {
+  young_maker_t *m = arg;
+  if (!m->nb) return NULL;
+  hl_object_t *tmp = hl_list_new(0);
+  for (unsigned k = 0; tmp && k < YOUNG_LISTS; k++) {
+    hl_object_t *l = hl_list_new(0);
+    if (!l) break;
+    hl_list_append(l, m->base[(2 * k) % m->nb]);
+    hl_list_append(l, m->base[(2 * k + 1) % m->nb]);
+    hl_list_append(tmp, l);
+    hl_decref(l);
+  }
+  return tmp;
 }
 
-/* Step 3, as long-lived's probe: the collector's cost per object examined. */
 static void probe(hp_shared_t *s) {
-  hl_run_gc_t *p = &s->probe;
-  bool was = hl_gc_isenabled();
-  hl_gc_disable();
-  hl_gc_collect(HL_GC_GENERATIONS - 1);
-  hl_gc_stats_t a, b;
-  double full[FULL_RUNS], young[YOUNG_RUNS];
-  uint64_t objects[YOUNG_RUNS > FULL_RUNS ? YOUNG_RUNS : FULL_RUNS];
-  for (int r = 0; r < FULL_RUNS; r++) {
-    hl_gc_stats(&a);
-    uint64_t t0 = hl_now_ns();
-    hl_gc_collect(HL_GC_GENERATIONS - 1);
-    uint64_t t1 = hl_now_ns();
-    hl_gc_stats(&b);
-    objects[r] = b.visited - a.visited;
-    full[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
-  }
-  p->full_runs = FULL_RUNS;
-  p->full_objects = objects[FULL_RUNS - 1];
-  p->full_ns_per_obj = median(full, FULL_RUNS);
-  /* the young batch's targets: the first containers of the graph, as
-   * heap_capture.py takes the first of gc.get_objects() */
-  hl_object_t *base[2 * YOUNG_LISTS + 2];
-  size_t nb = 0;
-  for (uint64_t i = 0; i < s->made && nb < 2 * YOUNG_LISTS + 2; i++)
-    if (s->objs[i]->flags & HL_OF_GC) base[nb++] = s->objs[i];
-  for (int r = 0; r < YOUNG_RUNS && nb; r++) {
-    hl_object_t *tmp = hl_list_new(0);
-    for (unsigned k = 0; tmp && k < YOUNG_LISTS; k++) {
-      hl_object_t *l = hl_list_new(0);
-      if (!l) break;
-      hl_list_append(l, base[(2 * k) % nb]);
-      hl_list_append(l, base[(2 * k + 1) % nb]);
-      hl_list_append(tmp, l);
-      hl_decref(l);
-    }
-    hl_gc_stats(&a);
-    uint64_t t0 = hl_now_ns();
-    hl_gc_collect(0);
-    uint64_t t1 = hl_now_ns();
-    hl_gc_stats(&b);
-    objects[r] = b.visited - a.visited;
-    young[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
-    hl_xdecref(tmp);
-  }
-  p->young_runs = nb ? YOUNG_RUNS : 0;
-  p->young_objects = nb ? objects[YOUNG_RUNS - 1] : 0;
-  p->young_ns_per_obj = nb ? median(young, YOUNG_RUNS) : 0.0;
-  if (was) hl_gc_enable();
+  static young_maker_t m;   /* 4000 pointers: not on the stack */
+  m.nb = 0;
+  for (uint64_t i = 0; i < s->made && m.nb < HL_ARRAY_LEN(m.base); i++)
+    if (s->objs[i]->flags & HL_OF_GC) m.base[m.nb++] = s->objs[i];
+  hl_run_gc_probe(&s->probe, FULL_RUNS, YOUNG_RUNS, make_young, &m);
 }
 
 /* Step 4 with --gc=none: every container emptied, so that no cycle stays. */

@@ -209,16 +209,6 @@ static bool cyclic_garbage(const ll_shared_t *s, uint64_t i) {
   return true;
 }
 
-/* The median of n values (n >= 1; sorts them). */
-static double median(double *v, int n) {
-  for (int i = 1; i < n; i++)
-    for (int j = i; j > 0 && v[j - 1] > v[j]; j--) {
-      double t = v[j];
-      v[j] = v[j - 1];
-      v[j - 1] = t;
-    }
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 static int cmp_u64(const void *a, const void *b) {
   uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
@@ -286,49 +276,28 @@ static void placement(struct ll_placement *p) {
 }
 
 /* Untimed: the collector's cost per object examined, as the Python twin
- * measures it (one worker, automatic collection off). */
+ * measures it (hl_run_gc_probe); each young run makes YOUNG_RECORDS records
+ * in a fresh list and drops YOUNG_CYCLES self-cycles. */
+typedef struct { const ll_shared_t *cs; uint64_t i; } young_maker_t;
+
+static hl_object_t *make_young(void *arg) {
+  young_maker_t *m = arg;
+  hl_object_t *tmp = hl_list_new(0);
+  if (!tmp) return NULL;
+  for (unsigned k = 0; k < YOUNG_RECORDS; k++) {
+    uint64_t v;
+    hl_object_t *o = record(m->cs, m->i++, &v);
+    if (!o) break;
+    hl_list_append(tmp, o);
+    hl_decref(o);
+  }
+  for (unsigned k = 0; k < YOUNG_CYCLES; k++) cyclic_garbage(m->cs, m->i++);
+  return tmp;
+}
+
 static void probe(const ll_shared_t *cs, hl_run_gc_t *p, uint64_t i) {
-  bool was = hl_gc_isenabled();
-  hl_gc_disable();
-  hl_gc_collect(HL_GC_GENERATIONS - 1);
-  hl_gc_stats_t a, b;
-  double full[FULL_RUNS], young[YOUNG_RUNS];
-  uint64_t objects[YOUNG_RUNS > FULL_RUNS ? YOUNG_RUNS : FULL_RUNS];
-  for (int r = 0; r < FULL_RUNS; r++) {
-    hl_gc_stats(&a);
-    uint64_t t0 = hl_now_ns();
-    hl_gc_collect(HL_GC_GENERATIONS - 1);
-    uint64_t t1 = hl_now_ns();
-    hl_gc_stats(&b);
-    objects[r] = b.visited - a.visited;
-    full[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
-  }
-  p->full_runs = FULL_RUNS;
-  p->full_objects = objects[FULL_RUNS - 1];   /* the same in every run */
-  p->full_ns_per_obj = median(full, FULL_RUNS);
-  for (int r = 0; r < YOUNG_RUNS; r++) {
-    hl_object_t *tmp = hl_list_new(0);
-    for (unsigned k = 0; tmp && k < YOUNG_RECORDS; k++) {
-      uint64_t v;
-      hl_object_t *o = record(cs, i++, &v);
-      if (!o) break;
-      hl_list_append(tmp, o);
-      hl_decref(o);
-    }
-    for (unsigned k = 0; k < YOUNG_CYCLES; k++) cyclic_garbage(cs, i++);
-    hl_gc_stats(&a);
-    uint64_t t0 = hl_now_ns();
-    hl_gc_collect(0);
-    uint64_t t1 = hl_now_ns();
-    hl_gc_stats(&b);
-    objects[r] = b.visited - a.visited;
-    young[r] = objects[r] ? (double)(t1 - t0) / (double)objects[r] : 0.0;
-    hl_xdecref(tmp);
-  }
-  p->young_runs = YOUNG_RUNS;
-  p->young_objects = objects[YOUNG_RUNS - 1];   /* likewise */
-  p->young_ns_per_obj = median(young, YOUNG_RUNS);
-  if (was) hl_gc_enable();
+  young_maker_t m = {cs, i};
+  hl_run_gc_probe(p, FULL_RUNS, YOUNG_RUNS, make_young, &m);
 }
 
 static void ll_work(hl_worker_t *w) {
