@@ -253,7 +253,13 @@ static void decay_purge(hl_pools_t *h, uint64_t now) {
 }
 
 void hli_pools_decay(hl_pools_t *h) {
-  if (h->nempty > h->keep_empty) decay_purge(h, coarse_now_ns());
+  if (h->nempty > h->keep_empty) {
+    /* arenas are going back: so do the pools pool-retire=keep kept, so
+     * that none holds an arena that is otherwise empty (whose decay starts
+     * now) after its program stopped using the class */
+    hli_pools_release_kept(h);
+    decay_purge(h, coarse_now_ns());
+  }
 }
 
 /* Takes a free pool from the head of usable_arenas (the arena with the fewest

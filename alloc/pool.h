@@ -72,8 +72,9 @@ void hli_pools_destroy(hl_pools_t *h);
 void hli_pools_trim(hl_pools_t *h);
 /* Gives the empty pools pool-retire=keep kept back to their arenas. */
 void hli_pools_release_kept(hl_pools_t *h);
-/* Releases the empty arenas beyond keep_empty whose decay has run out: a
- * clock read, when decay_pending says one waits. For the paths outside the
+/* Releases the empty arenas beyond keep_empty whose decay has run out (and
+ * first the pools pool-retire=keep kept): a clock read, when decay_pending
+ * says one waits. For the paths outside the
  * pools' own arena events (alloc.c: large requests, frees of foreign
  * blocks, a thread heap's slow path). */
 HL_NOINLINE void hli_pools_decay(hl_pools_t *h);
