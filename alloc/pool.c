@@ -506,9 +506,7 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
   /* pool-retire=keep: the class's only pool stays, empty, and serves its
    * next allocation (a block malloc'd and freed in turn would otherwise set
    * a pool up and tear it down each time); trim gives it back */
-  if (h->keep_last_empty && !was_full && h->usedpools[pool->szidx] == pool &&
-      pool->nextpool == NULL)
-    return;
+  if (hli_pools_keeps(h, pool, was_full)) return;
   if (!was_full) usedpools_unlink(h, pool);
   pool_to_arena(h, pool);
 }

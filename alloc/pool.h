@@ -136,6 +136,13 @@ static inline void *hli_pools_malloc(hl_pools_t *h, size_t n) {
   return hli_pools_malloc_slow(h, hl_size_class(&h->g, n));
 }
 
+/* pool-retire=keep: whether pool, just emptied, stays where it is: its
+ * class's only pool, and it was not full (pool.c). */
+static inline bool hli_pools_keeps(const hl_pools_t *h, const hl_pool_t *pool, bool was_full) {
+  return h->keep_last_empty && !was_full && h->usedpools[pool->szidx] == pool &&
+         pool->nextpool == NULL;
+}
+
 /* p must be a block of pool, a pool of this instance (the caller asked the
  * radix map). */
 static inline void hli_pools_free_in(hl_pools_t *h, hl_pool_t *pool, void *p) {
@@ -143,10 +150,14 @@ static inline void hli_pools_free_in(hl_pools_t *h, hl_pool_t *pool, void *p) {
   HL_ASSERT(pool->ref > 0);
   b->next = last;
   pool->freeblock = b;
-  /* ref == 0: the pool is empty and goes back to its arena; last == NULL:
+  /* ref == 0: the pool is empty and goes back to its arena (unless
+   * pool-retire=keep keeps it, decided here without a call); last == NULL:
    * it was full and goes back on usedpools. Both rare. */
-  if (HL_UNLIKELY(--pool->ref == 0) || HL_UNLIKELY(last == NULL))
-    hli_pools_free_slow(h, pool);
+  if (HL_UNLIKELY(--pool->ref == 0)) {
+    if (!hli_pools_keeps(h, pool, last == NULL)) hli_pools_free_slow(h, pool);
+    return;
+  }
+  if (HL_UNLIKELY(last == NULL)) hli_pools_free_slow(h, pool);
 }
 
 /* p must be a block of this instance. */
