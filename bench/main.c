@@ -251,12 +251,12 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             pct(b2, sizeof b2, &p, p.p99, ""), pct(b3, sizeof b3, &p, p.max, ""),
             (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
             r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
-    if (r->gc->young_runs || r->gc->full_runs)
+    if (r->gc->probe.young_runs || r->gc->probe.full_runs)
       fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "
               "object (%llu objects); medians of %u and %u runs\n",
-              r->gc->young_ns_per_obj, (unsigned long long)r->gc->young_objects,
-              r->gc->full_ns_per_obj, (unsigned long long)r->gc->full_objects,
-              r->gc->young_runs, r->gc->full_runs);
+              r->gc->probe.young_ns_per_obj, (unsigned long long)r->gc->probe.young_objects,
+              r->gc->probe.full_ns_per_obj, (unsigned long long)r->gc->probe.full_objects,
+              r->gc->probe.young_runs, r->gc->probe.full_runs);
   }
   fprintf(stderr, "  memory     peak RSS %.1f MiB; minor page faults %llu",
           (double)r->peak_rss_bytes / 1048576.0, (unsigned long long)r->page_faults_minor);

@@ -169,15 +169,15 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
   /* without a GIL: how long each collection waited for the world to stop
    * (included in its pause); under the GIL the collecting thread stops no one */
   if (g->stw_valid) json_object_object_add(o, "stw_ns", hl_json_hist(&g->stw));
-  if (g->young_runs) {
-    json_object_object_add(o, "young_runs", u64(g->young_runs));
-    json_object_object_add(o, "young_objects", u64(g->young_objects));
-    json_object_object_add(o, "young_ns_per_obj", json_object_new_double(g->young_ns_per_obj));
+  if (g->probe.young_runs) {
+    json_object_object_add(o, "young_runs", u64(g->probe.young_runs));
+    json_object_object_add(o, "young_objects", u64(g->probe.young_objects));
+    json_object_object_add(o, "young_ns_per_obj", json_object_new_double(g->probe.young_ns_per_obj));
   }
-  if (g->full_runs) {
-    json_object_object_add(o, "full_runs", u64(g->full_runs));
-    json_object_object_add(o, "full_objects", u64(g->full_objects));
-    json_object_object_add(o, "full_ns_per_obj", json_object_new_double(g->full_ns_per_obj));
+  if (g->probe.full_runs) {
+    json_object_object_add(o, "full_runs", u64(g->probe.full_runs));
+    json_object_object_add(o, "full_objects", u64(g->probe.full_objects));
+    json_object_object_add(o, "full_ns_per_obj", json_object_new_double(g->probe.full_ns_per_obj));
   }
   return o;
 }

@@ -171,6 +171,16 @@ typedef struct hl_run_stw {
   hl_hist_t time_to_stop_ns;
 } hl_run_stw_t;
 
+/* Collections a workload timed itself, outside the timed part (0 runs:
+ * none): objects examined per run (the median), and the median over the
+ * runs of each run's nanoseconds per object examined (a median, so that
+ * a run the scheduler interrupted does not weigh on it). */
+typedef struct hl_run_gc_probe {
+  uint32_t young_runs, full_runs;
+  uint64_t young_objects, full_objects;
+  double young_ns_per_obj, full_ns_per_obj;
+} hl_run_gc_probe_t;
+
 typedef struct hl_run_gc {
   hl_gc_stats_t stats;
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
@@ -180,13 +190,7 @@ typedef struct hl_run_gc {
   /* without a GIL: the collector's times to stop the world */
   bool stw_valid;
   hl_hist_t stw;
-  /* Collections a workload timed itself, outside the timed part (0 runs:
-   * none): objects examined per run (the median), and the median over the
-   * runs of each run's nanoseconds per object examined (a median, so that
-   * a run the scheduler interrupted does not weigh on it). */
-  uint32_t young_runs, full_runs;
-  uint64_t young_objects, full_objects;
-  double young_ns_per_obj, full_ns_per_obj;
+  hl_run_gc_probe_t probe;    /* the workload's own timed collections (hl_run_gc_probe) */
 } hl_run_gc_t;
 
 /* Untimed, after the timed part: the collector's cost per object examined,
@@ -196,7 +200,7 @@ typedef struct hl_run_gc {
  * holds them (NULL: out of memory, the young runs end there), one timed
  * collection of generation 0, the holder dropped. Fills p's young and full
  * figures (at most 64 runs each; bench/workloads/gc_probe.c). */
-void hl_run_gc_probe(hl_run_gc_t *p, unsigned full_runs, unsigned young_runs,
+void hl_run_gc_probe(hl_run_gc_probe_t *p, unsigned full_runs, unsigned young_runs,
                      hl_object_t *(*make_young)(void *arg), void *arg);
 
 struct hl_run_result {

@@ -30,7 +30,7 @@ static double timed_collect(int generation, uint64_t *objects) {
   return *objects ? (double)(t1 - t0) / (double)*objects : 0.0;
 }
 
-void hl_run_gc_probe(hl_run_gc_t *p, unsigned full_runs, unsigned young_runs,
+void hl_run_gc_probe(hl_run_gc_probe_t *p, unsigned full_runs, unsigned young_runs,
                      hl_object_t *(*make_young)(void *arg), void *arg) {
   HL_ASSERT(full_runs >= 1 && full_runs <= PROBE_RUNS_MAX && young_runs <= PROBE_RUNS_MAX);
   bool was = hl_gc_isenabled();

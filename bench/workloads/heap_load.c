@@ -102,7 +102,7 @@ typedef struct hp_shared {
   uint64_t made;
   hl_type_t **classes[2];       /* by slot count: o, x */
   uint64_t nclasses[2];
-  hl_run_gc_t probe;
+  hl_run_gc_probe_t probe;
   bool checked;                 /* step 2 passed */
 } hp_shared_t;
 
@@ -648,12 +648,7 @@ static json_object *counts_json(const hp_counts_t *c) {
 static void hp_report(void *shared, hl_run_result_t *r) {
   hp_shared_t *s = shared;
   if (r->gc) {
-    r->gc->young_runs = s->probe.young_runs;
-    r->gc->young_objects = s->probe.young_objects;
-    r->gc->young_ns_per_obj = s->probe.young_ns_per_obj;
-    r->gc->full_runs = s->probe.full_runs;
-    r->gc->full_objects = s->probe.full_objects;
-    r->gc->full_ns_per_obj = s->probe.full_ns_per_obj;
+    r->gc->probe = s->probe;
   }
   json_object *o = json_object_new_object(), *m = s->hdr.meta, *v;
   json_object_object_add(o, "input", json_object_new_string(s->path));

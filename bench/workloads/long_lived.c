@@ -75,7 +75,7 @@ typedef struct ll_shared {
   hl_object_t *k_id, *k_name, *k_pos;
   uint64_t heap_objects;          /* per thread: scale million */
   uint64_t churn;                 /* operations per thread */
-  hl_run_gc_t probe;              /* written by the one worker that measures */
+  hl_run_gc_probe_t probe;              /* written by the one worker that measures */
   struct ll_placement {           /* likewise: generation 0 at the churn's end */
     bool measured;
     uint64_t young, young_pages, heap_objects, heap_pages, young_pages_shared;
@@ -129,12 +129,7 @@ static void ll_report(void *shared, hl_run_result_t *r) {
     r->extra = o;
   }
   if (!r->gc) return;
-  r->gc->young_runs = s->probe.young_runs;
-  r->gc->young_objects = s->probe.young_objects;
-  r->gc->young_ns_per_obj = s->probe.young_ns_per_obj;
-  r->gc->full_runs = s->probe.full_runs;
-  r->gc->full_objects = s->probe.full_objects;
-  r->gc->full_ns_per_obj = s->probe.full_ns_per_obj;
+  r->gc->probe = s->probe;
 }
 
 static const unsigned kind_objects[4] = {4, 5, 6, 3};
@@ -275,8 +270,8 @@ static void placement(struct ll_placement *p) {
   free(all);
 }
 
-/* Untimed: the collector's cost per object examined, as the Python twin
- * measures it (hl_run_gc_probe); each young run makes YOUNG_RECORDS records
+/* Untimed (hl_run_gc_probe, below): the collector's cost per object
+ * examined, as the Python twin measures it; each young run makes YOUNG_RECORDS records
  * in a fresh list and drops YOUNG_CYCLES self-cycles. */
 typedef struct { const ll_shared_t *cs; uint64_t i; } young_maker_t;
 
@@ -293,11 +288,6 @@ static hl_object_t *make_young(void *arg) {
   }
   for (unsigned k = 0; k < YOUNG_CYCLES; k++) cyclic_garbage(m->cs, m->i++);
   return tmp;
-}
-
-static void probe(const ll_shared_t *cs, hl_run_gc_t *p, uint64_t i) {
-  young_maker_t m = {cs, i};
-  hl_run_gc_probe(p, FULL_RUNS, YOUNG_RUNS, make_young, &m);
 }
 
 static void ll_work(hl_worker_t *w) {
@@ -389,7 +379,8 @@ done:
   /* untimed: one worker times collections over every worker's heap */
   if (hl_worker_phase(w) && !w->error && hl_gc_active()) {
     placement(&s->place);
-    probe(s, &s->probe, i);
+    young_maker_t m = {s, i};
+    hl_run_gc_probe(&s->probe, FULL_RUNS, YOUNG_RUNS, make_young, &m);
   }
   hl_worker_phase_done(w);
   hl_xdecref(top);   /* acyclic: reference counting frees the heap */
