@@ -25,7 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_PATH, T_GEOMETRY } opt_type_t;
+typedef enum { T_CHOICE, T_ONOFF, T_UINT, T_DOUBLE, T_TRIPLE, T_RANGE, T_PATH, T_GEOMETRY } opt_type_t;
 
 typedef struct choice {
   const char *name;
@@ -40,7 +40,7 @@ typedef struct option {
   const char *defval;
   const choice_t *choices;   /* T_CHOICE, T_ONOFF: in enum order */
   int nchoices;
-  uint64_t min, max;         /* T_UINT; T_TRIPLE per element */
+  uint64_t min, max;         /* T_UINT; T_TRIPLE per element; T_RANGE both ends */
   double dmin, dmax;         /* T_DOUBLE */
   size_t offset;             /* into hl_config_t */
   size_t size;               /* of the field (T_UINT: 4 or 8; T_PATH: buffer) */
@@ -73,6 +73,8 @@ static const choice_t retire_choices[] = {BUILT("now"), BUILT("keep")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
 static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
+static const choice_t size_dist_choices[] = {BUILT("uniform"), BUILT("power-law"),
+                                             BUILT("histogram")};
 static const choice_t trace_format_choices[] = {BUILT("json"), BUILT("chrome")};
 /* The object layer's axes, row for row from their lists (hl_config.h). */
 #define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
@@ -190,6 +192,19 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(live_heap_m), true, NULL,
     "cyclotron: millions of live objects built before the rings (in all, split among the "
     "threads) and kept to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
+  [HL_OPT_SIZES] = {"sizes", T_RANGE, "auto", NULL, 0, 1, 1u << 30, 0, 0,
+    FIELD(sizes), true, NULL,
+    "malloc-churn, alloc-random, alloc-xthread, alloc-larson: the block sizes, MIN..MAX bytes; "
+    "auto = the workload's own (8..512 or 1..512)", NULL},
+  [HL_OPT_SIZE_DIST] = {"size-dist", T_CHOICE, "uniform", CHOICES(size_dist_choices), 0, 0, 0,
+    0, FIELD(size_dist), true, NULL,
+    "the allocator workloads' size distribution over --sizes: uniform; power-law (density "
+    "proportional to size^-1.5, most blocks small, as real programs show); histogram (the "
+    "\"SIZE COUNT\" lines of --size-hist, clipped to --sizes when it is given)", NULL},
+  [HL_OPT_SIZE_HIST] = {"size-hist", T_PATH, "", NULL, 0, 0, 0, 0, 0,
+    FIELD(size_hist), true, NULL,
+    "--size-dist=histogram: a file of \"SIZE COUNT\" lines ('#' starts a comment), "
+    "e.g. a program's request sizes", NULL},
   [HL_OPT_INPUT] = {"input", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(input), true, NULL,
     "heap-load: the captured heap to rebuild (bench/python/heap_capture.py's output, "
@@ -268,6 +283,10 @@ static void describe_accepted(const option_t *o, char *buf, size_t len) {
     break;
   case T_TRIPLE:
     snprintf(buf, len, "three integers A,B,C, each in 0..%llu", (unsigned long long)o->max);
+    break;
+  case T_RANGE:
+    snprintf(buf, len, "auto, or MIN..MAX with %llu <= MIN <= MAX <= %llu",
+             (unsigned long long)o->min, (unsigned long long)o->max);
     break;
   case T_PATH: snprintf(buf, len, "a file path (empty: none)"); break;
   case T_GEOMETRY: {
@@ -421,6 +440,7 @@ static const char *type_name(opt_type_t t) {
   case T_UINT: return "integer";
   case T_DOUBLE: return "number";
   case T_TRIPLE: return "triple";
+  case T_RANGE: return "range";
   case T_PATH: return "path";
   case T_GEOMETRY: return "geometry";
   }
@@ -512,6 +532,23 @@ static int set_option(hl_config_t *c, int id, const char *value, hl_opt_source_t
       t[k] = (uint32_t)v[k];
     }
     memcpy(f, t, sizeof t);
+    break;
+  }
+  case T_RANGE: {
+    uint32_t r[2] = {0, 0};
+    if (strcmp(value, "auto") != 0) {
+      const char *dots = strstr(value, "..");
+      char lo[24];
+      uint64_t a, b;
+      if (!dots || (size_t)(dots - value) >= sizeof lo) goto bad;
+      memcpy(lo, value, (size_t)(dots - value));
+      lo[dots - value] = '\0';
+      if (!parse_u64(lo, &a) || !parse_u64(dots + 2, &b) || a < o->min || a > b || b > o->max)
+        goto bad;
+      r[0] = (uint32_t)a;
+      r[1] = (uint32_t)b;
+    }
+    memcpy(f, r, sizeof r);
     break;
   }
   case T_GEOMETRY: {
@@ -825,6 +862,19 @@ int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen)
          gc_choices[c->gc].name, rc_choices[c->rc].name, gc_choices[c->gc].name, ok);
     return -1;
   }
+  /* a histogram's sizes come from a file, and only a histogram reads one */
+  if (c->size_dist == HL_SIZE_DIST_HISTOGRAM && !c->size_hist[0]) {
+    errf(err, errlen, "impossible combination: size-dist=histogram reads its sizes from "
+                      "--size-hist=FILE, which is not set; accepted: --size-hist=FILE, or "
+                      "size-dist=uniform or power-law");
+    return -1;
+  }
+  if (c->size_hist[0] && c->size_dist != HL_SIZE_DIST_HISTOGRAM) {
+    errf(err, errlen, "impossible combination: size-hist=%s is read only with "
+                      "size-dist=histogram, but size-dist=%s; accepted: size-dist=histogram "
+                      "with it, or no size-hist", c->size_hist, size_dist_choices[c->size_dist].name);
+    return -1;
+  }
   return 0;
 }
 
@@ -927,6 +977,12 @@ void hl_config_format(const hl_config_t *c, hl_opt_id_t id, char *buf, size_t le
   case T_TRIPLE: {
     const uint32_t *t = f;
     snprintf(buf, len, "%u,%u,%u", t[0], t[1], t[2]);
+    break;
+  }
+  case T_RANGE: {
+    const uint32_t *r = f;
+    if (r[0] == 0) snprintf(buf, len, "auto");
+    else snprintf(buf, len, "%u..%u", r[0], r[1]);
     break;
   }
   case T_PATH: snprintf(buf, len, "%s", (const char *)f); break;

@@ -51,6 +51,9 @@ typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 typedef enum { HL_TRACE_FORMAT_JSON, HL_TRACE_FORMAT_CHROME } hl_trace_format_t;
 /* cyclotron's ring nodes: no payload, or a list of 8 ints each */
 typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t;
+/* the allocator workloads' block sizes (bench/workloads/sizes.c): uniform
+ * over --sizes, a power law over it, or a histogram read from --size-hist */
+typedef enum { HL_SIZE_DIST_UNIFORM, HL_SIZE_DIST_POWER_LAW, HL_SIZE_DIST_HISTOGRAM } hl_size_dist_t;
 
 /* The strategy axes of the object layer, one row per strategy. The option
  * table (config.c), the enums below and gc/'s tables of rows are all made
@@ -130,6 +133,9 @@ typedef enum {
   HL_OPT_CYCLE_SIZE,
   HL_OPT_CYCLE_PAYLOAD,
   HL_OPT_LIVE_HEAP_M,
+  HL_OPT_SIZES,
+  HL_OPT_SIZE_DIST,
+  HL_OPT_SIZE_HIST,
   HL_OPT_INPUT,
   HL_OPT_THREADS,
   HL_OPT_PIN,
@@ -178,6 +184,10 @@ typedef struct hl_config {
   uint64_t        cycle_size;          /* nodes per ring */
   hl_cycle_payload_t cycle_payload;
   uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
+  /* workload options (the allocator workloads, bench/workloads/sizes.c) */
+  uint32_t        sizes[2];            /* smallest, largest block; 0,0: the workload's own */
+  hl_size_dist_t  size_dist;
+  char            size_hist[4096];     /* --size-dist=histogram: "SIZE COUNT" lines */
   char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
   uint32_t        threads;
   bool            pin;
@@ -194,7 +204,7 @@ typedef struct hl_config {
 /* What the table says about one option; for `heaplab list` and --help. */
 typedef struct hl_option_info {
   const char *name;
-  const char *type;        /* "choice", "on|off", "integer", "number", "triple", "path", "geometry" */
+  const char *type;        /* "choice", "on|off", "integer", "number", "triple", "range", "path", "geometry" */
   const char *defval;
   const char *accepted;    /* e.g. "gil, atomic, biased" or "1..1024" */
   const char *help;

@@ -109,6 +109,10 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_ARENA_KEEP_KIB) | HL_OPT_BIT(HL_OPT_ARENA_RELEASE) |               \
    HL_OPT_BIT(HL_OPT_ARENA_DECAY_MS) | HL_OPT_BIT(HL_OPT_TCACHE_KIB))
 
+/* The allocator workloads' block sizes (bench/workloads/sizes.h). */
+#define HL_SIZES_USES                                                              \
+  (HL_OPT_BIT(HL_OPT_SIZES) | HL_OPT_BIT(HL_OPT_SIZE_DIST) | HL_OPT_BIT(HL_OPT_SIZE_HIST))
+
 /* The object layer's options (gc/): a workload whose uses include the rc
  * bit works on objects, and the runner sets the object runtime up around it
  * (bench/objects.c): hl_runtime_init before setup, hl_freelists_clear in

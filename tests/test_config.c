@@ -52,7 +52,7 @@ static void test_every_design_option_registered(void **s) {
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
       "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
-      "live-heap-m", "input", "threads", "pin", "scale", "seed", "duration-s", "trace",
+      "live-heap-m", "sizes", "size-dist", "size-hist", "input", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
@@ -319,6 +319,44 @@ static void test_custom_geometry(void **s) {
   assert_int_equal(c.geometry, HL_GEOMETRY_CLASSIC);
 }
 
+static void test_sizes_range(void **s) {
+  (void)s;
+  hl_config_t c;
+  hl_config_defaults(&c);
+  char buf[64];
+  hl_config_format(&c, HL_OPT_SIZES, buf, sizeof buf);
+  assert_string_equal(buf, "auto");
+  assert_int_equal(c.sizes[0], 0);
+  assert_int_equal(hl_config_set(&c, "sizes", "8..65536", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(c.sizes[0], 8);
+  assert_int_equal(c.sizes[1], 65536);
+  hl_config_format(&c, HL_OPT_SIZES, buf, sizeof buf);
+  assert_string_equal(buf, "8..65536");
+  assert_int_equal(hl_config_set(&c, "sizes", "32..32", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  static const char *const bad[] = {"0..8", "9..8", "8..", "..8", "8-16", "8..16..32", "-1..8",
+                                    "8..2000000000", "", "8", "a..b", "8 ..16"};
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    assert_int_equal(hl_config_set(&c, "sizes", bad[i], HL_SRC_FLAG, "flag", err, sizeof err), -1);
+    HAS(err, "'sizes'");
+    HAS(err, "MIN..MAX");
+  }
+  assert_int_equal(c.sizes[0], 32);   /* unchanged by the failures */
+  assert_int_equal(hl_config_set(&c, "sizes", "auto", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(c.sizes[0], 0);
+  /* a histogram needs its file, and the file needs the histogram */
+  assert_int_equal(hl_config_set(&c, "size-dist", "histogram", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(hl_config_check_combinations(&c, err, sizeof err), -1);
+  HAS(err, "size-hist");
+  assert_int_equal(hl_config_set(&c, "size-hist", "/tmp/h.txt", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(hl_config_check_combinations(&c, err, sizeof err), 0);
+  assert_int_equal(hl_config_set(&c, "size-dist", "power-law", HL_SRC_FLAG, "flag", err,
+                                 sizeof err), 0);
+  assert_int_equal(hl_config_check_combinations(&c, err, sizeof err), -1);
+  HAS(err, "size-dist=histogram");
+}
+
 static void test_notes_for_settings_without_effect(void **s) {
   (void)s;
   hl_config_t c;
@@ -356,6 +394,7 @@ int main(void) {
       cmocka_unit_test(test_combination),
       cmocka_unit_test(test_availability),
       cmocka_unit_test(test_custom_geometry),
+      cmocka_unit_test(test_sizes_range),
       cmocka_unit_test(test_notes_for_settings_without_effect),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -299,6 +299,37 @@ static void test_same_seed_same_checksum(void **s) {
   out_free(&o3);
 }
 
+/* --sizes and --size-dist reach the workloads and the result: the
+ * checksum hashes the sizes drawn, so it changes with them and not with the
+ * allocator */
+static void test_sizes_options(void **s) {
+  (void)s;
+  const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--sizes=8..65536",
+                           "--size-dist=power-law", "--duration-s=0", "--scale=1", NULL};
+  const char *const b[] = {"run", "malloc-churn", "--alloc=pool", "--tcache=heap",
+                           "--sizes=8..65536", "--size-dist=power-law", NULL};
+  const char *const d[] = {"run", "malloc-churn", "--alloc=system", NULL};
+  out_t o1 = run(heaplab, a, NULL), o2 = run(heaplab, b, NULL), o3 = run(heaplab, d, NULL);
+  assert_int_equal(o1.status, 0);
+  assert_int_equal(o2.status, 0);
+  assert_int_equal(o3.status, 0);
+  json_object *r1 = json_tokener_parse(o1.out), *r2 = json_tokener_parse(o2.out),
+              *r3 = json_tokener_parse(o3.out);
+  assert_string_equal(json_object_get_string(get(r1, "config.sizes")), "8..65536");
+  assert_string_equal(json_object_get_string(get(r1, "config.size-dist")), "power-law");
+  assert_string_equal(json_object_get_string(get(r3, "config.sizes")), "auto");
+  assert_string_equal(json_object_get_string(get(r1, "checksum")),
+                      json_object_get_string(get(r2, "checksum")));
+  assert_string_not_equal(json_object_get_string(get(r1, "checksum")),
+                          json_object_get_string(get(r3, "checksum")));
+  json_object_put(r1);
+  json_object_put(r2);
+  json_object_put(r3);
+  out_free(&o1);
+  out_free(&o2);
+  out_free(&o3);
+}
+
 static void test_env_and_config_file_reach_the_result(void **s) {
   (void)s;
   char path[] = "/tmp/hl_drv_cfg_XXXXXX";
@@ -371,6 +402,27 @@ static void test_bad_input_exits_2(void **s) {
   {
     const char *const a[] = {"run", "convoy", "--gil=fifo", NULL};
     const char *const m[] = {"'gil'", "fifo", "classic, handoff", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "alloc-larson", "--sizes=8..131072", NULL};
+    const char *const m[] = {"up to 65536 B", "--sizes=MIN..MAX", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "malloc-churn", "--sizes=512..8", NULL};
+    const char *const m[] = {"'sizes'", "512..8", "MIN..MAX", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "alloc-xthread", "--size-dist=histogram", NULL};
+    const char *const m[] = {"size-dist=histogram", "--size-hist=FILE", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    const char *const a[] = {"run", "alloc-random", "--size-dist=histogram",
+                             "--size-hist=/nonexistent/sizes.txt", NULL};
+    const char *const m[] = {"/nonexistent/sizes.txt", "cannot open", NULL};
     expect_bad(a, NULL, m);
   }
   {
@@ -963,6 +1015,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_run_prints_one_json_object),
       cmocka_unit_test(test_convoy),
       cmocka_unit_test(test_same_seed_same_checksum),
+      cmocka_unit_test(test_sizes_options),
       cmocka_unit_test(test_env_and_config_file_reach_the_result),
       cmocka_unit_test(test_trace_file),
       cmocka_unit_test(test_bad_input_exits_2),

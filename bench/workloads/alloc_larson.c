@@ -15,7 +15,7 @@
  * is freed by another thread than its allocator N-1 times in N.
  *
  * Per step, a worker picks a random slot of the whole array and a random
- * size in 8..512 B, allocates and tags a block (block_tag.h, id = the
+ * size in 8..512 B (--sizes, --size-dist: sizes.h; up to 64 KiB), allocates and tags a block (block_tag.h, id = the
  * slot), atomically exchanges it with the slot's block, checks the tag of
  * the block it took out and frees it. The exchange is what makes two
  * threads that pick the same slot safe without a lock: each takes out a
@@ -24,7 +24,7 @@
  * A slot is one 64-bit word holding the block's address and its size, so
  * that the thread that takes the block out knows what tag to expect:
  *
- *   slot = size << 48 | address      (0: empty, after a failed fill)
+ *   slot = (size - 1) << 48 | address      (0: empty, after a failed fill)
  *
  * User-space addresses fit in 48 bits on x86-64 and arm64 (4-level page
  * tables, no pointer tags); a block whose address does not fails the run
@@ -48,30 +48,29 @@
 
 #include "block_tag.h"
 #include "hl_alloc.h"
+#include "sizes.h"
 #include "workload.h"
 
 #define SLOTS_PER_THREAD 1000u
 #define MIN_SIZE 8u
 #define MAX_SIZE 512u
+#define SIZE_LIMIT 65536u   /* size - 1 in a slot's 16 high bits */
 #define TICK_EVERY 512u
 #define ADDR_BITS 48
 #define ADDR_MASK ((1ull << ADDR_BITS) - 1)
 
 typedef struct larson_shared {
-  uint64_t *slots;          /* size << 48 | address, accessed atomically */
+  uint64_t *slots;          /* (size - 1) << 48 | address, accessed atomically */
   uint32_t nslots;
+  hl_sizes_t sizes;
   hl_result_alloc_t alloc;  /* written by the serial worker of each phase */
 } larson_shared_t;
 
 static inline uint64_t slot_pack(const void *p, uint32_t size) {
-  return (uint64_t)size << ADDR_BITS | (uint64_t)(uintptr_t)p;
+  return (uint64_t)(size - 1) << ADDR_BITS | (uint64_t)(uintptr_t)p;
 }
 static inline unsigned char *slot_block(uint64_t v) { return (unsigned char *)(uintptr_t)(v & ADDR_MASK); }
-static inline uint32_t slot_size(uint64_t v) { return (uint32_t)(v >> ADDR_BITS); }
-
-static inline uint32_t draw_size(hl_rand_t *rng) {
-  return MIN_SIZE + (uint32_t)hl_rand_below(rng, MAX_SIZE - MIN_SIZE + 1);
-}
+static inline uint32_t slot_size(uint64_t v) { return (uint32_t)(v >> ADDR_BITS) + 1; }
 
 /* Tags p, just allocated for slot i; false (worker failed, p not kept) when
  * malloc failed or p cannot be packed into a slot. */
@@ -121,7 +120,7 @@ static void larson_work(hl_worker_t *w) {
 
   uint64_t sum = HL_FNV_OFFSET ^ ((uint64_t)w->index << 48);
   for (uint32_t i = lo; i < hi && !w->error; i++) {
-    uint32_t size = draw_size(rng);
+    uint32_t size = hl_sizes_draw(&s->sizes, rng);
     sum = hl_fnv1a_u64(sum, ((uint64_t)i << 32) | size);
     unsigned char *p = hl_alloc_malloc(size);
     /* relaxed: the barrier in hl_worker_begin publishes the fill */
@@ -135,7 +134,7 @@ static void larson_work(hl_worker_t *w) {
     uint64_t chunk = hl_worker_chunk(w, ops, TICK_EVERY);
     for (uint64_t k = 0; k < chunk; k++) {
       uint32_t i = (uint32_t)hl_rand_below(rng, nslots);
-      uint32_t size = draw_size(rng);
+      uint32_t size = hl_sizes_draw(&s->sizes, rng);
       bool timed = --countdown == 0;
       if (timed) countdown = every;
       uint64_t t = timed ? hl_now_ns() : 0;
@@ -175,6 +174,10 @@ stop:
   hl_worker_phase_done(w);
 }
 
+static int larson_check(const hl_config_t *c, char *err, size_t errlen) {
+  return hl_sizes_check(c, MIN_SIZE, MAX_SIZE, SIZE_LIMIT, err, errlen);
+}
+
 static int larson_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   larson_shared_t *s = calloc(1, sizeof *s);
   if (s) {
@@ -186,6 +189,12 @@ static int larson_setup(const hl_config_t *c, void **shared, char *err, size_t e
     snprintf(err, errlen, "out of memory");
     return -1;
   }
+  if (hl_sizes_init(&s->sizes, c, MIN_SIZE, MAX_SIZE, SIZE_LIMIT, err, errlen) != 0) {
+    hl_sizes_fini(&s->sizes);
+    free(s->slots);
+    free(s);
+    return -1;
+  }
   *shared = s;
   return 0;
 }
@@ -194,17 +203,19 @@ static void larson_teardown(void *shared, hl_result_alloc_t *alloc) {
   larson_shared_t *s = shared;
   if (!s) return;
   *alloc = s->alloc;
+  hl_sizes_fini(&s->sizes);
   free(s->slots);
   free(s);
 }
 
 const hl_workload_t hl_workload_alloc_larson = {
   .name = "alloc-larson",
-  .summary = "one array of 1,000 slots per thread, 8..512 B; a step swaps a random slot's block "
+  .summary = "one array of 1,000 slots per thread, 8..512 B (--sizes up to 64 KiB); a step swaps a random slot's block "
              "for a new one: blocks migrate between threads",
   .unit = "2,000,000 replacements per thread",
-  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES | HL_SIZES_USES,
   .ops_per_scale = 2000000,
+  .check = larson_check,
   .setup = larson_setup,
   .work = larson_work,
   .teardown = larson_teardown,

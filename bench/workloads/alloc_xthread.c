@@ -10,7 +10,8 @@
  * arena bin, a pool lock here).
  *
  *   producer  take an empty batch; allocate BATCH (256) blocks of random
- *             sizes 8..512 B, tag each (block_tag.h); queue the batch
+ *             sizes 8..512 B (--sizes, --size-dist: sizes.h), tag each
+ *             (block_tag.h); queue the batch
  *   consumer  take a queued batch; check each tag, free each block; give
  *             the empty batch back
  *
@@ -68,6 +69,7 @@
 
 #include "block_tag.h"
 #include "hl_alloc.h"
+#include "sizes.h"
 #include "workload.h"
 
 #define BATCH 256u
@@ -79,7 +81,7 @@
 typedef struct batch {
   uint64_t first_id;        /* block k carries the tag of id first_id + k */
   uint32_t n;               /* blocks in it, 0 .. BATCH */
-  uint16_t sizes[BATCH];
+  uint32_t sizes[BATCH];
   void *blocks[BATCH];
 } batch_t;
 
@@ -97,6 +99,7 @@ typedef struct xthread_shared {
   /* fixed by setup */
   uint32_t nbatches, producers, consumers;
   batch_t *storage;
+  hl_sizes_t sizes;
   /* added once per worker after the timed part, read after a barrier */
   uint64_t allocated, freed, bad;
   hl_result_alloc_t alloc;  /* written by the serial worker of each phase */
@@ -185,7 +188,7 @@ static void fill(hl_worker_t *w, xthread_shared_t *s, role_t *r, batch_t *b, uin
   b->first_id = r->next_id;
   uint32_t k = 0;
   for (; k < n; k++) {
-    uint32_t size = MIN_SIZE + (uint32_t)hl_rand_below(&w->rng, MAX_SIZE - MIN_SIZE + 1);
+    uint32_t size = hl_sizes_draw(&s->sizes, &w->rng);
     bool timed = sample_now(w, r);
     uint64_t t = timed ? hl_now_ns() : 0;
     unsigned char *p = hl_alloc_malloc(size);
@@ -197,7 +200,7 @@ static void fill(hl_worker_t *w, xthread_shared_t *s, role_t *r, batch_t *b, uin
     }
     block_tag_write(p, b->first_id + k, size);
     b->blocks[k] = p;
-    b->sizes[k] = (uint16_t)size;
+    b->sizes[k] = size;
     r->sum = hl_fnv1a_u64(r->sum, size);
   }
   b->n = k;
@@ -312,9 +315,18 @@ static void xthread_work(hl_worker_t *w) {
   hl_worker_phase_done(w);
 }
 
+static int xthread_check(const hl_config_t *c, char *err, size_t errlen) {
+  return hl_sizes_check(c, MIN_SIZE, MAX_SIZE, 0, err, errlen);
+}
+
 static int xthread_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
   xthread_shared_t *s = calloc(1, sizeof *s);
   if (!s) goto oom;
+  if (hl_sizes_init(&s->sizes, c, MIN_SIZE, MAX_SIZE, 0, err, errlen) != 0) {
+    hl_sizes_fini(&s->sizes);
+    free(s);
+    return -1;
+  }
   s->producers = (c->threads + 1) / 2;
   s->consumers = c->threads / 2;
   s->producers_left = s->producers;
@@ -332,6 +344,7 @@ static int xthread_setup(const hl_config_t *c, void **shared, char *err, size_t 
   return 0;
 oom:
   if (s) {
+    hl_sizes_fini(&s->sizes);
     free(s->storage);
     free(s->queue);
     free(s->spares);
@@ -348,6 +361,7 @@ static void xthread_teardown(void *shared, hl_result_alloc_t *alloc) {
   pthread_cond_destroy(&s->emptied);
   pthread_cond_destroy(&s->filled);
   pthread_mutex_destroy(&s->lock);
+  hl_sizes_fini(&s->sizes);
   free(s->storage);
   free(s->queue);
   free(s->spares);
@@ -356,11 +370,12 @@ static void xthread_teardown(void *shared, hl_result_alloc_t *alloc) {
 
 const hl_workload_t hl_workload_alloc_xthread = {
   .name = "alloc-xthread",
-  .summary = "producers allocate 8..512 B blocks in batches of 256, consumers free them "
-             "(every free cross-thread)",
+  .summary = "producers allocate 8..512 B blocks (--sizes, --size-dist) in batches of 256, "
+             "consumers free them (every free cross-thread)",
   .unit = "2,000,000 blocks allocated and freed per thread",
-  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES | HL_SIZES_USES,
   .ops_per_scale = 2000000,
+  .check = xthread_check,
   .setup = xthread_setup,
   .work = xthread_work,
   .teardown = xthread_teardown,

@@ -27,7 +27,7 @@
 /* splitmix64's finaliser (hl_base.h) as a hash: every input bit reaches
  * every byte of the result, the low byte included. */
 static inline uint64_t block_tag_of(uint64_t id, uint32_t size) {
-  uint64_t x = (id << 10) ^ size;   /* sizes here are below 2^10 */
+  uint64_t x = id * 0x9e3779b97f4a7c15ull ^ size;   /* distinct (id, size) pairs stay distinct */
   return hl_splitmix64(&x);
 }
 

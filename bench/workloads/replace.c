@@ -15,6 +15,10 @@
  *                  cost of cache and TLB misses in the allocator's metadata
  *                  shows, and so do the smallest size classes
  *
+ * --sizes and --size-dist change the sizes (sizes.h); with blocks larger on
+ * average than the default range's, the live set has fewer slots, so that
+ * it holds about the same bytes (at least 256 slots).
+ *
  * One operation is one step (a free and a malloc); one step in
  * latency_every is timed, free and malloc together.
  *
@@ -33,22 +37,20 @@
 
 #include "block_tag.h"
 #include "hl_alloc.h"
+#include "sizes.h"
 #include "workload.h"
 
 #define TICK_EVERY 512u
 
 typedef struct replace_params {
-  uint32_t slots, min_size, max_size;
+  uint32_t slots, min_size, max_size;   /* the defaults: --sizes=auto */
 } replace_params_t;
 
 typedef struct replace_shared {
-  replace_params_t p;
+  uint32_t slots;
+  hl_sizes_t sizes;
   hl_result_alloc_t alloc;   /* written by the serial worker of each phase */
 } replace_shared_t;
-
-static inline uint32_t draw_size(const replace_params_t *p, hl_rand_t *rng) {
-  return p->min_size + (uint32_t)hl_rand_below(rng, p->max_size - p->min_size + 1);
-}
 
 static inline unsigned char *tagged_alloc(uint32_t slot, uint32_t size) {
   unsigned char *p = hl_alloc_malloc(size);
@@ -58,10 +60,10 @@ static inline unsigned char *tagged_alloc(uint32_t slot, uint32_t size) {
 
 static void replace_work(hl_worker_t *w) {
   replace_shared_t *s = w->shared;
-  const replace_params_t *prm = &s->p;
-  const uint32_t slots = prm->slots;
+  const hl_sizes_t *prm = &s->sizes;
+  const uint32_t slots = s->slots;
   void **blocks = calloc(slots, sizeof *blocks);
-  uint16_t *sizes = calloc(slots, sizeof *sizes);
+  uint32_t *sizes = calloc(slots, sizeof *sizes);
   if (!blocks || !sizes) hl_worker_fail(w, "out of memory for the slot table");
 
   if (hl_worker_phase(w)) {
@@ -73,8 +75,8 @@ static void replace_work(hl_worker_t *w) {
   hl_rand_t *rng = &w->rng;
   uint64_t sum = HL_FNV_OFFSET ^ ((uint64_t)w->index << 48);
   for (uint32_t i = 0; i < slots && !w->error; i++) {
-    uint32_t size = draw_size(prm, rng);
-    sizes[i] = (uint16_t)size;
+    uint32_t size = hl_sizes_draw(prm, rng);
+    sizes[i] = size;
     sum = hl_fnv1a_u64(sum, ((uint64_t)i << 32) | size);
     if (!(blocks[i] = tagged_alloc(i, size)))
       hl_worker_fail(w, "out of memory filling the live set (slot %u, %u bytes)", i, size);
@@ -87,7 +89,7 @@ static void replace_work(hl_worker_t *w) {
     uint64_t chunk = hl_worker_chunk(w, ops, TICK_EVERY);
     for (uint64_t k = 0; k < chunk; k++) {
       uint32_t i = (uint32_t)hl_rand_below(rng, slots);
-      uint32_t size = draw_size(prm, rng);
+      uint32_t size = hl_sizes_draw(prm, rng);
       if (HL_UNLIKELY(!block_tag_check(blocks[i], i, sizes[i]))) {
         hl_worker_fail(w, "heap corruption: slot %u (%u bytes) was overwritten", i, sizes[i]);
         blocks[i] = NULL;  /* do not free what we cannot trust */
@@ -105,7 +107,7 @@ static void replace_work(hl_worker_t *w) {
         ops += k;
         goto stop;
       }
-      sizes[i] = (uint16_t)size;
+      sizes[i] = size;
       sum = hl_fnv1a_u64(sum, ((uint64_t)i << 32) | size);
     }
     ops += chunk;
@@ -131,14 +133,20 @@ stop:
   free(sizes);
 }
 
-static int replace_setup(const replace_params_t *p, void **shared, char *err, size_t errlen) {
+static int replace_setup(const hl_config_t *c, const replace_params_t *p, void **shared,
+                         char *err, size_t errlen) {
   replace_shared_t *s = calloc(1, sizeof *s);
   if (!s) {
     snprintf(err, errlen, "out of memory");
     return -1;
   }
-  s->p = *p;
+  if (hl_sizes_init(&s->sizes, c, p->min_size, p->max_size, 0, err, errlen) != 0) {
+    hl_sizes_fini(&s->sizes);
+    free(s);
+    return -1;
+  }
   *shared = s;
+  s->slots = hl_sizes_scale_slots(&s->sizes, p->slots, p->min_size, p->max_size, 256);
   return 0;
 }
 
@@ -146,27 +154,36 @@ static void replace_teardown(void *shared, hl_result_alloc_t *alloc) {
   replace_shared_t *s = shared;
   if (!s) return;
   *alloc = s->alloc;
+  hl_sizes_fini(&s->sizes);
   free(s);
 }
 
+static int churn_check(const hl_config_t *c, char *err, size_t errlen) {
+  return hl_sizes_check(c, 8, 512, 0, err, errlen);
+}
+
+static int random_check(const hl_config_t *c, char *err, size_t errlen) {
+  return hl_sizes_check(c, 1, 512, 0, err, errlen);
+}
+
 static int churn_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
-  (void)c;
   static const replace_params_t p = {.slots = 16384, .min_size = 8, .max_size = 512};
-  return replace_setup(&p, shared, err, errlen);
+  return replace_setup(c, &p, shared, err, errlen);
 }
 
 static int random_setup(const hl_config_t *c, void **shared, char *err, size_t errlen) {
-  (void)c;
   static const replace_params_t p = {.slots = 100000, .min_size = 1, .max_size = 512};
-  return replace_setup(&p, shared, err, errlen);
+  return replace_setup(c, &p, shared, err, errlen);
 }
 
 const hl_workload_t hl_workload_malloc_churn = {
   .name = "malloc-churn",
-  .summary = "random sizes 8..512 B; a live set of 16,384 slots per thread replaced at random",
+  .summary = "random sizes 8..512 B (--sizes, --size-dist); a live set of 16,384 slots per "
+             "thread replaced at random",
   .unit = "2,000,000 replacements per thread",
-  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES | HL_SIZES_USES,
   .ops_per_scale = 2000000,
+  .check = churn_check,
   .setup = churn_setup,
   .work = replace_work,
   .teardown = replace_teardown,
@@ -174,10 +191,12 @@ const hl_workload_t hl_workload_malloc_churn = {
 
 const hl_workload_t hl_workload_alloc_random = {
   .name = "alloc-random",
-  .summary = "random sizes 1..512 B; a live set of 100,000 slots per thread replaced at random",
+  .summary = "random sizes 1..512 B (--sizes, --size-dist); a live set of 100,000 slots per "
+             "thread replaced at random",
   .unit = "4,000,000 replacements (a free and a malloc each) per thread",
-  .uses = HL_RUNNER_USES | HL_ALLOC_USES,
+  .uses = HL_RUNNER_USES | HL_ALLOC_USES | HL_SIZES_USES,
   .ops_per_scale = 4000000,
+  .check = random_check,
   .setup = random_setup,
   .work = replace_work,
   .teardown = replace_teardown,
