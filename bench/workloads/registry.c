@@ -10,6 +10,8 @@ extern const hl_workload_t hl_workload_alloc_random;
 extern const hl_workload_t hl_workload_alloc_frag;
 extern const hl_workload_t hl_workload_alloc_xthread;
 extern const hl_workload_t hl_workload_alloc_larson;
+extern const hl_workload_t hl_workload_cache_thrash;
+extern const hl_workload_t hl_workload_cache_scratch;
 extern const hl_workload_t hl_workload_binary_trees;
 extern const hl_workload_t hl_workload_binary_trees_inst;
 extern const hl_workload_t hl_workload_churn;
@@ -34,6 +36,8 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_alloc_frag,
   &hl_workload_alloc_xthread,
   &hl_workload_alloc_larson,
+  &hl_workload_cache_thrash,
+  &hl_workload_cache_scratch,
   &hl_workload_binary_trees,
   &hl_workload_binary_trees_inst,
   &hl_workload_churn,
