@@ -10,6 +10,7 @@ extern const hl_workload_t hl_workload_alloc_random;
 extern const hl_workload_t hl_workload_alloc_frag;
 extern const hl_workload_t hl_workload_alloc_xthread;
 extern const hl_workload_t hl_workload_alloc_larson;
+extern const hl_workload_t hl_workload_alloc_mstress;
 extern const hl_workload_t hl_workload_cache_thrash;
 extern const hl_workload_t hl_workload_cache_scratch;
 extern const hl_workload_t hl_workload_binary_trees;
@@ -36,6 +37,7 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_alloc_frag,
   &hl_workload_alloc_xthread,
   &hl_workload_alloc_larson,
+  &hl_workload_alloc_mstress,
   &hl_workload_cache_thrash,
   &hl_workload_cache_scratch,
   &hl_workload_binary_trees,
