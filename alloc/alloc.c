@@ -46,7 +46,8 @@ hl_alloc_state_t hl_alloc_state;
 typedef enum { FAST_NONE, FAST_DIRECT, FAST_MAGAZINE, FAST_HEAP } fast_t;
 
 static hl_pools_t pools;            /* tcache=none|magazine: the shared instance */
-static size_t threshold;            /* copy of pools.g.threshold */
+static size_t threshold;            /* copy of pools.g.threshold: the fast paths' limit */
+static size_t serve_limit;          /* copy of pools.g.max_size: what the pools serve */
 static unsigned align_shift;        /* copy of pools.g.align_shift */
 /* hl_pool_malloc's mode test and size test in one comparison: threshold for
  * the fast path in use, 0 for the others (so that n - 1 < limit fails). */
@@ -82,11 +83,16 @@ static int geometry_shape(const hl_config_t *c, hl_geometry_t *g, char *err, siz
  * is a default (the preload library's: libheaplab-malloc.so with
  * HEAPLAB_GEOMETRY=classic). -EINVAL with a message naming the option that
  * is wrong (*bad_colour says whether it is pool-colour). */
-static int geometry_of(const hl_config_t *c, hl_geometry_t *g, bool *bad_colour, char *err,
-                       size_t errlen) {
-  *bad_colour = false;
+static int geometry_of(const hl_config_t *c, hl_geometry_t *g, bool *bad_colour,
+                       bool *bad_large, char *err, size_t errlen) {
+  *bad_colour = *bad_large = false;
   int rc = geometry_shape(c, g, err, errlen);
-  if (rc != 0 || !c->pool_colour) return rc;
+  if (rc != 0) return rc;
+  if (c->large == HL_LARGE_MEDIUM && hl_geometry_medium(g, err, errlen) < 0) {
+    *bad_large = true;
+    return -EINVAL;
+  }
+  if (!c->pool_colour) return 0;
   /* a refusal leaves g as it was */
   if (hl_geometry_colour(g, err, errlen) > 0) return 0;
   if (c->source[HL_OPT_POOL_COLOUR] == HL_SRC_DEFAULT) return 0;
@@ -110,11 +116,16 @@ int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   if (check_debug(c, err, errlen) != 0) return -1;
   if (c->alloc == HL_ALLOC_POOL) {
     hl_geometry_t g;
-    bool bad_colour;
-    if (geometry_of(c, &g, &bad_colour, msg, sizeof msg) != 0) {
+    bool bad_colour, bad_large;
+    if (geometry_of(c, &g, &bad_colour, &bad_large, msg, sizeof msg) != 0) {
       char val[128];
       hl_config_format(c, HL_OPT_GEOMETRY, val, sizeof val);
-      if (bad_colour)
+      if (bad_large)
+        snprintf(err, errlen,
+                 "option 'large': value 'medium' cannot be used with geometry=%s: %s; "
+                 "accepted with this geometry: libc",
+                 val, msg);
+      else if (bad_colour)
         snprintf(err, errlen,
                  "option 'pool-colour': value 'on' cannot be used with geometry=%s: %s; "
                  "accepted with this geometry: off",
@@ -147,8 +158,8 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     break;
   case HL_ALLOC_POOL: {
     hl_geometry_t g;
-    bool bad_colour;
-    if ((rc = geometry_of(c, &g, &bad_colour, err, errlen)) != 0) return rc;
+    bool bad_colour, bad_large;
+    if ((rc = geometry_of(c, &g, &bad_colour, &bad_large, err, errlen)) != 0) return rc;
     hli_pools_policy_t policy = {
       .keep_bytes = (size_t)c->arena_keep_kib * 1024,
       .decay_ns = c->arena_decay_ms * 1000000u,
@@ -186,6 +197,7 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
       return rc;
     }
     threshold = g.threshold;
+    serve_limit = g.max_size;
     align_shift = g.align_shift;
     if (c->alloc_debug) hli_debug_enable(g.alignment);
     limit_magazine = fast == FAST_MAGAZINE ? threshold : 0;
@@ -213,6 +225,7 @@ void hl_alloc_reset(void) {
   memset(&hl_alloc_state, 0, sizeof hl_alloc_state);
   hli_debug_disable();
   threshold = 0;
+  serve_limit = 0;
   align_shift = 0;
   limit_magazine = limit_heap = limit_direct = 0;
   tcache = HL_TCACHE_NONE;
@@ -321,8 +334,8 @@ void hli_alloc_release_all(void) {
 
 static HL_NOINLINE void release_for_retry(void) { hli_alloc_release_all(); }
 
-/* n in 1..threshold: the pools through the configured cache; NULL only when
- * no arena can be mapped. */
+/* n in 1..serve_limit (the threshold, or the largest medium class): the
+ * pools through the configured cache; NULL only when no arena can be mapped. */
 static inline void *pools_malloc(size_t n) {
   switch (tcache) {
   case HL_TCACHE_MAGAZINE: {
@@ -342,7 +355,7 @@ static inline void *pools_malloc(size_t n) {
   return p;
 }
 
-/* n outside 1..threshold, or the pools could map no arena (CPython's rule:
+/* n outside 1..serve_limit, or the pools could map no arena (CPython's rule:
  * the raw layer may still have memory). When the raw layer fails too, the
  * cached memory goes back and both are tried once more. */
 static HL_NOINLINE void *raw_malloc(size_t n) {
@@ -351,12 +364,12 @@ static HL_NOINLINE void *raw_malloc(size_t n) {
   void *p = hli_raw_malloc(n);
   if (HL_LIKELY(p != NULL) || n > (size_t)PTRDIFF_MAX) return p;
   release_for_retry();
-  if (n - 1 < threshold && (p = pools_malloc(n)) != NULL) return p;
+  if (n - 1 < serve_limit && (p = pools_malloc(n)) != NULL) return p;
   return hli_raw_malloc(n);
 }
 
 static inline void *pool_malloc(size_t n) {
-  if (HL_LIKELY(n - 1 < threshold)) {   /* 1..threshold; 0 wraps around */
+  if (HL_LIKELY(n - 1 < serve_limit)) {   /* 1..serve_limit; 0 wraps around */
     void *p = pools_malloc(n);
     if (HL_LIKELY(p != NULL)) return p;
   }
@@ -492,7 +505,7 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_calloc(HLI_FAMILY_OBJECT, nelem, elsize);
   size_t n;
   if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
-  if (n - 1 >= threshold) {
+  if (n - 1 >= serve_limit) {
     count_raw_request();
     decay_poll();
     void *p = hli_raw_calloc(nelem, elsize);
@@ -517,7 +530,7 @@ void *hl_pool_realloc(void *p, size_t n) {
     return hli_raw_realloc(p, n);   /* p is untouched by a failed realloc */
   }
   size_t size = hl_class_size(&pools.g, hli_tag_class(tag));
-  if (n - 1 < threshold && n <= size) {
+  if (n - 1 < serve_limit && n <= size) {
     /* Shrinking by less than a quarter: keep the block (CPython's rule, so
      * that a string trimmed by a byte does not move). */
     if (4 * n > 3 * size) return p;

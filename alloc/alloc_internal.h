@@ -158,7 +158,13 @@ typedef struct hl_geometry {
   size_t pool_size;                 /* power of two, >= page size */
   size_t arena_size;                /* power of two, multiple of pool_size */
   unsigned align_shift, pool_shift, arena_shift;
-  unsigned nclasses;                /* threshold >> align_shift */
+  unsigned nclasses;                /* nsmall, then the medium classes */
+  unsigned nsmall;                  /* threshold >> align_shift: (idx + 1) << align_shift */
+  size_t max_size;                  /* the largest class: threshold, or the largest medium */
+  /* --large=medium (hl_geometry_medium): eight classes per power of two
+   * above the threshold, up to max_size; 0 without them */
+  unsigned medium_base_shift;       /* log2(threshold) */
+  uint32_t medium_size[HL_MAX_CLASSES];   /* class nsmall + i: medium_size[i] bytes */
   size_t pool_overhead;             /* the pool header, rounded up to alignment */
   unsigned pools_per_arena;
   /* Pool colouring (hl_geometry_colour): the header of the pool at base sits
@@ -181,6 +187,12 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
  * objects). Needs pools of at least a radix grain (the radix entry names the
  * header); returns the number of colours, or -EINVAL with a message. */
 int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen);
+/* --large=medium: adds the medium classes above the threshold, up to an
+ * eighth of a pool (so that a pool holds at least seven blocks of the
+ * largest). Needs a power-of-two threshold of at least 8 alignments.
+ * Before hl_geometry_colour. Returns the number of medium classes, or
+ * -EINVAL with a message. */
+int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen);
 /* The base of the pool holding addr; the header's offset in the pool at
  * base, and the header's address. */
 static inline uintptr_t hl_pool_base(const hl_geometry_t *g, uintptr_t addr) {
@@ -192,11 +204,22 @@ static inline size_t hl_pool_colour_offset(const hl_geometry_t *g, uintptr_t bas
 static inline uintptr_t hl_pool_header(const hl_geometry_t *g, uintptr_t base) {
   return base + hl_pool_colour_offset(g, base);
 }
+/* Medium classes (--large=medium): for n in (2^b, 2^(b+1)], b >= log2(threshold),
+ * eight classes 2^b + j 2^(b-3), j = 1..8, the j-th the first that holds n, so a
+ * block wastes less than 1/9 of itself (mimalloc's bins have four per power of
+ * two; jemalloc's four too; eight keeps CPython-sized waste). */
+static inline unsigned hli_medium_class(const hl_geometry_t *g, size_t n) {
+  unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)(n - 1));
+  return g->nsmall + ((b - g->medium_base_shift) << 3) + (unsigned)((n - 1) >> (b - 3)) - 8;
+}
+/* n in 1..max_size */
 static inline unsigned hl_size_class(const hl_geometry_t *g, size_t n) {
-  return (unsigned)((n - 1) >> g->align_shift);    /* n in 1..threshold */
+  if (HL_LIKELY(n <= g->threshold)) return (unsigned)((n - 1) >> g->align_shift);
+  return hli_medium_class(g, n);
 }
 static inline size_t hl_class_size(const hl_geometry_t *g, unsigned idx) {
-  return ((size_t)idx + 1) << g->align_shift;
+  if (HL_LIKELY(idx < g->nsmall)) return ((size_t)idx + 1) << g->align_shift;
+  return g->medium_size[idx - g->nsmall];
 }
 
 /* ---- pools and arenas (pool.c) -------------------------------------------- */

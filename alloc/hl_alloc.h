@@ -191,6 +191,7 @@ typedef struct hl_alloc_stats {
   unsigned nclasses;
   hl_alloc_class_stats_t classes[128];
   uint64_t alignment, threshold, pool_size, arena_size;
+  uint64_t max_size;                /* the largest block the pools serve (large=medium: above threshold) */
   uint64_t pool_colours;            /* header offsets in use (1: obmalloc's layout) */
   const char *tcache;               /* "none", "magazine", "heap" */
   unsigned ntcaches;                /* entries of tcaches (at most HL_ALLOC_STATS_TCACHES) */

@@ -26,7 +26,9 @@
  *     33 -  48          48          2
  *     ...              ...        ...
  *    497 - 512         512         31
- *    0, 513 and up: the raw layer (hl_raw_*), not the pools
+ *    0, 513 and up: the raw layer (hl_raw_*), not the pools, unless
+ *    --large=medium adds classes above the threshold (size_class.c):
+ *    513 - 576 -> 576 (idx 32) ... 1921 - 2048 -> 2048 (idx 47)
  *
  *   `classic` (A = 8, threshold 256) has the same table in steps of 8:
  *   1-8 -> 8 (idx 0) ... 249-256 -> 256 (idx 31).
@@ -601,6 +603,7 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   const hl_geometry_t *g = &h->g;
   s->alignment = g->alignment;
   s->threshold = g->threshold;
+  s->max_size = g->max_size;
   s->pool_size = g->pool_size;
   s->arena_size = g->arena_size;
   s->pool_colours = (uint64_t)g->colour_mask + 1;

@@ -301,7 +301,7 @@ static void set_up_with(setup_scratch_t *sc) {
     return;
   }
   hl_alloc_stats(&sc->probe);   /* the geometry, as alloc.c resolved it */
-  size_t lim = (size_t)sc->probe.threshold;
+  size_t lim = (size_t)sc->probe.max_size;   /* the threshold, or large=medium's largest class */
   pool_align = (size_t)sc->probe.alignment;
   if (sc->cfg.alloc_debug) {
     /* debug.c's own figure: the header and guard a debug block adds */

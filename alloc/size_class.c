@@ -4,6 +4,11 @@
  *   idx = (n - 1) >> log2(alignment),   block size = (idx + 1) * alignment
  * so every class is a multiple of the alignment and the classes are
  * contiguous (CPython's INDEX2SIZE / size-class table in obmalloc.c).
+ * With --large=medium (hl_geometry_medium), classes continue above the
+ * threshold, eight per power of two, up to an eighth of a pool:
+ *   modern   576, 640, ..., 1024, 1152, ..., 2048   (16 classes, 48 in all)
+ *   classic  288, 320, ..., 512                    (8 classes, 40 in all)
+ * a custom geometry with larger pools goes further (64 KiB pools: 8 KiB).
  *
  *   preset    alignment  threshold  pool     arena    classes  blocks/pool (smallest..largest)
  *   classic   8 B        256 B      4 KiB    256 KiB  32       506 .. 15    (the seed documents)
@@ -67,6 +72,8 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
       .pool_shift = log2_exact(pool_size),
       .arena_shift = log2_exact(arena_size),
       .nclasses = (unsigned)(threshold / alignment),
+      .nsmall = (unsigned)(threshold / alignment),
+      .max_size = threshold,
       .pool_overhead = overhead,
       .pools_per_arena = (unsigned)(arena_size / pool_size),
       .colour_mask = 0,
@@ -92,9 +99,42 @@ int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen) {
   size_t page = hl_os_page_size();
   for (; colours > 1; colours /= 2) {
     size_t last = ((size_t)(colours - 1) << shift) + g->pool_overhead;
-    if (last + g->alignment <= page && last + g->threshold <= g->pool_size) break;
+    if (last + g->alignment <= page && last + g->max_size <= g->pool_size) break;
   }
   g->colour_shift = shift;
   g->colour_mask = colours - 1;
   return (int)colours;
+}
+
+int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen) {
+  size_t t = g->threshold, top = g->pool_size / 8;
+  if (!is_pow2(t) || t < 8 * g->alignment) {
+    snprintf(err, errlen,
+             "large=medium needs a threshold that is a power of two and at least 8 alignments "
+             "(%zu bytes), so that its classes are multiples of the alignment; this geometry's "
+             "threshold is %zu",
+             8 * g->alignment, t);
+    return -EINVAL;
+  }
+  if (top <= t) {
+    snprintf(err, errlen,
+             "large=medium serves blocks up to an eighth of a pool; these pools (%zu bytes) "
+             "leave nothing above the threshold %zu; it needs pools of at least %zu bytes",
+             g->pool_size, t, 16 * t);
+    return -EINVAL;
+  }
+  unsigned n = 0, base = log2_exact(t);
+  for (size_t lo = t; lo < top; lo *= 2)
+    for (size_t j = 1; j <= 8; j++) {
+      if (g->nsmall + n >= HL_MAX_CLASSES) {
+        snprintf(err, errlen, "large=medium: %u small and %u medium classes, at most %d "
+                 "are supported", g->nsmall, n + 1, HL_MAX_CLASSES);
+        return -EINVAL;
+      }
+      g->medium_size[n++] = (uint32_t)(lo + j * (lo / 8));
+    }
+  g->medium_base_shift = base;
+  g->nclasses = g->nsmall + n;
+  g->max_size = g->medium_size[n - 1];
+  return (int)n;
 }

@@ -17,9 +17,9 @@
 #define U64 "%" PRIu64
 
 void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f) {
-  fprintf(f, "heaplab pool allocator: alignment " U64 ", threshold " U64 ", pool " U64
-             " B, arena " U64 " B, pool colours " U64 "\n",
-          s->alignment, s->threshold, s->pool_size, s->arena_size, s->pool_colours);
+  fprintf(f, "heaplab pool allocator: alignment " U64 ", threshold " U64 ", largest block " U64
+             ", pool " U64 " B, arena " U64 " B, pool colours " U64 "\n",
+          s->alignment, s->threshold, s->max_size, s->pool_size, s->arena_size, s->pool_colours);
   fprintf(f, "class   size   num pools   arenas   blocks in use  avail blocks    bytes in use"
              "     bytes avail   in tcaches\n");
   fprintf(f, "-----   ----   ---------   ------   -------------  ------------    ------------"
@@ -70,9 +70,9 @@ void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f) {
 }
 
 void hl_alloc_stats_print_json(const hl_alloc_stats_t *s, FILE *f) {
-  fprintf(f, "\"geometry\": {\"alignment\": " U64 ", \"threshold\": " U64 ", \"pool_size\": " U64
-             ", \"arena_size\": " U64 ", \"pool_colours\": " U64 "},\n",
-          s->alignment, s->threshold, s->pool_size, s->arena_size, s->pool_colours);
+  fprintf(f, "\"geometry\": {\"alignment\": " U64 ", \"threshold\": " U64 ", \"max_size\": " U64
+             ", \"pool_size\": " U64 ", \"arena_size\": " U64 ", \"pool_colours\": " U64 "},\n",
+          s->alignment, s->threshold, s->max_size, s->pool_size, s->arena_size, s->pool_colours);
   fprintf(f, "\"classes\": [");
   const char *sep = "";
   for (unsigned i = 0; i < s->nclasses; i++) {

@@ -68,6 +68,7 @@ static const choice_t alloc_choices[] = {BUILT("pool"),     BUILT("system"),
 /* T_GEOMETRY: these presets, or "ALIGN,THRESHOLD,POOL,ARENA" in bytes (K and
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
 static const choice_t geometry_choices[] = {BUILT("classic"), BUILT("modern")};
+static const choice_t large_choices[] = {BUILT("libc"), BUILT("medium")};
 static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
 static const choice_t retire_choices[] = {BUILT("now"), BUILT("keep")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
@@ -100,6 +101,11 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(geometry), true, NULL,
     "pool allocator geometry: classic = 8 B align, 256 B threshold, 4 KiB pools, 256 KiB arenas; "
     "modern = 16 B, 512 B, 16 KiB, 1 MiB (CPython 3.10+); or ALIGN,THRESHOLD,POOL,ARENA", NULL},
+  [HL_OPT_LARGE] = {"large", T_CHOICE, "libc", CHOICES(large_choices), 0, 0, 0, 0,
+    FIELD(large), true, NULL,
+    "alloc=pool: what serves requests above the threshold: libc = the C library (obmalloc's "
+    "split); medium = size classes in the pools, eight per power of two, up to an eighth of "
+    "a pool (2 KiB in modern), then the C library", NULL},
   [HL_OPT_POOL_COLOUR] = {"pool-colour", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(pool_colour), true, NULL,
     "pool headers at one of 64 cache-line offsets in the pool's first page, chosen by the "
@@ -886,6 +892,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   if (!(uses & HL_OPT_BIT(id))) return false;
   switch (id) {
   case HL_OPT_GEOMETRY:
+  case HL_OPT_LARGE:
   case HL_OPT_POOL_COLOUR:
   case HL_OPT_POOL_REQUEUE:
   case HL_OPT_POOL_RETIRE:

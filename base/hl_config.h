@@ -45,6 +45,10 @@ typedef enum { HL_ARENA_RELEASE_MUNMAP, HL_ARENA_RELEASE_MADVISE } hl_arena_rele
  * front (obmalloc: it serves the next allocation). */
 typedef enum { HL_POOL_REQUEUE_BACK, HL_POOL_REQUEUE_FRONT } hl_pool_requeue_t;
 typedef enum { HL_POOL_RETIRE_NOW, HL_POOL_RETIRE_KEEP } hl_pool_retire_t;
+/* What serves requests above the pools' threshold: the C library
+ * (obmalloc's split), or medium size classes in the pools up to an eighth
+ * of a pool, then the C library (alloc/size_class.c) */
+typedef enum { HL_LARGE_LIBC, HL_LARGE_MEDIUM } hl_large_t;
 typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 /* --trace's format: heaplab's JSON lines, or the Trace Event format (a JSON
  * array that Perfetto and chrome://tracing open; bench/trace.c) */
@@ -108,6 +112,7 @@ enum { HL_GC_COLLECTORS(HL_GC_BUILT_ENUM_) };
 typedef enum {
   HL_OPT_ALLOC,
   HL_OPT_GEOMETRY,
+  HL_OPT_LARGE,
   HL_OPT_POOL_COLOUR,
   HL_OPT_POOL_REQUEUE,
   HL_OPT_POOL_RETIRE,
@@ -158,6 +163,7 @@ typedef struct hl_config {
   hl_alloc_kind_t alloc;
   hl_geometry_kind_t geometry;
   uint64_t        geometry_custom[4];  /* alignment, threshold, pool, arena (bytes) */
+  hl_large_t      large;
   bool            pool_colour;         /* pool headers at cache-line offsets */
   hl_pool_requeue_t pool_requeue;
   hl_pool_retire_t pool_retire;

@@ -28,6 +28,7 @@ void hl_json_pool_stats(json_object *a, const hl_alloc_stats_t *s,
 #undef HL_STAT_JSON
   json_object_object_add(a, "alignment", u64(s->alignment));
   json_object_object_add(a, "threshold", u64(s->threshold));
+  json_object_object_add(a, "max_size", u64(s->max_size));
   json_object_object_add(a, "pool_size", u64(s->pool_size));
   json_object_object_add(a, "pool_colours", u64(s->pool_colours));
   json_object_object_add(a, "arena_size", u64(s->arena_size));

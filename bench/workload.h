@@ -103,7 +103,8 @@ typedef struct hl_workload {
 
 /* The allocator's options: every workload allocates. */
 #define HL_ALLOC_USES                                                                   \
-  (HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY) | HL_OPT_BIT(HL_OPT_TCACHE) | \
+  (HL_OPT_BIT(HL_OPT_ALLOC) | HL_OPT_BIT(HL_OPT_GEOMETRY) | HL_OPT_BIT(HL_OPT_LARGE) |   \
+   HL_OPT_BIT(HL_OPT_TCACHE) |                                                          \
    HL_OPT_BIT(HL_OPT_POOL_COLOUR) | HL_OPT_BIT(HL_OPT_POOL_REQUEUE) |                   \
    HL_OPT_BIT(HL_OPT_ALLOC_DEBUG) | HL_OPT_BIT(HL_OPT_ALLOC_STATS) |                    \
    HL_OPT_BIT(HL_OPT_ARENA_KEEP_KIB) | HL_OPT_BIT(HL_OPT_ARENA_RELEASE) |               \

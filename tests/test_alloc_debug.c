@@ -99,7 +99,7 @@ static void assert_aligned(const void *p) {
 static void exercise(const family_t *f) {
   /* sizes around the pool threshold: a block that fits, one that spills over
    * it once the overhead is added, and one above it */
-  size_t sizes[] = {1, 24, geo.threshold - overhead(), geo.threshold - 8, geo.threshold + 1, 5000};
+  size_t sizes[] = {1, 24, geo.max_size - overhead(), geo.max_size - 8, geo.max_size + 1, 5000};
   for (size_t i = 0; i < HL_ARRAY_LEN(sizes); i++) {
     size_t n = sizes[i];
     unsigned char *p = f->malloc(n);
@@ -183,7 +183,7 @@ static void test_blocks_live_in_the_pools(void **st) {
   p = hl_alloc_realloc(p, 40);
   assert_true(hl_pool_owns(p));
   hl_alloc_free(p);
-  char *big = hl_alloc_malloc(geo.threshold);   /* spills into the raw layer underneath */
+  char *big = hl_alloc_malloc(geo.max_size);   /* spills into the raw layer underneath */
   assert_false(hl_pool_owns(big));
   hl_alloc_free(big);
 }
@@ -354,7 +354,7 @@ static void test_family_mismatch(void **st) {
 
 static void test_pointer_not_allocated(void **st) {
   (void)st;
-  char *p = hl_pool_malloc(geo.threshold - overhead());   /* the largest that fits */
+  char *p = hl_pool_malloc(geo.max_size - overhead());   /* the largest that fits */
   assert_true(hl_pool_owns(p));
   /* inside a live block: in a pool, with no header of its own */
   snprintf(addr, sizeof addr, "%p", (void *)(p + 16));
@@ -402,8 +402,9 @@ int main(void) {
     return 2;
   }
   geo = hli_alloc_pools()->g;
-  fprintf(stderr, "test_alloc_debug: geometry %zu,%zu,%zu,%zu%s\n", geo.alignment, geo.threshold,
-          geo.pool_size, geo.arena_size, UNDER_ASAN ? ", under ASan" : "");
+  fprintf(stderr, "test_alloc_debug: geometry %zu,%zu,%zu,%zu, largest block %zu%s\n",
+          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.max_size,
+          UNDER_ASAN ? ", under ASan" : "");
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_object_family, setup),
       cmocka_unit_test_setup(test_raw_family, setup),

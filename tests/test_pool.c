@@ -68,14 +68,26 @@ static hl_alloc_stats_t stats(void) {
 
 static void test_size_classes(void **st) {
   (void)st;
-  for (size_t n = 1; n <= geo.threshold; n++) {
+  for (size_t n = 1; n <= geo.max_size; n++) {
     unsigned idx = hl_size_class(&geo, n);
     size_t size = hl_class_size(&geo, idx);
     assert_true(idx < geo.nclasses);
-    assert_true(size >= n && size - n < geo.alignment);
     assert_int_equal(size % geo.alignment, 0);
+    if (n <= geo.threshold) {
+      assert_true(size >= n && size - n < geo.alignment);
+    } else {
+      /* large=medium: the smallest class that holds n, wasting less than 1/9 */
+      assert_true(idx >= geo.nsmall);
+      assert_true(size >= n && hl_class_size(&geo, idx - 1) < n);
+      assert_true(9 * (size - n) < size);
+    }
   }
-  assert_int_equal(hl_class_size(&geo, geo.nclasses - 1), geo.threshold);
+  for (unsigned i = 1; i < geo.nclasses; i++)
+    assert_true(hl_class_size(&geo, i - 1) < hl_class_size(&geo, i));
+  assert_int_equal(hl_class_size(&geo, geo.nclasses - 1), geo.max_size);
+  /* a pool holds at least 7 blocks of the largest medium class */
+  if (geo.max_size > geo.threshold)
+    assert_true((geo.pool_size - geo.pool_overhead) / geo.max_size >= 7);
 }
 
 static void test_bad_geometries(void **st) {
@@ -260,7 +272,7 @@ static void test_arena_order_and_release(void **st) {
   (void)st;
   setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
   const hl_pools_t *h = hli_alloc_pools();
-  size_t size = geo.threshold;      /* fewest blocks per pool: pools fill fast */
+  size_t size = geo.max_size;      /* fewest blocks per pool: pools fill fast */
   size_t narenas = 4, npools = narenas * geo.pools_per_arena;
   size_t n = narenas * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
@@ -311,7 +323,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
   (void)st;
   size_t keep_kib = 2 * geo.arena_size / 1024;
   setup_alloc(keep_kib, HL_ARENA_RELEASE_MUNMAP);
-  size_t size = geo.threshold, n = 3 * arena_blocks(size);
+  size_t size = geo.max_size, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (int round = 0; round < 3; round++) {
     for (size_t i = 0; i < n; i++) b[i] = hl_alloc_malloc(size);
@@ -338,7 +350,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
  * machine: the hour-long decay cannot pass during the test. */
 static void decay_round(uint64_t decay_ms, bool wait) {
   setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, decay_ms);
-  size_t size = geo.threshold, n = 3 * arena_blocks(size);
+  size_t size = geo.max_size, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -378,7 +390,7 @@ static void test_decay_keeps_young_arenas_and_releases_old(void **st) {
  * sleeps past the decay (one-sided, as above) and makes one such call,
  * which must find nothing of the pools' to do but the purge. */
 static void *raw_call(int how, void *keep) {
-  size_t big = geo.threshold + 1;
+  size_t big = geo.max_size + 1;
   switch (how) {
   case 0: return hl_alloc_malloc(100000);                  /* large malloc */
   case 1: hl_alloc_free(keep); return NULL;                /* free of a raw block */
@@ -391,9 +403,9 @@ static void test_decay_runs_at_raw_requests(void **st) {
   const uint64_t decay_ms = 20;
   for (int how = 0; how < 3; how++) {
     setup_alloc_decay(0, cfg.arena_release, decay_ms);
-    void *keep = hl_alloc_malloc(geo.threshold + 1);     /* a raw block */
+    void *keep = hl_alloc_malloc(geo.max_size + 1);     /* a raw block */
     assert_false(hl_pool_owns(keep));
-    size_t size = geo.threshold, n = 3 * arena_blocks(size);
+    size_t size = geo.max_size, n = 3 * arena_blocks(size);
     void **b = calloc(n, sizeof *b);
     for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
     for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -422,7 +434,7 @@ static void test_decay_runs_when_a_pool_empties(void **st) {
   (void)st;
   const uint64_t decay_ms = 20;
   setup_alloc_decay(0, cfg.arena_release, decay_ms);
-  size_t size = geo.threshold, n = 3 * arena_blocks(size);
+  size_t size = geo.max_size, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   void *t1 = hl_alloc_malloc(geo.alignment), *t2 = hl_alloc_malloc(size);
@@ -465,7 +477,7 @@ static void test_out_of_memory_releases_cached_arenas(void **st) {
 #endif
   size_t cached = 32 * geo.arena_size;
   setup_alloc_decay(2 * cached / 1024, cfg.arena_release, 0);
-  size_t size = geo.threshold, n = 32 * arena_blocks(size);
+  size_t size = geo.max_size, n = 32 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -523,11 +535,11 @@ static void test_foreign_and_raw_pointers(void **st) {
   assert_non_null(zero1);
   assert_ptr_not_equal(zero1, zero2);
   assert_false(hl_pool_owns(zero1));
-  char *big = hl_alloc_malloc(geo.threshold + 1);
+  char *big = hl_alloc_malloc(geo.max_size + 1);
   assert_false(hl_pool_owns(big));
-  char *small = hl_alloc_malloc(geo.threshold);
+  char *small = hl_alloc_malloc(geo.max_size);
   assert_true(hl_pool_owns(small));
-  assert_true(hl_pool_owns(small + geo.threshold - 1));
+  assert_true(hl_pool_owns(small + geo.max_size - 1));
   hl_alloc_free(zero1);
   hl_alloc_free(zero2);
   hl_alloc_free(big);
@@ -554,10 +566,10 @@ static void test_realloc_rules(void **st) {
   char *q = hl_alloc_realloc(p, 2 * a);                /* shrink more: moved */
   assert_ptr_not_equal(q, p);
   assert_memory_equal(q, "xxxxxxxxxxxxxxxx", 2 * a < 16 ? 2 * a : 16);
-  char *r = hl_alloc_realloc(q, geo.threshold);        /* grow within the pools */
+  char *r = hl_alloc_realloc(q, geo.max_size);        /* grow within the pools */
   assert_true(hl_pool_owns(r));
   assert_int_equal(r[2 * a - 1], 'x');
-  char *big = hl_alloc_realloc(r, geo.threshold * 4);  /* pools -> raw */
+  char *big = hl_alloc_realloc(r, geo.max_size * 4);  /* pools -> raw */
   assert_false(hl_pool_owns(big));
   assert_int_equal(big[0], 'x');
   assert_int_equal(big[2 * a - 1], 'x');
@@ -597,7 +609,7 @@ static void test_out_of_memory_falls_back_to_raw(void **st) {
 typedef struct live { unsigned char *p; size_t n, block; uint32_t id; } live_t;
 
 static size_t class_bytes(size_t n) {
-  return n >= 1 && n <= geo.threshold ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
+  return n >= 1 && n <= geo.max_size ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
 }
 
 static void fill(const live_t *l) {
@@ -620,8 +632,8 @@ static void test_random_against_model(void **st) {
   for (uint64_t op = 0; op < model_ops; op++) {
     live_t *l = &live[hl_rand_below(&r, SLOTS)];
     /* sizes: mostly small-object, some 0 and some above the threshold */
-    size_t n = hl_rand_below(&r, 16) == 0 ? hl_rand_below(&r, 4 * geo.threshold)
-                                           : hl_rand_below(&r, geo.threshold + 1);
+    size_t n = hl_rand_below(&r, 16) == 0 ? hl_rand_below(&r, 4 * geo.max_size)
+                                           : hl_rand_below(&r, geo.max_size + 1);
     unsigned what = (unsigned)hl_rand_below(&r, 4);
     if (l->p && what == 0) {                 /* realloc keeps the common prefix */
       check(l);
@@ -693,8 +705,9 @@ int main(int argc, char **argv) {
     return 2;
   }
   geo = hli_alloc_pools()->g;
-  fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu, %u pool colours\n", geo.alignment,
-          geo.threshold, geo.pool_size, geo.arena_size, geo.colour_mask + 1);
+  fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu, largest block %zu, %u pool colours\n",
+          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.max_size,
+          geo.colour_mask + 1);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_size_classes),
       cmocka_unit_test(test_bad_geometries),

@@ -268,7 +268,7 @@ int main(int argc, char **argv) {
   }
   hl_alloc_stats_t s;
   hl_alloc_stats(&s);
-  threshold = s.threshold;
+  threshold = s.max_size;   /* the largest block the pools serve */
   fprintf(stderr, "test_tcache: tcache=%s threshold %zu, %u threads x %llu ops\n",
           hl_config_choice_name(HL_OPT_TCACHE, cfg.tcache), threshold, NTHREADS,
           (unsigned long long)ops_per_thread);

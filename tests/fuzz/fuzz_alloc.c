@@ -24,15 +24,16 @@
  *                                                  new arena falls back to the raw layer
  *
  * slot = byte % 64. A size is a selector byte and a 16-bit value covering 0,
- * 1..threshold, the size-class boundaries (k*A - 1, k*A, k*A + 1, up to
- * threshold + 1), threshold+1..4*threshold, and raw requests up to 256 KiB.
+ * 1..max (the largest class: the threshold, or with large=medium the
+ * largest medium class), the size-class boundaries (size - 1, size,
+ * size + 1 of every class), max+1..4*max, and raw requests up to 256 KiB.
  *
  * The model: every live block has its request size n, the class size of its
  * block when the pool allocator must own it (0: the raw layer or libc), and a
  * tag (slot and generation) from which its bytes are filled. Before realloc
  * and free, every byte is checked against the tag; realloc must keep the
  * common prefix and follow CPython's rule for moving: a pool block stays in
- * place iff the new size is in 1..threshold, fits, and shrinks it by less than
+ * place iff the new size is in 1..max, fits, and shrinks it by less than
  * a quarter (4n > 3*block); a raw block stays raw. hl_pool_owns must agree
  * with the model after every operation, and the statistics (blocks and bytes
  * in use, summed per class too) with its counts. At the end of each input
@@ -114,11 +115,11 @@ static unsigned take_u16(input_t *in) {
 
 static size_t take_size(input_t *in) {
   unsigned sel = take_u8(in), v = take_u16(in);
-  size_t t = geo.threshold, a = geo.alignment;
+  size_t t = geo.max_size;
   switch (sel % 8) {
   case 0: return 0;
   case 1: case 2: case 3: return 1 + v % t;
-  case 4: return (1 + v % (t / a)) * a + (sel >> 3) % 3 - 1;   /* class boundaries */
+  case 4: return hl_class_size(&geo, v % geo.nclasses) + (sel >> 3) % 3 - 1;   /* boundaries */
   case 5: return t + 1 + v % (3 * t);
   case 6: return v;
   default: return (size_t)(v & 0x3fff) << 4;                   /* up to 256 KiB */
@@ -127,7 +128,7 @@ static size_t take_size(input_t *in) {
 
 /* The block size the model expects for a fresh request of n bytes. */
 static size_t class_bytes(size_t n) {
-  return n >= 1 && n <= geo.threshold ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
+  return n >= 1 && n <= geo.max_size ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
 }
 
 /* A block of tag t holds ref[t % 251 ..]: fill and check are one memcpy and
@@ -254,7 +255,7 @@ static void op_realloc(slot_t *s, size_t n) {
   }
   check_bytes(s, s->n, "before realloc");
   size_t b = s->block;
-  bool stays = b && n >= 1 && n <= geo.threshold && n <= b && 4 * n > 3 * b;
+  bool stays = b && n >= 1 && n <= geo.max_size && n <= b && 4 * n > 3 * b;
   unsigned char *q = hl_alloc_realloc(s->p, n);
   if (!q) fail("realloc(%zu bytes -> %zu) returned NULL", s->n, n);
   if (b && (q == s->p) != stays)
@@ -324,7 +325,7 @@ static void burst_check(const unsigned char *p, size_t n, uint32_t k) {
 static HL_NOINLINE NO_COVERAGE void op_burst(unsigned count_byte, size_t n, unsigned order) {
   size_t count = 1 + (size_t)count_byte * 16;
   if (count > BURST_MAX) count = BURST_MAX;
-  n = 1 + (n ? n - 1 : 0) % geo.threshold;        /* pool sizes only */
+  n = 1 + (n ? n - 1 : 0) % geo.max_size;         /* pool sizes only */
   for (size_t k = 0; k < count; k++) {
     burst[k] = hl_alloc_malloc(n);
     if (!burst[k] || !hl_pool_owns(burst[k])) fail("burst: malloc(%zu) not from the pools", n);
@@ -385,9 +386,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   char release[32];
   hl_config_format(&cfg, HL_OPT_ARENA_RELEASE, release, sizeof release);
   fprintf(stderr,
-          "fuzz_alloc: geometry %zu,%zu,%zu,%zu, %u pool colours, arena-keep-kib %llu, "
-          "arena-release %s\n",
-          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.colour_mask + 1,
+          "fuzz_alloc: geometry %zu,%zu,%zu,%zu, largest block %zu, %u pool colours, "
+          "arena-keep-kib %llu, arena-release %s\n",
+          geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.max_size,
+          geo.colour_mask + 1,
           (unsigned long long)cfg.arena_keep_kib, release);
   return 0;
 }
