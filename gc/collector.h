@@ -108,6 +108,24 @@ HL_INTERNAL int hli_gc_generation_due(int oldest);
 HL_INTERNAL hl_gc_stats_t *hli_gc_stats_mut(void);
 /* --gc=incremental: one increment's work units (the histogram). */
 HL_INTERNAL void hli_gc_increment_record(uint64_t units);
+/* --gc=incremental: the time a unit of scan work takes, which converts the
+ * pause budget into units (gen_incr.c). A moving average over samples of
+ * at least HLI_UNIT_SAMPLE units, gathered over as many increments as that
+ * takes: a sample of fewer is noise, and an estimate that moved only on
+ * increments of that many units would lock itself in once one slow
+ * increment made it so high that the budget converts to fewer. */
+#define HLI_UNIT_SAMPLE 256
+typedef struct hli_unit_clock {
+  double ns_per_unit;
+  uint64_t sample_ns, sample_units;   /* since the average last moved */
+} hli_unit_clock_t;
+static inline void hli_unit_clock_add(hli_unit_clock_t *c, uint64_t ns, uint64_t units) {
+  c->sample_ns += ns;
+  c->sample_units += units;
+  if (c->sample_units < HLI_UNIT_SAMPLE) return;
+  c->ns_per_unit = 0.875 * c->ns_per_unit + 0.125 * (double)c->sample_ns / (double)c->sample_units;
+  c->sample_ns = c->sample_units = 0;
+}
 
 /* ---- tracking (track.c) ------------------------------------------------------- */
 HL_INTERNAL void hli_gc_track_init(const hl_config_t *c);

@@ -30,6 +30,7 @@
 #include "hl_gc.h"
 #include "hl_measure.h"
 #include "hl_sync.h"
+#include "collector.h"   /* hli_unit_clock_t: the budget's conversion, tested alone */
 #include "obj_check.h"
 
 extern char **environ;
@@ -371,6 +372,33 @@ static void test_schedule_finds_old_garbage(void **state) {
   hl_gc_collect(2);
 }
 
+/* The budget's conversion to units learns from increments smaller than its
+ * sample: after one slow increment (4,399 ns a unit) every increment spends
+ * what the budget converts to, about 200 units, fewer than a sample. The
+ * estimate must still come down to the real cost (60 ns a unit here), or
+ * the scan crawls for the rest of the run (cycles under gil once grew from
+ * 6 to 127 MiB in 14 s that way). Deterministic: the samples are given. */
+static void test_unit_clock_recovers(void **state) {
+  (void)state;
+  hli_unit_clock_t c = {.ns_per_unit = 10.0};
+  hli_unit_clock_add(&c, 4399 * 300, 300);            /* one slow increment */
+  assert_true(c.ns_per_unit > 500);
+  double high = c.ns_per_unit;
+  for (int i = 0; i < 400; i++) {
+    uint64_t units = (uint64_t)(1e6 / c.ns_per_unit);  /* what a 1 ms budget converts to */
+    if (units > 200) units = 200;                      /* fewer than a sample, always */
+    hli_unit_clock_add(&c, 60 * units, units);
+  }
+  if (!(c.ns_per_unit < 61 && c.ns_per_unit > 59))
+    fail_msg("ns per unit %.1f after 400 increments of 60 ns units (from %.1f)", c.ns_per_unit, high);
+  /* samples below HLI_UNIT_SAMPLE units move nothing until they add up */
+  hli_unit_clock_t d = {.ns_per_unit = 100.0};
+  hli_unit_clock_add(&d, 10 * 100, 100);
+  assert_true(d.ns_per_unit == 100.0);
+  hli_unit_clock_add(&d, 10 * 200, 200);
+  assert_true(d.ns_per_unit < 100.0 && d.sample_units == 0);
+}
+
 int main(void) {
   char err[512];
   if (hl_config_resolve(&cfg, 0, NULL, environ, err, sizeof err) != 0) {
@@ -386,6 +414,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_million_object_cycle, setup, teardown),
     cmocka_unit_test_setup_teardown(test_budget_in_units, setup, teardown),
     cmocka_unit_test_setup_teardown(test_schedule_finds_old_garbage, setup, teardown),
+    cmocka_unit_test(test_unit_clock_recovers),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
