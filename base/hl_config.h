@@ -51,6 +51,13 @@ typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
 typedef enum { HL_TRACE_FORMAT_JSON, HL_TRACE_FORMAT_CHROME } hl_trace_format_t;
 /* cyclotron's ring nodes: no payload, or a list of 8 ints each */
 typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t;
+/* prefork's collector in the master and its forked workers
+ * (bench/workloads/prefork.c): on; off (gc.disable() before the fork);
+ * freeze (gc.freeze() before it); freeze-immortal (the frozen heap made
+ * immortal too, hl_gc_immortalize) */
+typedef enum {
+  HL_PREFORK_GC_ON, HL_PREFORK_GC_OFF, HL_PREFORK_GC_FREEZE, HL_PREFORK_GC_FREEZE_IMMORTAL
+} hl_prefork_gc_t;
 
 /* The strategy axes of the object layer, one row per strategy. The option
  * table (config.c), the enums below and gc/'s tables of rows are all made
@@ -131,6 +138,9 @@ typedef enum {
   HL_OPT_CYCLE_PAYLOAD,
   HL_OPT_LIVE_HEAP_M,
   HL_OPT_INPUT,
+  HL_OPT_WORKERS,
+  HL_OPT_PREFORK_GC,
+  HL_OPT_TOUCH_PCT,
   HL_OPT_THREADS,
   HL_OPT_PIN,
   HL_OPT_SCALE,
@@ -179,6 +189,9 @@ typedef struct hl_config {
   hl_cycle_payload_t cycle_payload;
   uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
   char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
+  uint64_t        workers;             /* prefork: worker processes forked by the master */
+  hl_prefork_gc_t prefork_gc;
+  uint64_t        touch_pct;           /* prefork: the share of the heap's records requests read */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;
