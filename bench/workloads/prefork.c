@@ -84,7 +84,7 @@
 #define TAGS 64u
 #define REQUEST_RECORDS 4u
 #define CACHE_SLOTS 4096u
-#define REQUEST_UNIT 50000u
+#define REQUEST_UNIT 10000u
 #define SAMPLES 20u
 #define LATENCY_EVERY 8u
 
@@ -730,7 +730,7 @@ const hl_workload_t hl_workload_prefork = {
   .summary = "a master builds a 450,000-object heap and forks --workers processes that serve "
              "requests from it; each measures the heap pages it copied (smaps_rollup, "
              "pagemap) under --prefork-gc=on|off|freeze|freeze-immortal",
-  .unit = "50,000 requests per worker process (4 record lookups, a response, a cycle each)",
+  .unit = "10,000 requests per worker process (4 record lookups, a response, a cycle each)",
   .uses = HL_RUNNER_USES | HL_OBJ_USES | HL_OPT_BIT(HL_OPT_WORKERS) |
           HL_OPT_BIT(HL_OPT_PREFORK_GC) | HL_OPT_BIT(HL_OPT_TOUCH_PCT),
   .ops_per_scale = REQUEST_UNIT,
