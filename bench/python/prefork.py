@@ -167,7 +167,7 @@ def worker(module, runs, k, target, seed, touched):
     rng = random.Random(seed * 0x100000001b3 + 1 + k)
     rnd = rng.randrange
     t0, c0 = time.monotonic_ns(), time.process_time_ns()
-    stats0 = [s["collections"] for s in gc.get_stats()]
+    stats0 = gc.get_stats()
     samples = [sample(runs, t0, 0)]
     cache = {}
     lat = []
@@ -206,8 +206,8 @@ def worker(module, runs, k, target, seed, touched):
             "requests_per_s": n / (wall / 1e9) if wall else 0,
             "requests_per_cpu_s": n / (cpu / 1e9) if cpu else 0,
             "minor_faults": resource.getrusage(resource.RUSAGE_SELF).ru_minflt,
-            "collections": [s["collections"] - c for s, c in zip(stats, stats0)],
-            "gc_collected": sum(s["collected"] for s in stats),
+            "collections": [s["collections"] - s0["collections"] for s, s0 in zip(stats, stats0)],
+            "gc_collected": sum(s["collected"] - s0["collected"] for s, s0 in zip(stats, stats0)),
             "latency_ns": {"count": len(lat), "p50": q(0.5), "p90": q(0.9), "p99": q(0.99),
                            "max": lat[-1] if lat else 0},
             "samples": samples}
