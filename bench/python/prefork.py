@@ -231,8 +231,9 @@ def main():
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.prefork_gc not in MODES:
-        sys.exit(f"prefork.py: --prefork-gc: invalid value '{a.prefork_gc}'; accepted: "
-                 "on, off, freeze")
+        print(f"prefork.py: --prefork-gc: invalid value '{a.prefork_gc}'; accepted: "
+              "on, off, freeze", file=sys.stderr)
+        sys.exit(2)
     if a.prefork_gc == "freeze-immortal":
         print("prefork.py: --prefork-gc=freeze-immortal: CPython 3.11 has no immortal objects "
               "(PEP 683 is 3.12, and makes only the runtime's own objects immortal); "

@@ -487,6 +487,7 @@ static void prefork_work(hl_worker_t *w) {
   int rc = build_heap(p, &rng, err, sizeof err);
   if (rc == 0 && before_fork(p) != 0) {
     snprintf(err, sizeof err, "%s", hl_err_message());
+    after_workers(p);   /* what before_fork did, undone (with no workers) */
     rc = -1;
   }
   if (rc != 0) {
