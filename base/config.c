@@ -77,6 +77,8 @@ static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
 static const choice_t size_dist_choices[] = {BUILT("uniform"), BUILT("power-law"),
                                              BUILT("histogram")};
 static const choice_t trace_format_choices[] = {BUILT("json"), BUILT("chrome")};
+static const choice_t prefork_gc_choices[] = {BUILT("on"), BUILT("off"), BUILT("freeze"),
+                                              BUILT("freeze-immortal")};
 /* The object layer's axes, row for row from their lists (hl_config.h). */
 #define RC_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
 /* each collector's reason, by name, for its options' rows as well */
@@ -215,6 +217,19 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(input), true, NULL,
     "heap-load: the captured heap to rebuild (bench/python/heap_capture.py's output, "
     "docs/heap-format.md)", NULL},
+  [HL_OPT_WORKERS] = {"workers", T_UINT, "2", NULL, 0, 1, 64, 0, 0,
+    FIELD(workers), true, NULL,
+    "prefork: worker processes the master forks after building its heap", NULL},
+  [HL_OPT_PREFORK_GC] = {"prefork-gc", T_CHOICE, "on", CHOICES(prefork_gc_choices), 0, 0, 0, 0,
+    FIELD(prefork_gc), true, NULL,
+    "prefork: the collector around the fork: on; off = gc.disable() in the master before it "
+    "forks; freeze = gc.freeze() before the fork (the workers collect their own objects); "
+    "freeze-immortal = frozen and the master's heap made immortal (PEP 683, "
+    "hl_gc_immortalize)", NULL},
+  [HL_OPT_TOUCH_PCT] = {"touch-pct", T_UINT, "100", NULL, 0, 1, 100, 0, 0,
+    FIELD(touch_pct), true, NULL,
+    "prefork: the percentage of the master's records that requests read (the first ones "
+    "built; 100 = any record)", NULL},
   [HL_OPT_THREADS] = {"threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(threads), true, NULL,
     "worker threads (beyond the cores, the machine is oversubscribed)", NULL},

@@ -58,6 +58,13 @@ typedef enum { HL_CYCLE_PAYLOAD_NONE, HL_CYCLE_PAYLOAD_INTS } hl_cycle_payload_t
 /* the allocator workloads' block sizes (bench/workloads/sizes.c): uniform
  * over --sizes, a power law over it, or a histogram read from --size-hist */
 typedef enum { HL_SIZE_DIST_UNIFORM, HL_SIZE_DIST_POWER_LAW, HL_SIZE_DIST_HISTOGRAM } hl_size_dist_t;
+/* prefork's collector in the master and its forked workers
+ * (bench/workloads/prefork.c): on; off (gc.disable() before the fork);
+ * freeze (gc.freeze() before it); freeze-immortal (the frozen heap made
+ * immortal too, hl_gc_immortalize) */
+typedef enum {
+  HL_PREFORK_GC_ON, HL_PREFORK_GC_OFF, HL_PREFORK_GC_FREEZE, HL_PREFORK_GC_FREEZE_IMMORTAL
+} hl_prefork_gc_t;
 
 /* The strategy axes of the object layer, one row per strategy. The option
  * table (config.c), the enums below and gc/'s tables of rows are all made
@@ -142,6 +149,9 @@ typedef enum {
   HL_OPT_SIZE_DIST,
   HL_OPT_SIZE_HIST,
   HL_OPT_INPUT,
+  HL_OPT_WORKERS,
+  HL_OPT_PREFORK_GC,
+  HL_OPT_TOUCH_PCT,
   HL_OPT_THREADS,
   HL_OPT_PIN,
   HL_OPT_SCALE,
@@ -195,6 +205,9 @@ typedef struct hl_config {
   hl_size_dist_t  size_dist;
   char            size_hist[4096];     /* --size-dist=histogram: "SIZE COUNT" lines */
   char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
+  uint64_t        workers;             /* prefork: worker processes forked by the master */
+  hl_prefork_gc_t prefork_gc;
+  uint64_t        touch_pct;           /* prefork: the share of the heap's records requests read */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;

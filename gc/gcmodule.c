@@ -48,6 +48,12 @@ static hl_mmu_tracker_t pause_log;
 const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS] = {1000000, 10000000, 100000000};
 static hl_hist_t stw_hist;    /* the collector's times to stop the world */
 static hl_hist_t increment_hist;   /* --gc=incremental: work units per increment */
+/* hl_gc_immortalize's objects and the counts they had, oldest first */
+typedef struct immortal_kept { hl_object_t *o; uint32_t rc; uint16_t flags; } immortal_kept_t;
+static struct {
+  immortal_kept_t *kept;
+  size_t n, cap;
+} immortal;
 
 /* ---- services to the collectors --------------------------------------------------- */
 uint64_t hli_gc_world_stop(void) {
@@ -202,6 +208,9 @@ void hli_gc_fini(void) {
   gather();
   for (int i = 0; i < HL_GC_GENERATIONS; i++) untrack_all(&hli_gc.gen[i].head);
   untrack_all(&hli_gc.permanent);
+  free(immortal.kept);   /* objects still immortal stay allocated (hl_gc.h) */
+  immortal.kept = NULL;
+  immortal.n = immortal.cap = 0;
   hli_gc.active = hli_gc.enabled = false;
   hl_mmu_tracker_free(&pause_log);
 }
@@ -286,6 +295,94 @@ size_t hl_gc_get_freeze_count(void) {
   size_t n = hli_gc_list_size(&hli_gc.permanent);
   hli_gc_world_resume(stopped_at);
   return n;
+}
+
+/* ---- immortalizing a heap before fork ---------------------------------------------
+ * A depth-first walk from every tracked object through hl_traverse. The
+ * walk marks an object by making it immortal, so an object already
+ * immortal (a singleton, a small int, one made by an earlier call) is
+ * neither kept nor walked through: an immortal container made at creation
+ * (the empty tuple) holds only immortal objects. Each object's count is
+ * kept beside it; undo gives them back in reverse order. */
+
+typedef struct immortal_walk {
+  hl_object_t **stack;
+  size_t n, cap;
+  bool nomem;
+} immortal_walk_t;
+
+static bool grow(void **items, size_t *cap, size_t need, size_t size) {
+  if (need <= *cap) return true;
+  size_t c = *cap ? *cap * 2 : 4096;
+  while (c < need) c *= 2;
+  void *p = realloc(*items, c * size);
+  if (!p) return false;
+  *items = p;
+  *cap = c;
+  return true;
+}
+
+static int immortal_push(hl_object_t *o, void *arg) {
+  immortal_walk_t *w = arg;
+  if (hl_is_immortal(o)) return 0;
+  if (!grow((void **)&w->stack, &w->cap, w->n + 1, sizeof *w->stack)) {
+    w->nomem = true;
+    return 1;
+  }
+  w->stack[w->n++] = o;
+  return 0;
+}
+
+int64_t hl_gc_immortalize(void) {
+  if (hl_rc_config.mode != HL_RC_GIL) {
+    hl_err_set(HL_ERR_VALUE, "hl_gc_immortalize: rc=%s: accepted rc=gil only",
+               hl_config_choice_name(HL_OPT_RC, (int)hl_rc_config.mode));
+    return -1;
+  }
+  gather();
+  hl_gc_head_t *lists[HL_GC_GENERATIONS + 1] = {&hli_gc.gen[0].head, &hli_gc.gen[1].head,
+                                                &hli_gc.gen[2].head, &hli_gc.permanent};
+  immortal_walk_t w = {0};
+  size_t first = immortal.n;
+  for (size_t k = 0; k < HL_ARRAY_LEN(lists) && !w.nomem; k++)
+    for (hl_gc_head_t *g = hli_gc_next(lists[k]); g != lists[k] && !w.nomem; g = hli_gc_next(g)) {
+      immortal_push(HL_GC_OBJ(g), &w);
+      while (w.n && !w.nomem) {
+        hl_object_t *o = w.stack[--w.n];
+        if (hl_is_immortal(o)) continue;   /* pushed twice before its turn */
+        if (!grow((void **)&immortal.kept, &immortal.cap, immortal.n + 1, sizeof *immortal.kept)) {
+          w.nomem = true;
+          break;
+        }
+        immortal.kept[immortal.n++] = (immortal_kept_t){o, hli_rc_load(o), o->flags};
+        hli_make_immortal(o);
+        hl_traverse(o, immortal_push, &w);
+      }
+    }
+  free(w.stack);
+  if (w.nomem) {
+    while (immortal.n > first) {   /* nothing changed, as promised */
+      immortal_kept_t *e = &immortal.kept[--immortal.n];
+      hl_atomic_c11_store_relaxed_u32(&e->o->rc, e->rc);
+      hl_atomic_c11_store_relaxed_u16(&e->o->owner, HL_OWNER_PLAIN);
+      e->o->flags = e->flags;
+    }
+    hl_err_set(HL_ERR_NOMEM, "hl_gc_immortalize: out of memory for the kept counts");
+    return -1;
+  }
+  return (int64_t)(immortal.n - first);
+}
+
+void hl_gc_immortalize_undo(void) {
+  while (immortal.n) {
+    immortal_kept_t *e = &immortal.kept[--immortal.n];
+    hl_atomic_c11_store_relaxed_u32(&e->o->rc, e->rc);
+    hl_atomic_c11_store_relaxed_u16(&e->o->owner, HL_OWNER_PLAIN);
+    e->o->flags = e->flags;
+  }
+  free(immortal.kept);
+  immortal.kept = NULL;
+  immortal.cap = 0;
 }
 
 bool hl_gc_is_tracked(const hl_object_t *o) {

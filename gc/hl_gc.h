@@ -569,6 +569,30 @@ void hl_gc_get_count(uint32_t out[HL_GC_GENERATIONS]);
 void hl_gc_freeze(void);                       /* every tracked object to the permanent generation */
 void hl_gc_unfreeze(void);                     /* ... and back into the oldest */
 size_t hl_gc_get_freeze_count(void);
+/* Makes every tracked object, and every object reachable from one, immortal
+ * (PEP 683's count, HL_RC_IMMORTAL): increments and decrements leave them
+ * alone from then on. What a pre-forking server does to its master's heap
+ * before the fork so that the workers' reference counts stop writing into
+ * the shared pages (Instagram's Cinder, `immortalize_heap`; PEP 683 names
+ * this use). Unlike --immortal=on, which makes only the runtime's own
+ * objects immortal at creation (singletons, small ints, one-character and
+ * interned strings), this acts on the program's heap as it stands. Objects
+ * already immortal are left as they are (and not walked through). The
+ * counts are kept, so that hl_gc_immortalize_undo can give them back.
+ * rc=gil only, called by the thread holding the GIL: -1 with HL_ERR_VALUE
+ * in the other refcount modes (their counts are split between an owner and
+ * a shared word), -1 with HL_ERR_NOMEM without memory for the kept counts
+ * (nothing changed). Returns the number of objects made immortal (0 with
+ * --gc=none, which tracks nothing). */
+int64_t hl_gc_immortalize(void);
+/* Gives every object hl_gc_immortalize made immortal its count back (and
+ * its owner and flags), newest first. Every reference taken to one of them
+ * meanwhile must have been dropped: those increments and decrements did
+ * nothing, so only balanced pairs leave the count right (a master that
+ * forks, waits for its workers and then undoes it is such a program).
+ * hl_runtime_fini forgets the kept counts: objects still immortal then
+ * stay allocated. */
+void hl_gc_immortalize_undo(void);
 bool hl_gc_is_tracked(const hl_object_t *o);
 void hl_gc_track(hl_object_t *o);
 void hl_gc_untrack(hl_object_t *o);

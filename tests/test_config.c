@@ -52,7 +52,8 @@ static void test_every_design_option_registered(void **s) {
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
       "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
-      "live-heap-m", "sizes", "size-dist", "size-hist", "input", "threads", "pin", "scale", "seed", "duration-s", "trace",
+      "live-heap-m", "sizes", "size-dist", "size-hist", "input", "workers", "prefork-gc",
+      "touch-pct", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
   for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

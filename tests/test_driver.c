@@ -278,6 +278,104 @@ static void test_convoy(void **s) {
   out_free(&o);
 }
 
+/* prefork: the master forks --workers processes; each serves its share of
+ * the requests and reports, and the master adds them up. What is checked is
+ * behaviour, never a measured amount of memory: the workers ran and
+ * exited 0, their counts add up to ops, each sampled /proc at every 5 % of
+ * its run, --prefork-gc did what it says in the workers (off: no
+ * collection; freeze: a frozen heap; freeze-immortal: an immortal one) and
+ * changed nothing in what the requests computed (the checksum). */
+static json_object *prefork_run(const char *mode, const char *checksum_of) {
+  char opt[64];
+  snprintf(opt, sizeof opt, "--prefork-gc=%s", mode);
+  const char *const args[] = {"run", "prefork", "--workers=2", "--scale=1", opt, NULL};
+  out_t o = run(heaplab, args, NULL);
+  if (o.status != 0) fail_msg("prefork %s: exit %d: %s", mode, o.status, o.err);
+  json_object *r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  out_free(&o);
+  assert_string_equal(json_object_get_string(get(r, "config.prefork-gc")), mode);
+  assert_string_equal(json_object_get_string(get(r, "extra.prefork_gc")), mode);
+  assert_int_equal(json_object_get_int(get(r, "extra.workers")), 2);
+  assert_int_equal(json_object_get_int64(get(r, "ops")), 2 * 10000);
+  json_object *ws = get(r, "extra.worker");
+  assert_int_equal(json_object_array_length(ws), 2);
+  int64_t pages = json_object_get_int64(get(r, "extra.heap_pages"));
+  int64_t gc_pages = json_object_get_int64(get(r, "extra.heap_gc_pages"));
+  assert_true(pages > 0 && gc_pages > 0 && gc_pages <= pages);
+  assert_int_equal(json_object_get_int64(get(r, "extra.heap_objects")), 50000 * 9 + 68);
+  int64_t sum = 0;
+  for (size_t k = 0; k < 2; k++) {
+    json_object *w = json_object_array_get_idx(ws, k);
+    assert_int_equal(json_object_get_int(get(w, "exit_status")), 0);
+    int64_t req = json_object_get_int64(get(w, "requests"));
+    assert_int_equal(req, 10000);
+    sum += req;
+    /* one request in 8 timed */
+    assert_int_equal(json_object_get_int64(get(w, "latency_ns.count")), req / 8);
+    /* samples at 0, 5, ..., 100 % of the run, the requests in order */
+    json_object *ss = get(w, "samples");
+    assert_int_equal(json_object_array_length(ss), 21);
+    int64_t prev = -1;
+    for (size_t i = 0; i < 21; i++) {
+      json_object *x = json_object_array_get_idx(ss, i);
+      int64_t n = json_object_get_int64(get(x, "requests"));
+      assert_true(n >= prev && n >= (int64_t)(req * i / 20));
+      prev = n;
+      assert_true(json_object_get_int64(get(x, "rss_kib")) > 0);
+      int64_t copied = json_object_get_int64(get(x, "heap_pages_copied"));
+      assert_true(copied >= json_object_get_int64(get(x, "heap_gc_pages_copied")) && copied <= pages);
+    }
+    assert_int_equal(json_object_get_int64(get(json_object_array_get_idx(ss, 0), "requests")), 0);
+    assert_int_equal(prev, req);
+    json_object *cs = get(w, "collections");
+    int64_t young = json_object_get_int64(json_object_array_get_idx(cs, 0));
+    if (strcmp(mode, "off") == 0) assert_int_equal(young, 0);   /* gc.disable() carried over */
+    else assert_true(young > 0);    /* 11 containers a request: generation 0 fills */
+  }
+  assert_int_equal(sum, json_object_get_int64(get(r, "ops")));
+  bool frozen = strncmp(mode, "freeze", 6) == 0;
+  int64_t nfrozen = json_object_get_int64(get(r, "extra.frozen"));
+  if (frozen) assert_true(nfrozen > 50000);
+  else assert_int_equal(nfrozen, -1);
+  int64_t imm = json_object_get_int64(get(r, "extra.immortalized"));
+  if (strcmp(mode, "freeze-immortal") == 0) assert_true(imm > 50000 * 4);
+  else assert_int_equal(imm, -1);
+  if (checksum_of)
+    assert_string_equal(json_object_get_string(get(r, "checksum")), checksum_of);
+  return r;
+}
+
+static void test_prefork(void **s) {
+  (void)s;
+  json_object *on = prefork_run("on", NULL);
+  const char *sum = json_object_get_string(get(on, "checksum"));
+  const char *modes[] = {"off", "freeze", "freeze-immortal"};
+  for (size_t i = 0; i < sizeof modes / sizeof *modes; i++) json_object_put(prefork_run(modes[i], sum));
+  json_object_put(on);
+  /* what a fork cannot do, and values out of range */
+  expect_bad((const char *const[]){"run", "prefork", "--rc=atomic", NULL}, NULL,
+             (const char *const[]){"option 'rc'", "'atomic'", "prefork", "accepted: gil", NULL});
+  expect_bad((const char *const[]){"run", "prefork", "--threads=2", NULL}, NULL,
+             (const char *const[]){"option 'threads'", "'2'", "--workers", "accepted: 1", NULL});
+  expect_bad((const char *const[]){"run", "prefork", "--gc=none", NULL}, NULL,
+             (const char *const[]){"option 'prefork-gc'", "--gc=none", "accepted with --gc=none: off",
+                                   NULL});
+  expect_bad((const char *const[]){"run", "prefork", "--prefork-gc=sometimes", NULL}, NULL,
+             (const char *const[]){"prefork-gc", "sometimes", "on, off, freeze, freeze-immortal",
+                                   NULL});
+  expect_bad((const char *const[]){"run", "prefork", "--workers=0", NULL}, NULL,
+             (const char *const[]){"workers", "'0'", "1..64", NULL});
+  expect_bad((const char *const[]){"run", "prefork", "--touch-pct=101", NULL}, NULL,
+             (const char *const[]){"touch-pct", "101", "1..100", NULL});
+  /* --gc=none with the collector off runs: nothing to disable */
+  const char *const a[] = {"run", "prefork", "--gc=none", "--prefork-gc=off", "--duration-s=0.1",
+                           NULL};
+  out_t o = run(heaplab, a, NULL);
+  if (o.status != 0) fail_msg("prefork --gc=none: exit %d: %s", o.status, o.err);
+  out_free(&o);
+}
+
 static void test_same_seed_same_checksum(void **s) {
   (void)s;
   const char *const a[] = {"run", "malloc-churn", "--alloc=system", "--seed=7", NULL};
@@ -1014,6 +1112,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_help_and_list),
       cmocka_unit_test(test_run_prints_one_json_object),
       cmocka_unit_test(test_convoy),
+      cmocka_unit_test(test_prefork),
       cmocka_unit_test(test_same_seed_same_checksum),
       cmocka_unit_test(test_sizes_options),
       cmocka_unit_test(test_env_and_config_file_reach_the_result),

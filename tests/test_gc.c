@@ -427,6 +427,59 @@ static void test_freeze_and_introspection(void **state) {
   hl_decref(t); hl_decref(l); hl_decref(i);
 }
 
+/* hl_gc_immortalize: the heap a master builds before it forks. Every object
+ * reachable from a tracked one stops counting (increments and decrements
+ * leave it alone, a collection cannot free it), and undo gives each its
+ * count back, so that the program frees it as before. */
+static void test_immortalize_heap(void **state) {
+  (void)state;
+  if (cfg.rc != HL_RC_GIL) {
+    assert_int_equal(hl_gc_immortalize(), -1);   /* counts split across words: refused */
+    assert_int_equal(hl_err_kind(), HL_ERR_VALUE);
+    hl_err_clear();
+    return;
+  }
+  Node = hl_class_new("Node", 2, false, NULL);
+  hl_object_t *d = hl_dict_new(), *l = hl_list_new(0), *i = hl_int_new(123456);
+  hl_object_t *s = hl_str_from("not interned"), *f = hl_float_new(2.5);
+  hl_object_t *inst = hl_instance_new(Node);
+  hl_slot_set(inst, 0, f);
+  hl_list_append(l, i);
+  hl_list_append(l, s);
+  hl_list_append(l, inst);
+  hl_dict_set_cstr(d, "records", l);
+  hl_object_t *r = ring(3);
+  hl_object_t *objs[] = {d, l, i, s, f, inst};
+  uint32_t rc[HL_ARRAY_LEN(objs)];
+  for (size_t k = 0; k < HL_ARRAY_LEN(objs); k++) rc[k] = hl_refcount(objs[k]);
+  uint32_t ring_rc = hl_refcount(r);
+
+  int64_t n = hl_gc_immortalize();
+  /* d, l, i, s, f, inst, the key "records" unless interned immortal, the ring's 3 */
+  assert_true(n >= 9);
+  for (size_t k = 0; k < HL_ARRAY_LEN(objs); k++) assert_true(hl_is_immortal(objs[k]));
+  assert_true(hl_is_immortal(r));
+  assert_int_equal(hl_gc_immortalize(), 0);        /* nothing mortal is left to walk */
+  /* balanced references while immortal: a new container holding them, dropped */
+  hl_object_t *tmp = hl_list_new(0);
+  for (size_t k = 0; k < HL_ARRAY_LEN(objs); k++) hl_list_append(tmp, objs[k]);
+  hl_decref(tmp);
+  hl_decref(hl_newref(i));
+  assert_int_equal(hl_refcount(i), HL_RC_IMMORTAL);
+  /* an immortal ring is never garbage, even once nothing outside holds it */
+  assert_int_equal(hl_gc_collect(2), 0);
+
+  hl_gc_immortalize_undo();
+  for (size_t k = 0; k < HL_ARRAY_LEN(objs); k++) {
+    assert_false(hl_is_immortal(objs[k]));
+    assert_int_equal(hl_refcount(objs[k]), rc[k]);
+  }
+  assert_int_equal(hl_refcount(r), ring_rc);
+  hl_decref(r);
+  assert_int_equal(hl_gc_collect(2), 3);           /* mortal again: collected */
+  hl_decref(i); hl_decref(s); hl_decref(f); hl_decref(inst); hl_decref(l); hl_decref(d);
+}
+
 static void test_saveall(void **state) {
   (void)state;
   Node = hl_class_new("Node", 2, false, NULL);
@@ -764,6 +817,7 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_threshold_schedule, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_full_collection_rule, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_freeze_and_introspection, setup_env, teardown),
+    cmocka_unit_test_setup_teardown(test_immortalize_heap, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_saveall, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_weakref_callback_order, setup_env, teardown),
     cmocka_unit_test_setup_teardown(test_untrack_is_tracked_as_cpython, setup_untrack_on, teardown),
