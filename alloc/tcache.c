@@ -201,7 +201,9 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
     }
   } else {
     s->tcache = "heap";
+    uint64_t drained = 0;
     for (hli_heap_t *hp = hli_tc_heaps_all; hp; hp = hp->next_all) {
+      drained += hl_atomic_load_relaxed_u64(&hp->remote_drained);
       hl_alloc_tcache_stats_t *e = tcache_entry(s, hp->state == HLI_HEAP_OWNED ? "owned"
                                                    : hp->state == HLI_HEAP_ABANDONED ? "abandoned"
                                                                                     : "spare");
@@ -235,11 +237,14 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
       e->free_blocks = freeblk - freeblk0;
       e->free_bytes = s->bytes_free_blocks - free0;
     }
+    /* remote frees: drained, still pending, and those into abandoned heaps
+     * (a snapshot: a push or a drain in flight may be missed) */
+    s->remote_frees = drained + s->remote_pending;
   }
   for (hli_thread_t *t = threads_live; t; t = t->next) s->tcache_threads++;
   s->tcache_refills = hl_atomic_load_relaxed_u64(&hli_tc.refills);
   s->tcache_flushes = hl_atomic_load_relaxed_u64(&hli_tc.flushes);
-  s->remote_frees = hl_atomic_load_relaxed_u64(&hli_tc.remote_frees);
+  s->remote_frees += hl_atomic_load_relaxed_u64(&hli_tc.remote_frees);
   s->heap_adoptions = hli_tc.adoptions;
   s->heap_reclaims = hli_tc.reclaims;
   hl_spinlock_unlock(&hli_tc_reg_lock);

@@ -219,7 +219,9 @@ static inline void heap_push_remote(hli_heap_t *hp, void *p) {
     head = hl_atomic_load_relaxed_ptr((void **)&hp->remote);
     b->next = head;
   } while (!hl_atomic_cas_ptr((void **)&hp->remote, head, b));
-  (void)hl_atomic_faa_u64(&hli_tc.remote_frees, 1);
+  /* counted where it is drained (remote_drained), not here: an increment
+   * of one counter shared by every freeing thread cost each remote free a
+   * second atomic instruction on a line all of them write */
   if (head != NULL) return;   /* whoever takes the block below takes b too */
   /* The CAS is also a full barrier before this load (hl_atomic.h: every
    * RMW is, ck brackets it with fences on RMO machines); paired with the
@@ -240,7 +242,7 @@ static HL_NOINLINE void heap_free_abandoned(hli_heap_t *hp, void *p) {
   if (abandoned) {
     if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
     hli_pools_free(&hp->pools, p);
-    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* pushers add without the lock */
+    hl_atomic_add_relaxed_u64(&hli_tc.remote_frees, 1);   /* not drained: counted here */
     heap_reclaim_if_idle_locked(hp);
   }
   hl_spinlock_unlock(&hli_tc_reg_lock);

@@ -22,7 +22,8 @@ struct hli_tc {
   uint32_t cap[HL_MAX_CLASSES];    /* magazine: the largest max, budget / size */
   uint64_t epoch;                 /* collect requests so far (atomic) */
   uint64_t refills, flushes;      /* magazine batches (atomic, slow path) */
-  uint64_t remote_frees;          /* heap: frees pushed to another heap (atomic) */
+  uint64_t remote_frees;          /* heap: remote frees straight into an abandoned heap (the
+                                     pushed ones are counted by each heap's remote_drained) */
   uint64_t adoptions;             /* heap: abandoned heaps taken over */
   uint64_t reclaims;              /* heap: abandoned heaps emptied by a free (registry lock) */
 };
