@@ -756,6 +756,24 @@ static void test_collector_workloads(void **s) {
   if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
   HAS(o.err, "cycle-size=100 (flag) has no effect");
   out_free(&o);
+  /* the collector's own knob: used under --gc=incremental (no note), noted
+   * as having no effect under stw */
+  const char *const a5[] = {"run", "gc-collect", "--duration-s=0.05", "--gc=incremental",
+                            "--pause-budget-us=250", NULL};
+  o = run(heaplab, a5, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  if (strstr(o.err, "has no effect")) fail_msg("a note under --gc=incremental: %s", o.err);
+  r = json_tokener_parse(o.out);
+  assert_non_null(r);
+  assert_int_equal(json_object_get_int64(get(r, "config.pause-budget-us")), 250);
+  json_object_put(r);
+  out_free(&o);
+  const char *const a6[] = {"run", "gc-collect", "--duration-s=0.05", "--gc=stw",
+                            "--pause-budget-us=250", NULL};
+  o = run(heaplab, a6, NULL);
+  if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+  HAS(o.err, "note: pause-budget-us=250 (flag) has no effect");
+  out_free(&o);
 }
 
 /* The free-threaded modes: no "gil" object; "rc" (biased: merges, which

@@ -3,6 +3,7 @@
 
 usage: gc_long_lived.py [--scale N] [--churn N] [--seed N] [--smoke]
                         [--threshold A[,B,C] | --gc-off] [--no-probe]
+                        [--pause-log]
   --scale N  the heap holds N million objects (default 1), as heaplab's
              `long-lived --scale=N`
   --churn N  churn operations after the heap is built (default 4,000,000 x
@@ -14,6 +15,11 @@ usage: gc_long_lived.py [--scale N] [--churn N] [--seed N] [--smoke]
   --gc-off   gc.disable() before the heap is built, as heaplab's --gc=none
   --no-probe skip the timed collections after the churn (papers/gc-threshold
              needs only the collector's own schedule)
+  --pause-log  also every collection of the build and churn, in order:
+             "pause_log" {"span_ns": the build and churn's length,
+             "pauses": [[start ns since the build began, length ns,
+             generation], ...]}, from which papers/incremental-pauses
+             computes percentiles and the MMU as heaplab's base/mmu.c does
 
 Builds the graph bench/workloads/long_lived.c builds, by the same rules,
 with the collector on at its default thresholds: records in chunk lists of
@@ -114,17 +120,22 @@ def young_garbage(i):
 
 
 class PauseLog:
-    """Each collection's pause, by generation (a gc.callbacks hook)."""
+    """Each collection's pause, by generation (a gc.callbacks hook); with
+    keep, also each one's (start, length, generation) in order, in spans."""
 
-    def __init__(self):
+    def __init__(self, keep=False):
         self.pauses = ([], [], [])
         self.start = 0
+        self.spans = [] if keep else None
 
     def __call__(self, phase, info):
         if phase == "start":
             self.start = time.perf_counter_ns()
         else:
-            self.pauses[info["generation"]].append(time.perf_counter_ns() - self.start)
+            d = time.perf_counter_ns() - self.start
+            self.pauses[info["generation"]].append(d)
+            if self.spans is not None:
+                self.spans.append((self.start, d, info["generation"]))
 
     def summary(self):
         out = []
@@ -166,6 +177,7 @@ def main():
     ap.add_argument("--threshold", default=None)
     ap.add_argument("--gc-off", action="store_true")
     ap.add_argument("--no-probe", action="store_true")
+    ap.add_argument("--pause-log", action="store_true")
     a = ap.parse_args()
     if a.threshold is not None:
         t = [int(x) for x in a.threshold.split(",")] + [10, 10]
@@ -176,10 +188,11 @@ def main():
     churn = a.churn if a.churn is not None else (20_000 if a.smoke else a.scale * CHURN_PER_SCALE)
     rng = random.Random(a.seed)
 
-    log = PauseLog()
+    log = PauseLog(keep=a.pause_log)
     gc.callbacks.append(log)
     c0 = time.process_time()
-    t0 = time.perf_counter()
+    t0_ns = time.perf_counter_ns()
+    t0 = t0_ns / 1e9
     top, young = [], [None] * YOUNG
     made, i = 2, 0
     while made < heap_objects:
@@ -209,7 +222,8 @@ def main():
             self_cycle(i)
         i += 1
     del o
-    t2 = time.perf_counter()
+    t2_ns = time.perf_counter_ns()
+    t2 = t2_ns / 1e9
     c2 = time.process_time()
     gc.callbacks.remove(log)
     peak_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024   # before placement's lists
@@ -224,6 +238,9 @@ def main():
         "collections": [len(p) for p in log.pauses], "pause_ns_gen": log.summary(),
         "young_placement": place,
     }
+    if a.pause_log:
+        out["pause_log"] = {"span_ns": t2_ns - t0_ns,
+                            "pauses": [[s - t0_ns, d, g] for s, d, g in log.spans]}
     if a.no_probe:
         print(json.dumps(out))
         return
