@@ -486,6 +486,20 @@ hl_object_t *hl_proxy_new(hl_object_t *referent, hl_weakref_cb cb, void *arg);
 hl_object_t *hl_weakref_get(hl_object_t *wr);    /* new ref, or NULL when dead */
 size_t hl_weakref_count(hl_object_t *referent);
 
+/* Copies (Python's copy module; gc/copy.c). hl_copy: copy.copy, a new
+ * list, dict or instance holding the same references; ints, floats, strs,
+ * None, bools, tuples and weakrefs are returned as themselves (a new
+ * reference); a proxy gives a copy of its referent. hl_deepcopy:
+ * copy.deepcopy, every container reached copied once, through a memo from
+ * original to copy, so that shared objects stay shared and cycles are
+ * copied as cycles; atoms are not copied, and a tuple is rebuilt only when
+ * an item's copy differs. No recursion: any depth. NULL with the error set
+ * (HL_ERR_NOMEM, HL_ERR_REFERENCE for a dead proxy, HL_ERR_VALUE for a
+ * cycle of tuples alone), leaving nothing behind. The original must not
+ * change meanwhile. */
+hl_object_t *hl_copy(hl_object_t *o);
+hl_object_t *hl_deepcopy(hl_object_t *o);
+
 /* ---- the cycle collector (Python's gc module) ----------------------------------
  * With --gc=stw every container is tracked from creation in generation 0 and
  * CPython's generational collector finds the cycles reference counting
