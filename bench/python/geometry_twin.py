@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Small pyperformance-like programs, and a phase that frees most of what it
+"""Small pyperformance-like programs, and phases that free most of what they
 made: what an allocator's geometry changes in CPython (papers/obmalloc-geometry).
 
 usage: geometry_twin.py [--smoke]
@@ -12,9 +12,12 @@ Three parts, each timed (process CPU time):
   nbody    the benchmarks game's n-body, 60,000 steps of five bodies:
            every arithmetic result a new float, freed at once
   phase    1.5 M small objects made (a tuple of an int, a float and a
-           short str, in a list), then every one but 1 in 16 dropped:
-           the memory the allocator gives back after such a phase is the
-           question. RSS (/proc/self/statm) before, at the peak, and after
+           short str, in a list), then all but 1 in every S dropped, for
+           S = 16, 1024, 4096, 65536 in turn (about 160 bytes an item:
+           survivors 2.5 KiB, 160 KiB, 640 KiB and 10 MiB apart): the
+           memory the allocator gives back depends on how many of its
+           arenas a survivor pins, the question bpo-37448's larger arenas
+           raise. RSS (/proc/self/statm) before, at the peak, and after
            the drop; "after" is read once the allocator has had 50 ms and
            a little more allocation to decay its empty arenas (heaplab's
            library returns them after HEAPLAB_ARENA_DECAY_MS, default 10,
@@ -90,18 +93,25 @@ def part_nbody():
     return int(sum(abs(b[0][0]) for b in bodies) * 1e6)
 
 
-def part_phase():
+SPACINGS = (16, 1024, 4096, 65536)
+
+
+def part_phase(spacing):
+    """1.5 M items made, all but every spacing-th dropped: RSS before, at
+    the peak and after the drop."""
     before = rss_bytes()
     items = [(i, i * 0.5, "s%d" % (i % 1000)) for i in range(n(1_500_000))]
     peak = rss_bytes()
-    kept = items[::16]
+    kept = items[::spacing]
     del items
     gc.collect()
     time.sleep(0.05)
     nudge = [(i, i) for i in range(1000)]   # an allocator call after the decay delay
     del nudge
     after = rss_bytes()
-    return len(kept), before, peak, after
+    del kept
+    gc.collect()
+    return before, peak, after
 
 
 def main():
@@ -122,10 +132,13 @@ def main():
         check += fn()
         out[name + "_s"] = time.process_time() - t
     t = time.process_time()
-    kept, before, peak, after = part_phase()
+    out["phases"] = []
+    for spacing in SPACINGS:
+        before, peak, after = part_phase(spacing)
+        out["phases"].append({"spacing": spacing, "rss_before_bytes": before,
+                              "rss_peak_bytes": peak, "rss_after_drop_bytes": after})
     out["phase_s"] = time.process_time() - t
-    out.update(rss_before_bytes=before, rss_peak_phase_bytes=peak, rss_after_drop_bytes=after)
-    out["checksum"] = check + kept
+    out["checksum"] = check
     print(json.dumps(out))
     return 0
 
