@@ -108,6 +108,9 @@ json_object *hl_json_build(void) {
   json_object_object_add(o, "sanitize", json_object_new_string(hl_build_sanitize));
   json_object_object_add(o, "compiler", json_object_new_string(hl_build_compiler));
   json_object_object_add(o, "dirty", json_object_new_boolean(hl_build_dirty));
+#if HL_RC_STATS
+  json_object_object_add(o, "rc_stats", json_object_new_boolean(true));
+#endif
   return o;
 }
 
@@ -221,8 +224,18 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
 #define OBJ_JSON_objects(field, json) json_object_object_add(ob, #json, u64(r->objects.field));
 #define OBJ_JSON_rc(field, json)
 #define OBJ_JSON_biased(field, json)
+#if HL_RC_STATS
+    /* every increment and decrement by path, in every mode (hl_gc.h) */
+    json_object *ops = json_object_new_object();
+#define OBJ_JSON_rcstats(field, json) json_object_object_add(ops, #json, u64(r->objects.field));
+#else
+#define OBJ_JSON_rcstats(field, json)
+#endif
 #define OBJ_JSON_(field, where, json, what) OBJ_JSON_##where(field, json)
     HL_OBJ_STATS(OBJ_JSON_)
+#if HL_RC_STATS
+    json_object_object_add(o, "rc_ops", ops);
+#endif
     json_object_object_add(ob, "leaked_objects", u64(r->leaked_objects));
     if (r->cyclic_garbage)   /* with --gc=none, leaked_objects equals it */
       json_object_object_add(ob, "cyclic_garbage_objects", u64(r->cyclic_garbage));
@@ -261,6 +274,8 @@ json_object *hl_json_result(const hl_workload_t *wl, const hl_config_t *c,
 #undef OBJ_JSON_objects
 #undef OBJ_JSON_rc
 #undef OBJ_JSON_biased
+#undef OBJ_JSON_rcstats
+#define OBJ_JSON_rcstats(field, json)
 #define OBJ_JSON_objects(field, json)
 #define OBJ_JSON_rc(field, json) json_object_object_add(rc, #json, u64(r->objects.field));
 #define OBJ_JSON_biased(field, json) \

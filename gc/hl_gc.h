@@ -137,7 +137,8 @@ void hl_freelists_clear(void);
  * difference (bench/objects.c) and the JSON (bench/result.c), as
  * mimalloc's MI_STAT_FIELDS does. X(field, where, json name, what):
  *   where   objects: the result's "objects" object; rc: its "rc" object,
- *           without a GIL; biased: there too, with rc=biased only. */
+ *           without a GIL; biased: there too, with rc=biased only;
+ *           rcstats: its "rc_ops" object, in a build with HL_RC_STATS. */
 #define HL_OBJ_STATS(X)                                                                      \
   X(allocated, objects, allocated, "objects allocated from the object allocator")            \
   X(freed, objects, freed, "objects returned to it")                                         \
@@ -158,6 +159,17 @@ void hl_freelists_clear(void);
   /* (no memory for their queue: they count as a thread with no index)      */             \
   X(rc_merges_stopped, biased, merges_stopped, "objects merged with the world stopped")      \
   X(rc_threads_ownerless, biased, threads_ownerless, "threads that attached owning nothing") \
+  /* rc=biased: increments and decrements by a thread that is not the       */             \
+  /* object's owner (or of an object with no owner): the shared count's,    */             \
+  /* out of line, so counting them costs the owner's path nothing           */             \
+  X(rc_shared_increfs, biased, shared_increfs, "increments of a shared count")               \
+  X(rc_shared_decrefs, biased, shared_decrefs, "decrements of a shared count")               \
+  /* built with -DHL_RC_STATS=ON only (zero otherwise), in every mode: the   */             \
+  /* increments and decrements done plainly (the owner's; any under a GIL),  */             \
+  /* atomically (rc=atomic's; rc=biased's shared ones), and skipped (immortal) */           \
+  X(rc_ops_plain, rcstats, plain, "increments and decrements done plainly")                  \
+  X(rc_ops_atomic, rcstats, atomic, "increments and decrements done atomically")             \
+  X(rc_ops_immortal, rcstats, immortal, "increments and decrements of an immortal skipped")  \
   /* without a GIL: hl_list_get_ref / hl_dict_get_ref served without the      */             \
   /* container's lock, and those that took it (a try-increment that could     */             \
   /* not, a container not shared yet, a thread not attached)                  */             \
@@ -237,6 +249,17 @@ extern struct hl_rc_config {
  * hl_rc_self and the hl_rc_*, hl_obj_dealloc functions below are exported
  * because the inline reference counts call them, not for callers. */
 extern __thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
+/* -DHL_RC_STATS=ON: the calling thread's increments and decrements by path
+ * (HLI_RC_STAT_*), folded into hl_obj_stats (rc_ops_*) with its other
+ * counters (gc/object.c). Off by default: the owner's path is measured
+ * without the counter's instructions (papers/brc builds it once to count). */
+enum { HLI_RC_STAT_PLAIN, HLI_RC_STAT_ATOMIC, HLI_RC_STAT_IMMORTAL };
+#if HL_RC_STATS
+extern __thread uint64_t hl_rc_stat_ops[3] __attribute__((tls_model(HL_TLS_MODEL)));
+#define HLI_RC_STAT(k) (hl_rc_stat_ops[k]++)
+#else
+#define HLI_RC_STAT(k) ((void)0)
+#endif
 
 void hl_obj_dealloc(hl_object_t *o);
 /* rc=biased, out of line (gc/rc_biased.c): a thread that is not the owner
@@ -279,7 +302,11 @@ static inline bool hli_rc_plain_dec_is_zero(hl_object_t *o) { return --o->rc == 
 
 /* The other path (owner is the header's owner, already loaded). */
 static inline void hli_incref_other(hl_object_t *o, uint16_t owner) {
-  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
+  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) {
+    HLI_RC_STAT(HLI_RC_STAT_IMMORTAL);
+    return;
+  }
+  HLI_RC_STAT(HLI_RC_STAT_ATOMIC);
   if (hl_rc_config.mode == HL_RC_BIASED) {
     hl_rc_incref_shared(o);
     return;
@@ -288,7 +315,11 @@ static inline void hli_incref_other(hl_object_t *o, uint16_t owner) {
 }
 
 static inline void hli_decref_other(hl_object_t *o, uint16_t owner) {
-  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) return;
+  if (HL_UNLIKELY(owner == HL_OWNER_IMMORTAL)) {
+    HLI_RC_STAT(HLI_RC_STAT_IMMORTAL);
+    return;
+  }
+  HLI_RC_STAT(HLI_RC_STAT_ATOMIC);
   if (hl_rc_config.mode == HL_RC_BIASED) {
     hl_rc_decref_shared(o);
     return;
@@ -321,6 +352,7 @@ static inline void hli_plain_zero(hl_object_t *o) {
 static inline void hl_incref(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
   if (HL_LIKELY(owner == hl_rc_self)) {
+    HLI_RC_STAT(HLI_RC_STAT_PLAIN);
     hli_rc_plain_inc(o);
     return;
   }
@@ -330,6 +362,7 @@ static inline void hl_incref(hl_object_t *o) {
 static inline void hl_decref(hl_object_t *o) {
   uint16_t owner = hli_rc_owner(o);
   if (HL_LIKELY(owner == hl_rc_self)) {
+    HLI_RC_STAT(HLI_RC_STAT_PLAIN);
     if (hli_rc_plain_dec_is_zero(o)) hli_plain_zero(o);
     return;
   }

@@ -53,6 +53,13 @@ void hl_err_set(hl_err_t kind, const char *fmt, ...) {
 
 /* ---- per-thread state --------------------------------------------------------- */
 static void fold_stats(hl_tstate_t *ts) {
+#if HL_RC_STATS
+  /* the calling thread's: ts is always its own hli_tstate */
+  ts->stats.rc_ops_plain += hl_rc_stat_ops[HLI_RC_STAT_PLAIN];
+  ts->stats.rc_ops_atomic += hl_rc_stat_ops[HLI_RC_STAT_ATOMIC];
+  ts->stats.rc_ops_immortal += hl_rc_stat_ops[HLI_RC_STAT_IMMORTAL];
+  memset(hl_rc_stat_ops, 0, sizeof hl_rc_stat_ops);
+#endif
   hl_spinlock_lock(&totals_lock);
 #define FOLD_(field, where, json, what) totals.field += ts->stats.field;
   HL_OBJ_STATS(FOLD_)

@@ -27,6 +27,9 @@
 
 struct hl_rc_config hl_rc_config = {HL_RC_GIL, false};
 __thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
+#if HL_RC_STATS
+__thread uint64_t hl_rc_stat_ops[3] __attribute__((tls_model(HL_TLS_MODEL)));
+#endif
 __thread uint16_t hli_rc_owner_tag;
 size_t hli_rc_prefix;
 bool hli_runtime_nogil;

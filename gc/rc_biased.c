@@ -393,10 +393,12 @@ static void queue_object(hl_object_t *o) {
 /* ---- the counting rules ------------------------------------------------------------ */
 
 void hl_rc_incref_shared(hl_object_t *o) {
+  hli_tstate.stats.rc_shared_increfs++;
   hl_atomic_add_relaxed_u64(hli_rc_shared_word(o), 1ull << HLI_RC_SHARED_SHIFT);
 }
 
 void hl_rc_decref_shared(hl_object_t *o) {
+  hli_tstate.stats.rc_shared_decrefs++;
   uint64_t *sh = hli_rc_shared_word(o);
   uint64_t s = hl_atomic_load_relaxed_u64(sh), ns;
   if (sh_state(s) == HLI_RC_SHARED_MERGED) {

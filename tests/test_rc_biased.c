@@ -149,6 +149,16 @@ static void test_owner_and_others(void **s) {
    * detach at the latest, freed there */
   assert_int_equal(after.rc_merges_queued - before.rc_merges_queued, 1);
   assert_int_equal(after.rc_merges_done - before.rc_merges_done, 1);
+  /* B's two increments and three decrements went to the shared count; A's
+   * own went to local and count in neither */
+  assert_int_equal(after.rc_shared_increfs - before.rc_shared_increfs, 2);
+  assert_int_equal(after.rc_shared_decrefs - before.rc_shared_decrefs, 3);
+#if HL_RC_STATS
+  /* A: two increments, two decrements plainly (its float's first
+   * reference is made, not incremented); B: the five shared ones */
+  assert_int_equal(after.rc_ops_plain - before.rc_ops_plain, 4);
+  assert_int_equal(after.rc_ops_atomic - before.rc_ops_atomic, 5);
+#endif
 }
 
 /* ---- queue and merge at a checkpoint --------------------------------------------- */
