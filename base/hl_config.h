@@ -178,7 +178,7 @@ typedef struct hl_config {
   uint64_t        cycle_size;          /* nodes per ring */
   hl_cycle_payload_t cycle_payload;
   uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
-  char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
+  char            input[4096];         /* heap-load: a captured heap; replay: a trace */
   uint32_t        threads;
   bool            pin;
   uint64_t        scale;

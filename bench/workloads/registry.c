@@ -25,6 +25,7 @@ extern const hl_workload_t hl_workload_trash_loop;
 extern const hl_workload_t hl_workload_gc_collect;
 extern const hl_workload_t hl_workload_gc_traversal;
 extern const hl_workload_t hl_workload_heap_load;
+extern const hl_workload_t hl_workload_replay;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -49,6 +50,7 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_gc_collect,
   &hl_workload_gc_traversal,
   &hl_workload_heap_load,
+  &hl_workload_replay,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
