@@ -89,6 +89,7 @@ typedef struct decoded {
   uint64_t records, blocks, seq_end;
   rthread_t *t;
   uint64_t unmatched_frees, unmatched_reallocs, stale, overaligned;
+  uint64_t cross_thread;     /* frees and reallocs of another thread's block */
   uint64_t peak_live_bytes, live_end_bytes;
   uint64_t op_counts[HL_TRACE_OP_MAX + 1];
   char program[256];
@@ -562,6 +563,7 @@ static int order(dec_t *x, decoded_t *d) {
       if (known) {
         ob = h->block;
         wait = h->thread != t;
+        d->cross_thread += wait;
         osize = h->size;
         tagged = osize >= 8;
         x->live -= h->size;
@@ -804,6 +806,7 @@ static void rp_report(void *shared, hl_run_result_t *r) {
                          json_object_new_int64((int64_t)d->unmatched_reallocs));
   json_object_object_add(o, "stale_blocks", json_object_new_int64((int64_t)d->stale));
   json_object_object_add(o, "overaligned", json_object_new_int64((int64_t)d->overaligned));
+  json_object_object_add(o, "cross_thread", json_object_new_int64((int64_t)d->cross_thread));
   json_object_object_add(o, "waits", json_object_new_int64((int64_t)s->waits));
   json_object_object_add(o, "peak_live_bytes", json_object_new_int64((int64_t)d->peak_live_bytes));
   json_object_object_add(o, "live_end_bytes", json_object_new_int64((int64_t)d->live_end_bytes));
