@@ -30,7 +30,9 @@
  *      and by induction on sequence numbers no wait can deadlock. Each
  *      block of 8 bytes or more gets an 8-byte tag from its id, checked at
  *      its realloc and free: an allocator that hands out overlapping memory
- *      fails the run.
+ *      fails the run. Every block is written once per 4 KiB page when it
+ *      is made (calloc: its memset), as the program's own writes would
+ *      have made it resident: otherwise a large block would cost no RSS.
  *   3. (untimed) the blocks still live are freed.
  * ops = operations replayed. The checksum hashes each thread's (operation,
  * size, block) sequence: it depends on the trace only, so equal checksums
@@ -64,6 +66,7 @@
 #define MAX_THREADS 1024u
 #define NO_THREAD UINT32_MAX
 #define TAG_MUL 0x9e3779b97f4a7c15ull
+#define PAGE 4096u
 
 /* A replayed operation: size_op = size << 8 | flags << 3 | op. For a free,
  * size is the block's (for its tag check); block is the block freed, made,
@@ -745,6 +748,13 @@ static void rp_work(hl_worker_t *w) {
       if (op == R_CALLOC) memset(p, 0, size);
     made:
       if (size >= 8) memcpy(p, &(uint64_t){tag_of(o->block)}, 8);
+      else if (size) *(volatile char *)p = 1;
+      /* one byte a page, as the program's own writes would have made them
+       * resident (calloc's memset did already) */
+      if (size > PAGE && op != R_CALLOC) {
+        for (size_t off = PAGE; off < size; off += PAGE) ((volatile char *)p)[off] = 1;
+        ((volatile char *)p)[size - 1] = 1;
+      }
       /* release: pairs with wait_for's acquire in the thread that frees it */
       __atomic_store_n(&s->slots[o->block], p, __ATOMIC_RELEASE);
       break;
