@@ -27,7 +27,11 @@
  *      allocation has happened in the replay (it spins on the block's slot,
  *      set with release), so every replay is a valid program: in the
  *      recording the allocation's sequence number was below the free's,
- *      and by induction on sequence numbers no wait can deadlock. Each
+ *      and by induction on sequence numbers no wait can deadlock. A worker
+ *      also waits while it is LAG sequence numbers ahead of the slowest
+ *      (wait_lag): the trace does not say when an allocation waited for a
+ *      free (a bounded queue), and without a bound producers ran ahead of
+ *      their consumers, the live heap far past the program's. Each
  *      block of 8 bytes or more gets an 8-byte tag from its id, checked at
  *      its realloc and free: an allocator that hands out overlapping memory
  *      fails the run. Every block is written once per 4 KiB page when it
@@ -67,6 +71,10 @@
 #define NO_THREAD UINT32_MAX
 #define TAG_MUL 0x9e3779b97f4a7c15ull
 #define PAGE 4096u
+/* How far (in sequence numbers) a worker may run ahead of the slowest:
+ * the bound on how much the replay's interleaving, and so its live heap,
+ * may stray from the recording's (see rp_work). */
+#define LAG 16384u
 
 /* A replayed operation: size_op = size << 8 | flags << 3 | op. For a free,
  * size is the block's (for its tag check); block is the block freed, made,
@@ -77,6 +85,7 @@ enum { R_MALLOC = 1, R_CALLOC, R_REALLOC, R_FREE, R_MEMALIGN };
 typedef struct rop {
   uint64_t size_op;
   uint32_t block, old;
+  uint64_t seq;             /* its place in the global order (realloc: seq2) */
 } rop_t;
 
 typedef struct rthread {
@@ -99,11 +108,18 @@ typedef struct decoded {
   char program[256];
 } decoded_t;
 
+/* A worker's next sequence number (UINT64_MAX: it is done), on its own
+ * cache line: written by its owner before each operation, read by the
+ * others when they run LAG ahead of their last look. */
+typedef struct progress { HL_CACHE_ALIGNED uint64_t next; } progress_t;
+
 typedef struct rp_shared {
   decoded_t *d;
+  progress_t *progress;     /* per worker (several threads only) */
   void **slots;             /* block id -> its address in the replay (0: not yet) */
   uint64_t waits;           /* summed after the timed part */
   int stop;                 /* a worker failed: the others stop waiting */
+  uint64_t lag_waits;       /* times a worker looked at the others' progress */
   uint64_t rss_base;
 } rp_shared_t;
 
@@ -544,6 +560,7 @@ static int order(dec_t *x, decoded_t *d) {
       uint32_t b;
       if (made(x, d, t, c->pend_new, c->pend_size, &b) != 0) return fail(x, "out of memory");
       rop_t *o = &rt->ops[rt->nops++];
+      o->seq = s;
       if (c->pend_old_known) {
         o->size_op = c->pend_size << 8 | R_REALLOC | (c->pend_wait ? F_WAIT : 0) |
                      (c->pend_old_tagged ? F_OLD_TAGGED : 0);
@@ -581,6 +598,7 @@ static int order(dec_t *x, decoded_t *d) {
           continue;
         }
         rop_t *o = &rt->ops[rt->nops++];
+        o->seq = s;
         o->size_op = osize << 8 | R_FREE | (wait ? F_WAIT : 0);
         o->block = ob;
         o->old = 0;
@@ -600,6 +618,7 @@ static int order(dec_t *x, decoded_t *d) {
     uint32_t b;
     if (made(x, d, t, r.addr, r.size, &b) != 0) return fail(x, "out of memory");
     rop_t *o = &rt->ops[rt->nops++];
+    o->seq = s;
     uint8_t op = r.op == HL_TRACE_CALLOC ? R_CALLOC : r.op == HL_TRACE_MEMALIGN ? R_MEMALIGN
                                                                                  : R_MALLOC;
     if (r.op == HL_TRACE_MEMALIGN && r.align > 16) d->overaligned++;
@@ -691,8 +710,22 @@ static int rp_setup(const hl_config_t *c, void **shared, char *err, size_t errle
     free(s);
     return -ENOMEM;
   }
-  /* the slots are touched here, not in the timed part */
-  memset(s->slots, 0, (s->d->blocks ? s->d->blocks : 1) * sizeof *s->slots);
+  if (s->d->threads > 1) {
+    s->progress = aligned_alloc(HL_CACHE_LINE, s->d->threads * sizeof *s->progress);
+    if (!s->progress) {
+      snprintf(err, errlen, "out of memory");
+      free(s->slots);
+      decoded_free(s->d);
+      free(s);
+      return -ENOMEM;
+    }
+    for (uint32_t k = 0; k < s->d->threads; k++)
+      s->progress[k].next = s->d->t[k].nops ? s->d->t[k].ops[0].seq : UINT64_MAX;
+  }
+  /* the slots made resident here, not in the timed part (a memset after
+   * calloc is one the compiler may drop) */
+  for (size_t off = 0; off < (s->d->blocks ? s->d->blocks : 1) * sizeof *s->slots; off += PAGE)
+    ((volatile char *)s->slots)[off] = 0;
   s->rss_base = hl_rss_current_bytes();
   /* the high-water mark from here: the replay's peak, not the decoding's */
   int fd = open("/proc/self/clear_refs", O_WRONLY | O_CLOEXEC);
@@ -719,15 +752,42 @@ static inline void *wait_for(rp_shared_t *s, uint32_t b, uint64_t *waits) {
   return p;
 }
 
+/* Waits until no worker's next sequence number is below seq - LAG, and
+ * returns the new bound (the slowest's + LAG). The slowest worker never
+ * waits here, and a free it waits for belongs to a lower sequence number,
+ * which would make its thread the slowest: so the replay always moves. */
+static uint64_t wait_lag(rp_shared_t *s, uint64_t seq, uint64_t *lags) {
+  uint64_t min;
+  (*lags)++;
+  for (unsigned spin = 0;; spin++) {
+    min = UINT64_MAX;
+    for (uint32_t k = 0; k < s->d->threads; k++) {
+      uint64_t v = __atomic_load_n(&s->progress[k].next, __ATOMIC_RELAXED);
+      if (v < min) min = v;
+    }
+    if (min == UINT64_MAX || seq <= min + LAG) break;
+    if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) break;
+    if (spin > 16) sched_yield();
+  }
+  return min == UINT64_MAX ? UINT64_MAX : min + LAG;
+}
+
 static void rp_work(hl_worker_t *w) {
   rp_shared_t *s = w->shared;
   rthread_t *t = &s->d->t[w->index];
-  uint64_t sum = HL_FNV_OFFSET, waits = 0, i = 0;
+  uint64_t sum = HL_FNV_OFFSET, waits = 0, lags = 0, i = 0, bound = 0;
+  progress_t *me = s->progress ? &s->progress[w->index] : NULL;
   w->target_ops = t->nops;
   hl_worker_begin(w);
   for (; i < t->nops; i++) {
     if ((i & 1023) == 0) hl_worker_tick(w, i);
     const rop_t *o = &t->ops[i];
+    if (me) {
+      /* relaxed: a bound on memory, not an order the operations need (the
+       * slots give that) */
+      __atomic_store_n(&me->next, o->seq, __ATOMIC_RELAXED);
+      if (o->seq > bound) bound = wait_lag(s, o->seq, &lags);
+    }
     unsigned op = (unsigned)(o->size_op & 7);
     size_t size = (size_t)(o->size_op >> 8);
     void *p;
@@ -789,10 +849,12 @@ bad_tag:
 stopped:   /* another worker failed: the block waited for will never come */
   hl_worker_fail(w, "stopped: another thread of the replay failed");
 done:
+  if (me) __atomic_store_n(&me->next, UINT64_MAX, __ATOMIC_RELAXED);
   w->ops = i;
   w->checksum = sum;
   hl_worker_end(w);
   __atomic_fetch_add(&s->waits, waits, __ATOMIC_RELAXED);
+  __atomic_fetch_add(&s->lag_waits, lags, __ATOMIC_RELAXED);
   /* after every worker's timed part (hl_worker_end waits for all): the
    * blocks still live, each freed by the thread that made it */
   if (!__atomic_load_n(&s->stop, __ATOMIC_RELAXED))
@@ -807,6 +869,7 @@ static void rp_teardown(void *shared, hl_result_alloc_t *alloc) {
   rp_shared_t *s = shared;
   decoded_free(s->d);
   free(s->slots);
+  free(s->progress);
   free(s);
 }
 
@@ -830,6 +893,7 @@ static void rp_report(void *shared, hl_run_result_t *r) {
   json_object_object_add(o, "overaligned", json_object_new_int64((int64_t)d->overaligned));
   json_object_object_add(o, "cross_thread", json_object_new_int64((int64_t)d->cross_thread));
   json_object_object_add(o, "waits", json_object_new_int64((int64_t)s->waits));
+  json_object_object_add(o, "lag_checks", json_object_new_int64((int64_t)s->lag_waits));
   json_object_object_add(o, "peak_live_bytes", json_object_new_int64((int64_t)d->peak_live_bytes));
   json_object_object_add(o, "live_end_bytes", json_object_new_int64((int64_t)d->live_end_bytes));
   json_object_object_add(o, "rss_base_bytes", json_object_new_int64((int64_t)s->rss_base));
