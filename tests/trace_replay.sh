@@ -6,7 +6,9 @@
 # the few glibc makes itself: stdout's buffer, the thread's TLS), and every
 # cross-thread free. The replay under each allocator given must replay every
 # recorded operation (ops = records - frees of blocks from before recording)
-# with the same checksum. Then bad input: --threads other than the trace's,
+# with the same checksum. A program that forks and execs records only its
+# own process, completely; one that leaves through _exit leaves an
+# incomplete trace, which record reports. Then bad input: --threads other than the trace's,
 # no --input, a missing file, and corrupt traces (bad magic, bad version,
 # truncated in a chunk, without its end chunk, garbage in a chunk, garbage
 # after the end), each refused with exit 2 and a message saying what is wrong.
@@ -57,6 +59,42 @@ done
 if [ "$(printf '%s' "$sums" | sort -u | wc -l)" -gt 1 ]; then
   echo "FAIL the replays disagree on ops or checksum:"; printf '%s' "$sums"; fail=1
 fi
+
+# fork: the child stops recording and never writes the parent's file; a
+# program the recorded one runs (exec) does not record; the trace stays
+# complete and replays
+fk=$tmp/fork.trace
+if ! PYTHONMALLOC=malloc "$heaplab" record -o "$fk" --lib "$lib" -- $py -c '
+import os, subprocess
+keep = [str(i) * 3 for i in range(20000)]
+pid = os.fork()
+if pid == 0:
+    junk = [dict(a=i) for i in range(20000)]
+    os._exit(0)
+os.waitpid(pid, 0)
+subprocess.run(["/bin/true"], check=True)
+print(len(keep))' >/dev/null 2>"$tmp/err"; then
+  echo "FAIL record with fork and exec: $(cat "$tmp/err")"; fail=1
+elif ! "$heaplab" run replay --input="$fk" --threads=1 >"$tmp/f.json" 2>"$tmp/err"; then
+  echo "FAIL replay of the fork trace: $(cat "$tmp/err")"; fail=1
+elif [ -n "$(ls "$tmp" | grep -v -e '^fork.trace$' -e '^p.trace$' -e '\.json$' -e '^err$')" ]; then
+  echo "FAIL a child wrote a trace of its own: $(ls "$tmp")"; fail=1
+else
+  echo "ok record with fork and exec"
+fi
+# a program that leaves through _exit runs no destructor: no end chunk,
+# which record reports (exit 1) and replay refuses (exit 2)
+"$heaplab" record -o "$tmp/exit.trace" --lib "$lib" -- $py -c 'import os; os._exit(0)' \
+  >/dev/null 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 1 ] || ! grep -q "incomplete" "$tmp/err"; then
+  echo "FAIL record of a program that _exits: exit $rc, wanted 1 and 'incomplete': $(cat "$tmp/err")"
+  fail=1
+else
+  echo "ok record of a program that _exits: $(cat "$tmp/err")"
+fi
+"$heaplab" record -o "$tmp/x.trace" >/dev/null 2>&1
+[ $? -eq 2 ] || { echo "FAIL record without a program: wanted exit 2"; fail=1; }
 
 bad() {   # name pattern file [args]
   local name=$1 pat=$2 file=$3; shift 3
