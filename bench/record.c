@@ -99,6 +99,10 @@ int hl_cmd_record(int argc, char **argv) {
       else lib = argv[++i];
     } else if (strncmp(argv[i], "-o", 2) == 0 && argv[i][2]) {
       out = argv[i] + 2;
+    } else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--lib") == 0) {
+      fprintf(stderr, "heaplab record: %s needs a value (%s)\n", argv[i],
+              argv[i][1] == 'o' ? "-o FILE" : "--lib PATH");
+      return 2;
     } else {
       fprintf(stderr, "heaplab record: unknown argument '%s'; accepted: -o FILE, --lib PATH, "
               "then -- PROGRAM [ARGS]\n", argv[i]);
