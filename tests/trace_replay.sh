@@ -11,7 +11,8 @@
 # incomplete trace, which record reports. Then bad input: --threads other than the trace's,
 # no --input, a missing file, and corrupt traces (bad magic, bad version,
 # truncated in a chunk, without its end chunk, garbage in a chunk, garbage
-# after the end), each refused with exit 2 and a message saying what is wrong.
+# after the end), each refused with exit 2 and a message saying what is wrong;
+# and 60 seeded mutations, none of which may crash the reader.
 # usage: trace_replay.sh HEAPLAB LIBHEAPLAB_TRACE TRACE_PROG "ALLOC ..."
 set -uo pipefail
 heaplab=$1
@@ -143,4 +144,31 @@ printf 'XXXX' | dd of="$tmp/hdr.trace" bs=1 seek=$((32 + 24 + $($py -c 'import s
 bad "garbage over a chunk header" "no chunk header" "$tmp/hdr.trace" --threads=2
 { cat "$tr"; printf 'trailing'; } >"$tmp/trailing.trace"
 bad "bytes after the end" "after the end chunk" "$tmp/trailing.trace" --threads=2
+# 60 seeded mutations of the trace (a bit flipped, bytes overwritten, the
+# file cut anywhere): each is replayed or refused with exit 2, never a crash
+if ! $py - "$heaplab" "$tr" "$tmp/mut.trace" <<'PY'
+import random, subprocess, sys
+heaplab, src, dst = sys.argv[1:4]
+base = open(src, "rb").read()
+rng = random.Random(25)
+bad = 0
+for k in range(60):
+    d = bytearray(base)
+    o = rng.randrange(len(d))
+    if k % 3 == 0:
+        d[o] ^= 1 << rng.randrange(8)
+    elif k % 3 == 1:
+        for i in range(o, min(o + rng.randrange(1, 8), len(d))):
+            d[i] = rng.randrange(256)
+    else:
+        d = d[:o]
+    open(dst, "wb").write(d)
+    r = subprocess.run([heaplab, "run", "replay", "--input=" + dst, "--threads=2"],
+                       capture_output=True)
+    if r.returncode not in (0, 2):
+        bad += 1
+        print("mutation %d (offset %d): exit %d: %s" % (k, o, r.returncode, r.stderr[-800:]))
+sys.exit(1 if bad else 0)
+PY
+then fail=1; else echo "ok 60 mutated traces: replayed or refused with exit 2"; fi
 exit $fail
