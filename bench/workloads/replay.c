@@ -61,6 +61,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -739,15 +740,32 @@ static int rp_setup(const hl_config_t *c, void **shared, char *err, size_t errle
 
 static inline uint64_t tag_of(uint32_t b) { return ((uint64_t)b + 1) * TAG_MUL; }
 
+/* One round of waiting for another worker: spin a little, then yield, then
+ * sleep, doubling up to 256 us. A waiter must not burn the CPU: the replay
+ * reports CPU time, and a worker whose next operation comes much later in
+ * the recorded order (a thread that slept in the program) waits through
+ * most of the replay, beside the workers that run it. */
+static void backoff(unsigned round) {
+  if (round < 64) {
+    hl_cpu_relax();
+  } else if (round < 72) {
+    sched_yield();
+  } else {
+    unsigned us = round - 72 < 8 ? 1u << (round - 72) : 256u;
+    struct timespec ts = {0, (long)us * 1000};
+    nanosleep(&ts, NULL);
+  }
+}
+
 static inline void *wait_for(rp_shared_t *s, uint32_t b, uint64_t *waits) {
   /* acquire: pairs with the release store of the allocating worker, so
    * that the block and its tag are visible here */
   void *p = __atomic_load_n(&s->slots[b], __ATOMIC_ACQUIRE);
   if (HL_LIKELY(p != NULL)) return p;
   (*waits)++;
-  for (unsigned spin = 0; !(p = __atomic_load_n(&s->slots[b], __ATOMIC_ACQUIRE)); spin++) {
+  for (unsigned round = 0; !(p = __atomic_load_n(&s->slots[b], __ATOMIC_ACQUIRE)); round++) {
     if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) return NULL;
-    if (spin > 64) sched_yield();
+    backoff(round);
   }
   return p;
 }
@@ -767,7 +785,7 @@ static uint64_t wait_lag(rp_shared_t *s, uint64_t seq, uint64_t *lags) {
     }
     if (min == UINT64_MAX || seq <= min + LAG) break;
     if (__atomic_load_n(&s->stop, __ATOMIC_RELAXED)) break;
-    if (spin > 16) sched_yield();
+    backoff(spin);
   }
   return min == UINT64_MAX ? UINT64_MAX : min + LAG;
 }
