@@ -216,7 +216,8 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_INPUT] = {"input", T_PATH, "", NULL, 0, 0, 0, 0, 0,
     FIELD(input), true, NULL,
     "heap-load: the captured heap to rebuild (bench/python/heap_capture.py's output, "
-    "docs/heap-format.md)", NULL},
+    "docs/heap-format.md); replay: the allocation trace to replay ('heaplab record', "
+    "docs/trace-format.md)", NULL},
   [HL_OPT_WORKERS] = {"workers", T_UINT, "2", NULL, 0, 1, 64, 0, 0,
     FIELD(workers), true, NULL,
     "prefork: worker processes the master forks after building its heap", NULL},

@@ -204,7 +204,7 @@ typedef struct hl_config {
   uint32_t        sizes[2];            /* smallest, largest block; 0,0: the workload's own */
   hl_size_dist_t  size_dist;
   char            size_hist[4096];     /* --size-dist=histogram: "SIZE COUNT" lines */
-  char            input[4096];         /* heap-load: a captured heap (docs/heap-format.md) */
+  char            input[4096];         /* heap-load: a captured heap; replay: a trace */
   uint64_t        workers;             /* prefork: worker processes forked by the master */
   hl_prefork_gc_t prefork_gc;
   uint64_t        touch_pct;           /* prefork: the share of the heap's records requests read */

@@ -10,9 +10,11 @@
  * 2 (bad input). */
 int hl_cmd_sweep(int argc, char **argv);
 int hl_cmd_compare(int argc, char **argv);
+int hl_cmd_record(int argc, char **argv);   /* record.c: a program's allocations into a trace */
 /* Their --help texts (also printed into docs/cli.md by 'heaplab list --markdown'). */
 void hl_sweep_usage(FILE *f);
 void hl_compare_usage(FILE *f);
+void hl_record_usage(FILE *f);
 
 /* For the fuzzers (tests/fuzz/): the parsers of `sweep` and `compare` on
  * streams. hl_sweep_check_stream parses a sweep file from f (path names it

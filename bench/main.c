@@ -5,6 +5,7 @@
  *   heaplab run WORKLOAD [--opt=value...] progress + summary on stderr, one JSON object on stdout
  *   heaplab sweep FILE [--out DIR] [--set N=V] [--list]   a grid of runs (sweep.c)
  *   heaplab compare A.jsonl B.jsonl       what changed, and whether it is noise (compare.c)
+ *   heaplab record -o FILE -- PROGRAM     a program's allocations into a trace (record.c)
  *   heaplab --help | heaplab run --help
  *
  * Exit status: 0 success; 1 the run failed (out of memory, a worker error);
@@ -40,6 +41,9 @@ static void usage(FILE *f) {
           "                                 ('heaplab sweep --help')\n"
           "  compare A.jsonl B.jsonl        per configuration, the change in each figure and\n"
           "                                 whether it is noise (Mann-Whitney U)\n"
+          "  record -o FILE -- PROGRAM [ARGS]\n"
+          "                                 run PROGRAM recording its allocations into a trace\n"
+          "                                 for the workload replay ('heaplab record --help')\n"
           "\n"
           "options come from, lowest precedence first: defaults, --config FILE, HEAPLAB_<NAME>\n"
           "environment variables, --name=value flags. 'heaplab run --help' lists them.\n"
@@ -106,6 +110,8 @@ static void print_markdown(FILE *f) {
   hl_sweep_usage(f);
   fprintf(f, "```\n\n### heaplab compare\n\n```text\n");
   hl_compare_usage(f);
+  fprintf(f, "```\n\n### heaplab record\n\n```text\n");
+  hl_record_usage(f);
   fprintf(f,
           "```\n"
           "\n"
@@ -401,7 +407,9 @@ int main(int argc, char **argv) {
   if (strcmp(cmd, "run") == 0) return cmd_run(argc - 2, argv + 2);
   if (strcmp(cmd, "sweep") == 0) return stdout_checked(cmd, hl_cmd_sweep(argc - 2, argv + 2));
   if (strcmp(cmd, "compare") == 0) return stdout_checked(cmd, hl_cmd_compare(argc - 2, argv + 2));
-  fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, --help\n",
+  if (strcmp(cmd, "record") == 0) return hl_cmd_record(argc - 2, argv + 2);
+  fprintf(stderr, "heaplab: unknown command '%s'; commands: list, run, sweep, compare, record, "
+          "--help\n",
           cmd);
   return EXIT_BAD_INPUT;
 }

@@ -15,7 +15,7 @@
 # traces the probes gc_start and gc_end of one long-lived run with it, as
 # root, beside the JSON result and the chrome trace: without it the test
 # tries perf, and without either it compares those two and skips).
-HL_PACKAGES=(cmake make gcc g++ pkg-config binutils git
+HL_PACKAGES=(cmake make gcc g++ pkg-config binutils git libzstd-dev
              liburcu-dev libck-dev libhwloc-dev libbenchmark-dev
              libcmocka-dev libjson-c-dev python3 libpython3.11-testsuite
              libpython3.11-dev clang-14 libclang-rt-14-dev parallel

@@ -29,6 +29,7 @@ extern const hl_workload_t hl_workload_gc_collect;
 extern const hl_workload_t hl_workload_gc_traversal;
 extern const hl_workload_t hl_workload_heap_load;
 extern const hl_workload_t hl_workload_prefork;
+extern const hl_workload_t hl_workload_replay;
 
 const hl_workload_t *const hl_workloads[] = {
   &hl_workload_malloc_churn,
@@ -57,6 +58,7 @@ const hl_workload_t *const hl_workloads[] = {
   &hl_workload_gc_traversal,
   &hl_workload_heap_load,
   &hl_workload_prefork,
+  &hl_workload_replay,
 };
 const size_t hl_workload_count = sizeof hl_workloads / sizeof hl_workloads[0];
 
