@@ -103,6 +103,7 @@
 #include "alloc_internal.h"
 #include "hl_alloc.h"
 #include "hl_config.h"
+#include "stderr_line.h"
 
 #define HL_EXPORT __attribute__((visibility("default")))
 
@@ -156,22 +157,12 @@ static char stats_file[4096];     /* HEAPLAB_STATS_FILE: where the statistics go
 
 static inline size_t load_limit(void) { return hl_atomic_c11_load_acquire_size(&limit); }
 
-/* One line on stderr with write(2): no stdio lock, no allocation. */
+/* One line on stderr (stderr_line.h). */
 HL_PRINTF(1, 2) static void warn(const char *fmt, ...) {
-  char buf[1024];
-  int k = snprintf(buf, sizeof buf, "heaplab-malloc: ");
   va_list ap;
   va_start(ap, fmt);
-  int m = vsnprintf(buf + k, sizeof buf - (size_t)k - 1, fmt, ap);
+  hli_stderr_line("heaplab-malloc", fmt, ap);
   va_end(ap);
-  size_t n = (size_t)k + (m < 0 ? 0 : (size_t)m);
-  if (n > sizeof buf - 2) n = sizeof buf - 2;
-  buf[n++] = '\n';
-  for (size_t off = 0; off < n;) {
-    ssize_t w = write(STDERR_FILENO, buf + off, n - off);
-    if (w <= 0) break;
-    off += (size_t)w;
-  }
 }
 
 /* ---- configuration ------------------------------------------------------ */

@@ -55,6 +55,7 @@
 #include <zstd.h>
 
 #include "hl_trace_format.h"
+#include "stderr_line.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -174,16 +175,10 @@ static bool write_failed;
 
 static void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void warn(const char *fmt, ...) {
-  char buf[512];
-  int k = snprintf(buf, sizeof buf, "heaplab-trace: ");
   va_list ap;
   va_start(ap, fmt);
-  int m = vsnprintf(buf + k, sizeof buf - (size_t)k - 1, fmt, ap);
+  hli_stderr_line("heaplab-trace", fmt, ap);
   va_end(ap);
-  size_t n = (size_t)k + (m < 0 ? 0 : (size_t)m);
-  if (n > sizeof buf - 2) n = sizeof buf - 2;
-  buf[n++] = '\n';
-  (void)!write(STDERR_FILENO, buf, n);
 }
 
 static bool write_all(const void *p, size_t n) {
