@@ -87,7 +87,7 @@ static int read_histogram(const char *path, uint32_t lo, uint32_t hi, bin_t **ou
     snprintf(err, errlen, "size-hist=%s: read error: %s", path, strerror(errno));
     goto out;
   }
-  qsort(bins, n, sizeof *bins, cmp_bin);
+  if (n) qsort(bins, n, sizeof *bins, cmp_bin);   /* bins is NULL when n is 0 */
   size_t m = 0;
   for (size_t i = 0; i < n; i++) {
     if (m && bins[m - 1].size == bins[i].size) bins[m - 1].count += bins[i].count;
