@@ -53,10 +53,8 @@ static unsigned align_shift;        /* copy of pools.g.align_shift */
  * the fast path in use, 0 for the others (so that n - 1 < limit fails). */
 static size_t limit_magazine, limit_heap, limit_direct;
 /* large=medium with a fast path: serve_limit, else 0 (hl_pool_malloc's third
- * test, after the small classes'); the medium classes' index, from copies of
- * the geometry's fields (hli_medium_class) */
+ * test, after the small classes') */
 static size_t limit_medium;
-static unsigned medium_nsmall, medium_base_shift;
 static hl_tcache_t tcache;
 static bool locked;
 static fast_t fast;
@@ -209,8 +207,6 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     limit_heap = fast == FAST_HEAP ? threshold : 0;
     limit_direct = fast == FAST_DIRECT ? threshold : 0;
     limit_medium = fast != FAST_NONE && g.max_size > threshold ? g.max_size : 0;
-    medium_nsmall = g.nsmall;
-    medium_base_shift = g.medium_base_shift;
     break;
   }
   default:
@@ -237,7 +233,6 @@ void hl_alloc_reset(void) {
   align_shift = 0;
   limit_magazine = limit_heap = limit_direct = 0;
   limit_medium = 0;
-  medium_nsmall = medium_base_shift = 0;
   tcache = HL_TCACHE_NONE;
   locked = false;
   fast = FAST_NONE;
@@ -457,12 +452,10 @@ static HL_NOINLINE void free_foreign(void *p) {
   else raw_free(p);
 }
 
-/* k = n - 1 in threshold..max_size - 1: the medium class's list, by the
- * fast path in use (hli_medium_class, from the copies) */
+/* n in threshold + 1..max_size: the medium class's list, by the fast path
+ * in use */
 static HL_NOINLINE void *medium_malloc(size_t n) {
-  size_t k = n - 1;
-  unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)k);
-  unsigned idx = medium_nsmall + ((b - medium_base_shift) << 3) + (unsigned)(k >> (b - 3)) - 8;
+  unsigned idx = hli_medium_class(&pools.g, n);
   void *p = fast == FAST_HEAP     ? hli_pools_try_pop(&hli_heap_self->pools, idx)
             : fast == FAST_DIRECT ? hli_pools_try_pop(&pools, idx)
                                   : hli_bin_pop(&hli_self->bins[idx]);

@@ -70,7 +70,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -191,23 +190,11 @@ static void read_pagemap(const prefork_t *p, pf_sample_t *s) {
   s->heap_gc_pages_copied = copied_gc;
 }
 
-static uint64_t minor_faults(void) {
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  return (uint64_t)ru.ru_minflt;
-}
-
-static uint64_t cpu_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void sample(const prefork_t *p, pf_sample_t *s, uint64_t t0, uint64_t requests) {
   memset(s, 0, sizeof *s);
   s->t_ns = hl_now_ns() - t0;
   s->requests = requests;
-  s->minor_faults = minor_faults();
+  s->minor_faults = hl_page_faults_minor();
   read_smaps(s);
   read_pagemap(p, s);
 }
@@ -403,7 +390,7 @@ static bool serve(const prefork_t *p, hl_object_t *cache, hl_rand_t *rng, uint64
 
 static HL_NORETURN void worker_main(prefork_t *p, unsigned k, uint64_t target, uint64_t deadline) {
   pf_report_t *rep = &p->reports[k];
-  uint64_t t0 = hl_now_ns(), c0 = cpu_ns();
+  uint64_t t0 = hl_now_ns(), c0 = hl_process_cpu_ns();
   hl_rand_t rng;
   hl_rand_seed(&rng, p->seed * 0x100000001b3ull + 1 + k);
   hl_gc_stats_reset();
@@ -434,8 +421,8 @@ static HL_NORETURN void worker_main(prefork_t *p, unsigned k, uint64_t target, u
   }
   if (!ok) snprintf(rep->err, sizeof rep->err, "worker %u: out of memory: %s", k, hl_err_message());
   rep->wall_ns = hl_now_ns() - t0;
-  rep->cpu_ns = cpu_ns() - c0;
-  rep->minor_faults = minor_faults();
+  rep->cpu_ns = hl_process_cpu_ns() - c0;
+  rep->minor_faults = hl_page_faults_minor();
   rep->requests = n;
   rep->checksum = sum;
   hl_gc_stats_t gs;
