@@ -140,6 +140,12 @@ typedef struct hl_tstate {
   /* free-threaded collector: containers made minus containers freed by
    * this thread since it last added them to hli_gc.ft_count0 */
   int32_t gc_count;
+  /* rc=biased: the stripe this thread owns (track.c), and its bits in an
+   * object's flags with the lowest bit set (HLI_GC_MINE_KEY), set with
+   * the thread's tags (hli_gc_thread_tags); NULL and 0 while it owns none,
+   * as in a thread whose tags were never set */
+  uint16_t gc_mine_key;
+  struct hli_gc_stripe *gc_mine;
 } hl_tstate_t;
 
 extern __thread hl_tstate_t hli_tstate;
@@ -567,6 +573,17 @@ static inline unsigned hli_gc_owned_stripe(void) {
 static inline bool hli_gc_stripe_private(unsigned s) {
   return !hl_atomic_load_acquire_u32(&hli_gc_stripes[s].shared);
 }
+/* An object's stripe bits with the lowest flag bit set, which the mask
+ * leaves out: equal to hli_tstate.gc_mine_key only for the thread that
+ * owns the stripe (0, a thread that owns none, matches no object). */
+#define HLI_GC_MINE_KEY(flags) ((uint16_t)(((flags) & HL_OF_STRIPE_MASK) | 1u))
+_Static_assert(!(HL_OF_STRIPE_MASK & 1u), "the key's bit is outside the stripe");
+/* The calling thread's tags changed (rc.c): its own stripe, the one its
+ * index names under rc=biased (hli_gc_owned_stripe), with the shared
+ * lists' high mark raised to it, so that the inline paths below test one
+ * pointer; NULL for none. hl_rc_self equals that stripe's index while
+ * gc_mine is set. */
+HL_INTERNAL void hli_gc_thread_tags(void);
 /* rc=biased: a container's count, local + shared (hl_rc_biased_count),
  * inline for the collector's first walk; the shared word sits just before
  * the GC head. */
@@ -652,16 +669,16 @@ static inline void hli_gc_link(hl_object_t *o) {
     /* counted as hli_gc_on_alloc does; then, in the common case (an owned
      * stripe, private), appended without a lock (track.c's top) */
     if (HL_UNLIKELY(++hli_tstate.gc_count >= hli_gc_batch())) hli_gc_count_flush_ft();
-    unsigned s = hli_gc_owned_stripe();
-    if (HL_UNLIKELY(!s || !hli_gc_stripe_private(s) ||
-                    s > hl_atomic_load_relaxed_u32(&hli_gc_stripes_used))) {
-      hli_gc_link_locked(o, s);
+    hli_gc_stripe_t *st = hli_tstate.gc_mine;
+    if (HL_UNLIKELY(!st || hl_atomic_load_acquire_u32(&st->shared))) {
+      hli_gc_link_locked(o, hli_gc_owned_stripe());
       return;
     }
-    hli_gc_set_stripe(o, s);   /* o is not published yet */
+    /* o is not published yet */
+    o->flags = (uint16_t)((o->flags & ~HL_OF_STRIPE_MASK) | (hli_tstate.gc_mine_key & HL_OF_STRIPE_MASK));
     hl_gc_head_t *g = HL_GC_HEAD(o);
     g->prev = 0;
-    hli_gc_list_append(g, &hli_gc_stripes[s].head);
+    hli_gc_list_append(g, &st->head);
     return;
   }
   hli_gc_on_alloc();
@@ -717,9 +734,10 @@ static inline void hli_gc_unlink(hl_object_t *o) {
     /* o is dying: only the collector (world stopped) or this thread
      * changes whether it is tracked, and its stripe */
     if (!hli_gc_tracked(o)) return;
-    unsigned s = hli_gc_stripe_of(o);
-    if (HL_UNLIKELY(!s || s != hli_gc_owned_stripe() || !hli_gc_stripe_private(s))) {
-      hli_gc_unlink_locked(o, s);
+    /* the stripe is ours (so gc_mine is set), and private */
+    if (HL_UNLIKELY(HLI_GC_MINE_KEY(o->flags) != hli_tstate.gc_mine_key ||
+                    hl_atomic_load_acquire_u32(&hli_tstate.gc_mine->shared))) {
+      hli_gc_unlink_locked(o, hli_gc_stripe_of(o));
       return;
     }
     hli_gc_list_remove(HL_GC_HEAD(o));

@@ -44,11 +44,13 @@ void hli_rc_set_thread_tags(const hl_thread_t *t) {
   if (!t || row->gil) hl_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
   else if (row->owners && t->index) hl_rc_self = (uint16_t)t->index;
   else hl_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
+  hli_gc_thread_tags();
 }
 
 void hli_rc_set_thread_nobody(void) {
   hli_rc_owner_tag = 0;
   hl_rc_self = HL_RC_NOBODY;
+  hli_gc_thread_tags();
 }
 
 /* attach hook: every mode sets the thread's tags, then the row acts. */

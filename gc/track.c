@@ -67,7 +67,24 @@ void hli_gc_track_init(const hl_config_t *c) {
     hl_spinlock_init(&hli_gc_stripes[s].lock);
     hli_gc_list_init(&hli_gc_stripes[s].head);
   }
-  hli_gc_stripes_used = 0;
+  /* not reset: a high mark over runtimes, which an attached thread's own
+   * stripe has raised already (hli_gc_thread_tags; a collection skips the
+   * empty lists) */
+}
+
+void hli_gc_thread_tags(void) {
+  unsigned s = hli_gc_owned_stripe();
+  hl_tstate_t *ts = &hli_tstate;
+  if (!s) {
+    ts->gc_mine = NULL;
+    ts->gc_mine_key = 0;
+    return;
+  }
+  /* before the inline link appends to it without a lock (which tests no
+   * high mark), so that a collection gathers the list */
+  if (s > hl_atomic_load_relaxed_u32(&hli_gc_stripes_used)) hl_atomic_max_u32(&hli_gc_stripes_used, s);
+  ts->gc_mine = &hli_gc_stripes[s];
+  ts->gc_mine_key = HLI_GC_MINE_KEY(s << HL_OF_STRIPE_SHIFT);
 }
 
 /* The slow paths of hli_gc_link and hli_gc_unlink (gc_internal.h has the
