@@ -58,6 +58,12 @@ extern hl_alloc_state_t hl_alloc_state;
  * before running, so a bad value exits with status 2. */
 int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen);
 
+/* A peer whose library dlopen cannot load for want of static thread-local
+ * storage (jemalloc's initial-exec TLS; alloc/peers.c) calls fn first, if
+ * set: a program that can start again with the glibc tunable that reserves
+ * it (the driver: bench/main.c) does so there and never returns. */
+void hl_alloc_set_static_tls_retry(void (*fn)(void));
+
 /* Selects and sets up the strategy of c. Call once, before any thread
  * allocates. Returns 0, or -errno with a message. */
 int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen);

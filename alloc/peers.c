@@ -35,7 +35,8 @@
  *   reserves for libraries opened later (the rtld.optional_static_tls
  *   tunable, 512 bytes by default): dlopen fails with "cannot allocate
  *   memory in static TLS block". It loads when the process starts with
- *   GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096; the message says so.
+ *   GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096; the message says so,
+ *   and the driver starts itself again with it (hl_alloc_set_static_tls_retry).
  *   tcmalloc's (88 bytes) and mimalloc's (9 bytes) fit.
  * - CPython 3.11's object allocator works before Py_Initialize: its
  *   allocator tables are static initialisers (Objects/obmalloc.c), so
@@ -153,6 +154,9 @@ static void *own_symbol(void *handle, const char *name, const char **why) {
  * guarantees the representation, so copy the bytes. */
 #define SET_FN(dst, sym) memcpy(&(dst), &(sym), sizeof(dst))
 
+static void (*static_tls_retry)(void);
+void hl_alloc_set_static_tls_retry(void (*fn)(void)) { static_tls_retry = fn; }
+
 int hli_peer_load(hl_alloc_kind_t kind, hl_alloc_peer_t *out, char *err, size_t errlen) {
   const peer_desc_t *d = find_peer(kind);
   if (!d) {
@@ -207,6 +211,7 @@ int hli_peer_load(hl_alloc_kind_t kind, hl_alloc_peer_t *out, char *err, size_t 
 
   /* Short enough for a 256-byte buffer: the caller prefixes the option. */
   if (strstr(first, "static TLS")) {
+    if (static_tls_retry) static_tls_retry();   /* returns only when it cannot */
     snprintf(err, errlen,
              "%s is installed, but dlopen cannot give it the initial-exec thread-local storage it "
              "needs: start heaplab with GLIBC_TUNABLES=glibc.rtld.optional_static_tls=4096",

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "commands.h"
+#include "hl_alloc.h"
 #include "result.h"
 
 extern char **environ;
@@ -390,10 +391,33 @@ static int stdout_checked(const char *cmd, int rc) {
   return rc;
 }
 
+/* --alloc=jemalloc needs more static thread-local storage than glibc
+ * reserves for libraries opened after start-up (alloc/peers.c): the driver
+ * starts itself again, once, with the tunable that reserves it, the same
+ * arguments and the rest of its environment, before it has run or printed
+ * anything (the allocator is checked with the options). */
+#define STATIC_TLS_TUNABLE "glibc.rtld.optional_static_tls=4096"
+static char **main_argv;
+static void restart_with_static_tls(void) {
+  const char *old = getenv("GLIBC_TUNABLES");
+  if (old && strstr(old, "rtld.optional_static_tls")) return;   /* tried: report */
+  char value[1024];
+  int n = old && *old ? snprintf(value, sizeof value, "%s:%s", old, STATIC_TLS_TUNABLE)
+                      : snprintf(value, sizeof value, "%s", STATIC_TLS_TUNABLE);
+  if (n < 0 || (size_t)n >= sizeof value || setenv("GLIBC_TUNABLES", value, 1) != 0) return;
+  fprintf(stderr, "heaplab: note: starting again with GLIBC_TUNABLES=%s (jemalloc's "
+          "thread-local storage)\n", value);
+  fflush(NULL);
+  execv("/proc/self/exe", main_argv);
+  fprintf(stderr, "heaplab: cannot start again: %s\n", strerror(errno));
+}
+
 int main(int argc, char **argv) {
   /* Doubles with 9 significant digits: exact enough for seconds and rates,
    * and short. */
   json_c_set_serialization_double_format("%.9g", JSON_C_OPTION_GLOBAL);
+  main_argv = argv;
+  hl_alloc_set_static_tls_retry(restart_with_static_tls);
   if (argc < 2) {
     usage(stderr);
     return EXIT_BAD_INPUT;
