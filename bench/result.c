@@ -2,6 +2,7 @@
 #include "result.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -111,6 +112,10 @@ json_object *hl_json_build(void) {
 #if HL_RC_STATS
   json_object_object_add(o, "rc_stats", json_object_new_boolean(true));
 #endif
+  /* glibc's tunables change the allocator under every run (and the driver
+   * sets one itself for --alloc=jemalloc: bench/main.c) */
+  const char *tunables = getenv("GLIBC_TUNABLES");
+  if (tunables) json_object_object_add(o, "glibc_tunables", json_object_new_string(tunables));
   return o;
 }
 

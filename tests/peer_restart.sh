@@ -20,6 +20,7 @@ import json, sys
 d = json.load(open(sys.argv[1]))
 assert d["config"]["alloc"] == "jemalloc" and d["alloc"]["allocator"] == "jemalloc", d["alloc"]
 assert d["ops"] > 0
+assert d["build"]["glibc_tunables"] == "glibc.rtld.optional_static_tls=4096", d["build"]
 P
 # the user's own tunables are kept beside it
 GLIBC_TUNABLES=glibc.malloc.check=0 "$heaplab" run malloc-churn --alloc=jemalloc --duration-s=0.05 \
