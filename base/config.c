@@ -191,7 +191,8 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_CYCLE_SIZE] = {"cycle-size", T_UINT, "10", NULL, 0, 2, 100000, 0, 0,
     FIELD(cycle_size), true, NULL,
     "cyclotron: instances per ring (each points at the next, the last at the first); "
-    "the Python twin's --cycle-size", NULL},
+    "the Python twin's --cycle-size; shared and prodcons with --pass-cycles: lists per ring",
+    NULL},
   [HL_OPT_CYCLE_PAYLOAD] = {"cycle-payload", T_CHOICE, "none", CHOICES(payload_choices), 0, 0, 0,
     0, FIELD(cycle_payload), true, NULL,
     "cyclotron: what each ring node holds: none, or ints = a list of 8 ints above the "
@@ -200,6 +201,10 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(live_heap_m), true, NULL,
     "cyclotron: millions of live objects built before the rings (in all, split among the "
     "threads) and kept to the end (records in chunk lists, as long-lived's heap); 0 = none", NULL},
+  [HL_OPT_PASS_CYCLES] = {"pass-cycles", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(pass_cycles), true, NULL,
+    "shared, prodcons: each value passed between threads rides in a ring of --cycle-size "
+    "lists, so the thread that drops it leaves cyclic garbage another thread made", NULL},
   [HL_OPT_SIZES] = {"sizes", T_RANGE, "auto", NULL, 0, 1, 1u << 30, 0, 0,
     FIELD(sizes), true, NULL,
     "malloc-churn, alloc-random, alloc-xthread, alloc-larson: the block sizes, MIN..MAX bytes; "

@@ -145,6 +145,7 @@ typedef enum {
   HL_OPT_CYCLE_SIZE,
   HL_OPT_CYCLE_PAYLOAD,
   HL_OPT_LIVE_HEAP_M,
+  HL_OPT_PASS_CYCLES,
   HL_OPT_SIZES,
   HL_OPT_SIZE_DIST,
   HL_OPT_SIZE_HIST,
@@ -200,6 +201,7 @@ typedef struct hl_config {
   uint64_t        cycle_size;          /* nodes per ring */
   hl_cycle_payload_t cycle_payload;
   uint64_t        live_heap_m;         /* live heap kept beside the rings, millions of objects in all */
+  bool            pass_cycles;         /* shared, prodcons: values passed in rings (ring.h) */
   /* workload options (the allocator workloads, bench/workloads/sizes.c) */
   uint32_t        sizes[2];            /* smallest, largest block; 0,0: the workload's own */
   hl_size_dist_t  size_dist;

@@ -52,7 +52,7 @@ static void test_every_design_option_registered(void **s) {
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
       "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
-      "live-heap-m", "sizes", "size-dist", "size-hist", "input", "workers", "prefork-gc",
+      "live-heap-m", "pass-cycles", "sizes", "size-dist", "size-hist", "input", "workers", "prefork-gc",
       "touch-pct", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);

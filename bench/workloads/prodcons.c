@@ -19,6 +19,11 @@
  *               it at its next checkpoint (JSON "rc": merges_queued and
  *               merges_done are about one per pair).
  *
+ * --pass-cycles=on: each pair rides in a ring of --cycle-size lists
+ * (ring.h), and the consumer's drop leaves the ring, made by the producer,
+ * in cyclic garbage: the collector, not the count, frees what crosses
+ * threads (noted with hl_gc_note_garbage: the JSON's gc.backlog).
+ *
  * A channel is a shared list, so a popped item's reference from the list is
  * dropped after a QSBR grace period (gc/shared.c); the consumer gets its
  * own. One operation is one pair consumed. The checksum sums the values
@@ -30,12 +35,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "ring.h"
 #include "workload.h"
 
 #define CHANNEL_MAX 4096u
 #define BATCH 64u
 
 typedef struct prodcons {
+  uint64_t ring;                  /* lists per ring with --pass-cycles, else 0 */
   unsigned nchan;                 /* one per producer */
   hl_object_t **chan;             /* lists */
   uint32_t producers_left;        /* producers still producing */
@@ -55,6 +62,7 @@ static void pc_teardown(void *p, hl_result_alloc_t *alloc) {
 static int pc_setup(const hl_config_t *c, void **out, char *err, size_t errlen) {
   prodcons_t *s = calloc(1, sizeof *s);
   if (!s) goto nomem;
+  s->ring = c->pass_cycles ? c->cycle_size : 0;
   s->nchan = producers(c->threads);
   s->producers_left = s->nchan;
   if (!(s->chan = calloc(s->nchan, sizeof *s->chan))) goto nomem;
@@ -76,8 +84,12 @@ static void idle(void) {
   hl_thread_block_end();
 }
 
+/* Objects a dropped ring leaves in cyclic garbage: its lists and the pair
+ * (a tuple, a float, an int above the small-int cache). */
+#define PAIR_OBJECTS 3u
+
 /* Pops up to BATCH items from channel ch; returns how many. */
-static uint64_t consume(hl_object_t *ch, uint64_t *sum) {
+static uint64_t consume(hl_worker_t *w, const prodcons_t *s, hl_object_t *ch, uint64_t *sum) {
   uint64_t n = 0;
   for (; n < BATCH; n++) {
     hl_object_t *o = hl_list_pop(ch);
@@ -85,14 +97,26 @@ static uint64_t consume(hl_object_t *ch, uint64_t *sum) {
       hl_err_clear();   /* empty */
       break;
     }
-    *sum += (uint64_t)hl_int_value(hl_tuple_get(o, 1));
+    hl_object_t *pair = s->ring ? hl_ring_value(o) : o;
+    if (!pair) {
+      hl_decref(o);
+      hl_worker_fail(w, "reading a ring: %s", hl_err_message());
+      break;
+    }
+    *sum += (uint64_t)hl_int_value(hl_tuple_get(pair, 1));
+    if (s->ring) {
+      hl_decref(pair);
+      w->cyclic_garbage += s->ring + PAIR_OBJECTS;
+      hl_gc_note_garbage(s->ring);
+    }
     hl_decref(o);
   }
   return n;
 }
 
 /* Appends up to n pairs to channel ch (fewer when it is full). */
-static uint64_t produce(hl_worker_t *w, hl_object_t *ch, uint64_t n, uint64_t *made) {
+static uint64_t produce(hl_worker_t *w, const prodcons_t *s, hl_object_t *ch, uint64_t n,
+                        uint64_t *made) {
   uint64_t k = 0;
   for (; k < n && hl_list_size(ch) < CHANNEL_MAX; k++) {
     uint64_t r = hl_rand_next(&w->rng);
@@ -107,6 +131,14 @@ static uint64_t produce(hl_worker_t *w, hl_object_t *ch, uint64_t n, uint64_t *m
     }
     hl_tuple_set(t, 0, f);
     hl_tuple_set(t, 1, i);
+    if (s->ring) {   /* the pair rides in a ring */
+      hl_object_t *r = hl_ring_wrap(t, s->ring);
+      hl_decref(t);
+      if (!(t = r)) {
+        hl_worker_fail(w, "out of memory making a ring");
+        break;
+      }
+    }
     if (hl_list_append(ch, t) != 0) {
       hl_decref(t);
       hl_worker_fail(w, "out of memory appending to a channel");
@@ -138,14 +170,14 @@ static void pc_work(hl_worker_t *w) {
     bool progress = false;
     if (producing) {
       uint64_t want = to_make - made < BATCH ? to_make - made : BATCH;
-      if (produce(w, out, want, &made) > 0) progress = true;
+      if (produce(w, s, out, want, &made) > 0) progress = true;
       if (w->error || made >= to_make || (w->deadline_ns && hl_now_ns() >= w->deadline_ns)) {
         producing = false;
         hl_atomic_faa_u32(&s->producers_left, (uint32_t)-1);
       }
     }
     if (in) {
-      uint64_t n = consume(in, &sum);
+      uint64_t n = consume(w, s, in, &sum);
       ops += n;
       if (n) progress = true;
     }
@@ -167,9 +199,12 @@ static void pc_work(hl_worker_t *w) {
 const hl_workload_t hl_workload_prodcons = {
   .name = "prodcons",
   .summary = "producer threads (even) make pairs (float, int) into channel lists, consumer "
-             "threads (odd) pop and drop them: cross-thread frees, biased merges",
+             "threads (odd) pop and drop them: cross-thread frees, biased merges; "
+             "--pass-cycles: each pair in a ring of --cycle-size lists (cross-thread cyclic "
+             "garbage)",
   .unit = "1,000,000 pairs per producer",
-  .uses = HL_RUNNER_USES | HL_OBJ_USES,
+  .uses = HL_RUNNER_USES | HL_OBJ_USES | HL_OPT_BIT(HL_OPT_PASS_CYCLES) |
+          HL_OPT_BIT(HL_OPT_CYCLE_SIZE),
   .ops_per_scale = 1000000,
   .setup = pc_setup,
   .work = pc_work,
