@@ -63,8 +63,13 @@ sums=$tmp/sums
 : >"$sums"
 for gc in $gcs; do
   for rc in gil atomic biased; do
-    if ! "$heaplab" run heap-load --input="$heap" --gc="$gc" --rc="$rc" --churn=6 --seed=7 \
-        >"$tmp/c.json" 2>"$tmp/err"; then
+    # --gc=none leaks the churn's cyclic garbage by design: the runner checks
+    # that exactly the objects counted are left, LeakSanitizer would report
+    # the part in malloc'd blocks (tests/CMakeLists.txt, HL_ASAN_OPTIONS_GC_NONE)
+    asan=${ASAN_OPTIONS-}
+    [ "$gc" = none ] && asan="${ASAN_OPTIONS-} detect_leaks=0"   # the last one wins
+    if ! ASAN_OPTIONS=$asan "$heaplab" run heap-load --input="$heap" --gc="$gc" --rc="$rc" \
+        --churn=6 --seed=7 >"$tmp/c.json" 2>"$tmp/err"; then
       echo "FAIL heap-load --churn=6 --gc=$gc --rc=$rc: $(cat "$tmp/err")"
       fail=1
       continue

@@ -136,8 +136,7 @@ typedef struct hp_shared {
   uint64_t *pending_cyclic;     /* their containers in or under a cycle */
   uint64_t npending;
   uint64_t live_before;         /* objects allocated and not freed before the load */
-  hl_object_t *empty_tuple;     /* --gc=none: its count before the load */
-  uint32_t empty_refs;
+  bool no_empty_tuple;          /* --churn: edges to the empty tuple are None */
   hp_churn_stats_t churn;
 } hp_shared_t;
 
@@ -362,6 +361,7 @@ static int hp_setup(const hl_config_t *c, void **shared, char *err, size_t errle
     return -ENOMEM;
   }
   s->path = c->input;
+  s->no_empty_tuple = c->churn > 0;
   /* validated in check; read again for the counts the result reports */
   if (validate(c->input, &s->file, &s->singleton_edges, &s->rates, err, errlen) != 0 ||
       reader_open(&s->hdr, c->input, err, errlen) != 0) {
@@ -424,21 +424,32 @@ static hl_object_t *make_object(hp_shared_t *s, const record_t *rec, char *sbuf)
   }
 }
 
+/* What edge e names. With --churn, an edge to the empty tuple is None:
+ * the runtime's singleton, as None is (immortal in CPython 3.12), is then
+ * never held by the churn's garbage, which --gc=none keeps past the
+ * runtime's end (hli_tuple_fini wants the runtime's reference the last). */
+static hl_object_t *target(const hp_shared_t *s, int64_t e) {
+  if (e < 0) return hl_None;
+  hl_object_t *o = s->objs[e];
+  if (s->no_empty_tuple && o->type->kind == HL_K_TUPLE && hl_tuple_size(o) == 0) return hl_None;
+  return o;
+}
+
 /* Pass 2: rec's edges into its object. 0, or -1 when memory ran out. */
 static int set_edges(hp_shared_t *s, const record_t *rec, const int64_t *e) {
   hl_object_t *o = s->objs[rec->id];
   switch (rec->kind) {
   case K_TUPLE:
     for (uint64_t i = 0; i < rec->n; i++)
-      hl_tuple_set(o, i, hl_newref(e[i] < 0 ? hl_None : s->objs[e[i]]));
+      hl_tuple_set(o, i, hl_newref(target(s, e[i])));
     return 0;   /* retrack tracks it again where a collection untracked it */
   case K_LIST:
     for (uint64_t i = 0; i < rec->n; i++)
-      if (hl_list_set(o, i, hl_newref(e[i] < 0 ? hl_None : s->objs[e[i]])) != 0) return -1;
+      if (hl_list_set(o, i, hl_newref(target(s, e[i]))) != 0) return -1;
     return 0;
   case K_DICT:
     for (uint64_t i = 0; i < rec->n; i += 2) {
-      hl_object_t *k = e[i] < 0 ? NULL : s->objs[e[i]], *v = e[i + 1] < 0 ? hl_None : s->objs[e[i + 1]];
+      hl_object_t *k = e[i] < 0 ? NULL : s->objs[e[i]], *v = target(s, e[i + 1]);
       hl_object_t *own = NULL;
       bool atom = k && (hl_is_kind(k, HL_K_INT) || hl_is_kind(k, HL_K_FLOAT) ||
                         hl_is_kind(k, HL_K_STR));
@@ -454,7 +465,7 @@ static int set_edges(hp_shared_t *s, const record_t *rec, const int64_t *e) {
   case K_INST:
   case K_OTHER:
     for (uint64_t i = 0; i < rec->n; i++)
-      hl_slot_set(o, (uint32_t)i, e[i] < 0 ? hl_None : s->objs[e[i]]);
+      hl_slot_set(o, (uint32_t)i, target(s, e[i]));
     return 0;
   default: return 0;
   }
@@ -1026,7 +1037,10 @@ static int make_roots(hp_shared_t *s, const uint8_t *referenced) {
    * order, of each group that only its own members reach */
   for (int pass = 0; pass < 2 && rc == 0; pass++)
     for (uint64_t i = 0; i < s->made && rc == 0; i++) {
-      if ((pass == 0 && referenced[i]) || ptrset_has(&seen, s->objs[i])) continue;
+      hl_object_t *o = s->objs[i];
+      if ((pass == 0 && referenced[i]) || ptrset_has(&seen, o) ||
+          (o->type->kind == HL_K_TUPLE && hl_tuple_size(o) == 0))   /* the runtime's: target() */
+        continue;
       s->roots[s->nroots++] = hl_newref(s->objs[i]);
       rc = reach(s, s->objs[i], &seen, NULL, NULL, NULL);
     }
@@ -1238,12 +1252,8 @@ static void churn_finish(hp_shared_t *s, hl_worker_t *w) {
     hl_obj_stats(&st);
     uint64_t live = st.allocated - st.freed;
     w->cyclic_garbage = live > s->live_before ? live - s->live_before : 0;
-    /* the runtime made it before the load and frees it at the end, unless
-     * garbage still refers to it */
-    if (s->empty_tuple && hl_refcount(s->empty_tuple) > s->empty_refs) w->cyclic_garbage++;
     s->churn.leaked = w->cyclic_garbage;
   }
-  hl_clear(&s->empty_tuple);
 }
 
 static void hp_work(hl_worker_t *w) {
@@ -1259,10 +1269,6 @@ static void hp_work(hl_worker_t *w) {
   w->target_ops = UINT64_MAX;   /* the file decides */
   long body = ftell(r->f);
   hl_obj_stats_t os;
-  if (churn && !hl_gc_active()) {
-    /* the runtime's empty tuple, which garbage may hold past hl_runtime_fini */
-    if ((s->empty_tuple = hl_tuple_new(0))) s->empty_refs = hl_refcount(s->empty_tuple);
-  }
   hl_freelists_clear();
   hl_obj_stats(&os);
   s->live_before = os.allocated - os.freed;
@@ -1372,7 +1378,6 @@ static void hp_work(hl_worker_t *w) {
     }
   }
   /* step 4 */
-  hl_clear(&s->empty_tuple);
   drop_templates(s);
   if (!hl_gc_active()) clear_all(s);
   for (uint64_t i = 0; i < s->made; i++) {
