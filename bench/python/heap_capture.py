@@ -114,7 +114,8 @@ class MutationRecorder:
     (collected, uncollectable), explicit gc.collect() calls included; from a
     gc.callbacks pair, each collection's pause (perf_counter_ns from the
     start callback to the stop one: the collection, without the callbacks'
-    own cost before and after it), and the run's wall and CPU time.
+    own cost before and after it), wall (perf_counter_ns) and CPU
+    (thread_time_ns), and the run's wall and CPU time.
 
     Estimated: the containers the program allocated. CPython counts
     allocations of tracked objects minus their deallocations in
@@ -127,14 +128,16 @@ class MutationRecorder:
 
     def __init__(self):
         self.pauses = []
-        self.generations = [0, 0, 0]
-        self._t0 = None
+        self.pause_cpu = 0
+        self._t0 = self._c0 = None
 
     def _callback(self, phase, info):
         if phase == "start":
+            self._c0 = time.thread_time_ns()
             self._t0 = time.perf_counter_ns()
         elif self._t0 is not None:
             self.pauses.append(time.perf_counter_ns() - self._t0)
+            self.pause_cpu += time.thread_time_ns() - self._c0
             self._t0 = None
 
     def start(self):
@@ -167,6 +170,7 @@ class MutationRecorder:
             "containers_allocated_est": max(0, intervals * self.threshold[0] + count1 - self.count0),
             "blocks_net": int(sys.getallocatedblocks() - self.blocks0),
             "pauses": len(p), "pause_ns_total": int(sum(p)),
+            "pause_cpu_ns_total": int(self.pause_cpu),
             "pause_ns_p50": int(pct(0.50)), "pause_ns_p99": int(pct(0.99)),
             "pause_ns_max": int(p[-1]) if p else 0,
         }

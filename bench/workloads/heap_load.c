@@ -130,6 +130,9 @@ typedef struct hp_shared {
   hp_rates_t rates;
   hl_object_t **roots;          /* the loader's references during the churn */
   uint64_t nroots;
+  struct ptrmap *index_pos;     /* the data containers, where mutations act: */
+  hl_object_t **index;          /* new references, index[index_pos(o)] == o */
+  uint64_t nindex, index_cap;
   struct sub *templates;        /* copies of cyclic subgraphs of the loaded heap */
   unsigned ntemplates;
   hl_object_t **pending;        /* this round's garbage copies (new references) */
@@ -346,6 +349,7 @@ static void hp_teardown(void *shared, hl_result_alloc_t *alloc) {
   reader_close(&s->hdr);
   free(s->objs);
   free(s->roots);
+  free(s->index);
   free(s->templates);
   free(s->pending);
   free(s->pending_cyclic);
@@ -599,43 +603,42 @@ static void clear_all(hp_shared_t *s) {
  * keeps a reference only to its roots (every object no other object refers
  * to, and, for each group of objects reachable only from one another, such
  * as the interpreter's modules that CPython holds from C, the first of them
- * in file order), so that a dropped edge can make garbage. Then --churn
- * rounds, the timed part; a round stands for one young-collection interval
- * of the captured program (threshold0 containers allocated, net), and does,
- * interleaved at random in proportion to what is left of each:
+ * in file order), and the index holds one to each data container (tuple,
+ * list, dict, "o" instance: index_add), where the mutations act. Then
+ * --churn rounds, the timed part; a round stands for one young-collection
+ * interval of the captured program (threshold0 containers allocated, net),
+ * and does, interleaved at random in proportion to what is left of each:
  *   edges    rates.edges edge replacements: a list item, a dict value or a
- *            slot of an instance of a Python class ("o") of a random live
- *            container set to another random live object (tuples, dict keys
- *            and "x" objects, whose references CPython does not let a
- *            program rebind, are left alone); what the old edge held dies by
- *            reference counting, or is left in cyclic garbage, as it may;
+ *            slot of an "o" instance (tuples, dict keys and "x" objects,
+ *            whose references a Python program cannot rebind, are left
+ *            alone) that holds an atom or None, of a random data container,
+ *            set to another random live object: an attribute or an item
+ *            updated (the old atom dies), never a structure cut off;
  *   rebuild  subgraphs detached and replaced by a fresh copy, until
- *            rates.allocs - rates.garbage containers were built: a random live
- *            data container (tuple, list, dict, "o" instance, at most FAN_MAX
- *            edges) reached through a rebindable edge, and the data
- *            containers it reaches, breadth first, up to SUB_MAX; the copy
- *            keeps the subgraph's inner edges (its cycles: a minidom node's
- *            parent link), shares what lies outside it (atoms, types, larger
- *            containers), and takes the old one's place, which dies as it
- *            may (cyclic garbage when it held a cycle and nothing else holds it);
- *   garbage  copies of random cyclic subgraphs, up to rates.garbage
- *            containers, held until the next round and then dropped: cyclic
- *            garbage of the heap's own shapes, at the rate CPython's collector
- *            found the program's (noted with hl_gc_note_garbage: the backlog).
- * A random live object is the end of a random walk: a root chosen uniformly,
- * then 0..WALK_MAX steps, each along a uniformly chosen edge. The walks see
- * only what is reachable, so that no collector's timing changes a choice:
- * the checksum (every choice and size) is the same under every --gc and
- * --rc for one --seed. ops = mutations: edges replaced, subgraphs rebuilt
- * and garbage subgraphs made.
+ *            rates.allocs - rates.garbage containers were built: a data
+ *            container (at most FAN_MAX edges) reached by a rebindable edge
+ *            of a random one, and the data containers it reaches, breadth
+ *            first, up to SUB_MAX; the copy keeps the subgraph's inner edges
+ *            (its cycles: a minidom node's parent link), shares what lies
+ *            outside it (atoms, types, larger containers), as copy.deepcopy
+ *            would, and takes the old one's place, which dies as it may
+ *            (cyclic garbage when it held a cycle and nothing else holds it);
+ *   garbage  copies of cyclic subgraphs of the loaded heap (make_templates),
+ *            up to rates.garbage containers, held until the next round and
+ *            then dropped: cyclic garbage of the heap's own shapes, at the
+ *            rate CPython's collector found the program's (noted with
+ *            hl_gc_note_garbage: the backlog).
+ * Random containers are uniform draws from the index. No collector's timing
+ * changes a draw (what the index holds lives; the rest is never looked at),
+ * so that the checksum (every choice and size) is the same under every --gc
+ * and --rc for one --seed. ops = mutations: edges replaced, subgraphs
+ * rebuilt and garbage subgraphs made.
  */
 #define SUB_MAX 64       /* containers copied per subgraph */
 #define FAN_MAX 64       /* a container with more edges is shared, never copied */
-#define WALK_MAX 15
-#define WALK_PICKS 4
 #define TEMPLATES 64     /* cyclic subgraphs kept as the garbage's shapes */
 #define TEMPLATE_SCAN 20000   /* data containers examined to find them */
-#define TRIES 64         /* walks per mutation before it is counted as missed */
+#define TRIES 64         /* draws per mutation before it is counted as missed */
 #define DEFAULT_ALLOCS 700u   /* CPython 3.11's threshold0 */
 
 /* A set of objects (open addressing on the address). */
@@ -671,6 +674,76 @@ static int ptrset_add(ptrset_t *s, const void *o) {
   s->slot[j] = p;
   s->n++;
   return 1;
+}
+
+/* A map object -> position (linear probing, deletion by backward shift). */
+typedef struct ptrmap {
+  uintptr_t *key;
+  uint64_t *val;
+  size_t cap, n;
+} ptrmap_t;
+
+static uint64_t *ptrmap_find(const ptrmap_t *m, const void *o) {
+  if (!m->cap) return NULL;
+  for (size_t j = ptr_hash((uintptr_t)o, m->cap); m->key[j]; j = (j + 1) & (m->cap - 1))
+    if (m->key[j] == (uintptr_t)o) return &m->val[j];
+  return NULL;
+}
+
+/* 0, or -1 out of memory; o must not be there. */
+static int ptrmap_put(ptrmap_t *m, const void *o, uint64_t v) {
+  if (2 * (m->n + 1) > m->cap) {
+    size_t cap = m->cap ? 2 * m->cap : 1024;
+    uintptr_t *nk = calloc(cap, sizeof *nk);
+    uint64_t *nv = malloc(cap * sizeof *nv);
+    if (!nk || !nv) {
+      free(nk);
+      free(nv);
+      return -1;
+    }
+    for (size_t i = 0; i < m->cap; i++)
+      if (m->key[i]) {
+        size_t j = ptr_hash(m->key[i], cap);
+        while (nk[j]) j = (j + 1) & (cap - 1);
+        nk[j] = m->key[i];
+        nv[j] = m->val[i];
+      }
+    free(m->key);
+    free(m->val);
+    m->key = nk;
+    m->val = nv;
+    m->cap = cap;
+  }
+  size_t j = ptr_hash((uintptr_t)o, m->cap);
+  while (m->key[j]) j = (j + 1) & (m->cap - 1);
+  m->key[j] = (uintptr_t)o;
+  m->val[j] = v;
+  m->n++;
+  return 0;
+}
+
+static void ptrmap_del(ptrmap_t *m, const void *o) {
+  uint64_t *v = ptrmap_find(m, o);
+  if (!v) return;
+  size_t i = (size_t)(v - m->val), mask = m->cap - 1;
+  m->key[i] = 0;
+  m->n--;
+  /* move back every later entry of the run that may sit at i */
+  for (size_t j = (i + 1) & mask; m->key[j]; j = (j + 1) & mask) {
+    size_t h = ptr_hash(m->key[j], m->cap);
+    if (((j - h) & mask) >= ((j - i) & mask)) {
+      m->key[i] = m->key[j];
+      m->val[i] = m->val[j];
+      m->key[j] = 0;
+      i = j;
+    }
+  }
+}
+
+static void ptrmap_free(ptrmap_t *m) {
+  free(m->key);
+  free(m->val);
+  memset(m, 0, sizeof *m);
 }
 
 /* A container's edges, numbered as the file numbers them: tuple and list
@@ -731,36 +804,6 @@ static int edge_set(hl_object_t *o, size_t i, hl_object_t *key, hl_object_t *v) 
 static bool is_data(const hp_shared_t *s, const hl_object_t *o) {
   int k = kind_of(s, o);
   return (k == K_TUPLE || k == K_LIST || k == K_DICT || k == K_INST) && edge_count(o) <= FAN_MAX;
-}
-
-/* The end of a random walk; with containers, the walk stops before an atom
- * (and None), so that it ends on a container unless its root is an atom.
- * *parent and *edge: the last step (parent NULL: the root itself). */
-typedef struct walk {
-  hl_object_t *obj, *parent, *key;
-  size_t edge;
-} walk_t;
-
-static void walk(const hp_shared_t *s, hl_rand_t *rng, bool containers, walk_t *w) {
-  w->obj = s->roots[hl_rand_below(rng, s->nroots)];
-  w->parent = w->key = NULL;
-  w->edge = 0;
-  for (uint64_t steps = hl_rand_below(rng, WALK_MAX + 1); steps > 0; steps--) {
-    size_t n = edge_count(w->obj), i = 0;
-    if (!n) break;
-    hl_object_t *key = NULL, *c = NULL;
-    /* towards a container: up to WALK_PICKS edges tried, as most lead to atoms */
-    for (unsigned p = 0; p < (containers ? WALK_PICKS : 1); p++) {
-      i = hl_rand_below(rng, n);
-      c = edge_get(w->obj, i, &key);
-      if (c && c != hl_None && (!containers || (c->flags & HL_OF_GC))) break;
-    }
-    if (!c || c == hl_None || (containers && !(c->flags & HL_OF_GC))) break;
-    w->parent = w->obj;
-    w->edge = i;
-    w->key = key;
-    w->obj = c;
-  }
 }
 
 /* A subgraph of data containers, breadth first from old[0], and its copy. */
@@ -1026,6 +1069,64 @@ static bool ptrset_has(const ptrset_t *s, const void *o) {
   return false;
 }
 
+/* The index: every data container the churn may act on (tuple, list,
+ * dict, "o" instance), a reference each, so that a uniform draw from it is
+ * a uniform draw from the live data (a random walk from the roots would
+ * seldom reach a document held through one module global). What the index
+ * holds lives: the edges the churn replaces held atoms or None, so that
+ * only a rebuild drops containers, and it takes the old subgraph's out of
+ * the index (they die unless something else, a sibling link, holds them:
+ * then they live on, out of the churn's reach) and puts the copy's in. */
+static bool index_wants(const hp_shared_t *s, const hl_object_t *o) {
+  switch (o->type->kind) {
+  case HL_K_TUPLE: return hl_tuple_size(o) > 0;   /* not the runtime's empty one */
+  case HL_K_LIST:
+  case HL_K_DICT: return true;
+  case HL_K_INSTANCE: return kind_of(s, o) == K_INST;
+  default: return false;
+  }
+}
+
+static int index_add(hp_shared_t *s, hl_object_t *o) {
+  if (ptrmap_find(s->index_pos, o)) return 0;
+  if (s->nindex == s->index_cap) {
+    uint64_t cap = s->index_cap ? 2 * s->index_cap : 4096;
+    hl_object_t **ni = realloc(s->index, cap * sizeof *ni);
+    if (!ni) return -1;
+    s->index = ni;
+    s->index_cap = cap;
+  }
+  if (ptrmap_put(s->index_pos, o, s->nindex) != 0) return -1;
+  s->index[s->nindex++] = hl_newref(o);
+  return 0;
+}
+
+/* The index's reference to o, if it has one, handed to the caller (who
+ * drops it when done with o). */
+static hl_object_t *index_take(hp_shared_t *s, hl_object_t *o) {
+  uint64_t *pos = ptrmap_find(s->index_pos, o);
+  if (!pos) return NULL;
+  uint64_t i = *pos;
+  ptrmap_del(s->index_pos, o);
+  hl_object_t *last = s->index[--s->nindex];
+  if (i != s->nindex) {
+    s->index[i] = last;
+    *ptrmap_find(s->index_pos, last) = i;
+  }
+  return o;
+}
+
+static hl_object_t *index_draw(hp_shared_t *s, hl_rand_t *rng) {
+  return s->index[hl_rand_below(rng, s->nindex)];
+}
+
+static void drop_index(hp_shared_t *s) {
+  while (s->nindex) hl_clear(&s->index[--s->nindex]);
+  if (s->index_pos) ptrmap_free(s->index_pos);
+  free(s->index_pos);
+  s->index_pos = NULL;
+}
+
 /* The roots, each a new reference; then the loader's references dropped.
  * referenced[i]: another record's edge names record i. 0, or -1 out of
  * memory (the loader's references kept). */
@@ -1045,9 +1146,14 @@ static int make_roots(hp_shared_t *s, const uint8_t *referenced) {
       rc = reach(s, s->objs[i], &seen, NULL, NULL, NULL);
     }
   free(seen.slot);
+  /* the index, in file order */
+  if (rc == 0 && !(s->index_pos = calloc(1, sizeof *s->index_pos))) rc = -1;
+  for (uint64_t i = 0; rc == 0 && i < s->made; i++)
+    if (index_wants(s, s->objs[i])) rc = index_add(s, s->objs[i]);
   if (rc == 0)
     for (uint64_t i = 0; i < s->made; i++) hl_clear(&s->objs[i]);
   else {
+    drop_index(s);
     while (s->nroots) hl_clear(&s->roots[--s->nroots]);
     free(s->roots);
     s->roots = NULL;
@@ -1055,24 +1161,32 @@ static int make_roots(hp_shared_t *s, const uint8_t *referenced) {
   return rc;
 }
 
-/* One mutation of each sort; false when TRIES walks found nothing to do it
+/* One mutation of each sort; false when TRIES draws found nothing to do it
  * on (counted as missed), or memory ran out (w->error). */
 static bool replace_edge(hp_shared_t *s, hl_worker_t *w, uint64_t *sum) {
-  for (unsigned t = 0; t < TRIES; t++) {
-    walk_t a, b;
-    walk(s, &w->rng, true, &a);
-    size_t n = edge_count(a.obj);
+  for (unsigned t = 0; s->nindex && t < TRIES; t++) {
+    /* a rebindable edge that holds an atom or None: an attribute or an item
+     * updated, not a structure cut off (that is rebuild's, bounded) */
+    hl_object_t *o = index_draw(s, &w->rng), *key = NULL, *old;
+    size_t n = edge_count(o);
     if (!n) continue;
     size_t i = hl_rand_below(&w->rng, n);
-    if (!rebindable(s, a.obj, i)) continue;
-    hl_object_t *key = NULL;
-    if (a.obj->type->kind == HL_K_DICT) edge_get(a.obj, i, &key);
-    walk(s, &w->rng, false, &b);
-    if (edge_set(a.obj, i, key, b.obj) != 0) {
+    if (!rebindable(s, o, i) ||
+        ((old = edge_get(o, i, &key)) && old != hl_None && (old->flags & HL_OF_GC)))
+      continue;
+    /* the new value: a live data container, or one of its edges (an atom,
+     * a function, a type ...), as often */
+    hl_object_t *v = index_draw(s, &w->rng);
+    size_t vn = edge_count(v);
+    if (hl_rand_below(&w->rng, 2) && vn) {
+      hl_object_t *e = edge_get(v, hl_rand_below(&w->rng, vn), NULL);
+      if (e) v = e;
+    }
+    if (edge_set(o, i, key, v) != 0) {
       hl_worker_fail(w, "out of memory replacing an edge: %s", hl_err_message());
       return false;
     }
-    *sum = hl_fnv1a_u64(*sum, 1 | (uint64_t)i << 8 | (uint64_t)kind_of(s, b.obj) << 40);
+    *sum = hl_fnv1a_u64(*sum, 1 | (uint64_t)i << 8 | (uint64_t)t << 32 | (uint64_t)kind_of(s, v) << 40);
     s->churn.edges_replaced++;
     return true;
   }
@@ -1081,23 +1195,36 @@ static bool replace_edge(hp_shared_t *s, hl_worker_t *w, uint64_t *sum) {
 }
 
 static bool rebuild(hp_shared_t *s, hl_worker_t *w, unsigned budget, uint64_t *sum) {
-  static sub_t g;   /* 1 KiB: not on the stack */
-  for (unsigned t = 0; t < TRIES; t++) {
-    walk_t a;
-    walk(s, &w->rng, true, &a);
-    if (!a.parent || !rebindable(s, a.parent, a.edge) || !is_data(s, a.obj)) continue;
-    sub_collect(s, a.obj, budget < SUB_MAX ? budget : SUB_MAX, &g);
+  static sub_t g;   /* 3 KiB: not on the stack */
+  for (unsigned t = 0; s->nindex && t < TRIES; t++) {
+    /* a data container reached by a rebindable edge of another */
+    hl_object_t *parent = index_draw(s, &w->rng), *key = NULL, *child;
+    size_t n = edge_count(parent);
+    if (!n) continue;
+    size_t edge = hl_rand_below(&w->rng, n);
+    if (!rebindable(s, parent, edge) || !(child = edge_get(parent, edge, &key)) ||
+        !(child->flags & HL_OF_GC) || !is_data(s, child))
+      continue;
+    sub_collect(s, child, budget < SUB_MAX ? budget : SUB_MAX, &g);
     uint64_t acyclic = sub_acyclic(&g);   /* before the old one may die */
     if (sub_copy(s, &g) != 0) {
       hl_worker_fail(w, "out of memory copying a subgraph: %s", hl_err_message());
       return false;
     }
-    if (edge_set(a.parent, a.edge, a.key, g.copy[0]) != 0) {
+    /* the old subgraph out of the index (its references held until the
+     * copy is in place), the copy in */
+    hl_object_t *held[SUB_MAX];
+    for (unsigned c = 0; c < g.n; c++) held[c] = index_take(s, g.old[c]);
+    int rc = edge_set(parent, edge, key, g.copy[0]);
+    for (unsigned c = 0; rc == 0 && c < g.n; c++) rc = index_add(s, g.copy[c]);
+    for (unsigned c = 0; c < g.n; c++) hl_xdecref(held[c]);
+    if (rc != 0) {
       sub_drop(&g, g.n);
       hl_worker_fail(w, "out of memory attaching a subgraph: %s", hl_err_message());
       return false;
     }
-    *sum = hl_fnv1a_u64(*sum, 2 | (uint64_t)g.n << 8 | acyclic << 24 | (uint64_t)a.edge << 40);
+    *sum = hl_fnv1a_u64(*sum, 2 | (uint64_t)g.n << 8 | acyclic << 24 | (uint64_t)t << 32 |
+                                  (uint64_t)edge << 40);
     s->churn.rebuilt++;
     s->churn.rebuilt_containers += g.n;
     s->churn.rebuilt_cyclic += g.n > acyclic;
@@ -1231,6 +1358,7 @@ static void churn_finish(hp_shared_t *s, hl_worker_t *w) {
   size_t ncont = 0;
   uint64_t containers = 0;
   bool none = !hl_gc_active();
+  drop_index(s);
   if (reach(s, NULL, &seen, none ? &cont : NULL, &ncont, &containers) != 0)
     hl_worker_fail(w, "out of memory walking the heap after the churn");
   s->churn.live_objects = seen.n;
@@ -1378,6 +1506,7 @@ static void hp_work(hl_worker_t *w) {
     }
   }
   /* step 4 */
+  drop_index(s);
   drop_templates(s);
   if (!hl_gc_active()) clear_all(s);
   for (uint64_t i = 0; i < s->made; i++) {
@@ -1434,20 +1563,23 @@ static json_object *churn_json(const hp_shared_t *s, const hl_run_result_t *r) {
     uint64_t got = 0;
     for (int i = 0; i < HL_GC_GENERATIONS; i++) got += g->collected[i];
     json_object_object_add(o, "collected_per_round", json_object_new_double((double)got / (double)c->rounds));
-    if (r->cpu_ns)
-      json_object_object_add(o, "gc_cpu_share",
-                             json_object_new_double((double)g->pause_ns_total / (double)r->cpu_ns));
+    /* the collector's pauses are wall time: over the churn's wall time */
+    if (r->wall_ns)
+      json_object_object_add(o, "gc_time_share",
+                             json_object_new_double((double)g->pause_ns_total / (double)r->wall_ns));
   }
   /* CPython's, over the program's run (the file's "mutation") */
   json_object *m;
   if (json_object_object_get_ex(s->hdr.meta, "mutation", &m) && json_object_is_type(m, json_type_object)) {
     json_object *cp = json_object_new_object();
-    uint64_t run = 0, cpu = 0, pt = 0, iv = 0, got[3] = {0, 0, 0};
+    uint64_t run = 0, cpu = 0, pt = 0, pc = 0, iv = 0, got[3] = {0, 0, 0};
     json_u64(m, "run_ns", &run);
     json_u64(m, "young_intervals", &iv);
     json_u64x3(m, "collected", got);
-    if (json_u64(m, "cpu_ns", &cpu) && json_u64(m, "pause_ns_total", &pt) && cpu)
-      json_object_object_add(cp, "gc_cpu_share", json_object_new_double((double)pt / (double)cpu));
+    if (json_u64(m, "pause_ns_total", &pt) && run)
+      json_object_object_add(cp, "gc_time_share", json_object_new_double((double)pt / (double)run));
+    if (json_u64(m, "cpu_ns", &cpu) && json_u64(m, "pause_cpu_ns_total", &pc) && cpu)
+      json_object_object_add(cp, "gc_cpu_share", json_object_new_double((double)pc / (double)cpu));
     if (iv)
       json_object_object_add(cp, "collected_per_interval",
                              json_object_new_double((double)(got[0] + got[1] + got[2]) / (double)iv));
