@@ -49,7 +49,8 @@
  * --churn=N (N > 0) makes the load, the check and the probe untimed (the
  * loader's progress still ticks) and times N rounds of mutation instead:
  * the timed part's pauses, MMU, collections and backlog are then the
- * churn's. The mutation phase is described above churn_run below.
+ * churn's, and extra.churn has what the rounds did. The mutation phase is
+ * described at the top of the --churn section below.
  */
 #include <errno.h>
 #include <inttypes.h>
