@@ -100,8 +100,10 @@ if sys.argv[3] == "none":
     assert c["leaked"] >= c["garbage_cyclic"], c
     assert r["objects"]["cyclic_garbage_objects"] == c["leaked"], r["objects"]
 else:
-    assert c["leaked"] == 0, c
-    assert sum(r["gc"]["collected"]) > 0, r["gc"]   # the dropped copies' cycles
+    # the dropped copies' cycles: collected during the churn or by the
+    # runner's last collection (whether a time-budgeted increment reached
+    # them within 6 rounds is the machine's business), never leaked
+    assert c["leaked"] == 0 and r["objects"]["leaked_objects"] == 0, (c, r["objects"])
     assert r["gc"]["backlog"]["noted"] == c["garbage_cyclic"], (r["gc"]["backlog"], c)
 print(r["checksum"])
 PY
