@@ -50,6 +50,7 @@
 #define TEMPLATE_SCAN 20000   /* data containers examined to find them */
 #define TRIES 64         /* draws per mutation before it is counted as missed */
 #define DEFAULT_ALLOCS 700u   /* CPython 3.11's threshold0 */
+#define THRESHOLD0_MAX (1u << 20)
 
 /* A set of objects (open addressing on the address). */
 typedef struct ptrset {
@@ -317,7 +318,8 @@ static int sub_copy(hp_shared_t *s, sub_t *g) {
         if (hl_dict_set(c, k, sub_map(g, v)) != 0) goto oom;
       break;
     default:
-      for (uint32_t j = 0; j < o->type->nslots; j++) hl_slot_set(c, j, sub_map(g, hl_slot_get(o, j)));
+      for (uint32_t j = 0; j < o->type->nslots; j++)
+        hl_slot_set(c, j, sub_map(g, hl_slot_get(o, j)));
       break;
     }
   }
@@ -331,7 +333,8 @@ static int sub_copy(hp_shared_t *s, sub_t *g) {
         bool want = false;
         if (hl_gc_is_tracked(c) || !(c->flags & HL_OF_GC)) continue;
         if (c->type->kind == HL_K_TUPLE)
-          for (size_t j = 0; j < hl_tuple_size(c) && !want; j++) want = hl_heap_may_be_tracked(hl_tuple_get(c, j));
+          for (size_t j = 0; j < hl_tuple_size(c) && !want; j++)
+            want = hl_heap_may_be_tracked(hl_tuple_get(c, j));
         else if (c->type->kind == HL_K_DICT)
           for (size_t pos = 0; !want && hl_dict_next(c, &pos, &k, &v);)
             want = hl_heap_may_be_tracked(k) || hl_heap_may_be_tracked(v);
@@ -380,8 +383,7 @@ static bool json_u64x3(json_object *o, const char *name, uint64_t v[3]) {
 
 /* The meta line's optional "mutation" object (heap_capture.py's
  * MutationRecorder), checked: 0, or -1 with what is wrong. */
-int hl_churn_rates(json_object *meta, const char *path, hp_rates_t *r, char *err,
-                           size_t errlen) {
+int hl_churn_rates(json_object *meta, const char *path, hp_rates_t *r, char *err, size_t errlen) {
   json_object *m;
   if (!json_object_object_get_ex(meta, "mutation", &m)) {
     rates_default(r, "default: the file records no rates (no meta \"mutation\")");
@@ -392,18 +394,20 @@ int hl_churn_rates(json_object *meta, const char *path, hp_rates_t *r, char *err
   if (!json_object_is_type(m, json_type_object)) bad = "is not a JSON object";
   else if (!json_u64x3(m, "threshold", thr) || thr[0] == 0)
     bad = "'threshold' is not 3 non-negative integers, the first above 0";
-  else if (!json_u64x3(m, "collections", coll)) bad = "'collections' is not 3 non-negative integers";
+  else if (!json_u64x3(m, "collections", coll))
+    bad = "'collections' is not 3 non-negative integers";
   else if (!json_u64x3(m, "collected", got)) bad = "'collected' is not 3 non-negative integers";
-  else if (!json_u64x3(m, "uncollectable", unc)) bad = "'uncollectable' is not 3 non-negative integers";
+  else if (!json_u64x3(m, "uncollectable", unc))
+    bad = "'uncollectable' is not 3 non-negative integers";
   else if (!json_u64(m, "young_intervals", &intervals) || intervals != coll[0] + coll[1] + coll[2])
     bad = "'young_intervals' is not the sum of 'collections'";
   else if (!json_u64(m, "run_ns", &run_ns)) bad = "'run_ns' is not a non-negative integer";
   if (bad)
     return BAD("heap-load: %s:3: meta \"mutation\" %s (heap_capture.py writes it; "
                "docs/heap-format.md)", path, bad);
-  if (thr[0] > UINT32_MAX)
+  if (thr[0] > THRESHOLD0_MAX)   /* a round would build that many containers */
     return BAD("heap-load: %s:3: meta \"mutation\": threshold0 %" PRIu64 " is beyond %u", path,
-               thr[0], UINT32_MAX);
+               thr[0], THRESHOLD0_MAX);
   if (!intervals) {
     rates_default(r, "default: the program ran no collection (meta \"mutation\")");
     r->allocs = r->edges = thr[0];
@@ -596,7 +600,8 @@ static bool replace_edge(hp_shared_t *s, hl_worker_t *w, uint64_t *sum) {
       hl_worker_fail(w, "out of memory replacing an edge: %s", hl_err_message());
       return false;
     }
-    *sum = hl_fnv1a_u64(*sum, 1 | (uint64_t)i << 8 | (uint64_t)t << 32 | (uint64_t)hl_heap_kind_of(s, v) << 40);
+    *sum = hl_fnv1a_u64(*sum, 1 | (uint64_t)i << 8 | (uint64_t)t << 32 |
+                                  (uint64_t)hl_heap_kind_of(s, v) << 40);
     s->churn.edges_replaced++;
     return true;
   }
@@ -818,21 +823,25 @@ json_object *hl_churn_json(const hp_shared_t *s, const hl_run_result_t *r) {
   for (size_t i = 0; i < HL_ARRAY_LEN(f); i++)
     json_object_object_add(o, f[i].name, u64j(*(const uint64_t *)((const char *)c + f[i].off)));
   json_object_object_add(o, "roots", u64j(s->nroots));
-  if (r->wall_ns) json_object_object_add(o, "mutations_per_s",
-                                         json_object_new_double((double)r->ops * 1e9 / (double)r->wall_ns));
+  if (r->wall_ns)
+    json_object_object_add(o, "mutations_per_s",
+                           json_object_new_double((double)r->ops * 1e9 / (double)r->wall_ns));
   if (r->gc) {
     const hl_gc_stats_t *g = &r->gc->stats;
     uint64_t got = 0;
     for (int i = 0; i < HL_GC_GENERATIONS; i++) got += g->collected[i];
-    json_object_object_add(o, "collected_per_round", json_object_new_double((double)got / (double)c->rounds));
+    json_object_object_add(o, "collected_per_round",
+                           json_object_new_double((double)got / (double)c->rounds));
     /* the collector's pauses are wall time: over the churn's wall time */
     if (r->wall_ns)
       json_object_object_add(o, "gc_time_share",
-                             json_object_new_double((double)g->pause_ns_total / (double)r->wall_ns));
+                             json_object_new_double((double)g->pause_ns_total /
+                                                    (double)r->wall_ns));
   }
   /* CPython's, over the program's run (the file's "mutation") */
   json_object *m;
-  if (json_object_object_get_ex(s->hdr.meta, "mutation", &m) && json_object_is_type(m, json_type_object)) {
+  if (json_object_object_get_ex(s->hdr.meta, "mutation", &m) &&
+      json_object_is_type(m, json_type_object)) {
     json_object *cp = json_object_new_object();
     uint64_t run = 0, cpu = 0, pt = 0, pc = 0, iv = 0, got[3] = {0, 0, 0};
     json_u64(m, "run_ns", &run);
@@ -844,11 +853,13 @@ json_object *hl_churn_json(const hp_shared_t *s, const hl_run_result_t *r) {
       json_object_object_add(cp, "gc_cpu_share", json_object_new_double((double)pc / (double)cpu));
     if (iv)
       json_object_object_add(cp, "collected_per_interval",
-                             json_object_new_double((double)(got[0] + got[1] + got[2]) / (double)iv));
+                             json_object_new_double((double)(got[0] + got[1] + got[2]) /
+                                                    (double)iv));
     static const char *const copied[] = {"pauses", "pause_ns_p50", "pause_ns_p99", "pause_ns_max",
                                          "young_intervals", "containers_allocated_est", "run_ns"};
     for (size_t i = 0; i < HL_ARRAY_LEN(copied); i++)
-      if (json_object_object_get_ex(m, copied[i], &v)) json_object_object_add(cp, copied[i], json_object_get(v));
+      if (json_object_object_get_ex(m, copied[i], &v))
+        json_object_object_add(cp, copied[i], json_object_get(v));
     json_object_object_add(o, "cpython", cp);
   }
   return o;

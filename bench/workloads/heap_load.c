@@ -421,7 +421,8 @@ static void retrack(hp_shared_t *s) {
       bool want = false;
       if (hl_gc_is_tracked(o)) continue;
       if (o->type->kind == HL_K_TUPLE) {
-        for (size_t j = 0; j < hl_tuple_size(o) && !want; j++) want = hl_heap_may_be_tracked(hl_tuple_get(o, j));
+        for (size_t j = 0; j < hl_tuple_size(o) && !want; j++)
+          want = hl_heap_may_be_tracked(hl_tuple_get(o, j));
       } else if (o->type->kind == HL_K_DICT) {
         for (size_t pos = 0; !want && hl_dict_next(o, &pos, &k, &v);)
           want = hl_heap_may_be_tracked(k) || hl_heap_may_be_tracked(v);
