@@ -223,6 +223,11 @@ static const option_t options[HL_OPT_COUNT] = {
     "heap-load: the captured heap to rebuild (bench/python/heap_capture.py's output, "
     "docs/heap-format.md); replay: the allocation trace to replay ('heaplab record', "
     "docs/trace-format.md)", NULL},
+  [HL_OPT_CHURN] = {"churn", T_UINT, "0", NULL, 0, 0, 100000000, 0, 0,
+    FIELD(churn), true, NULL,
+    "heap-load: rounds of mutation after the load, the timed part then (one round = one "
+    "young-collection interval of the captured program: edges replaced, subgraphs rebuilt, "
+    "cyclic garbage dropped at the file's rates; docs/heap-format.md); 0 = none", NULL},
   [HL_OPT_WORKERS] = {"workers", T_UINT, "2", NULL, 0, 1, 64, 0, 0,
     FIELD(workers), true, NULL,
     "prefork: worker processes the master forks after building its heap", NULL},

@@ -150,6 +150,7 @@ typedef enum {
   HL_OPT_SIZE_DIST,
   HL_OPT_SIZE_HIST,
   HL_OPT_INPUT,
+  HL_OPT_CHURN,
   HL_OPT_WORKERS,
   HL_OPT_PREFORK_GC,
   HL_OPT_TOUCH_PCT,
@@ -207,6 +208,7 @@ typedef struct hl_config {
   hl_size_dist_t  size_dist;
   char            size_hist[4096];     /* --size-dist=histogram: "SIZE COUNT" lines */
   char            input[4096];         /* heap-load: a captured heap; replay: a trace */
+  uint64_t        churn;               /* heap-load: mutation rounds after the load; 0: none */
   uint64_t        workers;             /* prefork: worker processes forked by the master */
   hl_prefork_gc_t prefork_gc;
   uint64_t        touch_pct;           /* prefork: the share of the heap's records requests read */

@@ -52,7 +52,8 @@ static void test_every_design_option_registered(void **s) {
       "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "gc-threads",
       "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",
-      "live-heap-m", "pass-cycles", "sizes", "size-dist", "size-hist", "input", "workers", "prefork-gc",
+      "live-heap-m", "pass-cycles", "sizes", "size-dist", "size-hist", "input", "churn", "workers",
+      "prefork-gc",
       "touch-pct", "threads", "pin", "scale", "seed", "duration-s", "trace",
       "trace-format", "config"};
   assert_int_equal(hl_config_option_count(), sizeof names / sizeof names[0]);
@@ -91,6 +92,14 @@ static void test_bad_values_name_option_and_accepted(void **s) {
                    -1);
   assert_int_equal(hl_config_set(&c, "pin", "maybe", HL_SRC_FLAG, "flag", err, sizeof err), -1);
   HAS(err, "off, on");
+  static const char *const bad_churn[] = {"many", "-1", "1.5", "100000001", ""};
+  for (size_t i = 0; i < sizeof bad_churn / sizeof *bad_churn; i++) {
+    assert_int_equal(hl_config_set(&c, "churn", bad_churn[i], HL_SRC_FLAG, "flag", err, sizeof err), -1);
+    HAS(err, "'churn'");
+    HAS(err, "0..100000000");
+  }
+  assert_int_equal(hl_config_set(&c, "churn", "300", HL_SRC_FLAG, "flag", err, sizeof err), 0);
+  assert_int_equal(c.churn, 300);
   static const char *const bad_triples[] = {"700,10", "700,10,10,1", "a,b,c", "700,,10",
                                             "700,10,", "-1,10,10", "1,2,3000000000"};
   for (size_t i = 0; i < sizeof bad_triples / sizeof *bad_triples; i++) {

@@ -21,6 +21,9 @@ alive held:
      NotImplemented (immortal singletons: edges to them are written as -1)
      and the walk's own bookkeeping (an edge to it is written as -1 too,
      and counted as dropped);
+  0. while the program runs: what its collector did, for heap-load --churn
+     (the meta line's optional "mutation" object; MutationRecorder says
+     what is measured and what is estimated), and CPython's own pauses;
   3. writes the graph in heaplab's heap format, version 1 (docs/heap-format.md):
        heaplab-heap 1
        objects N edges E
@@ -101,6 +104,76 @@ def refs_of(o, k):
     if k in "ifs":
         return []
     return gc.get_referents(o)
+
+
+class MutationRecorder:
+    """The program's rates of change, as cheaply as CPython lets one see them.
+
+    Measured (exact): from gc.get_stats() before and after the run, the
+    collections of each generation and the objects they found unreachable
+    (collected, uncollectable), explicit gc.collect() calls included; from a
+    gc.callbacks pair, each collection's pause (perf_counter_ns from the
+    start callback to the stop one: the collection, without the callbacks'
+    own cost before and after it), wall (perf_counter_ns) and CPU
+    (thread_time_ns), and the run's wall and CPU time.
+
+    Estimated: the containers the program allocated. CPython counts
+    allocations of tracked objects minus their deallocations in
+    generation 0's count and collects generation 0 when it passes
+    threshold 0, resetting it; so young_intervals x threshold0 plus the
+    count's change is the net allocation (allocations that outlived the
+    next collection), a lower bound of the gross. CPython counts no stores:
+    how many edges the program replaced is not known (heap-load assumes
+    one per container allocated, and says so)."""
+
+    def __init__(self):
+        self.pauses = []
+        self.pause_cpu = 0
+        self._t0 = self._c0 = None
+
+    def _callback(self, phase, info):
+        if phase == "start":
+            self._c0 = time.thread_time_ns()
+            self._t0 = time.perf_counter_ns()
+        elif self._t0 is not None:
+            self.pauses.append(time.perf_counter_ns() - self._t0)
+            self.pause_cpu += time.thread_time_ns() - self._c0
+            self._t0 = None
+
+    def start(self):
+        self.threshold = list(gc.get_threshold())
+        self.count0 = gc.get_count()[0]
+        self.stats0 = gc.get_stats()
+        self.blocks0 = sys.getallocatedblocks()
+        gc.callbacks.append(self._callback)
+        self.cpu0 = time.process_time_ns()
+        self.wall0 = time.perf_counter_ns()
+
+    def stop(self):
+        wall = time.perf_counter_ns() - self.wall0
+        cpu = time.process_time_ns() - self.cpu0
+        if self._callback in gc.callbacks:   # the program may have cleared the list
+            gc.callbacks.remove(self._callback)
+        stats1, count1 = gc.get_stats(), gc.get_count()[0]
+        delta = lambda key: [int(b[key] - a[key]) for a, b in zip(self.stats0, stats1)]
+        collections = delta("collections")
+        intervals = sum(collections)
+        p = sorted(self.pauses)
+        pct = lambda q: p[min(len(p) - 1, int(q * len(p)))] if p else 0
+        return {
+            "run_ns": int(wall), "cpu_ns": int(cpu),
+            "threshold": self.threshold,
+            "collections": collections,
+            "collected": delta("collected"),
+            "uncollectable": delta("uncollectable"),
+            "young_intervals": intervals,
+            "containers_allocated_est": max(0, intervals * self.threshold[0] + count1 - self.count0),
+            "blocks_net": int(sys.getallocatedblocks() - self.blocks0),
+            "pauses": len(p), "pause_ns_total": int(sum(p)),
+            "pause_cpu_ns_total": int(self.pause_cpu),
+            "pause_ns_p50": int(pct(0.50)), "pause_ns_p99": int(pct(0.99)),
+            "pause_ns_max": int(p[-1]) if p else 0,
+        }
 
 
 def cpython_timings(repeats):
@@ -256,6 +329,8 @@ def main():
         return 2
     t0 = time.perf_counter()
     exited = None
+    rec = MutationRecorder()
+    rec.start()
     try:
         if mode == "script":
             sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
@@ -267,12 +342,15 @@ def main():
             kept = getattr(importlib.import_module(mod), func)()
     except SystemExit as e:   # the heap at its exit: what the modules still hold
         kept, exited = None, e.code
+    mutation = rec.stop()
+    del rec   # its lists are not the program's heap
     run_s = time.perf_counter() - t0
     meta = {"format": FORMAT_VERSION, "program": " ".join([mode, target] + argv),
             "python": platform.python_version(),
             "implementation": sys.implementation.name, "run_s": round(run_s, 3)}
     if exited is not None:
         meta["exit"] = str(exited)
+    meta["mutation"] = mutation
     meta["cpython"] = cpython_timings(repeats)   # leaves automatic collection off:
     # the walk's bookkeeping is not the program's heap
     n, e = capture(out, meta)

@@ -46,17 +46,22 @@
  * the synthesized keys and CPython's own collection times on the original
  * heap (copied from the file's meta line), so that one JSON has both.
  *
- * --churn (a mutation phase replacing edges at the program's rates) is not
- * built.
+ * --churn=N (N > 0) makes the load, the check and the probe untimed (the
+ * loader's progress still ticks) and times N rounds of mutation instead:
+ * the timed part's pauses, MMU, collections and backlog are then the
+ * churn's, and extra.churn has what the rounds did. The mutation phase is
+ * heap_churn.c's (described at its top); heap_load.h holds what the two
+ * files share.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <json-c/json.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "workload.h"
+#include "heap_load.h"
 
 #define FORMAT_VERSION 1
 #define FULL_RUNS 5
@@ -64,47 +69,9 @@
 #define YOUNG_LISTS 2000u
 #define STR_MAX ((uint64_t)1 << 30)   /* a record's str length beyond this is corrupt */
 
-/* The kinds, in the file's letters; o and x both become instances. */
-enum { K_INT, K_FLOAT, K_STR, K_TUPLE, K_LIST, K_DICT, K_INST, K_OTHER, K_COUNT };
 static const char kind_letters[K_COUNT + 1] = "ifstldox";
 static const char *const kind_names[K_COUNT] = {"int",  "float", "str",      "tuple",
                                                 "list", "dict",  "instance", "other"};
-
-typedef struct hp_counts {
-  uint64_t objects[K_COUNT], edges[K_COUNT];
-} hp_counts_t;
-
-/* One pass over a heap file. */
-typedef struct reader {
-  const char *path;
-  FILE *f;
-  char *line;
-  size_t cap;
-  uint64_t lineno;
-  uint64_t objects, edges;      /* the header's */
-  json_object *meta;            /* the header's meta line (owned) */
-} reader_t;
-
-/* One record, its edges parsed in place (pass 2) or skipped. */
-typedef struct record {
-  uint64_t id, size, n;
-  int kind;
-  const char *edges;            /* the text after NEDGES */
-} record_t;
-
-typedef struct hp_shared {
-  const char *path;
-  reader_t hdr;                 /* the header, read in setup */
-  hp_counts_t file, loaded;
-  uint64_t singleton_edges;
-  uint64_t keys_synthesized;
-  hl_object_t **objs;           /* every object, the loader's reference */
-  uint64_t made;
-  hl_type_t **classes[2];       /* by slot count: o, x */
-  uint64_t nclasses[2];
-  hl_run_gc_probe_t probe;
-  bool checked;                 /* step 2 passed */
-} hp_shared_t;
 
 static void reader_close(reader_t *r) {
   if (r->f) fclose(r->f);
@@ -114,8 +81,6 @@ static void reader_close(reader_t *r) {
   r->line = NULL;
   r->meta = NULL;
 }
-
-#define BAD(...) (snprintf(err, errlen, __VA_ARGS__), -1)
 
 /* The next line without its newline; NULL at the end of the file. */
 static char *next_line(reader_t *r) {
@@ -250,10 +215,11 @@ static int record_edges(reader_t *r, const record_t *rec, int64_t *out, char *er
 }
 
 /* Step 0: the whole file, validated; its counts into *file. */
-static int validate(const char *path, hp_counts_t *file, uint64_t *singles, char *err,
-                    size_t errlen) {
+static int validate(const char *path, hp_counts_t *file, uint64_t *singles, hp_rates_t *rates,
+                    char *err, size_t errlen) {
   reader_t r;
   int rc = reader_open(&r, path, err, errlen);
+  if (rc == 0) rc = hl_churn_rates(r.meta, path, rates, err, errlen);
   uint64_t edges = 0;
   int64_t *buf = NULL;
   size_t bufn = 0;
@@ -297,7 +263,8 @@ static int hp_check(const hl_config_t *c, char *err, size_t errlen) {
                "one loader)", c->threads);
   hp_counts_t file;
   uint64_t singles;
-  return validate(c->input, &file, &singles, err, errlen);
+  hp_rates_t rates;
+  return validate(c->input, &file, &singles, &rates, err, errlen);
 }
 
 static void hp_teardown(void *shared, hl_result_alloc_t *alloc) {
@@ -306,6 +273,11 @@ static void hp_teardown(void *shared, hl_result_alloc_t *alloc) {
   if (!s) return;
   reader_close(&s->hdr);
   free(s->objs);
+  free(s->roots);
+  free(s->index);
+  free(s->templates);
+  free(s->pending);
+  free(s->pending_cyclic);
   free(s->classes[0]);
   free(s->classes[1]);
   free(s);
@@ -318,8 +290,9 @@ static int hp_setup(const hl_config_t *c, void **shared, char *err, size_t errle
     return -ENOMEM;
   }
   s->path = c->input;
+  s->no_empty_tuple = c->churn > 0;
   /* validated in check; read again for the counts the result reports */
-  if (validate(c->input, &s->file, &s->singleton_edges, err, errlen) != 0 ||
+  if (validate(c->input, &s->file, &s->singleton_edges, &s->rates, err, errlen) != 0 ||
       reader_open(&s->hdr, c->input, err, errlen) != 0) {
     hp_teardown(s, NULL);
     return -EINVAL;
@@ -334,7 +307,7 @@ static int hp_setup(const hl_config_t *c, void **shared, char *err, size_t errle
 }
 
 /* The class of instances with n slots (o: which = 0, x: 1), made once. */
-static hl_type_t *class_for(hp_shared_t *s, int which, uint64_t n) {
+hl_type_t *hl_heap_class_for(hp_shared_t *s, int which, uint64_t n) {
   if (n >= s->nclasses[which]) {
     uint64_t m = n + 1 > 2 * s->nclasses[which] ? n + 1 : 2 * s->nclasses[which];
     hl_type_t **nc = realloc(s->classes[which], m * sizeof *nc);
@@ -372,12 +345,23 @@ static hl_object_t *make_object(hp_shared_t *s, const record_t *rec, char *sbuf)
   case K_LIST: return hl_list_new(rec->n);
   case K_DICT: return hl_dict_new();
   default: {
-    hl_type_t *cls = class_for(s, rec->kind == K_OTHER, rec->n);
+    hl_type_t *cls = hl_heap_class_for(s, rec->kind == K_OTHER, rec->n);
     hl_object_t *o = cls ? hl_instance_new(cls) : NULL;
     for (uint64_t i = 0; o && i < rec->n; i++) hl_slot_set(o, (uint32_t)i, hl_None);
     return o;
   }
   }
+}
+
+/* What edge e names. With --churn, an edge to the empty tuple is None:
+ * the runtime's singleton, as None is (immortal in CPython 3.12), is then
+ * never held by the churn's garbage, which --gc=none keeps past the
+ * runtime's end (hli_tuple_fini wants the runtime's reference the last). */
+static hl_object_t *target(const hp_shared_t *s, int64_t e) {
+  if (e < 0) return hl_None;
+  hl_object_t *o = s->objs[e];
+  if (s->no_empty_tuple && o->type->kind == HL_K_TUPLE && hl_tuple_size(o) == 0) return hl_None;
+  return o;
 }
 
 /* Pass 2: rec's edges into its object. 0, or -1 when memory ran out. */
@@ -386,15 +370,15 @@ static int set_edges(hp_shared_t *s, const record_t *rec, const int64_t *e) {
   switch (rec->kind) {
   case K_TUPLE:
     for (uint64_t i = 0; i < rec->n; i++)
-      hl_tuple_set(o, i, hl_newref(e[i] < 0 ? hl_None : s->objs[e[i]]));
+      hl_tuple_set(o, i, hl_newref(target(s, e[i])));
     return 0;   /* retrack tracks it again where a collection untracked it */
   case K_LIST:
     for (uint64_t i = 0; i < rec->n; i++)
-      if (hl_list_set(o, i, hl_newref(e[i] < 0 ? hl_None : s->objs[e[i]])) != 0) return -1;
+      if (hl_list_set(o, i, hl_newref(target(s, e[i]))) != 0) return -1;
     return 0;
   case K_DICT:
     for (uint64_t i = 0; i < rec->n; i += 2) {
-      hl_object_t *k = e[i] < 0 ? NULL : s->objs[e[i]], *v = e[i + 1] < 0 ? hl_None : s->objs[e[i + 1]];
+      hl_object_t *k = e[i] < 0 ? NULL : s->objs[e[i]], *v = target(s, e[i + 1]);
       hl_object_t *own = NULL;
       bool atom = k && (hl_is_kind(k, HL_K_INT) || hl_is_kind(k, HL_K_FLOAT) ||
                         hl_is_kind(k, HL_K_STR));
@@ -410,7 +394,7 @@ static int set_edges(hp_shared_t *s, const record_t *rec, const int64_t *e) {
   case K_INST:
   case K_OTHER:
     for (uint64_t i = 0; i < rec->n; i++)
-      hl_slot_set(o, (uint32_t)i, e[i] < 0 ? hl_None : s->objs[e[i]]);
+      hl_slot_set(o, (uint32_t)i, target(s, e[i]));
     return 0;
   default: return 0;
   }
@@ -424,7 +408,7 @@ static int set_edges(hp_shared_t *s, const record_t *rec, const int64_t *e) {
  * good. After pass 2, every tuple and dict that holds a container the
  * collector may see is tracked again, until nothing changes: CPython builds
  * a tuple whole, so that its collections only untrack complete ones. */
-static bool may_be_tracked(const hl_object_t *x) {
+bool hl_heap_may_be_tracked(const hl_object_t *x) {
   return x && (x->flags & HL_OF_GC) && (x->type->kind != HL_K_TUPLE || hl_gc_is_tracked(x));
 }
 
@@ -437,10 +421,11 @@ static void retrack(hp_shared_t *s) {
       bool want = false;
       if (hl_gc_is_tracked(o)) continue;
       if (o->type->kind == HL_K_TUPLE) {
-        for (size_t j = 0; j < hl_tuple_size(o) && !want; j++) want = may_be_tracked(hl_tuple_get(o, j));
+        for (size_t j = 0; j < hl_tuple_size(o) && !want; j++)
+          want = hl_heap_may_be_tracked(hl_tuple_get(o, j));
       } else if (o->type->kind == HL_K_DICT) {
         for (size_t pos = 0; !want && hl_dict_next(o, &pos, &k, &v);)
-          want = may_be_tracked(k) || may_be_tracked(v);
+          want = hl_heap_may_be_tracked(k) || hl_heap_may_be_tracked(v);
       }
       if (want) {
         hl_gc_track(o);
@@ -450,7 +435,7 @@ static void retrack(hp_shared_t *s) {
   }
 }
 
-static int kind_of(const hp_shared_t *s, const hl_object_t *o) {
+int hl_heap_kind_of(const hp_shared_t *s, const hl_object_t *o) {
   switch (o->type->kind) {
   case HL_K_INT: return K_INT;
   case HL_K_FLOAT: return K_FLOAT;
@@ -470,7 +455,7 @@ static void count_loaded(hp_shared_t *s) {
   memset(&s->loaded, 0, sizeof s->loaded);
   for (uint64_t i = 0; i < s->made; i++) {
     hl_object_t *o = s->objs[i];
-    int k = kind_of(s, o);
+    int k = hl_heap_kind_of(s, o);
     uint64_t e = 0;
     switch (k) {
     case K_TUPLE: e = hl_tuple_size(o); break;
@@ -517,21 +502,24 @@ static void probe(hp_shared_t *s) {
 }
 
 /* Step 4 with --gc=none: every container emptied, so that no cycle stays. */
+void hl_heap_clear_one(hl_object_t *o) {
+  switch (o->type->kind) {
+  case HL_K_TUPLE:
+    for (size_t j = 0; j < hl_tuple_size(o); j++) hl_tuple_set(o, j, hl_newref(hl_None));
+    break;
+  case HL_K_LIST: hl_list_clear(o); break;
+  case HL_K_DICT: hl_dict_clear(o); break;
+  case HL_K_INSTANCE:
+    for (uint32_t j = 0; j < o->type->nslots; j++) hl_slot_set(o, j, NULL);
+    break;
+  default: break;
+  }
+}
+
 static void clear_all(hp_shared_t *s) {
   for (uint64_t i = 0; i < s->made; i++) {
     if ((i & 1023) == 0) HL_WORKLOAD_CHECKPOINT();
-    hl_object_t *o = s->objs[i];
-    switch (o->type->kind) {
-    case HL_K_TUPLE:
-      for (size_t j = 0; j < hl_tuple_size(o); j++) hl_tuple_set(o, j, hl_newref(hl_None));
-      break;
-    case HL_K_LIST: hl_list_clear(o); break;
-    case HL_K_DICT: hl_dict_clear(o); break;
-    case HL_K_INSTANCE:
-      for (uint32_t j = 0; j < o->type->nslots; j++) hl_slot_set(o, j, NULL);
-      break;
-    default: break;
-    }
+    hl_heap_clear_one(s->objs[i]);
   }
 }
 
@@ -543,10 +531,18 @@ static void hp_work(hl_worker_t *w) {
   size_t en = 0;
   char *sbuf = NULL, err[256];
   size_t sbufn = 0;
+  bool churn = w->cfg->churn > 0;
+  uint8_t *referenced = NULL;   /* --churn: what hl_churn_roots needs of pass 2 */
   w->target_ops = UINT64_MAX;   /* the file decides */
   long body = ftell(r->f);
+  hl_obj_stats_t os;
+  hl_freelists_clear();
+  hl_obj_stats(&os);
+  s->live_before = os.allocated - os.freed;
 
-  hl_worker_begin(w);
+  if (churn && !(referenced = calloc(r->objects, 1)))
+    hl_worker_fail(w, "out of memory for %" PRIu64 " objects", r->objects);
+  if (!churn) hl_worker_begin(w);
   /* pass 1: the objects */
   for (uint64_t id = 0; id < r->objects && !w->error; id++) {
     if ((id & 1023) == 0) {
@@ -605,11 +601,16 @@ static void hp_work(hl_worker_t *w) {
       hl_worker_fail(w, "out of memory at record %" PRIu64 "'s edges: %s", id, hl_err_message());
       break;
     }
+    if (referenced)
+      for (uint64_t i = 0; i < rec.n; i++)
+        if (e[i] >= 0 && (uint64_t)e[i] != id) referenced[e[i]] = 1;
   }
   if (!w->error) retrack(s);
-  w->ops = s->made;
-  w->checksum = sum;
-  hl_worker_end(w);
+  if (!churn) {
+    w->ops = s->made;
+    w->checksum = sum;
+    hl_worker_end(w);
+  }
   free(e);
   free(sbuf);
   if (!w->error) {
@@ -620,7 +621,32 @@ static void hp_work(hl_worker_t *w) {
                      "extra.file)", s->path);
   }
   if (!w->error && hl_gc_active()) probe(s);
+  if (churn) {
+    if (!w->error && hl_churn_templates(s) != 0)
+      hl_worker_fail(w, "out of memory copying the garbage's templates");
+    if (!w->error && hl_churn_roots(s, referenced) != 0)
+      hl_worker_fail(w, "out of memory finding the graph's roots");
+    free(referenced);
+    /* the graph old, as a program's long-lived data is by the time it churns */
+    hl_worker_begin_collected(w);
+    hl_obj_stats(&os);
+    s->churn.allocated = os.allocated;
+    s->churn.freed = os.freed;
+    if (!w->error) hl_churn_run(s, w, &sum);
+    hl_obj_stats(&os);
+    s->churn.allocated = os.allocated - s->churn.allocated;
+    s->churn.freed = os.freed - s->churn.freed;
+    w->ops = s->churn.edges_replaced + s->churn.rebuilt + s->churn.garbage_made;
+    w->checksum = sum;
+    hl_worker_end(w);
+    if (s->roots) {
+      hl_churn_finish(s, w);
+      return;
+    }
+  }
   /* step 4 */
+  hl_churn_drop_index(s);
+  hl_churn_drop_templates(s);
   if (!hl_gc_active()) clear_all(s);
   for (uint64_t i = 0; i < s->made; i++) {
     if ((i & 1023) == 0) HL_WORKLOAD_CHECKPOINT();
@@ -672,6 +698,7 @@ static void hp_report(void *shared, hl_run_result_t *r) {
   if (cp > 0 && s->probe.full_runs)
     json_object_object_add(o, "full_vs_cpython",
                            json_object_new_double(s->probe.full_ns_per_obj / cp));
+  if (s->churn.rounds) json_object_object_add(o, "churn", hl_churn_json(s, r));
   r->extra = o;
 }
 
@@ -679,9 +706,12 @@ const hl_workload_t hl_workload_heap_load = {
   .name = "heap-load",
   .summary = "a Python program's live heap captured by bench/python/heap_capture.py "
              "(--input), rebuilt and checked against the file's counts; then full and young "
-             "collections timed beside CPython's own on the original heap",
-  .unit = "the file's objects (scale has no effect)",
-  .uses = HL_RUNNER_USES | HL_OBJ_USES | HL_OPT_BIT(HL_OPT_INPUT),
+             "collections timed beside CPython's own on the original heap; with --churn=N, "
+             "N timed rounds of mutation at the program's rates (a round: one young-collection "
+             "interval of the program, threshold0 containers built as copies of subgraphs, "
+             "as many edges replaced, its collected objects dropped as cyclic garbage)",
+  .unit = "the file's objects, or --churn rounds (scale has no effect)",
+  .uses = HL_RUNNER_USES | HL_OBJ_USES | HL_OPT_BIT(HL_OPT_INPUT) | HL_OPT_BIT(HL_OPT_CHURN),
   .ops_per_scale = 1,
   .check = hp_check,
   .setup = hp_setup,
