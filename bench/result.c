@@ -177,7 +177,12 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
   }
   /* without a GIL: how long each collection waited for the world to stop
    * (included in its pause); under the GIL the collecting thread stops no one */
-  if (g->stw_valid) json_object_object_add(o, "stw_ns", hl_json_hist(&g->stw));
+  if (g->stw_valid) {
+    json_object_object_add(o, "stw_ns", hl_json_hist(&g->stw));
+    /* ... and how long the collecting thread then deleted the garbage, the
+     * world running (not in any pause: the others did not wait) */
+    json_object_object_add(o, "sweep_ns", hl_json_hist(&g->sweep));
+  }
   if (g->probe.young_runs) {
     json_object_object_add(o, "young_runs", u64(g->probe.young_runs));
     json_object_object_add(o, "young_objects", u64(g->probe.young_objects));

@@ -82,7 +82,10 @@ static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
   for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
   g->increment_units = *hl_gc_increment_hist();
   hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
-  if (g->stw_valid) hl_gc_stw_hist(&g->stw);
+  if (g->stw_valid) {
+    hl_gc_stw_hist(&g->stw);
+    hl_gc_sweep_hist(&g->sweep);
+  }
 }
 
 void hl_worker_begin_collected(hl_worker_t *w) {

@@ -196,6 +196,7 @@ typedef struct hl_run_gc {
   /* without a GIL: the collector's times to stop the world */
   bool stw_valid;
   hl_hist_t stw;
+  hl_hist_t sweep;            /* with stw: the sweeps after the world resumed */
   hl_run_gc_probe_t probe;    /* the workload's own timed collections (hl_run_gc_probe) */
 } hl_run_gc_t;
 

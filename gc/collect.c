@@ -367,6 +367,60 @@ static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
   return kept;
 }
 
+/* The garbage of a collection without a GIL, deleted by the thread that
+ * collected after the world resumed (gcmodule.c's hli_gc_world_resume):
+ * the objects were proven unreachable with the world stopped, their weakrefs
+ * cleared, their finalizers run, their owners gave them up, so nothing but
+ * this thread can touch them; every other thread runs meanwhile, and may
+ * stop the world again: this thread passes a checkpoint every
+ * SWEEP_CHECKPOINT objects, so that such a stop waits no longer than that.
+ * delete_garbage's order (each object cleared, then dropped) would not
+ * do: clearing one node of a ring frees the rest of it in one cascade of
+ * deallocations, without a checkpoint, however long the ring. So the sweep
+ * holds a reference to every object first, then clears each (what a clear
+ * drops cannot die: we hold it), then drops each reference, which frees
+ * that object alone (its clear emptied it). What is alive after that (an
+ * object without a clear that another keeps, rare) goes to the oldest
+ * generation, under the shared lists' lock. */
+#define SWEEP_CHECKPOINT 256u
+static inline void sweep_pace(bool attached, unsigned *n) {
+  if (attached && ++*n % SWEEP_CHECKPOINT == 0) hl_checkpoint();
+}
+void hli_gc_sweep(hl_gc_head_t *garbage) {
+  bool attached = hl_thread_self() != NULL;
+  unsigned n = 0;
+  /* the frees below are the last collection's: they do not bring the next
+   * one later (track.c), as they did not when deleted inside it */
+  hl_tstate_t *ts = &hli_tstate;
+  int32_t count = ts->gc_count;
+  bool nested = ts->sweeping;
+  ts->sweeping = true;
+  for (hl_gc_head_t *g = hli_gc_next(garbage); g != garbage; g = hli_gc_next(g)) {
+    hl_incref(HL_GC_OBJ(g));
+    sweep_pace(attached, &n);
+  }
+  for (hl_gc_head_t *g = hli_gc_next(garbage); g != garbage; g = hli_gc_next(g)) {
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (o->type->clear) o->type->clear(o);
+    sweep_pace(attached, &n);
+  }
+  hl_gc_head_t kept;
+  hli_gc_list_init(&kept);
+  while (!hli_gc_list_empty(garbage)) {
+    hl_gc_head_t *g = hli_gc_next(garbage);
+    hl_decref(HL_GC_OBJ(g));
+    if (hli_gc_next(garbage) == g) hli_gc_list_move(g, &kept);   /* another keeps it, for now */
+    sweep_pace(attached, &n);
+  }
+  ts->sweeping = nested;
+  ts->gc_count = count;
+  if (hli_gc_list_empty(&kept)) return;
+  for (hl_gc_head_t *g = hli_gc_next(&kept); g != &kept; g = hli_gc_next(g)) clear_collecting(g);
+  hl_spinlock_lock(&hli_gc_stripes[0].lock);
+  hli_gc_list_merge(&kept, &hli_gc.gen[HL_GC_GENERATIONS - 1].head);
+  hl_spinlock_unlock(&hli_gc_stripes[0].lock);
+}
+
 uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_t *info,
                              bool untrack_dicts, hl_gc_work_t *work) {
   hl_gc_head_t unreachable, finalizers, still;
@@ -395,7 +449,11 @@ uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_
   if (hli_gc.debug & HL_GC_DEBUG_COLLECTABLE)
     for (hl_gc_head_t *g = hli_gc_next(&still); g != &still; g = hli_gc_next(g))
       debug_print("collectable", HL_GC_OBJ(g));
-  to_old += delete_garbage(&still, old);
+  /* without a GIL, deleted after the world resumes (hli_gc_sweep) */
+  if (hli_gc.sweep_later && !(hli_gc.debug & HL_GC_DEBUG_SAVEALL))
+    hli_gc_list_merge(&still, &hli_gc.sweep);
+  else
+    to_old += delete_garbage(&still, old);
   /* uncollectable: to gc.garbage, then into the old generation */
   uint64_t uncollectable = 0;
   for (hl_gc_head_t *g = hli_gc_next(&finalizers); g != &finalizers; g = hli_gc_next(g)) {

@@ -82,6 +82,12 @@ HL_GC_COLLECTORS(HLI_COLLECTOR_DECL_)
  * time the stop was asked, 0 when it did not stop it. */
 HL_INTERNAL uint64_t hli_gc_world_stop(void);
 HL_INTERNAL void hli_gc_world_resume(uint64_t stopped_at);
+/* Without a GIL: the garbage this thread's collections found with the
+ * world stopped, deleted now, the world running (and a full collection's
+ * memory hand-back); a no-op when there is none. Call it after
+ * hli_gc_world_resume, once nothing held would keep other threads from
+ * collecting (gcmodule.c). */
+HL_INTERNAL void hli_gc_sweep_pending(void);
 /* The gc callbacks (hl_gc_callback_add), before and after a collection. */
 HL_INTERNAL void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info);
 /* One collection of `generation` paused the mutator from t0 to t1: the

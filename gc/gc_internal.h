@@ -140,6 +140,10 @@ typedef struct hl_tstate {
   /* free-threaded collector: containers made minus containers freed by
    * this thread since it last added them to hli_gc.ft_count0 */
   int32_t gc_count;
+  /* sweeping garbage after the world resumed (collect.c): what it frees
+   * does not count against the next collection (track.c), as deletions
+   * inside a collection do not */
+  bool sweeping;
   /* rc=biased: the stripe this thread owns (track.c), and its bits in an
    * object's flags with the lowest bit set (HLI_GC_MINE_KEY), set with
    * the thread's tags (hli_gc_thread_tags); NULL and 0 while it owns none,
@@ -516,6 +520,11 @@ typedef struct hl_gc_state {
   /* gathered objects whose stripe the next collection's first walk sets
    * to 0 (track.c; collect.c's update_refs), world stopped */
   bool stripes_stale;
+  /* without a GIL, while a thread holds the world stopped: the garbage its
+   * collections find waits in `sweep`, and the memory hand-back of a full
+   * collection (sweep_hand_back), until the world resumes (hli_gc_sweep) */
+  bool sweep_later, sweep_hand_back;
+  hl_gc_head_t sweep;
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */
 } hl_gc_state_t;
 extern hl_gc_state_t hli_gc;
@@ -625,6 +634,9 @@ typedef struct hl_gc_work { uint64_t visited, survivors, untracked; } hl_gc_work
  * the unreachable count and fills *info and adds to *work. old receives
  * resurrected objects and objects kept by SAVEALL. untrack_dicts: untrack
  * the dicts that can be (CPython does it in full collections only). */
+/* Deletes garbage a collection left in hli_gc.sweep (collect.c), in the
+ * thread that collected, the world running. */
+HL_INTERNAL void hli_gc_sweep(hl_gc_head_t *garbage);
 HL_INTERNAL uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old,
                                          hl_gc_info_t *info, bool untrack_dicts,
                                          hl_gc_work_t *work);

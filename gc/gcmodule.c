@@ -47,6 +47,8 @@ static hl_hist_t pause_all, pause_gen[HL_GC_GENERATIONS];
 static hl_mmu_tracker_t pause_log;
 const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS] = {1000000, 10000000, 100000000};
 static hl_hist_t stw_hist;    /* the collector's times to stop the world */
+static hl_hist_t sweep_hist;  /* without a GIL: the sweeps after the world resumed */
+static hl_spinlock_t sweep_lock = HL_SPINLOCK_INITIALIZER;
 static hl_hist_t increment_hist;   /* --gc=incremental: work units per increment */
 /* hl_gc_immortalize's objects and the counts they had, oldest first */
 typedef struct immortal_kept { hl_object_t *o; uint32_t rc; uint16_t flags; } immortal_kept_t;
@@ -61,10 +63,48 @@ uint64_t hli_gc_world_stop(void) {
   uint64_t t0 = hl_now_ns();
   hl_stw_stop();
   hl_hist_record(&stw_hist, hl_now_ns() - t0);
+  hli_gc.sweep_later = true;
   return t0;
 }
+/* The garbage found while the world was stopped is deleted after it
+ * resumes (collect.c's hli_gc_sweep), and a full collection's memory
+ * hand-back follows it: the other threads wait for neither. The thread
+ * that stopped the world takes both with it, and does them in
+ * hli_gc_sweep_pending once it has let go of whatever else would hold the
+ * others up (the trigger's claim: track.c), so that their collections go
+ * on meanwhile. The time it takes is the collecting thread's alone
+ * (sweep_ns). */
+static __thread hl_gc_head_t sweep_mine;   /* next == 0: never used */
+static __thread bool hand_back_mine;
 void hli_gc_world_resume(uint64_t stopped_at) {
-  if (stopped_at) hl_stw_resume();
+  if (!stopped_at) return;
+  if (!sweep_mine.next) hli_gc_list_init(&sweep_mine);
+  hli_gc_list_merge(&hli_gc.sweep, &sweep_mine);
+  hand_back_mine |= hli_gc.sweep_hand_back;
+  hli_gc.sweep_later = hli_gc.sweep_hand_back = false;
+  hl_stw_resume();
+}
+void hli_gc_sweep_pending(void) {
+  bool garbage = sweep_mine.next && !hli_gc_list_empty(&sweep_mine);
+  if (!garbage && !hand_back_mine) return;
+  uint64_t t0 = hl_now_ns();
+  if (garbage) {
+    /* a collection the sweep's own allocations trigger sweeps its garbage
+     * in its own call: this one takes what is there now */
+    hl_gc_head_t l;
+    hli_gc_list_init(&l);
+    hli_gc_list_merge(&sweep_mine, &l);
+    hli_gc_sweep(&l);
+  }
+  if (hand_back_mine) {
+    hand_back_mine = false;
+    hl_freelists_clear();
+    hl_alloc_collect();
+  }
+  /* recorded by this thread alone: another may be stopping the world */
+  hl_spinlock_lock(&sweep_lock);
+  hl_hist_record(&sweep_hist, hl_now_ns() - t0);
+  hl_spinlock_unlock(&sweep_lock);
 }
 
 /* The backlog: what the program noted as cyclic garbage less what the
@@ -176,6 +216,8 @@ int hli_gc_init(const hl_config_t *c, char *err, size_t errlen) {
     hli_gc.gen[i].threshold = c->threshold[i];
     hli_gc.gen[i].count = 0;
   }
+  hli_gc_list_init(&hli_gc.sweep);
+  hli_gc.sweep_later = hli_gc.sweep_hand_back = false;
   hli_gc_track_init(c);
   hli_gc_list_init(&hli_gc.permanent);
   hli_gc.long_lived_total = hli_gc.long_lived_pending = 0;
@@ -231,6 +273,7 @@ int64_t hl_gc_collect(int generation) {
                   ? 0
                   : hli_gc.collector->collect(generation, stopped_at);
   hli_gc_world_resume(stopped_at);
+  hli_gc_sweep_pending();
   return r;
 }
 
@@ -248,6 +291,7 @@ int64_t hl_gc_step(void) {
     }
   }
   hli_gc_world_resume(stopped_at);
+  hli_gc_sweep_pending();
   return r;
 }
 
@@ -503,6 +547,9 @@ void hl_gc_stats_reset(void) {
   stats = (hl_gc_stats_t){0};
   hl_atomic_c11_store_relaxed_u64(&hli_gc.garbage_noted, 0);
   hl_hist_init(&stw_hist);
+  hl_spinlock_lock(&sweep_lock);
+  hl_hist_init(&sweep_hist);
+  hl_spinlock_unlock(&sweep_lock);
   hl_hist_init(&increment_hist);
   hl_hist_init(&pause_all);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) hl_hist_init(&pause_gen[i]);
@@ -510,6 +557,11 @@ void hl_gc_stats_reset(void) {
 }
 
 void hl_gc_stw_hist(hl_hist_t *out) { *out = stw_hist; }
+void hl_gc_sweep_hist(hl_hist_t *out) {
+  hl_spinlock_lock(&sweep_lock);
+  *out = sweep_hist;
+  hl_spinlock_unlock(&sweep_lock);
+}
 const struct hl_hist *hl_gc_increment_hist(void) { return &increment_hist; }
 
 void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact) {

@@ -36,14 +36,17 @@
  * checkpoint), merges the biased counts (every owner is parked, so its
  * queue can be drained for it), gathers the per-thread generation-0 lists
  * (track.c), and runs the same collection; finalizers, weakref
- * callbacks and the gc callbacks run with the world still stopped, and the
- * world resumes when the collection is over. That is the simplest correct
- * schedule: CPython 3.13t resumes the world around its finalizers and
- * stops it again to look for resurrected objects, which shortens the pause
- * by the finalizers' time (a refinement left for the incremental
- * collector, whose whole point is the pause). Its pause is measured from
- * the stop request, so it includes the time to stop, which is also
- * recorded alone ("stw_ns").
+ * callbacks and the gc callbacks run with the world still stopped. The
+ * garbage it proved unreachable is deleted after the world resumes, by the
+ * same thread, while the others run (collect.c's hli_gc_sweep: nothing
+ * else can reach it, its weakrefs are cleared, its finalizers ran, its
+ * owners gave it up), and so is a full collection's memory hand-back: the
+ * others wait for the finding, not the freeing (the sweep's own time is
+ * "sweep_ns"). CPython 3.13t goes further and resumes the world around its
+ * finalizers, stopping it again to look for resurrected objects; heaplab
+ * runs them stopped, which keeps resurrection simple. Its pause is
+ * measured from the stop request, so it includes the time to stop, which
+ * is also recorded alone ("stw_ns").
  *
  * This file is the collector's row (collector.h): its trigger and its
  * collect; the gc module's entry points (gcmodule.c) call them.
@@ -104,8 +107,12 @@ int64_t hli_gc_stw_collect(int generation, uint64_t stopped_at) {
   hl_gc_work_t work = {0, 0, 0};
   uint64_t found = hli_gc_generations_collect(generation, &info, &work);
   if (generation == HL_GC_GENERATIONS - 1) {
-    hl_freelists_clear();
-    hl_alloc_collect();
+    if (hli_gc.sweep_later) {
+      hli_gc.sweep_hand_back = true;   /* after the sweep, the world running */
+    } else {
+      hl_freelists_clear();
+      hl_alloc_collect();
+    }
   }
   hli_gc_pause_record(generation, &info, &work, t0, hl_now_ns());
   hli_gc_store_bool(&hli_gc.collecting, false);

@@ -660,6 +660,9 @@ const struct hl_hist *hl_gc_increment_hist(void);
 /* Free-threaded modes: the collector's times to stop the world, one per
  * collection and per gc-module call that stopped it (since the last reset). */
 void hl_gc_stw_hist(struct hl_hist *out);
+/* Without a GIL: how long the collecting thread took to delete the garbage
+ * (and hand memory back) after the world resumed, per stop. */
+void hl_gc_sweep_hist(struct hl_hist *out);
 /* Statistics, pause histograms and pause log start again from now (a
  * benchmark's timed part starts). Not while collecting. */
 void hl_gc_stats_reset(void);

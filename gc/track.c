@@ -150,7 +150,13 @@ void hli_gc_unlink_locked(hl_object_t *o, unsigned s) {
   hl_spinlock_unlock(&st->lock);
 }
 
-void hli_gc_count_add_self(void) { count_add(hli_tstate.gc_count); }
+void hli_gc_count_add_self(void) {
+  if (hli_tstate.sweeping) {   /* the last collection's garbage: not counted */
+    hli_tstate.gc_count = 0;
+    return;
+  }
+  count_add(hli_tstate.gc_count);
+}
 
 uint32_t hli_gc_gen_count(int i) {
   if (i == 0 && hli_nogil()) {
@@ -182,6 +188,9 @@ void hli_gc_count_flush_ft(void) {
       hl_atomic_cas_u32(&ft_trigger, 0, 1)) {
     hli_gc.collector->trigger();
     hl_atomic_store_release_u32(&ft_trigger, 0);
+    /* the garbage it found, deleted with the trigger free again: another
+     * thread's allocations may collect meanwhile */
+    hli_gc_sweep_pending();
   }
 }
 
