@@ -69,6 +69,7 @@ static const choice_t alloc_choices[] = {BUILT("pool"),     BUILT("system"),
  * M suffixes), whose invariants the allocator checks (hl_alloc_check_config). */
 static const choice_t geometry_choices[] = {BUILT("classic"), BUILT("modern")};
 static const choice_t large_choices[] = {BUILT("libc"), BUILT("medium")};
+static const choice_t sweep_choices[] = {BUILT("stopped"), BUILT("resumed")};
 static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
 static const choice_t retire_choices[] = {BUILT("now"), BUILT("keep")};
 static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
@@ -173,6 +174,11 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_GC_THREADS] = {"gc-threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(gc_threads), HL_GC_BUILT_CONCURRENT, gc_why_CONCURRENT,
     "concurrent collector: the threads that collect beside the mutators", NULL},
+  [HL_OPT_GC_SWEEP] = {"gc-sweep", T_CHOICE, "stopped", CHOICES(sweep_choices), 0, 0, 0, 0,
+    FIELD(gc_sweep), true, NULL,
+    "without a GIL, where a collection's garbage is deleted: stopped = before the world "
+    "resumes (CPython 3.13t's order), resumed = after, by the collecting thread while the "
+    "others run (the pause loses the frees; gc.sweep_ns has them)", NULL},
   [HL_OPT_SWITCH_INTERVAL_US] = {"switch-interval-us", T_UINT, "5000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(switch_interval_us), true, NULL,
     "GIL switch interval (sys.setswitchinterval), in microseconds", NULL},
@@ -932,6 +938,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_GC_THREADS: return c->gc == HL_GC_CONCURRENT;
+  case HL_OPT_GC_SWEEP: return c->gc != HL_GC_NONE && c->rc != HL_RC_GIL;
   case HL_OPT_SWITCH_INTERVAL_US:
   case HL_OPT_GIL: return c->rc == HL_RC_GIL;
   case HL_OPT_STW_PROBE_MS:

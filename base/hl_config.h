@@ -65,6 +65,8 @@ typedef enum { HL_SIZE_DIST_UNIFORM, HL_SIZE_DIST_POWER_LAW, HL_SIZE_DIST_HISTOG
 typedef enum {
   HL_PREFORK_GC_ON, HL_PREFORK_GC_OFF, HL_PREFORK_GC_FREEZE, HL_PREFORK_GC_FREEZE_IMMORTAL
 } hl_prefork_gc_t;
+/* --gc-sweep, without a GIL: where a collection's garbage is deleted */
+typedef enum { HL_GC_SWEEP_STOPPED, HL_GC_SWEEP_RESUMED } hl_gc_sweep_t;
 
 /* The strategy axes of the object layer, one row per strategy. The option
  * table (config.c), the enums below and gc/'s tables of rows are all made
@@ -138,6 +140,7 @@ typedef enum {
   HL_OPT_GC_UNTRACK,
   HL_OPT_PAUSE_BUDGET_US,
   HL_OPT_GC_THREADS,
+  HL_OPT_GC_SWEEP,
   HL_OPT_SWITCH_INTERVAL_US,
   HL_OPT_GIL,
   HL_OPT_STW_PROBE_MS,
@@ -194,6 +197,7 @@ typedef struct hl_config {
   bool            gc_untrack;          /* untrack tuples and dicts that cannot be in a cycle */
   uint64_t        pause_budget_us;
   uint64_t        gc_threads;          /* the concurrent collector's threads */
+  hl_gc_sweep_t   gc_sweep;            /* without a GIL: garbage deleted stopped or resumed */
   uint64_t        switch_interval_us;
   hl_gil_policy_t gil;                 /* with rc=gil only */
   uint64_t        stw_probe_ms;        /* 0: the runner stops no world */

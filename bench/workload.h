@@ -124,6 +124,7 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_FREELISTS) | HL_OPT_BIT(HL_OPT_GC) |                         \
    HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK) |                  \
    HL_OPT_BIT(HL_OPT_PAUSE_BUDGET_US) | HL_OPT_BIT(HL_OPT_GC_THREADS) |            \
+   HL_OPT_BIT(HL_OPT_GC_SWEEP) |                                                    \
    HL_OPT_BIT(HL_OPT_STW_PROBE_MS) | HL_OPT_BIT(HL_OPT_STW_REPORT_US))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-

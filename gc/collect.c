@@ -373,49 +373,56 @@ static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
  * cleared, their finalizers run, their owners gave them up, so nothing but
  * this thread can touch them; every other thread runs meanwhile, and may
  * stop the world again: this thread passes a checkpoint every
- * SWEEP_CHECKPOINT objects, so that such a stop waits no longer than that.
- * delete_garbage's order (each object cleared, then dropped) would not
- * do: clearing one node of a ring frees the rest of it in one cascade of
- * deallocations, without a checkpoint, however long the ring. So the sweep
- * holds a reference to every object first, then clears each (what a clear
- * drops cannot die: we hold it), then drops each reference, which frees
- * that object alone (its clear emptied it). What is alive after that (an
- * object without a clear that another keeps, rare) goes to the oldest
+ * SWEEP_CHECKPOINT deallocations, so that such a stop waits no longer than
+ * that. delete_garbage's order alone would not do: clearing one node of a
+ * ring frees the rest of it in one cascade of deallocations (the trashcan
+ * makes it a loop, not a recursion, but a loop without a checkpoint). So
+ * the sweep runs at the trashcan's depth: every container that dies is
+ * deferred onto the thread's trash list rather than deallocated, and the
+ * sweep deallocates them one at a time, each one's own dying children
+ * deferred in turn. What a clear left alive (rare) goes to the oldest
  * generation, under the shared lists' lock. */
 #define SWEEP_CHECKPOINT 256u
-static inline void sweep_pace(bool attached, unsigned *n) {
-  if (attached && ++*n % SWEEP_CHECKPOINT == 0) hl_checkpoint();
+static void sweep_trash(hl_tstate_t *ts, bool attached, unsigned *n) {
+  while (ts->trash) {
+    hl_gc_head_t *g = ts->trash;
+    ts->trash = (hl_gc_head_t *)g->next;
+    hl_object_t *o = HL_GC_OBJ(g);
+    o->type->dealloc(o);
+    if (attached && ++*n % SWEEP_CHECKPOINT == 0) hl_checkpoint();
+  }
 }
 void hli_gc_sweep(hl_gc_head_t *garbage) {
+  hl_tstate_t *ts = &hli_tstate;
   bool attached = hl_thread_self() != NULL;
   unsigned n = 0;
   /* the frees below are the last collection's: they do not bring the next
-   * one later (track.c), as they did not when deleted inside it */
-  hl_tstate_t *ts = &hli_tstate;
+   * one sooner (track.c), as they did not when deleted inside it */
   int32_t count = ts->gc_count;
   bool nested = ts->sweeping;
+  uint32_t depth = ts->trash_depth;
   ts->sweeping = true;
-  for (hl_gc_head_t *g = hli_gc_next(garbage); g != garbage; g = hli_gc_next(g)) {
-    hl_incref(HL_GC_OBJ(g));
-    sweep_pace(attached, &n);
-  }
-  for (hl_gc_head_t *g = hli_gc_next(garbage); g != garbage; g = hli_gc_next(g)) {
-    hl_object_t *o = HL_GC_OBJ(g);
-    if (o->type->clear) o->type->clear(o);
-    sweep_pace(attached, &n);
-  }
+  ts->trash_depth = depth > HL_TRASH_DEPTH ? depth : HL_TRASH_DEPTH;
   hl_gc_head_t kept;
   hli_gc_list_init(&kept);
   while (!hli_gc_list_empty(garbage)) {
     hl_gc_head_t *g = hli_gc_next(garbage);
-    hl_decref(HL_GC_OBJ(g));
-    if (hli_gc_next(garbage) == g) hli_gc_list_move(g, &kept);   /* another keeps it, for now */
-    sweep_pace(attached, &n);
+    hl_object_t *o = HL_GC_OBJ(g);
+    if (o->type->clear) {
+      hl_incref(o);
+      o->type->clear(o);
+      hl_decref(o);
+    }
+    if (hli_gc_next(garbage) == g) {   /* still alive: kept */
+      clear_collecting(g);
+      hli_gc_list_move(g, &kept);
+    }
+    sweep_trash(ts, attached, &n);
   }
+  ts->trash_depth = depth;
   ts->sweeping = nested;
   ts->gc_count = count;
   if (hli_gc_list_empty(&kept)) return;
-  for (hl_gc_head_t *g = hli_gc_next(&kept); g != &kept; g = hli_gc_next(g)) clear_collecting(g);
   hl_spinlock_lock(&hli_gc_stripes[0].lock);
   hli_gc_list_merge(&kept, &hli_gc.gen[HL_GC_GENERATIONS - 1].head);
   hl_spinlock_unlock(&hli_gc_stripes[0].lock);

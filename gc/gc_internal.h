@@ -520,9 +520,11 @@ typedef struct hl_gc_state {
   /* gathered objects whose stripe the next collection's first walk sets
    * to 0 (track.c; collect.c's update_refs), world stopped */
   bool stripes_stale;
-  /* without a GIL, while a thread holds the world stopped: the garbage its
-   * collections find waits in `sweep`, and the memory hand-back of a full
-   * collection (sweep_hand_back), until the world resumes (hli_gc_sweep) */
+  /* without a GIL and with --gc-sweep=resumed, while a thread holds the
+   * world stopped: the garbage its collections find waits in `sweep`, and
+   * the memory hand-back of a full collection (sweep_hand_back), until the
+   * world resumes (hli_gc_sweep) */
+  bool sweep_resumed;          /* --gc-sweep=resumed */
   bool sweep_later, sweep_hand_back;
   hl_gc_head_t sweep;
   HL_CACHE_ALIGNED uint64_t ft_count0;   /* an int64_t, as two's complement */

@@ -63,7 +63,7 @@ uint64_t hli_gc_world_stop(void) {
   uint64_t t0 = hl_now_ns();
   hl_stw_stop();
   hl_hist_record(&stw_hist, hl_now_ns() - t0);
-  hli_gc.sweep_later = true;
+  hli_gc.sweep_later = hli_gc.sweep_resumed;
   return t0;
 }
 /* The garbage found while the world was stopped is deleted after it
@@ -208,6 +208,7 @@ int hli_gc_init(const hl_config_t *c, char *err, size_t errlen) {
   hli_gc.increment_units = 0;
   hli_gc.active = row->tracks;
   hli_gc.untrack = c->gc_untrack;
+  hli_gc.sweep_resumed = c->gc_sweep == HL_GC_SWEEP_RESUMED;
   hli_gc.enabled = hli_gc.active;
   hli_gc.collecting = false;
   hli_gc.debug = 0;
