@@ -178,6 +178,30 @@ static bool split_grains(const hl_pools_t *h, unsigned kind) {
   return kind == 0 && h->g.pool_shift < HLI_RADIX_GRAIN_SHIFT;
 }
 
+/* Empty arenas and the budget. keep_empty counts the pools' empty arenas
+ * and a span kind's beyond its newest: each span kind in use holds one
+ * empty arena outside the budget. A kind's arenas serve a few classes only,
+ * so a program whose blocks of tens of KiB come and go in a span or two
+ * would otherwise, with the budget spent on other kinds (tcache=heap: one
+ * arena), map and unmap an arena each time (alloc-xthread at 8..64 KiB: an
+ * arena per 100 operations; docs/measurements.md, "Medium size classes").
+ * excess() is what the budget and the decay see. */
+static inline unsigned excess(const hl_pools_t *h) { return h->nempty - h->nheld; }
+
+static void empty_add(hl_pools_t *h, hl_arena_t *ao) {
+  hli_arena_set_t *s = &h->sets[ao->kind];
+  if (ao->kind && s->nempty == 0) h->nheld++;
+  s->nempty++;
+  h->nempty++;
+}
+
+static void empty_sub(hl_pools_t *h, hl_arena_t *ao) {
+  hli_arena_set_t *s = &h->sets[ao->kind];
+  s->nempty--;
+  h->nempty--;
+  if (ao->kind && s->nempty == 0) h->nheld--;
+}
+
 /* Every grain of a new arena maps to its unit's tag (class 0 until the unit
  * is first used), or to the split entry: from here on the arena is ours to
  * free(). 0 or -ENOMEM. */
@@ -230,8 +254,7 @@ static hl_arena_t *new_arena(hl_pools_t *h, unsigned kind) {
   all_link(h, ao);
   s->usable_arenas = ao;
   s->nfp2lasta[ao->nfreepools] = ao;
-  s->nempty++;
-  h->nempty++;
+  empty_add(h, ao);
   h->arenas_allocated++;
   if (++h->arenas_current > h->arenas_highwater) h->arenas_highwater = h->arenas_current;
   return ao;
@@ -244,16 +267,17 @@ fail:
 
 /* decay_pending follows nempty (pool.h); relaxed: a hint, see there. */
 static inline void pending_update(hl_pools_t *h) {
-  hl_atomic_store_relaxed_u32(&h->decay_pending, h->nempty > h->keep_empty);
+  hl_atomic_store_relaxed_u32(&h->decay_pending, excess(h) > h->keep_empty);
 }
 
-/* The oldest empty arena of every kind: the tails of the sets' usable
- * lists, where an arena that becomes empty goes, compared. */
+/* The oldest empty arena of every kind that the budget counts (a span
+ * kind's with another one besides): the tails of the sets' usable lists,
+ * where an arena that becomes empty goes, compared. */
 static hl_arena_t *oldest_empty(hl_pools_t *h) {
   hl_arena_t *oldest = NULL;
   for (unsigned k = 0; k < h->g.nkinds; k++) {
     hli_arena_set_t *s = &h->sets[k];
-    hl_arena_t *ao = s->nempty ? s->nfp2lasta[s->units] : NULL;
+    hl_arena_t *ao = s->nempty > (k ? 1u : 0u) ? s->nfp2lasta[s->units] : NULL;
     HL_ASSERT(!s->nempty || (ao != NULL && ao->nextarena == NULL));
     if (ao && (!oldest || ao->empty_since_ns < oldest->empty_since_ns)) oldest = ao;
   }
@@ -263,14 +287,13 @@ static hl_arena_t *oldest_empty(hl_pools_t *h) {
 static void drop_empty(hl_pools_t *h, hl_arena_t *ao) {
   usable_unlink(&h->sets[ao->kind], ao);
   release_arena(h, ao);
-  h->sets[ao->kind].nempty--;
-  h->nempty--;
+  empty_sub(h, ao);
 }
 
 /* Releases the empty arenas beyond keep_empty that have been empty for
  * decay_ns, oldest first (of every kind together). */
 static void decay_purge(hl_pools_t *h, uint64_t now) {
-  while (h->nempty > h->keep_empty) {
+  while (excess(h) > h->keep_empty) {
     hl_arena_t *ao = oldest_empty(h);
     if (now - ao->empty_since_ns < h->decay_ns) break;
     drop_empty(h, ao);
@@ -279,7 +302,7 @@ static void decay_purge(hl_pools_t *h, uint64_t now) {
 }
 
 void hli_pools_decay(hl_pools_t *h) {
-  if (h->nempty > h->keep_empty) {
+  if (excess(h) > h->keep_empty) {
     /* arenas are going back: so do the pools pool-retire=keep kept, so
      * that none holds an arena that is otherwise empty (whose decay starts
      * now) after its program stopped using the class */
@@ -292,15 +315,12 @@ void hli_pools_decay(hl_pools_t *h) {
  * set's usable_arenas (the arena with the fewest free units). The head
  * stays the head: its count only drops. Returns the unit's header. */
 static hl_pool_t *take_pool(hl_pools_t *h, unsigned kind) {
-  if (HL_UNLIKELY(h->nempty > h->keep_empty)) decay_purge(h, coarse_now_ns());
+  if (HL_UNLIKELY(excess(h) > h->keep_empty)) decay_purge(h, coarse_now_ns());
   hli_arena_set_t *s = &h->sets[kind];
   hl_arena_t *ao = s->usable_arenas;
   if (!ao && !(ao = new_arena(h, kind))) return NULL;
   unsigned nf = ao->nfreepools;
-  if (nf == ao->ntotalpools) {
-    s->nempty--;
-    h->nempty--;
-  }
+  if (nf == ao->ntotalpools) empty_sub(h, ao);
   if (s->nfp2lasta[nf] == ao) s->nfp2lasta[nf] = NULL;  /* alone with nf */
   ao->nfreepools = --nf;
   if (nf == 0) {
@@ -357,22 +377,21 @@ static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
     if (!s->nfp2lasta[nf]) s->nfp2lasta[nf] = ao;
   }
   if (nf == ao->ntotalpools) {
-    if (h->nempty < h->keep_empty) {
+    bool held = ao->kind && s->nempty == 0;   /* its span kind's only empty arena */
+    if (held || excess(h) < h->keep_empty) {
       ao->empty_since_ns = h->decay_ns ? coarse_now_ns() : 0;
-      s->nempty++;
-      h->nempty++;
+      empty_add(h, ao);
     } else if (h->decay_ns > 0) {
       uint64_t now = coarse_now_ns();
       ao->empty_since_ns = now;
-      s->nempty++;
-      h->nempty++;
+      empty_add(h, ao);
       decay_purge(h, now);
     } else {
       usable_unlink(s, ao);
       release_arena(h, ao);
     }
     pending_update(h);
-  } else if (HL_UNLIKELY(h->nempty > h->keep_empty)) {
+  } else if (HL_UNLIKELY(excess(h) > h->keep_empty)) {
     /* a pool became empty (a slow path already) while arenas wait for
      * their decay: those whose decay has run out go now, so that a
      * program that frees in other arenas does not keep them */
@@ -736,7 +755,10 @@ int hli_pools_validate(const hl_pools_t *h) {
       CHECK(st->nfp2lasta[j] == NULL || st->nfp2lasta[j]->nfreepools == j);
   }
   CHECK(nempty_all == h->nempty);
-  CHECK(h->decay_pending == (h->nempty > h->keep_empty));
+  unsigned held = 0;
+  for (unsigned k = 1; k < g->nkinds; k++) held += h->sets[k].nempty > 0;
+  CHECK(held == h->nheld);
+  CHECK(h->decay_pending == (excess(h) > h->keep_empty));
   size_t narenas = 0;
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     narenas++;

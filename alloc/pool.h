@@ -48,9 +48,12 @@ typedef struct hl_pools {
   hli_arena_set_t sets[HLI_MAX_KINDS];
   hl_arena_t *all_arenas;            /* every arena object with a mapping */
   hl_arena_t *spare_objects;         /* arena objects without a mapping */
-  unsigned keep_empty;               /* empty arenas kept (hysteresis), all kinds together */
+  /* empty arenas kept (hysteresis): the pools' and the span kinds' beyond
+   * the one each span kind holds (pool.c, excess()) */
+  unsigned keep_empty;
   unsigned nempty;                   /* empty arenas on the usable lists: the sets' sum */
-  /* nempty > keep_empty: an arena waits for its decay. Written under the
+  unsigned nheld;                    /* span kinds with an empty arena: held, not counted */
+  /* nempty - nheld > keep_empty: an arena waits for its decay. Written under the
    * instance's lock (or by its owner) whenever nempty may have crossed
    * keep_empty; read without it, relaxed, by the paths that poll the decay
    * (alloc.c), so that a path with nothing pending reads no clock. A stale
