@@ -198,7 +198,8 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
 int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen);
 /* --large=medium: adds the medium classes above the threshold, up to an
  * eighth of a pool (so that a pool holds at least seven blocks of the
- * largest). Needs a power-of-two threshold of at least 8 alignments.
+ * largest), then the span classes up to HLI_SPAN_MAX (size_class.c).
+ * Needs a power-of-two threshold of at least 8 alignments.
  * Before hl_geometry_colour. Returns the number of medium classes, or
  * -EINVAL with a message. */
 int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen);

@@ -28,7 +28,8 @@
  *    497 - 512         512         31
  *    0, 513 and up: the raw layer (hl_raw_*), not the pools, unless
  *    --large=medium adds classes above the threshold (size_class.c):
- *    513 - 576 -> 576 (idx 32) ... 1921 - 2048 -> 2048 (idx 47)
+ *    513 - 576 -> 576 (idx 32) ... 1921 - 2048 -> 2048 (idx 47) in pools,
+ *    2049 - 2304 -> 2304 (idx 48) ... 61441 - 65536 -> 65536 (idx 87) in spans
  *
  *   `classic` (A = 8, threshold 256) has the same table in steps of 8:
  *   1-8 -> 8 (idx 0) ... 249-256 -> 256 (idx 31).
@@ -85,6 +86,23 @@
  * With release=madvise, a released arena keeps its address range (and its
  * radix entry): its pages are dropped with MADV_DONTNEED and the arena is
  * reused, zero-filled by the kernel, before any new mapping.
+ *
+ * Spans (--large=medium's classes above an eighth of a pool; the idea of
+ * mimalloc's pages of several sizes in a segment and of tcmalloc's spans of
+ * pages, kept to obmalloc's shape). A span is 2^k contiguous pools of an
+ * arena serving one class as one pool does: the same header (hl_pool_t) at
+ * its start, the same free list, virgin offset, usedpools list and state
+ * machine, so the fast paths, the thread caches and the remote frees
+ * cannot tell a span from a pool. What differs is the unit an arena is cut
+ * into: every arena serves one kind (hl_arena_t.kind: pools, or spans of
+ * 2^kind pools), and each kind has its own sorted list of usable arenas
+ * (hli_arena_set_t, pool.h), so that a span is always a whole, aligned unit
+ * (no search for a run of free pools, no fragmentation of an arena's pools
+ * between kinds). Every radix grain of a span names its header, so free()
+ * still finds the header and class in one lookup; spans are at least a
+ * grain, so no span shares one. Where this file says pool, read unit.
+ * Empty arenas of every kind share keep_empty and the decay, but for one
+ * per span kind in use (excess(), below).
  */
 #include "pool.h"
 

@@ -5,10 +5,18 @@
  * so every class is a multiple of the alignment and the classes are
  * contiguous (CPython's INDEX2SIZE / size-class table in obmalloc.c).
  * With --large=medium (hl_geometry_medium), classes continue above the
- * threshold, eight per power of two, up to an eighth of a pool:
+ * threshold, eight per power of two, in the pools up to an eighth of a pool:
  *   modern   576, 640, ..., 1024, 1152, ..., 2048   (16 classes, 48 in all)
  *   classic  288, 320, ..., 512                    (8 classes, 40 in all)
- * a custom geometry with larger pools goes further (64 KiB pools: 8 KiB).
+ * (a custom geometry with larger pools goes further: 64 KiB pools, 8 KiB),
+ * then in spans of 2^k pools up to HLI_SPAN_MAX, 64 KiB (add_spans):
+ *   modern   2304 .. 4608 in 32 KiB spans, 5120 .. 9216 in 64 KiB, ...,
+ *            40960 .. 65536 in 512 KiB                (40 classes, 88 in all)
+ *   classic  576 .. 32768, spans of 16 KiB to 256 KiB (48 classes, 88 in all)
+ * Eight per power of two keep the waste under 1/9 of a block, below the
+ * 12.5% mimalloc aims at (its four per power of two allow up to a fifth),
+ * for twice the classes: each class in use holds a partly used span, at
+ * most seven blocks' worth of the class idle (the span holds at least seven).
  *
  *   preset    alignment  threshold  pool     arena    classes  blocks/pool (smallest..largest)
  *   classic   8 B        256 B      4 KiB    256 KiB  32       506 .. 15    (the seed documents)
