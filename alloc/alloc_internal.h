@@ -328,10 +328,10 @@ HL_INTERNAL void  hli_raw_free(void *p);
 HL_INTERNAL void *hli_pool_malloc_plain(size_t n);
 HL_INTERNAL void  hli_pool_free_plain(void *p);
 /* n bytes aligned to alignment (a power of two) from a span class whose
- * blocks are aligned to it (large=medium), or NULL when none is (the
- * request is too large, the classes' alignment too small, or the debug
- * hooks are on): the caller goes elsewhere. NULL too when no arena can be
- * mapped. */
+ * blocks are aligned to it (large=medium), when max(n, alignment) is above
+ * the pools' classes and at most the largest; else NULL (too small or too
+ * large, or the debug hooks are on): the caller goes elsewhere. NULL too
+ * when no arena can be mapped. */
 HL_INTERNAL void *hli_pool_malloc_aligned(size_t alignment, size_t n);
 /* alloc=pool: releases what waits for its decay in the calling thread's
  * instance, if anything does (a relaxed load otherwise, no clock read).

@@ -162,6 +162,32 @@ static void test_spans(void **st) {
   }
   hl_alloc_collect();
   assert_int_equal(stats().arenas_current, 0);
+  /* aligned requests (the malloc library's posix_memalign): served by a
+   * span class aligned to them when the larger of size and alignment is in
+   * the spans' range, in a block less than twice that; refused (NULL: the
+   * caller goes to glibc) otherwise */
+  for (size_t align = 2 * geo.alignment; align <= 2 * geo.max_size; align *= 2) {
+    size_t sizes[] = {1, align / 2 + 1, align, align + 1, 3 * align / 2, geo.max_size};
+    for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
+      size_t n = sizes[k], m = n > align ? n : align;
+      unsigned char *p = hli_pool_malloc_aligned(align, n);
+      if (m <= geo.pool_max || m > geo.max_size) {
+        assert_null(p);
+        continue;
+      }
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % align, 0);
+      assert_true(hl_pool_owns(p));
+      size_t block = hl_pool_block_size(p);
+      assert_true(block >= m && block < 2 * m);
+      assert_true(hli_pool_of(h, p)->szidx >= geo.span_first);
+      memset(p, 0xa5, n);
+      hl_alloc_free(p);
+    }
+  }
+  validate();
+  assert_int_equal(stats().blocks_in_use, 0);
+  hl_alloc_collect();
 }
 
 static void test_bad_geometries(void **st) {

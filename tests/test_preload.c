@@ -220,7 +220,11 @@ static void check_aligned_block(void *p, size_t align, size_t n) {
    * ones to large=medium's spans (blocks aligned to their size's lowest
    * bit) when a class is, else glibc */
   if (align <= 16) CHECK(ours(p) == (n <= thr));
-  else CHECK(!ours(p) || (n <= thr && align <= thr && block_size(p) % align == 0));
+  else CHECK(!ours(p) || (n <= thr && align <= thr && block_size(p) % align == 0 &&
+                          block_size(p) < 2 * (n > align ? n : align)));
+  /* spans (large=medium, a threshold of 64 KiB): only from 4 KiB up, not
+   * a small block aligned to a cache line */
+  if (n <= 2048 && align <= 2048) CHECK(!ours(p) || align <= 16);
   size_t u = malloc_usable_size(p);
   CHECK(u >= n);
   fill(p, u, 5);
