@@ -78,8 +78,9 @@
  * pool becoming empty; in alloc.c and preload.c, any request the pools do
  * not serve (hli_pools_decay). decay_pending says whether an arena waits,
  * so that those paths read the clock only then. The empty arenas sit at the
- * tail of usable_arenas, newest first, so the oldest is the tail, found
- * through nfp2lasta[pools_per_arena] in O(1). No thread and no timer: an
+ * tail of their kind's usable_arenas, newest first, so the oldest of a kind
+ * is the tail, found through nfp2lasta[units] in O(1), and the oldest of
+ * all is the oldest of those few tails. No thread and no timer: an
  * allocator left idle keeps its empty arenas until hl_alloc_collect, as
  * mimalloc without its background purge does.
  *
