@@ -420,6 +420,29 @@ static inline void pool_free(void *p) {
 }
 
 void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
+
+/* A span's blocks are aligned to their size's lowest set bit (pool.c), so a
+ * request aligned beyond the geometry's alignment goes to the first span
+ * class from max(n, alignment) up whose size that bit covers: at most the
+ * next power of two, which is a class, so less than twice the request.
+ * Only where max(n, alignment) is in the spans' range: a small block
+ * aligned to 32 or 64 bytes (C++'s aligned new of a cache line) would
+ * otherwise take a 2 KiB block; pools' own blocks follow a 48-byte header
+ * and are aligned to the geometry's alignment only. With the hooks on, a
+ * debug header moves the user pointer off the block's alignment: nothing
+ * is served here. */
+void *hli_pool_malloc_aligned(size_t alignment, size_t n) {
+  size_t m = n > alignment ? n : alignment;
+  if (hli_alloc_debug || hl_alloc_state.kind != HL_ALLOC_POOL || m - 1 >= serve_limit ||
+      m <= pools.g.pool_max)
+    return NULL;
+  const hl_geometry_t *g = &pools.g;
+  for (unsigned idx = hl_size_class(g, m); idx < g->nclasses; idx++) {
+    size_t size = hl_class_size(g, idx);
+    if (idx >= g->span_first && (size & -size) >= alignment) return pools_malloc(size);
+  }
+  return NULL;
+}
 void hli_pool_free_plain(void *p) { pool_free(p); }
 
 /* The entry points. Unless the lock or the debug hooks stand in front of the

@@ -167,6 +167,15 @@ typedef struct hl_geometry {
   uint32_t medium_size[HL_MAX_CLASSES];   /* class nsmall + i: medium_size[i] bytes */
   size_t pool_overhead;             /* the pool header, rounded up to alignment */
   unsigned pools_per_arena;
+  /* Spans (hl_geometry_medium, above an eighth of a pool): classes from
+   * span_first on are served from runs of 2^k pools, one block size per
+   * span, as a pool serves one. Kind 0 is the single pool; kind k a span of
+   * 2^k pools (unit_shift[k] = pool_shift + k). pool_max: the largest class
+   * a single pool serves (what colouring must leave room for). */
+  unsigned span_first;              /* nclasses without spans */
+  unsigned nkinds;                  /* 1 + the largest span kind in use */
+  size_t pool_max;
+  uint8_t class_kind[HL_MAX_CLASSES];
   /* Pool colouring (hl_geometry_colour): the header of the pool at base sits
    * at base + ((base >> pool_shift) & colour_mask) << colour_shift. 0: at the
    * start, obmalloc's layout. */
@@ -189,7 +198,8 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
 int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen);
 /* --large=medium: adds the medium classes above the threshold, up to an
  * eighth of a pool (so that a pool holds at least seven blocks of the
- * largest). Needs a power-of-two threshold of at least 8 alignments.
+ * largest), then the span classes up to HLI_SPAN_MAX (size_class.c).
+ * Needs a power-of-two threshold of at least 8 alignments.
  * Before hl_geometry_colour. Returns the number of medium classes, or
  * -EINVAL with a message. */
 int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen);
@@ -203,6 +213,29 @@ static inline size_t hl_pool_colour_offset(const hl_geometry_t *g, uintptr_t bas
 }
 static inline uintptr_t hl_pool_header(const hl_geometry_t *g, uintptr_t base) {
   return base + hl_pool_colour_offset(g, base);
+}
+/* Kind k's unit (a pool, or a span of 2^k pools): its size, and the
+ * header of the one at base (a pool's may be coloured; a span's sits at its
+ * start). */
+#define HLI_MAX_KINDS 8
+#define HLI_SPAN_MAX ((size_t)64 << 10)   /* the largest block a span serves */
+static inline size_t hli_unit_size(const hl_geometry_t *g, unsigned kind) {
+  return g->pool_size << kind;
+}
+static inline size_t hli_class_unit(const hl_geometry_t *g, unsigned idx) {
+  return hli_unit_size(g, g->class_kind[idx]);
+}
+static inline uintptr_t hli_unit_header(const hl_geometry_t *g, unsigned kind, uintptr_t base) {
+  return kind ? base : hl_pool_header(g, base);
+}
+/* The offset of a span's first block: the header, rounded up to the largest
+ * power of two dividing the block size, so that every block of the span is
+ * aligned to it (a 4 KiB class: 4 KiB; 3 KiB: 1 KiB) and posix_memalign can
+ * be served from the class. A span holds as many blocks as without the
+ * rounding, or one fewer (the class's span is chosen with it, size_class.c). */
+static inline size_t hli_span_start(const hl_geometry_t *g, size_t size) {
+  size_t a = size & -size;
+  return (g->pool_overhead + a - 1) & ~(a - 1);
 }
 /* Medium classes (--large=medium): for n in (2^b, 2^(b+1)], b >= log2(threshold),
  * eight classes 2^b + j 2^(b-3), j = 1..8, the j-th the first that holds n, so a
@@ -270,8 +303,8 @@ static inline uintptr_t hli_tag_get(uintptr_t addr) {
 
 struct hl_arena {
   uintptr_t base;                   /* arena_size-aligned; 0: object unused */
-  uintptr_t pool_address;           /* next never-used pool */
-  uint32_t nfreepools;              /* freepools + never-used pools */
+  uintptr_t pool_address;           /* next never-used pool (or span: a unit of its kind) */
+  uint32_t nfreepools;              /* freepools + never-used units */
   uint32_t ntotalpools;
   hl_pool_t *freepools;
   hl_arena_t *nextarena, *prevarena;  /* usable_arenas (sorted), or a free list */
@@ -279,6 +312,7 @@ struct hl_arena {
   void *owner;                      /* the instance's owner (tcache=heap: its heap) */
   uint64_t empty_since_ns;          /* when it last became empty (decay) */
   bool discarded;                   /* madvise'd: mapped, no pages resident */
+  uint8_t kind;                     /* its units: pools (0) or spans of 2^kind pools */
 };
 
 /* ---- the paths under the debug hooks (raw.c, alloc.c) ----------------------
@@ -293,6 +327,12 @@ HL_INTERNAL void  hli_raw_free(void *p);
 /* 1..threshold bytes from the pools, anything else from hli_raw_malloc. */
 HL_INTERNAL void *hli_pool_malloc_plain(size_t n);
 HL_INTERNAL void  hli_pool_free_plain(void *p);
+/* n bytes aligned to alignment (a power of two) from a span class whose
+ * blocks are aligned to it (large=medium), when max(n, alignment) is above
+ * the pools' classes and at most the largest; else NULL (too small or too
+ * large, or the debug hooks are on): the caller goes elsewhere. NULL too
+ * when no arena can be mapped. */
+HL_INTERNAL void *hli_pool_malloc_aligned(size_t alignment, size_t n);
 /* alloc=pool: releases what waits for its decay in the calling thread's
  * instance, if anything does (a relaxed load otherwise, no clock read).
  * For the preload library's paths to glibc, which bypass alloc.c. */

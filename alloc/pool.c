@@ -28,7 +28,8 @@
  *    497 - 512         512         31
  *    0, 513 and up: the raw layer (hl_raw_*), not the pools, unless
  *    --large=medium adds classes above the threshold (size_class.c):
- *    513 - 576 -> 576 (idx 32) ... 1921 - 2048 -> 2048 (idx 47)
+ *    513 - 576 -> 576 (idx 32) ... 1921 - 2048 -> 2048 (idx 47) in pools,
+ *    2049 - 2304 -> 2304 (idx 48) ... 61441 - 65536 -> 65536 (idx 87) in spans
  *
  *   `classic` (A = 8, threshold 256) has the same table in steps of 8:
  *   1-8 -> 8 (idx 0) ... 249-256 -> 256 (idx 31).
@@ -77,14 +78,32 @@
  * pool becoming empty; in alloc.c and preload.c, any request the pools do
  * not serve (hli_pools_decay). decay_pending says whether an arena waits,
  * so that those paths read the clock only then. The empty arenas sit at the
- * tail of usable_arenas, newest first, so the oldest is the tail, found
- * through nfp2lasta[pools_per_arena] in O(1). No thread and no timer: an
+ * tail of their kind's usable_arenas, newest first, so the oldest of a kind
+ * is the tail, found through nfp2lasta[units] in O(1), and the oldest of
+ * all is the oldest of those few tails. No thread and no timer: an
  * allocator left idle keeps its empty arenas until hl_alloc_collect, as
  * mimalloc without its background purge does.
  *
  * With release=madvise, a released arena keeps its address range (and its
  * radix entry): its pages are dropped with MADV_DONTNEED and the arena is
  * reused, zero-filled by the kernel, before any new mapping.
+ *
+ * Spans (--large=medium's classes above an eighth of a pool; the idea of
+ * mimalloc's pages of several sizes in a segment and of tcmalloc's spans of
+ * pages, kept to obmalloc's shape). A span is 2^k contiguous pools of an
+ * arena serving one class as one pool does: the same header (hl_pool_t) at
+ * its start, the same free list, virgin offset, usedpools list and state
+ * machine, so the fast paths, the thread caches and the remote frees
+ * cannot tell a span from a pool. What differs is the unit an arena is cut
+ * into: every arena serves one kind (hl_arena_t.kind: pools, or spans of
+ * 2^kind pools), and each kind has its own sorted list of usable arenas
+ * (hli_arena_set_t, pool.h), so that a span is always a whole, aligned unit
+ * (no search for a run of free pools, no fragmentation of an arena's pools
+ * between kinds). Every radix grain of a span names its header, so free()
+ * still finds the header and class in one lookup; spans are at least a
+ * grain, so no span shares one. Where this file says pool, read unit.
+ * Empty arenas of every kind share keep_empty and the decay, but for one
+ * per span kind in use (excess(), below).
  */
 #include "pool.h"
 
@@ -138,13 +157,13 @@ static void all_unlink(hl_pools_t *h, hl_arena_t *ao) {
 /* ---- the sorted list of usable arenas ----------------------------------------
  * Invariant: usable_arenas holds exactly the arenas with nfreepools > 0, in
  * ascending nfreepools; nfp2lasta[k] is the last of those with k. */
-static void usable_unlink(hl_pools_t *h, hl_arena_t *ao) {
+static void usable_unlink(hli_arena_set_t *s, hl_arena_t *ao) {
   unsigned nf = ao->nfreepools;
-  if (h->nfp2lasta[nf] == ao)
-    h->nfp2lasta[nf] =
+  if (s->nfp2lasta[nf] == ao)
+    s->nfp2lasta[nf] =
         (ao->prevarena && ao->prevarena->nfreepools == nf) ? ao->prevarena : NULL;
   if (ao->prevarena) ao->prevarena->nextarena = ao->nextarena;
-  else h->usable_arenas = ao->nextarena;
+  else s->usable_arenas = ao->nextarena;
   if (ao->nextarena) ao->nextarena->prevarena = ao->prevarena;
   ao->nextarena = ao->prevarena = NULL;
 }
@@ -158,8 +177,8 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
     HL_PROBE(arena_unmap, ao->base, h->g.arena_size, 1);
     /* still ours in the radix tree; reused before any new mapping */
     ao->discarded = true;
-    ao->nextarena = h->dormant;
-    h->dormant = ao;
+    ao->nextarena = h->sets[ao->kind].dormant;
+    h->sets[ao->kind].dormant = ao;
     h->arenas_discarded++;
     return;
   }
@@ -171,32 +190,61 @@ static void release_arena(hl_pools_t *h, hl_arena_t *ao) {
   h->spare_objects = ao;
 }
 
-/* Whether the instance's pools are smaller than a radix grain, so that its
- * arenas' grains hold split entries (alloc_internal.h). */
-static bool split_grains(const hl_pools_t *h) { return h->g.pool_shift < HLI_RADIX_GRAIN_SHIFT; }
+/* Whether the units of kind are smaller than a radix grain, so that their
+ * arenas' grains hold split entries (alloc_internal.h): pools only, spans
+ * are at least a grain (size_class.c). */
+static bool split_grains(const hl_pools_t *h, unsigned kind) {
+  return kind == 0 && h->g.pool_shift < HLI_RADIX_GRAIN_SHIFT;
+}
 
-/* Every grain of a new arena maps to its pool's tag (class 0 until the pool
+/* Empty arenas and the budget. keep_empty counts the pools' empty arenas
+ * and a span kind's beyond its newest: each span kind in use holds one
+ * empty arena outside the budget. A kind's arenas serve a few classes only,
+ * so a program whose blocks of tens of KiB come and go in a span or two
+ * would otherwise, with the budget spent on other kinds (tcache=heap: one
+ * arena), map and unmap an arena each time (alloc-xthread at 8..64 KiB: an
+ * arena per 100 operations; docs/measurements.md, "Medium size classes").
+ * excess() is what the budget and the decay see. */
+static inline unsigned excess(const hl_pools_t *h) { return h->nempty - h->nheld; }
+
+static void empty_add(hl_pools_t *h, hl_arena_t *ao) {
+  hli_arena_set_t *s = &h->sets[ao->kind];
+  if (ao->kind && s->nempty == 0) h->nheld++;
+  s->nempty++;
+  h->nempty++;
+}
+
+static void empty_sub(hl_pools_t *h, hl_arena_t *ao) {
+  hli_arena_set_t *s = &h->sets[ao->kind];
+  s->nempty--;
+  h->nempty--;
+  if (ao->kind && s->nempty == 0) h->nheld--;
+}
+
+/* Every grain of a new arena maps to its unit's tag (class 0 until the unit
  * is first used), or to the split entry: from here on the arena is ours to
  * free(). 0 or -ENOMEM. */
-static int map_pools(hl_pools_t *h, uintptr_t base) {
-  if (split_grains(h))
+static int map_pools(hl_pools_t *h, unsigned kind, uintptr_t base) {
+  if (split_grains(h, kind))
     return hl_radix_set(base, h->g.arena_size, hli_tag_split_make(h->tag_bits, h->g.pool_shift));
-  for (uintptr_t pa = base; pa < base + h->g.arena_size; pa += h->g.pool_size) {
-    uintptr_t tag = hli_tag_make(hl_pool_header(&h->g, pa), 0) | h->tag_bits;
-    int rc = hl_radix_set(pa, h->g.pool_size, tag);
+  size_t unit = hli_unit_size(&h->g, kind);
+  for (uintptr_t pa = base; pa < base + h->g.arena_size; pa += unit) {
+    uintptr_t tag = hli_tag_make(hli_unit_header(&h->g, kind, pa), 0) | h->tag_bits;
+    int rc = hl_radix_set(pa, unit, tag);
     if (rc != 0) return rc;
   }
   return 0;
 }
 
-/* Maps (or revives) an arena and makes it the only usable one: called only
- * when usable_arenas is empty. */
-static hl_arena_t *new_arena(hl_pools_t *h) {
-  HL_ASSERT(h->usable_arenas == NULL);
+/* Maps (or revives) an arena for units of kind and makes it the only usable
+ * one of its set: called only when that set's usable_arenas is empty. */
+static hl_arena_t *new_arena(hl_pools_t *h, unsigned kind) {
+  hli_arena_set_t *s = &h->sets[kind];
+  HL_ASSERT(s->usable_arenas == NULL);
   hl_arena_t *ao;
-  if (h->dormant) {
-    ao = h->dormant;
-    h->dormant = ao->nextarena;
+  if (s->dormant) {
+    ao = s->dormant;
+    s->dormant = ao->nextarena;
     ao->discarded = false;
     h->arenas_discarded--;
     HL_PROBE(arena_map, ao->base, h->g.arena_size, 1);
@@ -209,7 +257,7 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
     /* the mapping thread's NUMA node, when there is more than one; a
      * refusal costs locality, never correctness */
     (void)hl_os_bind_local(base, h->g.arena_size);
-    if (map_pools(h, ao->base) != 0) {
+    if (map_pools(h, kind, ao->base) != 0) {
       hl_radix_clear(ao->base, h->g.arena_size);
       hl_os_unmap(base, h->g.arena_size);
       goto fail;
@@ -218,13 +266,14 @@ static hl_arena_t *new_arena(hl_pools_t *h) {
   }
   ao->pool_address = ao->base;
   ao->owner = h->owner;
-  ao->ntotalpools = ao->nfreepools = h->g.pools_per_arena;
+  ao->kind = kind;
+  ao->ntotalpools = ao->nfreepools = s->units;
   ao->freepools = NULL;
   ao->nextarena = ao->prevarena = NULL;
   all_link(h, ao);
-  h->usable_arenas = ao;
-  h->nfp2lasta[ao->nfreepools] = ao;
-  h->nempty++;
+  s->usable_arenas = ao;
+  s->nfp2lasta[ao->nfreepools] = ao;
+  empty_add(h, ao);
   h->arenas_allocated++;
   if (++h->arenas_current > h->arenas_highwater) h->arenas_highwater = h->arenas_current;
   return ao;
@@ -237,25 +286,42 @@ fail:
 
 /* decay_pending follows nempty (pool.h); relaxed: a hint, see there. */
 static inline void pending_update(hl_pools_t *h) {
-  hl_atomic_store_relaxed_u32(&h->decay_pending, h->nempty > h->keep_empty);
+  hl_atomic_store_relaxed_u32(&h->decay_pending, excess(h) > h->keep_empty);
+}
+
+/* The oldest empty arena of every kind that the budget counts (a span
+ * kind's with another one besides): the tails of the sets' usable lists,
+ * where an arena that becomes empty goes, compared. */
+static hl_arena_t *oldest_empty(hl_pools_t *h) {
+  hl_arena_t *oldest = NULL;
+  for (unsigned k = 0; k < h->g.nkinds; k++) {
+    hli_arena_set_t *s = &h->sets[k];
+    hl_arena_t *ao = s->nempty > (k ? 1u : 0u) ? s->nfp2lasta[s->units] : NULL;
+    HL_ASSERT(!s->nempty || (ao != NULL && ao->nextarena == NULL));
+    if (ao && (!oldest || ao->empty_since_ns < oldest->empty_since_ns)) oldest = ao;
+  }
+  return oldest;
+}
+
+static void drop_empty(hl_pools_t *h, hl_arena_t *ao) {
+  usable_unlink(&h->sets[ao->kind], ao);
+  release_arena(h, ao);
+  empty_sub(h, ao);
 }
 
 /* Releases the empty arenas beyond keep_empty that have been empty for
- * decay_ns, oldest first (the tail of usable_arenas). */
+ * decay_ns, oldest first (of every kind together). */
 static void decay_purge(hl_pools_t *h, uint64_t now) {
-  while (h->nempty > h->keep_empty) {
-    hl_arena_t *ao = h->nfp2lasta[h->g.pools_per_arena];
-    HL_ASSERT(ao != NULL && ao->nextarena == NULL);
+  while (excess(h) > h->keep_empty) {
+    hl_arena_t *ao = oldest_empty(h);
     if (now - ao->empty_since_ns < h->decay_ns) break;
-    usable_unlink(h, ao);
-    release_arena(h, ao);
-    h->nempty--;
+    drop_empty(h, ao);
   }
   pending_update(h);
 }
 
 void hli_pools_decay(hl_pools_t *h) {
-  if (h->nempty > h->keep_empty) {
+  if (excess(h) > h->keep_empty) {
     /* arenas are going back: so do the pools pool-retire=keep kept, so
      * that none holds an arena that is otherwise empty (whose decay starts
      * now) after its program stopped using the class */
@@ -264,82 +330,87 @@ void hli_pools_decay(hl_pools_t *h) {
   }
 }
 
-/* Takes a free pool from the head of usable_arenas (the arena with the fewest
- * free pools). The head stays the head: its count only drops. */
-static hl_pool_t *take_pool(hl_pools_t *h) {
-  if (HL_UNLIKELY(h->nempty > h->keep_empty)) decay_purge(h, coarse_now_ns());
-  hl_arena_t *ao = h->usable_arenas;
-  if (!ao && !(ao = new_arena(h))) return NULL;
+/* Takes a free unit of kind (a pool, or a span) from the head of its
+ * set's usable_arenas (the arena with the fewest free units). The head
+ * stays the head: its count only drops. Returns the unit's header. */
+static hl_pool_t *take_pool(hl_pools_t *h, unsigned kind) {
+  if (HL_UNLIKELY(excess(h) > h->keep_empty)) decay_purge(h, coarse_now_ns());
+  hli_arena_set_t *s = &h->sets[kind];
+  hl_arena_t *ao = s->usable_arenas;
+  if (!ao && !(ao = new_arena(h, kind))) return NULL;
   unsigned nf = ao->nfreepools;
-  if (nf == ao->ntotalpools) h->nempty--;
-  if (h->nfp2lasta[nf] == ao) h->nfp2lasta[nf] = NULL;  /* alone with nf */
+  if (nf == ao->ntotalpools) empty_sub(h, ao);
+  if (s->nfp2lasta[nf] == ao) s->nfp2lasta[nf] = NULL;  /* alone with nf */
   ao->nfreepools = --nf;
   if (nf == 0) {
-    h->usable_arenas = ao->nextarena;
+    s->usable_arenas = ao->nextarena;
     if (ao->nextarena) ao->nextarena->prevarena = NULL;
     ao->nextarena = NULL;
   } else {
     /* the head had the smallest count, so nobody else has nf */
-    HL_ASSERT(h->nfp2lasta[nf] == NULL);
-    h->nfp2lasta[nf] = ao;
+    HL_ASSERT(s->nfp2lasta[nf] == NULL);
+    s->nfp2lasta[nf] = ao;
   }
   pending_update(h);
   hl_pool_t *pool = ao->freepools;
   if (pool) {
     ao->freepools = pool->nextpool;
   } else {
-    HL_ASSERT(ao->pool_address + h->g.pool_size <= ao->base + h->g.arena_size);
-    pool = (hl_pool_t *)hl_pool_header(&h->g, ao->pool_address);
-    ao->pool_address += h->g.pool_size;
+    size_t unit = hli_unit_size(&h->g, kind);
+    HL_ASSERT(ao->pool_address + unit <= ao->base + h->g.arena_size);
+    pool = (hl_pool_t *)hli_unit_header(&h->g, kind, ao->pool_address);
+    ao->pool_address += unit;
   }
   pool->arena = ao;
   return pool;
 }
 
-/* A pool of ao became empty: ao's count goes from nf - 1 to nf. */
+/* A unit of ao became empty: ao's count goes from nf - 1 to nf. */
 static void arena_pool_freed(hl_pools_t *h, hl_arena_t *ao) {
+  hli_arena_set_t *s = &h->sets[ao->kind];
   unsigned nf = ++ao->nfreepools;
   if (nf == 1) {
-    /* was full, so off the list; one free pool is the fewest: first */
+    /* was full, so off the list; one free unit is the fewest: first */
     ao->prevarena = NULL;
-    ao->nextarena = h->usable_arenas;
-    if (h->usable_arenas) h->usable_arenas->prevarena = ao;
-    h->usable_arenas = ao;
-    if (!h->nfp2lasta[1]) h->nfp2lasta[1] = ao;
+    ao->nextarena = s->usable_arenas;
+    if (s->usable_arenas) s->usable_arenas->prevarena = ao;
+    s->usable_arenas = ao;
+    if (!s->nfp2lasta[1]) s->nfp2lasta[1] = ao;
   } else {
-    /* The arenas with nf - 1 free pools end at lastnf, and those with nf
+    /* The arenas with nf - 1 free units end at lastnf, and those with nf
      * follow it: ao belongs right after lastnf. */
-    hl_arena_t *lastnf = h->nfp2lasta[nf - 1];
+    hl_arena_t *lastnf = s->nfp2lasta[nf - 1];
     HL_ASSERT(lastnf != NULL);
     if (lastnf == ao) {
-      h->nfp2lasta[nf - 1] =
+      s->nfp2lasta[nf - 1] =
           (ao->prevarena && ao->prevarena->nfreepools == nf - 1) ? ao->prevarena : NULL;
     } else {
       if (ao->prevarena) ao->prevarena->nextarena = ao->nextarena;
-      else h->usable_arenas = ao->nextarena;
+      else s->usable_arenas = ao->nextarena;
       ao->nextarena->prevarena = ao->prevarena;   /* lastnf follows ao */
       ao->prevarena = lastnf;
       ao->nextarena = lastnf->nextarena;
       if (ao->nextarena) ao->nextarena->prevarena = ao;
       lastnf->nextarena = ao;
     }
-    if (!h->nfp2lasta[nf]) h->nfp2lasta[nf] = ao;
+    if (!s->nfp2lasta[nf]) s->nfp2lasta[nf] = ao;
   }
   if (nf == ao->ntotalpools) {
-    if (h->nempty < h->keep_empty) {
+    bool held = ao->kind && s->nempty == 0;   /* its span kind's only empty arena */
+    if (held || excess(h) < h->keep_empty) {
       ao->empty_since_ns = h->decay_ns ? coarse_now_ns() : 0;
-      h->nempty++;
+      empty_add(h, ao);
     } else if (h->decay_ns > 0) {
       uint64_t now = coarse_now_ns();
       ao->empty_since_ns = now;
-      h->nempty++;
+      empty_add(h, ao);
       decay_purge(h, now);
     } else {
-      usable_unlink(h, ao);
+      usable_unlink(s, ao);
       release_arena(h, ao);
     }
     pending_update(h);
-  } else if (HL_UNLIKELY(h->nempty > h->keep_empty)) {
+  } else if (HL_UNLIKELY(excess(h) > h->keep_empty)) {
     /* a pool became empty (a slow path already) while arenas wait for
      * their decay: those whose decay has run out go now, so that a
      * program that frees in other arenas does not keep them */
@@ -410,26 +481,31 @@ static void usedpools_unlink(hl_pools_t *h, hl_pool_t *pool) {
  * second one after it, if any, become the free list, and the rest stays
  * virgin. */
 static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
+  /* a span's header is at its start, in its first pool */
   char *base = (char *)hl_pool_base(&h->g, (uintptr_t)pool);
+  unsigned kind = h->g.class_kind[idx];
   size_t size = hl_class_size(&h->g, idx), start = (size_t)((char *)pool - base);
-  start += h->g.pool_overhead;   /* the first block's offset */
+  size_t unit = hli_unit_size(&h->g, kind);
+  /* the first block's offset: after the header; in a span, aligned to the
+   * block size's lowest bit (hli_span_start) */
+  start = kind ? hli_span_start(&h->g, size) : start + h->g.pool_overhead;
   pool->szidx = idx;
   /* The free paths find the class in the tag (in szidx, for split grains).
-   * The leaf exists (map_pools wrote this pool's entries), so this cannot
+   * The leaf exists (map_pools wrote this unit's entries), so this cannot
    * fail. */
-  if (!split_grains(h)) {
+  if (!split_grains(h, kind)) {
     /* A pool reused for the class it last served (a program whose only
      * block of a class comes and goes empties and refills one pool) finds
      * its entries written already: the whole pool's are set together, so
      * the first one says. */
     uintptr_t tag = hli_tag_make((uintptr_t)pool, idx) | h->tag_bits;
     if (hl_radix_get((uintptr_t)base) != tag) {
-      int rc = hl_radix_set((uintptr_t)base, h->g.pool_size, tag);
+      int rc = hl_radix_set((uintptr_t)base, unit, tag);
       HL_ASSERT(rc == 0);
       (void)rc;
     }
   }
-  pool->maxnextoffset = (uint32_t)(h->g.pool_size - size);
+  pool->maxnextoffset = (uint32_t)(unit - size);
   pool->ref = 1;
   /* The list: the blocks below the header, in address order, then the
    * second block after it; it ends at the last block before the virgin
@@ -439,7 +515,7 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
     *link = (hl_block_t *)(void *)b;
     link = &(*link)->next;
   }
-  if (start + 2 * size <= h->g.pool_size) {
+  if (start + 2 * size <= unit) {
     *link = (hl_block_t *)(void *)(base + start + size);
     link = &(*link)->next;
   }
@@ -455,7 +531,7 @@ static void *init_pool(hl_pools_t *h, hl_pool_t *pool, unsigned idx) {
 
 void *hli_pools_malloc_slow(hl_pools_t *h, unsigned idx) {
   HL_ASSERT(h->usedpools[idx] == NULL);
-  hl_pool_t *pool = take_pool(h);
+  hl_pool_t *pool = take_pool(h, h->g.class_kind[idx]);
   if (HL_UNLIKELY(!pool)) return NULL;
   return init_pool(h, pool, idx);
 }
@@ -526,14 +602,24 @@ void hli_pools_release_kept(hl_pools_t *h) {
 
 /* ---- the instance ------------------------------------------------------------ */
 
+/* The bytes of every set's nfp2lasta, in one mapping (sets[0]'s first). */
+static size_t nfp2lasta_bytes(const hl_geometry_t *g) {
+  size_t n = 0, page = hl_os_page_size();
+  for (unsigned k = 0; k < g->nkinds; k++) n += (size_t)(g->pools_per_arena >> k) + 1;
+  return (n * sizeof(hl_arena_t *) + page - 1) & ~(page - 1);
+}
+
 int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy_t *policy) {
   memset(h, 0, sizeof *h);
   h->g = *g;
-  size_t bytes = ((size_t)g->pools_per_arena + 1) * sizeof(hl_arena_t *);
-  size_t page = hl_os_page_size();
-  bytes = (bytes + page - 1) & ~(page - 1);
-  h->nfp2lasta = hl_os_map_aligned(bytes, page);
-  if (!h->nfp2lasta) return -ENOMEM;
+  size_t bytes = nfp2lasta_bytes(g), page = hl_os_page_size();
+  hl_arena_t **lasta = hl_os_map_aligned(bytes, page);
+  if (!lasta) return -ENOMEM;
+  for (unsigned k = 0; k < g->nkinds; k++) {
+    h->sets[k].units = g->pools_per_arena >> k;
+    h->sets[k].nfp2lasta = lasta;
+    lasta += h->sets[k].units + 1;
+  }
   h->overhead_bytes = bytes;
   h->keep_empty = (unsigned)(policy->keep_bytes / g->arena_size);
   h->decay_ns = policy->decay_ns;
@@ -544,25 +630,29 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy
   return 0;
 }
 
+static void unmap_dormant(hl_pools_t *h, hli_arena_set_t *s);
+
 void hli_pools_trim(hl_pools_t *h) {
   hli_pools_release_kept(h);
-  hl_arena_t *ao = h->usable_arenas;
-  while (ao) {
-    hl_arena_t *next = ao->nextarena;
-    if (ao->nfreepools == ao->ntotalpools) {
-      usable_unlink(h, ao);
-      release_arena(h, ao);
-      h->nempty--;
+  for (unsigned k = 0; k < h->g.nkinds; k++) {
+    hl_arena_t *ao = h->sets[k].usable_arenas;
+    while (ao) {
+      hl_arena_t *next = ao->nextarena;
+      if (ao->nfreepools == ao->ntotalpools) drop_empty(h, ao);
+      ao = next;
     }
-    ao = next;
   }
   pending_update(h);
 }
 
 void hli_pools_unmap_dormant(hl_pools_t *h) {
-  while (h->dormant) {
-    hl_arena_t *ao = h->dormant;
-    h->dormant = ao->nextarena;
+  for (unsigned k = 0; k < h->g.nkinds; k++) unmap_dormant(h, &h->sets[k]);
+}
+
+static void unmap_dormant(hl_pools_t *h, hli_arena_set_t *s) {
+  while (s->dormant) {
+    hl_arena_t *ao = s->dormant;
+    s->dormant = ao->nextarena;
     hl_radix_clear(ao->base, h->g.arena_size);
     hl_os_unmap((void *)ao->base, h->g.arena_size);
     HL_PROBE(arena_unmap, ao->base, h->g.arena_size, 0);
@@ -583,9 +673,7 @@ void hli_pools_destroy(hl_pools_t *h) {
   hli_pools_unmap_dormant(h);
   /* the descriptor pages are not tracked one by one; they stay mapped (a few
    * pages per process lifetime, and only tests destroy instances) */
-  size_t page = hl_os_page_size();
-  size_t bytes = ((size_t)h->g.pools_per_arena + 1) * sizeof(hl_arena_t *);
-  hl_os_unmap(h->nfp2lasta, (bytes + page - 1) & ~(page - 1));
+  hl_os_unmap(h->sets[0].nfp2lasta, nfp2lasta_bytes(&h->g));
   memset(h, 0, sizeof *h);
 }
 
@@ -622,8 +710,9 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     uint64_t used_or_full = 0;
     bool seen[HL_ARRAY_LEN(s->classes)] = {false};   /* classes counted in this arena */
-    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
-      const hl_pool_t *pool = (const hl_pool_t *)hl_pool_header(g, pa);
+    size_t unit = hli_unit_size(g, ao->kind);
+    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += unit) {
+      const hl_pool_t *pool = (const hl_pool_t *)hli_unit_header(g, ao->kind, pa);
       if (pool->ref == 0) continue;   /* empty: on freepools */
       used_or_full++;
       hl_alloc_class_stats_t *c = &s->classes[pool->szidx];
@@ -638,18 +727,18 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
       s->blocks_in_use += pool->ref;
       s->bytes_in_use += (uint64_t)pool->ref * size;
       s->bytes_free_blocks += free_blocks * size;
-      s->bytes_unused_pools += g->pool_size - g->pool_overhead - capacity * size;
+      s->bytes_unused_pools += unit - g->pool_overhead - capacity * size;
       s->bytes_overhead += g->pool_overhead;
     }
     s->pools_used += used_or_full;
     s->pools_free += ao->nfreepools;
-    s->bytes_free_pools += (uint64_t)ao->nfreepools * g->pool_size;
+    s->bytes_free_pools += (uint64_t)ao->nfreepools * unit;
   }
   /* pool-retire=keep's empty pools: free, though on no arena's list */
   for (unsigned i = 0; i < g->nclasses; i++)
     if (h->usedpools[i] && h->usedpools[i]->ref == 0) {
       s->pools_free++;
-      s->bytes_free_pools += g->pool_size;
+      s->bytes_free_pools += hli_class_unit(g, i);
     }
 }
 
@@ -660,35 +749,50 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
 
 int hli_pools_validate(const hl_pools_t *h) {
   const hl_geometry_t *g = &h->g;
-  /* usable_arenas: sorted, exactly the arenas with free pools, nfp2lasta right */
-  unsigned prev_nf = 0, nempty = 0;
+  /* each set's usable_arenas: sorted, exactly its arenas with free units,
+   * nfp2lasta right; the empty ones counted per set and in all */
+  unsigned nempty_all = 0;
   size_t usable = 0, with_free = 0;
-  for (const hl_arena_t *ao = h->usable_arenas; ao; ao = ao->nextarena) {
-    CHECK(ao->nfreepools > 0 && ao->nfreepools <= ao->ntotalpools);
-    CHECK(ao->nfreepools >= prev_nf);
-    CHECK(ao->prevarena == NULL || ao->prevarena->nextarena == ao);
-    bool last_of_group = !ao->nextarena || ao->nextarena->nfreepools != ao->nfreepools;
-    CHECK((h->nfp2lasta[ao->nfreepools] == ao) == last_of_group);
-    if (ao->nfreepools == ao->ntotalpools) nempty++;
-    prev_nf = ao->nfreepools;
-    usable++;
+  for (unsigned k = 0; k < g->nkinds; k++) {
+    const hli_arena_set_t *st = &h->sets[k];
+    unsigned prev_nf = 0, nempty = 0;
+    CHECK(st->units == g->pools_per_arena >> k);
+    for (const hl_arena_t *ao = st->usable_arenas; ao; ao = ao->nextarena) {
+      CHECK(ao->kind == k && ao->ntotalpools == st->units);
+      CHECK(ao->nfreepools > 0 && ao->nfreepools <= ao->ntotalpools);
+      CHECK(ao->nfreepools >= prev_nf);
+      CHECK(ao->prevarena == NULL || ao->prevarena->nextarena == ao);
+      bool last_of_group = !ao->nextarena || ao->nextarena->nfreepools != ao->nfreepools;
+      CHECK((st->nfp2lasta[ao->nfreepools] == ao) == last_of_group);
+      if (ao->nfreepools == ao->ntotalpools) nempty++;
+      prev_nf = ao->nfreepools;
+      usable++;
+    }
+    CHECK(nempty == st->nempty);
+    nempty_all += nempty;
+    for (unsigned j = 1; j <= st->units; j++)
+      CHECK(st->nfp2lasta[j] == NULL || st->nfp2lasta[j]->nfreepools == j);
   }
-  CHECK(nempty == h->nempty);
-  CHECK(h->decay_pending == (h->nempty > h->keep_empty));
-  for (unsigned k = 1; k <= g->pools_per_arena; k++)
-    CHECK(h->nfp2lasta[k] == NULL || h->nfp2lasta[k]->nfreepools == k);
+  CHECK(nempty_all == h->nempty);
+  unsigned held = 0;
+  for (unsigned k = 1; k < g->nkinds; k++) held += h->sets[k].nempty > 0;
+  CHECK(held == h->nheld);
+  CHECK(h->decay_pending == (excess(h) > h->keep_empty));
   size_t narenas = 0;
   for (const hl_arena_t *ao = h->all_arenas; ao; ao = ao->allnext) {
     narenas++;
-    CHECK(ao->base % g->arena_size == 0 && !ao->discarded);
-    /* every grain maps to its pool (or holds the split entry); a used or
-     * full pool's tag has its class */
+    CHECK(ao->base % g->arena_size == 0 && !ao->discarded && ao->kind < g->nkinds);
+    unsigned kind = ao->kind;
+    size_t unit = hli_unit_size(g, kind);
+    /* every grain maps to its unit (or holds the split entry); a used or
+     * full unit's tag has its class */
     uintptr_t split = hli_tag_split_make(h->tag_bits, g->pool_shift);
-    for (uintptr_t pa = ao->base; pa < ao->base + g->arena_size; pa += g->pool_size) {
-      uintptr_t first = hl_radix_get(pa), last = hl_radix_get(pa + g->pool_size - 1);
-      uintptr_t hdr = hl_pool_header(g, pa);
-      CHECK(first == last && (split_grains(h) ? first == split : !(first & HLI_TAG_SPLIT)));
-      CHECK(hli_entry_pool(pa + g->pool_size - 1, last) == hdr);
+    for (uintptr_t pa = ao->base; pa < ao->base + g->arena_size; pa += unit) {
+      uintptr_t first = hl_radix_get(pa), last = hl_radix_get(pa + unit - 1);
+      uintptr_t hdr = hli_unit_header(g, kind, pa);
+      CHECK(first == last &&
+            (split_grains(h, kind) ? first == split : !(first & HLI_TAG_SPLIT)));
+      CHECK(hli_entry_pool(pa + unit - 1, last) == hdr);
       if (pa >= ao->pool_address) continue;   /* never used: no header to read */
       uintptr_t tag = hli_tag_get(pa);
       CHECK(hli_tag_pool(tag) == hdr && (tag & ~HLI_TAG_CLASS_MASK) == (hdr | h->tag_bits));
@@ -696,22 +800,23 @@ int hli_pools_validate(const hl_pools_t *h) {
         CHECK(hli_tag_class(tag) == ((const hl_pool_t *)hdr)->szidx);
     }
     if (ao->nfreepools) with_free++;
-    /* free pools: the list plus never-used pools */
-    size_t nfree = (ao->base + g->arena_size - ao->pool_address) / g->pool_size;
+    /* free units: the list plus never-used units */
+    size_t nfree = (ao->base + g->arena_size - ao->pool_address) / unit;
     for (const hl_pool_t *p = ao->freepools; p; p = p->nextpool) {
       CHECK(p->ref == 0 && p->arena == ao);
       nfree++;
     }
     CHECK(nfree == ao->nfreepools);
-    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += g->pool_size) {
-      const hl_pool_t *pool = (const hl_pool_t *)hl_pool_header(g, pa);
+    for (uintptr_t pa = ao->base; pa < ao->pool_address; pa += unit) {
+      const hl_pool_t *pool = (const hl_pool_t *)hli_unit_header(g, kind, pa);
       if (pool->ref == 0) continue;
       CHECK(pool->arena == ao && pool->szidx < g->nclasses);
-      CHECK(pool->maxnextoffset == g->pool_size - hl_class_size(g, pool->szidx));
+      CHECK(g->class_kind[pool->szidx] == kind);
+      CHECK(pool->maxnextoffset == unit - hl_class_size(g, pool->szidx));
       /* blocks at or after nextoffset that fit: never handed out */
       size_t nlist = list_length(pool->freeblock);
       size_t virgin = pool->nextoffset > pool->maxnextoffset ? 0
-                      : (g->pool_size - pool->nextoffset) / hl_class_size(g, pool->szidx);
+                      : (unit - pool->nextoffset) / hl_class_size(g, pool->szidx);
       CHECK(pool->ref + nlist + virgin == hli_pool_capacity(g, pa, pool->szidx));
       /* full <=> on no list; used => reachable from usedpools */
       bool listed = false;

@@ -20,6 +20,21 @@ typedef struct hli_pools_policy {
   bool keep_last_empty;              /* pool-retire=keep: a class's only pool stays when empty */
 } hli_pools_policy_t;
 
+/* The arenas of one kind of unit (a pool, or a span of 2^k pools: kind k,
+ * alloc_internal.h). An arena serves one kind; in it, "pool" in the names
+ * below (freepools, nfreepools, pool_address) means a unit of the kind. */
+typedef struct hli_arena_set {
+  /* Arenas with at least one free unit, sorted by nfreepools ascending, so
+   * that the fullest arena serves first and the emptiest can drain and go back
+   * to the OS. nfp2lasta[k] is the last arena of the list with k free units
+   * (NULL if none): it makes re-sorting after a free O(1) (CPython 3.8+). */
+  hl_arena_t *usable_arenas;
+  hl_arena_t **nfp2lasta;            /* [units + 1] */
+  hl_arena_t *dormant;               /* madvise'd arenas, mapped, reusable */
+  unsigned units;                    /* units per arena */
+  unsigned nempty;                   /* empty arenas on usable_arenas */
+} hli_arena_set_t;
+
 typedef struct hl_pools {
   hl_geometry_t g;
   /* usedpools[idx]: the pools of class idx with a free block, doubly linked
@@ -28,18 +43,17 @@ typedef struct hl_pools {
    * while the list is empty). */
   hl_pool_t *usedpools[HL_MAX_CLASSES];
   hl_pool_t *usedtail[HL_MAX_CLASSES];
-  /* Arenas with at least one free pool, sorted by nfreepools ascending, so
-   * that the fullest arena serves first and the emptiest can drain and go back
-   * to the OS. nfp2lasta[k] is the last arena of the list with k free pools
-   * (NULL if none): it makes re-sorting after a free O(1) (CPython 3.8+). */
-  hl_arena_t *usable_arenas;
-  hl_arena_t **nfp2lasta;            /* [pools_per_arena + 1] */
+  /* sets[0]: the arenas cut into pools; sets[k]: into spans of 2^k pools
+   * (g.class_kind says which serves a class) */
+  hli_arena_set_t sets[HLI_MAX_KINDS];
   hl_arena_t *all_arenas;            /* every arena object with a mapping */
   hl_arena_t *spare_objects;         /* arena objects without a mapping */
-  hl_arena_t *dormant;               /* madvise'd arenas, mapped, reusable */
-  unsigned keep_empty;               /* empty arenas kept (hysteresis) */
-  unsigned nempty;                   /* empty arenas on usable_arenas */
-  /* nempty > keep_empty: an arena waits for its decay. Written under the
+  /* empty arenas kept (hysteresis): the pools' and the span kinds' beyond
+   * the one each span kind holds (pool.c, excess()) */
+  unsigned keep_empty;
+  unsigned nempty;                   /* empty arenas on the usable lists: the sets' sum */
+  unsigned nheld;                    /* span kinds with an empty arena: held, not counted */
+  /* nempty - nheld > keep_empty: an arena waits for its decay. Written under the
    * instance's lock (or by its owner) whenever nempty may have crossed
    * keep_empty; read without it, relaxed, by the paths that poll the decay
    * (alloc.c), so that a path with nothing pending reads no clock. A stale
@@ -103,13 +117,19 @@ int  hli_pools_validate(const hl_pools_t *h);
 /* Blocks of class idx that fit in the pool at base: those before its
  * header (coloured pools), and those after it. */
 static inline size_t hli_pool_capacity(const hl_geometry_t *g, uintptr_t base, unsigned idx) {
-  size_t size = hl_class_size(g, idx), off = hl_pool_colour_offset(g, base);
+  size_t size = hl_class_size(g, idx);
+  if (g->class_kind[idx]) return (hli_class_unit(g, idx) - hli_span_start(g, size)) / size;
+  size_t off = hl_pool_colour_offset(g, base);
   return off / size + (g->pool_size - off - g->pool_overhead) / size;
 }
 
-/* The header of the pool holding p, from p's address alone. */
+/* The header of the pool (or span) holding p, a block of ours: from its
+ * address alone while the geometry has no spans, else from the radix map
+ * (a span's later pools hold blocks, not headers). */
 static inline hl_pool_t *hli_pool_of(const hl_pools_t *h, const void *p) {
-  return (hl_pool_t *)hl_pool_header(&h->g, hl_pool_base(&h->g, (uintptr_t)p));
+  if (HL_LIKELY(h->g.nkinds == 1))
+    return (hl_pool_t *)hl_pool_header(&h->g, hl_pool_base(&h->g, (uintptr_t)p));
+  return (hl_pool_t *)hli_tag_pool(hli_tag_get((uintptr_t)p));
 }
 
 /* The fast path: pop the free list of the first used pool of class idx.

@@ -557,12 +557,17 @@ void *reallocarray(void *p, size_t nmemb, size_t size) {
 }
 
 /* alignment: a power of two. Pool blocks are aligned to the geometry's
- * alignment (every class is a multiple of it, and so is the pool header). */
+ * alignment (every class is a multiple of it, and so is the pool header);
+ * a span's blocks to their size's lowest bit (a 4 KiB class: 4 KiB). */
 static void *aligned_malloc(size_t alignment, size_t n) {
   size_t l = pools_limit();
+  if (n == 0 && l != 0) n = 1;
   if (alignment <= pool_align) {
-    if (n == 0 && l != 0) n = 1;
     if (n - 1 < l) return from_pools(hl_pool_malloc(n), n);
+  } else if (n - 1 < l) {
+    /* large=medium: a span class aligned to it, if one is */
+    void *p = hli_pool_malloc_aligned(alignment, n);
+    if (p) return p;
   }
   if (l != 0) count_libc();
   libc_poll(l);

@@ -5,10 +5,18 @@
  * so every class is a multiple of the alignment and the classes are
  * contiguous (CPython's INDEX2SIZE / size-class table in obmalloc.c).
  * With --large=medium (hl_geometry_medium), classes continue above the
- * threshold, eight per power of two, up to an eighth of a pool:
+ * threshold, eight per power of two, in the pools up to an eighth of a pool:
  *   modern   576, 640, ..., 1024, 1152, ..., 2048   (16 classes, 48 in all)
  *   classic  288, 320, ..., 512                    (8 classes, 40 in all)
- * a custom geometry with larger pools goes further (64 KiB pools: 8 KiB).
+ * (a custom geometry with larger pools goes further: 64 KiB pools, 8 KiB),
+ * then in spans of 2^k pools up to HLI_SPAN_MAX, 64 KiB (add_spans):
+ *   modern   2304 .. 4608 in 32 KiB spans, 5120 .. 9216 in 64 KiB, ...,
+ *            40960 .. 65536 in 512 KiB                (40 classes, 88 in all)
+ *   classic  576 .. 32768, spans of 16 KiB to 256 KiB (48 classes, 88 in all)
+ * Eight per power of two keep the waste under 1/9 of a block, below the
+ * 12.5% mimalloc aims at (its four per power of two allow up to a fifth),
+ * for twice the classes: each class in use holds a partly used span, at
+ * most seven blocks' worth of the class idle (the span holds at least seven).
  *
  *   preset    alignment  threshold  pool     arena    classes  blocks/pool (smallest..largest)
  *   classic   8 B        256 B      4 KiB    256 KiB  32       506 .. 15    (the seed documents)
@@ -78,6 +86,9 @@ int hl_geometry_init(hl_geometry_t *g, size_t alignment, size_t threshold, size_
       .pools_per_arena = (unsigned)(arena_size / pool_size),
       .colour_mask = 0,
       .colour_shift = 6,
+      .span_first = (unsigned)(threshold / alignment),
+      .nkinds = 1,
+      .pool_max = threshold,
   };
   return 0;
 }
@@ -99,11 +110,49 @@ int hl_geometry_colour(hl_geometry_t *g, char *err, size_t errlen) {
   size_t page = hl_os_page_size();
   for (; colours > 1; colours /= 2) {
     size_t last = ((size_t)(colours - 1) << shift) + g->pool_overhead;
-    if (last + g->alignment <= page && last + g->max_size <= g->pool_size) break;
+    if (last + g->alignment <= page && last + g->pool_max <= g->pool_size) break;
   }
   g->colour_shift = shift;
   g->colour_mask = colours - 1;
   return (int)colours;
+}
+
+/* The unit (log2 of its bytes) of the span for blocks of size bytes: the
+ * smallest power of two of at least two pools and a radix grain (so that
+ * every grain of a span names its header: no split entry) that holds seven
+ * blocks after its header (an eighth of a pool's worth, as the pools' own
+ * largest class); 0 when no span of an arena does. */
+static unsigned span_shift(const hl_geometry_t *g, size_t size) {
+  unsigned shift = g->pool_shift + 1;
+  if (shift < HLI_RADIX_GRAIN_SHIFT) shift = HLI_RADIX_GRAIN_SHIFT;
+  size_t start = hli_span_start(g, size);
+  for (; shift <= g->arena_shift && shift - g->pool_shift < HLI_MAX_KINDS; shift++)
+    if (((size_t)1 << shift) > start && (((size_t)1 << shift) - start) / size >= 7) return shift;
+  return 0;
+}
+
+/* Spans: the same eight classes per power of two go on above the pools'
+ * largest (an eighth of a pool) up to HLI_SPAN_MAX, each served from spans
+ * of 2^k pools (span_shift). A power of two whose largest class has no span
+ * within an arena, or that would pass HL_MAX_CLASSES, ends the series
+ * there (classic's 256 KiB arenas: 32 KiB). Returns the classes added. */
+static unsigned add_spans(hl_geometry_t *g) {
+  unsigned n = 0, kinds = g->nkinds;
+  for (size_t lo = g->pool_max; lo < HLI_SPAN_MAX; lo *= 2) {
+    if (g->nclasses + n + 8 > HL_MAX_CLASSES || span_shift(g, 2 * lo) == 0) break;
+    for (size_t j = 1; j <= 8; j++) {
+      size_t size = lo + j * (lo / 8);
+      unsigned kind = span_shift(g, size) - g->pool_shift, idx = g->nclasses + n++;
+      g->medium_size[idx - g->nsmall] = (uint32_t)size;
+      g->class_kind[idx] = (uint8_t)kind;
+      if (kind + 1 > kinds) kinds = kind + 1;
+    }
+  }
+  if (n == 0) return 0;
+  g->nclasses += n;
+  g->nkinds = kinds;
+  g->max_size = g->medium_size[g->nclasses - 1 - g->nsmall];
+  return n;
 }
 
 int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen) {
@@ -134,7 +183,7 @@ int hl_geometry_medium(hl_geometry_t *g, char *err, size_t errlen) {
       g->medium_size[n++] = (uint32_t)(lo + j * (lo / 8));
     }
   g->medium_base_shift = base;
-  g->nclasses = g->nsmall + n;
-  g->max_size = g->medium_size[n - 1];
-  return (int)n;
+  g->nclasses = g->span_first = g->nsmall + n;
+  g->max_size = g->pool_max = g->medium_size[n - 1];
+  return (int)(n + add_spans(g));
 }

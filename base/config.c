@@ -108,7 +108,8 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(large), true, NULL,
     "alloc=pool: what serves requests above the threshold: libc = the C library (obmalloc's "
     "split); medium = size classes in the pools, eight per power of two, up to an eighth of "
-    "a pool (2 KiB in modern), then the C library", NULL},
+    "a pool (2 KiB in modern), then in spans of 2^k pools up to 64 KiB, then the C library",
+    NULL},
   [HL_OPT_POOL_COLOUR] = {"pool-colour", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(pool_colour), true, NULL,
     "pool headers at one of 64 cache-line offsets in the pool's first page, chosen by the "

@@ -99,7 +99,8 @@ static void assert_aligned(const void *p) {
 static void exercise(const family_t *f) {
   /* sizes around the pool threshold: a block that fits, one that spills over
    * it once the overhead is added, and one above it */
-  size_t sizes[] = {1, 24, geo.max_size - overhead(), geo.max_size - 8, geo.max_size + 1, 5000};
+  size_t sizes[] = {1,    24,    geo.max_size - overhead(), geo.max_size - 8, geo.max_size + 1,
+                    5000, 20000, 40000};   /* large=medium: span blocks, or the raw layer's */
   for (size_t i = 0; i < HL_ARRAY_LEN(sizes); i++) {
     size_t n = sizes[i];
     unsigned char *p = f->malloc(n);
@@ -328,6 +329,38 @@ static void test_overrun(void **st) {
   hl_raw_free(r);
 }
 
+/* large=medium's span blocks (tens of KiB, several pools): every check as
+ * in a pool block, at a size of each power of two above the pools' own. */
+static void overrun_span(void *p) {
+  size_t n = hli_debug_size(p);
+  ((char *)p)[n] = 'X';
+  hl_alloc_free(p);
+}
+
+static void test_span_blocks(void **st) {
+  (void)st;
+  if (geo.nkinds == 1) skip();   /* no spans: large=libc */
+  for (size_t n = geo.pool_max + 1; n + overhead() <= geo.max_size; n = 2 * n + 7) {
+    void *hold = hl_pool_malloc(n);   /* keeps the span mapped for the double free */
+    char *p = hl_pool_malloc(n);
+    assert_true(hl_pool_owns(p));
+    assert_true(hli_pool_of(hli_alloc_pools(), p)->szidx >= geo.span_first);
+    assert_aligned(p);
+    assert_true(all_bytes((unsigned char *)p, n, 0xCD));
+    char where[64];
+    snprintf(where, sizeof where, "p+%zu, 1 past the end", n);
+    expect_report(overrun_span, p, "buffer overrun", n, where);
+    p[-1] = 0;
+    expect_report(pool_free, p, "buffer underrun", n, "first bad leading byte at");
+    p[-1] = (char)0xFD;
+    hl_pool_free(p);
+    assert_true(all_bytes((unsigned char *)p, n, 0xDD));
+    expect_report(pool_free, p, "double free", n, "freed already");
+    hl_pool_free(hold);
+  }
+  assert_int_equal(hli_pools_validate(hli_alloc_pools()), 0);
+}
+
 static void test_underrun(void **st) {
   (void)st;
   char *p = hl_alloc_malloc(33);
@@ -416,6 +449,7 @@ int main(void) {
       cmocka_unit_test_setup(test_double_free_raw, setup),
       cmocka_unit_test_setup(test_overrun, setup),
       cmocka_unit_test_setup(test_underrun, setup),
+      cmocka_unit_test_setup(test_span_blocks, setup),
       cmocka_unit_test_setup(test_family_mismatch, setup),
       cmocka_unit_test_setup(test_pointer_not_allocated, setup),
       cmocka_unit_test_setup(test_realloc_of_corrupted_block, setup),

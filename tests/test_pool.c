@@ -85,9 +85,109 @@ static void test_size_classes(void **st) {
   for (unsigned i = 1; i < geo.nclasses; i++)
     assert_true(hl_class_size(&geo, i - 1) < hl_class_size(&geo, i));
   assert_int_equal(hl_class_size(&geo, geo.nclasses - 1), geo.max_size);
-  /* a pool holds at least 7 blocks of the largest medium class */
-  if (geo.max_size > geo.threshold)
-    assert_true((geo.pool_size - geo.pool_overhead) / geo.max_size >= 7);
+  /* a pool holds at least 7 blocks of the largest class it serves */
+  if (geo.pool_max > geo.threshold)
+    assert_true((geo.pool_size - geo.pool_overhead) / geo.pool_max >= 7);
+  /* spans: up to 64 KiB, each class's span at least two pools and a radix
+   * grain, at most an arena, and holding at least seven blocks aligned to
+   * the lowest bit of the block size */
+  assert_true(geo.max_size <= HLI_SPAN_MAX);
+  for (unsigned i = 0; i < geo.nclasses; i++) {
+    unsigned kind = geo.class_kind[i];
+    size_t size = hl_class_size(&geo, i), unit = hli_class_unit(&geo, i);
+    assert_int_equal(kind == 0, i < geo.span_first);
+    if (kind == 0) continue;
+    assert_true(kind < geo.nkinds && unit >= 2 * geo.pool_size && unit <= geo.arena_size);
+    assert_true(unit >= ((size_t)1 << HLI_RADIX_GRAIN_SHIFT));
+    assert_true(hli_pool_capacity(&geo, 0, i) >= 7);
+    assert_int_equal(hli_span_start(&geo, size) % (size & -size), 0);
+    assert_true(hli_span_start(&geo, size) >= geo.pool_overhead);
+  }
+}
+
+/* Spans: for every span class, two spans and a block filled, then freed. Each
+ * block lies in its span, aligned to its size's lowest bit, and every byte
+ * of it resolves to the span's header in one lookup; a span holds its
+ * capacity; once all is freed, with keep = 0, one empty arena stays for
+ * each span kind used so far (held outside the budget, pool.c) and no
+ * other; a collect gives those back too. */
+static void test_spans(void **st) {
+  (void)st;
+  if (geo.nkinds == 1) skip();   /* large=libc, or no room for spans */
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  const hl_pools_t *h = hli_alloc_pools();
+  for (unsigned idx = geo.span_first; idx < geo.nclasses; idx++) {
+    size_t size = hl_class_size(&geo, idx), unit = hli_class_unit(&geo, idx);
+    size_t cap = hli_pool_capacity(&geo, 0, idx), n = 2 * cap + 1;
+    size_t request = size - geo.alignment + 1;   /* the smallest that picks idx */
+    assert_int_equal(hl_size_class(&geo, request), idx);
+    unsigned char **b = calloc(n, sizeof *b);
+    for (size_t i = 0; i < n; i++) {
+      b[i] = hl_alloc_malloc(request);
+      assert_non_null(b[i]);
+      assert_true(hl_pool_owns(b[i]));
+      assert_int_equal(hl_pool_block_size(b[i]), size);
+      uintptr_t a = (uintptr_t)b[i], base = a & ~(uintptr_t)(unit - 1);
+      assert_int_equal(a % (size & -size), 0);
+      hl_pool_t *pool = hli_pool_of(h, b[i]);
+      assert_int_equal((uintptr_t)pool, base);   /* a span's header is at its start */
+      assert_int_equal(pool->szidx, idx);
+      assert_true(a >= base + hli_span_start(&geo, size) && a + size <= base + unit);
+      assert_int_equal(hli_tag_pool(hli_tag_get(a + size - 1)), base);
+      memset(b[i], (int)i, request);
+    }
+    /* blocks are handed out a span at a time */
+    for (size_t i = 0; i < n; i++)
+      assert_ptr_equal(hli_pool_of(h, b[i]), hli_pool_of(h, b[i / cap * cap]));
+    assert_ptr_not_equal(hli_pool_of(h, b[0]), hli_pool_of(h, b[cap]));
+    validate();
+    hl_alloc_stats_t s = stats();
+    assert_int_equal(s.classes[idx].blocks_in_use, n);
+    assert_int_equal(s.classes[idx].pools, 3);
+    assert_int_equal(s.classes[idx].free_blocks, 3 * cap - n);
+    for (size_t i = 0; i < n; i++) {
+      for (size_t k = 0; k < request; k += 512) assert_int_equal(b[i][k], (unsigned char)i);
+      hl_alloc_free(b[i]);
+    }
+    validate();
+    s = stats();
+    assert_int_equal(s.blocks_in_use, 0);
+    unsigned held = 0;
+    for (unsigned k = 1; k < geo.nkinds; k++) held += h->sets[k].nempty;
+    assert_int_equal(h->sets[geo.class_kind[idx]].nempty, 1);
+    assert_int_equal(s.arenas_current, held);
+    assert_int_equal(s.arenas_kept_empty, held);
+    assert_int_equal(held, h->nheld);
+    free(b);
+  }
+  hl_alloc_collect();
+  assert_int_equal(stats().arenas_current, 0);
+  /* aligned requests (the malloc library's posix_memalign): served by a
+   * span class aligned to them when the larger of size and alignment is in
+   * the spans' range, in a block less than twice that; refused (NULL: the
+   * caller goes to glibc) otherwise */
+  for (size_t align = 2 * geo.alignment; align <= 2 * geo.max_size; align *= 2) {
+    size_t sizes[] = {1, align / 2 + 1, align, align + 1, 3 * align / 2, geo.max_size};
+    for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
+      size_t n = sizes[k], m = n > align ? n : align;
+      unsigned char *p = hli_pool_malloc_aligned(align, n);
+      if (m <= geo.pool_max || m > geo.max_size) {
+        assert_null(p);
+        continue;
+      }
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % align, 0);
+      assert_true(hl_pool_owns(p));
+      size_t block = hl_pool_block_size(p);
+      assert_true(block >= m && block < 2 * m);
+      assert_true(hli_pool_of(h, p)->szidx >= geo.span_first);
+      memset(p, 0xa5, n);
+      hl_alloc_free(p);
+    }
+  }
+  validate();
+  assert_int_equal(stats().blocks_in_use, 0);
+  hl_alloc_collect();
 }
 
 static void test_bad_geometries(void **st) {
@@ -272,14 +372,14 @@ static void test_arena_order_and_release(void **st) {
   (void)st;
   setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
   const hl_pools_t *h = hli_alloc_pools();
-  size_t size = geo.max_size;      /* fewest blocks per pool: pools fill fast */
+  size_t size = geo.pool_max;      /* fewest blocks per pool: pools fill fast */
   size_t narenas = 4, npools = narenas * geo.pools_per_arena;
   size_t n = narenas * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.arenas_current, narenas);
-  assert_null(h->usable_arenas);                 /* every arena full */
+  assert_null(h->sets[0].usable_arenas);                 /* every arena full */
   validate();
   /* Free whole pools with a stride, so arenas end up with different counts. */
   hl_rand_t r;
@@ -301,7 +401,7 @@ static void test_arena_order_and_release(void **st) {
   }
   assert_int_equal(start, n);
   /* allocations go to the arena with the fewest free pools */
-  hl_arena_t *head = h->usable_arenas;
+  hl_arena_t *head = h->sets[0].usable_arenas;
   assert_non_null(head);
   void *q = hl_alloc_malloc(size);
   hl_pool_t *qp = hli_pool_of(h, q);
@@ -323,7 +423,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
   (void)st;
   size_t keep_kib = 2 * geo.arena_size / 1024;
   setup_alloc(keep_kib, HL_ARENA_RELEASE_MUNMAP);
-  size_t size = geo.max_size, n = 3 * arena_blocks(size);
+  size_t size = geo.pool_max, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (int round = 0; round < 3; round++) {
     for (size_t i = 0; i < n; i++) b[i] = hl_alloc_malloc(size);
@@ -350,7 +450,7 @@ static void test_hysteresis_keeps_then_collect_releases(void **st) {
  * machine: the hour-long decay cannot pass during the test. */
 static void decay_round(uint64_t decay_ms, bool wait) {
   setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, decay_ms);
-  size_t size = geo.max_size, n = 3 * arena_blocks(size);
+  size_t size = geo.pool_max, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -405,7 +505,7 @@ static void test_decay_runs_at_raw_requests(void **st) {
     setup_alloc_decay(0, cfg.arena_release, decay_ms);
     void *keep = hl_alloc_malloc(geo.max_size + 1);     /* a raw block */
     assert_false(hl_pool_owns(keep));
-    size_t size = geo.max_size, n = 3 * arena_blocks(size);
+    size_t size = geo.pool_max, n = 3 * arena_blocks(size);
     void **b = calloc(n, sizeof *b);
     for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
     for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -434,7 +534,7 @@ static void test_decay_runs_when_a_pool_empties(void **st) {
   (void)st;
   const uint64_t decay_ms = 20;
   setup_alloc_decay(0, cfg.arena_release, decay_ms);
-  size_t size = geo.max_size, n = 3 * arena_blocks(size);
+  size_t size = geo.pool_max, n = 3 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   void *t1 = hl_alloc_malloc(geo.alignment), *t2 = hl_alloc_malloc(size);
@@ -477,7 +577,7 @@ static void test_out_of_memory_releases_cached_arenas(void **st) {
 #endif
   size_t cached = 32 * geo.arena_size;
   setup_alloc_decay(2 * cached / 1024, cfg.arena_release, 0);
-  size_t size = geo.max_size, n = 32 * arena_blocks(size);
+  size_t size = geo.pool_max, n = 32 * arena_blocks(size);
   void **b = calloc(n, sizeof *b);
   for (size_t i = 0; i < n; i++) assert_non_null(b[i] = hl_alloc_malloc(size));
   for (size_t i = n; i-- > 0;) hl_alloc_free(b[i]);
@@ -612,12 +712,17 @@ static size_t class_bytes(size_t n) {
   return n >= 1 && n <= geo.max_size ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
 }
 
+/* Every byte of the first 128 and one in 64 after them: a span block of
+ * tens of KiB costs a few hundred writes, and two blocks that overlap, or
+ * a block that runs into the next one's head, still disagree. */
+static bool marked(size_t i) { return i < 128 || i % 64 == 0; }
 static void fill(const live_t *l) {
-  for (size_t i = 0; i < l->n; i++) l->p[i] = (unsigned char)(l->id * 31 + i);
+  for (size_t i = 0; i < l->n; i++)
+    if (marked(i)) l->p[i] = (unsigned char)(l->id * 31 + i);
 }
 static void check(const live_t *l) {
   for (size_t i = 0; i < l->n; i++)
-    if (l->p[i] != (unsigned char)(l->id * 31 + i))
+    if (marked(i) && l->p[i] != (unsigned char)(l->id * 31 + i))
       fail_msg("block %u (%zu bytes) corrupted at byte %zu", l->id, l->n, i);
 }
 
@@ -631,9 +736,13 @@ static void test_random_against_model(void **st) {
   uint32_t next_id = 1;
   for (uint64_t op = 0; op < model_ops; op++) {
     live_t *l = &live[hl_rand_below(&r, SLOTS)];
-    /* sizes: mostly small-object, some 0 and some above the threshold */
-    size_t n = hl_rand_below(&r, 16) == 0 ? hl_rand_below(&r, 4 * geo.max_size)
-                                           : hl_rand_below(&r, geo.max_size + 1);
+    /* sizes: mostly those of the pools (small objects, and the medium
+     * classes of a pool), an eighth up to the largest class (spans, with
+     * large=medium), some 0 and some above it */
+    unsigned band = (unsigned)hl_rand_below(&r, 16);
+    size_t n = band == 0  ? hl_rand_below(&r, 4 * geo.max_size)
+               : band < 3 ? hl_rand_below(&r, geo.max_size + 1)
+                          : hl_rand_below(&r, geo.pool_max + 1);
     unsigned what = (unsigned)hl_rand_below(&r, 4);
     if (l->p && what == 0) {                 /* realloc keeps the common prefix */
       check(l);
@@ -686,7 +795,9 @@ static void test_random_against_model(void **st) {
   validate();
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.blocks_in_use, 0);
-  assert_true(s.arenas_current <= 1);    /* at most the one kept */
+  /* at most the one kept, and one held per span kind */
+  assert_true(s.arenas_current <= 1 + hli_alloc_pools()->nheld);
+  assert_true(hli_alloc_pools()->nheld < geo.nkinds);
   free(live);
 }
 
@@ -711,6 +822,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_size_classes),
       cmocka_unit_test(test_bad_geometries),
+      cmocka_unit_test(test_spans),
       cmocka_unit_test(test_pool_states),
       cmocka_unit_test(test_pool_retire_keep),
       cmocka_unit_test(test_arena_order_and_release),

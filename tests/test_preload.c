@@ -152,18 +152,35 @@ static void test_huge(void) {
   }
 }
 
-/* Every size up to past the threshold, a few large ones: alignment, owner,
- * usable size (all of it written), and no two live blocks overlap (each
- * keeps its pattern until freed). */
-static void test_sizes(void) {
-  enum { EXTRA = 300 };
+/* The i-th of test_sizes' sizes: every size up to 2 KiB and 300 past it or
+ * past the threshold, whichever is lower; then (large=medium's spans, up to
+ * 64 KiB) every 61st size and each power of two and its neighbours up to
+ * 300 past the threshold, so that tens of thousands of blocks of tens of
+ * KiB are not all live at once; then a few large ones. 0 past the end. */
+enum { EXTRA = 300, DENSE = 2048 };
+static size_t size_at(size_t i) {
   static const size_t large[] = {4096, 65536, 200000, 1 << 20};
-  size_t count = thr + EXTRA + sizeof large / sizeof large[0];
+  size_t dense = (thr < DENSE ? thr : DENSE) + EXTRA;
+  if (i < dense) return i + 1;
+  i -= dense;
+  for (size_t n = dense + 61; n <= thr + EXTRA; n += 61, i--)
+    if (i == 0) return n;
+  for (size_t b = 2 * DENSE; b <= thr; b *= 2)
+    for (size_t d = 0; d < 3; d++, i--)
+      if (i == 0) return b - 1 + d;
+  return i < sizeof large / sizeof large[0] ? large[i] : 0;
+}
+
+/* test_sizes' sizes: alignment, owner, usable size (all of it written), and
+ * no two live blocks overlap (each keeps its pattern until freed). */
+static void test_sizes(void) {
+  size_t count = 0;
+  while (size_at(count) != 0) count++;
   void **blocks = malloc(count * sizeof *blocks);
   size_t *sizes = malloc(count * sizeof *sizes), *usable = malloc(count * sizeof *usable);
   CHECK(blocks && sizes && usable);
   for (size_t i = 0; i < count; i++) {
-    size_t n = i < thr + EXTRA ? i + 1 : large[i - thr - EXTRA];
+    size_t n = size_at(i);
     void *p = malloc(n);
     CHECK(p && aligned_to(p, abi_align(n)));
     CHECK(ours(p) == (n <= thr));
@@ -181,7 +198,7 @@ static void test_sizes(void) {
   }
   /* calloc clears a block that was dirty when freed */
   for (size_t i = 0; i < count; i++) {
-    size_t n = i < thr + EXTRA ? i + 1 : large[i - thr - EXTRA];
+    size_t n = size_at(i);
     void *d = malloc(n);
     fill(d, n, 3);
     free(d);
@@ -199,8 +216,15 @@ static void test_sizes(void) {
 
 static void check_aligned_block(void *p, size_t align, size_t n) {
   CHECK(p && aligned_to(p, align));
-  /* pool blocks are 16-aligned: only alignments up to that go there */
-  CHECK(ours(p) == (align <= 16 && n <= thr));
+  /* pool blocks are 16-aligned: alignments up to that go there; larger
+   * ones to large=medium's spans (blocks aligned to their size's lowest
+   * bit) when a class is, else glibc */
+  if (align <= 16) CHECK(ours(p) == (n <= thr));
+  else CHECK(!ours(p) || (n <= thr && align <= thr && block_size(p) % align == 0 &&
+                          block_size(p) < 2 * (n > align ? n : align)));
+  /* spans (large=medium, a threshold of 64 KiB): only from 4 KiB up, not
+   * a small block aligned to a cache line */
+  if (n <= 2048 && align <= 2048) CHECK(!ours(p) || align <= 16);
   size_t u = malloc_usable_size(p);
   CHECK(u >= n);
   fill(p, u, 5);
@@ -219,6 +243,15 @@ static void test_align(void) {
       check_aligned_block(aligned_alloc(align, n), align, n);
       check_aligned_block(memalign(align, n), align, n);
     }
+  }
+  /* large=medium in `modern` (spans above 2 KiB, up to 64 KiB): a power of
+   * two from 4 KiB to the threshold, aligned to itself, is a class of its own */
+  for (size_t align = 4096; thr >= 65536 && align <= thr; align *= 2) {
+    void *q = aligned_alloc(align, align);
+    CHECK(q && aligned_to(q, align) && ours(q) && block_size(q) == align);
+    free(q);
+    CHECK(posix_memalign(&q, align, align / 2 + 1) == 0 && ours(q) && aligned_to(q, align));
+    free(q);
   }
   void *p = (void *)1;
   size_t bad[] = {0, 3, 4, 12, 24, 100};   /* not a power of two, or < sizeof(void *) */
@@ -240,13 +273,18 @@ static void test_align(void) {
   p = memalign(3000, 10);
   CHECK(p && aligned_to(p, 4096));
   free(p);
+  /* page-aligned: glibc's, or with large=medium's spans (a threshold of 64
+   * KiB) a page-aligned span class */
   size_t vs[] = {0, 1, 5000};
+  bool spans = thr >= 65536;
   for (size_t k = 0; k < 3; k++) {
     p = valloc(vs[k]);
-    CHECK(p && aligned_to(p, (size_t)page) && !ours(p) && malloc_usable_size(p) >= vs[k]);
+    CHECK(p && aligned_to(p, (size_t)page) && ours(p) == spans &&
+          malloc_usable_size(p) >= vs[k]);
     free(p);
     p = pvalloc(vs[k]);
-    CHECK(p && aligned_to(p, (size_t)page) && !ours(p) && malloc_usable_size(p) >= (size_t)page);
+    CHECK(p && aligned_to(p, (size_t)page) && ours(p) == spans &&
+          malloc_usable_size(p) >= (size_t)page);
     memset(p, 1, (size_t)page);
     free(p);
   }

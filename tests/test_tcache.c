@@ -37,6 +37,9 @@ extern char **environ;
 static hl_config_t cfg;
 static uint64_t ops_per_thread = 40000;
 static size_t threshold;
+/* the bulk of the sizes drawn: up to the pools' medium classes (2 KiB in
+ * `modern`), beyond which large=medium's spans take blocks of tens of KiB */
+static size_t common_top;
 
 /* A block's contents: its size and a pattern derived from a per-block
  * stamp, written at allocation and checked before free. */
@@ -46,20 +49,27 @@ typedef struct {
   uint32_t stamp;
 } blk_t;
 
+/* Every byte of the first 128 and one in 64 after them: two live blocks
+ * that overlap still disagree, and a span block of tens of KiB costs a few
+ * hundred writes rather than its size. */
+static bool marked(uint32_t i) { return i < 128 || i % 64 == 0; }
 static void fill(blk_t *b) {
-  for (uint32_t i = 0; i < b->size; i++) b->p[i] = (unsigned char)(b->stamp * 131u + i);
+  for (uint32_t i = 0; i < b->size; i++)
+    if (marked(i)) b->p[i] = (unsigned char)(b->stamp * 131u + i);
 }
 static void check(const blk_t *b) {
   for (uint32_t i = 0; i < b->size; i++)
-    if (b->p[i] != (unsigned char)(b->stamp * 131u + i))
+    if (marked(i) && b->p[i] != (unsigned char)(b->stamp * 131u + i))
       fail_msg("block %p (size %u) lost its contents at byte %u", (void *)b->p, b->size, i);
 }
 
 static blk_t *exchange[EXCHANGE];     /* shared: swapped with atomic exchange */
 
 static uint32_t draw_size(hl_rand_t *r) {
-  /* mostly the pools' range, sometimes above it (the raw layer) */
+  /* mostly the pools' range, sometimes above it (the raw layer); one in
+   * eight over the whole range with large=medium's spans */
   uint32_t top = (uint32_t)threshold + (uint32_t)threshold / 4;
+  if (threshold > common_top && hl_rand_below(r, 8) != 0) top = (uint32_t)common_top;
   return 1 + (uint32_t)hl_rand_below(r, top);
 }
 
@@ -187,9 +197,14 @@ static void test_threads_against_model(void **st) {
 /* ---- a thread that exits with a full cache ---------------------------------- */
 
 #define FULL_N 20000
+/* every size up to common_top in turn, and one block in 32 over the whole
+ * range (20,000 blocks of tens of KiB would be hundreds of MiB) */
+static size_t full_size(size_t i) {
+  return i % 32 == 31 ? 1 + (i * 2654435761u) % threshold : 1 + i % common_top;
+}
 static void *fill_then_exit(void *arg) {
   void **b = arg;
-  for (size_t i = 0; i < FULL_N; i++) b[i] = hl_alloc_malloc(1 + i % threshold);
+  for (size_t i = 0; i < FULL_N; i++) b[i] = hl_alloc_malloc(full_size(i));
   for (size_t i = 0; i < FULL_N; i++) hl_alloc_free(b[i]);
   if (cfg.tcache == HL_TCACHE_MAGAZINE) {
     hl_alloc_stats_t s = stats();
@@ -216,7 +231,7 @@ static void test_thread_exit_with_full_cache(void **st) {
 
 static void *alloc_then_exit(void *arg) {
   void **b = arg;
-  for (size_t i = 0; i < FULL_N; i++) b[i] = hl_alloc_malloc(1 + i % threshold);
+  for (size_t i = 0; i < FULL_N; i++) b[i] = hl_alloc_malloc(full_size(i));
   return NULL;
 }
 
@@ -269,6 +284,7 @@ int main(int argc, char **argv) {
   hl_alloc_stats_t s;
   hl_alloc_stats(&s);
   threshold = s.max_size;   /* the largest block the pools serve */
+  common_top = threshold < 4 * s.threshold ? threshold : 4 * s.threshold;
   fprintf(stderr, "test_tcache: tcache=%s threshold %zu, %u threads x %llu ops\n",
           hl_config_choice_name(HL_OPT_TCACHE, cfg.tcache), threshold, NTHREADS,
           (unsigned long long)ops_per_thread);

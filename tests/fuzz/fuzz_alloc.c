@@ -25,7 +25,8 @@
  *
  * slot = byte % 64. A size is a selector byte and a 16-bit value covering 0,
  * 1..max (the largest class: the threshold, or with large=medium the
- * largest medium class), the size-class boundaries (size - 1, size,
+ * largest medium class, up to 64 KiB in spans of pools), the size-class
+ * boundaries (size - 1, size,
  * size + 1 of every class), max+1..4*max, and raw requests up to 256 KiB.
  *
  * The model: every live block has its request size n, the class size of its
@@ -326,6 +327,10 @@ static HL_NOINLINE NO_COVERAGE void op_burst(unsigned count_byte, size_t n, unsi
   size_t count = 1 + (size_t)count_byte * 16;
   if (count > BURST_MAX) count = BURST_MAX;
   n = 1 + (n ? n - 1 : 0) % geo.max_size;         /* pool sizes only */
+  /* about three modern arenas' worth at most, whatever the size: large=medium's
+   * span classes (tens of KiB) fill arenas of spans at a few hundred blocks */
+  size_t most = 3 * ((size_t)1 << 20) / n;
+  if (count > most) count = most > 0 ? most : 1;
   for (size_t k = 0; k < count; k++) {
     burst[k] = hl_alloc_malloc(n);
     if (!burst[k] || !hl_pool_owns(burst[k])) fail("burst: malloc(%zu) not from the pools", n);
@@ -455,12 +460,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     }
   }
-  /* Everything back: no block in use, no used pool, at most keep_empty arenas. */
+  /* Everything back: no block in use, no used pool, at most keep_empty
+   * arenas and the one each span kind holds (pool.c). */
   op_index++;
   for (int i = 0; i < NSLOTS; i++) release(&slots[i]);
   validate();
   hl_alloc_stats_t st = stats_against_model();
-  unsigned keep = hli_alloc_pools()->keep_empty;
+  unsigned keep = hli_alloc_pools()->keep_empty + hli_alloc_pools()->nheld;
   if (st.pools_used != 0 || st.arenas_current > keep)
     fail("after freeing everything: %llu used pools, %llu arenas mapped (keep %u)",
          (unsigned long long)st.pools_used, (unsigned long long)st.arenas_current, keep);
