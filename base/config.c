@@ -170,10 +170,11 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
     "incremental collector: the longest pause one increment may take, in microseconds", NULL},
-  [HL_OPT_MMU_TARGET] = {"mmu-target", T_UINT, "70", NULL, 0, 0, 99, 0, 0,
+  [HL_OPT_MMU_TARGET] = {"mmu-target", T_UINT, "0", NULL, 0, 0, 99, 0, 0,
     FIELD(mmu_target), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
     "incremental collector: the percentage of every 10 ms window left to the mutators; an "
-    "increment's scan work stops where its pause would leave less (0 = no such rule)", NULL},
+    "increment's scan work stops where its pause would leave less, unless the scan falls behind "
+    "while garbage is made or the old generation grows 5x (0 = no such rule)", NULL},
   [HL_OPT_GC_THREADS] = {"gc-threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(gc_threads), HL_GC_BUILT_CONCURRENT, gc_why_CONCURRENT,
     "concurrent collector: the threads that collect beside the mutators", NULL},
