@@ -101,27 +101,26 @@
  * (but MIN_STEP units at least, so that a scan finishes even when every
  * young collection, or every stop of the world, takes the whole budget).
  * With --mmu-target=U (0, the default, is off), never more than the share
- * of the time U leaves the collector (70: at most 3 ms of pauses in any
- * 10 ms window, the
- * minimum mutator utilisation of Cheng and Blelloch, "A parallel,
- * real-time garbage collector", PLDI 2001): the pause an increment may
- * take is also what the pauses of the last 10 ms and the young
- * collections expected in the next leave of that share, the time-based
- * scheduling of Metronome (Bacon, Cheng and Rajan, "A real-time garbage
- * collector with low overhead and consistent utilization", POPL 2003)
- * made a rule on each increment (collector.h, hli_mmu_pacer_t, says how
- * and proves the bound). The young collection is inside the same share
+ * of the time U leaves the collector (70: at most 3 ms of pauses in any 10
+ * ms window, the minimum mutator utilisation of Cheng and Blelloch, "A
+ * parallel, real-time garbage collector", PLDI 2001): the pause an
+ * increment may take is also what the pauses of the last 10 ms and the
+ * young collections expected in the next leave of that share, the
+ * time-based scheduling of Metronome (Bacon, Cheng and Rajan, "A real-time
+ * garbage collector with low overhead and consistent utilization", POPL
+ * 2003) made a rule on each increment (collector.h, hli_mmu_pacer_t, says
+ * how and proves the bound). The young collection is inside the same share
  * (its time counts), but is never put off: a young generation left to grow
- * is a walk through cold memory (issue 21's pathology), a longer pause
- * that costs more in all. Where garbage is being made and the scan falls
- * behind, the rule gives way to the budget alone (mmu_yields below says
- * when and why): the MMU target and a bounded backlog cannot both hold
- * when the scan needs more than the share, and memory wins. It is off by
- * default because the collector cannot tell a growing live heap from a
- * growing dead one without the scan the rule slows down (long-lived's
- * build against cyclotron's rings of 1000, papers/incremental-pauses
- * "MMU"): a program that knows its old generation makes little garbage
- * can trade; the default keeps the backlog.
+ * is a walk through cold memory (issue 21's pathology), a longer pause that
+ * costs more in all. Where garbage is being made and the scan falls behind,
+ * the rule gives way to the budget alone (mmu_yields below says when and
+ * why): the MMU target and a bounded backlog cannot both hold when the scan
+ * needs more than the share, and memory wins. It is off by default because
+ * the collector cannot tell a growing live heap from a growing dead one
+ * without the scan the rule slows down (long-lived's build against
+ * cyclotron's rings of 1000, papers/incremental-pauses "MMU"): a program
+ * that knows its old generation makes little garbage can trade; the default
+ * keeps the backlog.
  * A young collection alone over the budget (a threshold far above 700), an
  * indivisible piece (a validated component, one huge container) are
  * overruns: every pause over the budget is counted (overruns, the longest
@@ -632,24 +631,24 @@ static uint64_t allowance(void) {
   return (uint64_t)(left / (double)(every - incr.young_since_start)) + MIN_STEP;
 }
 
-/* Whether --mmu-target gives way to the budget alone: the scan under way
- * is late (the objects promoted since it began would make the next one due
- * under stw's rule) while garbage is being made (the young collections
- * have found cycles since it began, or the last scan freed 1% or more), or
- * it is so late that the objects promoted since it began are four times
- * the old generation's survivors, whatever the evidence (rings of 1000 die
- * old, and the young collections see none of them; a scan of a growing
- * heap that the rule starves never ends to say it was fruitful: cyclotron
- * 1000 beside a live heap kept every one of its 4 M dead nodes without
- * this bound). A doubling instead of four times kept the backlog smaller
- * (694,000 against 2,264,000 dead nodes, one run each) but gave the rule
- * up on long-lived's build too (MMU at 10 ms in CPU time 0.12 against
- * 0.38). Then a share of the time too small for
- * the scan to keep up would let old garbage grow without bound (cyclotron
- * 10 beside a live heap: no scan ended in 0.9 s, 540 MiB against 114);
- * memory wins, and the pauses are as without the rule. Without garbage
- * being made (long-lived's build, every object kept) a scan a little late
- * costs nothing but time: the MMU wins. */
+/* Whether --mmu-target gives way to the budget alone. When the scan needs
+ * more than the share, a rule held fast lets old garbage grow without
+ * bound (cyclotron 10 beside a live heap: no scan ended in 0.9 s, 540 MiB
+ * against 114); memory wins, and the pauses are as without the rule:
+ *   - the scan under way is late (the objects promoted since it began
+ *     would make the next one due under stw's rule) while garbage is being
+ *     made (the young collections have found cycles since it began, or the
+ *     last scan freed 1% or more);
+ *   - or the objects promoted since it began are four times the old
+ *     generation's survivors, whatever the evidence: rings of 1000 die old,
+ *     where no young collection sees them, and a scan of a growing heap
+ *     that the rule starves never ends to say it was fruitful (cyclotron
+ *     1000 beside a live heap kept every one of its 4 M dead nodes without
+ *     this bound). A doubling instead kept the backlog smaller (694,000
+ *     against 2,264,000 dead nodes, one run each) but gave the rule up in
+ *     long-lived's build too (MMU at 10 ms in CPU time 0.12 against 0.38).
+ * Without garbage being made and without such growth (long-lived's churn)
+ * a scan a little late costs nothing but time: the MMU wins. */
 static bool mmu_yields(void) {
   if (incr.phase == IDLE) return false;
   uint64_t promoted = hli_gc.long_lived_pending, old = hli_gc.long_lived_total;
