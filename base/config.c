@@ -172,6 +172,11 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
     "incremental collector: the longest pause one increment may take, in microseconds", NULL},
+  [HL_OPT_MMU_TARGET] = {"mmu-target", T_UINT, "0", NULL, 0, 0, 99, 0, 0,
+    FIELD(mmu_target), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
+    "incremental collector: the percentage of every 10 ms window left to the mutators; an "
+    "increment's scan work stops where its pause would leave less, unless the scan falls behind "
+    "while garbage is made or the old generation grows 5x (0 = no such rule)", NULL},
   [HL_OPT_GC_THREADS] = {"gc-threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(gc_threads), HL_GC_BUILT_CONCURRENT, gc_why_CONCURRENT,
     "concurrent collector: the threads that collect beside the mutators", NULL},
@@ -937,7 +942,8 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_TCACHE_KIB: return c->alloc == HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE;
   case HL_OPT_THRESHOLD:
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
-  case HL_OPT_PAUSE_BUDGET_US: return c->gc == HL_GC_INCREMENTAL;
+  case HL_OPT_PAUSE_BUDGET_US:
+  case HL_OPT_MMU_TARGET: return c->gc == HL_GC_INCREMENTAL;
   case HL_OPT_GC_THREADS: return c->gc == HL_GC_CONCURRENT;
   case HL_OPT_GC_SWEEP: return c->gc != HL_GC_NONE && c->rc != HL_RC_GIL;
   case HL_OPT_SWITCH_INTERVAL_US:

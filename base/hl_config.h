@@ -139,6 +139,7 @@ typedef enum {
   HL_OPT_THRESHOLD,
   HL_OPT_GC_UNTRACK,
   HL_OPT_PAUSE_BUDGET_US,
+  HL_OPT_MMU_TARGET,
   HL_OPT_GC_THREADS,
   HL_OPT_GC_SWEEP,
   HL_OPT_SWITCH_INTERVAL_US,
@@ -196,6 +197,7 @@ typedef struct hl_config {
   uint32_t        threshold[3];
   bool            gc_untrack;          /* untrack tuples and dicts that cannot be in a cycle */
   uint64_t        pause_budget_us;
+  uint64_t        mmu_target;          /* percent of every 10 ms left to the mutators (0: no rule) */
   uint64_t        gc_threads;          /* the concurrent collector's threads */
   hl_gc_sweep_t   gc_sweep;            /* without a GIL: garbage deleted stopped or resumed */
   uint64_t        switch_interval_us;

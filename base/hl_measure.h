@@ -39,6 +39,8 @@ static inline uint64_t hl_now_ns(void) { return hl_clock_monotonic_ns(); }
 
 /* User + system CPU time of the whole process, in nanoseconds. */
 uint64_t hl_process_cpu_ns(void);
+/* CPU time of the calling thread, in nanoseconds (0 where there is none). */
+uint64_t hl_thread_cpu_ns(void);
 
 /* ---- log-linear latency histogram ------------------------------------------
  * Values (nanoseconds) below 2^HL_HIST_SUB_BITS are counted exactly; above,

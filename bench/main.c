@@ -249,7 +249,7 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
     fprintf(stderr,
             "  gc         %llu/%llu/%llu collections (gen 0/1/2), %llu collected, "
             "%llu uncollectable, %llu visited; pause p50 %s, p99 %s, max %s, "
-            "total %.3f s; MMU %.3f/%.3f/%.3f at 1/10/100 ms%s\n",
+            "total %.3f s; MMU %.3f/%.3f/%.3f at 1/10/100 ms%s (CPU time: %.3f/%.3f/%.3f)\n",
             (unsigned long long)g->collections[0], (unsigned long long)g->collections[1],
             (unsigned long long)g->collections[2],
             (unsigned long long)(g->collected[0] + g->collected[1] + g->collected[2]),
@@ -257,7 +257,8 @@ static void summarize(const hl_workload_t *wl, const hl_config_t *c, const hl_ru
             (unsigned long long)g->visited, pct(b1, sizeof b1, &p, p.p50, " ns"),
             pct(b2, sizeof b2, &p, p.p99, ""), pct(b3, sizeof b3, &p, p.max, ""),
             (double)p.total / 1e9, r->gc->mmu[0], r->gc->mmu[1],
-            r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)");
+            r->gc->mmu[2], r->gc->mmu_exact ? "" : " (upper bounds)", r->gc->mmu_cpu[0],
+            r->gc->mmu_cpu[1], r->gc->mmu_cpu[2]);
     if (r->gc->probe.young_runs || r->gc->probe.full_runs)
       fprintf(stderr, "  gc timed   young: %.1f ns per object (%llu objects), full: %.1f ns per "
               "object (%llu objects); medians of %u and %u runs\n",

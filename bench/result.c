@@ -152,6 +152,10 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
   for (int i = 0; i < HL_GC_MMU_WINDOWS; i++)
     json_object_object_add(mmu, names[i], json_object_new_double(g->mmu[i]));
   json_object_object_add(o, "mmu", mmu);
+  json_object *mmu_cpu = json_object_new_object();
+  for (int i = 0; i < HL_GC_MMU_WINDOWS; i++)
+    json_object_object_add(mmu_cpu, names[i], json_object_new_double(g->mmu_cpu[i]));
+  json_object_object_add(o, "mmu_cpu", mmu_cpu);
   json_object_object_add(o, "mmu_exact", json_object_new_boolean(g->mmu_exact));
   /* pauses over --pause-budget-us (the incremental collector's budget) */
   json_object_object_add(o, "overruns", u64(s->overruns));

@@ -123,8 +123,8 @@ typedef struct hl_workload {
   (HL_ALLOC_USES | HL_OPT_BIT(HL_OPT_RC) | HL_OPT_BIT(HL_OPT_IMMORTAL) |           \
    HL_OPT_BIT(HL_OPT_FREELISTS) | HL_OPT_BIT(HL_OPT_GC) |                         \
    HL_OPT_BIT(HL_OPT_THRESHOLD) | HL_OPT_BIT(HL_OPT_GC_UNTRACK) |                  \
-   HL_OPT_BIT(HL_OPT_PAUSE_BUDGET_US) | HL_OPT_BIT(HL_OPT_GC_THREADS) |            \
-   HL_OPT_BIT(HL_OPT_GC_SWEEP) |                                                    \
+   HL_OPT_BIT(HL_OPT_PAUSE_BUDGET_US) | HL_OPT_BIT(HL_OPT_MMU_TARGET) |             \
+   HL_OPT_BIT(HL_OPT_GC_THREADS) | HL_OPT_BIT(HL_OPT_GC_SWEEP) |                     \
    HL_OPT_BIT(HL_OPT_STW_PROBE_MS) | HL_OPT_BIT(HL_OPT_STW_REPORT_US))
 
 /* Where a workload's loop lets the runtime in (hl_checkpoint(): the GIL hand-
@@ -193,6 +193,7 @@ typedef struct hl_run_gc {
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
   hl_hist_t increment_units;  /* --gc=incremental: work units per increment */
   double mmu[HL_GC_MMU_WINDOWS];
+  double mmu_cpu[HL_GC_MMU_WINDOWS];   /* pauses as the collecting thread's CPU time */
   bool mmu_exact;
   /* without a GIL: the collector's times to stop the world */
   bool stw_valid;

@@ -133,6 +133,105 @@ static inline void hli_unit_clock_add(hli_unit_clock_t *c, uint64_t ns, uint64_t
   c->sample_ns = c->sample_units = 0;
 }
 
+/* --gc=incremental, --mmu-target=U: how long the increment starting at t
+ * may pause so that no window of W = HLI_MMU_WINDOW_NS holds more than
+ * A = (100 - U)% W of pauses: the minimum mutator utilisation of Cheng and
+ * Blelloch ("A parallel, real-time garbage collector", PLDI 2001) as a rule
+ * on each increment, in the manner of Metronome's time-based scheduling
+ * (Bacon, Cheng and Rajan, "A real-time garbage collector with low
+ * overhead and consistent utilization", POPL 2003), which spaces the
+ * collector's quanta by the clock rather than by allocation.
+ *
+ * The windows that hold this pause are (t - W + d, t + d], 0 < d <= W.
+ * Each holds the past pauses that end after t - W + d, this one (p), and
+ * the pauses to come before t + d. Those to come that the rule cannot
+ * shorten are the young collections (their length is set by the young
+ * generation, not by the budget): G, the mutator's time between two
+ * pauses, and y = forced / (G + forced), the share the young collections
+ * would take if the increments did nothing else (moving averages of the
+ * young collection, of the time from one pause's start to the next and of
+ * the pause; not forced over the period, which the scan's own pauses
+ * lengthen, so that the more the scan took the less it would reserve for
+ * the young collections). The first of them comes G after this one. So
+ *   p <= room(t) = A - max over d of ( past(t - W + d) + y max(0, d - G) )
+ * keeps every window at A or under while y and G hold. past() steps down
+ * at each past pause's end e_i (d_i = e_i - t + W), and the second term
+ * grows between the steps, so the maximum is at a step or at d = W:
+ *   room(t) = A - max( y (W - G),  max_i ( S_i + y max(0, e_i - t + W - G) ) )
+ * where S_i is the pauses from i on (oldest first). A pause that ended
+ * inside the window counts whole (a pause straddling its start makes the
+ * room smaller, never larger); a full ring merges its two oldest entries
+ * (the later end, both lengths): the room only shrinks. With y = 0 this is
+ * A less the pauses of the last W: Cheng and Blelloch's rule alone, which
+ * lets the scan take a window's whole share and leaves the young
+ * collections that follow over it (long-lived's build: one every 0.12 ms).
+ * gen_incr.c's increments and tests/test_gc_incr.c use it. */
+#define HLI_MMU_WINDOW_NS 10000000u   /* 10 ms: issue 21's window */
+#define HLI_MMU_RING 128
+typedef struct hli_mmu_pacer {
+  uint64_t window_ns, allowed_ns;   /* W; A = (1 - u) W: 0 = no rule */
+  uint64_t end[HLI_MMU_RING], ns[HLI_MMU_RING];   /* the last W's pauses, oldest first */
+  unsigned first, n;
+  double forced_ns, period_ns, pause_ns;   /* moving averages: a young collection; from
+                                             one pause's start to the next; a pause */
+  uint64_t last_start;
+} hli_mmu_pacer_t;
+static inline void hli_mmu_pacer_init(hli_mmu_pacer_t *p, uint64_t window_ns, unsigned target_pct) {
+  *p = (hli_mmu_pacer_t){.window_ns = window_ns,
+                         .allowed_ns = target_pct ? window_ns / 100 * (100 - target_pct) : 0};
+}
+/* G, the mutator's time between two pauses. */
+static inline double hli_mmu_pacer_gap(const hli_mmu_pacer_t *p) {
+  return p->period_ns > p->pause_ns ? p->period_ns - p->pause_ns : 0.0;
+}
+/* y, the young collections' share of the time without scan work. */
+static inline double hli_mmu_pacer_forced_share(const hli_mmu_pacer_t *p) {
+  double g = hli_mmu_pacer_gap(p);
+  return g + p->forced_ns > 0 ? p->forced_ns / (g + p->forced_ns) : 0.0;
+}
+/* How long a pause starting at now may be; UINT64_MAX without a rule. */
+static inline uint64_t hli_mmu_pacer_room(hli_mmu_pacer_t *p, uint64_t now) {
+  if (!p->allowed_ns) return UINT64_MAX;
+  uint64_t since = now > p->window_ns ? now - p->window_ns : 0;
+  while (p->n && p->end[p->first] <= since) {   /* out of every window from now on */
+    p->first = (p->first + 1) % HLI_MMU_RING;
+    p->n--;
+  }
+  double y = hli_mmu_pacer_forced_share(p), w = (double)p->window_ns;
+  double gap = hli_mmu_pacer_gap(p);
+  double worst = w > gap ? y * (w - gap) : 0, suffix = 0;
+  for (unsigned k = p->n; k-- > 0;) {   /* newest first: suffix = S_i */
+    unsigned i = (p->first + k) % HLI_MMU_RING;
+    suffix += (double)p->ns[i];
+    double d = (double)(p->end[i] + p->window_ns - now) - gap;   /* end[i] > since */
+    double at = suffix + (d > 0 ? y * d : 0);
+    if (at > worst) worst = at;
+  }
+  return worst < (double)p->allowed_ns ? (uint64_t)((double)p->allowed_ns - worst) : 0;
+}
+/* A pause from t0 to t1, of which forced_ns could not be shortened (the
+ * young collection). */
+static inline void hli_mmu_pacer_add(hli_mmu_pacer_t *p, uint64_t t0, uint64_t t1,
+                                     uint64_t forced_ns) {
+  if (!p->allowed_ns) return;
+  if (p->last_start && t0 > p->last_start) {
+    p->forced_ns = 0.875 * p->forced_ns + 0.125 * (double)forced_ns;
+    p->period_ns = 0.875 * p->period_ns + 0.125 * (double)(t0 - p->last_start);
+  }
+  p->pause_ns = 0.875 * p->pause_ns + 0.125 * (double)(t1 - t0);
+  p->last_start = t0;
+  if (p->n == HLI_MMU_RING) {   /* the two oldest become one */
+    unsigned a = p->first, b = (a + 1) % HLI_MMU_RING;
+    p->ns[b] += p->ns[a];
+    p->first = b;
+    p->n--;
+  }
+  unsigned i = (p->first + p->n) % HLI_MMU_RING;
+  p->end[i] = t1;
+  p->ns[i] = t1 - t0;
+  p->n++;
+}
+
 /* ---- tracking (track.c) ------------------------------------------------------- */
 HL_INTERNAL void hli_gc_track_init(const hl_config_t *c);
 /* With the world stopped: every stripe's list into generation 0, its

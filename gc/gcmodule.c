@@ -45,6 +45,11 @@ static hl_hist_t pause_all, pause_gen[HL_GC_GENERATIONS];
 /* The pause log: at most this many pauses within 100 ms are kept (3 MiB). */
 #define PAUSE_LOG_MAX ((size_t)1 << 17)
 static hl_mmu_tracker_t pause_log;
+/* The same pauses, each as long as the collecting thread's CPU time in it
+ * (from the start callbacks on): the MMU without the time a shared
+ * machine's scheduler took the thread away inside a pause. */
+static hl_mmu_tracker_t pause_log_cpu;
+static uint64_t pause_cpu0;
 const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS] = {1000000, 10000000, 100000000};
 static hl_hist_t stw_hist;    /* the collector's times to stop the world */
 static hl_hist_t sweep_hist;  /* without a GIL: the sweeps after the world resumed */
@@ -137,6 +142,7 @@ void hli_gc_callbacks_run(bool start, const hl_gc_info_t *info) {
   if (start) {
     HL_PROBE(gc_start, hli_gc.collector->name, info->generation);
     backlog_sample();
+    pause_cpu0 = hl_thread_cpu_ns();
   }
   for (int i = 0; i < ncallbacks; i++) callbacks[i].fn(start, info, callbacks[i].arg);
 }
@@ -157,6 +163,8 @@ void hli_gc_pause_record(int generation, const hl_gc_info_t *info, const hl_gc_w
   hl_hist_record(&pause_all, pause);
   hl_hist_record(&pause_gen[generation], pause);
   hl_mmu_tracker_add(&pause_log, t0, t1);
+  uint64_t cpu = hl_thread_cpu_ns() - pause_cpu0;
+  hl_mmu_tracker_add(&pause_log_cpu, t0, t0 + (cpu < pause ? cpu : pause));
   if (hli_gc.budget_ns && pause > hli_gc.budget_ns) {
     stats.overruns++;
     if (pause > stats.overrun_max_ns) stats.overrun_max_ns = pause;
@@ -226,6 +234,8 @@ int hli_gc_init(const hl_config_t *c, char *err, size_t errlen) {
   ncallbacks = 0;
   hl_mmu_tracker_init(&pause_log, hl_gc_mmu_window_ns, HL_GC_MMU_WINDOWS, PAUSE_LOG_MAX,
                       hl_now_ns());
+  hl_mmu_tracker_init(&pause_log_cpu, hl_gc_mmu_window_ns, HL_GC_MMU_WINDOWS, PAUSE_LOG_MAX,
+                      hl_now_ns());
   hl_gc_stats_reset();
   if (row->init && row->init(c) != 0) {
     snprintf(err, errlen, "the %s collector: %s", row->name, hl_err_message());
@@ -256,6 +266,7 @@ void hli_gc_fini(void) {
   immortal.n = immortal.cap = 0;
   hli_gc.active = hli_gc.enabled = false;
   hl_mmu_tracker_free(&pause_log);
+  hl_mmu_tracker_free(&pause_log_cpu);
 }
 
 /* ---- the gc module ----------------------------------------------------------------- */
@@ -554,7 +565,9 @@ void hl_gc_stats_reset(void) {
   hl_hist_init(&increment_hist);
   hl_hist_init(&pause_all);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) hl_hist_init(&pause_gen[i]);
-  hl_mmu_tracker_reset(&pause_log, hl_now_ns());
+  uint64_t now = hl_now_ns();
+  hl_mmu_tracker_reset(&pause_log, now);
+  hl_mmu_tracker_reset(&pause_log_cpu, now);
 }
 
 void hl_gc_stw_hist(hl_hist_t *out) { *out = stw_hist; }
@@ -569,6 +582,11 @@ void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact) {
   for (unsigned i = 0; i < HL_GC_MMU_WINDOWS; i++)
     out[i] = hl_mmu_tracker_get(&pause_log, i, end_ns);
   if (exact) *exact = pause_log.exact;
+}
+
+void hl_gc_mmu_cpu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS]) {
+  for (unsigned i = 0; i < HL_GC_MMU_WINDOWS; i++)
+    out[i] = hl_mmu_tracker_get(&pause_log_cpu, i, end_ns);
 }
 
 const struct hl_hist *hl_gc_pause_hist(int generation) {

@@ -675,6 +675,12 @@ void hl_gc_stats_reset(void);
 #define HL_GC_MMU_WINDOWS 3
 extern const uint64_t hl_gc_mmu_window_ns[HL_GC_MMU_WINDOWS];
 void hl_gc_mmu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS], bool *exact);
+/* The same with each pause as long as the collecting thread's CPU time in
+ * it (from its start callbacks to its end): what the collector's own work
+ * leaves the mutators, without the time the OS ran something else inside a
+ * pause (a shared machine preempts; a pause that waits to stop the world
+ * counts only the stopper's CPU). Exact when hl_gc_mmu is. */
+void hl_gc_mmu_cpu(uint64_t end_ns, double out[HL_GC_MMU_WINDOWS]);
 
 /* A finalizer that is not safe to run on a cycle (a tp_del, before PEP 442):
  * instances of such a class found in cyclic garbage are uncollectable. */

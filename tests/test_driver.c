@@ -645,6 +645,10 @@ static void test_gc_result(void **s) {
     snprintf(path, sizeof path, "mmu.%s", *w);
     double m = json_object_get_double(get(g, path));
     assert_true(m >= 0.0 && m <= 1.0);
+    /* each pause counted as its CPU time lies inside the pause itself */
+    snprintf(path, sizeof path, "mmu_cpu.%s", *w);
+    double c = json_object_get_double(get(g, path));
+    assert_true(c >= m && c <= 1.0);
   }
   assert_true(json_object_get_boolean(get(g, "mmu_exact")));
   assert_false(json_object_object_get_ex(g, "stw_ns", NULL));   /* under the GIL: none */

@@ -11,7 +11,10 @@
  *     overrun of the unit budget, never hidden;
  *   - the budget holds in work units (hl_gc_set_increment_units), which
  *     are the same on every machine: never in time;
- *   - the schedule: a scan starts when stw would collect in full.
+ *   - the schedule: a scan starts when stw would collect in full;
+ *   - the --mmu-target rule (collector.h's hli_mmu_pacer_t) on a given
+ *     schedule of pauses, a fake clock: every 10 ms window keeps its
+ *     share, and the scan still gets the rest.
  * The gc module's semantics under this collector (finalizers,
  * resurrection, weakrefs, freeze, the API) are test_gc's matrix, which runs
  * under both collectors. Automatic collection is off unless a test says
@@ -30,7 +33,7 @@
 #include "hl_gc.h"
 #include "hl_measure.h"
 #include "hl_sync.h"
-#include "collector.h"   /* hli_unit_clock_t: the budget's conversion, tested alone */
+#include "collector.h"   /* hli_unit_clock_t, hli_mmu_pacer_t: tested alone */
 #include "obj_check.h"
 
 extern char **environ;
@@ -399,6 +402,85 @@ static void test_unit_clock_recovers(void **state) {
   assert_true(d.ns_per_unit < 100.0 && d.sample_units == 0);
 }
 
+/* ---- the --mmu-target rule, on a fake clock ------------------------------------------ */
+/* No pause: the whole share. A pause of the share: nothing until it leaves
+ * the window. No rule: no limit. A full ring keeps every nanosecond. */
+static void test_mmu_pacer_room(void **state) {
+  (void)state;
+  hli_mmu_pacer_t p;
+  hli_mmu_pacer_init(&p, 10000000, 0);
+  assert_true(hli_mmu_pacer_room(&p, 5) == UINT64_MAX);
+  hli_mmu_pacer_init(&p, 10000000, 70);
+  uint64_t t = 1000000000;
+  assert_int_equal(hli_mmu_pacer_room(&p, t), 3000000);
+  hli_mmu_pacer_add(&p, t, t + 1000000, 1000000);
+  assert_int_equal(hli_mmu_pacer_room(&p, t + 2000000), 2000000);
+  hli_mmu_pacer_add(&p, t + 2000000, t + 4000000, 0);
+  assert_int_equal(hli_mmu_pacer_room(&p, t + 5000000), 0);
+  /* the first pause leaves every window that could hold the next one */
+  assert_true(hli_mmu_pacer_room(&p, t + 11000001) >= 1000000);
+  assert_int_equal(hli_mmu_pacer_room(&p, t + 14000001), 3000000);
+  /* three times the ring's pauses inside one window: merged, not lost */
+  hli_mmu_pacer_init(&p, 10000000, 70);
+  uint64_t sum = 0;
+  for (int i = 0; i < 3 * HLI_MMU_RING; i++) {
+    hli_mmu_pacer_add(&p, t + (uint64_t)i * 20000, t + (uint64_t)i * 20000 + 5000, 5000);
+    sum += 5000;
+  }
+  uint64_t now = t + 3 * HLI_MMU_RING * 20000;
+  double y = hli_mmu_pacer_forced_share(&p);
+  assert_true(y > 0.2 && y < 0.3);   /* 5 us in every 20 us, nothing but young */
+  assert_true(hli_mmu_pacer_room(&p, now) <= 3000000 - sum);
+}
+
+/* A schedule as gen_incr.c makes one: a pause every `gap` of the
+ * mutator's time, a young collection of `young` (varied by +-25%, seeded),
+ * then scan work for what the room leaves of a 1 ms budget. Every 10 ms
+ * window after the averages settle must hold no more than the 3 ms share
+ * but for two of the longest young collections (the rule reserves their
+ * average rate, and a window may hold one or two more than the average);
+ * the scan must get at least half of what the young collections leave of
+ * the share. */
+static void mmu_schedule(uint64_t young, uint64_t gap, const char *what) {
+  enum { N = 6000 };
+  static uint64_t start[N], end[N];
+  hli_mmu_pacer_t p;
+  hli_mmu_pacer_init(&p, 10000000, 70);
+  uint64_t t = 1000000, scan = 0, seed = 42;
+  for (int i = 0; i < N; i++) {
+    seed = seed * 6364136223846793005u + 1442695040888963407u;
+    uint64_t y = young * 3 / 4 + (seed >> 33) % (young / 2 + 1);
+    uint64_t room = hli_mmu_pacer_room(&p, t), budget = room < 1000000 ? room : 1000000;
+    uint64_t pause = budget > y ? budget : y;
+    start[i] = t;
+    end[i] = t + pause;
+    if (i >= N / 4) scan += pause - y;
+    hli_mmu_pacer_add(&p, t, t + pause, y);
+    t += pause + gap * 3 / 4 + (seed >> 40) % (gap / 2 + 1);
+  }
+  uint64_t worst = 0, from = start[N / 4];
+  for (int i = N / 4; i < N; i++) {   /* windows starting at each pause */
+    uint64_t paused = 0;
+    for (int j = i; j < N && start[j] < start[i] + 10000000; j++)
+      paused += (end[j] < start[i] + 10000000 ? end[j] : start[i] + 10000000) - start[j];
+    if (paused > worst) worst = paused;
+  }
+  double span = (double)(t - from), young_share = (double)young / (double)(young + gap);
+  double scan_share = (double)scan / span;
+  if (worst > 3000000 + 2 * (young * 5 / 4))
+    fail_msg("%s: a window held %.3f ms of pauses (share 3 ms)", what, (double)worst / 1e6);
+  if (scan_share < (0.3 - young_share) / 2)
+    fail_msg("%s: the scan got %.3f of the time, the young collections %.3f", what, scan_share,
+             young_share);
+}
+
+static void test_mmu_pacer_schedule(void **state) {
+  (void)state;
+  mmu_schedule(15000, 120000, "a build (young collections of 15 us every 120 us)");
+  mmu_schedule(550000, 3200000, "long-lived's churn (550 us every 3.2 ms)");
+  mmu_schedule(200000, 1000000, "200 us every 1 ms");
+}
+
 int main(void) {
   char err[512];
   if (hl_config_resolve(&cfg, 0, NULL, environ, err, sizeof err) != 0) {
@@ -415,6 +497,8 @@ int main(void) {
     cmocka_unit_test_setup_teardown(test_budget_in_units, setup, teardown),
     cmocka_unit_test_setup_teardown(test_schedule_finds_old_garbage, setup, teardown),
     cmocka_unit_test(test_unit_clock_recovers),
+    cmocka_unit_test(test_mmu_pacer_room),
+    cmocka_unit_test(test_mmu_pacer_schedule),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
