@@ -170,8 +170,11 @@ typedef enum {
 } hl_opt_id_t;
 
 #define HL_OPT_BIT(id) (1ull << (id))
-/* a workload's uses are one 64-bit mask of these bits */
+/* a workload's uses are one 64-bit mask of these bits (C only: C++
+ * benchmarks include this header too) */
+#ifndef __cplusplus
 _Static_assert(HL_OPT_COUNT <= 64, "more options than a uses mask holds");
+#endif
 
 typedef enum {
   HL_SRC_DEFAULT, HL_SRC_FILE, HL_SRC_ENV, HL_SRC_FLAG
