@@ -36,13 +36,14 @@
  * checkpoint), merges the biased counts (every owner is parked, so its
  * queue can be drained for it), gathers the per-thread generation-0 lists
  * (track.c), and runs the same collection; finalizers, weakref
- * callbacks and the gc callbacks run with the world still stopped. The
- * garbage it proved unreachable is deleted after the world resumes, by the
- * same thread, while the others run (collect.c's hli_gc_sweep: nothing
- * else can reach it, its weakrefs are cleared, its finalizers ran, its
- * owners gave it up), and so is a full collection's memory hand-back: the
- * others wait for the finding, not the freeing (the sweep's own time is
- * "sweep_ns"). CPython 3.13t goes further and resumes the world around its
+ * callbacks and the gc callbacks run with the world still stopped, and
+ * so, by default, does the deletion of the garbage. With
+ * --gc-sweep=resumed the garbage it proved unreachable is deleted after the
+ * world resumes, by the same thread, while the others run (collect.c's
+ * hli_gc_sweep: nothing else can reach it, its weakrefs are cleared, its
+ * finalizers ran, its owners gave it up), and so is a full collection's
+ * memory hand-back: the others wait for the finding, not the freeing (the
+ * sweep's own time is "sweep_ns"). CPython 3.13t goes further and resumes the world around its
  * finalizers, stopping it again to look for resurrected objects; heaplab
  * runs them stopped, which keeps resurrection simple. Its pause is
  * measured from the stop request, so it includes the time to stop, which
