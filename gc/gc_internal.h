@@ -215,6 +215,10 @@ extern size_t hli_rc_prefix;
  * creating thread's index (0 for a thread that is not attached: the object
  * gets HL_OWNER_NONE). Set with hl_rc_self at attach (rc.c). */
 extern __thread uint16_t hli_rc_owner_tag;
+/* The same as the owner field it gives, XOR HL_OWNER_NONE, so that a
+ * thread whose tags were never set (0) gives HL_OWNER_NONE: one load and an
+ * exclusive or at each object's birth instead of a test (rc.c). */
+extern __thread uint16_t hli_rc_owner_x;
 /* The calling thread's tags: t is it, attached, or NULL when it is not. */
 HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
 /* The calling thread, attached, owns nothing: the tags of a thread with no
@@ -229,14 +233,16 @@ enum {   /* the low two bits of the shared word: its state (CPython's names) */
 };
 /* The shared word of a new object: zero when owned; an object nobody owns
  * keeps its whole count there (merged), its local count stays 0. */
-static inline void hli_rc_biased_init(hl_object_t *o) {
-  uint64_t *sh = hli_rc_shared_word(o);
+static inline void hli_rc_biased_init_at(hl_object_t *o, uint64_t *sh) {
   if (HL_LIKELY(o->owner != HL_OWNER_NONE)) {
     *sh = 0;
   } else {
     o->rc = 0;
     *sh = (1u << HLI_RC_SHARED_SHIFT) | HLI_RC_SHARED_MERGED;
   }
+}
+static inline void hli_rc_biased_init(hl_object_t *o) {
+  hli_rc_biased_init_at(o, hli_rc_shared_word(o));
 }
 /* rc=biased: marks o as possibly weakly referenced (CPython's
  * _PyObject_SetMaybeWeakref), so that a weakref read from another thread
@@ -372,9 +378,24 @@ static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   o->owner = HL_OWNER_PLAIN;
   o->type = t;
   if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
-    uint16_t tag = hli_rc_owner_tag;
-    o->owner = tag ? tag : HL_OWNER_NONE;   /* never PLAIN without a GIL */
+    /* the thread's index, or HL_OWNER_NONE: never PLAIN without a GIL */
+    o->owner = (uint16_t)(hli_rc_owner_x ^ HL_OWNER_NONE);
     if (hli_rc_prefix) hli_rc_biased_init(o);
+  }
+  return o;
+}
+/* hli_obj_init for a container whose block starts at its GC head, with
+ * the shared word (rc=biased) just before it: no look at the type for
+ * where it is. */
+static inline hl_object_t *hli_obj_init_gc(void *mem, const hl_type_t *t) {
+  hl_object_t *o = (hl_object_t *)mem;
+  o->rc = 1;
+  o->flags = 0;
+  o->owner = HL_OWNER_PLAIN;
+  o->type = t;
+  if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
+    o->owner = (uint16_t)(hli_rc_owner_x ^ HL_OWNER_NONE);
+    if (hli_rc_prefix) hli_rc_biased_init_at(o, (uint64_t *)(void *)HL_GC_HEAD(o) - 1);
   }
   return o;
 }

@@ -31,6 +31,7 @@ __thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
 __thread uint64_t hl_rc_stat_ops[3] __attribute__((tls_model(HL_TLS_MODEL)));
 #endif
 __thread uint16_t hli_rc_owner_tag;
+__thread uint16_t hli_rc_owner_x;
 size_t hli_rc_prefix;
 bool hli_runtime_nogil;
 
@@ -44,11 +45,13 @@ void hli_rc_set_thread_tags(const hl_thread_t *t) {
   if (!t || row->gil) hl_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
   else if (row->owners && t->index) hl_rc_self = (uint16_t)t->index;
   else hl_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
+  hli_rc_owner_x = hli_rc_owner_tag ? (uint16_t)(hli_rc_owner_tag ^ HL_OWNER_NONE) : 0;
   hli_gc_thread_tags();
 }
 
 void hli_rc_set_thread_nobody(void) {
   hli_rc_owner_tag = 0;
+  hli_rc_owner_x = 0;
   hl_rc_self = HL_RC_NOBODY;
   hli_gc_thread_tags();
 }

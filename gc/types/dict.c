@@ -312,7 +312,7 @@ hl_object_t *hl_dict_new(void) {
     ts->stats.freelist_hits++;
     g->next = g->prev = 0;
     d = (hl_dict_t *)HL_GC_OBJ(g);
-    hli_obj_init(&d->ob, &hl_dict_type);
+    hli_obj_init_gc(&d->ob, &hl_dict_type);
     d->ob.flags = HL_OF_GC;
   } else {
     d = (hl_dict_t *)hli_gc_alloc(&hl_dict_type, sizeof(hl_dict_t));

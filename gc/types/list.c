@@ -204,7 +204,7 @@ hl_object_t *hl_list_new(size_t n) {
     ts->stats.freelist_hits++;
     g->next = g->prev = 0;
     l = (hl_list_t *)HL_GC_OBJ(g);
-    hli_obj_init(&l->ob, &hl_list_type);
+    hli_obj_init_gc(&l->ob, &hl_list_type);
     l->ob.flags = HL_OF_GC;
   } else {
     l = (hl_list_t *)hli_gc_alloc(&hl_list_type, sizeof(hl_list_t));

@@ -105,7 +105,7 @@ hl_object_t *hl_tuple_new(size_t n) {
     ts->stats.freelist_hits++;
     g->next = g->prev = 0;
     t = (hl_tuple_t *)HL_GC_OBJ(g);
-    hli_obj_init(&t->ob, &hl_tuple_type);
+    hli_obj_init_gc(&t->ob, &hl_tuple_type);
     t->ob.flags = HL_OF_GC;
   } else {
     if (n > (SIZE_MAX - sizeof(hl_tuple_t) - sizeof(hl_gc_head_t)) / sizeof(hl_object_t *)) {
