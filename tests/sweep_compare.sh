@@ -53,7 +53,10 @@ fi
 
 # ---- resuming: keep 3 whole lines and half of the 4th, as a killed sweep would
 head -n 3 out1/runs.jsonl > cut
-sed -n 4p out1/runs.jsonl | head -c 40 >> cut
+# (no pipe: with pipefail, head closing it while sed still writes a line
+# longer than stdio's buffer is a SIGPIPE, and the script stopped silently)
+sed -n 4p out1/runs.jsonl > line4
+head -c 40 line4 >> cut
 cp cut out1/runs.jsonl
 "$heaplab" sweep tiny.sweep --out out1 2> err2 || fail "resume exited $?"
 grep -q "resuming: 3 of 8 runs already done" err2 || fail "resume did not count 3 done runs: $(cat err2)"
@@ -66,8 +69,8 @@ if "$heaplab" sweep other.sweep --out out1 2> err3; then fail "a different grid 
 grep -q "different grid" err3 || fail "no message for a different grid: $(cat err3)"
 
 # ---- a crashing and an overrunning configuration: recorded, the sweep goes on
-# (the timeout leaves the healthy run room on a loaded machine under ASan:
-# at 1 s it once timed out there; the overrunning one sleeps 30 s)
+# (a generous timeout, so that the healthy 0.05 s run cannot reach it on
+# a loaded machine under ASan; the overrunning one sleeps 30 s)
 cat > fake-heaplab <<EOF
 #!/usr/bin/env bash
 for a in "\$@"; do
