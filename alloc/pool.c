@@ -589,13 +589,19 @@ void hli_pools_free_slow(hl_pools_t *h, hl_pool_t *pool) {
   pool_to_arena(h, pool);
 }
 
+/* Every empty pool still on a class's list goes back to its arena. A
+ * kept pool is its class's only one when it is kept, but not for long: a
+ * full pool of the class that has a block freed joins the list behind it
+ * (or, with pool-requeue=front, in front of it) while it is still empty,
+ * so the whole list is walked (trim is rare). */
 void hli_pools_release_kept(hl_pools_t *h) {
   for (unsigned i = 0; i < h->g.nclasses; i++) {
-    hl_pool_t *pool = h->usedpools[i];
-    if (pool && pool->ref == 0) {
-      HL_ASSERT(pool->nextpool == NULL);
-      usedpools_unlink(h, pool);
-      pool_to_arena(h, pool);
+    for (hl_pool_t *pool = h->usedpools[i], *next; pool; pool = next) {
+      next = pool->nextpool;
+      if (pool->ref == 0) {
+        usedpools_unlink(h, pool);
+        pool_to_arena(h, pool);
+      }
     }
   }
 }
