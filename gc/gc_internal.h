@@ -369,8 +369,11 @@ static inline void hli_release_block(void *block, bool shared) {
 HL_INTERNAL void hli_defer_thread_exit(void);
 HL_INTERNAL void hli_shared_init(void);
 
-/* Object memory: a block from the object allocator, the header set, rc 1. */
-static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
+/* Object memory: a block from the object allocator, the header set, rc 1.
+ * gc (a constant at each call): a container whose block starts at its GC
+ * head, with the shared word (rc=biased) just before it, so that no look
+ * at the type says where that word is. */
+static inline hl_object_t *hli_obj_init_(void *mem, const hl_type_t *t, bool gc) {
   hl_object_t *o = (hl_object_t *)mem;
   /* constants: under the GIL, one 8-byte store */
   o->rc = 1;
@@ -380,24 +383,16 @@ static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
   if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
     /* the thread's index, or HL_OWNER_NONE: never PLAIN without a GIL */
     o->owner = (uint16_t)(hli_rc_owner_x ^ HL_OWNER_NONE);
-    if (hli_rc_prefix) hli_rc_biased_init(o);
+    if (hli_rc_prefix)
+      hli_rc_biased_init_at(o, gc ? (uint64_t *)(void *)HL_GC_HEAD(o) - 1 : hli_rc_shared_word(o));
   }
   return o;
 }
-/* hli_obj_init for a container whose block starts at its GC head, with
- * the shared word (rc=biased) just before it: no look at the type for
- * where it is. */
+static inline hl_object_t *hli_obj_init(void *mem, const hl_type_t *t) {
+  return hli_obj_init_(mem, t, false);
+}
 static inline hl_object_t *hli_obj_init_gc(void *mem, const hl_type_t *t) {
-  hl_object_t *o = (hl_object_t *)mem;
-  o->rc = 1;
-  o->flags = 0;
-  o->owner = HL_OWNER_PLAIN;
-  o->type = t;
-  if (HL_UNLIKELY(hl_rc_config.mode != HL_RC_GIL)) {
-    o->owner = (uint16_t)(hli_rc_owner_x ^ HL_OWNER_NONE);
-    if (hli_rc_prefix) hli_rc_biased_init_at(o, (uint64_t *)(void *)HL_GC_HEAD(o) - 1);
-  }
-  return o;
+  return hli_obj_init_(mem, t, true);
 }
 
 HL_INTERNAL hl_object_t *hli_obj_alloc(const hl_type_t *t, size_t size);
