@@ -52,39 +52,8 @@
 #define DEFAULT_ALLOCS 700u   /* CPython 3.11's threshold0 */
 #define THRESHOLD0_MAX (1u << 20)
 
-/* A set of objects (open addressing on the address). */
-typedef struct ptrset {
-  uintptr_t *slot;
-  size_t cap, n;
-} ptrset_t;
-
 static size_t ptr_hash(uintptr_t p, size_t cap) {
   return (size_t)(((uint64_t)p >> 4) * 0x9e3779b97f4a7c15ull >> 20) & (cap - 1);
-}
-
-/* 1: added, 0: already there, -1: out of memory. */
-static int ptrset_add(ptrset_t *s, const void *o) {
-  if (2 * (s->n + 1) > s->cap) {
-    size_t cap = s->cap ? 2 * s->cap : 1024;
-    uintptr_t *ns = calloc(cap, sizeof *ns);
-    if (!ns) return -1;
-    for (size_t i = 0; i < s->cap; i++)
-      if (s->slot[i]) {
-        size_t j = ptr_hash(s->slot[i], cap);
-        while (ns[j]) j = (j + 1) & (cap - 1);
-        ns[j] = s->slot[i];
-      }
-    free(s->slot);
-    s->slot = ns;
-    s->cap = cap;
-  }
-  uintptr_t p = (uintptr_t)o;
-  size_t j = ptr_hash(p, s->cap);
-  for (; s->slot[j]; j = (j + 1) & (s->cap - 1))
-    if (s->slot[j] == p) return 0;
-  s->slot[j] = p;
-  s->n++;
-  return 1;
 }
 
 /* A map object -> position (linear probing, deletion by backward shift). */
@@ -156,6 +125,15 @@ static void ptrmap_free(ptrmap_t *m) {
   free(m->val);
   memset(m, 0, sizeof *m);
 }
+
+/* A set of objects: the map, its values unused. */
+typedef ptrmap_t ptrset_t;
+/* 1: added, 0: already there, -1: out of memory. */
+static int ptrset_add(ptrset_t *s, const void *o) {
+  if (ptrmap_find(s, o)) return 0;
+  return ptrmap_put(s, o, 0) == 0 ? 1 : -1;
+}
+static bool ptrset_has(const ptrset_t *s, const void *o) { return ptrmap_find(s, o) != NULL; }
 
 /* A container's edges, numbered as the file numbers them: tuple and list
  * items, a dict's key and value of each entry (2i, 2i + 1), slots. */
@@ -475,14 +453,6 @@ static int reach(const hp_shared_t *s, hl_object_t *from, ptrset_t *seen, hl_obj
   return rc;
 }
 
-static bool ptrset_has(const ptrset_t *s, const void *o) {
-  if (!s->cap) return false;
-  uintptr_t p = (uintptr_t)o;
-  for (size_t j = ptr_hash(p, s->cap); s->slot[j]; j = (j + 1) & (s->cap - 1))
-    if (s->slot[j] == p) return true;
-  return false;
-}
-
 /* The index: every data container the churn may act on (tuple, list,
  * dict, "o" instance), a reference each, so that a uniform draw from it is
  * a uniform draw from the live data (a random walk from the roots would
@@ -559,7 +529,7 @@ int hl_churn_roots(hp_shared_t *s, const uint8_t *referenced) {
       s->roots[s->nroots++] = hl_newref(s->objs[i]);
       rc = reach(s, s->objs[i], &seen, NULL, NULL, NULL);
     }
-  free(seen.slot);
+  ptrmap_free(&seen);
   /* the index, in file order */
   if (rc == 0 && !(s->index_pos = calloc(1, sizeof *s->index_pos))) rc = -1;
   for (uint64_t i = 0; rc == 0 && i < s->made; i++)
@@ -778,7 +748,7 @@ void hl_churn_finish(hp_shared_t *s, hl_worker_t *w) {
     hl_worker_fail(w, "out of memory walking the heap after the churn");
   s->churn.live_objects = seen.n;
   s->churn.live_containers = containers;
-  free(seen.slot);
+  ptrmap_free(&seen);
   if (none) {
     for (size_t i = 0; i < ncont; i++) {
       if ((i & 1023) == 0) HL_WORKLOAD_CHECKPOINT();
