@@ -344,7 +344,12 @@ static void debug_print(const char *what, hl_object_t *o) {
 }
 
 /* Returns how many objects stayed alive (moved to old). */
-static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
+/* sweep: the trash list to empty after each object (hli_gc_sweep below),
+ * NULL with the world stopped. */
+typedef struct sweep sweep_t;
+static void sweep_trash(sweep_t *sw);
+
+static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old, sweep_t *sw) {
   size_t kept = 0;
   while (!hli_gc_list_empty(collectable)) {
     hl_gc_head_t *g = hli_gc_next(collectable);
@@ -363,6 +368,7 @@ static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
       hli_gc_list_move(g, old);
       kept++;
     }
+    if (sw) sweep_trash(sw);
   }
   return kept;
 }
@@ -374,28 +380,34 @@ static size_t delete_garbage(hl_gc_head_t *collectable, hl_gc_head_t *old) {
  * this thread can touch them; every other thread runs meanwhile, and may
  * stop the world again: this thread passes a checkpoint every
  * SWEEP_CHECKPOINT deallocations, so that such a stop waits no longer than
- * that. delete_garbage's order alone would not do: clearing one node of a
- * ring frees the rest of it in one cascade of deallocations (the trashcan
- * makes it a loop, not a recursion, but a loop without a checkpoint). So
- * the sweep runs at the trashcan's depth: every container that dies is
- * deferred onto the thread's trash list rather than deallocated, and the
- * sweep deallocates them one at a time, each one's own dying children
- * deferred in turn. What a clear left alive (rare) goes to the oldest
+ * that. delete_garbage as it runs with the world stopped would not do:
+ * clearing one node of a ring frees the rest of it in one cascade of
+ * deallocations (the trashcan makes it a loop, not a recursion, but a loop
+ * without a checkpoint). So the sweep runs it at the trashcan's depth:
+ * every container that dies is deferred onto the thread's trash list
+ * rather than deallocated, and after each object's clear the sweep
+ * deallocates them one at a time (sweep_trash), each one's own dying
+ * children deferred in turn. What a clear left alive (rare) goes to the oldest
  * generation, under the shared lists' lock. */
 #define SWEEP_CHECKPOINT 256u
-static void sweep_trash(hl_tstate_t *ts, bool attached, unsigned *n) {
+struct sweep {
+  hl_tstate_t *ts;
+  bool attached;
+  unsigned n;
+};
+static void sweep_trash(sweep_t *sw) {
+  hl_tstate_t *ts = sw->ts;
   while (ts->trash) {
     hl_gc_head_t *g = ts->trash;
     ts->trash = (hl_gc_head_t *)g->next;
     hl_object_t *o = HL_GC_OBJ(g);
     o->type->dealloc(o);
-    if (attached && ++*n % SWEEP_CHECKPOINT == 0) hl_checkpoint();
+    if (sw->attached && ++sw->n % SWEEP_CHECKPOINT == 0) hl_checkpoint();
   }
 }
 void hli_gc_sweep(hl_gc_head_t *garbage) {
   hl_tstate_t *ts = &hli_tstate;
-  bool attached = hl_thread_self() != NULL;
-  unsigned n = 0;
+  sweep_t sw = {ts, hl_thread_self() != NULL, 0};
   /* the frees below are the last collection's: they do not bring the next
    * one sooner (track.c), as they did not when deleted inside it */
   int32_t count = ts->gc_count;
@@ -405,20 +417,7 @@ void hli_gc_sweep(hl_gc_head_t *garbage) {
   ts->trash_depth = depth > HL_TRASH_DEPTH ? depth : HL_TRASH_DEPTH;
   hl_gc_head_t kept;
   hli_gc_list_init(&kept);
-  while (!hli_gc_list_empty(garbage)) {
-    hl_gc_head_t *g = hli_gc_next(garbage);
-    hl_object_t *o = HL_GC_OBJ(g);
-    if (o->type->clear) {
-      hl_incref(o);
-      o->type->clear(o);
-      hl_decref(o);
-    }
-    if (hli_gc_next(garbage) == g) {   /* still alive: kept */
-      clear_collecting(g);
-      hli_gc_list_move(g, &kept);
-    }
-    sweep_trash(ts, attached, &n);
-  }
+  delete_garbage(garbage, &kept, &sw);
   ts->trash_depth = depth;
   ts->sweeping = nested;
   ts->gc_count = count;
@@ -460,7 +459,7 @@ uint64_t hli_gc_collect_list(hl_gc_head_t *young, hl_gc_head_t *old, hl_gc_info_
   if (hli_gc.sweep_later && !(hli_gc.debug & HL_GC_DEBUG_SAVEALL))
     hli_gc_list_merge(&still, &hli_gc.sweep);
   else
-    to_old += delete_garbage(&still, old);
+    to_old += delete_garbage(&still, old, NULL);
   /* uncollectable: to gc.garbage, then into the old generation */
   uint64_t uncollectable = 0;
   for (hl_gc_head_t *g = hli_gc_next(&finalizers); g != &finalizers; g = hli_gc_next(g)) {
