@@ -211,14 +211,17 @@ extern const hli_rc_row_t *hli_rc_row;
 HL_INTERNAL void hli_rc_init(const hl_config_t *c);
 /* The row's prefix (rc=biased: 8 bytes, its shared count). */
 extern size_t hli_rc_prefix;
-/* The owner written into each new object in the free-threaded modes: the
- * creating thread's index (0 for a thread that is not attached: the object
- * gets HL_OWNER_NONE). Set with hl_rc_self at attach (rc.c). */
-extern __thread uint16_t hli_rc_owner_tag;
-/* The same as the owner field it gives, XOR HL_OWNER_NONE, so that a
- * thread whose tags were never set (0) gives HL_OWNER_NONE: one load and an
- * exclusive or at each object's birth instead of a test (rc.c). */
+/* The owner written into each new object in the free-threaded modes, XOR
+ * HL_OWNER_NONE: the creating thread's index, or, for a thread that is not
+ * attached (0, as in one whose tags were never set), HL_OWNER_NONE; one
+ * load and an exclusive or at each object's birth. Set with hl_rc_self at
+ * attach (rc.c). */
 extern __thread uint16_t hli_rc_owner_x;
+/* The thread's owner tag: its index without a GIL when attached, else 0. */
+static inline uint16_t hli_rc_owner_tag(void) {
+  uint16_t x = hli_rc_owner_x;
+  return x ? (uint16_t)(x ^ HL_OWNER_NONE) : 0;
+}
 /* The calling thread's tags: t is it, attached, or NULL when it is not. */
 HL_INTERNAL void hli_rc_set_thread_tags(const hl_thread_t *t);
 /* The calling thread, attached, owns nothing: the tags of a thread with no
@@ -305,9 +308,9 @@ extern bool hli_runtime_nogil;
 static inline bool hli_nogil(void) { return hli_runtime_nogil; }
 /* An attached thread in a free-threaded mode: a QSBR reader (its owner tag
  * is its index, 0 for a thread not attached). */
-static inline bool hli_qsbr_reader(void) { return hli_rc_owner_tag != 0; }
+static inline bool hli_qsbr_reader(void) { return hli_rc_owner_x != 0; }
 static inline bool hli_container_owned(const hl_object_t *o) {
-  uint16_t tag = hli_rc_owner_tag;
+  uint16_t tag = hli_rc_owner_tag();
   return tag != 0 && hl_atomic_c11_load_relaxed_u16(&o->owner) == tag;
 }
 HL_INTERNAL void hli_objlock_wait(uint32_t *w);

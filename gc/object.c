@@ -162,10 +162,9 @@ void hli_gc_free(hl_object_t *o) {
 /* Static objects carry their prefix themselves (hl_static_object_t and the
  * types' tables); they are never owned. */
 void hli_obj_init_static(hl_object_t *o, const hl_type_t *t) {
-  uint16_t tag = hli_rc_owner_tag, x = hli_rc_owner_x;
-  hli_rc_owner_tag = hli_rc_owner_x = 0;
+  uint16_t x = hli_rc_owner_x;
+  hli_rc_owner_x = 0;
   hli_obj_init(o, t);
-  hli_rc_owner_tag = tag;
   hli_rc_owner_x = x;
   o->flags = HL_OF_STATIC;
   if (hl_rc_config.immortal) hli_make_immortal(o);

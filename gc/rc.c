@@ -7,9 +7,10 @@
  * hooks, which set those tags and call the row's own.
  *
  * The thread tags (hl_gc.h explains the compare):
- *   hli_rc_owner_tag  what a new object's owner field gets: the thread's
- *                     index in a mode without a GIL (0 when the thread is
- *                     not attached), 0 under the GIL;
+ *   hli_rc_owner_x    what a new object's owner field gets, XOR
+ *                     HL_OWNER_NONE: the thread's index in a mode without a
+ *                     GIL (0, hence NONE, when the thread is not attached),
+ *                     0 under the GIL (hli_rc_owner_tag() gives the index);
  *   hl_rc_self       what the thread counts plainly: HL_OWNER_PLAIN (0)
  *                     under the GIL or when not attached; its index in a
  *                     mode whose objects have owners (biased); otherwise
@@ -30,7 +31,6 @@ __thread uint16_t hl_rc_self __attribute__((tls_model(HL_TLS_MODEL)));
 #if HL_RC_STATS
 __thread uint64_t hl_rc_stat_ops[3] __attribute__((tls_model(HL_TLS_MODEL)));
 #endif
-__thread uint16_t hli_rc_owner_tag;
 __thread uint16_t hli_rc_owner_x;
 size_t hli_rc_prefix;
 bool hli_runtime_nogil;
@@ -41,16 +41,15 @@ const hli_rc_row_t *hli_rc_row = &hli_rc_gil;
 
 void hli_rc_set_thread_tags(const hl_thread_t *t) {
   const hli_rc_row_t *row = hli_rc_row;
-  hli_rc_owner_tag = t && !row->gil ? (uint16_t)t->index : 0;
+  uint16_t tag = t && !row->gil ? (uint16_t)t->index : 0;
+  hli_rc_owner_x = tag ? (uint16_t)(tag ^ HL_OWNER_NONE) : 0;
   if (!t || row->gil) hl_rc_self = HL_OWNER_PLAIN;   /* under the GIL: everything */
   else if (row->owners && t->index) hl_rc_self = (uint16_t)t->index;
   else hl_rc_self = HL_RC_NOBODY;   /* no owners, or no index left: nothing */
-  hli_rc_owner_x = hli_rc_owner_tag ? (uint16_t)(hli_rc_owner_tag ^ HL_OWNER_NONE) : 0;
   hli_gc_thread_tags();
 }
 
 void hli_rc_set_thread_nobody(void) {
-  hli_rc_owner_tag = 0;
   hli_rc_owner_x = 0;
   hl_rc_self = HL_RC_NOBODY;
   hli_gc_thread_tags();

@@ -90,7 +90,7 @@ void hli_gc_thread_tags(void) {
 /* The slow paths of hli_gc_link and hli_gc_unlink (gc_internal.h has the
  * common ones, inline: an owned stripe, private). */
 void hli_gc_link_locked(hl_object_t *o, unsigned s) {
-  if (!s && !hli_rc_row->owners) s = hli_rc_owner_tag % HLI_GC_STRIPES + 1;
+  if (!s && !hli_rc_row->owners) s = hli_rc_owner_tag() % HLI_GC_STRIPES + 1;
   if (s > hl_atomic_load_relaxed_u32(&hli_gc_stripes_used)) hl_atomic_max_u32(&hli_gc_stripes_used, s);
   /* o is not published yet: nobody else reads its flags */
   hli_gc_set_stripe(o, s);
