@@ -171,15 +171,17 @@ static const option_t options[HL_OPT_COUNT] = {
     "are all untracked or atomic (at a collection), a dict until it holds a container", NULL},
   [HL_OPT_PAUSE_BUDGET_US] = {"pause-budget-us", T_UINT, "1000", NULL, 0, 1, 1000000000, 0, 0,
     FIELD(pause_budget_us), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
-    "incremental collector: the longest pause one increment may take, in microseconds", NULL},
+    "incremental and concurrent collectors: the longest pause one increment (a handshake) may "
+    "take, in microseconds", NULL},
   [HL_OPT_MMU_TARGET] = {"mmu-target", T_UINT, "0", NULL, 0, 0, 99, 0, 0,
     FIELD(mmu_target), HL_GC_BUILT_INCREMENTAL, gc_why_INCREMENTAL,
-    "incremental collector: the percentage of every 10 ms window left to the mutators; an "
+    "incremental and concurrent collectors: the percentage of every 10 ms window left to the "
+    "mutators; an "
     "increment's scan work stops where its pause would leave less, unless the scan falls behind "
     "while garbage is made or the old generation grows 5x (0 = no such rule)", NULL},
   [HL_OPT_GC_THREADS] = {"gc-threads", T_UINT, "1", NULL, 0, 1, 1024, 0, 0,
     FIELD(gc_threads), HL_GC_BUILT_CONCURRENT, gc_why_CONCURRENT,
-    "concurrent collector: the threads that collect beside the mutators", NULL},
+    "concurrent collector: the threads that collect beside the mutators (only 1 is built)", NULL},
   [HL_OPT_GC_SWEEP] = {"gc-sweep", T_CHOICE, "stopped", CHOICES(sweep_choices), 0, 0, 0, 0,
     FIELD(gc_sweep), true, NULL,
     "without a GIL, where a collection's garbage is deleted: stopped = before the world "
@@ -906,6 +908,13 @@ int hl_config_check_combinations(const hl_config_t *c, char *err, size_t errlen)
          gc_choices[c->gc].name, rc_choices[c->rc].name, gc_choices[c->gc].name, ok);
     return -1;
   }
+  /* the concurrent collector's second thread is not built (gc/gen_conc.c) */
+  if (c->gc == HL_GC_CONCURRENT && c->gc_threads > 1) {
+    errf(err, errlen, "gc-threads=%llu: the concurrent collector has one thread (a second "
+                      "would need the old generation split); accepted: gc-threads=1",
+         (unsigned long long)c->gc_threads);
+    return -1;
+  }
   /* a histogram's sizes come from a file, and only a histogram reads one */
   if (c->size_dist == HL_SIZE_DIST_HISTOGRAM && !c->size_hist[0]) {
     errf(err, errlen, "impossible combination: size-dist=histogram reads its sizes from "
@@ -943,7 +952,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_THRESHOLD:
   case HL_OPT_GC_UNTRACK: return c->gc != HL_GC_NONE;
   case HL_OPT_PAUSE_BUDGET_US:
-  case HL_OPT_MMU_TARGET: return c->gc == HL_GC_INCREMENTAL;
+  case HL_OPT_MMU_TARGET: return c->gc == HL_GC_INCREMENTAL || c->gc == HL_GC_CONCURRENT;
   case HL_OPT_GC_THREADS: return c->gc == HL_GC_CONCURRENT;
   case HL_OPT_GC_SWEEP: return c->gc != HL_GC_NONE && c->rc != HL_RC_GIL;
   case HL_OPT_SWITCH_INTERVAL_US:

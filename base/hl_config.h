@@ -89,9 +89,9 @@ typedef enum { HL_GC_SWEEP_STOPPED, HL_GC_SWEEP_RESUMED } hl_gc_sweep_t;
   X(INCREMENTAL, incremental, 1, HL_RC_ANY,                                                \
     "stw's young generations and an incremental scan of the old one, pauses within "       \
     "--pause-budget-us", "")                                                               \
-  X(CONCURRENT, concurrent, 0, HL_RC_BIT(HL_RC_ATOMIC) | HL_RC_BIT(HL_RC_BIASED),          \
-    "collection on its own threads beside the mutators, without a GIL",                    \
-    "the concurrent collector (issue 22) is not built yet")
+  X(CONCURRENT, concurrent, 1, HL_RC_BIT(HL_RC_ATOMIC) | HL_RC_BIT(HL_RC_BIASED),          \
+    "incremental's scan on a collector thread beside the mutators, the world stopped for "  \
+    "young collections and validation only; without a GIL", "")
 /* The GIL's policies (sync/gil_<name>.c, --gil), rows as above without rc:
  *   classic  CPython 3.2+: a waiter asks the holder to drop the GIL after a
  *            switch interval without a switch, whoever it is

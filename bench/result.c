@@ -179,6 +179,19 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
     json_object_object_add(inc, "saturated", u64(s->saturated));
     json_object_object_add(o, "incremental", inc);
   }
+  if (s->conc_chunks) {
+    /* --gc=concurrent (gc/gen_conc.c): the collector thread's work beside
+     * the mutators, which no pause above includes; its handshakes (stops of
+     * the world) are the pauses, their time to stop stw_ns */
+    json_object *cc = json_object_new_object();
+    json_object_object_add(cc, "chunks", u64(s->conc_chunks));
+    json_object_object_add(cc, "chunk_ns", hl_json_hist(&g->chunk_ns));
+    json_object_object_add(cc, "units", u64(s->conc_units));
+    json_object_object_add(cc, "skipped", u64(s->conc_skipped));
+    json_object_object_add(cc, "busy_ns", u64(s->conc_busy_ns));
+    json_object_object_add(cc, "cpu_ns", u64(s->conc_cpu_ns));
+    json_object_object_add(o, "concurrent", cc);
+  }
   /* without a GIL: how long each collection waited for the world to stop
    * (included in its pause); under the GIL the collecting thread stops no one */
   if (g->stw_valid) {

@@ -81,6 +81,7 @@ static void gc_snapshot(hl_run_gc_t *g, uint64_t t_end) {
   g->pause = *hl_gc_pause_hist(-1);
   for (int i = 0; i < HL_GC_GENERATIONS; i++) g->pause_gen[i] = *hl_gc_pause_hist(i);
   g->increment_units = *hl_gc_increment_hist();
+  hl_gc_chunk_hist(&g->chunk_ns);
   hl_gc_mmu(t_end, g->mmu, &g->mmu_exact);
   hl_gc_mmu_cpu(t_end, g->mmu_cpu);
   if (g->stw_valid) {

@@ -192,6 +192,7 @@ typedef struct hl_run_gc {
   hl_gc_stats_t stats;
   hl_hist_t pause, pause_gen[HL_GC_GENERATIONS];
   hl_hist_t increment_units;  /* --gc=incremental: work units per increment */
+  hl_hist_t chunk_ns;         /* --gc=concurrent: the collector thread's chunks */
   double mmu[HL_GC_MMU_WINDOWS];
   double mmu_cpu[HL_GC_MMU_WINDOWS];   /* pauses as the collecting thread's CPU time */
   bool mmu_exact;

@@ -27,3 +27,24 @@ function(hl_axis_built header list out)
   endif()
   set(${out} ${names} PARENT_SCOPE)
 endfunction()
+
+# hl_gc_runs_with(HEADER GC RC OUT): whether the collector GC runs with the
+# refcount mode RC, from its row's rc column in HL_GC_COLLECTORS (HL_RC_ANY,
+# or HL_RC_BIT(HL_RC_<MODE>)s): the suites skip the combinations the
+# driver refuses (the concurrent collector under rc=gil), with no list of
+# them here.
+function(hl_gc_runs_with header gc rc out)
+  file(READ "${header}" text)
+  string(FIND "${text}" "#define HL_GC_COLLECTORS(X)" start)
+  string(SUBSTRING "${text}" ${start} -1 text)
+  string(REGEX MATCH "X\\([A-Z_]+, ${gc}, [01], [^\"]*" row "${text}")
+  if(NOT row)
+    message(FATAL_ERROR "hl_gc_runs_with: no row '${gc}' in HL_GC_COLLECTORS (${header})")
+  endif()
+  string(TOUPPER "${rc}" RC)
+  if(row MATCHES "HL_RC_ANY" OR row MATCHES "HL_RC_BIT\\(HL_RC_${RC}\\)")
+    set(${out} TRUE PARENT_SCOPE)
+  else()
+    set(${out} FALSE PARENT_SCOPE)
+  endif()
+endfunction()

@@ -232,6 +232,30 @@ static inline void hli_mmu_pacer_add(hli_mmu_pacer_t *p, uint64_t t0, uint64_t t
   p->n++;
 }
 
+/* ---- the scan engine (gen_incr.c), shared with --gc=concurrent (gen_conc.c) ------------ */
+/* incremental's row with the scan's MARK, COUNT and ROOTS left to a
+ * collector thread: the handshakes only start scans and validate */
+HL_INTERNAL int hli_scan_init(const hl_config_t *c);
+/* One handshake (world stopped): a young collection, a scan started if due,
+ * validation; forced (hl_gc_step): every phase, here. */
+HL_INTERNAL int64_t hli_scan_increment(uint64_t stopped_at, bool forced);
+HL_INTERNAL int64_t hli_scan_collect(int generation, uint64_t stopped_at);
+HL_INTERNAL void hli_scan_gather(void);
+/* Holding stripe 0's lock: whether a scan is marking, counting or finding
+ * roots (the collector thread's phases), */
+HL_INTERNAL bool hli_scan_concurrent_work(void);
+/* whether it is late (the next one would be due), */
+HL_INTERNAL bool hli_scan_late(void);
+/* and a chunk of that work, until limit units or the deadline; returns the
+ * units, and the containers it could not lock in *skipped. */
+HL_INTERNAL uint64_t hli_scan_chunk(uint64_t limit, uint64_t deadline, uint64_t *skipped);
+/* gen_conc.c: a chunk's traversal of a member (false: not traversed, its
+ * lock was held), and the collector thread told that a scan started (the
+ * first time, it is started). */
+HL_INTERNAL bool hli_conc_traverse(hl_object_t *o, hl_visit_fn visit, void *arg);
+HL_INTERNAL void hli_conc_wake(void);
+HL_INTERNAL void hli_conc_stats_reset(void);
+
 /* ---- tracking (track.c) ------------------------------------------------------- */
 HL_INTERNAL void hli_gc_track_init(const hl_config_t *c);
 /* With the world stopped: every stripe's list into generation 0, its

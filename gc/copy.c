@@ -404,8 +404,11 @@ static int deliver(frame_t *f, hl_object_t *c) {
     case FR_INSTANCE: {
       hl_instance_t *in = (hl_instance_t *)f->copy;
       /* a fresh instance: every slot and the dict are empty */
-      if (f->pos < f->orig->type->nslots) in->slots[f->pos] = c;
-      else in->dict = c;
+      /* release: as hl_slot_set stores (a concurrent scan's reads) */
+      if (f->pos < f->orig->type->nslots)
+        hl_atomic_c11_store_release_ptr((void **)&in->slots[f->pos], c);
+      else
+        hl_atomic_c11_store_release_ptr((void **)&in->dict, c);
       f->pos++;
       break;
     }

@@ -356,6 +356,21 @@ static inline void hli_container_drop(hl_object_t *o) {
   if (HL_UNLIKELY(hli_tstate.ndrops == HLI_DROPS)) hli_drop_overflow();
   hli_tstate.drops[hli_tstate.ndrops++] = o;
 }
+/* --gc=concurrent (gen_conc.c): while the collector thread scans, an
+ * instance slot write drops the reference it replaces after a grace
+ * period, so that an object the scan has just read from the slot stays
+ * valid until the scan's chunk ends (a list or dict is locked by the scan
+ * instead; a tuple never changes). Set with the world stopped as a scan
+ * starts; cleared (release) by the collector thread after its last
+ * traversal, or with the world stopped when a scan is given up. */
+extern uint32_t hli_gc_scanning_word;
+static inline bool hli_gc_scanning(void) {
+  return hl_atomic_load_acquire_u32(&hli_gc_scanning_word) != 0;
+}
+static inline void hli_gc_scanning_set(bool on) {
+  hl_atomic_store_release_u32(&hli_gc_scanning_word, on);
+}
+
 /* What a shared container removed: dropped, or freed (a block of the object
  * allocator), after a grace period; right away when not shared. */
 HL_INTERNAL void hli_defer_decref(hl_object_t *o);

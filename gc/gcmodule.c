@@ -550,13 +550,27 @@ void hl_gc_callback_remove(hl_gc_callback_fn fn, void *arg) {
 }
 
 /* ---- statistics ----------------------------------------------------------------------- */
+/* --gc=concurrent's thread writes the statistics in its chunks, which
+ * hold the shared lists' lock (gen_conc.c) */
+static void stats_lock(void) {
+  if (hli_nogil()) hl_spinlock_lock(&hli_gc_stripes[0].lock);
+}
+static void stats_unlock(void) {
+  if (hli_nogil()) hl_spinlock_unlock(&hli_gc_stripes[0].lock);
+}
+
 void hl_gc_stats(hl_gc_stats_t *s) {
+  stats_lock();
   *s = stats;
+  stats_unlock();
   backlog_now(s);
 }
 
 void hl_gc_stats_reset(void) {
+  stats_lock();
   stats = (hl_gc_stats_t){0};
+  hli_conc_stats_reset();
+  stats_unlock();
   hl_atomic_c11_store_relaxed_u64(&hli_gc.garbage_noted, 0);
   hl_hist_init(&stw_hist);
   hl_spinlock_lock(&sweep_lock);

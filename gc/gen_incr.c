@@ -187,6 +187,11 @@ typedef struct incr_state {
   bool hand_back;           /* a scan ended: memory to hand back when the budget allows */
   hli_unit_clock_t unit;    /* ns per unit, measured (collector.h) */
   hli_mmu_pacer_t pacer;    /* --mmu-target: the pauses of the last window (collector.h) */
+  /* --gc=concurrent (gen_conc.c): MARK, COUNT and ROOTS run on the
+   * collector thread in chunks (hli_scan_chunk), not in the increments */
+  bool concurrent;
+  bool in_chunk;            /* a chunk runs: traversals go through hli_conc_traverse */
+  uint64_t chunk_skipped;   /* containers a chunk could not lock: not traversed */
 } incr_state_t;
 static incr_state_t incr;
 
@@ -229,7 +234,10 @@ static inline bool member(const hl_gc_head_t *g) {
 }
 /* o's GC head when o is a member of this scan, else NULL. */
 static inline hl_gc_head_t *member_head(hl_object_t *o) {
-  if (!(o->flags & HL_OF_GC)) return NULL;
+  /* a member is in the shared lists (stripe 0), whose lock a concurrent
+   * chunk holds: a young object of a thread's stripe, whose prev its owner
+   * may be writing, is not looked at */
+  if ((o->flags & (HL_OF_GC | HL_OF_STRIPE_MASK)) != HL_OF_GC) return NULL;
   hl_gc_head_t *g = HL_GC_HEAD(o);
   return member(g) ? g : NULL;
 }
@@ -256,6 +264,7 @@ static void scan_abandon(hl_gc_head_t *to, bool clear) {
   incr.phase = IDLE;
   incr.done_objects = 0;
   incr.tentative_count = 0;
+  if (incr.concurrent) hli_gc_scanning_set(false);
 }
 
 /* ---- the phases, a piece at a time ------------------------------------------------- */
@@ -282,6 +291,19 @@ static int visit_reach(hl_object_t *o, void *arg) {
 
 static inline uint32_t refcount(hl_object_t *o) {
   return HL_UNLIKELY(hl_rc_config.mode == HL_RC_BIASED) ? hl_rc_biased_count(o) : hli_rc_load(o);
+}
+
+/* A member's traversal by a phase: inline with the world stopped (or the
+ * GIL held); in a concurrent chunk through gen_conc.c's, which locks a
+ * list or dict (or gives up: false) and reads instance slots atomically. */
+static inline bool scan_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
+  if (HL_UNLIKELY(incr.in_chunk)) {
+    if (hli_conc_traverse(o, visit, arg)) return true;
+    incr.chunk_skipped++;
+    return false;
+  }
+  hli_gc_traverse(o, visit, arg);
+  return true;
 }
 
 /* stw's rule for a full collection, as a scan's start: at most one per
@@ -312,6 +334,12 @@ static void scan_start(void) {
   incr.done_objects = 0;
   incr.scan_units = 0;
   incr.phase = MARK;
+  if (incr.concurrent) {
+    /* with the world stopped: no slot write is under way, and every one
+     * from now on sees the flag (gen_conc.c's barrier) */
+    hli_gc_scanning_set(true);
+    hli_conc_wake();
+  }
 }
 
 /* What the increment under way has done (one pause). */
@@ -432,7 +460,7 @@ static void do_mark(step_t *s, budget_t *b) {
 static void do_count(step_t *s, budget_t *b) {
   hl_gc_head_t *g = cursor_take(&incr.count);
   for (; g != &incr.count && !spent(s, b); g = hli_gc_next(g)) {
-    hli_gc_traverse(HL_GC_OBJ(g), visit_count, NULL);
+    scan_traverse(HL_GC_OBJ(g), visit_count, NULL);
     s->units++;
   }
   if (g != &incr.count) {
@@ -475,10 +503,11 @@ static void do_roots(step_t *s, budget_t *b) {
         continue;
       }
     }
-    hli_gc_traverse(o, visit_reach, NULL);
+    bool whole = scan_traverse(o, visit_reach, NULL);
     s->units++;
     next = hli_gc_next(g);   /* after the traversal, which may have appended */
-    if (hli_gc.untrack && hli_gc_untrackable(o, true)) {
+    /* in a chunk only a tuple (it never changes; a dict may be changing) */
+    if (hli_gc.untrack && whole && hli_gc_untrackable(o, !incr.in_chunk)) {
       hli_gc_list_remove(g);   /* can never be in a cycle: out of every list */
       st->untracked++;
     } else {
@@ -492,6 +521,8 @@ static void do_roots(step_t *s, budget_t *b) {
   }
   hli_gc_list_merge(&incr.counted, &incr.done);
   incr.phase = VALIDATE;
+  /* no traversal until the next scan: instance slots drop at once again */
+  if (incr.concurrent) hli_gc_scanning_set(false);
 }
 
 /* Scan work until the budget is spent or the scan completes (one scan per
@@ -501,6 +532,10 @@ static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
   uint64_t big = 0;
   while (!spent(s, &b)) {
     uint64_t before = s->units;
+    /* --gc=concurrent: MARK, COUNT and ROOTS are the collector thread's
+     * (hl_gc_step does them here, the world stopped, so that a test can
+     * step a scan exactly) */
+    if (incr.concurrent && !s->forced && incr.phase >= MARK && incr.phase <= ROOTS) break;
     switch (incr.phase) {
     case IDLE:
       if (!s->forced && !scan_due()) {
@@ -677,7 +712,14 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
   uint64_t deadline;
   uint64_t limit = budget_units(t0, budget_ns, &deadline);
   if (forced && !limit) limit = 1;
-  if (!forced) {
+  /* --gc=concurrent: an increment only starts a scan that is due and
+   * validates one that its thread has finished, as fast as the budget
+   * allows (the backlog waits on it), and at least MIN_STEP units */
+  if (!forced && incr.concurrent) {
+    bool work = incr.phase == VALIDATE || (incr.phase == IDLE && scan_due());
+    limit = !work ? 0 : limit < MIN_STEP ? MIN_STEP : limit;
+  }
+  if (!forced && !incr.concurrent) {
     uint64_t pace = allowance();
     if (pace < limit) limit = pace;
     /* A young collection (or, without a GIL, the time to stop the world)
@@ -748,7 +790,7 @@ static void gather(void) {
   scan_abandon(&hli_gc.gen[HL_GC_GENERATIONS - 1].head, true);
 }
 
-static int init(const hl_config_t *c) {
+static int init_(const hl_config_t *c, bool concurrent) {
   /* the scan's marks take prev's top 16 bits: pointers must fit below */
   void *probe = hl_alloc_malloc(64);
   uintptr_t high = (uintptr_t)probe | (uintptr_t)&incr;
@@ -767,10 +809,45 @@ static int init(const hl_config_t *c) {
   incr.unit.ns_per_unit = 10.0;       /* likewise, until increments have */
   hli_gc.budget_ns = c->pause_budget_us * 1000;
   hli_mmu_pacer_init(&incr.pacer, HLI_MMU_WINDOW_NS, (unsigned)c->mmu_target);
+  incr.concurrent = concurrent;
   return 0;
 }
+static int init(const hl_config_t *c) { return init_(c, false); }
 
 static void fini(void) { gather(); }
+
+/* ---- the engine, for --gc=concurrent (gen_conc.c; collector.h) -------------------- */
+int hli_scan_init(const hl_config_t *c) { return init_(c, true); }
+int64_t hli_scan_increment(uint64_t stopped_at, bool forced) {
+  return increment(stopped_at, forced);
+}
+int64_t hli_scan_collect(int generation, uint64_t stopped_at) {
+  return collect(generation, stopped_at);
+}
+void hli_scan_gather(void) { gather(); }
+
+bool hli_scan_concurrent_work(void) { return incr.phase >= MARK && incr.phase <= ROOTS; }
+
+/* The scan under way is late: the next one would be due already. */
+bool hli_scan_late(void) { return incr.young_since_start >= scan_interval(); }
+
+uint64_t hli_scan_chunk(uint64_t limit, uint64_t deadline, uint64_t *skipped) {
+  step_t s = {0};
+  budget_t b = {limit, deadline, CLOCK_EVERY};
+  incr.in_chunk = true;
+  incr.chunk_skipped = 0;
+  while (!spent(&s, &b) && hli_scan_concurrent_work()) {
+    switch (incr.phase) {
+    case MARK: do_mark(&s, &b); break;
+    case COUNT: do_count(&s, &b); break;
+    default: do_roots(&s, &b); break;
+    }
+  }
+  incr.in_chunk = false;
+  incr.scan_units += s.units;
+  *skipped = incr.chunk_skipped;
+  return s.units;
+}
 
 const hli_collector_t hli_collector_incremental = {
   .name = "incremental",

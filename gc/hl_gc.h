@@ -174,7 +174,11 @@ void hl_freelists_clear(void);
   /* container's lock, and those that took it (a try-increment that could     */             \
   /* not, a container not shared yet, a thread not attached)                  */             \
   X(reads_unlocked, rc, reads_unlocked, "container reads without the lock")                  \
-  X(reads_locked, rc, reads_locked, "container reads under the lock")
+  X(reads_locked, rc, reads_locked, "container reads under the lock")                      \
+  /* --gc=concurrent: instance slot writes whose old reference was dropped  */             \
+  /* after a grace period because the collector thread was scanning (its    */             \
+  /* barrier, gc/gen_conc.c)                                                 */             \
+  X(barrier_drops_deferred, rc, barrier_drops_deferred, "slot drops deferred by the concurrent scan")
 typedef struct hl_obj_stats {
 #define HL_OBJ_STAT_FIELD_(field, where, json, what) uint64_t field;
   HL_OBJ_STATS(HL_OBJ_STAT_FIELD_)
@@ -587,6 +591,10 @@ typedef struct hl_gc_stats {
   uint64_t overrun_units;   /* increments whose work exceeded the unit budget (one piece */
   uint64_t overrun_units_max;   /* that cannot be split: a component, a huge container) */
   uint64_t saturated;       /* objects whose count of referrers saturated (taken as rooted) */
+  /* --gc=concurrent (gen_conc.c): the collector thread's chunks, their
+   * scan units, the lists and dicts a chunk could not lock (not traversed),
+   * its time in chunks and its CPU time (chunks, sleeps and wake-ups) */
+  uint64_t conc_chunks, conc_units, conc_skipped, conc_busy_ns, conc_cpu_ns;
 } hl_gc_stats_t;
 /* A program (a workload) drops `containers` tracked containers in cyclic
  * garbage: the collector's backlog (hl_gc_stats_t) counts them until they
@@ -663,6 +671,8 @@ void hl_gc_stw_hist(struct hl_hist *out);
 /* Without a GIL: how long the collecting thread took to delete the garbage
  * (and hand memory back) after the world resumed, per stop. */
 void hl_gc_sweep_hist(struct hl_hist *out);
+/* --gc=concurrent: the durations of the collector thread's chunks (ns). */
+void hl_gc_chunk_hist(struct hl_hist *out);
 /* Statistics, pause histograms and pause log start again from now (a
  * benchmark's timed part starts). Not while collecting. */
 void hl_gc_stats_reset(void);

@@ -7,11 +7,16 @@
 # collected (--gc=none: the loader clears the containers first). Then corrupt
 # files: each must be refused with exit 2 and a message naming the file and
 # what is wrong; so are a missing file, no --input and --threads other than 1.
-# usage: heap_load.sh SOURCE_DIR HEAPLAB "GC ..." (or "GC;GC;...")
+# usage: heap_load.sh SOURCE_DIR HEAPLAB "GC ..." "GC:RC ..." (or CMake lists):
+# the collectors, and the refcount modes each runs with (the concurrent
+# collector refuses rc=gil); a collector runs in its first one
 set -uo pipefail
 src=$1
 heaplab=$2
 gcs=${3//;/ }   # a CMake list or words
+pairs=" ${4//;/ } "
+runs_with() { [[ "$pairs" == *" $1:$2 "* ]]; }
+first_rc() { for rc in gil atomic biased; do runs_with "$1" "$rc" && { echo "$rc"; return; }; done; }
 py=/usr/bin/python3
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -22,7 +27,8 @@ if ! $py "$src/bench/python/heap_capture.py" -o "$heap" --repeats 1 "$src/tests/
   exit 1
 fi
 for gc in $gcs; do
-  if ! "$heaplab" run heap-load --input="$heap" --gc="$gc" >"$tmp/r.json" 2>"$tmp/err"; then
+  if ! "$heaplab" run heap-load --input="$heap" --gc="$gc" --rc="$(first_rc "$gc")" \
+      >"$tmp/r.json" 2>"$tmp/err"; then
     echo "FAIL heap-load --gc=$gc: $(cat "$tmp/err")"
     fail=1
     continue
@@ -63,6 +69,7 @@ sums=$tmp/sums
 : >"$sums"
 for gc in $gcs; do
   for rc in gil atomic biased; do
+    runs_with "$gc" "$rc" || continue
     # --gc=none leaks the churn's cyclic garbage by design: the runner checks
     # that exactly the objects counted are left, LeakSanitizer would report
     # the part in malloc'd blocks (tests/CMakeLists.txt, HL_ASAN_OPTIONS_GC_NONE)

@@ -548,9 +548,15 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, e, m);
   }
   {
-    /* a strategy not built yet */
-    const char *const a[] = {"run", "malloc-churn", "--gc=concurrent", "--rc=atomic", NULL};
-    const char *const m[] = {"'gc'", "not available yet", "concurrent", NULL};
+    /* the concurrent collector needs a refcount mode without a GIL */
+    const char *const a[] = {"run", "cycles", "--gc=concurrent", NULL};
+    const char *const m[] = {"impossible combination", "gc=concurrent", "rc=gil", "atomic", NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
+    /* ... and one collector thread is built */
+    const char *const a[] = {"run", "cycles", "--gc=concurrent", "--rc=atomic", "--gc-threads=2", NULL};
+    const char *const m[] = {"gc-threads=2", "accepted: gc-threads=1", NULL};
     expect_bad(a, NULL, m);
   }
   {

@@ -22,15 +22,20 @@ static hl_spinlock_t classes_lock = HL_SPINLOCK_INITIALIZER;
 
 static inline int instance_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_instance_t *in = (hl_instance_t *)o;
-  if (in->dict) {   /* a dict: a container */
-    int r = visit(in->dict, arg);
+  /* acquire: --gc=concurrent's collector thread reads the slots while
+   * their owner writes them (hl_slot_set's release); plain moves on x86-64 */
+  hl_object_t *d = hl_atomic_c11_load_acquire_ptr((void *const *)&in->dict);
+  if (d) {   /* a dict: a container */
+    int r = visit(d, arg);
     if (r) return r;
   }
-  for (uint32_t i = 0, n = o->type->nslots; i < n; i++)
-    if (hli_visit_wanted(in->slots[i], gc_only)) {
-      int r = visit(in->slots[i], arg);
+  for (uint32_t i = 0, n = o->type->nslots; i < n; i++) {
+    hl_object_t *x = hl_atomic_c11_load_acquire_ptr((void *const *)&in->slots[i]);
+    if (hli_visit_wanted(x, gc_only)) {
+      int r = visit(x, arg);
       if (r) return r;
     }
+  }
   return 0;
 }
 static int instance_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
@@ -118,8 +123,17 @@ void hl_slot_set(hl_object_t *o, uint32_t i, hl_object_t *v) {
   HL_ASSERT(o->type->kind == HL_K_INSTANCE && i < o->type->nslots);
   hl_instance_t *in = (hl_instance_t *)o;
   hl_object_t *old = in->slots[i];
-  in->slots[i] = v ? hl_newref(v) : NULL;
-  hl_xdecref(old);
+  /* release: v whole before a concurrent scan can read it from the slot */
+  hl_atomic_c11_store_release_ptr((void **)&in->slots[i], v ? hl_newref(v) : NULL);
+  if (!old) return;
+  /* --gc=concurrent's barrier: a scan may have read old from the slot and
+   * be about to look at it; it ends its chunk before a grace period does */
+  if (HL_UNLIKELY(hli_gc_scanning())) {
+    hli_tstate.stats.barrier_drops_deferred++;
+    hli_defer_decref(old);
+    return;
+  }
+  hl_decref(old);
 }
 
 /* The object whose attributes o shows: itself, or a proxy's live referent
@@ -163,7 +177,7 @@ int hl_attr_set(hl_object_t *o, const char *name, hl_object_t *v) {
     hl_err_set(HL_ERR_TYPE, "'%s' object has no attribute dict", t->type->name);
   } else {
     hl_instance_t *in = (hl_instance_t *)t;
-    if (!in->dict) in->dict = hl_dict_new();
+    if (!in->dict) hl_atomic_c11_store_release_ptr((void **)&in->dict, hl_dict_new());
     if (in->dict) r = hl_dict_set_cstr(in->dict, name, v);
   }
   hl_decref(t);
