@@ -194,7 +194,9 @@ static void *collector_main(void *arg) {
   while (!stopping()) {
     hl_checkpoint();
     hl_spinlock_lock(lock);
-    bool work = hli_gc_load_bool(&hli_gc.enabled) && hli_scan_concurrent_work();
+    /* the barrier up (a handshake raised it), automatic collection on */
+    bool work = hli_gc_scanning() && hli_gc_load_bool(&hli_gc.enabled) &&
+                hli_scan_concurrent_work();
     uint64_t t0 = 0, t1 = 0;
     bool late = false;
     if (work) {

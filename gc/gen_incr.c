@@ -334,12 +334,6 @@ static void scan_start(void) {
   incr.done_objects = 0;
   incr.scan_units = 0;
   incr.phase = MARK;
-  if (incr.concurrent) {
-    /* with the world stopped: no slot write is under way, and every one
-     * from now on sees the flag (gen_conc.c's barrier) */
-    hli_gc_scanning_set(true);
-    hli_conc_wake();
-  }
 }
 
 /* What the increment under way has done (one pause). */
@@ -740,6 +734,14 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
     hli_unit_clock_add(&incr.unit, t2 - t1, s.units);
     hli_gc_increment_record(s.units);
     HL_PROBE(gc_increment, s.units, limit, (int)s.scan_done);
+  }
+  /* --gc=concurrent: a scan marking, counting or finding roots is its
+   * thread's; the barrier goes up here, with the world stopped (no slot
+   * write is under way, and every one from now on sees it), before the
+   * thread may look. A scan hl_gc_step started and steps needs neither. */
+  if (incr.concurrent && !forced && hli_scan_concurrent_work()) {
+    if (!hli_gc_scanning()) hli_gc_scanning_set(true);
+    hli_conc_wake();
   }
   /* After a scan, as after stw's full collection, the free lists and the
    * allocator's cached memory go back; the hand-back (munmap) takes as long

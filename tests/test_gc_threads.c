@@ -1,4 +1,4 @@
-/* gc/: collections while several threads mutate shared objects (gc=stw),
+/* gc/: collections while several threads mutate shared objects (HEAPLAB_GC),
  * in every refcount mode (HEAPLAB_RC): under the GIL (rc=gil) the
  * collection runs in the thread whose allocation crossed the threshold,
  * between any two checkpoints of the others; without it (rc=atomic,
@@ -133,7 +133,8 @@ static void *worker_main(void *arg) {
 static void test_collection_during_mutation(void **state) {
   (void)state;
   char err[256];
-  cfg.gc = HL_GC_STW;
+  /* the collector is HEAPLAB_GC's (stw by default): every collector's row
+   * runs this (tests/CMakeLists.txt) */
   cfg.threads = g_threads;   /* the allocator locks its shared pools for more than one */
   cfg.threshold[0] = 50;
   cfg.threshold[1] = 5;
