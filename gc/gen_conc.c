@@ -43,7 +43,9 @@
  *     shared lists (stripe 0, track.c), which every link and unlink of an
  *     object in them takes, so the lists, the cursor and the marks in the
  *     GC heads' prev words are the chunk's alone; a mutator that frees an
- *     old object waits at most one chunk (CHUNK_NS).
+ *     old object waits at most one chunk (CHUNK_NS, 20 us, unless the
+ *     scheduler takes the core from the collector thread inside one: the
+ *     waits are counted and timed, gc_lock_waits in the JSON "rc" object).
  *   - A member dies under the scan: its deallocation unlinks it (and
  *     waits for the lock) before its type's dealloc clears it, so every
  *     member is whole while a chunk runs.
@@ -74,8 +76,9 @@
  *     stopped, never both. It sleeps blocked (hl_thread_block_begin), so
  *     an idle collector delays no stop and no grace period.
  *
- * Pacing: the thread works a chunk, then sleeps (SHARE - 1) times as long,
- * so that it takes at most 1/SHARE of a core (Go's collector aims at 25%
+ * Pacing: the thread works chunks for BURST_NS (a checkpoint between two),
+ * then sleeps (SHARE - 1) times as long, so that it takes at most 1/SHARE
+ * of a core (Go's collector aims at 25%
  * of the processors' time), unless the scan is late (the next one would be
  * due already, gen_incr.c's rule), when it works flat out: garbage must not
  * pile up because the collector was polite. It does nothing while
@@ -97,7 +100,8 @@
 #include "collector.h"
 #include "hl_thread.h"
 
-#define CHUNK_NS 100000ull     /* a chunk's length: what a mutator may wait on the lock */
+#define CHUNK_NS 20000ull      /* a chunk: what a mutator may wait for the lists' lock */
+#define BURST_NS 200000ull     /* chunks in a row between two of the pacing's sleeps */
 #define SHARE 4                /* at most a quarter of a core unless the scan is late */
 #define IDLE_WAIT_NS 5000000ull  /* an idle thread looks again this often, woken or not */
 #define TRYLOCK_SPINS 256      /* a container's lock: tries before giving its traversal up */
@@ -191,6 +195,7 @@ static void *collector_main(void *arg) {
   hl_thread_attach();
   hl_spinlock_t *lock = &hli_gc_stripes[0].lock;
   conc.cpu_mark = hl_thread_cpu_ns();
+  uint64_t burst = 0;   /* time in chunks since the last sleep */
   while (!stopping()) {
     hl_checkpoint();
     hl_spinlock_lock(lock);
@@ -224,8 +229,10 @@ static void *collector_main(void *arg) {
       hli_gc_stats_mut()->conc_cpu_ns += cpu - conc.cpu_mark;
       conc.cpu_mark = cpu;
       hl_spinlock_unlock(lock);
-    } else if (!late) {
-      sleep_blocked((t1 - t0) * (SHARE - 1), false);
+      burst = 0;
+    } else if ((burst += t1 - t0) >= BURST_NS) {
+      if (!late) sleep_blocked(burst * (SHARE - 1), false);
+      burst = 0;
     }
   }
   hl_thread_detach();

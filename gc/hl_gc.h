@@ -178,7 +178,12 @@ void hl_freelists_clear(void);
   /* --gc=concurrent: instance slot writes whose old reference was dropped  */             \
   /* after a grace period because the collector thread was scanning (its    */             \
   /* barrier, gc/gen_conc.c)                                                 */             \
-  X(barrier_drops_deferred, rc, barrier_drops_deferred, "slot drops deferred by the concurrent scan")
+  X(barrier_drops_deferred, rc, barrier_drops_deferred, "slot drops deferred by the concurrent scan") \
+  /* without a GIL: a thread that found the shared lists' lock held when it */             \
+  /* linked or unlinked an old container (a concurrent chunk holds it, or    */             \
+  /* another mutator), and how long it waited in all (ns)                    */             \
+  X(gc_lock_waits, rc, gc_lock_waits, "waits for the shared lists' lock")                    \
+  X(gc_lock_wait_ns, rc, gc_lock_wait_ns, "time waited for the shared lists' lock (ns)")
 typedef struct hl_obj_stats {
 #define HL_OBJ_STAT_FIELD_(field, where, json, what) uint64_t field;
   HL_OBJ_STATS(HL_OBJ_STAT_FIELD_)

@@ -11,7 +11,9 @@
  * thread is freeing. */
 #include "gc_internal.h"
 
-static void resurrect(hl_object_t *o) { o->rc = 1; }   /* as rc_gil.c: nobody else holds it */
+/* As rc_gil.c: nobody else holds it; atomic because --gc=concurrent's
+ * thread may be reading the count of an old object while it dies. */
+static void resurrect(hl_object_t *o) { hl_atomic_c11_store_relaxed_u32(&o->rc, 1); }
 
 static bool drop_resurrected(hl_object_t *o) {
   /* Release and acquire as in hl_decref: a thread that took a reference in

@@ -87,6 +87,22 @@ void hli_gc_thread_tags(void) {
   ts->gc_mine_key = HLI_GC_MINE_KEY(s << HL_OF_STRIPE_SHIFT);
 }
 
+/* A stripe's lock; for the shared lists' (stripe 0), which a concurrent
+ * collector's chunk holds for up to 100 us (gen_conc.c), the waits are
+ * counted and timed: what the mutators wait beside the handshakes. */
+static void stripe_lock(unsigned s) {
+  hl_spinlock_t *l = &hli_gc_stripes[s].lock;
+  if (HL_LIKELY(hl_spinlock_trylock(l))) return;
+  if (s) {
+    hl_spinlock_lock(l);
+    return;
+  }
+  uint64_t t0 = hl_now_ns();
+  hl_spinlock_lock(l);
+  hli_tstate.stats.gc_lock_waits++;
+  hli_tstate.stats.gc_lock_wait_ns += hl_now_ns() - t0;
+}
+
 /* The slow paths of hli_gc_link and hli_gc_unlink (gc_internal.h has the
  * common ones, inline: an owned stripe, private). */
 void hli_gc_link_locked(hl_object_t *o, unsigned s) {
@@ -96,7 +112,7 @@ void hli_gc_link_locked(hl_object_t *o, unsigned s) {
   hli_gc_set_stripe(o, s);
   hl_gc_head_t *g = HL_GC_HEAD(o);
   g->prev = 0;
-  hl_spinlock_lock(&hli_gc_stripes[s].lock);
+  stripe_lock(s);
   hli_gc_list_append(g, s ? &hli_gc_stripes[s].head : &hli_gc.gen[0].head);
   hl_spinlock_unlock(&hli_gc_stripes[s].lock);
 }
@@ -113,7 +129,7 @@ void hli_gc_disowned(const hl_object_t *o) {
  * creator may be another thread, and its flags are read by others now). */
 void hli_gc_track_ft(hl_object_t *o) {
   hl_gc_head_t *g = HL_GC_HEAD(o);
-  hl_spinlock_lock(&hli_gc_stripes[0].lock);
+  stripe_lock(0);
   if (!g->next) {
     HL_ASSERT(hli_gc_stripe_of(o) == 0);
     g->prev = 0;
@@ -145,7 +161,7 @@ void hli_gc_unlink_locked(hl_object_t *o, unsigned s) {
   HL_ASSERT(!s || !hli_rc_row->owners || s == hli_gc_owned_stripe() || !hli_gc_stripe_private(s) ||
             hl_stw_stopped());
   hli_gc_stripe_t *st = &hli_gc_stripes[s];
-  hl_spinlock_lock(&st->lock);
+  stripe_lock(s);
   hli_gc_list_remove(HL_GC_HEAD(o));
   hl_spinlock_unlock(&st->lock);
 }
@@ -228,7 +244,7 @@ void hli_gc_untrack_ft(hl_object_t *o) {
     if (HL_GC_HEAD(o)->next) hli_gc_list_remove(HL_GC_HEAD(o));
     return;
   }
-  hl_spinlock_lock(&st->lock);
+  stripe_lock(s);
   if (HL_GC_HEAD(o)->next) hli_gc_list_remove(HL_GC_HEAD(o));
   hl_spinlock_unlock(&st->lock);
 }
