@@ -143,15 +143,34 @@ static void lock_release(uint32_t *w) {
   hl_atomic_store_release_u32(w, hl_atomic_load_relaxed_u32(w) & ~HLI_LOCK_HELD);
 }
 
+/* The items of a tuple or instance as traverse_gc visits them, each read
+ * with acquire: its writer (hl_tuple_set filling a tuple after it was
+ * tracked, hl_slot_set) stores with release, so the referent is whole;
+ * what a write replaces is dropped after a grace period (the barrier). */
+static void visit_items(hl_object_t *const *items, size_t n, hl_visit_fn visit, void *arg) {
+  for (size_t i = 0; i < n; i++) {
+    hl_object_t *x = hl_atomic_c11_load_acquire_ptr((void *const *)&items[i]);
+    if (hli_visit_wanted(x, true)) visit(x, arg);
+  }
+}
+
 bool hli_conc_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {
   uint32_t *w;
   switch (o->type->kind) {
   case HL_K_LIST: w = &((hl_list_t *)o)->lock; break;
   case HL_K_DICT: w = &((hl_dict_t *)o)->lock; break;
-  default:
-    /* a tuple never changes; an instance's slots are read with acquire
-     * loads and what a write replaces waits for a grace period; a weakref
-     * has nothing to traverse */
+  case HL_K_TUPLE: {
+    hl_tuple_t *t = (hl_tuple_t *)o;
+    visit_items(t->items, t->size, visit, arg);
+    return true;
+  }
+  case HL_K_INSTANCE: {
+    hl_instance_t *in = (hl_instance_t *)o;
+    visit_items(&in->dict, 1, visit, arg);
+    visit_items(in->slots, o->type->nslots, visit, arg);
+    return true;
+  }
+  default:   /* a weakref: nothing the collector follows */
     hli_gc_traverse(o, visit, arg);
     return true;
   }

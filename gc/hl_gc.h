@@ -463,11 +463,16 @@ static inline hl_object_t *hl_tuple_get(const hl_object_t *t, size_t i) {   /* b
   HL_ASSERT(t->type == &hl_tuple_type && i < ((const hl_tuple_t *)t)->size);
   return ((const hl_tuple_t *)t)->items[i];
 }
+/* A reference a tuple gives up (out of line: --gc=concurrent's barrier). */
+void hl_tuple_item_drop(hl_object_t *old);
 static inline void hl_tuple_set(hl_object_t *t, size_t i, hl_object_t *v) {  /* steals v */
   HL_ASSERT(t->type == &hl_tuple_type && i < ((hl_tuple_t *)t)->size);
-  hl_object_t *old = ((hl_tuple_t *)t)->items[i];
-  ((hl_tuple_t *)t)->items[i] = v;
-  hl_xdecref(old);
+  hl_object_t **slot = &((hl_tuple_t *)t)->items[i];
+  hl_object_t *old = *slot;
+  /* release: a tuple filled after it was tracked may be read by
+   * --gc=concurrent's thread meanwhile (gc/gen_conc.c) */
+  hl_atomic_c11_store_release_ptr((void **)slot, v);
+  if (HL_UNLIKELY(old != NULL)) hl_tuple_item_drop(old);
 }
 
 /* list: a growable array (over-allocated as CPython's list_resize).

@@ -22,20 +22,15 @@ static hl_spinlock_t classes_lock = HL_SPINLOCK_INITIALIZER;
 
 static inline int instance_walk(hl_object_t *o, hl_visit_fn visit, void *arg, bool gc_only) {
   hl_instance_t *in = (hl_instance_t *)o;
-  /* acquire: --gc=concurrent's collector thread reads the slots while
-   * their owner writes them (hl_slot_set's release); plain moves on x86-64 */
-  hl_object_t *d = hl_atomic_c11_load_acquire_ptr((void *const *)&in->dict);
-  if (d) {   /* a dict: a container */
-    int r = visit(d, arg);
+  if (in->dict) {   /* a dict: a container */
+    int r = visit(in->dict, arg);
     if (r) return r;
   }
-  for (uint32_t i = 0, n = o->type->nslots; i < n; i++) {
-    hl_object_t *x = hl_atomic_c11_load_acquire_ptr((void *const *)&in->slots[i]);
-    if (hli_visit_wanted(x, gc_only)) {
-      int r = visit(x, arg);
+  for (uint32_t i = 0, n = o->type->nslots; i < n; i++)
+    if (hli_visit_wanted(in->slots[i], gc_only)) {
+      int r = visit(in->slots[i], arg);
       if (r) return r;
     }
-  }
   return 0;
 }
 static int instance_traverse(hl_object_t *o, hl_visit_fn visit, void *arg) {

@@ -29,6 +29,15 @@ static int tuple_traverse_gc(hl_object_t *o, hl_visit_fn visit, void *arg) {
   return tuple_walk(o, visit, arg, true);
 }
 
+void hl_tuple_item_drop(hl_object_t *old) {
+  if (HL_UNLIKELY(hli_gc_scanning())) {   /* gen_conc.c's barrier, as hl_slot_set */
+    hli_tstate.stats.barrier_drops_deferred++;
+    hli_defer_decref(old);
+    return;
+  }
+  hl_decref(old);
+}
+
 static void tuple_clear(hl_object_t *o) {
   hl_tuple_t *t = (hl_tuple_t *)o;
   for (size_t i = 0; i < t->size; i++) hl_clear(&t->items[i]);
