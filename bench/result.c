@@ -190,6 +190,12 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
     json_object_object_add(cc, "skipped", u64(s->conc_skipped));
     json_object_object_add(cc, "busy_ns", u64(s->conc_busy_ns));
     json_object_object_add(cc, "cpu_ns", u64(s->conc_cpu_ns));
+    json_object *ph = json_object_new_object();
+    json_object_object_add(ph, "mark", u64(s->conc_phase_ns[0]));
+    json_object_object_add(ph, "count", u64(s->conc_phase_ns[1]));
+    json_object_object_add(ph, "roots", u64(s->conc_phase_ns[2]));
+    json_object_object_add(cc, "phase_ns", ph);
+    json_object_object_add(cc, "scan_wall_max_ns", u64(s->conc_scan_wall_max_ns));
     json_object_object_add(o, "concurrent", cc);
   }
   /* without a GIL: how long each collection waited for the world to stop

@@ -192,6 +192,7 @@ typedef struct incr_state {
   bool concurrent;
   bool in_chunk;            /* a chunk runs: traversals go through hli_conc_traverse */
   uint64_t chunk_skipped;   /* containers a chunk could not lock: not traversed */
+  uint64_t scan_t0;         /* when the scan under way started */
 } incr_state_t;
 static incr_state_t incr;
 
@@ -333,6 +334,7 @@ static void scan_start(void) {
   incr.scan_objects = incr.done_objects;   /* those that died since included: a pace, not a census */
   incr.done_objects = 0;
   incr.scan_units = 0;
+  incr.scan_t0 = hl_now_ns();
   incr.phase = MARK;
 }
 
@@ -836,14 +838,22 @@ bool hli_scan_late(void) { return incr.young_since_start >= scan_interval(); }
 uint64_t hli_scan_chunk(uint64_t limit, uint64_t deadline, uint64_t *skipped) {
   step_t s = {0};
   budget_t b = {limit, deadline, CLOCK_EVERY};
+  hl_gc_stats_t *st = hli_gc_stats_mut();
   incr.in_chunk = true;
   incr.chunk_skipped = 0;
+  uint64_t t = hl_now_ns();
   while (!spent(&s, &b) && hli_scan_concurrent_work()) {
-    switch (incr.phase) {
+    enum phase p = incr.phase;
+    switch (p) {
     case MARK: do_mark(&s, &b); break;
     case COUNT: do_count(&s, &b); break;
     default: do_roots(&s, &b); break;
     }
+    uint64_t now = hl_now_ns();
+    st->conc_phase_ns[p - MARK] += now - t;
+    t = now;
+    if (p == ROOTS && incr.phase == VALIDATE && now - incr.scan_t0 > st->conc_scan_wall_max_ns)
+      st->conc_scan_wall_max_ns = now - incr.scan_t0;
   }
   incr.in_chunk = false;
   incr.scan_units += s.units;

@@ -605,6 +605,10 @@ typedef struct hl_gc_stats {
    * scan units, the lists and dicts a chunk could not lock (not traversed),
    * its time in chunks and its CPU time (chunks, sleeps and wake-ups) */
   uint64_t conc_chunks, conc_units, conc_skipped, conc_busy_ns, conc_cpu_ns;
+  /* ... its time in each of its phases (MARK, COUNT, ROOTS), and the
+   * longest wall time from a scan's start to the end of its ROOTS (the
+   * handshakes and the pacing's sleeps included) */
+  uint64_t conc_phase_ns[3], conc_scan_wall_max_ns;
 } hl_gc_stats_t;
 /* A program (a workload) drops `containers` tracked containers in cyclic
  * garbage: the collector's backlog (hl_gc_stats_t) counts them until they
