@@ -196,6 +196,7 @@ json_object *hl_json_gc(const hl_run_gc_t *g) {
     json_object_object_add(ph, "roots", u64(s->conc_phase_ns[2]));
     json_object_object_add(cc, "phase_ns", ph);
     json_object_object_add(cc, "scan_wall_max_ns", u64(s->conc_scan_wall_max_ns));
+    json_object_object_add(cc, "assists", u64(s->conc_assists));
     json_object_object_add(o, "concurrent", cc);
   }
   /* without a GIL: how long each collection waited for the world to stop

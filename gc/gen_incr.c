@@ -345,6 +345,7 @@ typedef struct step {
   uint64_t units;
   uint64_t found;   /* by the validations */
   bool forced;      /* hl_gc_step: a scan starts whether due or not */
+  bool assist;      /* --gc=concurrent: the scan is late, the handshake helps its thread */
   bool idle;        /* no scan under way, none due */
   bool scan_done;
 } step_t;
@@ -531,7 +532,8 @@ static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
     /* --gc=concurrent: MARK, COUNT and ROOTS are the collector thread's
      * (hl_gc_step does them here, the world stopped, so that a test can
      * step a scan exactly) */
-    if (incr.concurrent && !s->forced && incr.phase >= MARK && incr.phase <= ROOTS) break;
+    if (incr.concurrent && !s->forced && !s->assist && incr.phase >= MARK && incr.phase <= ROOTS)
+      break;
     switch (incr.phase) {
     case IDLE:
       if (!s->forced && !scan_due()) {
@@ -712,7 +714,12 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
    * validates one that its thread has finished, as fast as the budget
    * allows (the backlog waits on it), and at least MIN_STEP units */
   if (!forced && incr.concurrent) {
-    bool work = incr.phase == VALIDATE || (incr.phase == IDLE && scan_due());
+    /* A scan its thread has not finished by the time the next one would be
+     * due is helped by the handshakes, within their budget (Go's mutator
+     * assists, with the world stopped): the thread competes for the cores
+     * with the mutators, and garbage must not pile up behind it. */
+    s.assist = incr.phase >= MARK && incr.phase <= ROOTS && hli_scan_late();
+    bool work = s.assist || incr.phase == VALIDATE || (incr.phase == IDLE && scan_due());
     limit = !work ? 0 : limit < MIN_STEP ? MIN_STEP : limit;
   }
   if (!forced && !incr.concurrent) {
@@ -734,6 +741,7 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
      * estimate at 4,399 ns a unit against a real 60-220, and cycles under
      * gil grew from 6 to 127 MiB in 14 s while the scan crawled) */
     hli_unit_clock_add(&incr.unit, t2 - t1, s.units);
+    if (s.assist && s.units) hli_gc_stats_mut()->conc_assists++;
     hli_gc_increment_record(s.units);
     HL_PROBE(gc_increment, s.units, limit, (int)s.scan_done);
   }

@@ -609,6 +609,7 @@ typedef struct hl_gc_stats {
    * longest wall time from a scan's start to the end of its ROOTS (the
    * handshakes and the pacing's sleeps included) */
   uint64_t conc_phase_ns[3], conc_scan_wall_max_ns;
+  uint64_t conc_assists;    /* handshakes that did the late scan's work themselves */
 } hl_gc_stats_t;
 /* A program (a workload) drops `containers` tracked containers in cyclic
  * garbage: the collector's backlog (hl_gc_stats_t) counts them until they
