@@ -4,6 +4,7 @@
 #define HL_TESTS_OBJ_CHECK_H
 
 #include <stdio.h>
+#include <time.h>
 
 #include "hl_alloc.h"
 #include "hl_gc.h"
@@ -28,6 +29,15 @@ static inline void obj_start_collector(hl_config_t *c) {
   assert_int_equal(r, 0);
   if (c->rc != HL_RC_GIL) hl_thread_attach();
   hl_gc_disable();
+}
+
+/* An attached thread blocks for 20 us (outside the runtime: the others stop
+ * the world without it), as a thread waiting on I/O would. */
+static inline void obj_block_briefly(void) {
+  hl_thread_block_begin();
+  struct timespec ts = {0, 20000};
+  nanosleep(&ts, NULL);
+  hl_thread_block_end();
 }
 
 /* Shuts the runtime down and asserts that every object was freed and, with

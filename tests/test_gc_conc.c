@@ -249,12 +249,7 @@ static void *worker_main(void *arg) {
   for (unsigned i = w->from; i < w->to; i++) {
     hl_checkpoint();
     step(w, &r, i);
-    if (i % 2048 == 0) {   /* a short block: the others stop the world without us */
-      hl_thread_block_begin();
-      struct timespec ts = {0, 20000};
-      nanosleep(&ts, NULL);
-      hl_thread_block_end();
-    }
+    if (i % 2048 == 0) obj_block_briefly();
   }
   hl_freelists_clear();
   hl_thread_detach();

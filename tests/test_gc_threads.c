@@ -116,12 +116,7 @@ static void *worker_main(void *arg) {
     for (hl_object_t *p; hl_list_size(y) > 4 && (p = hl_list_pop(y));) hl_decref(p);
     hl_decref(y);
     if (i % 997 == 0) CHECK(hl_gc_collect((int)hl_rand_below(&r, 3)) >= 0);
-    if (i % 1024 == 0) {
-      hl_thread_block_begin();
-      struct timespec ts = {0, 20000};
-      nanosleep(&ts, NULL);
-      hl_thread_block_end();
-    }
+    if (i % 1024 == 0) obj_block_briefly();
   }
   /* its free lists and counters into the process totals (as the runner's
    * workers do: a thread that never used a free list has no exit hook) */
