@@ -469,15 +469,19 @@ void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
  * is served here. */
 void *hli_pool_malloc_aligned(size_t alignment, size_t n) {
   size_t m = n > alignment ? n : alignment;
-  if (hli_alloc_debug || hl_alloc_state.kind != HL_ALLOC_POOL || m - 1 >= serve_limit ||
-      m <= pools.g.pool_max)
+  if (hli_alloc_debug || hl_alloc_state.kind != HL_ALLOC_POOL || m <= pools.g.pool_max ||
+      (m - 1 >= serve_limit && !huge_on))
     return NULL;
   const hl_geometry_t *g = &pools.g;
-  for (unsigned idx = hl_size_class(g, m); idx < g->nclasses; idx++) {
-    size_t size = hl_class_size(g, idx);
-    if (idx >= g->span_first && (size & -size) >= alignment) return pools_malloc(size);
-  }
-  return NULL;
+  if (m <= serve_limit)
+    for (unsigned idx = hl_size_class(g, m); idx < g->nclasses; idx++) {
+      size_t size = hl_class_size(g, idx);
+      if (idx >= g->span_first && (size & -size) >= alignment) return pools_malloc(size);
+    }
+  /* Above the spans, or aligned beyond every span class that holds it: a
+   * huge block, whose mapping is aligned to it (huge.c). */
+  if (!huge_on || n > (size_t)PTRDIFF_MAX || alignment > (size_t)PTRDIFF_MAX / 2) return NULL;
+  return hli_huge_malloc(n, alignment, false);
 }
 void hli_pool_free_plain(void *p) { pool_free(p); }
 

@@ -177,7 +177,7 @@ static void test_spans(void **st) {
     for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
       size_t n = sizes[k], m = n > align ? n : align;
       unsigned char *p = hli_pool_malloc_aligned(align, n);
-      if (m <= geo.pool_max || m > geo.max_size) {
+      if (m <= geo.pool_max || (m > geo.max_size && !huge_on)) {
         assert_null(p);
         continue;
       }
@@ -185,6 +185,11 @@ static void test_spans(void **st) {
       assert_int_equal((uintptr_t)p % align, 0);
       assert_true(hl_pool_owns(p));
       size_t block = hl_pool_block_size(p);
+      if (m > geo.max_size) {   /* a huge block (test_huge_aligned) */
+        assert_true(block >= n);
+        hl_alloc_free(p);
+        continue;
+      }
       assert_true(block >= m && block < 2 * m);
       assert_true(hli_pool_of(h, p)->szidx >= geo.span_first);
       memset(p, 0xa5, n);
@@ -912,6 +917,43 @@ static void test_huge_realloc(void **st) {
   hl_alloc_collect();
 }
 
+/* posix_memalign's path: every power of two from 16 B to 2 MiB, at sizes
+ * around it; served by a pool or span class or a huge block aligned to it
+ * wherever the larger of size and alignment is above the pools' classes
+ * (the malloc library sends the rest to glibc). */
+static void test_huge_aligned(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  for (size_t align = 16; align <= 2 * MIB; align *= 2) {
+    size_t sizes[] = {1, align / 2 + 1, align, align + 1, 100000, 3 * MIB};
+    for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
+      size_t n = sizes[k], m = n > align ? n : align;
+      unsigned char *p = hli_pool_malloc_aligned(align, n);
+      if (m <= geo.pool_max) {
+        assert_null(p);
+        continue;
+      }
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % align, 0);
+      assert_true(hl_pool_owns(p));
+      assert_true(hl_pool_block_size(p) >= n);
+      if (m > geo.max_size) check_huge(p, n, align);
+      fill_pattern(p, n, (unsigned)k);
+      /* a huge one grows and keeps its bytes */
+      if (m > geo.max_size) {
+        p = hl_alloc_realloc(p, n + MIB);
+        check_pattern(p, n, (unsigned)k);
+      }
+      hl_alloc_free(p);
+    }
+  }
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.huge_blocks, 0);
+  assert_int_equal(s.blocks_in_use, 0);
+  hl_alloc_collect();
+}
+
 /* A second free of a huge block whose mapping is cached is caught. */
 static void test_huge_double_free_dies(void **st) {
   (void)st;
@@ -1086,6 +1128,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_huge_cache_bounds),
       cmocka_unit_test(test_huge_cache_decays),
       cmocka_unit_test(test_huge_realloc),
+      cmocka_unit_test(test_huge_aligned),
       cmocka_unit_test(test_huge_double_free_dies),
       cmocka_unit_test(test_random_against_model),
   };

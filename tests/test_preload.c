@@ -224,6 +224,8 @@ static void check_aligned_block(void *p, size_t align, size_t n) {
    * ones to large=medium's spans (blocks aligned to their size's lowest
    * bit) when a class is, else glibc */
   if (align <= 16) CHECK(ours(p) == (n <= thr || huge));
+  /* above the classes, in size or alignment: a huge block aligned to it */
+  else if (huge && (n > thr || align > thr)) CHECK(ours(p) && block_size(p) >= n);
   else CHECK(!ours(p) || (n <= thr && align <= thr && block_size(p) % align == 0 &&
                           block_size(p) < 2 * (n > align ? n : align)));
   /* spans (large=medium, a threshold of 64 KiB): only from 4 KiB up, not
@@ -238,7 +240,9 @@ static void check_aligned_block(void *p, size_t align, size_t n) {
 
 static void test_align(void) {
   size_t sizes[] = {0, 1, 8, 24, 100, thr - 1, thr, thr + 1, 5000, 100000};
-  for (size_t align = 8; align <= 65536; align *= 2) {
+  /* every power of two up to 2 MiB: huge blocks above the spans with
+   * large=medium, else glibc */
+  for (size_t align = 8; align <= (size_t)2 << 20; align *= 2) {
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
       size_t n = sizes[k];
       void *p = NULL;
