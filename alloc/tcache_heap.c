@@ -36,7 +36,9 @@
  * pushed chain is one push to the rules below (the pusher that finds the
  * stack empty and the heap abandoned drains it), so an abandoned heap is
  * never left holding a chain. A free into a heap seen abandoned is not
- * batched (its own path, below), nor is one by a thread without a cache.
+ * batched (its own path, below). A thread that has never allocated (a
+ * consumer that only frees) registers a thread object at its first remote
+ * free, for its batches and for the exit hook that pushes them.
  */
 #include "tcache_internal.h"
 
@@ -330,7 +332,12 @@ void hli_heap_free_slow(void *p, hl_arena_t *ao) {
     heap_free_abandoned(owner, p);
     return;
   }
+  /* A thread that only frees (a consumer) gets a thread object for its
+   * batches at its first remote free; without one (no memory), a push. */
   hli_thread_t *t = hli_self;
-  if (HL_LIKELY(t != &hli_no_thread)) heap_free_batched(t, owner, p);
-  else heap_push_remote(owner, p);
+  if (HL_UNLIKELY(t == &hli_no_thread) && !(t = hli_tc_thread_register())) {
+    heap_push_remote(owner, p);
+    return;
+  }
+  heap_free_batched(t, owner, p);
 }
