@@ -68,8 +68,9 @@ static void check(const blk_t *b) {
 static blk_t *exchange[EXCHANGE];     /* shared: swapped with atomic exchange */
 
 static uint32_t draw_size(hl_rand_t *r) {
-  /* mostly the pools' range, sometimes above it (the raw layer); one in
-   * eight over the whole range with large=medium's spans */
+  /* mostly the pools' range, sometimes above it (the raw layer, or with
+   * large=medium huge blocks); one in eight over the whole range with
+   * large=medium's spans */
   uint32_t top = (uint32_t)threshold + (uint32_t)threshold / 4;
   if (threshold > common_top && hl_rand_below(r, 8) != 0) top = (uint32_t)common_top;
   return 1 + (uint32_t)hl_rand_below(r, top);
@@ -162,8 +163,13 @@ static void expect_everything_back(void) {
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.tcache_blocks, 0);
   assert_int_equal(s.blocks_in_use, 0);   /* tcache=heap: remote-pending blocks are free */
+  /* large=medium: the sizes drawn pass the largest class by a quarter, so
+   * huge blocks (alloc/huge.c) were traded, realloc'd and freed across
+   * threads too; none is left, and collect empties their cache */
+  assert_int_equal(s.huge_blocks, 0);
   hl_alloc_collect();
   s = stats();
+  assert_int_equal(s.huge_cache_blocks, 0);
   assert_int_equal(s.blocks_in_use, 0);
   assert_int_equal(s.remote_pending, 0);
   assert_int_equal(s.arenas_current, 0);
@@ -192,6 +198,7 @@ static void test_threads_against_model(void **st) {
     assert_true(s.heaps >= 1);
     assert_true(s.remote_frees > 0);   /* traded blocks were freed by other threads */
   }
+  if (s.max_size > s.threshold) assert_true(s.huge_maps > 0);   /* large=medium: huge blocks made */
   if (cfg.tcache == HL_TCACHE_MAGAZINE) assert_true(s.tcache_refills > 0 && s.tcache_flushes > 0);
   expect_everything_back();
 }
