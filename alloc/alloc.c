@@ -55,6 +55,8 @@ static size_t limit_magazine, limit_heap, limit_direct;
 /* large=medium with a fast path: serve_limit, else 0 (hl_pool_malloc's third
  * test, after the small classes') */
 static size_t limit_medium;
+/* large=medium: requests above serve_limit are huge blocks (huge.c) */
+static bool huge_on;
 static hl_tcache_t tcache;
 static bool locked;
 static fast_t fast;
@@ -207,6 +209,8 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     limit_heap = fast == FAST_HEAP ? threshold : 0;
     limit_direct = fast == FAST_DIRECT ? threshold : 0;
     limit_medium = fast != FAST_NONE && g.max_size > threshold ? g.max_size : 0;
+    huge_on = g.max_size > threshold;
+    hli_huge_init(huge_on, policy.decay_ns);
     break;
   }
   default:
@@ -225,6 +229,7 @@ void hl_alloc_reset(void) {
   if (hl_alloc_state.kind == HL_ALLOC_POOL && hl_alloc_state.initialized) {
     if (tcache != HL_TCACHE_NONE) hli_tcache_reset();
     hli_pools_destroy(&pools);
+    hli_huge_reset();
   }
   memset(&hl_alloc_state, 0, sizeof hl_alloc_state);
   hli_debug_disable();
@@ -233,6 +238,7 @@ void hl_alloc_reset(void) {
   align_shift = 0;
   limit_magazine = limit_heap = limit_direct = 0;
   limit_medium = 0;
+  huge_on = false;
   tcache = HL_TCACHE_NONE;
   locked = false;
   fast = FAST_NONE;
@@ -246,10 +252,16 @@ const char *hl_alloc_name(void) {
 
 bool hl_pool_owns(const void *p) { return hl_radix_get((uintptr_t)p) != 0; }
 
+/* The usable size of p, a block of ours with pool tag tag. */
+static inline size_t owned_size(const void *p, uintptr_t tag) {
+  if (HL_UNLIKELY(tag & HLI_TAG_HUGE)) return hli_huge_usable_size(p, tag);
+  return hl_class_size(&pools.g, hli_tag_class(tag));
+}
+
 size_t hl_pool_block_size(const void *p) {
   uintptr_t tag = hli_tag_get((uintptr_t)p);
   if (tag == 0) return 0;
-  return hl_class_size(&pools.g, hli_tag_class(tag));
+  return owned_size(p, tag);
 }
 
 /* Lock order: the tcache registry, then the shared pools (tcache.c). */
@@ -257,14 +269,17 @@ void hl_alloc_fork_prepare(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
   if (tcache != HL_TCACHE_NONE) hli_tcache_fork_prepare();
   if (locked) hl_spinlock_lock(&lock);
+  hli_huge_fork_prepare();
 }
 void hl_alloc_fork_parent(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
+  hli_huge_fork_parent();
   if (locked) hl_spinlock_unlock(&lock);
   if (tcache != HL_TCACHE_NONE) hli_tcache_fork_parent();
 }
 void hl_alloc_fork_child(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL) return;
+  hli_huge_fork_child();
   if (locked) hl_spinlock_init(&lock);
   if (tcache != HL_TCACHE_NONE) hli_tcache_fork_child();
 }
@@ -309,8 +324,10 @@ static HL_NOINLINE void decay_tick(void) {
   pools_unlock();
 }
 
+/* The huge blocks' cache decays on the same clock (huge.c). */
 static inline void decay_poll(void) {
   if (HL_UNLIKELY(decay_pending())) decay_tick();
+  if (HL_UNLIKELY(hli_huge_decay_pending())) hli_huge_decay();
 }
 
 void hli_alloc_decay_poll(void) {
@@ -373,9 +390,22 @@ static HL_NOINLINE void *raw_malloc(size_t n) {
   return hli_raw_malloc(n);
 }
 
+/* Above serve_limit with large=medium: a huge block; NULL (then the raw
+ * layer) when no mapping can be made or n is beyond PTRDIFF_MAX. */
+static HL_NOINLINE void *huge_malloc(size_t n, bool zero) {
+  if (n > (size_t)PTRDIFF_MAX) return NULL;
+  void *p = hli_huge_malloc(n, 0, zero);
+  if (HL_LIKELY(p != NULL)) return p;
+  release_for_retry();
+  return hli_huge_malloc(n, 0, zero);
+}
+
 static inline void *pool_malloc(size_t n) {
   if (HL_LIKELY(n - 1 < serve_limit)) {   /* 1..serve_limit; 0 wraps around */
     void *p = pools_malloc(n);
+    if (HL_LIKELY(p != NULL)) return p;
+  } else if (huge_on && n != 0) {
+    void *p = huge_malloc(n, false);
     if (HL_LIKELY(p != NULL)) return p;
   }
   return raw_malloc(n);
@@ -413,9 +443,15 @@ static inline void pool_free_owned(void *p, uintptr_t tag) {
   pools_unlock();
 }
 
+/* A block of ours: a pool's, a span's or a huge one. */
+static inline void owned_free(void *p, uintptr_t tag) {
+  if (HL_UNLIKELY(tag & HLI_TAG_HUGE)) hli_huge_free(p, tag);
+  else pool_free_owned(p, tag);
+}
+
 static inline void pool_free(void *p) {
   uintptr_t tag = hli_tag_get((uintptr_t)p);
-  if (HL_LIKELY(tag != 0)) pool_free_owned(p, tag);
+  if (HL_LIKELY(tag != 0)) owned_free(p, tag);
   else raw_free(p);   /* NULL included: free(NULL) does nothing */
 }
 
@@ -433,15 +469,19 @@ void *hli_pool_malloc_plain(size_t n) { return pool_malloc(n); }
  * is served here. */
 void *hli_pool_malloc_aligned(size_t alignment, size_t n) {
   size_t m = n > alignment ? n : alignment;
-  if (hli_alloc_debug || hl_alloc_state.kind != HL_ALLOC_POOL || m - 1 >= serve_limit ||
-      m <= pools.g.pool_max)
+  if (hli_alloc_debug || hl_alloc_state.kind != HL_ALLOC_POOL || m <= pools.g.pool_max ||
+      (m - 1 >= serve_limit && !huge_on))
     return NULL;
   const hl_geometry_t *g = &pools.g;
-  for (unsigned idx = hl_size_class(g, m); idx < g->nclasses; idx++) {
-    size_t size = hl_class_size(g, idx);
-    if (idx >= g->span_first && (size & -size) >= alignment) return pools_malloc(size);
-  }
-  return NULL;
+  if (m <= serve_limit)
+    for (unsigned idx = hl_size_class(g, m); idx < g->nclasses; idx++) {
+      size_t size = hl_class_size(g, idx);
+      if (idx >= g->span_first && (size & -size) >= alignment) return pools_malloc(size);
+    }
+  /* Above the spans, or aligned beyond every span class that holds it: a
+   * huge block, whose mapping is aligned to it (huge.c). */
+  if (!huge_on || n > (size_t)PTRDIFF_MAX || alignment > (size_t)PTRDIFF_MAX / 2) return NULL;
+  return hli_huge_malloc(n, alignment, false);
 }
 void hli_pool_free_plain(void *p) { pool_free(p); }
 
@@ -544,6 +584,10 @@ void *hl_pool_calloc(size_t nelem, size_t elsize) {
   if (HL_UNLIKELY(hli_alloc_debug)) return hli_debug_calloc(HLI_FAMILY_OBJECT, nelem, elsize);
   size_t n;
   if (__builtin_mul_overflow(nelem, elsize, &n) || n > (size_t)PTRDIFF_MAX) return NULL;
+  if (n > serve_limit && huge_on) {   /* a fresh mapping is zero already */
+    void *p = huge_malloc(n, true);
+    if (HL_LIKELY(p != NULL)) return p;
+  }
   if (n - 1 >= serve_limit) {
     count_raw_request();
     decay_poll();
@@ -568,8 +612,13 @@ void *hl_pool_realloc(void *p, size_t n) {
     release_for_retry();
     return hli_raw_realloc(p, n);   /* p is untouched by a failed realloc */
   }
-  size_t size = hl_class_size(&pools.g, hli_tag_class(tag));
-  if (n - 1 < serve_limit && n <= size) {
+  if (tag & HLI_TAG_HUGE) {
+    /* Huge to huge: mremap (huge.c); else, or when that fails, below. */
+    void *q;
+    if (n > serve_limit && (q = hli_huge_realloc(p, tag, n)) != NULL) return q;
+  }
+  size_t size = owned_size(p, tag);
+  if (n - 1 < serve_limit && n <= size && !(tag & HLI_TAG_HUGE)) {
     /* Shrinking by less than a quarter: keep the block (CPython's rule, so
      * that a string trimmed by a byte does not move). */
     if (4 * n > 3 * size) return p;
@@ -578,7 +627,7 @@ void *hl_pool_realloc(void *p, size_t n) {
   void *q = pool_malloc(n);
   if (!q) return NULL;   /* p is untouched */
   memcpy(q, p, n < size ? n : size);
-  pool_free_owned(p, tag);
+  owned_free(p, tag);
   return q;
 }
 
@@ -606,6 +655,7 @@ void hl_alloc_collect(void) {
     hli_peer_collect(hl_alloc_state.kind, &hl_alloc_state.peer);
     return;
   }
+  hli_huge_trim();
   if (tcache != HL_TCACHE_NONE) {
     hli_tcache_collect();
     return;
@@ -624,6 +674,7 @@ void hl_alloc_stats(hl_alloc_stats_t *s) {
   hli_pools_stats(&pools, s);
   pools_unlock();
   if (tcache != HL_TCACHE_NONE) hli_tcache_stats(s);
+  hli_huge_stats(s);
   s->bytes_overhead += hl_radix_bytes();
 }
 

@@ -11,7 +11,7 @@
  *   hl_radix_*     which pool (and class) covers this address, if ours? (radix.c)
  *   hl_os_*        mmap, munmap, madvise (os.c)
  *
- * Files: size_class.c (geometry), os.c, raw.c, radix.c, pool.c (arenas,
+ * Files: size_class.c (geometry), os.c, raw.c, radix.c, huge.c (huge blocks), pool.c (arenas,
  * pools, blocks), stats.c, debug.c, alloc.c (the strategy switch).
  */
 #ifndef HL_ALLOC_INTERNAL_H
@@ -34,6 +34,11 @@ void  hl_os_unmap(void *p, size_t size);
 /* Gives the pages back to the kernel and keeps the address range mapped
  * (MADV_DONTNEED: the next touch faults in a zero page). Returns 0 or -errno. */
 int   hl_os_discard(void *p, size_t size);
+/* mremap: the mapping [p, p + old_size) becomes new_size bytes long, in
+ * place (fixed NULL: fails when the range after it is taken), or moved
+ * without copying onto fixed, a mapping of new_size bytes of ours that it
+ * replaces. The new address, or NULL with p's mapping as it was. */
+void *hl_os_remap(void *p, size_t old_size, size_t new_size, void *fixed);
 size_t hl_os_page_size(void);
 /* NUMA nodes of the machine (1 when it has no NUMA). */
 unsigned hl_os_numa_nodes(void);
@@ -119,6 +124,7 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
 #define HLI_TAG_HEAP ((uintptr_t)2)        /* a thread heap's pools */
 #define HLI_TAG_DIRECT ((uintptr_t)4)      /* the shared pools, one thread, no lock */
 #define HLI_TAG_SPLIT ((uintptr_t)8)       /* a grain of several pools: resolve */
+#define HLI_TAG_HUGE ((uintptr_t)16)       /* a huge block's mapping (huge.c): at base */
 #define HLI_TAG_POOL_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)  /* the header */
 #define HLI_TAG_CLASS_SHIFT 56
 #define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
@@ -341,6 +347,34 @@ HL_INTERNAL void  hli_alloc_decay_poll(void);
  * (alloc.c explains which), before one more try. No lock of ours may be
  * held. */
 HL_INTERNAL void  hli_alloc_release_all(void);
+
+/* ---- huge blocks (huge.c): large=medium, above the largest span class ------
+ * Each in a mapping of its own, whose every radix grain holds base |
+ * HLI_TAG_HUGE (the header at base); freed mappings cached, per process
+ * (huge.c explains). Thread-safe: one spinlock. */
+HL_INTERNAL void  hli_huge_init(bool enabled, uint64_t decay_ns);
+HL_INTERNAL bool  hli_huge_enabled(void);
+/* n bytes aligned to alignment (a power of two; 64 at least is given);
+ * zeroed when zero is set. NULL when no mapping can be made. */
+HL_INTERNAL void *hli_huge_malloc(size_t n, size_t alignment, bool zero);
+/* p: a huge block handed out, tag its radix entry. */
+HL_INTERNAL void  hli_huge_free(void *p, uintptr_t tag);
+HL_INTERNAL size_t hli_huge_usable_size(const void *p, uintptr_t tag);
+/* p resized to hold n bytes in its mapping, by mremap (in place, or its
+ * pages moved); NULL when it cannot be (p is untouched then). */
+HL_INTERNAL void *hli_huge_realloc(void *p, uintptr_t tag, size_t n);
+/* The cached mappings whose decay has run out go back; hli_huge_trim: all
+ * of them. decay_pending: whether the cache holds something to decay (a
+ * relaxed load). */
+HL_INTERNAL void  hli_huge_decay(void);
+HL_INTERNAL bool  hli_huge_decay_pending(void);
+HL_INTERNAL void  hli_huge_trim(void);
+/* Empties the cache and zeroes the counters (hl_alloc_reset). */
+HL_INTERNAL void  hli_huge_reset(void);
+HL_INTERNAL void  hli_huge_stats(hl_alloc_stats_t *s);
+HL_INTERNAL void  hli_huge_fork_prepare(void);
+HL_INTERNAL void  hli_huge_fork_parent(void);
+HL_INTERNAL void  hli_huge_fork_child(void);
 
 /* ---- debug hooks (debug.c): alloc-debug=on, CPython's PYTHONMALLOC=debug ----
  * Set by hl_alloc_init before any thread allocates and cleared by

@@ -151,7 +151,13 @@ void hl_alloc_collect(void);
   X(heap_adoptions, "abandoned heaps taken over by a new thread (heap)")        \
   X(heap_reclaims, "abandoned heaps made spare by the free of their last block (heap)") \
   X(remote_frees, "blocks freed by a thread other than their heap's owner (heap)") \
-  X(remote_pending, "of those, not yet taken back by the owner, not in use (heap)")
+  X(remote_pending, "of those, not yet taken back by the owner, not in use (heap)") \
+  X(huge_blocks, "huge blocks handed out (large=medium: above the largest span class)") \
+  X(huge_bytes, "bytes mapped for those blocks")                                 \
+  X(huge_maps, "huge mappings made, in total (a cache miss)")                   \
+  X(huge_cache_hits, "huge requests served from the cache of freed mappings")   \
+  X(huge_cache_blocks, "freed huge mappings cached now")                        \
+  X(huge_cache_bytes, "bytes of those mappings")
 
 /* Per size class: a row of the table (bytes are blocks times size). */
 #define HL_ALLOC_CLASS_STAT_FIELDS(X)                                            \

@@ -41,6 +41,7 @@
  * the nth call from now fails with ENOMEM before reaching the kernel (when
  * threads map at once exactly one of them gets the nth count), 0 disarms.
  */
+#define _GNU_SOURCE   /* mremap */
 #include <fcntl.h>
 #include <errno.h>
 #include <linux/mempolicy.h>
@@ -123,6 +124,20 @@ void hl_os_unmap(void *p, size_t size) {
   /* A refused munmap (a bad pointer: a caller's bug) leaves the range
    * mapped, so the counter keeps counting it. */
   if (munmap(p, size) == 0) (void)hl_atomic_faa_u64(&bytes_mapped, (uint64_t)0 - size);
+}
+
+void *hl_os_remap(void *p, size_t old_size, size_t new_size, void *fixed) {
+  size_t page = hl_os_page_size();
+  old_size = round_up(old_size, page);
+  new_size = round_up(new_size, page);
+  void *q = fixed ? mremap(p, old_size, new_size, MREMAP_MAYMOVE | MREMAP_FIXED, fixed)
+                  : mremap(p, old_size, new_size, 0);
+  if (q == MAP_FAILED) return NULL;   /* errno from the kernel; p as it was */
+  /* fixed: the pages replace a mapping of new_size bytes counted already,
+   * and the old range is gone; else the range changed size in place */
+  uint64_t delta = fixed ? (uint64_t)0 - old_size : (uint64_t)new_size - old_size;
+  (void)hl_atomic_faa_u64(&bytes_mapped, delta);
+  return q;
 }
 
 int hl_os_discard(void *p, size_t size) {

@@ -11,10 +11,13 @@
  * Who serves what:
  *   1..limit bytes, alignment <= the geometry's      the pools (hl_pool_*)
  *   0 bytes                                          the pools, as 1 byte
+ *   larger, large=medium                             huge blocks (huge.c): every
+ *                                                    size, any alignment
  *   larger, or over-aligned, or before we are ready  glibc, under the names
  *                                                    it exports for this
  *                                                    (__libc_malloc...)
- * limit is the geometry's threshold, less the debug header and guards with
+ * limit is the geometry's threshold (large=medium: PTRDIFF_MAX, huge blocks
+ * taking what the classes do not), less the debug header and guards with
  * alloc-debug=on (see below). The shim sends large requests to glibc itself
  * rather than through hl_pool_malloc's raw layer: that skips the pools'
  * lock, and keeps "in one of our arenas" equivalent to "ours" (the raw
@@ -146,6 +149,9 @@ static size_t limit;
  * limit, the same way. */
 static size_t fast_limit;
 static size_t pool_align;         /* the geometry's alignment */
+/* The largest request a pool or span class serves (hl_preload_threshold);
+ * limit is larger when huge blocks serve the rest (large=medium). */
+static size_t classes_limit;
 static bool debug;                /* alloc-debug=on */
 enum { STATS_OFF, STATS_TEXT, STATS_JSON };
 static int stats_at_exit;         /* HEAPLAB_STATS */
@@ -293,6 +299,9 @@ static void set_up_with(setup_scratch_t *sc) {
   }
   hl_alloc_stats(&sc->probe);   /* the geometry, as alloc.c resolved it */
   size_t lim = (size_t)sc->probe.max_size;   /* the threshold, or large=medium's largest class */
+  /* large=medium: above the spans, huge blocks (huge.c), so every size */
+  size_t classes = lim;
+  if (hli_huge_enabled()) lim = (size_t)PTRDIFF_MAX;
   pool_align = (size_t)sc->probe.alignment;
   if (sc->cfg.alloc_debug) {
     /* debug.c's own figure: the header and guard a debug block adds */
@@ -309,8 +318,10 @@ static void set_up_with(setup_scratch_t *sc) {
       hl_atomic_c11_store_release_bool(&debug, false);   /* as above */
     } else {
       lim -= over;
+      classes -= over;
     }
   }
+  classes_limit = classes;
   /* Release: pairs with load_limit() in every entry point (see `limit`). */
   hl_atomic_c11_store_release_size(&fast_limit, debug ? 0 : lim);
   hl_atomic_c11_store_release_size(&limit, lim);
@@ -643,5 +654,6 @@ size_t malloc_usable_size(void *p) {
 /* The size class of p when the pools serve it, 0 when p is not ours. */
 size_t hl_preload_block_size(const void *p) { return hl_pool_block_size(p); }
 
-/* The largest request the pools serve (0: glibc serves everything). */
-size_t hl_preload_threshold(void) { return pools_limit(); }
+/* The largest request a pool or span class serves (0: glibc serves
+ * everything); with large=medium, larger ones are huge blocks, ours too. */
+size_t hl_preload_threshold(void) { return pools_limit() ? classes_limit : 0; }

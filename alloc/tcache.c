@@ -126,9 +126,12 @@ static void thread_exit(void *arg) {
   hli_thread_t *t = arg;
   if (hli_tc.mode == HL_TCACHE_MAGAZINE) {
     hli_mag_flush_all(t);
-  } else if (t->heap) {
-    hli_heap_release(t->heap);
-    t->heap = NULL;
+  } else {
+    hli_heap_batches_flush(t);   /* before the heap goes: its own frees may wait too */
+    if (t->heap) {
+      hli_heap_release(t->heap);
+      t->heap = NULL;
+    }
   }
   hli_heap_self = &hli_no_heap;
   hli_self = &hli_no_thread;
@@ -148,6 +151,7 @@ void hli_tcache_collect(void) {
     hl_spinlock_unlock(hli_tc.lock);
     return;
   }
+  if (t) hli_heap_batches_flush(t);
   if (t && t->heap) {
     t->epoch = hl_atomic_load_relaxed_u64(&hli_tc.epoch);
     hli_heap_tidy(t->heap);

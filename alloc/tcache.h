@@ -29,6 +29,17 @@ _Static_assert(sizeof(hli_bin_t) == 16, "hli_bin_t must be 16 bytes");
 
 typedef struct hli_heap hli_heap_t;
 
+/* tcache=heap: a thread's frees into one other heap, waiting to be pushed
+ * onto its remote stack together (tcache_heap.c, "Batched remote frees").
+ * head..tail linked through the blocks' first word; owner NULL: unused. */
+#define HLI_RBATCH_SLOTS 4
+#define HLI_RBATCH_MAX 16
+typedef struct hli_rbatch {
+  hli_heap_t *owner;
+  hl_block_t *head, *tail;
+  uint32_t n;
+} hli_rbatch_t;
+
 /* One per thread that has allocated through a tcache (magazine or heap).
  * Invariant (magazine): sum over classes of bins[c].max * size(c) ==
  * max_bytes <= the byte budget, so the blocks cached stay within it. */
@@ -39,6 +50,11 @@ typedef struct hli_thread {
   unsigned steal_cursor;           /* magazine: where the next bound cut starts */
   hli_heap_t *heap;                /* tcache=heap: also in hli_heap_self */
   uint64_t epoch;                  /* the collect epoch this thread has seen */
+  /* tcache=heap: remote frees batched per owner, the slot to evict next,
+   * and the collect epoch the batches last saw */
+  hli_rbatch_t rbatch[HLI_RBATCH_SLOTS];
+  unsigned rbatch_next;
+  uint64_t rbatch_epoch;
   struct hli_thread *next;         /* the registry: live threads, or spare */
   struct hli_thread *prev;
 } hli_thread_t;

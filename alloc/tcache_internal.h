@@ -53,5 +53,8 @@ HL_INTERNAL void hli_mag_flush_all(hli_thread_t *t);
  * calling thread gives its heap up (thread exit). */
 HL_INTERNAL bool hli_heap_tidy(hli_heap_t *hp);
 HL_INTERNAL void hli_heap_release(hli_heap_t *hp);
+/* tcache_heap.c: pushes every remote free t has batched (thread exit,
+ * collect). Called by t's thread only. */
+HL_INTERNAL void hli_heap_batches_flush(hli_thread_t *t);
 
 #endif /* HL_TCACHE_INTERNAL_H */

@@ -14,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +32,9 @@ const hl_pools_t *hli_alloc_pools(void);
 static hl_config_t cfg;
 static hl_geometry_t geo;
 static uint64_t model_ops = 200000;
+/* large=medium: requests above the largest class are huge blocks (huge.c),
+ * ours; without it, the raw layer's */
+static bool huge_on;
 
 static void setup_alloc_decay(size_t keep_kib, hl_arena_release_t release, uint64_t decay_ms) {
   char err[256];
@@ -171,7 +177,7 @@ static void test_spans(void **st) {
     for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
       size_t n = sizes[k], m = n > align ? n : align;
       unsigned char *p = hli_pool_malloc_aligned(align, n);
-      if (m <= geo.pool_max || m > geo.max_size) {
+      if (m <= geo.pool_max || (m > geo.max_size && !huge_on)) {
         assert_null(p);
         continue;
       }
@@ -179,6 +185,11 @@ static void test_spans(void **st) {
       assert_int_equal((uintptr_t)p % align, 0);
       assert_true(hl_pool_owns(p));
       size_t block = hl_pool_block_size(p);
+      if (m > geo.max_size) {   /* a huge block (test_huge_aligned) */
+        assert_true(block >= n);
+        hl_alloc_free(p);
+        continue;
+      }
       assert_true(block >= m && block < 2 * m);
       assert_true(hli_pool_of(h, p)->szidx >= geo.span_first);
       memset(p, 0xa5, n);
@@ -492,7 +503,7 @@ static void test_decay_keeps_young_arenas_and_releases_old(void **st) {
 static void *raw_call(int how, void *keep) {
   size_t big = geo.max_size + 1;
   switch (how) {
-  case 0: return hl_alloc_malloc(100000);                  /* large malloc */
+  case 0: return hl_alloc_malloc(huge_on ? 0 : 100000);    /* large (or 0-byte) malloc */
   case 1: hl_alloc_free(keep); return NULL;                /* free of a raw block */
   default: return hl_alloc_realloc(keep, 2 * big);         /* realloc of a raw block */
   }
@@ -503,7 +514,8 @@ static void test_decay_runs_at_raw_requests(void **st) {
   const uint64_t decay_ms = 20;
   for (int how = 0; how < 3; how++) {
     setup_alloc_decay(0, cfg.arena_release, decay_ms);
-    void *keep = hl_alloc_malloc(geo.max_size + 1);     /* a raw block */
+    /* a raw block: above the classes, or with huge blocks 0 bytes */
+    void *keep = hl_alloc_malloc(huge_on ? 0 : geo.max_size + 1);
     assert_false(hl_pool_owns(keep));
     size_t size = geo.pool_max, n = 3 * arena_blocks(size);
     void **b = calloc(n, sizeof *b);
@@ -636,7 +648,7 @@ static void test_foreign_and_raw_pointers(void **st) {
   assert_ptr_not_equal(zero1, zero2);
   assert_false(hl_pool_owns(zero1));
   char *big = hl_alloc_malloc(geo.max_size + 1);
-  assert_false(hl_pool_owns(big));
+  assert_true(hl_pool_owns(big) == huge_on);
   char *small = hl_alloc_malloc(geo.max_size);
   assert_true(hl_pool_owns(small));
   assert_true(hl_pool_owns(small + geo.max_size - 1));
@@ -652,7 +664,7 @@ static void test_foreign_and_raw_pointers(void **st) {
   assert_false(hl_pool_owns(foreign));
   free(foreign);
   hl_alloc_stats_t s = stats();
-  assert_true(s.raw_requests >= 3);
+  assert_true(s.raw_requests >= (huge_on ? 2 : 3));
   assert_int_equal(s.blocks_in_use, 0);
 }
 
@@ -669,11 +681,12 @@ static void test_realloc_rules(void **st) {
   char *r = hl_alloc_realloc(q, geo.max_size);        /* grow within the pools */
   assert_true(hl_pool_owns(r));
   assert_int_equal(r[2 * a - 1], 'x');
-  char *big = hl_alloc_realloc(r, geo.max_size * 4);  /* pools -> raw */
-  assert_false(hl_pool_owns(big));
+  char *big = hl_alloc_realloc(r, geo.max_size * 4);  /* pools -> raw, or huge */
+  assert_true(hl_pool_owns(big) == huge_on);
   assert_int_equal(big[0], 'x');
   assert_int_equal(big[2 * a - 1], 'x');
-  char *back = hl_alloc_realloc(big, 3);               /* raw stays raw */
+  char *back = hl_alloc_realloc(big, 3);               /* raw stays raw; huge goes back */
+  assert_true(hl_pool_owns(back) == huge_on);
   assert_int_equal(back[0], 'x');
   hl_alloc_free(back);
   char *z = hl_alloc_realloc(NULL, 10);
@@ -703,10 +716,286 @@ static void test_out_of_memory_falls_back_to_raw(void **st) {
   validate();
 }
 
+/* ---- huge blocks (large=medium, huge.c) -------------------------------------- */
+
+#define MIB ((size_t)1 << 20)
+#define HUGE_GRAIN ((size_t)1 << HLI_RADIX_GRAIN_SHIFT)
+
+/* A huge block of n bytes at alignment align (0: malloc's): ours from its
+ * first byte to its last, its usable size at least n, and at most what the
+ * cache's rules allow: a mapping that holds the block (a grain and the
+ * offset more), or one taken from the cache whose tail beyond an eighth
+ * more was given back. */
+static void check_huge(const void *p, size_t n, size_t align) {
+  assert_non_null(p);
+  assert_true(hl_pool_owns(p));
+  assert_true(hl_pool_owns((const char *)p + n - 1));
+  size_t u = hl_pool_block_size(p), off = align > 64 ? align : 64;
+  assert_true(u >= n && u < n + (n + off) / 4 + HUGE_GRAIN + 2 * off);
+  assert_int_equal((uintptr_t)p % 64, 0);
+}
+
+/* A program that mallocs and frees 1 MiB in a loop maps once: every pair
+ * after the first is a cache hit, with no mapping made (hl_os_maps) and
+ * none given back (the bytes mapped stay). */
+static void test_huge_loop_maps_once(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  void *p = hl_alloc_malloc(MIB);
+  check_huge(p, MIB, 0);
+  memset(p, 1, MIB);
+  hl_alloc_free(p);
+  uint64_t maps = hl_os_maps(), mapped = hl_os_mapped_bytes();
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.huge_maps, 1);
+  assert_int_equal(s.huge_cache_blocks, 1);
+  for (int i = 0; i < 1000; i++) {
+    char *q = hl_alloc_malloc(MIB);
+    assert_ptr_equal(q, p);   /* the one cached mapping */
+    q[i] = 2;
+    hl_alloc_free(q);
+  }
+  assert_int_equal(hl_os_maps(), maps);
+  assert_int_equal(hl_os_mapped_bytes(), mapped);
+  s = stats();
+  assert_int_equal(s.huge_maps, 1);
+  assert_int_equal(s.huge_cache_hits, 1000);
+  assert_int_equal(s.huge_blocks, 0);
+  assert_int_equal(s.huge_cache_bytes, hl_pool_block_size(p) + 64);
+  /* calloc from the cache is zeroed though the mapping is dirty */
+  unsigned char *z = hl_pool_calloc(1, MIB);
+  assert_ptr_equal(z, p);
+  for (size_t i = 0; i < MIB; i++)
+    if (z[i]) fail_msg("calloc from the cache: byte %zu is %d", i, z[i]);
+  hl_alloc_free(z);
+  /* a smaller request reuses the mapping when it needs at least half of
+   * it, and gives back the tail beyond an eighth more than it needs */
+  char *h = hl_alloc_malloc(MIB / 2 + HUGE_GRAIN);
+  assert_ptr_equal(h, p);
+  check_huge(h, MIB / 2 + HUGE_GRAIN, 0);
+  hl_alloc_free(h);
+  char *t = hl_alloc_malloc(100000);   /* less than half: a new mapping */
+  assert_ptr_not_equal(t, p);
+  check_huge(t, 100000, 0);
+  hl_alloc_free(t);
+  hl_alloc_collect();   /* empties the cache */
+  s = stats();
+  assert_int_equal(s.huge_cache_blocks, 0);
+  assert_int_equal(s.huge_cache_bytes, 0);
+  assert_false(hl_pool_owns(p));   /* its radix entries went with it */
+}
+
+/* The cache holds at most 64 mappings and 64 MiB (or a quarter of the huge
+ * bytes in use, if more), oldest out first; a block above the byte bound is
+ * never cached. */
+static void test_huge_cache_bounds(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  enum { N = 70 };
+  void *b[N];
+  for (int i = 0; i < N; i++) {
+    size_t n = 100000 + (size_t)i * 16384;   /* 70 sizes, 7 MiB in all */
+    check_huge(b[i] = hl_alloc_malloc(n), n, 0);
+  }
+  for (int i = 0; i < N; i++) hl_alloc_free(b[i]);
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.huge_cache_blocks, 64);
+  assert_int_equal(s.huge_maps, N);
+  for (int i = 0; i < N; i++) assert_true(hl_pool_owns(b[i]) == (i >= N - 64));   /* unmapped */
+  /* the six oldest went back; a request of the last size is a hit */
+  void *last = hl_alloc_malloc(100000 + (N - 1) * 16384);
+  assert_ptr_equal(last, b[N - 1]);
+  hl_alloc_free(last);
+  hl_alloc_collect();
+  void *big[5];
+  for (int i = 0; i < 5; i++) check_huge(big[i] = hl_alloc_malloc(20 * MIB), 20 * MIB, 0);
+  for (int i = 0; i < 5; i++) hl_alloc_free(big[i]);
+  s = stats();
+  assert_int_equal(s.huge_cache_blocks, 3);   /* 3 x 20 MiB: a fourth passes 64 MiB */
+  assert_true(s.huge_cache_bytes <= 64 * MIB);
+  hl_alloc_collect();
+  /* with 1 GiB of huge blocks in use (address space only), the bound is a
+   * quarter of what is in use: more than 64 MiB may wait in the cache */
+  void *gig[50];
+  for (int i = 0; i < 50; i++) check_huge(gig[i] = hl_alloc_malloc(20 * MIB), 20 * MIB, 0);
+  for (int i = 0; i < 5; i++) hl_alloc_free(gig[i]);
+  s = stats();
+  assert_int_equal(s.huge_cache_blocks, 5);   /* 45 x 20 MiB in use: the bound is 225 MiB */
+  for (int i = 5; i < 50; i++) hl_alloc_free(gig[i]);
+  s = stats();
+  /* as the blocks in use go, the bound falls to 64 MiB: three left */
+  assert_int_equal(s.huge_cache_blocks, 3);
+  hl_alloc_collect();
+  void *over = hl_alloc_malloc(80 * MIB);     /* untouched: address space only */
+  check_huge(over, 80 * MIB, 0);
+  hl_alloc_free(over);
+  s = stats();
+  assert_int_equal(s.huge_cache_blocks, 0);
+  assert_false(hl_pool_owns(over));
+  hl_alloc_collect();
+  assert_int_equal(stats().huge_cache_bytes, 0);
+}
+
+/* With arena-decay-ms, a cached mapping goes back once that old, at the
+ * next call that polls the decay (here a 0-byte malloc, the raw layer's). */
+static void test_huge_cache_decays(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  const uint64_t decay_ms = 20;
+  setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, decay_ms);
+  void *p = hl_alloc_malloc(MIB);
+  hl_alloc_free(p);
+  assert_int_equal(stats().huge_cache_blocks, 1);
+  struct timespec ts = {0, (long)(3 * decay_ms * 1000000)};
+  nanosleep(&ts, NULL);
+  void *r = hl_alloc_malloc(0);
+  assert_int_equal(stats().huge_cache_blocks, 0);
+  assert_false(hl_pool_owns(p));
+  hl_alloc_free(r);
+  /* within the decay, it stays */
+  setup_alloc_decay(0, HL_ARENA_RELEASE_MUNMAP, 3600 * 1000);
+  p = hl_alloc_malloc(MIB);
+  hl_alloc_free(p);
+  hl_alloc_free(hl_alloc_malloc(0));
+  assert_int_equal(stats().huge_cache_blocks, 1);
+  hl_alloc_collect();
+}
+
+static void fill_pattern(unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i += 509) p[i] = (unsigned char)(seed + i / 509);
+}
+static void check_pattern(const unsigned char *p, size_t n, unsigned seed) {
+  for (size_t i = 0; i < n; i += 509)
+    if (p[i] != (unsigned char)(seed + i / 509)) fail_msg("byte %zu lost", i);
+}
+
+/* realloc: huge to huge by mremap (in place, or the pages moved when the
+ * range after the mapping is taken), the prefix kept; span to huge and
+ * huge to span move. */
+static void test_huge_realloc(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  unsigned char *p = hl_alloc_malloc(geo.max_size);   /* the largest span class */
+  fill_pattern(p, geo.max_size, 1);
+  unsigned char *q = hl_alloc_realloc(p, geo.max_size + 1);
+  check_huge(q, geo.max_size + 1, 0);
+  check_pattern(q, geo.max_size, 1);
+  fill_pattern(q, geo.max_size + 1, 2);
+  size_t n = geo.max_size + 1;
+  uint64_t maps = stats().huge_maps;
+  unsigned seed = 2;
+  for (size_t to = 2 * MIB; to <= 16 * MIB; to *= 2) {   /* growth, no new huge mapping */
+    q = hl_alloc_realloc(q, to);
+    check_huge(q, to, 0);
+    check_pattern(q, n, seed);
+    fill_pattern(q, to, 3);
+    seed = 3;
+    n = to;
+  }
+  assert_int_equal(stats().huge_maps, maps);
+  /* the range after it taken: the pages move to a new range */
+  uintptr_t end = (uintptr_t)q - 64 + hl_pool_block_size(q) + 64;
+  void *wall = mmap((void *)end, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                    -1, 0);
+  /* EEXIST: something holds it already, which stops the growth as well */
+  if (wall == MAP_FAILED && errno != EEXIST) fail_msg("cannot map the page after the block");
+  unsigned char *old = q;
+  q = hl_alloc_realloc(q, 2 * n);
+  check_huge(q, 2 * n, 0);
+  assert_ptr_not_equal(q, old);
+  assert_false(hl_pool_owns(old));   /* the old range is no longer ours */
+  check_pattern(q, n, 3);
+  if (wall != MAP_FAILED) munmap(wall, 4096);
+  n *= 2;
+  /* shrink in place: the tail goes back */
+  uint64_t mapped = hl_os_mapped_bytes();
+  unsigned char *r = hl_alloc_realloc(q, MIB);
+  assert_ptr_equal(r, q);
+  check_huge(r, MIB, 0);
+  check_pattern(r, MIB, 3);
+  assert_false(hl_pool_owns(r + 2 * MIB));
+  assert_true(hl_os_mapped_bytes() < mapped);
+  assert_int_equal(stats().huge_bytes, hl_pool_block_size(r) + 64);
+  /* back into a span class */
+  unsigned char *s = hl_alloc_realloc(r, 1000);
+  assert_true(hl_pool_owns(s));
+  assert_true(hl_pool_block_size(s) < 2000);
+  check_pattern(s, 1000, 3);
+  hl_alloc_free(s);
+  hl_alloc_stats_t st2 = stats();
+  assert_int_equal(st2.huge_blocks, 0);
+  assert_int_equal(st2.huge_bytes, 0);
+  validate();
+  hl_alloc_collect();
+}
+
+/* posix_memalign's path: every power of two from 16 B to 2 MiB, at sizes
+ * around it; served by a pool or span class or a huge block aligned to it
+ * wherever the larger of size and alignment is above the pools' classes
+ * (the malloc library sends the rest to glibc). */
+static void test_huge_aligned(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  for (size_t align = 16; align <= 2 * MIB; align *= 2) {
+    size_t sizes[] = {1, align / 2 + 1, align, align + 1, 100000, 3 * MIB};
+    for (size_t k = 0; k < HL_ARRAY_LEN(sizes); k++) {
+      size_t n = sizes[k], m = n > align ? n : align;
+      unsigned char *p = hli_pool_malloc_aligned(align, n);
+      if (m <= geo.pool_max) {
+        assert_null(p);
+        continue;
+      }
+      assert_non_null(p);
+      assert_int_equal((uintptr_t)p % align, 0);
+      assert_true(hl_pool_owns(p));
+      assert_true(hl_pool_block_size(p) >= n);
+      if (m > geo.max_size) check_huge(p, n, align);
+      fill_pattern(p, n, (unsigned)k);
+      /* a huge one grows and keeps its bytes */
+      if (m > geo.max_size) {
+        p = hl_alloc_realloc(p, n + MIB);
+        check_pattern(p, n, (unsigned)k);
+      }
+      hl_alloc_free(p);
+    }
+  }
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.huge_blocks, 0);
+  assert_int_equal(s.blocks_in_use, 0);
+  hl_alloc_collect();
+}
+
+/* A second free of a huge block whose mapping is cached is caught. */
+static void test_huge_double_free_dies(void **st) {
+  (void)st;
+  if (!huge_on) skip();
+  setup_alloc(0, HL_ARENA_RELEASE_MUNMAP);
+  void *p = hl_alloc_malloc(MIB);
+  hl_alloc_free(p);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    signal(SIGABRT, SIG_DFL);
+    int devnull = open("/dev/null", O_WRONLY);
+    if (devnull >= 0) dup2(devnull, 2);
+    hl_alloc_free(p);
+    _exit(0);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+  hl_alloc_collect();
+}
+
 /* ---- the reference model --------------------------------------------------- */
 /* block: the size of the block the model expects the pointer to have (the
  * class of the request, or of the earlier request when realloc kept it). */
-typedef struct live { unsigned char *p; size_t n, block; uint32_t id; } live_t;
+typedef struct live { unsigned char *p; size_t n, block; uint32_t id; bool huge; } live_t;
 
 static size_t class_bytes(size_t n) {
   return n >= 1 && n <= geo.max_size ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
@@ -748,7 +1037,11 @@ static void test_random_against_model(void **st) {
       check(l);
       unsigned char *q = hl_alloc_realloc(l->p, n);
       assert_non_null(q);
-      if (q != l->p) l->block = l->block ? class_bytes(n) : 0;   /* raw stays raw */
+      if (q != l->p) {   /* raw stays raw; the others go where n says */
+        bool raw = !l->block && !l->huge;
+        l->block = raw ? 0 : class_bytes(n);
+        l->huge = !raw && huge_on && n > geo.max_size;
+      }
       size_t keep = n < l->n ? n : l->n;
       l->p = q;
       l->n = keep;
@@ -764,15 +1057,20 @@ static void test_random_against_model(void **st) {
       assert_non_null(l->p);
       l->n = n;
       l->block = class_bytes(n);
+      l->huge = huge_on && n > geo.max_size;
       l->id = next_id++;
       fill(l);
     }
     if (op % 20000 == 0) {
       validate();
       /* the statistics agree with the model */
-      uint64_t blocks = 0, bytes = 0;
+      uint64_t blocks = 0, bytes = 0, huge = 0;
       for (int i = 0; i < SLOTS; i++)
-        if (live[i].p && live[i].block) {
+        if (live[i].p && live[i].huge) {
+          assert_true(hl_pool_owns(live[i].p));
+          assert_true(hl_pool_block_size(live[i].p) >= live[i].n);
+          huge++;
+        } else if (live[i].p && live[i].block) {
           assert_true(hl_pool_owns(live[i].p));
           blocks++;
           bytes += live[i].block;
@@ -782,6 +1080,7 @@ static void test_random_against_model(void **st) {
       hl_alloc_stats_t s = stats();
       assert_int_equal(s.blocks_in_use, blocks);
       assert_int_equal(s.bytes_in_use, bytes);
+      assert_int_equal(s.huge_blocks, huge);
       uint64_t cls_blocks = 0;
       for (unsigned i = 0; i < s.nclasses; i++) cls_blocks += s.classes[i].blocks_in_use;
       assert_int_equal(cls_blocks, blocks);
@@ -798,6 +1097,10 @@ static void test_random_against_model(void **st) {
   /* at most the one kept, and one held per span kind */
   assert_true(s.arenas_current <= 1 + hli_alloc_pools()->nheld);
   assert_true(hli_alloc_pools()->nheld < geo.nkinds);
+  assert_int_equal(s.huge_blocks, 0);
+  assert_true(s.huge_maps == 0 || huge_on);
+  hl_alloc_collect();
+  assert_int_equal(stats().huge_cache_blocks, 0);
   free(live);
 }
 
@@ -816,6 +1119,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   geo = hli_alloc_pools()->g;
+  huge_on = geo.max_size > geo.threshold;
   fprintf(stderr, "test_pool: geometry %zu,%zu,%zu,%zu, largest block %zu, %u pool colours\n",
           geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.max_size,
           geo.colour_mask + 1);
@@ -835,6 +1139,12 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_foreign_and_raw_pointers),
       cmocka_unit_test(test_realloc_rules),
       cmocka_unit_test(test_out_of_memory_falls_back_to_raw),
+      cmocka_unit_test(test_huge_loop_maps_once),
+      cmocka_unit_test(test_huge_cache_bounds),
+      cmocka_unit_test(test_huge_cache_decays),
+      cmocka_unit_test(test_huge_realloc),
+      cmocka_unit_test(test_huge_aligned),
+      cmocka_unit_test(test_huge_double_free_dies),
       cmocka_unit_test(test_random_against_model),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -46,6 +46,8 @@ void *__libc_memalign(size_t alignment, size_t size);
 static size_t (*block_size)(const void *);
 static size_t thr;
 static long page;
+/* HEAPLAB_LARGE=medium: above thr, huge blocks (alloc/huge.c), ours too */
+static bool huge;
 
 static bool ours(const void *p) { return block_size(p) != 0; }
 static bool aligned_to(const void *p, size_t a) { return ((uintptr_t)p & (a - 1)) == 0; }
@@ -91,6 +93,8 @@ static void test_active(void) {
   }
   thr = threshold();
   CHECK(thr >= 64);
+  const char *large = getenv("HEAPLAB_LARGE");
+  huge = large && strcmp(large, "medium") == 0;
   page = sysconf(_SC_PAGESIZE);
   void *p = malloc(24);
   CHECK(p && ours(p) && block_size(p) >= 24);
@@ -183,7 +187,7 @@ static void test_sizes(void) {
     size_t n = size_at(i);
     void *p = malloc(n);
     CHECK(p && aligned_to(p, abi_align(n)));
-    CHECK(ours(p) == (n <= thr));
+    CHECK(ours(p) == (n <= thr || huge));
     size_t u = malloc_usable_size(p);
     CHECK(u >= n);
     if (ours(p)) CHECK(block_size(p) >= u);
@@ -203,10 +207,10 @@ static void test_sizes(void) {
     fill(d, n, 3);
     free(d);
     unsigned char *z = calloc(1, n);
-    CHECK(z && zeroed(z, n) && ours(z) == (n <= thr));
+    CHECK(z && zeroed(z, n) && ours(z) == (n <= thr || huge));
     free(z);
     z = calloc(n, 3);
-    CHECK(z && zeroed(z, 3 * n) && ours(z) == (3 * n <= thr));
+    CHECK(z && zeroed(z, 3 * n) && ours(z) == (3 * n <= thr || huge));
     free(z);
   }
   free(blocks);
@@ -219,7 +223,9 @@ static void check_aligned_block(void *p, size_t align, size_t n) {
   /* pool blocks are 16-aligned: alignments up to that go there; larger
    * ones to large=medium's spans (blocks aligned to their size's lowest
    * bit) when a class is, else glibc */
-  if (align <= 16) CHECK(ours(p) == (n <= thr));
+  if (align <= 16) CHECK(ours(p) == (n <= thr || huge));
+  /* above the classes, in size or alignment: a huge block aligned to it */
+  else if (huge && (n > thr || align > thr)) CHECK(ours(p) && block_size(p) >= n);
   else CHECK(!ours(p) || (n <= thr && align <= thr && block_size(p) % align == 0 &&
                           block_size(p) < 2 * (n > align ? n : align)));
   /* spans (large=medium, a threshold of 64 KiB): only from 4 KiB up, not
@@ -234,7 +240,9 @@ static void check_aligned_block(void *p, size_t align, size_t n) {
 
 static void test_align(void) {
   size_t sizes[] = {0, 1, 8, 24, 100, thr - 1, thr, thr + 1, 5000, 100000};
-  for (size_t align = 8; align <= 65536; align *= 2) {
+  /* every power of two up to 2 MiB: huge blocks above the spans with
+   * large=medium, else glibc */
+  for (size_t align = 8; align <= (size_t)2 << 20; align *= 2) {
     for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
       size_t n = sizes[k];
       void *p = NULL;
@@ -304,7 +312,7 @@ static void test_realloc(void) {
     CHECK(q && aligned_to(q, abi_align(n)));
     size_t keep = have < n ? have : n;
     CHECK(filled(q, keep, 11));
-    if (n > thr) left_pools = true;
+    if (n > thr && !huge) left_pools = true;
     CHECK(ours(q) == !left_pools);
     CHECK(malloc_usable_size(q) >= n);
     fill(q, n, 11);
@@ -326,14 +334,14 @@ static void test_realloc(void) {
   CHECK(p && ours(p));
   free(p);
   p = realloc(NULL, thr + 1);
-  CHECK(p && !ours(p));
+  CHECK(p && ours(p) == huge);
   free(p);
   /* reallocarray */
   unsigned *v = reallocarray(NULL, 10, sizeof *v);
   CHECK(v && ours(v));
   for (unsigned i = 0; i < 10; i++) v[i] = i;
   v = reallocarray(v, 100000, sizeof *v);
-  CHECK(v && !ours(v));
+  CHECK(v && ours(v) == huge);
   for (unsigned i = 0; i < 10; i++) CHECK(v[i] == i);
   free(v);
 }

@@ -12,7 +12,9 @@
  *   - a thread that exits with a full cache: its blocks come back to the
  *     pools and its arenas go back to the OS;
  *   - blocks of a thread that has exited, freed later by another thread
- *     (with tcache=heap: remote frees to an abandoned heap), come back too.
+ *     (with tcache=heap: remote frees to an abandoned heap), come back too;
+ *   - tcache=heap: a thread's remote frees wait in its batch for their
+ *     owner and are pushed sixteen at a time, at collect and at exit.
  * usage: test_tcache [OPS-PER-THREAD]
  */
 #include <pthread.h>
@@ -66,8 +68,9 @@ static void check(const blk_t *b) {
 static blk_t *exchange[EXCHANGE];     /* shared: swapped with atomic exchange */
 
 static uint32_t draw_size(hl_rand_t *r) {
-  /* mostly the pools' range, sometimes above it (the raw layer); one in
-   * eight over the whole range with large=medium's spans */
+  /* mostly the pools' range, sometimes above it (the raw layer, or with
+   * large=medium huge blocks); one in eight over the whole range with
+   * large=medium's spans */
   uint32_t top = (uint32_t)threshold + (uint32_t)threshold / 4;
   if (threshold > common_top && hl_rand_below(r, 8) != 0) top = (uint32_t)common_top;
   return 1 + (uint32_t)hl_rand_below(r, top);
@@ -160,8 +163,13 @@ static void expect_everything_back(void) {
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.tcache_blocks, 0);
   assert_int_equal(s.blocks_in_use, 0);   /* tcache=heap: remote-pending blocks are free */
+  /* large=medium: the sizes drawn pass the largest class by a quarter, so
+   * huge blocks (alloc/huge.c) were traded, realloc'd and freed across
+   * threads too; none is left, and collect empties their cache */
+  assert_int_equal(s.huge_blocks, 0);
   hl_alloc_collect();
   s = stats();
+  assert_int_equal(s.huge_cache_blocks, 0);
   assert_int_equal(s.blocks_in_use, 0);
   assert_int_equal(s.remote_pending, 0);
   assert_int_equal(s.arenas_current, 0);
@@ -190,6 +198,7 @@ static void test_threads_against_model(void **st) {
     assert_true(s.heaps >= 1);
     assert_true(s.remote_frees > 0);   /* traded blocks were freed by other threads */
   }
+  if (s.max_size > s.threshold) assert_true(s.huge_maps > 0);   /* large=medium: huge blocks made */
   if (cfg.tcache == HL_TCACHE_MAGAZINE) assert_true(s.tcache_refills > 0 && s.tcache_flushes > 0);
   expect_everything_back();
 }
@@ -266,6 +275,39 @@ static void test_blocks_freed_after_their_thread_exited(void **st) {
   free(b);
 }
 
+/* ---- batched remote frees (tcache=heap, tcache_heap.c) ---------------------- */
+
+enum { BATCH_N = 40, BATCH_MAX = 16 };
+
+static void *free_in_batches(void *arg) {
+  void **b = arg;   /* a thread that only frees: batched all the same */
+  for (int i = 0; i < BATCH_MAX - 1; i++) hl_alloc_free(b[i]);
+  assert_int_equal(stats().remote_pending, 0);            /* all in the batch */
+  hl_alloc_free(b[BATCH_MAX - 1]);
+  assert_int_equal(stats().remote_pending, BATCH_MAX);    /* one push of sixteen */
+  for (int i = BATCH_MAX; i < BATCH_MAX + 5; i++) hl_alloc_free(b[i]);
+  assert_int_equal(stats().remote_pending, BATCH_MAX);
+  hl_alloc_collect();                                     /* pushes its batch */
+  assert_int_equal(stats().remote_pending, BATCH_MAX + 5);
+  for (int i = BATCH_MAX + 5; i < BATCH_N; i++) hl_alloc_free(b[i]);
+  return NULL;                                            /* the rest at exit */
+}
+
+static void test_remote_frees_are_batched(void **st) {
+  (void)st;
+  if (cfg.tcache != HL_TCACHE_HEAP) skip();
+  void *b[BATCH_N];
+  for (int i = 0; i < BATCH_N; i++) assert_non_null(b[i] = hl_alloc_malloc(48));
+  uint64_t in_use = stats().blocks_in_use;
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, free_in_batches, b), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  hl_alloc_stats_t s = stats();
+  assert_int_equal(s.remote_pending, BATCH_N);            /* every one pushed */
+  assert_int_equal(s.blocks_in_use, in_use - BATCH_N);
+  expect_everything_back();
+}
+
 int main(int argc, char **argv) {
   char err[512];
   if (argc > 1) ops_per_thread = strtoull(argv[1], NULL, 10);
@@ -292,6 +334,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_threads_against_model),
       cmocka_unit_test(test_thread_exit_with_full_cache),
       cmocka_unit_test(test_blocks_freed_after_their_thread_exited),
+      cmocka_unit_test(test_remote_frees_are_batched),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,13 +3,17 @@
  * makes, as the host calls it (through the PLT, under whichever malloc is
  * preloaded). scripts/callgrind-preload counts its instructions per pair
  * under heaplab's malloc library and its peers (issue 27, item 2).
- * Usage: heaplab-malloc-pair N SIZE */
+ * With a third argument `touch`, each block gets a byte written per 4 KiB
+ * page, as a program that uses what it allocates: the page faults of a
+ * fresh mapping show (huge blocks, docs/measurements.md "Huge blocks").
+ * Usage: heaplab-malloc-pair N SIZE [touch] */
+#include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 int main(int argc, char **argv) {
-  if (argc != 3) {
-    fprintf(stderr, "usage: heaplab-malloc-pair N SIZE\n");
+  if (argc != 3 && !(argc == 4 && strcmp(argv[3], "touch") == 0)) {
+    fprintf(stderr, "usage: heaplab-malloc-pair N SIZE [touch]\n");
     return 2;
   }
   char *end;
@@ -30,6 +34,8 @@ int main(int argc, char **argv) {
       fprintf(stderr, "heaplab-malloc-pair: out of memory\n");
       return 1;
     }
+    if (argc == 4)
+      for (long k = 0; k < size; k += 4096) ((volatile char *)p)[k] = (char)i;
     sink = p;
     free(p);
   }

@@ -40,6 +40,14 @@
  * in use, summed per class too) with its counts. At the end of each input
  * every block is freed: no block, no used pool, at most keep_empty arenas.
  *
+ * Huge blocks (large=medium, alloc/huge.c): a request above max is then
+ * ours, a mapping of its own; the model marks such a block huge, expects
+ * hl_pool_owns and a usable size of at least n, counts them against the
+ * statistics' huge_blocks, and lets realloc keep or move one as it likes
+ * (mremap) while the new size stays above max. Sizes above max reach 4*max
+ * and 256 KiB, so the cache of freed mappings is hit and passed over, and
+ * collect empties it.
+ *
  * The pool's blocks are not poisoned for ASan (they live in our own mmap'd
  * arenas), so the tag check is what finds a block handed out twice or
  * overwritten by the allocator's free list; ASan finds the allocator reading
@@ -75,6 +83,7 @@ typedef struct slot {
   unsigned char *p;   /* NULL: empty */
   size_t n;           /* bytes requested and filled */
   size_t block;       /* class size when the pools must own p; 0: raw or libc */
+  bool huge;          /* a huge block (large=medium, above max): ours, block 0 */
   uint32_t tag;
 } slot_t;
 
@@ -131,6 +140,9 @@ static size_t take_size(input_t *in) {
 static size_t class_bytes(size_t n) {
   return n >= 1 && n <= geo.max_size ? hl_class_size(&geo, hl_size_class(&geo, n)) : 0;
 }
+/* Whether a fresh request of n bytes is a huge block. */
+static bool huge_on;
+static bool is_huge(size_t n) { return huge_on && n > geo.max_size; }
 
 /* A block of tag t holds ref[t % 251 ..]: fill and check are one memcpy and
  * one memcmp (libc speed, one ASan range check each) over up to 256 KiB;
@@ -168,9 +180,13 @@ static size_t first_nonzero(const unsigned char *p, size_t n) {
 }
 
 static void check_owner(const slot_t *s) {
-  if (hl_pool_owns(s->p) != (s->block != 0))
+  bool ours = s->block != 0 || s->huge;
+  if (hl_pool_owns(s->p) != ours)
     fail("slot %ld (%zu bytes): hl_pool_owns says %d, the model %d", (long)(s - slots), s->n,
-         (int)hl_pool_owns(s->p), s->block != 0);
+         (int)hl_pool_owns(s->p), ours);
+  if (s->huge && hl_pool_block_size(s->p) < s->n)
+    fail("slot %ld: a huge block of %zu bytes has a usable size of %zu", (long)(s - slots), s->n,
+         hl_pool_block_size(s->p));
 }
 
 static void new_tag(slot_t *s) { s->tag = (uint32_t)(s - slots) | ++generation << 6; }
@@ -187,10 +203,11 @@ static void validate(void) {
 }
 
 static hl_alloc_stats_t stats_against_model(void) {
-  uint64_t blocks = 0, bytes = 0;
+  uint64_t blocks = 0, bytes = 0, huge = 0;
   for (int i = 0; i < NSLOTS; i++)
     if (slots[i].p) {
       check_owner(&slots[i]);
+      huge += slots[i].huge;
       if (slots[i].block) {
         blocks++;
         bytes += slots[i].block;
@@ -205,6 +222,9 @@ static hl_alloc_stats_t stats_against_model(void) {
          (unsigned long long)st.blocks_in_use, (unsigned long long)cls_blocks,
          (unsigned long long)st.bytes_in_use, (unsigned long long)blocks,
          (unsigned long long)bytes);
+  if (st.huge_blocks != huge)
+    fail("stats: huge_blocks %llu; the model: %llu", (unsigned long long)st.huge_blocks,
+         (unsigned long long)huge);
   return st;
 }
 
@@ -214,6 +234,7 @@ static void op_malloc(slot_t *s, size_t n) {
   if (!s->p) fail("malloc(%zu) returned NULL", n);
   s->n = n;
   s->block = class_bytes(n);
+  s->huge = is_huge(n);
   new_tag(s);
   check_owner(s);
   fill(s);
@@ -238,6 +259,7 @@ static void op_calloc(slot_t *s, unsigned nelem_byte, size_t elsize) {
     fail("calloc(%zu, %zu): byte %zu is 0x%02x", nelem, elsize, nonzero, s->p[nonzero]);
   s->n = n;
   s->block = class_bytes(n);
+  s->huge = is_huge(n);
   new_tag(s);
   check_owner(s);
   fill(s);
@@ -249,6 +271,7 @@ static void op_realloc(slot_t *s, size_t n) {
     if (!s->p) fail("realloc(NULL, %zu) returned NULL", n);
     s->n = n;
     s->block = class_bytes(n);
+    s->huge = is_huge(n);
     new_tag(s);
     check_owner(s);
     fill(s);
@@ -263,11 +286,14 @@ static void op_realloc(slot_t *s, size_t n) {
     fail("realloc of a %zu-byte pool block (%zu requested) to %zu: %s, CPython's rule says %s",
          b, s->n, n, q == s->p ? "kept" : "moved", stays ? "keep" : "move");
   s->p = q;
-  if (b && !stays) s->block = class_bytes(n);   /* a raw block stays raw */
-  check_owner(s);
+  if ((b && !stays) || s->huge) {   /* a raw block stays raw */
+    s->block = class_bytes(n);
+    s->huge = is_huge(n);
+  }
   size_t keep = n < s->n ? n : s->n;
   check_bytes(s, keep, "after realloc (the common prefix)");
   s->n = n;
+  check_owner(s);
   fill(s);
 }
 
@@ -277,6 +303,7 @@ static void op_foreign(slot_t *s, size_t n) {
   if (!s->p) fail("libc malloc(%zu) returned NULL", n);
   s->n = n;
   s->block = 0;
+  s->huge = false;
   new_tag(s);
   check_owner(s);   /* a libc pointer is not ours */
   fill(s);
@@ -295,7 +322,9 @@ static void op_oom(slot_t *s, unsigned nth, size_t n) {
   if (!s->p) fail("malloc(%zu) returned NULL with a mapping failing: the raw layer must serve it", n);
   s->n = n;
   s->block = hl_pool_owns(s->p) ? class_bytes(n) : 0;
-  if (hl_pool_owns(s->p) && s->block == 0) fail("malloc(%zu) of a non-pool size came from the pools", n);
+  s->huge = hl_pool_owns(s->p) && is_huge(n);
+  if (hl_pool_owns(s->p) && s->block == 0 && !s->huge)
+    fail("malloc(%zu) of a non-pool size came from the pools", n);
   new_tag(s);
   fill(s);
 }
@@ -379,6 +408,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     exit(2);
   }
   geo = hli_alloc_pools()->g;
+  huge_on = geo.max_size > geo.threshold;
   if (cfg.source[HL_OPT_ARENA_KEEP_KIB] != HL_SRC_ENV) {
     /* one arena kept: the second empty one goes back to the OS */
     hl_alloc_reset();
@@ -436,6 +466,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       hl_alloc_stats_t st = stats_against_model();
       if (st.arenas_kept_empty != 0) fail("collect kept %llu empty arenas",
                                           (unsigned long long)st.arenas_kept_empty);
+      if (st.huge_cache_blocks != 0 || st.huge_cache_bytes != 0)
+        fail("collect kept %llu huge mappings cached", (unsigned long long)st.huge_cache_blocks);
       break;
     }
     case 9:
