@@ -253,6 +253,9 @@ HL_INTERNAL uint64_t hli_scan_chunk(uint64_t limit, uint64_t deadline, uint64_t 
  * lock was held), and the collector thread told that a scan started (the
  * first time, it is started). */
 HL_INTERNAL bool hli_conc_traverse(hl_object_t *o, hl_visit_fn visit, void *arg);
+/* Threads waiting for the shared lists' lock (track.c): a chunk ends at its
+ * next look at the clock when there is one. */
+extern uint32_t hli_gc_lists_waiters;
 HL_INTERNAL void hli_conc_wake(void);
 HL_INTERNAL void hli_conc_stats_reset(void);
 

@@ -105,6 +105,7 @@
 #define SHARE 4                /* at most a quarter of a core unless the scan is late */
 #define IDLE_WAIT_NS 5000000ull  /* an idle thread looks again this often, woken or not */
 #define TRYLOCK_SPINS 256      /* a container's lock: tries before giving its traversal up */
+#define YIELD_SPINS 4096       /* looks at the lists' waiters before taking the lock anyway */
 
 uint32_t hli_gc_scanning_word;
 
@@ -217,6 +218,11 @@ static void *collector_main(void *arg) {
   uint64_t burst = 0;   /* time in chunks since the last sleep */
   while (!stopping()) {
     hl_checkpoint();
+    /* The lock is not fair: released and taken again at once, it would stay
+     * this thread's for a whole burst while a mutator spins for it. Waiters
+     * go first (for at most YIELD_SPINS looks). */
+    for (unsigned i = 0; i < YIELD_SPINS && hl_atomic_load_relaxed_u32(&hli_gc_lists_waiters); i++)
+      hl_cpu_relax();
     hl_spinlock_lock(lock);
     /* the barrier up (a handshake raised it), automatic collection on */
     bool work = hli_gc_scanning() && hli_gc_load_bool(&hli_gc.enabled) &&

@@ -157,6 +157,7 @@ _Static_assert((MEMBER | PARITY | REACHED | REFS_MASK) == HL_GC_PREV_SCAN_MASK, 
 #define STRETCH_MAX 8      /* the longest interval between scans, in stw's */
 #define CLOCK_EVERY 128    /* units between two looks at the clock (a cold unit: 0.2 us) */
 #define BIG_PIECE 4096     /* an indivisible piece this large is an overrun */
+#define WAITER_EVERY 16    /* --gc=concurrent: units between two looks for the lists' waiters */
 
 enum phase { IDLE, MARK, COUNT, ROOTS, VALIDATE };
 
@@ -429,6 +430,12 @@ static void scan_end(step_t *s) {
 typedef struct budget { uint64_t limit, deadline, clock_at; } budget_t;
 static inline bool spent(const step_t *s, budget_t *b) {
   if (s->units >= b->limit) return true;
+  /* a concurrent chunk makes way for a mutator waiting for the lists'
+   * lock, within WAITER_EVERY units (the mutators go first; a scan that
+   * falls behind for it is helped by the handshakes) */
+  if (HL_UNLIKELY(incr.in_chunk) && s->units && s->units % WAITER_EVERY == 0 &&
+      hl_atomic_load_relaxed_u32(&hli_gc_lists_waiters))
+    return true;
   if (b->deadline && s->units >= b->clock_at) {
     if (hl_now_ns() >= b->deadline) return true;
     b->clock_at = s->units + CLOCK_EVERY;

@@ -88,8 +88,11 @@ void hli_gc_thread_tags(void) {
 }
 
 /* A stripe's lock; for the shared lists' (stripe 0), which a concurrent
- * collector's chunk holds for up to 100 us (gen_conc.c), the waits are
- * counted and timed: what the mutators wait beside the handshakes. */
+ * collector's chunk holds for up to 20 us (gen_conc.c), the waits are
+ * counted and timed (what the mutators wait beside the handshakes), and
+ * announced in hli_gc_lists_waiters: a chunk ends early, and the collector
+ * thread lets the waiters in before it takes the lock again. */
+HL_CACHE_ALIGNED uint32_t hli_gc_lists_waiters;
 static void stripe_lock(unsigned s) {
   hl_spinlock_t *l = &hli_gc_stripes[s].lock;
   if (HL_LIKELY(hl_spinlock_trylock(l))) return;
@@ -98,7 +101,9 @@ static void stripe_lock(unsigned s) {
     return;
   }
   uint64_t t0 = hl_now_ns();
+  (void)hl_atomic_faa_u32(&hli_gc_lists_waiters, 1);
   hl_spinlock_lock(l);
+  (void)hl_atomic_faa_u32(&hli_gc_lists_waiters, (uint32_t)-1);
   hli_tstate.stats.gc_lock_waits++;
   hli_tstate.stats.gc_lock_wait_ns += hl_now_ns() - t0;
 }
