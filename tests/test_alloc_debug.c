@@ -339,6 +339,19 @@ static void overrun_span(void *p) {
   hl_alloc_free(p);
 }
 
+/* A fresh debug block of n bytes: aligned, filled with 0xCD, its overrun
+ * and underrun reported (and its guard byte put back). */
+static void check_fill_and_guards(char *p, size_t n) {
+  assert_aligned(p);
+  assert_true(all_bytes((unsigned char *)p, n, 0xCD));
+  char where[64];
+  snprintf(where, sizeof where, "p+%zu, 1 past the end", n);
+  expect_report(overrun_span, p, "buffer overrun", n, where);
+  p[-1] = 0;
+  expect_report(pool_free, p, "buffer underrun", n, "first bad leading byte at");
+  p[-1] = (char)0xFD;
+}
+
 static void test_span_blocks(void **st) {
   (void)st;
   if (geo.nkinds == 1) skip();   /* no spans: large=libc */
@@ -347,14 +360,7 @@ static void test_span_blocks(void **st) {
     char *p = hl_pool_malloc(n);
     assert_true(hl_pool_owns(p));
     assert_true(hli_pool_of(hli_alloc_pools(), p)->szidx >= geo.span_first);
-    assert_aligned(p);
-    assert_true(all_bytes((unsigned char *)p, n, 0xCD));
-    char where[64];
-    snprintf(where, sizeof where, "p+%zu, 1 past the end", n);
-    expect_report(overrun_span, p, "buffer overrun", n, where);
-    p[-1] = 0;
-    expect_report(pool_free, p, "buffer underrun", n, "first bad leading byte at");
-    p[-1] = (char)0xFD;
+    check_fill_and_guards(p, n);
     hl_pool_free(p);
     assert_true(all_bytes((unsigned char *)p, n, 0xDD));
     expect_report(pool_free, p, "double free", n, "freed already");
@@ -375,14 +381,7 @@ static void test_huge_blocks(void **st) {
     char *p = hl_pool_malloc(n);
     assert_true(hl_pool_owns(p));
     assert_true(hl_pool_block_size(p - overhead() + 8) >= n + overhead());
-    assert_aligned(p);
-    assert_true(all_bytes((unsigned char *)p, n, 0xCD));
-    char where[64];
-    snprintf(where, sizeof where, "p+%zu, 1 past the end", n);
-    expect_report(overrun_span, p, "buffer overrun", n, where);
-    p[-1] = 0;
-    expect_report(pool_free, p, "buffer underrun", n, "first bad leading byte at");
-    p[-1] = (char)0xFD;
+    check_fill_and_guards(p, n);
     /* realloc moves it (the hooks always move), the old one reads dead */
     char *q = hl_pool_realloc(p, 2 * n);
     assert_true(hl_pool_owns(q));
