@@ -42,10 +42,15 @@
  *   - The old lists change under the scan: a chunk holds the lock of the
  *     shared lists (stripe 0, track.c), which every link and unlink of an
  *     object in them takes, so the lists, the cursor and the marks in the
- *     GC heads' prev words are the chunk's alone; a mutator that frees an
- *     old object waits at most one chunk (CHUNK_NS, 20 us, unless the
- *     scheduler takes the core from the collector thread inside one: the
- *     waits are counted and timed, gc_lock_waits in the JSON "rc" object).
+ *     GC heads' prev words are the chunk's alone. A mutator that frees an
+ *     old object waits for the chunk: a chunk lasts CHUNK_NS (20 us) at
+ *     most, and ends within 16 units when a mutator waits (track.c's
+ *     hli_gc_lists_waiters), after which the waiters go first; unless the
+ *     scheduler takes the core from the collector thread inside one. The
+ *     waits are counted and timed (gc_lock_waits in the JSON "rc" object):
+ *     about 10% of a mutator's time on long-lived, whose churn frees old
+ *     records all the time (papers/incremental-pauses): the global lock is
+ *     this design's limit.
  *   - A member dies under the scan: its deallocation unlinks it (and
  *     waits for the lock) before its type's dealloc clears it, so every
  *     member is whole while a chunk runs.
@@ -55,10 +60,13 @@
  *     lock; a container not locked in time is not traversed, counted in
  *     `skipped`, which can only keep objects); what a locked container
  *     removes is dropped after the unlock. A tuple's items live as long as
- *     the tuple. An instance slot is written without a lock: that is the
- *     mutators' barrier. While a scan runs (hli_gc_scanning, set with the
- *     world stopped, cleared after the scan's last traversal), hl_slot_set
- *     drops the reference it replaces after a QSBR grace period (shared.c),
+ *     the tuple, and a tuple filled after it was tracked (hl_tuple_set) is
+ *     read with acquire loads. An instance slot is written without a lock:
+ *     that is the mutators' barrier. While a scan runs (hli_gc_scanning,
+ *     raised by the first handshake after the scan started, with the world
+ *     stopped, lowered after the scan's last traversal), hl_slot_set and
+ *     hl_tuple_set drop the reference they replace after a QSBR grace
+ *     period (shared.c),
  *     and the collector thread is an attached QSBR reader that announces no
  *     quiescent state inside a chunk: a slot's old value stays valid until
  *     the chunk that may have read it ends. Outside scans the barrier is a
@@ -78,10 +86,11 @@
  *
  * Pacing: the thread works chunks for BURST_NS (a checkpoint between two),
  * then sleeps (SHARE - 1) times as long, so that it takes at most 1/SHARE
- * of a core (Go's collector aims at 25%
- * of the processors' time), unless the scan is late (the next one would be
- * due already, gen_incr.c's rule), when it works flat out: garbage must not
- * pile up because the collector was polite. It does nothing while
+ * of a core (Go's collector aims at 25% of the processors' time), unless
+ * the scan is late (the next one would be due already, gen_incr.c's rule),
+ * when it works flat out and the handshakes help it within their budget
+ * (assists, as Go's mutators assist its collector): garbage must not pile
+ * up because the collector was polite. It does nothing while
  * automatic collection is disabled (gc.disable), so that hl_gc_step, which
  * runs every phase in the handshake, steps a scan exactly.
  *
