@@ -227,6 +227,13 @@ static void *collector_main(void *arg) {
   uint64_t burst = 0;   /* time in chunks since the last sleep */
   while (!stopping()) {
     hl_checkpoint();
+    /* Under rc=biased this thread's index may be one an exited thread
+     * owned objects under (indexes are reused, and ownership with them):
+     * their decrements by others are queued here, and its checkpoints merge
+     * them and free what reaches zero. Those objects go back to the
+     * allocator, and its counts to the process totals, at once: this
+     * thread makes nothing that would use its free lists. */
+    if (HL_UNLIKELY(hli_tstate.stats.freed)) hl_freelists_clear();
     /* The lock is not fair: released and taken again at once, it would stay
      * this thread's for a whole burst while a mutator spins for it. Waiters
      * go first (for at most YIELD_SPINS looks). */

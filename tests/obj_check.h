@@ -31,14 +31,16 @@ static inline void obj_start_collector(hl_config_t *c) {
   hl_gc_disable();
 }
 
-/* An attached thread blocks for 20 us (outside the runtime: the others stop
- * the world without it), as a thread waiting on I/O would. */
-static inline void obj_block_briefly(void) {
+/* An attached thread blocks for ns nanoseconds (outside the runtime: the
+ * others stop the world without it), as a thread waiting on I/O would. */
+static inline void obj_block_ns(long ns) {
   hl_thread_block_begin();
-  struct timespec ts = {0, 20000};
+  struct timespec ts = {ns / 1000000000L, ns % 1000000000L};
   nanosleep(&ts, NULL);
   hl_thread_block_end();
 }
+static inline void obj_block_briefly(void) { obj_block_ns(20000); }
+static inline void obj_block_ms(long ms) { obj_block_ns(ms * 1000000L); }
 
 /* Shuts the runtime down and asserts that every object was freed and, with
  * the pools, that no block is in use beyond those the thread caches still

@@ -340,8 +340,11 @@ static void test_concurrent_race(void **state) {
   printf("test_gc_conc: %llu slot drops deferred by the barrier\n",
          (unsigned long long)os.barrier_drops_deferred);
   if (cfg.gc == HL_GC_CONCURRENT) {
-    assert_true(st.conc_chunks > 0);   /* the collector thread scanned */
-    assert_true(st.conc_units > 0);
+    /* the collector thread scanned, or, where the scheduler starved it
+     * (8 threads on 2 cores under a sanitizer), the handshakes did its
+     * late scans' work themselves (assists) */
+    printf("test_gc_conc: %llu assists\n", (unsigned long long)st.conc_assists);
+    assert_true(st.conc_chunks + st.conc_assists > 0);
     assert_true(st.scans > 0);
   }
 
@@ -380,6 +383,10 @@ static void test_concurrent_race(void **state) {
   for (uint64_t id = 0; id < next_id; id++) assert_int_equal(freed[id], 1);
   free(seen);
   free(freed);
+  /* The concurrent collector's thread may free objects it came to own with
+   * a reused index (rc=biased) at its next checkpoint, a few milliseconds
+   * away when it sleeps: waited for (at most 2 s, blocked), then exact. */
+  for (int k = 0; k < 400 && obj_live() != before; k++) obj_block_ms(5);
   assert_int_equal(obj_live(), before);
   hl_thread_detach();
   obj_fini_nothing_left(&cfg);
