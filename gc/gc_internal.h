@@ -357,18 +357,20 @@ static inline void hli_container_drop(hl_object_t *o) {
   hli_tstate.drops[hli_tstate.ndrops++] = o;
 }
 /* --gc=concurrent (gen_conc.c): while the collector thread scans, an
- * instance slot write drops the reference it replaces after a grace
- * period, so that an object the scan has just read from the slot stays
- * valid until the scan's chunk ends (a list or dict is locked by the scan
- * instead; a tuple never changes). Set with the world stopped as a scan
- * starts; cleared (release) by the collector thread after its last
- * traversal, or with the world stopped when a scan is given up. */
+ * instance slot write (hl_slot_set) or a tuple item replaced (hl_tuple_set)
+ * drops the reference it replaces after a grace period, so that an object
+ * the scan has just read stays valid until the scan's chunk ends (a list or
+ * dict is locked by the scan instead). Raised with the world stopped by the
+ * first handshake after a scan starts; lowered (release) by the collector
+ * thread after the scan's last traversal, or with the world stopped when a
+ * scan is given up. C11 accesses: plain moves on x86-64, no compiler
+ * barrier on the slot writes' path. */
 extern uint32_t hli_gc_scanning_word;
 static inline bool hli_gc_scanning(void) {
-  return hl_atomic_load_acquire_u32(&hli_gc_scanning_word) != 0;
+  return hl_atomic_c11_load_acquire_u32(&hli_gc_scanning_word) != 0;
 }
 static inline void hli_gc_scanning_set(bool on) {
-  hl_atomic_store_release_u32(&hli_gc_scanning_word, on);
+  hl_atomic_c11_store_release_u32(&hli_gc_scanning_word, on);
 }
 
 /* What a shared container removed: dropped, or freed (a block of the object

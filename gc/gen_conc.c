@@ -219,6 +219,14 @@ static bool stopping(void) {
   return s;
 }
 
+/* Under the lists' lock: the thread's CPU time since its last sample (its
+ * chunks, sleeps and wake-ups) into the statistics. */
+static void cpu_sample(hl_gc_stats_t *st) {
+  uint64_t cpu = hl_thread_cpu_ns();
+  st->conc_cpu_ns += cpu - conc.cpu_mark;
+  conc.cpu_mark = cpu;
+}
+
 static void *collector_main(void *arg) {
   (void)arg;
   hl_thread_attach();
@@ -251,14 +259,12 @@ static void *collector_main(void *arg) {
       uint64_t units = hli_scan_chunk(UINT64_MAX, t0 + CHUNK_NS, &skipped);
       t1 = hl_now_ns();
       late = hli_scan_late();
-      uint64_t cpu = hl_thread_cpu_ns();
       hl_gc_stats_t *st = hli_gc_stats_mut();
       st->conc_chunks++;
       st->conc_units += units;
       st->conc_skipped += skipped;
       st->conc_busy_ns += t1 - t0;
-      st->conc_cpu_ns += cpu - conc.cpu_mark;
-      conc.cpu_mark = cpu;
+      cpu_sample(st);
       hl_hist_record(&conc.chunk_ns, t1 - t0);
     }
     hl_spinlock_unlock(lock);
@@ -266,9 +272,7 @@ static void *collector_main(void *arg) {
       sleep_blocked(IDLE_WAIT_NS, true);
       /* the sleep and the wake-ups are the collector's CPU too */
       hl_spinlock_lock(lock);
-      uint64_t cpu = hl_thread_cpu_ns();
-      hli_gc_stats_mut()->conc_cpu_ns += cpu - conc.cpu_mark;
-      conc.cpu_mark = cpu;
+      cpu_sample(hli_gc_stats_mut());
       hl_spinlock_unlock(lock);
       burst = 0;
     } else if ((burst += t1 - t0) >= BURST_NS) {

@@ -234,6 +234,9 @@ static void scan_lists_init(void) {
 static inline bool member(const hl_gc_head_t *g) {
   return (g->prev & (MEMBER | PARITY)) == (MEMBER | incr.parity);
 }
+/* The scan is in the phases --gc=concurrent's thread runs. */
+static inline bool thread_phase(void) { return incr.phase >= MARK && incr.phase <= ROOTS; }
+
 /* o's GC head when o is a member of this scan, else NULL. */
 static inline hl_gc_head_t *member_head(hl_object_t *o) {
   /* a member is in the shared lists (stripe 0), whose lock a concurrent
@@ -539,8 +542,7 @@ static void scan_work(step_t *s, uint64_t limit, uint64_t deadline) {
     /* --gc=concurrent: MARK, COUNT and ROOTS are the collector thread's
      * (hl_gc_step does them here, the world stopped, so that a test can
      * step a scan exactly) */
-    if (incr.concurrent && !s->forced && !s->assist && incr.phase >= MARK && incr.phase <= ROOTS)
-      break;
+    if (incr.concurrent && !s->forced && !s->assist && thread_phase()) break;
     switch (incr.phase) {
     case IDLE:
       if (!s->forced && !scan_due()) {
@@ -725,11 +727,10 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
      * due is helped by the handshakes, within their budget (Go's mutator
      * assists, with the world stopped): the thread competes for the cores
      * with the mutators, and garbage must not pile up behind it. */
-    s.assist = incr.phase >= MARK && incr.phase <= ROOTS && hli_scan_late();
+    s.assist = thread_phase() && hli_scan_late();
     bool work = s.assist || incr.phase == VALIDATE || (incr.phase == IDLE && scan_due());
     limit = !work ? 0 : limit < MIN_STEP ? MIN_STEP : limit;
-  }
-  if (!forced && !incr.concurrent) {
+  } else if (!forced) {
     uint64_t pace = allowance();
     if (pace < limit) limit = pace;
     /* A young collection (or, without a GIL, the time to stop the world)
@@ -756,7 +757,7 @@ static int64_t increment(uint64_t stopped_at, bool forced) {
    * thread's; the barrier goes up here, with the world stopped (no slot
    * write is under way, and every one from now on sees it), before the
    * thread may look. A scan hl_gc_step started and steps needs neither. */
-  if (incr.concurrent && !forced && hli_scan_concurrent_work()) {
+  if (incr.concurrent && !forced && thread_phase()) {
     if (!hli_gc_scanning()) hli_gc_scanning_set(true);
     hli_conc_wake();
   }
@@ -845,7 +846,7 @@ int64_t hli_scan_collect(int generation, uint64_t stopped_at) {
 }
 void hli_scan_gather(void) { gather(); }
 
-bool hli_scan_concurrent_work(void) { return incr.phase >= MARK && incr.phase <= ROOTS; }
+bool hli_scan_concurrent_work(void) { return thread_phase(); }
 
 /* The scan under way is late: the next one would be due already. */
 bool hli_scan_late(void) { return incr.young_since_start >= scan_interval(); }
@@ -857,7 +858,7 @@ uint64_t hli_scan_chunk(uint64_t limit, uint64_t deadline, uint64_t *skipped) {
   incr.in_chunk = true;
   incr.chunk_skipped = 0;
   uint64_t t = hl_now_ns();
-  while (!spent(&s, &b) && hli_scan_concurrent_work()) {
+  while (!spent(&s, &b) && thread_phase()) {
     enum phase p = incr.phase;
     switch (p) {
     case MARK: do_mark(&s, &b); break;
