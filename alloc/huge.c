@@ -121,6 +121,19 @@ static inline size_t offset_in(uintptr_t base, size_t alignment) {
 
 static inline uintptr_t tag_of(uintptr_t base) { return base | HLI_TAG_HUGE; }
 
+/* A fresh mapping of size bytes aligned to align, named in the radix map
+ * (every grain tagged with its base); 0 when either fails (nothing kept). */
+static uintptr_t map_named(size_t size, size_t align) {
+  void *m = hl_os_map_aligned(size, align);
+  if (m == NULL) return 0;
+  uintptr_t base = (uintptr_t)m;
+  if (hl_radix_set(base, size, tag_of(base)) != 0) {
+    hl_os_unmap(m, size);
+    return 0;
+  }
+  return base;
+}
+
 static void update_pending(void) {
   hl_atomic_store_relaxed_u32(&huge.pending, huge.ncached != 0 && huge.decay_ns != 0);
 }
@@ -218,13 +231,8 @@ void *hli_huge_malloc(size_t n, size_t alignment, bool zero) {
   size_t map_align = alignment > GRAIN ? alignment : GRAIN;
   size_t offset = alignment;
   size_t size = round_grain(offset + n);
-  void *m = hl_os_map_aligned(size, map_align);
-  if (m == NULL) return NULL;
-  uintptr_t base = (uintptr_t)m;
-  if (hl_radix_set(base, size, tag_of(base)) != 0) {
-    hl_os_unmap(m, size);
-    return NULL;
-  }
+  uintptr_t base = map_named(size, map_align);
+  if (!base) return NULL;
   huge_header_t *h = header_at(base);
   h->size = size;
   h->offset = offset;
@@ -309,13 +317,9 @@ void *hli_huge_realloc(void *p, uintptr_t tag, size_t n) {
     /* move: a grain-aligned reservation, named in the radix map before the
      * pages arrive (no one else holds it), the old range's entries cleared
      * before it is given up */
-    void *r = hl_os_map_aligned(size, GRAIN);
-    if (r == NULL) return NULL;
-    uintptr_t nb = (uintptr_t)r;
-    if (hl_radix_set(nb, size, tag_of(nb)) != 0) {
-      hl_os_unmap(r, size);
-      return NULL;
-    }
+    uintptr_t nb = map_named(size, GRAIN);
+    if (!nb) return NULL;
+    void *r = (void *)nb;
     hl_radix_clear(base, old);
     if (hl_os_remap((void *)base, old, size, r) == NULL) {
       unmap(nb, size);
