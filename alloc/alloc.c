@@ -71,11 +71,22 @@ static inline void pools_unlock(void) {
 
 /* ---- configuration ------------------------------------------------------ */
 
+/* With --arena-huge=on an arena must be a whole number of huge pages
+ * (aligned to its size, so aligned to them): a preset geometry's arena
+ * grows to one huge page, as CPython's --with-pymalloc-hugepages raises
+ * ARENA_BITS to 21 (gh-144319); a custom one must say so itself. */
+static uint64_t huge_arena(const hl_config_t *c, uint64_t arena) {
+  if (!c->arena_huge) return arena;
+  uint64_t hp = hl_os_huge_page_size();
+  return hp && arena < hp ? hp : arena;
+}
+
 static int geometry_shape(const hl_config_t *c, hl_geometry_t *g, char *err, size_t errlen) {
   switch (c->geometry) {
-  case HL_GEOMETRY_CLASSIC: return hl_geometry_init(g, 8, 256, 4096, 256 * 1024, err, errlen);
+  case HL_GEOMETRY_CLASSIC:
+    return hl_geometry_init(g, 8, 256, 4096, huge_arena(c, 256 * 1024), err, errlen);
   case HL_GEOMETRY_MODERN:
-    return hl_geometry_init(g, 16, 512, 16 * 1024, 1024 * 1024, err, errlen);
+    return hl_geometry_init(g, 16, 512, 16 * 1024, huge_arena(c, 1024 * 1024), err, errlen);
   case HL_GEOMETRY_CUSTOM:
     break;
   }
@@ -89,13 +100,28 @@ static int geometry_shape(const hl_config_t *c, hl_geometry_t *g, char *err, siz
  * HEAPLAB_GEOMETRY=classic). -EINVAL with a message naming the option that
  * is wrong (*bad_colour says whether it is pool-colour). */
 static int geometry_of(const hl_config_t *c, hl_geometry_t *g, bool *bad_colour,
-                       bool *bad_large, char *err, size_t errlen) {
-  *bad_colour = *bad_large = false;
+                       bool *bad_large, bool *bad_huge, char *err, size_t errlen) {
+  *bad_colour = *bad_large = *bad_huge = false;
   int rc = geometry_shape(c, g, err, errlen);
   if (rc != 0) return rc;
   if (c->large == HL_LARGE_MEDIUM && hl_geometry_medium(g, err, errlen) < 0) {
     *bad_large = true;
     return -EINVAL;
+  }
+  if (c->arena_huge) {
+    uint64_t hp = hl_os_huge_page_size();
+    if (!hp) {
+      snprintf(err, errlen, "this kernel has no transparent huge pages "
+               "(/sys/kernel/mm/transparent_hugepage/hpage_pmd_size unreadable)");
+      *bad_huge = true;
+      return -EINVAL;
+    }
+    if (g->arena_size % hp != 0) {
+      snprintf(err, errlen, "an arena of %zu bytes is not a whole number of %llu-byte huge pages",
+               (size_t)g->arena_size, (unsigned long long)hp);
+      *bad_huge = true;
+      return -EINVAL;
+    }
   }
   if (!c->pool_colour) return 0;
   /* a refusal leaves g as it was */
@@ -121,14 +147,20 @@ int hl_alloc_check_config(const hl_config_t *c, char *err, size_t errlen) {
   if (check_debug(c, err, errlen) != 0) return -1;
   if (c->alloc == HL_ALLOC_POOL) {
     hl_geometry_t g;
-    bool bad_colour, bad_large;
-    if (geometry_of(c, &g, &bad_colour, &bad_large, msg, sizeof msg) != 0) {
+    bool bad_colour, bad_large, bad_huge;
+    if (geometry_of(c, &g, &bad_colour, &bad_large, &bad_huge, msg, sizeof msg) != 0) {
       char val[128];
       hl_config_format(c, HL_OPT_GEOMETRY, val, sizeof val);
       if (bad_large)
         snprintf(err, errlen,
                  "option 'large': value 'medium' cannot be used with geometry=%s: %s; "
                  "accepted with this geometry: libc",
+                 val, msg);
+      else if (bad_huge)
+        snprintf(err, errlen,
+                 "option 'arena-huge': value 'on' cannot be used with geometry=%s: %s; "
+                 "accepted with this geometry: off (or a geometry whose arena is a multiple of "
+                 "the huge page size, e.g. 16,512,16K,2M)",
                  val, msg);
       else if (bad_colour)
         snprintf(err, errlen,
@@ -163,14 +195,15 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     break;
   case HL_ALLOC_POOL: {
     hl_geometry_t g;
-    bool bad_colour, bad_large;
-    if ((rc = geometry_of(c, &g, &bad_colour, &bad_large, err, errlen)) != 0) return rc;
+    bool bad_colour, bad_large, bad_huge;
+    if ((rc = geometry_of(c, &g, &bad_colour, &bad_large, &bad_huge, err, errlen)) != 0) return rc;
     hli_pools_policy_t policy = {
       .keep_bytes = (size_t)c->arena_keep_kib * 1024,
       .decay_ns = c->arena_decay_ms * 1000000u,
       .madvise = c->arena_release == HL_ARENA_RELEASE_MADVISE,
       .requeue_front = c->pool_requeue == HL_POOL_REQUEUE_FRONT,
       .keep_last_empty = c->pool_retire == HL_POOL_RETIRE_KEEP,
+      .huge = c->arena_huge,
     };
     if ((rc = hli_pools_init(&pools, &g, &policy)) != 0) {
       snprintf(err, errlen, "out of memory setting up the pool allocator");
@@ -676,6 +709,8 @@ void hl_alloc_stats(hl_alloc_stats_t *s) {
   if (tcache != HL_TCACHE_NONE) hli_tcache_stats(s);
   hli_huge_stats(s);
   s->bytes_overhead += hl_radix_bytes();
+  /* what the advice got: a read of /proc, only when it was given */
+  if (pools.arena_huge) s->anon_huge_bytes = hl_os_anon_huge_bytes();
 }
 
 /* For tests: the instance behind the pool strategy. */

@@ -131,6 +131,8 @@ void hl_alloc_collect(void);
   X(arenas_current, "arenas mapped now")                                        \
   X(arenas_kept_empty, "empty arenas kept for reuse (hysteresis)")              \
   X(arenas_discarded, "arenas madvise'd and kept mapped without pages")         \
+  X(arenas_huge, "arenas mapped with the advice to use transparent huge pages (arena-huge=on)") \
+  X(anon_huge_bytes, "bytes of the process in transparent huge pages now (arena-huge=on; smaps_rollup)") \
   X(pools_used, "pools holding at least one block")                             \
   X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
   X(blocks_in_use, "blocks handed out and not freed (magazine: cached ones included)") \

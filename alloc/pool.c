@@ -257,6 +257,11 @@ static hl_arena_t *new_arena(hl_pools_t *h, unsigned kind) {
     /* the mapping thread's NUMA node, when there is more than one; a
      * refusal costs locality, never correctness */
     (void)hl_os_bind_local(base, h->g.arena_size);
+    /* --arena-huge=on: the arena is a whole number of huge pages, aligned
+     * (alloc.c sees to the geometry), so the kernel may back it with them,
+     * at the first touch or later (khugepaged); a refusal (no THP) leaves
+     * 4 KiB pages, as without the option */
+    if (h->arena_huge && hl_os_advise_huge(base, h->g.arena_size) == 0) h->arenas_huge++;
     if (map_pools(h, kind, ao->base) != 0) {
       hl_radix_clear(ao->base, h->g.arena_size);
       hl_os_unmap(base, h->g.arena_size);
@@ -630,6 +635,7 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy
   h->keep_empty = (unsigned)(policy->keep_bytes / g->arena_size);
   h->decay_ns = policy->decay_ns;
   h->release_madvise = policy->madvise;
+  h->arena_huge = policy->huge;
   h->requeue_front = policy->requeue_front;
   h->keep_last_empty = policy->keep_last_empty;
   h->page_mask = (uint32_t)(page - 1);
@@ -710,6 +716,7 @@ void hli_pools_stats(const hl_pools_t *h, hl_alloc_stats_t *s) {
   s->arenas_current += h->arenas_current;
   s->arenas_kept_empty += h->nempty;
   s->arenas_discarded += h->arenas_discarded;
+  s->arenas_huge += h->arenas_huge;
   s->raw_requests += h->raw_requests;
   s->bytes_overhead += h->overhead_bytes;
   s->bytes_mapped += h->arenas_current * g->arena_size;

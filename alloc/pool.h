@@ -18,6 +18,7 @@ typedef struct hli_pools_policy {
   bool madvise;                      /* release by MADV_DONTNEED, keeping the range */
   bool requeue_front;                /* a full pool given a block back serves next (obmalloc) */
   bool keep_last_empty;              /* pool-retire=keep: a class's only pool stays when empty */
+  bool huge;                         /* arena-huge=on: each new arena advised for THP */
 } hli_pools_policy_t;
 
 /* The arenas of one kind of unit (a pool, or a span of 2^k pools: kind k,
@@ -64,6 +65,7 @@ typedef struct hl_pools {
   void *owner;                       /* copied into each arena (tcache=heap) */
   uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
   bool release_madvise;
+  bool arena_huge;                   /* advise each arena mapped for transparent huge pages */
   bool requeue_front;
   /* pool-retire=keep, while the instance's owner allocates from it (a
    * thread cache's heap clears it when its thread lets it go) */
@@ -71,6 +73,7 @@ typedef struct hl_pools {
   uint32_t page_mask;                /* the OS page size - 1: hli_pools_extend's reach */
   uint64_t arenas_allocated, arenas_reclaimed, arenas_current, arenas_highwater;
   uint64_t arenas_discarded, overhead_bytes;
+  uint64_t arenas_huge;              /* arenas the kernel took the huge-page advice for */
   uint64_t raw_requests;
 } hl_pools_t;
 

@@ -65,7 +65,7 @@
  * arena-decay-ms, pool-colour, pool-retire). HEAPLAB_CONFIG files are not read
  * (this library reads only the environment); HEAPLAB_THREADS is ignored.
  * Every other allocator option applies as in the driver (geometry, tcache,
- * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, pool-requeue,
+ * tcache-kib, arena-keep-kib, arena-decay-ms, arena-release, arena-huge, pool-requeue,
  * pool-retire, alloc-debug).
  * HEAPLAB_STATS=1 (or HEAPLAB_ALLOC_STATS=on) prints the statistics at exit
  * as text, HEAPLAB_STATS=json as one JSON object, on stderr or into the file

@@ -147,6 +147,12 @@ static const option_t options[HL_OPT_COUNT] = {
     FIELD(arena_decay_ms), true, NULL,
     "empty arenas beyond arena-keep-kib go back to the OS once empty this long, in ms "
     "(0 = at once; hl_alloc_collect releases them all)", "10"},
+  [HL_OPT_ARENA_HUGE] = {"arena-huge", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
+    FIELD(arena_huge), true, NULL,
+    "advise each arena for transparent huge pages (madvise MADV_HUGEPAGE): one TLB entry per "
+    "2 MiB instead of 512, for a heap whose live and young objects lie scattered (CPython's "
+    "PYTHON_PYMALLOC_HUGEPAGES, gh-144319); a preset geometry's arena grows to one huge page, "
+    "a custom one must be a multiple of it", NULL},
   [HL_OPT_TCACHE_KIB] = {"tcache-kib", T_UINT, "1024", NULL, 0, 16, 1u << 22, 0, 0,
     FIELD(tcache_kib), true, NULL,
     "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
@@ -947,6 +953,7 @@ static bool relevant(const hl_config_t *c, int id, uint64_t uses) {
   case HL_OPT_ALLOC_STATS:
   case HL_OPT_ARENA_KEEP_KIB:
   case HL_OPT_ARENA_DECAY_MS:
+  case HL_OPT_ARENA_HUGE:
   case HL_OPT_ARENA_RELEASE: return c->alloc == HL_ALLOC_POOL;
   case HL_OPT_TCACHE_KIB: return c->alloc == HL_ALLOC_POOL && c->tcache != HL_TCACHE_NONE;
   case HL_OPT_THRESHOLD:

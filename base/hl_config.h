@@ -131,6 +131,7 @@ typedef enum {
   HL_OPT_ARENA_KEEP_KIB,
   HL_OPT_ARENA_RELEASE,
   HL_OPT_ARENA_DECAY_MS,
+  HL_OPT_ARENA_HUGE,
   HL_OPT_TCACHE_KIB,
   HL_OPT_FREELISTS,
   HL_OPT_RC,
@@ -194,6 +195,7 @@ typedef struct hl_config {
   uint64_t        arena_keep_kib;      /* empty arenas kept before release */
   hl_arena_release_t arena_release;
   uint64_t        arena_decay_ms;      /* empty arenas beyond the keep live this long */
+  bool            arena_huge;          /* arenas advised for transparent huge pages */
   uint64_t        tcache_kib;          /* per-thread cache budget */
   bool            freelists;
   hl_rc_mode_t    rc;

@@ -108,7 +108,8 @@ typedef struct hl_workload {
    HL_OPT_BIT(HL_OPT_POOL_COLOUR) | HL_OPT_BIT(HL_OPT_POOL_REQUEUE) |                   \
    HL_OPT_BIT(HL_OPT_ALLOC_DEBUG) | HL_OPT_BIT(HL_OPT_ALLOC_STATS) |                    \
    HL_OPT_BIT(HL_OPT_ARENA_KEEP_KIB) | HL_OPT_BIT(HL_OPT_ARENA_RELEASE) |               \
-   HL_OPT_BIT(HL_OPT_ARENA_DECAY_MS) | HL_OPT_BIT(HL_OPT_TCACHE_KIB))
+   HL_OPT_BIT(HL_OPT_ARENA_DECAY_MS) | HL_OPT_BIT(HL_OPT_ARENA_HUGE) |                 \
+   HL_OPT_BIT(HL_OPT_TCACHE_KIB))
 
 /* The allocator workloads' block sizes (bench/workloads/sizes.h). */
 #define HL_SIZES_USES                                                              \

@@ -49,7 +49,7 @@ static void test_every_design_option_registered(void **s) {
   (void)s;
   static const char *const names[] = {
       "alloc", "geometry", "large", "pool-colour", "pool-requeue", "pool-retire", "tcache", "alloc-debug", "alloc-stats",
-      "arena-keep-kib", "arena-release", "arena-decay-ms", "tcache-kib", "freelists", "rc",
+      "arena-keep-kib", "arena-release", "arena-decay-ms", "arena-huge", "tcache-kib", "freelists", "rc",
       "immortal", "gc", "threshold", "gc-untrack", "pause-budget-us", "mmu-target",
       "gc-threads", "gc-sweep",
       "switch-interval-us", "gil", "stw-probe-ms", "stw-report-us", "cycle-size", "cycle-payload",

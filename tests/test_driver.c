@@ -573,6 +573,15 @@ static void test_bad_input_exits_2(void **s) {
     expect_bad(a, NULL, m);
   }
   {
+    /* huge-page arenas need arenas of whole huge pages (or a kernel with
+     * none: then the message says so, and accepts off alike) */
+    const char *const a[] = {"run", "malloc-churn", "--arena-huge=on", "--geometry=16,512,16K,1M",
+                             NULL};
+    const char *const m[] = {"'arena-huge'", "geometry=16,512,16384,1048576", "accepted", "off",
+                             NULL};
+    expect_bad(a, NULL, m);
+  }
+  {
     /* convoy runs --threads CPU-bound threads and one I/O thread */
     const char *const a[] = {"run", "convoy", "--threads=1024", NULL};
     const char *const m[] = {"'threads'", "1024", "convoy", "1..1023", NULL};
@@ -909,6 +918,24 @@ static void test_pool_statistics(void **s) {
   assert_int_equal(json_object_get_int64(get(r, "alloc.after_free.blocks_in_use")), 0);
   json_object_put(r);
   out_free(&o);
+  /* huge-page arenas: the preset's arena grows to one huge page, and every
+   * arena was advised (whether the kernel found huge pages is its affair:
+   * anon_huge_bytes says, and is not asserted) */
+  if (access("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", R_OK) == 0) {
+    const char *const huge[] = {"run", "malloc-churn", "--alloc=pool", "--arena-huge=on", NULL};
+    o = run(heaplab, huge, NULL);
+    if (o.status != 0) fail_msg("exit %d: %s", o.status, o.err);
+    r = json_tokener_parse(o.out);
+    assert_string_equal(json_object_get_string(get(r, "config.arena-huge")), "on");
+    assert_true(json_object_get_int64(get(r, "alloc.arena_size")) >= 2 * 1024 * 1024);
+    assert_true(json_object_get_int64(get(r, "alloc.arenas_allocated")) >= 1);
+    assert_int_equal(json_object_get_int64(get(r, "alloc.arenas_huge")),
+                     json_object_get_int64(get(r, "alloc.arenas_allocated")));
+    assert_true(json_object_get_int64(get(r, "alloc.anon_huge_bytes")) >= 0);
+    assert_int_equal(json_object_get_int64(get(r, "alloc.blocks_in_use")), 16384);
+    json_object_put(r);
+    out_free(&o);
+  }
 }
 
 static void test_micro_json(void **s) {

@@ -13,6 +13,8 @@
 #include <linux/mempolicy.h>
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
@@ -193,6 +195,69 @@ static void test_numa_binding(void **state) {
   hl_os_unmap(p, size);
 }
 
+/* The VmFlags line of the mapping that holds p, from /proc/self/smaps
+ * ("" when not found). */
+static void vm_flags_of(const void *p, char *out, size_t cap) {
+  out[0] = '\0';
+  FILE *f = fopen("/proc/self/smaps", "r");
+  if (!f) return;
+  char line[512];
+  bool in = false;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long lo, hi;
+    if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+      in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+      continue;
+    }
+    if (in && strncmp(line, "VmFlags:", 8) == 0) {
+      size_t n = strlen(line + 8);
+      n = n < cap ? n : cap - 1;
+      memcpy(out, line + 8, n);
+      out[n] = '\0';
+      break;
+    }
+  }
+  fclose(f);
+}
+
+/* --arena-huge=on's system calls: the huge page size is a power of two
+ * above the page (or 0: no THP, and then nothing to check); an aligned
+ * range advised carries the kernel's "hg" flag, and a touched one may be
+ * backed by huge pages (not asserted: THP may be "never", or memory too
+ * fragmented to find one); the smaps_rollup figure parses. */
+static void test_huge_pages(void **state) {
+  (void)state;
+  size_t hp = hl_os_huge_page_size();
+  assert_int_equal(hp, hl_os_huge_page_size());   /* read once, the same after */
+  if (!hp) {
+    assert_int_equal(access("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", R_OK), -1);
+    skip();
+  }
+  assert_true(hp > hl_os_page_size());
+  assert_int_equal(hp & (hp - 1), 0);
+  char *p = hl_os_map_aligned(2 * hp, hp);
+  assert_non_null(p);
+  assert_int_equal((uintptr_t)p % hp, 0);
+  char flags[256];
+  int rc = hl_os_advise_huge(p, 2 * hp);
+  if (rc == 0) {
+    vm_flags_of(p, flags, sizeof flags);
+    if (!strstr(flags, " hg")) fail_msg("advised range without the hg flag: '%s'", flags);
+  } else {
+    assert_int_equal(rc, -EINVAL);   /* a kernel without THP in madvise */
+  }
+  memset(p, 1, 2 * hp);
+  uint64_t huge = hl_os_anon_huge_bytes();
+  assert_int_equal(huge % hl_os_page_size(), 0);
+  hl_os_unmap(p, 2 * hp);
+  /* a range not advised has no such flag */
+  char *q = hl_os_map_aligned(hp, hp);
+  assert_non_null(q);
+  vm_flags_of(q, flags, sizeof flags);
+  assert_null(strstr(flags, " hg"));
+  hl_os_unmap(q, hp);
+}
+
 static void test_fail_nth_map_threads(void **state) {
   (void)state;
   for (unsigned n = 1; n <= FAIL_THREADS * FAIL_CALLS; n += 37) {
@@ -220,6 +285,7 @@ int main(void) {
     cmocka_unit_test(test_fail_nth_map),
     cmocka_unit_test(test_numa_binding),
     cmocka_unit_test(test_fail_nth_map_threads),
+    cmocka_unit_test(test_huge_pages),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
