@@ -632,7 +632,9 @@ int hli_pools_init(hl_pools_t *h, const hl_geometry_t *g, const hli_pools_policy
     lasta += h->sets[k].units + 1;
   }
   h->overhead_bytes = bytes;
-  h->keep_empty = (unsigned)(policy->keep_bytes / g->arena_size);
+  /* whole arenas, rounded up: with --arena-huge's 2 MiB arenas the
+   * library's 1024 KiB still keeps one */
+  h->keep_empty = (unsigned)((policy->keep_bytes + g->arena_size - 1) / g->arena_size);
   h->decay_ns = policy->decay_ns;
   h->release_madvise = policy->madvise;
   h->arena_huge = policy->huge;

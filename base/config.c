@@ -139,7 +139,8 @@ static const option_t options[HL_OPT_COUNT] = {
     "print the pool allocator's statistics (as sys._debugmallocstats) on stderr after the run", NULL},
   [HL_OPT_ARENA_KEEP_KIB] = {"arena-keep-kib", T_UINT, "3072", NULL, 0, 0, 1u << 30, 0, 0,
     FIELD(arena_keep_kib), true, NULL,
-    "empty arenas kept, in KiB, before the rest go back to the OS (0 = CPython: release each)", "1024"},
+    "empty arenas kept, in KiB (rounded up to whole arenas), before the rest go back to the "
+    "OS (0 = CPython: release each)", "1024"},
   [HL_OPT_ARENA_RELEASE] = {"arena-release", T_CHOICE, "munmap", CHOICES(release_choices), 0, 0,
     0, 0, FIELD(arena_release), true, NULL,
     "how an arena goes back to the OS: munmap, or madvise (pages freed, address range kept)", NULL},
