@@ -35,6 +35,7 @@
 
 #include "alloc_internal.h"
 #include "hl_lock.h"
+#include "hl_measure.h"
 #include "peers.h"
 #include "pool.h"
 #include "tcache.h"
@@ -709,8 +710,12 @@ void hl_alloc_stats(hl_alloc_stats_t *s) {
   if (tcache != HL_TCACHE_NONE) hli_tcache_stats(s);
   hli_huge_stats(s);
   s->bytes_overhead += hl_radix_bytes();
-  /* what the advice got: a read of /proc, only when it was given */
-  if (pools.arena_huge) s->anon_huge_bytes = hl_os_anon_huge_bytes();
+}
+
+void hl_alloc_stats_process(hl_alloc_stats_t *s) {
+  /* what the huge-page advice got; only when it was given */
+  if (hl_alloc_state.kind == HL_ALLOC_POOL && pools.arena_huge)
+    s->anon_huge_bytes = hl_rss_huge_bytes();
 }
 
 /* For tests: the instance behind the pool strategy. */

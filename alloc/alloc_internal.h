@@ -41,12 +41,10 @@ int   hl_os_discard(void *p, size_t size);
 void *hl_os_remap(void *p, size_t old_size, size_t new_size, void *fixed);
 size_t hl_os_page_size(void);
 /* Transparent huge pages: the size the kernel backs an advised, aligned
- * range with (0: no THP), the advice (-errno on refusal: a kernel without
- * THP, or THP "never"; the range works as before), and how many bytes of
- * the process are in huge pages now (smaps_rollup; 0 when unreadable). */
+ * range with (0: no THP), and the advice (-errno on refusal: a kernel
+ * without THP; the range works as before). */
 size_t hl_os_huge_page_size(void);
 int   hl_os_advise_huge(void *p, size_t size);
-uint64_t hl_os_anon_huge_bytes(void);
 /* NUMA nodes of the machine (1 when it has no NUMA). */
 unsigned hl_os_numa_nodes(void);
 /* Prefers node for the pages of [p, p + size) (mbind MPOL_PREFERRED).

@@ -132,7 +132,7 @@ void hl_alloc_collect(void);
   X(arenas_kept_empty, "empty arenas kept for reuse (hysteresis)")              \
   X(arenas_discarded, "arenas madvise'd and kept mapped without pages")         \
   X(arenas_huge, "arenas mapped with the advice to use transparent huge pages (arena-huge=on)") \
-  X(anon_huge_bytes, "bytes of the process in transparent huge pages now (arena-huge=on; smaps_rollup)") \
+  X(anon_huge_bytes, "bytes of the process in transparent huge pages (arena-huge=on; hl_alloc_stats_process)") \
   X(pools_used, "pools holding at least one block")                             \
   X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
   X(blocks_in_use, "blocks handed out and not freed (magazine: cached ones included)") \
@@ -215,6 +215,10 @@ typedef struct hl_alloc_stats {
 /* A snapshot (walks every arena: as cheap as _debugmallocstats, not free).
  * Zeroes when the pool strategy is not in use. */
 void hl_alloc_stats(hl_alloc_stats_t *s);
+/* Adds the process's figures read from /proc to a snapshot
+ * (anon_huge_bytes, with arena-huge=on): for a report at the end, not for
+ * the snapshots a trace takes as it runs. */
+void hl_alloc_stats_process(hl_alloc_stats_t *s);
 /* The text of sys._debugmallocstats(), as heaplab lays it out: the
  * geometry, a row per size class in use, the totals, the thread caches. */
 void hl_alloc_stats_print(const hl_alloc_stats_t *s, FILE *f);

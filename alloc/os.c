@@ -54,6 +54,7 @@
 #include "alloc_internal.h"
 #include "hl_atomic.h"
 #include "hl_failpoint.h"
+#include "hl_measure.h"
 
 /* 0 until the first hl_os_page_size(). */
 static uint64_t page_size_cache;
@@ -141,38 +142,15 @@ void *hl_os_remap(void *p, size_t old_size, size_t new_size, void *fixed) {
 }
 
 /* Transparent huge pages (--arena-huge=on). The PMD-sized page the kernel
- * can back an aligned, advised range with: /sys/kernel/mm/
- * transparent_hugepage/hpage_pmd_size, 0 where the kernel has no THP.
- * Read once, with raw system calls (no malloc: see the top). */
+ * can back an aligned, advised range with, read once from sysfs (base/
+ * rusage.c's reader allocates nothing: see the top); 0 without THP. */
 static uint64_t huge_page_cache;   /* 0: not read yet; 1: none */
-
-static long read_small_file(const char *path, char *buf, size_t cap) {
-  int fd = (int)syscall(SYS_open, path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  long n = 0, r;
-  while ((size_t)n + 1 < cap && (r = (long)syscall(SYS_read, fd, buf + n, cap - 1 - (size_t)n)) > 0)
-    n += r;
-  close(fd);
-  buf[n < 0 ? 0 : n] = '\0';
-  return n;
-}
-
-static uint64_t parse_u64(const char *s, const char **end) {
-  uint64_t v = 0;
-  while (*s >= '0' && *s <= '9') v = v * 10 + (uint64_t)(*s++ - '0');
-  if (end) *end = s;
-  return v;
-}
 
 size_t hl_os_huge_page_size(void) {
   uint64_t v = hl_atomic_load_relaxed_u64(&huge_page_cache);
   if (v == 0) {
-    char buf[64];
-    v = 1;
-    if (read_small_file("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size", buf, sizeof buf) > 0) {
-      uint64_t n = parse_u64(buf, NULL);
-      if (n >= hl_os_page_size() && (n & (n - 1)) == 0) v = n;
-    }
+    uint64_t n = hl_file_u64("/sys/kernel/mm/transparent_hugepage/hpage_pmd_size");
+    v = n >= hl_os_page_size() && (n & (n - 1)) == 0 ? n : 1;
     hl_atomic_store_relaxed_u64(&huge_page_cache, v);
   }
   return v == 1 ? 0 : (size_t)v;
@@ -181,16 +159,6 @@ size_t hl_os_huge_page_size(void) {
 int hl_os_advise_huge(void *p, size_t size) {
   if (madvise(p, size, MADV_HUGEPAGE) != 0) return -errno;
   return 0;
-}
-
-uint64_t hl_os_anon_huge_bytes(void) {
-  char buf[4096];
-  if (read_small_file("/proc/self/smaps_rollup", buf, sizeof buf) <= 0) return 0;
-  const char *k = strstr(buf, "\nAnonHugePages:");
-  if (!k) return 0;
-  k += strlen("\nAnonHugePages:");
-  while (*k == ' ' || *k == '\t') k++;
-  return parse_u64(k, NULL) * 1024;   /* kB */
 }
 
 int hl_os_discard(void *p, size_t size) {

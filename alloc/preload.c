@@ -388,6 +388,7 @@ static int stats_open(bool *close_after) {
 static void print_stats(void) {
   static hl_alloc_stats_t s;
   hl_alloc_stats(&s);   /* before fdopen allocates */
+  hl_alloc_stats_process(&s);
   uint64_t libc = hl_atomic_c11_load_relaxed_u64(&libc_requests);
   bool close_after;
   int fd = stats_open(&close_after);

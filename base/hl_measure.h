@@ -86,6 +86,12 @@ hl_hist_summary_t hl_hist_summarize(const hl_hist_t *h);
  * and minor page faults so far (getrusage). 0 when unavailable. */
 size_t   hl_rss_current_bytes(void);
 size_t   hl_rss_peak_bytes(void);
+/* Of the resident set, the anonymous memory in transparent huge pages
+ * (/proc/self/smaps_rollup, AnonHugePages): a walk of the process's
+ * mappings, for a report, not for a loop. */
+size_t   hl_rss_huge_bytes(void);
+/* The number a one-number file holds (sysfs), 0 when unreadable. */
+uint64_t hl_file_u64(const char *path);
 uint64_t hl_page_faults_minor(void);
 
 /* ---- minimum mutator utilisation ------------------------------------------

@@ -90,15 +90,31 @@ size_t hl_rss_current_bytes(void) {
  * only at some events (such as unmap and exit), from approximate per-CPU
  * counters: a later read may come out some pages (tens per CPU at most)
  * below an RSS read earlier. A high-water mark, not an exact one. */
-size_t hl_rss_peak_bytes(void) {
+/* The "\nKEY:   123 kB" line of a /proc file of at most 4 KiB, in bytes. */
+static size_t proc_kb_field(const char *path, const char *key) {
   char buf[4096];
-  if (read_small_file("/proc/self/status", buf, sizeof buf) <= 0) return 0;
-  static const char key[] = "\nVmHWM:";
+  if (read_small_file(path, buf, sizeof buf) <= 0) return 0;
   const char *p = strstr(buf, key);
   if (p == NULL) return 0;
-  p += sizeof key - 1;
+  p += strlen(key);
   int ok;
   uint64_t kb = parse_u64(&p, &ok);
   if (!ok) return 0;
   return (size_t)(kb * 1024u);
+}
+
+size_t hl_rss_peak_bytes(void) { return proc_kb_field("/proc/self/status", "\nVmHWM:"); }
+
+/* smaps_rollup: the totals of /proc/self/smaps, a dozen lines */
+size_t hl_rss_huge_bytes(void) {
+  return proc_kb_field("/proc/self/smaps_rollup", "\nAnonHugePages:");
+}
+
+uint64_t hl_file_u64(const char *path) {
+  char buf[64];
+  if (read_small_file(path, buf, sizeof buf) <= 0) return 0;
+  const char *p = buf;
+  int ok;
+  uint64_t v = parse_u64(&p, &ok);
+  return ok ? v : 0;
 }

@@ -289,6 +289,7 @@ class Runner:
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+        self.last_usage = usage   # the child's whole rusage, for callers that want CPU time
         self.log.write("== %s (exit %s, %.3f s)\n%s" % (what, code, wall, stderr))
         if "cannot be preloaded" in stderr:
             code = code or 127

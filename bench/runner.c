@@ -110,7 +110,10 @@ void hl_worker_end(hl_worker_t *w) {
     r->faults_end = hl_page_faults_minor();
     if (r->gil_stats) hl_gil_stats(r->gil_stats);
     if (r->gc) gc_snapshot(r->gc, r->t_end);
-    if (r->pool_stats) hl_alloc_stats(r->pool_stats);   /* untimed: after t_end */
+    if (r->pool_stats) {   /* untimed: after t_end */
+      hl_alloc_stats(r->pool_stats);
+      hl_alloc_stats_process(r->pool_stats);
+    }
   }
   pthread_barrier_wait(&r->barrier);
   retake_after_barrier(r);

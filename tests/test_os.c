@@ -21,6 +21,7 @@
 
 #include "alloc_internal.h"
 #include "hl_atomic.h"
+#include "hl_measure.h"
 
 static void assert_all_bytes(const unsigned char *p, size_t n, unsigned char v) {
   for (size_t i = 0; i < n; i++)
@@ -247,7 +248,7 @@ static void test_huge_pages(void **state) {
     assert_int_equal(rc, -EINVAL);   /* a kernel without THP in madvise */
   }
   memset(p, 1, 2 * hp);
-  uint64_t huge = hl_os_anon_huge_bytes();
+  uint64_t huge = hl_rss_huge_bytes();
   assert_int_equal(huge % hl_os_page_size(), 0);
   hl_os_unmap(p, 2 * hp);
   /* a range not advised has no such flag */
