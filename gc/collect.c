@@ -178,7 +178,9 @@ bool hli_gc_untrackable(const hl_object_t *o, bool dicts) {
   if (kind == HL_K_TUPLE) {
     const hl_tuple_t *t = (const hl_tuple_t *)o;
     for (size_t i = 0; i < t->size; i++) {
-      const hl_object_t *x = t->items[i];
+      /* acquire, as gen_conc.c's visit_items: --gc=concurrent's thread
+       * asks this of a tuple that a mutator may still be filling */
+      const hl_object_t *x = hl_atomic_c11_load_acquire_ptr((void *const *)&t->items[i]);
       if (!x || hli_gc_may_be_tracked(x)) return false;   /* NULL: still being built */
     }
     return true;
