@@ -179,6 +179,15 @@ def lib_dirs():
     return dirs + ["/usr/lib64", "/usr/lib", "/usr/local/lib"]
 
 
+def peer_library(name):
+    """The path of peer allocator name's library (PEER_LIBS, first found), or None."""
+    for file, _ in PEER_LIBS[name]:
+        found = [d + "/" + file for d in lib_dirs() if os.path.isfile(d + "/" + file)]
+        if found:
+            return found[0]
+    return None
+
+
 def locate_libraries(args, build):
     """allocator -> library path (None for glibc); and notes for the missing."""
     libs, notes = {"glibc": None}, []
@@ -189,11 +198,9 @@ def locate_libraries(args, build):
         notes.append("heaplab skipped: %s does not exist (build the heaplab-malloc target: "
                      "cmake --build %s --target heaplab-malloc)" % (heaplab, build))
     for name, candidates in PEER_LIBS.items():
-        for file, _ in candidates:
-            found = [d + "/" + file for d in lib_dirs() if os.path.isfile(d + "/" + file)]
-            if found:
-                libs[name] = found[0]
-                break
+        lib = peer_library(name)
+        if lib:
+            libs[name] = lib
         else:
             notes.append("%s skipped: no %s (Debian package %s)" % (
                 name, " or ".join(f for f, _ in candidates), " or ".join(p for _, p in candidates)))

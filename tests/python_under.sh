@@ -9,6 +9,7 @@ src=$(realpath "$1")
 build=$(realpath "$2")
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+cd "$tmp"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pu="$src/scripts/python-under"
 
