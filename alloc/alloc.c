@@ -16,6 +16,8 @@
  * with one thread, no lock at all. tcache=magazine and tcache=heap put a
  * per-thread cache in front (tcache.h, tcache.c): the same instance behind
  * its lock refills the magazines; each heap is an instance of its own.
+ * tcache=heap-magazine puts both in front: a thread's LIFO lists first,
+ * then its own heap (tcache_heap_magazine.c).
  *
  * alloc-debug=on (debug.c) puts CPython's debug hooks in front of both API
  * families: every hl_pool_* and hl_raw_* entry point tests one flag first
@@ -44,7 +46,7 @@ hl_alloc_state_t hl_alloc_state;
 
 /* Which fast path the entry points take; FAST_NONE sends every call to the
  * out-of-line path (the lock, or the debug hooks). */
-typedef enum { FAST_NONE, FAST_DIRECT, FAST_MAGAZINE, FAST_HEAP } fast_t;
+typedef enum { FAST_NONE, FAST_DIRECT, FAST_MAGAZINE, FAST_HEAP, FAST_HEAP_MAGAZINE } fast_t;
 
 static hl_pools_t pools;            /* tcache=none|magazine: the shared instance */
 static size_t threshold;            /* copy of pools.g.threshold: the fast paths' limit */
@@ -52,13 +54,15 @@ static size_t serve_limit;          /* copy of pools.g.max_size: what the pools 
 static unsigned align_shift;        /* copy of pools.g.align_shift */
 /* hl_pool_malloc's mode test and size test in one comparison: threshold for
  * the fast path in use, 0 for the others (so that n - 1 < limit fails). */
-static size_t limit_magazine, limit_heap, limit_direct;
+static size_t limit_magazine, limit_heap, limit_direct, limit_heap_magazine;
 /* large=medium with a fast path: serve_limit, else 0 (hl_pool_malloc's third
  * test, after the small classes') */
 static size_t limit_medium;
 /* large=medium: requests above serve_limit are huge blocks (huge.c) */
 static bool huge_on;
 static hl_tcache_t tcache;
+/* tcache=heap or heap-magazine: each thread owns a pool instance */
+static bool heaps_on;
 static bool locked;
 static fast_t fast;
 static hl_spinlock_t lock = HL_SPINLOCK_INITIALIZER;
@@ -216,7 +220,9 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     fast = c->alloc_debug ? FAST_NONE
          : tcache == HL_TCACHE_MAGAZINE ? FAST_MAGAZINE
          : tcache == HL_TCACHE_HEAP ? FAST_HEAP
+         : tcache == HL_TCACHE_HEAP_MAGAZINE ? FAST_HEAP_MAGAZINE
          : locked ? FAST_NONE : FAST_DIRECT;
+    heaps_on = tcache == HL_TCACHE_HEAP || tcache == HL_TCACHE_HEAP_MAGAZINE;
     /* free() dispatches on these bits of the tag (alloc_internal.h) */
     pools.tag_bits = fast == FAST_MAGAZINE ? HLI_TAG_MAGAZINE
                    : fast == FAST_DIRECT ? HLI_TAG_DIRECT : 0;
@@ -226,11 +232,13 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
      * the shared pools hold on to. */
     hli_pools_policy_t heap_policy = policy;
     heap_policy.keep_bytes = (size_t)c->tcache_kib * 1024;
-    if (tcache == HL_TCACHE_HEAP && c->arena_keep_kib > c->tcache_kib)
+    if (heaps_on && c->arena_keep_kib > c->tcache_kib)
       heap_policy.keep_bytes = (size_t)c->arena_keep_kib * 1024;
     if (tcache != HL_TCACHE_NONE &&
         (rc = hli_tcache_init(tcache, &pools, &lock, &g, &heap_policy,
-                              fast == FAST_HEAP ? HLI_TAG_HEAP : 0)) != 0) {
+                              fast == FAST_HEAP             ? HLI_TAG_HEAP
+                              : fast == FAST_HEAP_MAGAZINE ? HLI_TAG_HEAP_MAGAZINE
+                                                           : 0)) != 0) {
       hli_pools_destroy(&pools);
       snprintf(err, errlen, "cannot set up the per-thread caches");
       return rc;
@@ -242,6 +250,7 @@ int hl_alloc_init(const hl_config_t *c, char *err, size_t errlen) {
     limit_magazine = fast == FAST_MAGAZINE ? threshold : 0;
     limit_heap = fast == FAST_HEAP ? threshold : 0;
     limit_direct = fast == FAST_DIRECT ? threshold : 0;
+    limit_heap_magazine = fast == FAST_HEAP_MAGAZINE ? threshold : 0;
     limit_medium = fast != FAST_NONE && g.max_size > threshold ? g.max_size : 0;
     huge_on = g.max_size > threshold;
     hli_huge_init(huge_on, policy.decay_ns);
@@ -270,10 +279,11 @@ void hl_alloc_reset(void) {
   threshold = 0;
   serve_limit = 0;
   align_shift = 0;
-  limit_magazine = limit_heap = limit_direct = 0;
+  limit_magazine = limit_heap = limit_direct = limit_heap_magazine = 0;
   limit_medium = 0;
   huge_on = false;
   tcache = HL_TCACHE_NONE;
+  heaps_on = false;
   locked = false;
   fast = FAST_NONE;
 }
@@ -323,7 +333,7 @@ void hl_alloc_fork_child(void) {
  * hli_pool_*_plain wrappers. */
 
 static inline void count_raw_request(void) {
-  if (tcache == HL_TCACHE_HEAP) {
+  if (heaps_on) {
     hli_heap_t *hp = hli_heap_self;   /* the heap's own counter: no lock */
     if (hp != &hli_no_heap) hp->pools.raw_requests++;
     return;
@@ -344,12 +354,12 @@ static inline void count_raw_request(void) {
  * touch it) or the shared pools, under their lock. hli_no_heap's flag is
  * 0, so a thread without a heap reads no clock. */
 static inline bool decay_pending(void) {
-  if (tcache == HL_TCACHE_HEAP) return hl_atomic_load_relaxed_u32(&hli_heap_self->pools.decay_pending);
+  if (heaps_on) return hl_atomic_load_relaxed_u32(&hli_heap_self->pools.decay_pending);
   return hl_atomic_load_relaxed_u32(&pools.decay_pending);
 }
 
 static HL_NOINLINE void decay_tick(void) {
-  if (tcache == HL_TCACHE_HEAP) {
+  if (heaps_on) {
     hli_pools_decay(&hli_heap_self->pools);
     return;
   }
@@ -379,7 +389,7 @@ void hli_alloc_decay_poll(void) {
 void hli_alloc_release_all(void) {
   if (hl_alloc_state.kind != HL_ALLOC_POOL || !hl_alloc_state.initialized) return;
   hl_alloc_collect();
-  if (tcache == HL_TCACHE_HEAP) {
+  if (heaps_on) {
     if (hli_heap_self != &hli_no_heap) hli_pools_unmap_dormant(&hli_heap_self->pools);
     return;
   }
@@ -402,7 +412,14 @@ static inline void *pools_malloc(size_t n) {
     void *b = hli_pools_try_pop(&hli_heap_self->pools, hl_size_class(&pools.g, n));
     return b ? b : hli_heap_malloc_slow(n);
   }
+  case HL_TCACHE_HEAP_MAGAZINE: {
+    unsigned idx = hl_size_class(&pools.g, n);
+    void *b = hli_mag_try_malloc(idx);
+    if (!b) b = hli_pools_try_pop(&hli_heap_self->pools, idx);
+    return b ? b : hli_heap_malloc_slow(n);
+  }
   case HL_TCACHE_NONE:
+  case HL_TCACHE_COUNT:   /* not a mode */
     break;
   }
   pools_lock();
@@ -459,6 +476,20 @@ static inline void heap_free(hl_pool_t *pool, void *p) {
   else hli_heap_free_slow(p, pool->arena);
 }
 
+/* tcache=heap-magazine: p, a block of pool, onto this thread's list when
+ * the pool is its heap's and the list has room, else into the heap's pool
+ * (a thread with a heap is registered, so its lists are real); another
+ * heap's block takes tcache=heap's path (tcache_heap_magazine.c). */
+static inline void heap_magazine_free(hl_pool_t *pool, void *p, uintptr_t tag) {
+  hli_heap_t *hp = hli_heap_self;
+  if (HL_LIKELY(pool->arena->owner == hp)) {
+    if (HL_LIKELY(hli_mag_try_free(p, tag))) return;
+    hli_pools_free_in(&hp->pools, pool, p);
+    return;
+  }
+  hli_heap_free_slow(p, pool->arena);
+}
+
 /* p is a block of ours, with pool tag tag (the radix map said so). */
 static inline void pool_free_owned(void *p, uintptr_t tag) {
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
@@ -466,10 +497,14 @@ static inline void pool_free_owned(void *p, uintptr_t tag) {
   case HL_TCACHE_MAGAZINE:
     if (!hli_mag_try_free(p, tag)) hli_mag_free_slow(p, tag);
     return;
+  case HL_TCACHE_HEAP_MAGAZINE:
+    heap_magazine_free(pool, p, tag);
+    return;
   case HL_TCACHE_HEAP:
     heap_free(pool, p);
     return;
   case HL_TCACHE_NONE:
+  case HL_TCACHE_COUNT:   /* not a mode */
     break;
   }
   pools_lock();
@@ -556,11 +591,18 @@ static HL_NOINLINE void *medium_malloc(size_t n) {
   void *p = fast == FAST_HEAP     ? hli_pools_try_pop(&hli_heap_self->pools, idx)
             : fast == FAST_DIRECT ? hli_pools_try_pop(&pools, idx)
                                   : hli_bin_pop(&hli_self->bins[idx]);
+  if (p == NULL && fast == FAST_HEAP_MAGAZINE) p = hli_pools_try_pop(&hli_heap_self->pools, idx);
   return HL_LIKELY(p != NULL) ? p : malloc_slow(n);
 }
 
 void *hl_pool_malloc(size_t n) {
   size_t k = n - 1;   /* 1..threshold becomes 0..threshold - 1; 0 wraps around */
+  if (HL_LIKELY(k < limit_heap_magazine)) {
+    size_t idx = k >> align_shift;
+    void *b = hli_bin_pop(&hli_self->bins[idx]);
+    if (b == NULL) b = hli_pools_try_pop(&hli_heap_self->pools, idx);
+    return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
+  }
   if (HL_LIKELY(k < limit_heap)) {
     void *b = hli_pools_try_pop(&hli_heap_self->pools, k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
@@ -582,6 +624,10 @@ void *hl_pool_malloc(size_t n) {
  * entry. */
 static inline bool free_fast(void *p, uintptr_t tag) {
   hl_pool_t *pool = (hl_pool_t *)hli_tag_pool(tag);
+  if (HL_LIKELY(tag & HLI_TAG_HEAP_MAGAZINE)) {
+    heap_magazine_free(pool, p, tag);
+    return true;
+  }
   if (HL_LIKELY(tag & HLI_TAG_HEAP)) {
     heap_free(pool, p);
     return true;

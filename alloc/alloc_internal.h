@@ -111,7 +111,7 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
  * bits 0..3 hold flags, bits 56..62 the size class, and bits 48..55 and 63
  * stay 0, so that tag >> 52 is idx * 16, the byte offset of a 16-byte record
  * in an array indexed by class (the magazines' bins): the magazine free
- * indexes its bin with one shift. Bits 0..2 name the free fast path of the
+ * indexes its bin with one shift. Bits 0..2 and 5 name the free fast path of the
  * instance that owns the pool (hl_pools_t.tag_bits, set by alloc.c and
  * tcache_heap.c), so that free() dispatches on the word it has just loaded rather
  * than on a global, and an entry of 0 (not ours) has neither bit. A tag is
@@ -121,7 +121,7 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
  * share their grains, so no grain entry can name one pool. Every grain of
  * such an arena holds a split entry instead: HLI_TAG_SPLIT, none of the fast
  * path bits (free() takes its slow path, where hli_tag_get resolves it), the
- * instance's tag bits in bits 4..6 and the pool shift in bits 7..11. The
+ * instance's tag bits in bits 4..9 and the pool shift in bits 10..14. The
  * pool is then found by masking the address (such pools are never coloured)
  * and its class read from the pool header (szidx), one load more than a
  * whole-grain pool costs. */
@@ -130,11 +130,12 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
 #define HLI_TAG_DIRECT ((uintptr_t)4)      /* the shared pools, one thread, no lock */
 #define HLI_TAG_SPLIT ((uintptr_t)8)       /* a grain of several pools: resolve */
 #define HLI_TAG_HUGE ((uintptr_t)16)       /* a huge block's mapping (huge.c): at base */
+#define HLI_TAG_HEAP_MAGAZINE ((uintptr_t)32)  /* a heap behind its thread's lists */
 #define HLI_TAG_POOL_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)  /* the header */
 #define HLI_TAG_CLASS_SHIFT 56
 #define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
 #define HLI_TAG_SPLIT_BITS_SHIFT 4         /* split entry: the instance's tag bits */
-#define HLI_TAG_SPLIT_POOL_SHIFT 7         /* split entry: log2 of the pool size */
+#define HLI_TAG_SPLIT_POOL_SHIFT 10        /* split entry: log2 of the pool size */
 static inline uintptr_t hli_tag_make(uintptr_t pool, unsigned idx) {
   return pool | ((uintptr_t)idx << HLI_TAG_CLASS_SHIFT);
 }
@@ -306,7 +307,8 @@ static inline uintptr_t hli_tag_resolve(uintptr_t addr, uintptr_t e) {
   if (HL_LIKELY(!(e & HLI_TAG_SPLIT))) return e;
   const hl_pool_t *pool = (const hl_pool_t *)hli_entry_pool(addr, e);
   return hli_tag_make((uintptr_t)pool, pool->szidx) |
-         ((e >> HLI_TAG_SPLIT_BITS_SHIFT) & (HLI_TAG_MAGAZINE | HLI_TAG_HEAP | HLI_TAG_DIRECT));
+         ((e >> HLI_TAG_SPLIT_BITS_SHIFT) &
+          (HLI_TAG_MAGAZINE | HLI_TAG_HEAP | HLI_TAG_DIRECT | HLI_TAG_HEAP_MAGAZINE));
 }
 static inline uintptr_t hli_tag_get(uintptr_t addr) {
   return hli_tag_resolve(addr, hl_radix_get(addr));

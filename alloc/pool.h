@@ -63,7 +63,7 @@ typedef struct hl_pools {
   uint32_t decay_pending;
   uint64_t decay_ns;                 /* beyond keep_empty, an empty arena lives this long */
   void *owner;                       /* copied into each arena (tcache=heap) */
-  uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT or 0, in every tag */
+  uintptr_t tag_bits;                /* HLI_TAG_MAGAZINE|HEAP|DIRECT|HEAP_MAGAZINE or 0 */
   bool release_madvise;
   bool arena_huge;                   /* advise each arena mapped for transparent huge pages */
   bool requeue_front;

@@ -1,7 +1,9 @@
-/* Per-thread caches in front of the pools (tcache=magazine, tcache=heap).
+/* Per-thread caches in front of the pools (tcache=magazine, tcache=heap,
+ * tcache=heap-magazine).
  *
- * Two designs, so that a researcher can compare them on one workload; the
- * baseline, tcache=none, is the shared instance behind one lock (alloc.c).
+ * Two designs and their stack, so that a researcher can compare them on one
+ * workload; the baseline, tcache=none, is the shared instance behind one
+ * lock (alloc.c).
  *
  * This file has what the two designs share: the thread-local pointers,
  * set-up, the registry of threads and heaps, the thread exit hook, collect,
@@ -9,6 +11,8 @@
  * explains it:
  *   tcache_magazine.c  tcache=magazine
  *   tcache_heap.c      tcache=heap
+ *   tcache_heap_magazine.c  tcache=heap-magazine: the lists of the first
+ *                      over the heaps of the second
  * tcache_internal.h declares what the three files share.
  *
  * Thread exit (a pthread key destructor). A magazine flushes every list back
@@ -84,6 +88,7 @@ int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
     hli_tc.batch[i] = (uint32_t)(b < 2 ? 2 : b > 64 ? 64 : b);
     hli_tc.cap[i] = (uint32_t)(cap > UINT32_MAX ? UINT32_MAX : cap);
   }
+  if (mode == HL_TCACHE_HEAP_MAGAZINE) hli_hmag_bounds_init();
   return 0;
 }
 
@@ -96,7 +101,8 @@ hli_thread_t *hli_tc_thread_register(void) {
   hl_spinlock_unlock(&hli_tc_reg_lock);
   if (!t && !(t = hli_tc_registry_object(sizeof *t))) return NULL;
   memset(t, 0, sizeof *t);
-  hli_mag_bounds_reset(t);
+  if (hli_tc.mode == HL_TCACHE_HEAP_MAGAZINE) hli_hmag_bounds_reset(t);
+  else hli_mag_bounds_reset(t);
   t->epoch = hl_atomic_load_relaxed_u64(&hli_tc.epoch);
   hl_spinlock_lock(&hli_tc_reg_lock);
   t->next = threads_live;
@@ -127,6 +133,8 @@ static void thread_exit(void *arg) {
   if (hli_tc.mode == HL_TCACHE_MAGAZINE) {
     hli_mag_flush_all(t);
   } else {
+    /* the lists first: their blocks go home, some into the batches */
+    if (hli_tc.mode == HL_TCACHE_HEAP_MAGAZINE) hli_hmag_flush_all(t);
     hli_heap_batches_flush(t);   /* before the heap goes: its own frees may wait too */
     if (t->heap) {
       hli_heap_release(t->heap);
@@ -151,6 +159,7 @@ void hli_tcache_collect(void) {
     hl_spinlock_unlock(hli_tc.lock);
     return;
   }
+  if (t && hli_tc.mode == HL_TCACHE_HEAP_MAGAZINE) hli_hmag_flush_all(t);
   if (t) hli_heap_batches_flush(t);
   if (t && t->heap) {
     t->epoch = hl_atomic_load_relaxed_u64(&hli_tc.epoch);
@@ -204,7 +213,7 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
       }
     }
   } else {
-    s->tcache = "heap";
+    s->tcache = hli_tc.mode == HL_TCACHE_HEAP ? "heap" : "heap-magazine";
     uint64_t drained = 0;
     for (hli_heap_t *hp = hli_tc_heaps_all; hp; hp = hp->next_all) {
       drained += hl_atomic_load_relaxed_u64(&hp->remote_drained);
@@ -245,7 +254,18 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
      * (a snapshot: a push or a drain in flight may be missed) */
     s->remote_frees = drained + s->remote_pending;
   }
-  for (hli_thread_t *t = threads_live; t; t = t->next) s->tcache_threads++;
+  for (hli_thread_t *t = threads_live; t; t = t->next) {
+    s->tcache_threads++;
+    if (hli_tc.mode != HL_TCACHE_HEAP_MAGAZINE) continue;
+    /* free blocks in the lists: in use for their heaps, as the magazines'
+     * are for the shared pools (listed with no entry of their own) */
+    for (unsigned i = 0; i < hli_tc.g.nclasses; i++) {
+      uint64_t c = hl_atomic_load_relaxed_u32(&t->bins[i].count);
+      s->tcache_blocks += c;
+      s->tcache_bytes += c * hl_class_size(&hli_tc.g, i);
+      s->classes[i].tcache_blocks += c;
+    }
+  }
   s->tcache_refills = hl_atomic_load_relaxed_u64(&hli_tc.refills);
   s->tcache_flushes = hl_atomic_load_relaxed_u64(&hli_tc.flushes);
   s->remote_frees += hl_atomic_load_relaxed_u64(&hli_tc.remote_frees);

@@ -8,6 +8,8 @@
  *   tcache=heap      hli_heap_self: the thread's own pool instance; malloc
  *                    and a free of one of its own blocks run the pool fast
  *                    paths of pool.h on it, without a lock.
+ *   tcache=heap-magazine  both: malloc pops the bin, then the heap's pool;
+ *                    a free of one of the heap's blocks pushes onto the bin.
  * Neither fast path takes a lock or executes an atomic read-modify-write;
  * the bin counts are relaxed loads and stores (plain moves on x86-64 and
  * arm64) only so that the statistics may read them from another thread.
@@ -44,7 +46,7 @@ typedef struct hli_rbatch {
  * Invariant (magazine): sum over classes of bins[c].max * size(c) ==
  * max_bytes <= the byte budget, so the blocks cached stay within it. */
 typedef struct hli_thread {
-  hli_bin_t bins[HL_MAX_CLASSES];  /* tcache=magazine */
+  hli_bin_t bins[HL_MAX_CLASSES];  /* tcache=magazine, heap-magazine */
   uint32_t overages[HL_MAX_CLASSES]; /* magazine: overflows since max last moved */
   size_t max_bytes;                /* magazine: see above */
   unsigned steal_cursor;           /* magazine: where the next bound cut starts */

@@ -211,16 +211,21 @@ static hli_heap_t *heap_self(void) {
   return hp;
 }
 
-void *hli_heap_malloc_slow(size_t n) {
-  hli_heap_t *hp = heap_self();
-  if (HL_UNLIKELY(!hp)) return NULL;
-  hli_thread_t *t = hli_self;   /* registered by heap_self */
+void hli_heap_catch_up(hli_thread_t *t) {
   uint64_t e = hl_atomic_load_relaxed_u64(&hli_tc.epoch);
   if (HL_UNLIKELY(e != t->epoch)) {
     t->epoch = e;
-    hli_heap_tidy(hp);
+    /* the lists first: their blocks go home, and the tidy trims after */
+    if (hli_tc.mode == HL_TCACHE_HEAP_MAGAZINE) hli_hmag_flush_all(t);
+    if (t->heap) hli_heap_tidy(t->heap);
   }
   if (HL_UNLIKELY(e != t->rbatch_epoch)) hli_heap_batches_flush(t);
+}
+
+void *hli_heap_malloc_slow(size_t n) {
+  hli_heap_t *hp = heap_self();
+  if (HL_UNLIKELY(!hp)) return NULL;
+  hli_heap_catch_up(hli_self);   /* registered by heap_self */
   /* Running short: take back what other threads freed before growing. */
   if (hl_atomic_load_relaxed_ptr((void **)&hp->remote) != NULL) heap_drain(hp);
   /* A heap just adopted has partly used pools of its own, and a tidy or a

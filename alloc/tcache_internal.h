@@ -20,6 +20,7 @@ struct hli_tc {
   uintptr_t heap_tag_bits;        /* for every heap's pools: its tags' free path */
   uint32_t batch[HL_MAX_CLASSES];  /* magazine: blocks per refill or flush */
   uint32_t cap[HL_MAX_CLASSES];    /* magazine: the largest max, budget / size */
+  uint32_t hmag_max[HL_MAX_CLASSES]; /* heap-magazine: each list's fixed bound */
   uint64_t epoch;                 /* collect requests so far (atomic) */
   uint64_t refills, flushes;      /* magazine batches (atomic, slow path) */
   uint64_t remote_frees;          /* heap: remote frees straight into an abandoned heap (the
@@ -56,5 +57,14 @@ HL_INTERNAL void hli_heap_release(hli_heap_t *hp);
 /* tcache_heap.c: pushes every remote free t has batched (thread exit,
  * collect). Called by t's thread only. */
 HL_INTERNAL void hli_heap_batches_flush(hli_thread_t *t);
+/* tcache_heap.c: what a collect asked of t's thread since it last looked
+ * (the epoch): its lists emptied (heap-magazine), its heap tidied, its
+ * remote batches pushed. t's thread only. */
+HL_INTERNAL void hli_heap_catch_up(hli_thread_t *t);
+/* tcache_heap_magazine.c: the lists' fixed bounds (hli_tc.hmag_max, from
+ * the budget), set on t; every list of t home to its heaps. */
+HL_INTERNAL void hli_hmag_bounds_init(void);
+HL_INTERNAL void hli_hmag_bounds_reset(hli_thread_t *t);
+HL_INTERNAL void hli_hmag_flush_all(hli_thread_t *t);
 
 #endif /* HL_TCACHE_INTERNAL_H */

@@ -72,7 +72,6 @@ static const choice_t large_choices[] = {BUILT("libc"), BUILT("medium")};
 static const choice_t sweep_choices[] = {BUILT("stopped"), BUILT("resumed")};
 static const choice_t requeue_choices[] = {BUILT("back"), BUILT("front")};
 static const choice_t retire_choices[] = {BUILT("now"), BUILT("keep")};
-static const choice_t tcache_choices[] = {BUILT("none"), BUILT("magazine"), BUILT("heap")};
 static const choice_t release_choices[] = {BUILT("munmap"), BUILT("madvise")};
 static const choice_t payload_choices[] = {BUILT("none"), BUILT("ints")};
 static const choice_t size_dist_choices[] = {BUILT("uniform"), BUILT("power-law"),
@@ -91,6 +90,9 @@ static const choice_t rc_choices[] = {HL_RC_MODES(RC_CHOICE_)};
 #define GIL_CHOICE_(ID, name, built, help, why_not) {#name, built, why_not, help},
 static const choice_t gil_choices[] = {HL_GIL_POLICIES(GIL_CHOICE_)};
 static const choice_t gc_choices[] = {HL_GC_COLLECTORS(GC_CHOICE_)};
+/* the allocator's per-thread caches, from their list too */
+#define TCACHE_CHOICE_(ID, name, built, help, why_not) {name, built, why_not, help},
+static const choice_t tcache_choices[] = {HL_TCACHE_MODES(TCACHE_CHOICE_)};
 /* the refcount modes each collector runs with */
 static const unsigned gc_rc_modes[] = {HL_GC_COLLECTORS(GC_RC_)};
 
@@ -129,8 +131,7 @@ static const option_t options[HL_OPT_COUNT] = {
     "and the thread cache's release", "keep"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
-    "per-thread cache in front of the pools: none = one lock (obmalloc under a GIL), "
-    "magazine = tcmalloc-style lists, heap = mimalloc-style thread-owned pools", "heap"},
+    "per-thread cache in front of the pools:", "heap"},
   [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_debug), true, NULL,
     "fill and guard bytes, API-family check, double-free and overrun detection", NULL},
@@ -157,7 +158,8 @@ static const option_t options[HL_OPT_COUNT] = {
   [HL_OPT_TCACHE_KIB] = {"tcache-kib", T_UINT, "1024", NULL, 0, 16, 1u << 22, 0, 0,
     FIELD(tcache_kib), true, NULL,
     "per-thread cache budget, in KiB: magazine = bytes of free blocks a thread keeps; "
-    "heap = empty arenas a thread's heap keeps (at least arena-keep-kib)", NULL},
+    "heap = empty arenas a thread's heap keeps (at least arena-keep-kib); heap-magazine = "
+    "both", NULL},
   [HL_OPT_FREELISTS] = {"freelists", T_ONOFF, "on", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(freelists), true, NULL,
     "per-type free lists (float, tuple, list, dict) in front of the object allocator", NULL},

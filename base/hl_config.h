@@ -49,7 +49,18 @@ typedef enum { HL_POOL_RETIRE_NOW, HL_POOL_RETIRE_KEEP } hl_pool_retire_t;
  * (obmalloc's split), or medium size classes in the pools up to an eighth
  * of a pool, then the C library (alloc/size_class.c) */
 typedef enum { HL_LARGE_LIBC, HL_LARGE_MEDIUM } hl_large_t;
-typedef enum { HL_TCACHE_NONE, HL_TCACHE_MAGAZINE, HL_TCACHE_HEAP } hl_tcache_t;
+/* The per-thread caches in front of the pools (alloc/tcache.h), one row
+ * each, as the object layer's axes below (ID, the option's value as a
+ * string, built, help, why_not): the enum, the option's choices and the
+ * test suites' loops (tests/CMakeLists.txt, HL_TCACHE_BUILT) are made from
+ * it. Each row's fast paths are alloc.c's, its slow paths its own file. */
+#define HL_TCACHE_MODES(X)                                                                 \
+  X(NONE, "none", 1, "one lock (obmalloc under a GIL)", "")                                 \
+  X(MAGAZINE, "magazine", 1, "tcmalloc-style lists over the shared pools", "")              \
+  X(HEAP, "heap", 1, "mimalloc-style thread-owned pools", "")                               \
+  X(HEAP_MAGAZINE, "heap-magazine", 1, "LIFO lists in front of the thread's own pools", "")
+#define HL_TCACHE_ENUM_(ID, name, built, help, why_not) HL_TCACHE_##ID,
+typedef enum { HL_TCACHE_MODES(HL_TCACHE_ENUM_) HL_TCACHE_COUNT } hl_tcache_t;
 /* --trace's format: heaplab's JSON lines, or the Trace Event format (a JSON
  * array that Perfetto and chrome://tracing open; bench/trace.c) */
 typedef enum { HL_TRACE_FORMAT_JSON, HL_TRACE_FORMAT_CHROME } hl_trace_format_t;

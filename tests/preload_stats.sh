@@ -54,7 +54,7 @@ tc = d["tcache"]
 need(tc["mode"] == mode, f"tcache.mode {tc['mode']}, expected {mode}")
 need(tc["listed"] == len(tc["caches"]), "tcache.listed is not the number of caches")
 caches = tc["caches"]
-if mode == "heap":
+if mode in ("heap", "heap-magazine"):
     need(len(caches) == t["heaps"] and len(caches) >= 1, "not one cache per heap")
     need(all(c["state"] in ("owned", "abandoned", "spare") for c in caches), "a heap's state")
     need(sum(c["state"] == "abandoned" for c in caches) == t["heaps_abandoned"], "abandoned heaps")
@@ -88,7 +88,7 @@ grep -q '^libc_requests' "$e" || fail "text: no libc_requests"
 [ "$(grep -c '^heaplab-malloc: ' "$e")" = 1 ] || fail "text: other lines from the library"
 
 # 2. JSON on stderr, each tcache mode
-for mode in heap magazine none; do
+for mode in heap heap-magazine magazine none; do
   run "json_$mode" HEAPLAB_STATS=json HEAPLAB_TCACHE=$mode
   check_json "$tmp/json_$mode.err" $mode || { fail "json, tcache=$mode"; show "json_$mode"; }
 done

@@ -257,7 +257,7 @@ static void test_availability(void **s) {
   hl_config_defaults(&c);
   assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
   /* every cache is built */
-  for (const char *const *v = (const char *const[]){"none", "magazine", "heap", NULL}; *v; v++) {
+  for (const char *const *v = (const char *const[]){"none", "magazine", "heap", "heap-magazine", NULL}; *v; v++) {
     assert_int_equal(hl_config_set(&c, "tcache", *v, HL_SRC_FLAG, "flag", err, sizeof err), 0);
     assert_int_equal(hl_config_check_available(&c, churn_uses, err, sizeof err), 0);
   }

@@ -3,11 +3,11 @@
  * (HEAPLAB_TCACHE, set by CTest).
  *
  *   THREADS threads each allocate BLOCKS blocks of SIZE bytes, hand them to
- *   the main thread and exit (tcache=heap: each leaves an abandoned heap);
+ *   the main thread and exit (tcache=heap, heap-magazine: each leaves an abandoned heap);
  *   the main thread, which has no heap of its own, frees them all (remote
  *   frees into abandoned heaps). With no further allocator call and no
  *   hl_alloc_collect(), the statistics must say that nothing is in use, and
- *   with tcache=heap every abandoned heap must be reclaimed: no abandoned
+ *   with tcache=heap or heap-magazine every abandoned heap must be reclaimed: no abandoned
  *   heap, no block pending on a remote list, no arena left mapped;
  * then the same with several threads freeing at once while new threads
  * adopt the abandoned heaps (test_freed_while_heaps_are_adopted).
@@ -42,6 +42,11 @@ static uint64_t rss_bytes(void) {
   if (fscanf(f, "%lu %lu", &pages, &resident) != 2) resident = 0;
   fclose(f);
   return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* tcache=heap and heap-magazine: each thread owns a heap */
+static bool heaps(void) {
+  return cfg.tcache == HL_TCACHE_HEAP || cfg.tcache == HL_TCACHE_HEAP_MAGAZINE;
 }
 
 static hl_alloc_stats_t stats(void) {
@@ -93,7 +98,7 @@ static void test_freed_after_their_threads_exited(void **st) {
   report("allocated", &s);
   uint64_t live = (uint64_t)nthreads * nblocks;
   assert_int_equal(s.blocks_in_use - s.tcache_blocks, s0.blocks_in_use + live);
-  if (cfg.tcache == HL_TCACHE_HEAP) assert_int_equal(s.heaps_abandoned, nthreads);
+  if (heaps()) assert_int_equal(s.heaps_abandoned, nthreads);
 
   struct timespec t0, t1;
   clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -105,7 +110,7 @@ static void test_freed_after_their_threads_exited(void **st) {
           ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / (double)live);
   /* Nothing is live: blocks on a remote list or in a magazine are not in use. */
   assert_int_equal(s.blocks_in_use - s.tcache_blocks, s0.blocks_in_use);
-  if (cfg.tcache == HL_TCACHE_HEAP) {
+  if (heaps()) {
     /* the last free into each abandoned heap reclaimed it */
     assert_int_equal(s.heaps_abandoned, 0);
     assert_int_equal(s.remote_pending, 0);
@@ -188,7 +193,7 @@ static void test_freed_while_heaps_are_adopted(void **st) {
   hl_alloc_stats_t s = stats();
   report("raced", &s);
   assert_int_equal(s.blocks_in_use - s.tcache_blocks, s0.blocks_in_use);
-  if (cfg.tcache == HL_TCACHE_HEAP) {
+  if (heaps()) {
     fprintf(stderr, "test_heap_abandon: %llu adoptions, %llu reclaims during the race\n",
             (unsigned long long)(s.heap_adoptions - s0.heap_adoptions),
             (unsigned long long)(s.heap_reclaims - s0.heap_reclaims));

@@ -1,6 +1,6 @@
 /* alloc/: the pool allocator with many threads, once per tcache mode
- * (HEAPLAB_TCACHE=none|magazine|heap, set by CTest), under TSan and ASan in
- * scripts/test.
+ * (HEAPLAB_TCACHE=none|magazine|heap|heap-magazine, set by CTest), under
+ * TSan and ASan in scripts/test.
  *
  *   - a randomised run against a reference model: each thread keeps its own
  *     live set, and the threads trade blocks through a shared exchange
@@ -14,7 +14,10 @@
  *   - blocks of a thread that has exited, freed later by another thread
  *     (with tcache=heap: remote frees to an abandoned heap), come back too;
  *   - tcache=heap: a thread's remote frees wait in its batch for their
- *     owner and are pushed sixteen at a time, at collect and at exit.
+ *     owner and are pushed sixteen at a time, at collect and at exit;
+ *   - tcache=heap-magazine: a block freed into a full pool is the next one
+ *     handed out, the lists stay within the budget, and collect and exit
+ *     empty them.
  * usage: test_tcache [OPS-PER-THREAD]
  */
 #include <pthread.h>
@@ -151,6 +154,11 @@ static void *model_worker(void *arg) {
   return NULL;
 }
 
+/* tcache=heap and heap-magazine: each thread owns a heap */
+static bool heaps(void) {
+  return cfg.tcache == HL_TCACHE_HEAP || cfg.tcache == HL_TCACHE_HEAP_MAGAZINE;
+}
+
 static hl_alloc_stats_t stats(void) {
   hl_alloc_stats_t s;
   hl_alloc_stats(&s);
@@ -194,7 +202,7 @@ static void test_threads_against_model(void **st) {
     exchange[e] = NULL;
   }
   hl_alloc_stats_t s = stats();
-  if (cfg.tcache == HL_TCACHE_HEAP) {
+  if (heaps()) {
     assert_true(s.heaps >= 1);
     assert_true(s.remote_frees > 0);   /* traded blocks were freed by other threads */
   }
@@ -259,13 +267,13 @@ static void test_blocks_freed_after_their_thread_exited(void **st) {
   for (size_t i = 0; i < FULL_N; i++) assert_non_null(b[i]);
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.blocks_in_use, FULL_N);   /* every size within the pools */
-  if (cfg.tcache == HL_TCACHE_HEAP) assert_int_equal(s.heaps_abandoned, 1);
+  if (heaps()) assert_int_equal(s.heaps_abandoned, 1);
   uint64_t reclaims = s.heap_reclaims;
   assert_int_equal(pthread_create(&t, NULL, free_them, b), 0);
   assert_int_equal(pthread_join(t, NULL), 0);
   s = stats();
   assert_int_equal(s.blocks_in_use - s.tcache_blocks, 0);
-  if (cfg.tcache == HL_TCACHE_HEAP) {
+  if (heaps()) {
     /* the free of its last block reclaimed the abandoned heap, no collect */
     assert_int_equal(s.heaps_abandoned, 0);
     assert_int_equal(s.heap_reclaims, reclaims + 1);
@@ -295,7 +303,7 @@ static void *free_in_batches(void *arg) {
 
 static void test_remote_frees_are_batched(void **st) {
   (void)st;
-  if (cfg.tcache != HL_TCACHE_HEAP) skip();
+  if (!heaps()) skip();
   void *b[BATCH_N];
   for (int i = 0; i < BATCH_N; i++) assert_non_null(b[i] = hl_alloc_malloc(48));
   uint64_t in_use = stats().blocks_in_use;
@@ -305,6 +313,55 @@ static void test_remote_frees_are_batched(void **st) {
   hl_alloc_stats_t s = stats();
   assert_int_equal(s.remote_pending, BATCH_N);            /* every one pushed */
   assert_int_equal(s.blocks_in_use, in_use - BATCH_N);
+  expect_everything_back();
+}
+
+/* ---- the lists in front of a heap (tcache=heap-magazine) -------------------- */
+
+enum { LIFO_N = 2000, LIFO_SIZE = 64 };
+
+static void *lifo_worker(void *arg) {
+  (void)arg;
+  void **b = calloc(LIFO_N, sizeof *b);
+  assert_non_null(b);
+  /* several pools of one class, every one full but the last */
+  for (int i = 0; i < LIFO_N; i++) assert_non_null(b[i] = hl_alloc_malloc(LIFO_SIZE));
+  hl_alloc_stats_t s0 = stats();
+  /* A block freed into the first, full pool comes back at once (with the
+   * heap alone it would wait behind the used pools, pool-requeue=back). */
+  void *freed = b[10];
+  hl_alloc_free(freed);
+  hl_alloc_stats_t s1 = stats();
+  assert_int_equal(s1.tcache_blocks, s0.tcache_blocks + 1);
+  assert_int_equal(s1.blocks_in_use, s0.blocks_in_use);   /* in use for its heap */
+  b[10] = hl_alloc_malloc(LIFO_SIZE);
+  assert_ptr_equal(b[10], freed);
+  assert_int_equal(stats().tcache_blocks, s0.tcache_blocks);
+  /* Freeing them all: the lists keep some, within the thread's budget;
+   * the rest goes to the pools. */
+  for (int i = 0; i < LIFO_N; i++) hl_alloc_free(b[i]);
+  hl_alloc_stats_t s2 = stats();
+  assert_true(s2.tcache_blocks > s0.tcache_blocks);
+  assert_true(s2.tcache_blocks < LIFO_N);
+  assert_true(s2.tcache_bytes <= (uint64_t)cfg.tcache_kib * 1024);
+  /* collect empties the calling thread's lists (the main thread's, s0's,
+   * wait for its next slow path) */
+  hl_alloc_collect();
+  assert_int_equal(stats().tcache_blocks, s0.tcache_blocks);
+  /* and the thread's exit empties them too */
+  for (int i = 0; i < 100; i++) assert_non_null(b[i] = hl_alloc_malloc(LIFO_SIZE));
+  for (int i = 0; i < 100; i++) hl_alloc_free(b[i]);
+  assert_true(stats().tcache_blocks > s0.tcache_blocks);
+  free(b);
+  return NULL;
+}
+
+static void test_heap_magazine_lists(void **st) {
+  (void)st;
+  if (cfg.tcache != HL_TCACHE_HEAP_MAGAZINE) skip();
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, lifo_worker, NULL), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
   expect_everything_back();
 }
 
@@ -335,6 +392,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_thread_exit_with_full_cache),
       cmocka_unit_test(test_blocks_freed_after_their_thread_exited),
       cmocka_unit_test(test_remote_frees_are_batched),
+      cmocka_unit_test(test_heap_magazine_lists),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
