@@ -121,7 +121,8 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
  * share their grains, so no grain entry can name one pool. Every grain of
  * such an arena holds a split entry instead: HLI_TAG_SPLIT, none of the fast
  * path bits (free() takes its slow path, where hli_tag_get resolves it), the
- * instance's tag bits in bits 4..9 and the pool shift in bits 10..14. The
+ * instance's tag bits in bits 6..11 (none of bits 0..5, which the fast paths
+ * test) and the pool shift in bits 12..16. The
  * pool is then found by masking the address (such pools are never coloured)
  * and its class read from the pool header (szidx), one load more than a
  * whole-grain pool costs. */
@@ -134,8 +135,8 @@ static inline uintptr_t hl_radix_get(uintptr_t addr) {
 #define HLI_TAG_POOL_MASK ((((uintptr_t)1 << 48) - 1) & ~(uintptr_t)63)  /* the header */
 #define HLI_TAG_CLASS_SHIFT 56
 #define HLI_TAG_CLASS_MASK ((uintptr_t)0x7f << HLI_TAG_CLASS_SHIFT)
-#define HLI_TAG_SPLIT_BITS_SHIFT 4         /* split entry: the instance's tag bits */
-#define HLI_TAG_SPLIT_POOL_SHIFT 10        /* split entry: log2 of the pool size */
+#define HLI_TAG_SPLIT_BITS_SHIFT 6         /* split entry: the instance's tag bits */
+#define HLI_TAG_SPLIT_POOL_SHIFT 12        /* split entry: log2 of the pool size */
 static inline uintptr_t hli_tag_make(uintptr_t pool, unsigned idx) {
   return pool | ((uintptr_t)idx << HLI_TAG_CLASS_SHIFT);
 }

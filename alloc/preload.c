@@ -204,7 +204,8 @@ static void load_environment(setup_scratch_t *sc) {
   static const char *const extra_ok[] = {"HEAPLAB_STATS", "HEAPLAB_STATS_FILE",
                                          "HEAPLAB_MICRO_ITERATIONS", NULL};
   /* The library's own defaults, where the option table's library column
-   * says (tcache=heap: a host's threads are unknown in number; one arena
+   * says (tcache=heap-magazine: a host's threads are unknown in number, and
+   * CPython wants the block it has just freed back; one arena
    * kept and a 10 ms decay: a host's peak RSS counts every arena kept;
    * coloured pool headers; docs/measurements.md, "The library's defaults",
    * has the measurements);

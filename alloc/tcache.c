@@ -280,7 +280,9 @@ void hli_tcache_fork_parent(void) { hl_spinlock_unlock(&hli_tc_reg_lock); }
 /* The child has one thread, the one that forked: every other thread's cache
  * or heap belongs to a thread that does not exist there. Magazines of those
  * threads are lost to the child (their blocks stay counted in use); their
- * heaps become abandoned, for the child's next threads to adopt. */
+ * heaps become abandoned, for the child's next threads to adopt. Under
+ * heap-magazine their lists are lost the same way, and a heap with a block
+ * on one is never idle again in the child: adopted, it serves on. */
 void hli_tcache_fork_child(void) {
   hl_spinlock_init(&hli_tc_reg_lock);
   hli_thread_t *me = hli_tc_thread_self();

@@ -131,7 +131,7 @@ static const option_t options[HL_OPT_COUNT] = {
     "and the thread cache's release", "keep"},
   [HL_OPT_TCACHE] = {"tcache", T_CHOICE, "none", CHOICES(tcache_choices), 0, 0, 0, 0,
     FIELD(tcache), true, NULL,
-    "per-thread cache in front of the pools:", "heap"},
+    "per-thread cache in front of the pools:", "heap-magazine"},
   [HL_OPT_ALLOC_DEBUG] = {"alloc-debug", T_ONOFF, "off", CHOICES(onoff_both), 0, 0, 0, 0,
     FIELD(alloc_debug), true, NULL,
     "fill and guard bytes, API-family check, double-free and overrun detection", NULL},

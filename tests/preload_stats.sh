@@ -70,7 +70,7 @@ else:
 EOF
 }
 
-# 1. text on stderr, tcache=heap (the library's default)
+# 1. text on stderr, tcache=heap-magazine (the library's default)
 run text HEAPLAB_STATS=1
 e=$tmp/text.err
 grep -q '^heaplab-malloc: statistics of process [0-9]* at exit$' "$e" || fail "text: no first line"
@@ -82,7 +82,7 @@ awk '$2 == 32 && $5 >= 1000 && $7 == $5 * 32 { ok = 1 } END { exit !ok }' "$e" |
   { fail "text: no row for size 32 with 1000 blocks and their bytes"; show text; }
 awk '$1 == "total" && $4 >= 1160 { ok = 1 } END { exit !ok }' "$e" || fail "text: no total row"
 grep -q '^blocks_in_use *= *[0-9]' "$e" || fail "text: no blocks_in_use total"
-grep -q '^thread caches (tcache=heap): [1-9][0-9]* listed$' "$e" || fail "text: no thread caches"
+grep -q '^thread caches (tcache=heap-magazine): [1-9][0-9]* listed$' "$e" || fail "text: no thread caches"
 grep -qE '^ +[0-9]+  (owned|abandoned|spare) ' "$e" || fail "text: no heap listed"
 grep -q '^libc_requests' "$e" || fail "text: no libc_requests"
 [ "$(grep -c '^heaplab-malloc: ' "$e")" = 1 ] || fail "text: other lines from the library"
@@ -94,12 +94,12 @@ for mode in heap heap-magazine magazine none; do
 done
 # HEAPLAB_ALLOC_STATS=on alone: text; with HEAPLAB_STATS=json: JSON
 run alloc_stats HEAPLAB_ALLOC_STATS=on HEAPLAB_STATS=json
-check_json "$tmp/alloc_stats.err" heap || fail "HEAPLAB_ALLOC_STATS=on HEAPLAB_STATS=json: not JSON"
+check_json "$tmp/alloc_stats.err" heap-magazine || fail "HEAPLAB_ALLOC_STATS=on HEAPLAB_STATS=json: not JSON"
 
 # 3. HEAPLAB_STATS_FILE: the JSON into a new file, nothing on stderr
 run file HEAPLAB_STATS=json HEAPLAB_STATS_FILE="$tmp/stats.json"
 [ -s "$tmp/file.err" ] && { fail "HEAPLAB_STATS_FILE: stderr is not empty"; show file; }
-check_json "$tmp/stats.json" heap || fail "HEAPLAB_STATS_FILE: not one JSON object in the file"
+check_json "$tmp/stats.json" heap-magazine || fail "HEAPLAB_STATS_FILE: not one JSON object in the file"
 
 # 4. a bad value: one warning naming variable, value and accepted values;
 # no statistics; the program runs
