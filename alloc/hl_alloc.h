@@ -135,7 +135,7 @@ void hl_alloc_collect(void);
   X(anon_huge_bytes, "bytes of the process in transparent huge pages (arena-huge=on; hl_alloc_stats_process)") \
   X(pools_used, "pools holding at least one block")                             \
   X(pools_free, "empty pools in mapped arenas, never-used ones included")      \
-  X(blocks_in_use, "blocks handed out and not freed (magazine: cached ones included)") \
+  X(blocks_in_use, "blocks handed out and not freed (magazine, heap-magazine: cached ones included)") \
   X(bytes_in_use, "bytes in blocks handed out (rounded to the size class)")     \
   X(bytes_free_blocks, "bytes in free blocks of used pools")                    \
   X(bytes_unused_pools, "bytes in used pools not cut into blocks yet, or too small for one") \
@@ -144,10 +144,10 @@ void hl_alloc_collect(void);
   X(bytes_mapped, "bytes of arenas mapped now")                                 \
   X(raw_requests, "requests sent to the raw layer (0 bytes or above threshold)") \
   X(tcache_threads, "threads with a cache or a heap now")                      \
-  X(tcache_blocks, "free blocks held in thread caches (magazine)")              \
+  X(tcache_blocks, "free blocks held in thread caches (magazine, heap-magazine)")              \
   X(tcache_bytes, "bytes of those blocks")                                      \
   X(tcache_refills, "batches taken from the shared pools (magazine)")           \
-  X(tcache_flushes, "batches given back to the shared pools (magazine)")        \
+  X(tcache_flushes, "batches given back to the shared pools or the heap (magazine, heap-magazine)")        \
   X(heaps, "thread heaps made (heap)")                                          \
   X(heaps_abandoned, "heaps whose thread exited with live blocks (heap)")       \
   X(heap_adoptions, "abandoned heaps taken over by a new thread (heap)")        \
@@ -166,9 +166,9 @@ void hl_alloc_collect(void);
   X(size, "block size of the class")                                            \
   X(pools, "used pools of the class")                                           \
   X(arenas, "arenas holding at least one of those pools")                       \
-  X(blocks_in_use, "blocks handed out (magazine: cached ones included)")        \
+  X(blocks_in_use, "blocks handed out (magazine, heap-magazine: cached ones included)")        \
   X(free_blocks, "free blocks of those pools: on free lists and in virgin space") \
-  X(tcache_blocks, "of the blocks in use, free ones held in thread caches (magazine)")
+  X(tcache_blocks, "of the blocks in use, free ones held in thread caches (magazine, heap-magazine)")
 
 typedef struct hl_alloc_class_stats {
 #define HL_STAT_STRUCT_FIELD(name, help) uint64_t name;
@@ -207,7 +207,7 @@ typedef struct hl_alloc_stats {
   uint64_t alignment, threshold, pool_size, arena_size;
   uint64_t max_size;                /* the largest block the pools serve (large=medium: above threshold) */
   uint64_t pool_colours;            /* header offsets in use (1: obmalloc's layout) */
-  const char *tcache;               /* "none", "magazine", "heap" */
+  const char *tcache;               /* "none", "magazine", "heap", "heap-magazine" */
   unsigned ntcaches;                /* entries of tcaches (at most HL_ALLOC_STATS_TCACHES) */
   hl_alloc_tcache_stats_t tcaches[HL_ALLOC_STATS_TCACHES];
 } hl_alloc_stats_t;

@@ -76,8 +76,8 @@
     "an empty arena goes back to the OS: munmap (madvise = 0) or its pages freed, the "    \
     "address range kept (madvise = 1) (alloc/pool.c)")                                     \
   X(tcache_flush, alloc, "u64 blocks, int size_class",                                     \
-    "tcache=magazine: a thread's cache sends blocks of one size class back to the pools "  \
-    "(alloc/tcache_magazine.c)")
+    "tcache=magazine and heap-magazine: a thread's cache sends blocks of one size class "  \
+    "back to the pools or its heap (alloc/tcache_magazine.c, tcache_heap_magazine.c)")
 
 #if defined(HL_HAVE_SDT) && !defined(__cplusplus)
 #define SDT_USE_VARIADIC 1   /* STAP_PROBEV: the argument count is counted */
