@@ -764,5 +764,9 @@ void hl_alloc_stats_process(hl_alloc_stats_t *s) {
     s->anon_huge_bytes = hl_rss_huge_bytes();
 }
 
-/* For tests: the instance behind the pool strategy. */
+/* For tests: the instance behind the pool strategy (the shared one), and
+ * the one that serves the calling thread (its heap, once it has one). */
 const hl_pools_t *hli_alloc_pools(void) { return &pools; }
+const hl_pools_t *hli_alloc_pools_self(void) {
+  return heaps_on && hli_heap_self != &hli_no_heap ? &hli_heap_self->pools : &pools;
+}

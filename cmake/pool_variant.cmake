@@ -1,8 +1,8 @@
 # hl_pool_variant(SPEC TAG ENV): one pool-allocator layout that a test runs
-# under, as "GEOMETRY|RELEASE|COLOUR[|REQUEUE[|LARGE]]" (REQUEUE back and
-# LARGE libc when left out). Sets TAG to a name suffix (geometry_release,
-# then _colour, _front and _medium when those are on) and ENV to the
-# HEAPLAB_* variables that select the layout.
+# under, as "GEOMETRY|RELEASE|COLOUR[|REQUEUE[|LARGE[|TCACHE]]]" (REQUEUE
+# back, LARGE libc and TCACHE none when left out). Sets TAG to a name suffix
+# (geometry_release, then _colour, _front, _medium and _<tcache> when those
+# are on) and ENV to the HEAPLAB_* variables that select the layout.
 function(hl_pool_variant spec tag_var env_var)
   string(REPLACE "|" ";" parts "${spec}")
   list(GET parts 0 geometry)
@@ -10,12 +10,16 @@ function(hl_pool_variant spec tag_var env_var)
   list(GET parts 2 colour)
   set(requeue back)
   set(large libc)
+  set(tcache none)
   list(LENGTH parts n)
   if(n GREATER 3)
     list(GET parts 3 requeue)
   endif()
   if(n GREATER 4)
     list(GET parts 4 large)
+  endif()
+  if(n GREATER 5)
+    list(GET parts 5 tcache)
   endif()
   string(REPLACE "," "_" tag "${geometry}_${release}")
   if(colour STREQUAL "on")
@@ -27,6 +31,9 @@ function(hl_pool_variant spec tag_var env_var)
   if(NOT large STREQUAL "libc")
     string(APPEND tag "_${large}")
   endif()
+  if(NOT tcache STREQUAL "none")
+    string(APPEND tag "_${tcache}")
+  endif()
   set(${tag_var} "${tag}" PARENT_SCOPE)
-  set(${env_var} "HEAPLAB_GEOMETRY=${geometry};HEAPLAB_ARENA_RELEASE=${release};HEAPLAB_POOL_COLOUR=${colour};HEAPLAB_POOL_REQUEUE=${requeue};HEAPLAB_LARGE=${large}" PARENT_SCOPE)
+  set(${env_var} "HEAPLAB_GEOMETRY=${geometry};HEAPLAB_ARENA_RELEASE=${release};HEAPLAB_POOL_COLOUR=${colour};HEAPLAB_POOL_REQUEUE=${requeue};HEAPLAB_LARGE=${large};HEAPLAB_TCACHE=${tcache}" PARENT_SCOPE)
 endfunction()

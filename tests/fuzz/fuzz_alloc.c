@@ -55,8 +55,12 @@
  * arithmetic.
  *
  * The allocator is set up once (the radix tree's key width is fixed per
- * process): alloc=pool, one thread, geometry and arena options from the
- * HEAPLAB_* environment as users set them (modern when unset), and, unless
+ * process): alloc=pool, one thread, geometry, arena options and thread
+ * cache from the HEAPLAB_* environment as users set them (modern and
+ * tcache=none when unset; with a cache, validate checks the instance that
+ * serves the thread, its heap under tcache=heap and heap-magazine, the
+ * cache's free blocks are not the program's, and the end of an input
+ * collects them before its checks), and, unless
  * HEAPLAB_ARENA_KEEP_KIB is set, one arena kept so that release runs.
  * Build and run: see tests/fuzz/CMakeLists.txt.
  */
@@ -73,6 +77,7 @@
 
 extern char **environ;
 const hl_pools_t *hli_alloc_pools(void);
+const hl_pools_t *hli_alloc_pools_self(void);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -199,7 +204,7 @@ static void release(slot_t *s) {
 }
 
 static void validate(void) {
-  if (hli_pools_validate(hli_alloc_pools()) != 0) fail("hli_pools_validate failed");
+  if (hli_pools_validate(hli_alloc_pools_self()) != 0) fail("hli_pools_validate failed");
 }
 
 static hl_alloc_stats_t stats_against_model(void) {
@@ -215,8 +220,13 @@ static hl_alloc_stats_t stats_against_model(void) {
     }
   hl_alloc_stats_t st;
   hl_alloc_stats(&st);
+  /* a thread cache's free blocks count as in use for their pools: not the
+   * program's (tcache=magazine, heap-magazine) */
+  st.blocks_in_use -= st.tcache_blocks;
+  st.bytes_in_use -= st.tcache_bytes;
   uint64_t cls_blocks = 0;
-  for (unsigned i = 0; i < st.nclasses; i++) cls_blocks += st.classes[i].blocks_in_use;
+  for (unsigned i = 0; i < st.nclasses; i++)
+    cls_blocks += st.classes[i].blocks_in_use - st.classes[i].tcache_blocks;
   if (st.blocks_in_use != blocks || st.bytes_in_use != bytes || cls_blocks != blocks)
     fail("stats: blocks_in_use %llu (per class %llu), bytes_in_use %llu; the model: %llu, %llu",
          (unsigned long long)st.blocks_in_use, (unsigned long long)cls_blocks,
@@ -398,7 +408,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     exit(2);
   }
   cfg.alloc = HL_ALLOC_POOL;
-  cfg.threads = 1;
+  cfg.threads = 1;   /* a thread cache (HEAPLAB_TCACHE) serves this one thread */
   /* the fixed hysteresis only: what the checks after "free everything"
    * assume (decay would keep every arena for its 100 ms) */
   if (cfg.source[HL_OPT_ARENA_DECAY_MS] != HL_SRC_ENV) cfg.arena_decay_ms = 0;
@@ -422,10 +432,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
   hl_config_format(&cfg, HL_OPT_ARENA_RELEASE, release, sizeof release);
   fprintf(stderr,
           "fuzz_alloc: geometry %zu,%zu,%zu,%zu, largest block %zu, %u pool colours, "
-          "arena-keep-kib %llu, arena-release %s\n",
+          "arena-keep-kib %llu, arena-release %s, tcache %s\n",
           geo.alignment, geo.threshold, geo.pool_size, geo.arena_size, geo.max_size,
           geo.colour_mask + 1,
-          (unsigned long long)cfg.arena_keep_kib, release);
+          (unsigned long long)cfg.arena_keep_kib, release,
+          hl_config_choice_name(HL_OPT_TCACHE, cfg.tcache));
   return 0;
 }
 
@@ -498,7 +509,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   for (int i = 0; i < NSLOTS; i++) release(&slots[i]);
   validate();
   hl_alloc_stats_t st = stats_against_model();
-  unsigned keep = hli_alloc_pools()->keep_empty + hli_alloc_pools()->nheld;
+  if (st.tcache_blocks != 0) {   /* a cache's lists hold pools: back to them */
+    hl_alloc_collect();
+    validate();
+    st = stats_against_model();
+    if (st.tcache_blocks != 0) fail("collect left %llu blocks in the thread's cache",
+                                    (unsigned long long)st.tcache_blocks);
+  }
+  const hl_pools_t *self = hli_alloc_pools_self();
+  unsigned keep = self->keep_empty + self->nheld;
   if (st.pools_used != 0 || st.arenas_current > keep)
     fail("after freeing everything: %llu used pools, %llu arenas mapped (keep %u)",
          (unsigned long long)st.pools_used, (unsigned long long)st.arenas_current, keep);
