@@ -413,9 +413,7 @@ static inline void *pools_malloc(size_t n) {
     return b ? b : hli_heap_malloc_slow(n);
   }
   case HL_TCACHE_HEAP_MAGAZINE: {
-    unsigned idx = hl_size_class(&pools.g, n);
-    void *b = hli_mag_try_malloc(idx);
-    if (!b) b = hli_pools_try_pop(&hli_heap_self->pools, idx);
+    void *b = hli_hmag_try_malloc(hl_size_class(&pools.g, n));
     return b ? b : hli_heap_malloc_slow(n);
   }
   case HL_TCACHE_NONE:
@@ -591,19 +589,17 @@ static HL_NOINLINE void free_foreign(void *p) {
  * in use */
 static HL_NOINLINE void *medium_malloc(size_t n) {
   unsigned idx = hli_medium_class(&pools.g, n);
-  void *p = fast == FAST_HEAP     ? hli_pools_try_pop(&hli_heap_self->pools, idx)
-            : fast == FAST_DIRECT ? hli_pools_try_pop(&pools, idx)
-                                  : hli_bin_pop(&hli_self->bins[idx]);
-  if (p == NULL && fast == FAST_HEAP_MAGAZINE) p = hli_pools_try_pop(&hli_heap_self->pools, idx);
+  void *p = fast == FAST_HEAP_MAGAZINE ? hli_hmag_try_malloc(idx)
+            : fast == FAST_HEAP          ? hli_pools_try_pop(&hli_heap_self->pools, idx)
+            : fast == FAST_DIRECT        ? hli_pools_try_pop(&pools, idx)
+                                         : hli_bin_pop(&hli_self->bins[idx]);
   return HL_LIKELY(p != NULL) ? p : malloc_slow(n);
 }
 
 void *hl_pool_malloc(size_t n) {
   size_t k = n - 1;   /* 1..threshold becomes 0..threshold - 1; 0 wraps around */
   if (HL_LIKELY(k < limit_heap_magazine)) {
-    size_t idx = k >> align_shift;
-    void *b = hli_bin_pop(&hli_self->bins[idx]);
-    if (b == NULL) b = hli_pools_try_pop(&hli_heap_self->pools, idx);
+    void *b = hli_hmag_try_malloc(k >> align_shift);
     return HL_LIKELY(b != NULL) ? b : malloc_slow(n);
   }
   if (HL_LIKELY(k < limit_heap)) {

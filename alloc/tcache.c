@@ -92,6 +92,19 @@ int hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlock_t *lock,
   return 0;
 }
 
+uint32_t hli_bin_free_into(hli_bin_t *bin, uint32_t n, hl_pools_t *h) {
+  hl_block_t *b = bin->head;
+  uint32_t k = 0;
+  for (; k < n && b; k++) {
+    hl_block_t *next = b->next;
+    hli_pools_free(h, b);
+    b = next;
+  }
+  bin->head = b;
+  hl_atomic_store_relaxed_u32(&bin->count, bin->count - k);
+  return k;
+}
+
 /* ---- threads -------------------------------------------------------------- */
 
 hli_thread_t *hli_tc_thread_register(void) {
@@ -196,22 +209,27 @@ static hl_alloc_tcache_stats_t *tcache_entry(hl_alloc_stats_t *s, const char *st
   return e;
 }
 
+/* Adds the free blocks on t's lists to the totals and classes of s, and to
+ * e when it is given (a magazine's entry). */
+static void bins_count(const hli_thread_t *t, hl_alloc_stats_t *s, hl_alloc_tcache_stats_t *e) {
+  for (unsigned i = 0; i < hli_tc.g.nclasses; i++) {
+    uint64_t c = hl_atomic_load_relaxed_u32(&t->bins[i].count);
+    uint64_t bytes = c * hl_class_size(&hli_tc.g, i);
+    s->tcache_blocks += c;
+    s->tcache_bytes += bytes;
+    s->classes[i].tcache_blocks += c;
+    if (e) {
+      e->free_blocks += c;
+      e->free_bytes += bytes;
+    }
+  }
+}
+
 void hli_tcache_stats(hl_alloc_stats_t *s) {
   hl_spinlock_lock(&hli_tc_reg_lock);
   if (hli_tc.mode == HL_TCACHE_MAGAZINE) {
     s->tcache = "magazine";
-    for (hli_thread_t *t = threads_live; t; t = t->next) {
-      hl_alloc_tcache_stats_t *e = tcache_entry(s, "thread");
-      for (unsigned i = 0; i < hli_tc.g.nclasses; i++) {
-        uint64_t c = hl_atomic_load_relaxed_u32(&t->bins[i].count);
-        uint64_t bytes = c * hl_class_size(&hli_tc.g, i);
-        s->tcache_blocks += c;
-        s->tcache_bytes += bytes;
-        s->classes[i].tcache_blocks += c;
-        e->free_blocks += c;
-        e->free_bytes += bytes;
-      }
-    }
+    for (hli_thread_t *t = threads_live; t; t = t->next) bins_count(t, s, tcache_entry(s, "thread"));
   } else {
     s->tcache = hli_tc.mode == HL_TCACHE_HEAP ? "heap" : "heap-magazine";
     uint64_t drained = 0;
@@ -256,15 +274,9 @@ void hli_tcache_stats(hl_alloc_stats_t *s) {
   }
   for (hli_thread_t *t = threads_live; t; t = t->next) {
     s->tcache_threads++;
-    if (hli_tc.mode != HL_TCACHE_HEAP_MAGAZINE) continue;
-    /* free blocks in the lists: in use for their heaps, as the magazines'
-     * are for the shared pools (listed with no entry of their own) */
-    for (unsigned i = 0; i < hli_tc.g.nclasses; i++) {
-      uint64_t c = hl_atomic_load_relaxed_u32(&t->bins[i].count);
-      s->tcache_blocks += c;
-      s->tcache_bytes += c * hl_class_size(&hli_tc.g, i);
-      s->classes[i].tcache_blocks += c;
-    }
+    /* free blocks in heap-magazine's lists: in use for their heaps, as the
+     * magazines' are for the shared pools (listed with no entry of their own) */
+    if (hli_tc.mode == HL_TCACHE_HEAP_MAGAZINE) bins_count(t, s, NULL);
   }
   s->tcache_refills = hl_atomic_load_relaxed_u64(&hli_tc.refills);
   s->tcache_flushes = hl_atomic_load_relaxed_u64(&hli_tc.flushes);

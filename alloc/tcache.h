@@ -101,6 +101,10 @@ HL_INTERNAL int  hli_tcache_init(hl_tcache_t mode, hl_pools_t *shared, hl_spinlo
                                  const hl_geometry_t *g, const hli_pools_policy_t *heap_policy,
                                  uintptr_t heap_tag_bits);
 HL_INTERNAL void hli_tcache_reset(void);
+/* The shared walk of a list's flush: frees up to n blocks from the top of
+ * bin into h (the caller holds what h needs: the shared pools' lock, or
+ * owns the heap) and returns how many (tcache.c). */
+HL_INTERNAL uint32_t hli_bin_free_into(hli_bin_t *bin, uint32_t n, hl_pools_t *h);
 /* Slow paths. malloc: n in 1..threshold, NULL only when no arena can be
  * mapped. free: p is in one of our arenas (tag from the radix map, ao its
  * arena). */
@@ -134,6 +138,13 @@ static inline bool hli_bin_push(hli_bin_t *bin, void *p) {
 }
 
 static inline void *hli_mag_try_malloc(unsigned idx) { return hli_bin_pop(&hli_self->bins[idx]); }
+
+/* tcache=heap-magazine: the thread's list of class idx, then its heap's
+ * pool; NULL when both are empty (the heap's slow path is next) */
+static inline void *hli_hmag_try_malloc(size_t idx) {
+  void *b = hli_bin_pop(&hli_self->bins[idx]);
+  return HL_LIKELY(b != NULL) ? b : hli_pools_try_pop(&hli_heap_self->pools, idx);
+}
 
 /* true when p, whose pool tag is tag, went into this thread's magazine */
 static inline bool hli_mag_try_free(void *p, uintptr_t tag) {

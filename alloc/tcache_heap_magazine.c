@@ -73,16 +73,7 @@ void hli_hmag_bounds_init(void) {
 /* Sends up to n blocks from the top of bin (t's own heap's) to the heap. */
 static void bin_flush(hli_thread_t *t, hli_bin_t *bin, unsigned idx, uint32_t n) {
   if (bin->count == 0 || n == 0) return;
-  hl_pools_t *h = &t->heap->pools;
-  hl_block_t *b = bin->head;
-  uint32_t k = 0;
-  for (; k < n && b; k++) {
-    hl_block_t *next = b->next;
-    hli_pools_free(h, b);
-    b = next;
-  }
-  bin->head = b;
-  hl_atomic_store_relaxed_u32(&bin->count, bin->count - k);
+  uint32_t k = hli_bin_free_into(bin, n, &t->heap->pools);
   (void)hl_atomic_faa_u64(&hli_tc.flushes, 1);
   HL_PROBE(tcache_flush, k, (int)idx);
 }

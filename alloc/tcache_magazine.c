@@ -45,16 +45,8 @@ void hli_mag_bounds_reset(hli_thread_t *t) {
 static void bin_flush(hli_bin_t *bin, unsigned idx, uint32_t n) {
   if (bin->count == 0 || n == 0) return;
   hl_spinlock_lock(hli_tc.lock);
-  hl_block_t *b = bin->head;
-  uint32_t k = 0;
-  for (; k < n && b; k++) {
-    hl_block_t *next = b->next;
-    hli_pools_free(hli_tc.shared, b);
-    b = next;
-  }
+  uint32_t k = hli_bin_free_into(bin, n, hli_tc.shared);
   hl_spinlock_unlock(hli_tc.lock);
-  bin->head = b;
-  hl_atomic_store_relaxed_u32(&bin->count, bin->count - k);
   (void)hl_atomic_faa_u64(&hli_tc.flushes, 1);
   HL_PROBE(tcache_flush, k, (int)idx);
 }
